@@ -1,0 +1,25 @@
+"""Every typed application key, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:  # pragma: no cover
+    import redis.asyncio as aioredis
+    import socketio
+
+    from realtime.db import Database
+    from realtime.identity.service import IdentityService
+    from realtime.ratelimit import RateLimiter
+    from realtime.settings import Settings
+    from realtime.streams.base import StreamStore
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB: web.AppKey[Database] = web.AppKey("db")
+REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
+SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+STREAMS: web.AppKey[StreamStore] = web.AppKey("streams")
+IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
+LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")

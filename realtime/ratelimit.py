@@ -1,0 +1,96 @@
+"""Counting failures or events per key within a window, shared across workers with Redis.
+
+Fixed windows are enough here: the point is to stop code guessing and floods, and a fixed
+window is one INCR with an expiry in Redis, atomic across every process and machine.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+
+import redis.asyncio as aioredis
+
+
+class RateLimiter(abc.ABC):
+    def __init__(self, limit: int, window_s: int) -> None:
+        self.limit = limit
+        self.window_s = window_s
+
+    @abc.abstractmethod
+    async def hit(self, key: str) -> int:
+        """Count one event for `key`; return the count within the current window."""
+
+    @abc.abstractmethod
+    async def count(self, key: str) -> int: ...
+
+    @abc.abstractmethod
+    async def retry_after(self, key: str) -> int:
+        """Seconds until `key`'s window ends."""
+
+    @abc.abstractmethod
+    async def reset(self, key: str) -> None: ...
+
+    async def blocked(self, key: str) -> bool:
+        return await self.count(key) >= self.limit
+
+
+class MemoryRateLimiter(RateLimiter):
+    def __init__(self, limit: int, window_s: int, clock: object = time.monotonic) -> None:
+        super().__init__(limit, window_s)
+        self._clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def _current(self, key: str) -> tuple[float, int]:
+        now = self._clock()  # type: ignore[operator]
+        started, n = self._windows.get(key, (now, 0))
+        if now - started >= self.window_s:
+            started, n = now, 0
+        if len(self._windows) > 100_000:  # keep memory bounded under a spray of keys
+            self._windows = {k: v for k, v in self._windows.items() if now - v[0] < self.window_s}
+        return started, n
+
+    async def hit(self, key: str) -> int:
+        started, n = self._current(key)
+        self._windows[key] = (started, n + 1)
+        return n + 1
+
+    async def count(self, key: str) -> int:
+        return self._current(key)[1]
+
+    async def retry_after(self, key: str) -> int:
+        started, _ = self._current(key)
+        return max(1, math.ceil(self.window_s - (self._clock() - started)))  # type: ignore[operator]
+
+    async def reset(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+
+class RedisRateLimiter(RateLimiter):
+    def __init__(self, redis: aioredis.Redis, prefix: str, limit: int, window_s: int) -> None:
+        super().__init__(limit, window_s)
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}:rl:{key}"
+
+    async def hit(self, key: str) -> int:
+        k = self._key(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(k)
+            pipe.expire(k, self.window_s, nx=True)
+            n, _ = await pipe.execute()
+        return int(n)
+
+    async def count(self, key: str) -> int:
+        raw = await self._redis.get(self._key(key))
+        return int(raw) if raw else 0
+
+    async def retry_after(self, key: str) -> int:
+        ttl = await self._redis.ttl(self._key(key))
+        return max(1, int(ttl)) if ttl and ttl > 0 else 1
+
+    async def reset(self, key: str) -> None:
+        await self._redis.delete(self._key(key))

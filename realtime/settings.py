@@ -1,0 +1,120 @@
+"""One `Settings` object, built once from the environment.
+
+Every knob has a documented default (see docs/configuration.md); the defaults run one process
+on an embedded SQLite file with in-memory fan-out, so a laptop needs nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_path: Path = Path("./data/ent.sqlite3")
+    redis_url: str | None = None
+    redis_prefix: str = "rt"
+    secret: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_ttl_s: int = 12 * 3600
+    cookie_secure: bool = False
+    max_body_bytes: int = 64 * 1024
+    login_max_failures_per_login: int = 5
+    login_max_failures_per_ip: int = 30
+    login_window_s: int = 15 * 60
+    kdf_time_cost: int = 2
+    kdf_memory_kib: int = 19 * 1024
+    kdf_parallelism: int = 1
+    stream_max_len: int = 10_000
+    stream_max_age_s: int = 7 * 24 * 3600
+    shutdown_timeout_s: float = 10.0
+    log_level: str = "INFO"
+    log_json: bool = True
+    timezone: str = "Europe/Paris"
+    static_dir: Path = field(default_factory=lambda: _ROOT / "web_client" / "dist")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        d = cls()
+        return cls(
+            db_path=Path(env.get("REALTIME_DB") or d.db_path),
+            redis_url=env.get("REDIS_URL") or None,
+            redis_prefix=env.get("REALTIME_REDIS_PREFIX") or d.redis_prefix,
+            secret=env.get("REALTIME_SECRET") or None,
+            host=env.get("REALTIME_HOST") or d.host,
+            port=_int(env, "PORT", d.port),
+            token_ttl_s=_int(env, "REALTIME_TOKEN_TTL", d.token_ttl_s),
+            cookie_secure=_bool(env, "REALTIME_COOKIE_SECURE", d.cookie_secure),
+            max_body_bytes=_int(env, "REALTIME_MAX_BODY", d.max_body_bytes),
+            login_max_failures_per_login=_int(
+                env, "REALTIME_LOGIN_MAX_FAILURES", d.login_max_failures_per_login
+            ),
+            login_max_failures_per_ip=_int(
+                env, "REALTIME_LOGIN_MAX_FAILURES_IP", d.login_max_failures_per_ip
+            ),
+            login_window_s=_int(env, "REALTIME_LOGIN_WINDOW", d.login_window_s),
+            kdf_time_cost=_int(env, "REALTIME_KDF_TIME_COST", d.kdf_time_cost),
+            kdf_memory_kib=_int(env, "REALTIME_KDF_MEMORY_KIB", d.kdf_memory_kib),
+            kdf_parallelism=_int(env, "REALTIME_KDF_PARALLELISM", d.kdf_parallelism),
+            stream_max_len=_int(env, "REALTIME_STREAM_MAX_LEN", d.stream_max_len),
+            stream_max_age_s=_int(env, "REALTIME_STREAM_MAX_AGE", d.stream_max_age_s),
+            shutdown_timeout_s=float(env.get("REALTIME_SHUTDOWN_TIMEOUT") or d.shutdown_timeout_s),
+            log_level=(env.get("REALTIME_LOG_LEVEL") or d.log_level).upper(),
+            log_json=_bool(env, "REALTIME_LOG_JSON", d.log_json),
+            timezone=env.get("REALTIME_TZ") or d.timezone,
+            static_dir=Path(env.get("REALTIME_STATIC_DIR") or d.static_dir),
+        )
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def resolved_secret(self) -> str:
+        """The signing secret: from the environment, else a file beside the database.
+
+        Keeping it in a file means a restart (or a second worker on the same machine) keeps
+        every issued token valid without an operator having to invent a secret.
+        """
+        if self.secret:
+            return self.secret
+        path = self.db_path.parent / "secret.key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            value = secrets.token_urlsafe(48)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another worker won the race: use its secret
+                return path.read_text().strip()
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+            return value
