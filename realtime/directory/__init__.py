@@ -1,0 +1,1 @@
+"""The school directory: schools, classes, enrolments, guardians, teachings, the timetable."""

@@ -1,0 +1,1 @@
+"""Who is asking: users, roles, personal codes, sessions and signed tokens."""

@@ -1,0 +1,79 @@
+"""`/api/login`, `/api/logout`, `/api/me`."""
+
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+
+from realtime import keys
+from realtime.api import (
+    COOKIE_NAME,
+    client_address,
+    current_principal,
+    json_response,
+    read_json,
+    token_of,
+)
+from realtime.directory import store as directory
+from realtime.validation import Payload
+
+
+class LoginBody(Payload):
+    login: str
+    code: str
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request, LoginBody)
+    settings = request.app[keys.SETTINGS]
+    token, user = await request.app[keys.IDENTITY].login(
+        body.login, body.code, client_address(request)
+    )
+    response = json_response({"token": token, "user": user.public()})
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=settings.token_ttl_s,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.cookie_secure,
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    await request.app[keys.IDENTITY].logout(token_of(request))
+    response = json_response({"ok": True})
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    school = (
+        await directory.school(request.app[keys.DB], p.school_id)
+        if p.school_id is not None
+        else None
+    )
+    db = request.app[keys.DB]
+    teachings = []
+    for class_id, subject in await directory.teachings_of(db, p.id):
+        c = await directory.school_class(db, class_id)
+        teachings.append({"class_id": class_id, "class_name": c.name if c else "",
+                          "subject": subject})
+    return json_response(
+        {
+            "user": p.user.public(),
+            "school": school,
+            "class_ids": sorted(p.class_ids),
+            "child_ids": sorted(p.child_ids),
+            "teachings": teachings,
+        }
+    )
+
+
+def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)

@@ -1,0 +1,146 @@
+"""Login, logout, token checks and account management: the only place that decides them."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable
+
+from realtime.db import Database
+from realtime.directory import store as directory
+from realtime.errors import AppError
+from realtime.identity import store
+from realtime.identity.codes import CODE_MAX_LEN, CODE_MIN_LEN, CodeHasher
+from realtime.identity.model import Principal, Role, Session, User
+from realtime.identity.tokens import TokenSigner
+from realtime.ratelimit import RateLimiter
+
+LOGIN_MAX_LEN = 64
+BAD_LOGIN_MESSAGE = "Identifiant ou code personnel incorrect."
+
+
+def _wait_message(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Trop de tentatives de connexion échouées. Réessayez dans {minutes} {unit}."
+
+
+class IdentityService:
+    def __init__(
+        self,
+        db: Database,
+        hasher: CodeHasher,
+        signer: TokenSigner,
+        per_login: RateLimiter,
+        per_address: RateLimiter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.hasher = hasher
+        self.signer = signer
+        self.per_login = per_login
+        self.per_address = per_address
+        self.clock = clock
+
+    async def login(self, login: str, code: str, address: str) -> tuple[str, User]:
+        """A token and the user, or `unauthorized` / `rate_limited` (checked before hashing,
+        so a flood of guesses costs the server nothing)."""
+        login = login.strip()
+        login_key, address_key = f"login:{login.casefold()}", f"addr:{address}"
+        for limiter, key in ((self.per_login, login_key), (self.per_address, address_key)):
+            if await limiter.blocked(key):
+                wait = await limiter.retry_after(key)
+                raise AppError("rate_limited", _wait_message(wait), retry_after=wait)
+
+        found = None
+        if 0 < len(login) <= LOGIN_MAX_LEN and len(code) <= CODE_MAX_LEN:
+            found = await store.user_by_login(self.db, login)
+        user, code_hash = found if found else (None, None)
+        ok = await self.hasher.verify_async(code_hash, code)
+        if not ok or user is None or user.disabled:
+            await self.per_login.hit(login_key)
+            await self.per_address.hit(address_key)
+            raise AppError("unauthorized", BAD_LOGIN_MESSAGE)
+
+        await self.per_login.reset(login_key)
+        now = self.clock()
+        session = Session(
+            id=secrets.token_urlsafe(24),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + self.signer.ttl_s,
+        )
+        async with self.db.transaction() as conn:
+            await store.insert_session(conn, session)
+            if code_hash and self.hasher.needs_rehash(code_hash):
+                await store.set_code_hash(conn, user.id, await self.hasher.hash_async(code))
+        return self.signer.sign(session.id), user
+
+    async def logout(self, token: str | None) -> None:
+        sid = self.signer.session_id(token or "")
+        if sid:
+            async with self.db.transaction() as conn:
+                await store.revoke_session(conn, sid, self.clock())
+
+    async def authenticate(self, token: str | None) -> Principal | None:
+        """The principal behind a token, or None for a forged, expired or revoked one."""
+        sid = self.signer.session_id(token or "")
+        if not sid:
+            return None
+        session = await store.session_by_id(self.db, sid)
+        if session is None or not session.active(self.clock()):
+            return None
+        user = await store.user_by_id(self.db, session.user_id)
+        if user is None or user.disabled:
+            return None
+        return await self.principal_for(user, session_id=sid)
+
+    async def principal_for(self, user: User, session_id: str | None = None) -> Principal:
+        rel = await directory.relations_of(self.db, user)
+        return Principal(
+            user=user,
+            session_id=session_id,
+            class_ids=rel.class_ids,
+            child_ids=rel.child_ids,
+            child_class_ids=rel.child_class_ids,
+            child_school_ids=rel.child_school_ids,
+        )
+
+    # --- account management (CLI and, later, the admin console) -------------------------
+
+    async def add_user(
+        self, *, login: str, role: Role, name: str, school_id: int | None, code: str
+    ) -> User:
+        check_code(code)
+        if not login or len(login) > LOGIN_MAX_LEN or any(c.isspace() for c in login):
+            raise AppError("invalid", "Identifiant invalide (sans espace, 64 caractères au plus).")
+        if await store.user_by_login(self.db, login):
+            raise AppError("conflict", f"L'identifiant « {login} » existe déjà.")
+        code_hash = await self.hasher.hash_async(code)
+        async with self.db.transaction() as conn:
+            return await store.insert_user(
+                conn, login=login, role=role, name=name, school_id=school_id, code_hash=code_hash
+            )
+
+    async def reset_code(self, login: str, code: str) -> User:
+        """A new personal code; every open session of that user is closed."""
+        check_code(code)
+        found = await store.user_by_login(self.db, login)
+        if not found:
+            raise AppError("not_found", f"Aucun compte « {login} ».")
+        user, _ = found
+        code_hash = await self.hasher.hash_async(code)
+        async with self.db.transaction() as conn:
+            await store.set_code_hash(conn, user.id, code_hash)
+            await store.revoke_user_sessions(conn, user.id, self.clock())
+        await self.per_login.reset(f"login:{user.login.casefold()}")
+        return user
+
+
+def check_code(code: str) -> None:
+    if not (CODE_MIN_LEN <= len(code) <= CODE_MAX_LEN):
+        raise AppError(
+            "invalid",
+            f"Le code personnel doit compter entre {CODE_MIN_LEN} et {CODE_MAX_LEN} caractères.",
+        )

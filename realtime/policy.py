@@ -1,0 +1,135 @@
+"""The one place that answers "may X do Y on Z".
+
+Pure functions over a `Principal` (who, with their relations already loaded) and a small
+reference to the target. Services call `may` / `require`; handlers never improvise role checks.
+A refusal on something that exists answers the same `not_found` as something that does not,
+so nobody can probe another school's or family's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+import msgspec
+
+from realtime.errors import AppError
+from realtime.identity.model import Principal, Role
+
+
+class Action(StrEnum):
+    VIEW_SCHOOL = "school.view"
+    VIEW_CLASS = "class.view"
+    LIST_CLASS_STUDENTS = "class.list_students"
+    VIEW_CLASS_TIMETABLE = "class.timetable"
+    VIEW_STUDENT = "student.view"
+    VIEW_TEACHER_TIMETABLE = "teacher.timetable"
+    MANAGE_USERS = "users.manage"
+
+
+class SchoolRef(msgspec.Struct, frozen=True):
+    id: int
+
+
+class ClassRef(msgspec.Struct, frozen=True):
+    id: int
+    school_id: int
+
+
+class StudentRef(msgspec.Struct, frozen=True):
+    id: int
+    school_id: int
+    class_id: int
+
+
+class TeacherRef(msgspec.Struct, frozen=True):
+    id: int
+    school_id: int
+
+
+Target = SchoolRef | ClassRef | StudentRef | TeacherRef
+Rule = Callable[[Principal, Target], bool]
+
+
+def _in_school(p: Principal, school_id: int) -> bool:
+    return p.school_id is not None and p.school_id == school_id
+
+
+def _school_team(p: Principal, school_id: int) -> bool:
+    """CPE and administration act on their whole school."""
+    return p.role in (Role.CPE, Role.STAFF) and _in_school(p, school_id)
+
+
+def _view_school(p: Principal, t: Target) -> bool:
+    assert isinstance(t, SchoolRef)
+    return p.role is Role.ADMIN or t.id in p.school_ids
+
+
+def _view_class(p: Principal, t: Target) -> bool:
+    assert isinstance(t, ClassRef)
+    if p.role is Role.ADMIN or _school_team(p, t.school_id):
+        return True
+    if p.role in (Role.TEACHER, Role.STUDENT):
+        return _in_school(p, t.school_id) and t.id in p.class_ids
+    if p.role is Role.PARENT:
+        return t.id in p.child_class_ids
+    return False
+
+
+def _list_class_students(p: Principal, t: Target) -> bool:
+    """Names of minors: the school team and the class's own teachers, nobody else."""
+    assert isinstance(t, ClassRef)
+    if p.role is Role.ADMIN or _school_team(p, t.school_id):
+        return True
+    return p.role is Role.TEACHER and _in_school(p, t.school_id) and t.id in p.class_ids
+
+
+def _view_student(p: Principal, t: Target) -> bool:
+    assert isinstance(t, StudentRef)
+    if p.role is Role.ADMIN or _school_team(p, t.school_id):
+        return True
+    if p.role is Role.TEACHER:
+        return _in_school(p, t.school_id) and t.class_id in p.class_ids
+    if p.role is Role.STUDENT:
+        return t.id == p.id
+    if p.role is Role.PARENT:
+        return t.id in p.child_ids
+    return False
+
+
+def _view_teacher_timetable(p: Principal, t: Target) -> bool:
+    assert isinstance(t, TeacherRef)
+    if p.role is Role.ADMIN or _school_team(p, t.school_id):
+        return True
+    return p.role is Role.TEACHER and t.id == p.id
+
+
+def _manage_users(p: Principal, t: Target) -> bool:
+    assert isinstance(t, SchoolRef)
+    return p.role is Role.ADMIN or (p.role is Role.STAFF and _in_school(p, t.id))
+
+
+RULES: dict[Action, tuple[type, Rule]] = {
+    Action.VIEW_SCHOOL: (SchoolRef, _view_school),
+    Action.VIEW_CLASS: (ClassRef, _view_class),
+    Action.LIST_CLASS_STUDENTS: (ClassRef, _list_class_students),
+    Action.VIEW_CLASS_TIMETABLE: (ClassRef, _view_class),
+    Action.VIEW_STUDENT: (StudentRef, _view_student),
+    Action.VIEW_TEACHER_TIMETABLE: (TeacherRef, _view_teacher_timetable),
+    Action.MANAGE_USERS: (SchoolRef, _manage_users),
+}
+
+
+def may(p: Principal, action: Action, target: Target) -> bool:
+    if p.user.disabled:
+        return False
+    expected, rule = RULES[action]
+    if not isinstance(target, expected):
+        raise TypeError(f"{action} applies to {expected.__name__}, not {type(target).__name__}")
+    return rule(p, target)
+
+
+def require(p: Principal, action: Action, target: Target, message: str | None = None) -> None:
+    """Raise the same `not_found` whether the target is forbidden or absent."""
+    if not may(p, action, target):
+        raise AppError("not_found", message)
