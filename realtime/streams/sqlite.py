@@ -1,0 +1,158 @@
+"""Reliable streams in the SQLite file: durable, for one process.
+
+The seq counter and the event are written in one transaction, so a seq is never handed out
+without its event, and a restart continues where the file left off.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from realtime.db import Database
+from realtime.streams.base import Position, Replay, Reset, StreamEvent, StreamStore, Subscription
+from realtime.streams.rules import complete_replay, plan_resume
+from realtime.streams.subscription import QueueSubscription, start_subscription
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+class SqliteStreamStore(StreamStore):
+    def __init__(
+        self,
+        db: Database,
+        max_len: int,
+        max_age_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.max_len = max_len
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._subs: dict[str, set[QueueSubscription]] = {}
+
+    async def append(self, stream: str, payload: Any) -> StreamEvent:
+        data = msgspec.json.encode(payload)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE streams SET seq = seq + 1 WHERE name = ? RETURNING epoch, seq, trimmed_to",
+                (stream,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                epoch, seq, trimmed_to = new_epoch(), 1, 0
+                await conn.execute(
+                    "INSERT INTO streams (name, epoch, seq, trimmed_to) VALUES (?, ?, 1, 0)",
+                    (stream, epoch),
+                )
+            else:
+                epoch, seq, trimmed_to = row[0], row[1], row[2]
+            await conn.execute(
+                "INSERT INTO stream_events (stream, seq, ts, payload) VALUES (?, ?, ?, ?)",
+                (stream, seq, now, data),
+            )
+            if seq - self.max_len > trimmed_to:  # bound by size as we go: one row at a time
+                cut = seq - self.max_len
+                await conn.execute(
+                    "DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut)
+                )
+                await conn.execute(
+                    "UPDATE streams SET trimmed_to = ? WHERE name = ?", (cut, stream)
+                )
+        event = StreamEvent(stream=stream, epoch=epoch, seq=seq, ts=now, payload=payload)
+        for sub in tuple(self._subs.get(stream, ())):
+            sub.push(event)
+        return event
+
+    async def _meta(self, stream: str) -> tuple[str, int, int]:
+        row = await self.db.fetchone(
+            "SELECT epoch, seq, trimmed_to FROM streams WHERE name = ?", (stream,)
+        )
+        if row is None:
+            # Give the empty stream its epoch now, so a client can hold a position in it.
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO streams (name, epoch, seq, trimmed_to)"
+                    " VALUES (?, ?, 0, 0)",
+                    (stream, new_epoch()),
+                )
+            row = await self.db.fetchone(
+                "SELECT epoch, seq, trimmed_to FROM streams WHERE name = ?", (stream,)
+            )
+            assert row is not None
+        return row["epoch"], row["seq"], row["trimmed_to"]
+
+    async def head(self, stream: str) -> Position:
+        epoch, seq, _ = await self._meta(stream)
+        return Position(epoch=epoch, seq=seq)
+
+    async def resume(
+        self, stream: str, epoch: str | None, after: int, *, limit: int = 10_000
+    ) -> Replay | Reset:
+        current, head, trimmed_to = await self._meta(stream)
+        decided = plan_resume(epoch, after, current=current, head=head,
+                              trimmed_to=trimmed_to, limit=limit)
+        if decided is not None:
+            return decided
+        rows = await self.db.fetchall(
+            "SELECT seq, ts, payload FROM stream_events WHERE stream = ? AND seq > ? AND seq <= ?"
+            " ORDER BY seq",
+            (stream, after, head),
+        )
+        events = [
+            StreamEvent(stream=stream, epoch=current, seq=r["seq"], ts=r["ts"],
+                        payload=msgspec.json.decode(r["payload"]))
+            for r in rows
+        ]
+        return complete_replay(events, after, current=current, head=head)
+
+    async def subscribe(self, stream: str, after: Position | None = None) -> Subscription:
+        async def register(sub: QueueSubscription) -> None:
+            self._subs.setdefault(stream, set()).add(sub)
+
+        async def unregister(sub: QueueSubscription) -> None:
+            subs = self._subs.get(stream)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[stream]
+
+        return await start_subscription(self, stream, after, register, unregister)
+
+    async def trim(self, now: float | None = None) -> int:
+        cutoff = (self.clock() if now is None else now) - self.max_age_s
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT stream, MAX(seq) FROM stream_events WHERE ts < ? GROUP BY stream",
+                (cutoff,),
+            )
+            old = await cur.fetchall()
+            removed = 0
+            for stream, cut in old:
+                cur = await conn.execute(
+                    "DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut)
+                )
+                removed += cur.rowcount
+                await conn.execute(
+                    "UPDATE streams SET trimmed_to = MAX(trimmed_to, ?) WHERE name = ?",
+                    (cut, stream),
+                )
+        return removed
+
+    async def drop(self, stream: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM streams WHERE name = ?", (stream,))
+        for sub in tuple(self._subs.get(stream, ())):
+            sub.check()  # the new incarnation's epoch reaches subscribers as a Reset
+
+    async def close(self) -> None:
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                await sub.close()

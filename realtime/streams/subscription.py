@@ -1,0 +1,140 @@
+"""The one gap-free subscription both stores use.
+
+Live events arrive through a queue (in-process fan-out or Redis pub/sub, which may drop or
+duplicate nothing… or anything). The subscription trusts only `seq`: a duplicate is skipped, a
+gap is filled from the store's history, and a gap history cannot fill becomes one `Reset`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from realtime.streams.base import Position, Replay, Reset, StreamEvent, Subscription
+
+if TYPE_CHECKING:
+    from realtime.streams.base import StreamStore
+
+MAX_QUEUE = 10_000
+
+
+class _Check:
+    """"Look at the stream's head": sent after a reconnect or periodically (Redis)."""
+
+    __slots__ = ("force", "head")
+
+    def __init__(self, head: Position | None = None, force: bool = False) -> None:
+        self.head = head
+        self.force = force
+
+
+_CLOSED = object()
+
+
+class QueueSubscription(Subscription):
+    def __init__(
+        self,
+        store: StreamStore,
+        stream: str,
+        start: Position,
+        on_close: Callable[[QueueSubscription], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.stream = stream
+        self.epoch = start.epoch
+        self.last = start.seq
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._overflowed = False
+        self._closed = False
+        self._on_close = on_close
+
+    # --- fed by the store --------------------------------------------------------------
+
+    def push(self, event: StreamEvent) -> None:
+        if self._closed:
+            return
+        if self._queue.qsize() >= MAX_QUEUE:
+            # A consumer this far behind reads from history instead of holding memory.
+            self._overflowed = True
+            return
+        self._queue.put_nowait(event)
+
+    def check(self, head: Position | None = None) -> None:
+        if not self._closed:
+            self._queue.put_nowait(_Check(head))
+
+    # --- read by the consumer ----------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent | Reset]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[StreamEvent | Reset]:
+        while not self._closed:
+            item = await self._queue.get()
+            if item is _CLOSED:
+                return
+            if self._overflowed:
+                self._overflowed = False
+                while not self._queue.empty():
+                    self._queue.get_nowait()
+                item = _Check()
+            if isinstance(item, _Check):
+                head = item.head or await self.store.head(self.stream)
+                if item.force or head.epoch != self.epoch or head.seq > self.last:
+                    async for out in self._fill():
+                        yield out
+                continue
+            assert isinstance(item, StreamEvent)
+            if item.epoch == self.epoch and item.seq <= self.last:
+                continue  # a duplicate, or already read from history
+            if item.epoch == self.epoch and item.seq == self.last + 1:
+                self.last = item.seq
+                yield item
+                continue
+            async for out in self._fill():  # a gap, or a new epoch
+                yield out
+
+    async def _fill(self) -> AsyncIterator[StreamEvent | Reset]:
+        result = await self.store.resume(self.stream, self.epoch, self.last)
+        if isinstance(result, Replay):
+            for event in result.events:
+                if event.seq > self.last:
+                    self.last = event.seq
+                    yield event
+        else:
+            self.epoch, self.last = result.epoch, result.head
+            yield result
+
+    def catch_up(self) -> None:
+        """Queue a resume from the starting position (behind, ahead or in another epoch)."""
+        if not self._closed:
+            self._queue.put_nowait(_Check(force=True))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put_nowait(_CLOSED)
+        await self._on_close(self)
+
+
+async def start_subscription(
+    store: StreamStore,
+    stream: str,
+    after: Position | None,
+    register: Callable[[QueueSubscription], Awaitable[None]],
+    unregister: Callable[[QueueSubscription], Awaitable[None]],
+) -> QueueSubscription:
+    """Register first, then read the head: nothing appended in between can be missed."""
+    placeholder = Position(epoch="", seq=0)
+    sub = QueueSubscription(store, stream, placeholder, unregister)
+    await register(sub)
+    head = await store.head(stream)
+    start = after or head
+    sub.epoch, sub.last = start.epoch, start.seq
+    if start != head:
+        sub.catch_up()
+    return sub
+
+

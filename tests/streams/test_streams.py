@@ -1,0 +1,248 @@
+"""Both stream stores, behind one interface: SQLite on a real file, Redis on the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from realtime.db import Database
+from realtime.redis_client import connect
+from realtime.streams import Position, Replay, Reset, StreamEvent, StreamStore
+from realtime.streams.redis import RedisStreamStore
+from realtime.streams.sqlite import SqliteStreamStore
+from tests.conftest import REDIS_URL
+
+MakeStore = Callable[..., Awaitable[StreamStore]]
+
+
+@pytest_asyncio.fixture(params=["sqlite", "redis"])
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path, redis_prefix: str
+                     ) -> AsyncIterator[MakeStore]:
+    """A factory: several stores on the same backing (as several workers would have)."""
+    opened: list[Any] = []
+    clients: list[aioredis.Redis] = []
+    dbs: dict[Path, Database] = {}
+
+    async def make(max_len: int = 1000, max_age_s: int = 3600, publish: bool = True,
+                   clock: Callable[[], float] = time.time) -> StreamStore:
+        if request.param == "sqlite":
+            path = tmp_path / "streams.sqlite3"
+            if path not in dbs:
+                dbs[path] = await Database.open(path)
+            store: StreamStore = SqliteStreamStore(dbs[path], max_len, max_age_s, clock)
+        else:
+            client = connect(REDIS_URL)
+            clients.append(client)
+            store = RedisStreamStore(client, redis_prefix, max_len, max_age_s, clock,
+                                     publish=publish)
+        opened.append(store)
+        return store
+
+    make.kind = request.param  # type: ignore[attr-defined]
+    yield make
+    for store in opened:
+        await store.close()
+    for db in dbs.values():
+        await db.close()
+    if clients:
+        keys = [k async for k in clients[0].scan_iter(match=f"{redis_prefix}:*")]
+        if keys:
+            await clients[0].delete(*keys)
+    for client in clients:
+        await client.aclose()
+
+
+async def next_items(sub: Any, n: int, wait_s: float = 5) -> list[StreamEvent | Reset]:
+    out: list[StreamEvent | Reset] = []
+    it = aiter(sub)
+    while len(out) < n:
+        out.append(await asyncio.wait_for(anext(it), wait_s))
+    return out
+
+
+async def test_seq_is_gap_free_from_one(make_store: MakeStore) -> None:
+    store = await make_store()
+    events = [await store.append("board:1", {"n": i, "texte": "élève"}) for i in range(5)]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert len({e.epoch for e in events}) == 1
+    assert events[0].payload == {"n": 0, "texte": "élève"}
+    other = await store.append("board:2", {})
+    assert other.seq == 1 and other.epoch != events[0].epoch
+    assert await store.head("board:1") == Position(epoch=events[0].epoch, seq=5)
+
+
+async def test_concurrent_appends(make_store: MakeStore) -> None:
+    store = await make_store()
+    events = await asyncio.gather(*(store.append("s", {"i": i}) for i in range(200)))
+    assert sorted(e.seq for e in events) == list(range(1, 201))
+    replay = await store.resume("s", events[0].epoch, 0)
+    assert isinstance(replay, Replay)
+    assert sorted(e.payload["i"] for e in replay.events) == list(range(200))
+    by_seq = {e.seq: e.payload for e in events}
+    assert all(by_seq[e.seq] == e.payload for e in replay.events)
+
+
+async def test_concurrent_appends_from_two_stores(make_store: MakeStore) -> None:
+    """Two workers (two Redis clients, or two stores on one SQLite file) share one counter."""
+    a, b = await make_store(), await make_store()
+    events = await asyncio.gather(
+        *(s.append("shared", {"i": i}) for i in range(100) for s in (a, b))
+    )
+    assert sorted(e.seq for e in events) == list(range(1, 201))
+
+
+async def test_resume_replays_exactly_what_was_missed(make_store: MakeStore) -> None:
+    store = await make_store()
+    first = [await store.append("s", {"i": i}) for i in range(10)]
+    epoch = first[0].epoch
+    replay = await store.resume("s", epoch, 6)
+    assert isinstance(replay, Replay) and replay.head == 10
+    assert [e.seq for e in replay.events] == [7, 8, 9, 10]
+    assert [e.payload["i"] for e in replay.events] == [6, 7, 8, 9]
+    assert (await store.resume("s", epoch, 10)) == Replay(epoch=epoch, head=10, events=[])
+    full = await store.resume("s", None, 0)
+    assert isinstance(full, Replay) and len(full.events) == 10
+
+
+async def test_resume_refusals_are_resets_never_partial(make_store: MakeStore) -> None:
+    store = await make_store(max_len=5)
+    events = [await store.append("s", {"i": i}) for i in range(12)]
+    epoch = events[0].epoch
+    wrong = await store.resume("s", "not-the-epoch", 3)
+    assert wrong == Reset(epoch=epoch, head=12, reason="epoch_changed")
+    ahead = await store.resume("s", epoch, 20)
+    assert isinstance(ahead, Reset) and ahead.reason == "ahead_of_stream"
+    trimmed = await store.resume("s", epoch, 3)  # 4..7 are gone: no partial replay
+    assert trimmed == Reset(epoch=epoch, head=12, reason="history_trimmed")
+    ok = await store.resume("s", epoch, 7)  # 8..12 are the five kept
+    assert isinstance(ok, Replay) and [e.seq for e in ok.events] == [8, 9, 10, 11, 12]
+    too_many = await store.resume("s", epoch, 7, limit=3)
+    assert isinstance(too_many, Reset) and too_many.reason == "too_many"
+    no_epoch = await store.resume("s", None, 0)
+    assert isinstance(no_epoch, Reset) and no_epoch.reason == "history_trimmed"
+
+
+async def test_age_bound(make_store: MakeStore) -> None:
+    now = [1000.0]
+    store = await make_store(max_age_s=60, clock=lambda: now[0])
+    events = []
+    for i in range(4):
+        now[0] += 10
+        events.append(await store.append("s", {"i": i}))
+    removed = await store.trim(now=events[1].ts + 65)  # events 1 and 2 are too old
+    assert removed == 2
+    assert (await store.resume("s", events[0].epoch, 1)).reason == "history_trimmed"
+    replay = await store.resume("s", events[0].epoch, 2)
+    assert [e.seq for e in replay.events] == [3, 4]
+    assert await store.trim(now=events[1].ts + 65) == 0  # nothing more to do
+
+
+async def test_subscribe_delivers_in_order(make_store: MakeStore) -> None:
+    store = await make_store()
+    await store.append("s", {"before": True})
+    async with await store.subscribe("s") as sub:
+        appended = [await store.append("s", {"i": i}) for i in range(5)]
+        got = await next_items(sub, 5)
+    assert got == appended
+
+
+async def test_subscribe_from_a_position_catches_up_then_goes_live(make_store: MakeStore
+                                                                   ) -> None:
+    store = await make_store()
+    old = [await store.append("s", {"i": i}) for i in range(3)]
+    async with await store.subscribe("s", Position(epoch=old[0].epoch, seq=1)) as sub:
+        live = await store.append("s", {"i": 3})
+        got = await next_items(sub, 3)
+    assert [e.seq for e in got] == [2, 3, 4] and got[-1] == live
+
+
+async def test_subscriber_fills_a_gap(make_store: MakeStore) -> None:
+    """A message the subscriber never hears of (lost pub/sub, another worker) is recovered."""
+    store = await make_store()
+    silent = await make_store(publish=False)  # its appends are never announced
+    if make_store.kind == "sqlite":  # type: ignore[attr-defined]
+        silent = SqliteStreamStore(store.db, 1000, 3600)  # type: ignore[attr-defined]
+    async with await store.subscribe("s") as sub:
+        a = await store.append("s", {"i": 1})
+        lost = await silent.append("s", {"i": 2})
+        c = await store.append("s", {"i": 3})
+        got = await next_items(sub, 3)
+    assert got == [a, lost, c]
+
+
+async def test_redis_subscriber_notices_a_lost_last_message(redis_prefix: str,
+                                                            redis_cleanup: Any) -> None:
+    """Nothing follows the lost message: the periodic head check still brings it."""
+    client = connect(REDIS_URL)
+    store = RedisStreamStore(client, redis_prefix, 1000, 3600)
+    silent = RedisStreamStore(client, redis_prefix, 1000, 3600, publish=False)
+    try:
+        async with await store.subscribe("s") as sub:
+            lost = await silent.append("s", {"i": 1})
+            got = await next_items(sub, 1, wait_s=8)
+        assert got == [lost]
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+async def test_drop_gives_a_new_epoch(make_store: MakeStore) -> None:
+    store = await make_store()
+    old = await store.append("s", {"i": 1})
+    await store.drop("s")
+    new = await store.append("s", {"i": 2})
+    assert new.seq == 1 and new.epoch != old.epoch
+    reset = await store.resume("s", old.epoch, 1)
+    assert isinstance(reset, Reset) and reset.reason == "epoch_changed" and reset.head == 1
+
+
+async def test_subscriber_gets_a_reset_when_history_is_lost(make_store: MakeStore) -> None:
+    store = await make_store()
+    first = await store.append("s", {"i": 1})
+    async with await store.subscribe("s") as sub:
+        await store.drop("s")
+        after = await store.append("s", {"i": 2})
+        got = await next_items(sub, 1)
+    assert isinstance(got[0], Reset) and got[0].epoch == after.epoch != first.epoch
+
+
+async def test_sqlite_history_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "durable.sqlite3"
+    db = await Database.open(path)
+    store = SqliteStreamStore(db, 1000, 3600)
+    events = [await store.append("feed:7", {"absence": i}) for i in range(3)]
+    await db.close()
+
+    db = await Database.open(path)
+    try:
+        store = SqliteStreamStore(db, 1000, 3600)
+        replay = await store.resume("feed:7", events[0].epoch, 1)
+        assert [e.payload for e in replay.events] == [{"absence": 1}, {"absence": 2}]
+        nxt = await store.append("feed:7", {"absence": 3})
+        assert (nxt.epoch, nxt.seq) == (events[0].epoch, 4)
+    finally:
+        await db.close()
+
+
+async def test_redis_keys_lost_means_new_epoch(redis_prefix: str, redis_cleanup: Any) -> None:
+    client = connect(REDIS_URL)
+    store = RedisStreamStore(client, redis_prefix, 1000, 3600)
+    try:
+        old = [await store.append("s", {"i": i}) for i in range(3)]
+        # As after a Redis restart without persistence: every key of ours is gone.
+        keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*")]
+        await client.delete(*keys)
+        new = await store.append("s", {"i": 99})
+        assert new.seq == 1 and new.epoch != old[0].epoch
+        reset = await store.resume("s", old[0].epoch, 3)
+        assert isinstance(reset, Reset) and reset.reason == "epoch_changed"
+    finally:
+        await store.close()
+        await client.aclose()
