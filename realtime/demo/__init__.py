@@ -1,0 +1,1 @@
+"""Deterministic, idempotent demo data: the département's two pilot collèges."""

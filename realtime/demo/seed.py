@@ -1,0 +1,161 @@
+"""Writes a `DemoPlan` into the database, idempotently, and the accounts file.
+
+Re-running changes nothing that is already right: schools, classes and users are upserted by
+their natural keys (UAI, class name, login), slots keep their ids, and a stored code hash is
+kept when it still verifies the demo code (hashing is the slow part, done on every core).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from realtime.db import Database
+from realtime.demo.plan import DemoPlan, Person
+from realtime.directory import store as directory
+from realtime.directory.model import CourseSlot, level_of
+from realtime.identity import store as identity
+from realtime.identity.codes import CodeHasher
+from realtime.identity.model import Role
+
+_hasher: CodeHasher | None = None
+
+
+def _init_worker(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    global _hasher
+    _hasher = CodeHasher(time_cost, memory_kib, parallelism)
+
+
+def _hash_if_needed(existing: str | None, code: str) -> str | None:
+    """A new hash, or None when the existing one already verifies this code."""
+    assert _hasher is not None
+    if existing and _hasher.verify(existing, code) and not _hasher.needs_rehash(existing):
+        return None
+    return _hasher.hash(code)
+
+
+async def _hashes(
+    people: list[Person], existing: dict[str, str], kdf: tuple[int, int, int]
+) -> dict[str, str | None]:
+    loop = asyncio.get_running_loop()
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=kdf) as pool:
+        results = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, _hash_if_needed, existing.get(p.login), p.code)
+                for p in people
+            )
+        )
+    return {p.login: h for p, h in zip(people, results, strict=True)}
+
+
+async def seed(db: Database, plan: DemoPlan, kdf: tuple[int, int, int]) -> dict[str, int]:
+    """Apply the plan; return counts of what exists afterwards."""
+    rows = await db.fetchall("SELECT login, code_hash FROM users")
+    existing = {r["login"]: r["code_hash"] for r in rows}
+    new_hashes = await _hashes(plan.people, existing, kdf)
+
+    async with db.transaction() as conn:
+        school_ids: dict[str, int] = {}
+        class_ids: dict[tuple[str, str], int] = {}
+        for s in plan.schools:
+            sid = await directory.upsert_school(conn, s.uai, s.name, s.town)
+            school_ids[s.uai] = sid
+            for cname in s.classes:
+                class_ids[(s.uai, cname)] = await directory.upsert_class(
+                    conn, sid, cname, level_of(cname)
+                )
+
+        user_ids: dict[str, int] = {}
+        for p in plan.people:
+            role = Role(p.role)
+            school_id = school_ids[p.school_uai] if p.school_uai else None
+            if role is Role.PARENT:
+                school_id = None  # a guardian belongs to no school; their children do
+            code_hash = new_hashes[p.login]
+            if p.login in existing:
+                cur = await conn.execute("SELECT id FROM users WHERE login = ?", (p.login,))
+                row = await cur.fetchone()
+                assert row is not None
+                uid = int(row[0])
+                await identity.update_user(conn, uid, role=role, name=p.name, school_id=school_id)
+                if code_hash is not None:
+                    await identity.set_code_hash(conn, uid, code_hash)
+            else:
+                assert code_hash is not None
+                user = await identity.insert_user(
+                    conn, login=p.login, role=role, name=p.name, school_id=school_id,
+                    code_hash=code_hash,
+                )
+                uid = user.id
+            user_ids[p.login] = uid
+
+        for p in plan.people:
+            uid = user_ids[p.login]
+            if p.role == "student":
+                await directory.enroll(conn, uid, class_ids[(p.school_uai, p.classes[0])])
+            elif p.role == "parent":
+                for child in p.children:
+                    await directory.link_guardian(conn, uid, user_ids[child])
+
+        for s in plan.schools:
+            for slot in s.slots:
+                await directory.add_teaching(
+                    conn, user_ids[slot.teacher_login], class_ids[(s.uai, slot.class_name)],
+                    slot.subject,
+                )
+            await directory.sync_school_timetable(
+                conn,
+                school_ids[s.uai],
+                [
+                    CourseSlot(
+                        id=0,
+                        school_id=school_ids[s.uai],
+                        class_id=class_ids[(s.uai, sl.class_name)],
+                        teacher_id=user_ids[sl.teacher_login],
+                        subject=sl.subject,
+                        room=sl.room,
+                        weekday=sl.weekday,
+                        start=sl.start,
+                        end=sl.end,
+                    )
+                    for sl in s.slots
+                ],
+            )
+
+    counts = {}
+    for table in ("schools", "classes", "users", "enrollments", "guardianships", "course_slots"):
+        row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
+        counts[table] = int(row["n"]) if row else 0
+    return counts
+
+
+def accounts(plan: DemoPlan) -> list[dict[str, Any]]:
+    """One object per account, as the README and tests read them."""
+    school_names = {s.uai: s.name for s in plan.schools}
+    out = []
+    for p in plan.people:
+        item: dict[str, Any] = {
+            "login": p.login,
+            "code": p.code,
+            "role": p.role,
+            "name": p.name,
+            "school": school_names.get(p.school_uai) if p.school_uai else None,
+            "classes": p.classes,
+            "children": p.children,
+        }
+        if p.subjects:
+            item["subjects"] = p.subjects
+        out.append(item)
+    return out
+
+
+def write_accounts(plan: DemoPlan, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(accounts(plan), ensure_ascii=False, indent=1) + "\n", "utf-8")
+    tmp.replace(path)

@@ -1,0 +1,96 @@
+"""The demo: deterministic, idempotent, realistic enough to try the product."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from realtime.cli import cli
+from realtime.db import Database
+from realtime.demo.plan import DemoPlan, build_plan
+from realtime.demo.seed import seed
+from tests.conftest import TEST_KDF
+
+
+def test_plan_is_deterministic(demo_plan: DemoPlan) -> None:
+    again = build_plan()
+    assert again.people == demo_plan.people
+    assert [s.slots for s in again.schools] == [s.slots for s in demo_plan.schools]
+
+
+def test_plan_shape(demo_plan: DemoPlan) -> None:
+    assert [(s.name, s.town) for s in demo_plan.schools] == [
+        ("Collège Charlemagne", "Laon"), ("Collège de Saint-Gobain", "Saint-Gobain")]
+    for school in demo_plan.schools:
+        assert len(school.classes) >= 8
+        people = [p for p in demo_plan.people if p.school_uai == school.uai]
+        roles = Counter(p.role for p in people)
+        assert 15 <= roles["teacher"] <= 25
+        assert roles["cpe"] >= 1 and roles["staff"] >= 1
+        for cname in school.classes:
+            size = sum(1 for p in people if p.role == "student" and p.classes == [cname])
+            assert 22 <= size <= 28, (cname, size)
+        # No one is in two places at once.
+        for key in (lambda s: (s.class_name,), lambda s: (s.teacher_login,), lambda s: (s.room,)):
+            seen = Counter((*key(s), s.weekday, s.start) for s in school.slots)
+            assert max(seen.values()) == 1
+        # Every class has a full week (25–26 hours) on Monday to Friday.
+        per_class = Counter(s.class_name for s in school.slots)
+        assert all(25 <= n <= 26 for n in per_class.values())
+        assert {s.weekday for s in school.slots} == {1, 2, 3, 4, 5}
+    logins = [p.login for p in demo_plan.people]
+    assert len(logins) == len(set(logins))
+    students = {p.login for p in demo_plan.people if p.role == "student"}
+    parents = [p for p in demo_plan.people if p.role == "parent"]
+    assert all(p.children and set(p.children) <= students for p in parents)
+    assert any(len(p.children) > 1 for p in parents)  # siblings at the same collège
+    assert all(any(s in p.children for p in parents) for s in students)
+
+
+async def test_seed_is_idempotent(tmp_path: Path, demo_plan: DemoPlan) -> None:
+    path = tmp_path / "demo.sqlite3"
+    db = await Database.open(path)
+    try:
+        first = await seed(db, demo_plan, TEST_KDF)
+        snapshot = _dump(path)
+        second = await seed(db, demo_plan, TEST_KDF)
+    finally:
+        await db.close()
+    assert first == second
+    assert _dump(path) == snapshot  # same ids, same hashes, same slots: nothing changed
+    assert first["schools"] == 2 and first["classes"] == 20
+
+
+def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with sqlite3.connect(path) as conn:
+        return {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in ("schools", "classes", "users", "enrollments", "guardianships",
+                      "teachings", "course_slots")
+        }
+
+
+def test_demo_command_writes_accounts(tmp_path: Path, monkeypatch: Any) -> None:
+    for name, value in zip(("REALTIME_KDF_TIME_COST", "REALTIME_KDF_MEMORY_KIB",
+                            "REALTIME_KDF_PARALLELISM"), TEST_KDF, strict=True):
+        monkeypatch.setenv(name, str(value))
+    out = tmp_path / "demo-accounts.json"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "d.sqlite3"), "demo", "--out",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.output
+    accounts = json.loads(out.read_text(encoding="utf-8"))
+    assert isinstance(accounts, list) and len(accounts) > 1000
+    for a in accounts:
+        assert {"login", "code", "role", "name", "school", "classes", "children"} <= set(a)
+    teacher = next(a for a in accounts if a["role"] == "teacher")
+    assert teacher["school"] == "Collège Charlemagne" and teacher["classes"]
+    parent = next(a for a in accounts if a["role"] == "parent")
+    assert parent["children"] and not parent["classes"]
+    assert any("é" in a["name"] for a in accounts)  # the file keeps accents, not \\u escapes
+    assert "é" in out.read_text(encoding="utf-8")
