@@ -1,0 +1,3 @@
+from realtime.cli import main
+
+main()

@@ -1,0 +1,182 @@
+"""`python -m realtime serve | migrate | demo | users …` (click)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from realtime.settings import Settings
+
+T = TypeVar("T")
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        import uvloop
+
+        return uvloop.run(coro_fn())  # type: ignore[arg-type]
+    except ImportError:  # pragma: no cover - uvloop is not on Windows
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Erreur : {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
+              help="Fichier SQLite (défaut : $REALTIME_DB ou ./data/ent.sqlite3).")
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None) -> None:
+    """Serveur temps réel de l'ENT des collèges."""
+    settings = Settings.from_env()
+    if db_path is not None:
+        settings = settings.with_(db_path=db_path)
+    ctx.obj = settings
+
+
+@cli.command()
+@click.option("--host", default=None,
+              help="Adresse d'écoute (défaut : $REALTIME_HOST ou 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (défaut : $PORT ou 8080).")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Lance le serveur HTTP + Socket.IO."""
+    from realtime.serve import run
+
+    run(settings.with_(host=host or settings.host, port=port or settings.port))
+
+
+@cli.command()
+@click.pass_obj
+def migrate(settings: Settings) -> None:
+    """Applique les migrations SQL en attente."""
+    from realtime.db import Database
+
+    async def go() -> tuple[list[int], int]:
+        db = await Database.open(settings.db_path, migrate=False)
+        try:
+            return await db.migrate(), await db.schema_version()
+        finally:
+            await db.close()
+
+    applied, version = _run(go)
+    click.echo(f"Migrations appliquées : {applied or 'aucune'} ; schéma en version {version}.")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-accounts.json"),
+              show_default=True, help="Fichier JSON des comptes de démonstration.")
+@click.pass_obj
+def demo(settings: Settings, out: Path) -> None:
+    """Crée (ou remet en état) les données de démonstration des deux collèges pilotes."""
+    from realtime.db import Database
+    from realtime.demo.plan import build_plan
+    from realtime.demo.seed import seed, write_accounts
+
+    plan = build_plan()
+
+    async def go() -> dict[str, int]:
+        db = await Database.open(settings.db_path)
+        try:
+            kdf = (settings.kdf_time_cost, settings.kdf_memory_kib, settings.kdf_parallelism)
+            return await seed(db, plan, kdf)
+        finally:
+            await db.close()
+
+    counts = _run(go)
+    write_accounts(plan, out)
+    click.echo(
+        f"Données de démonstration prêtes dans {settings.db_path} : "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+    click.echo(f"Comptes (identifiants et codes personnels) : {out}")
+
+
+@cli.group()
+def users() -> None:
+    """Gestion des comptes."""
+
+
+@users.command("add")
+@click.argument("login")
+@click.option("--role", required=True,
+              type=click.Choice(["teacher", "student", "parent", "cpe", "staff", "admin"]))
+@click.option("--name", required=True, help="Nom affiché, ex. « Sophie Lambert ».")
+@click.option("--school", "uai", default=None, help="Code UAI de l'établissement.")
+@click.option("--class", "class_name", default=None, help="Classe d'un élève, ex. « 6e A ».")
+@click.option("--child", "children", multiple=True, help="Identifiant d'un enfant (parents).")
+@click.option("--code", default=None, help="Code personnel (sinon un code est généré).")
+@click.pass_obj
+def users_add(settings: Settings, login: str, role: str, name: str, uai: str | None,
+              class_name: str | None, children: tuple[str, ...], code: str | None) -> None:
+    """Ajoute un compte et affiche son code personnel."""
+    from realtime.identity.accounts import AccountRow, import_rows
+
+    row = AccountRow(login=login, role=role, name=name, uai=uai or "", code=code or "",
+                     class_name=class_name or "", children=list(children))
+    result = _with_db(settings, lambda db: import_rows(db, settings, [row]))
+    for login_, code_ in result:
+        click.echo(f"{login_}\t{code_}")
+
+
+@users.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--codes-out", type=click.File("w", encoding="utf-8"), default="-",
+              help="Où écrire les codes générés (CSV login,code ; défaut : la sortie standard).")
+@click.pass_obj
+def users_import(settings: Settings, csv_file: Any, codes_out: Any) -> None:
+    """Importe des comptes depuis un CSV (colonnes : login, role, name, uai, code, class,
+    children). Tout ou rien : une ligne invalide et rien n'est importé."""
+    from realtime.identity.accounts import import_rows, parse_csv
+
+    rows = parse_csv(csv_file.read())
+    result = _with_db(settings, lambda db: import_rows(db, settings, rows))
+    codes_out.write("login,code\n")
+    for login_, code_ in result:
+        codes_out.write(f"{login_},{code_}\n")
+    click.echo(f"{len(result)} compte(s) importé(s).", err=True)
+
+
+@users.command("reset-code")
+@click.argument("login")
+@click.option("--code", default=None, help="Nouveau code (sinon un code est généré).")
+@click.pass_obj
+def users_reset_code(settings: Settings, login: str, code: str | None) -> None:
+    """Donne un nouveau code personnel et ferme les sessions ouvertes du compte."""
+    from realtime.identity.accounts import reset_code
+
+    new_code = _with_db(settings, lambda db: reset_code(db, settings, login, code))
+    click.echo(f"{login}\t{new_code}")
+
+
+def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from realtime.db import Database
+    from realtime.errors import AppError
+
+    async def go() -> T:
+        db = await Database.open(settings.db_path)
+        try:
+            return await fn(db)
+        finally:
+            await db.close()
+
+    try:
+        return _run(go)
+    except AppError as err:
+        _fail(err.message)
+        raise  # unreachable
+
+
+def main() -> None:
+    cli(prog_name="python -m realtime")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,136 @@
+"""The Socket.IO server: creation, connection auth, and the base of every feature namespace."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from realtime import keys
+from realtime.api import COOKIE_NAME
+from realtime.errors import AppError
+from realtime.identity.model import Principal
+from realtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_MESSAGE = "Le serveur redémarre : reconnexion automatique dans un instant."
+
+
+def create_sio(settings: Settings) -> socketio.AsyncServer:
+    manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
+        if settings.redis_url
+        else None
+    )
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        transports=["websocket", "polling"],
+        max_http_buffer_size=settings.max_body_bytes,
+        ping_interval=20,
+        ping_timeout=20,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def token_from(environ: dict[str, Any], auth: Any) -> str | None:
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return auth["token"]
+    raw = environ.get("HTTP_COOKIE")
+    if not raw:
+        return None
+    try:
+        morsel = SimpleCookie(raw).get(COOKIE_NAME)
+    except CookieError:
+        return None
+    return morsel.value if morsel else None
+
+
+async def authenticate(app: web.Application, environ: dict[str, Any], auth: Any) -> Principal:
+    """The connecting user, or a refusal the client sees as `connect_error` with a reason."""
+    principal = await app[keys.IDENTITY].authenticate(token_from(environ, auth))
+    if principal is None:
+        # The client's connect_error carries {"message": …, "data": {"code": …}}.
+        raise socketio.exceptions.ConnectionRefusedError(
+            "Connexion refusée : identifiez-vous d'abord.", {"code": "unauthorized"}
+        )
+    return principal
+
+
+Handler = Callable[..., Awaitable[dict[str, Any] | None]]
+
+
+def acked(handler: Handler) -> Handler:
+    """Turn a handler's result or refusal into the ack convention of DESIGN.md."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: AuthedNamespace, sid: str, *args: Any) -> dict[str, Any]:
+        try:
+            result = await handler(self, sid, *args)
+        except AppError as err:
+            return err.ack()
+        except Exception:
+            log.exception("event handler failed", extra={"event": handler.__name__})
+            return AppError("internal").ack()
+        return {"ok": True, **(result or {})}
+
+    return wrapper
+
+
+class AuthedNamespace(socketio.AsyncNamespace):
+    """A namespace that refuses unauthenticated connections and remembers who each sid is."""
+
+    def __init__(self, namespace: str, app: web.Application) -> None:
+        super().__init__(namespace)
+        self.app = app
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        principal = await authenticate(self.app, environ, auth)
+        await self.save_session(sid, {"principal": principal})
+        await self.joined(sid, principal)
+
+    async def joined(self, sid: str, principal: Principal) -> None:
+        """Called once a connection is authenticated; features override it."""
+
+    async def principal(self, sid: str) -> Principal:
+        session = await self.get_session(sid)
+        principal = session.get("principal")
+        if principal is None:
+            raise AppError("unauthorized")
+        return principal
+
+
+class HomeNamespace(AuthedNamespace):
+    """The default namespace: tells the page who it is connected as (the live status dot)."""
+
+    async def joined(self, sid: str, principal: Principal) -> None:
+        await self.emit("session", {"user": principal.user.public()}, to=sid)
+        await self.enter_room(sid, f"user:{principal.id}")
+
+
+async def disconnect_everyone(sio: socketio.AsyncServer, reason: str = SHUTDOWN_MESSAGE) -> int:
+    """Tell every client why, then close it (graceful shutdown)."""
+    closed = 0
+    for namespace in list(sio.manager.rooms):
+        participants = list(sio.manager.get_participants(namespace, None))
+        for sid, _eio_sid in participants:
+            try:
+                await sio.emit(
+                    "server_shutdown", {"message": reason}, to=sid, namespace=namespace
+                )
+                await sio.disconnect(sid, namespace=namespace)
+                closed += 1
+            except Exception:  # a client already gone must not stop the others' shutdown
+                log.debug("disconnect failed", exc_info=True)
+    return closed
+
+
+def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
+    sio.register_namespace(HomeNamespace("/", app))

@@ -1,0 +1,122 @@
+"""`python -m realtime users …` and `migrate`, run as an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from realtime.cli import cli
+from realtime.db import Database
+from realtime.identity import store
+from realtime.identity.codes import CodeHasher
+from tests.conftest import TEST_KDF
+
+
+@pytest.fixture
+def run(demo_db_path: Path, monkeypatch: Any) -> Any:
+    for name, value in zip(("REALTIME_KDF_TIME_COST", "REALTIME_KDF_MEMORY_KIB",
+                            "REALTIME_KDF_PARALLELISM"), TEST_KDF, strict=True):
+        monkeypatch.setenv(name, str(value))
+
+    def invoke(*args: str, input: str | None = None) -> Any:
+        return CliRunner().invoke(cli, ["--db", str(demo_db_path), *args], input=input)
+
+    return invoke
+
+
+def _verify(db_path: Path, login: str, code: str) -> bool:
+    async def go() -> bool:
+        db = await Database.open(db_path)
+        try:
+            found = await store.user_by_login(db, login)
+            return bool(found) and CodeHasher(*TEST_KDF).verify(found[1], code)
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def test_users_add_prints_a_working_code(run: Any, demo_db_path: Path) -> None:
+    result = run("users", "add", "helene.dupre", "--role", "teacher", "--name", "Hélène Dupré",
+                 "--school", "0020032L")
+    assert result.exit_code == 0, result.output
+    login, code = result.output.strip().split("\t")
+    assert login == "helene.dupre" and len(code) >= 8
+    assert _verify(demo_db_path, "helene.dupre", code)
+
+
+@pytest.mark.parametrize("args", [
+    ["users", "add", "x.y", "--role", "teacher", "--name", "X", "--school", "9999999Z"],
+    ["users", "add", "x.y", "--role", "student", "--name", "X", "--school", "0020032L",
+     "--class", "7e Z"],
+    ["users", "add", "x.y", "--role", "parent", "--name", "X"],
+    ["users", "add", "virginie.renault", "--role", "teacher", "--name", "X", "--school",
+     "0020032L"],
+    ["users", "add", "x.y", "--role", "teacher", "--name", "X", "--school", "0020032L",
+     "--code", "court"],
+])
+def test_users_add_refuses_bad_input(run: Any, args: list[str], demo_db_path: Path) -> None:
+    before = _count(demo_db_path)
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "Erreur" in result.output
+    assert _count(demo_db_path) == before
+
+
+def _count(db_path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+
+
+def test_users_import_csv_all_or_nothing(run: Any, tmp_path: Path, demo_db_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "login;role;name;uai;code;class;children\n"
+        "lea.noel;student;Léa Noël;0020032L;;6e A;\n"
+        "marc.noel;parent;Marc Noël;;code-parent-1;;lea.noel\n",
+        encoding="utf-8",
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "login,role,name,uai,code,class,children\n"
+        "ok.eleve,student,Ok Élève,0020032L,,6e A,\n"
+        "ko.eleve,student,Ko Élève,0020032L,,9e Z,\n",
+        encoding="utf-8",
+    )
+    before = _count(demo_db_path)
+    result = run("users", "import", str(bad))
+    assert result.exit_code == 2
+    assert "ligne 3" in result.output and "classe inconnue" in result.output
+    assert _count(demo_db_path) == before  # the good line was not imported either
+
+    result = run("users", "import", str(good))
+    assert result.exit_code == 0, result.output
+    assert "login,code" in result.output and "marc.noel,code-parent-1" in result.output
+    assert _count(demo_db_path) == before + 2
+    assert _verify(demo_db_path, "marc.noel", "code-parent-1")
+
+
+def test_reset_code(run: Any, demo_db_path: Path, demo_accounts: list[dict[str, Any]]) -> None:
+    acct = demo_accounts[0]
+    result = run("users", "reset-code", acct["login"], "--code", "nouveau-code-42")
+    assert result.exit_code == 0, result.output
+    assert _verify(demo_db_path, acct["login"], "nouveau-code-42")
+    assert not _verify(demo_db_path, acct["login"], acct["code"])
+    assert run("users", "reset-code", "personne").exit_code == 2
+
+
+def test_migrate_command(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "realtime", "--db", str(tmp_path / "m.sqlite3"), "migrate"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "schéma en version" in proc.stdout
