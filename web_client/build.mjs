@@ -1,0 +1,50 @@
+// Bundles src/main.js into dist/app.js (+ source map) and copies the page and the styles.
+// `node build.mjs --watch` rebuilds on every change (development).
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const src = join(root, 'src');
+const dist = join(root, 'dist');
+const watch = process.argv.includes('--watch');
+
+/** Copy the static files; index.html gets a version stamp so a new bundle is never stale. */
+async function copyStatic() {
+  for (const file of ['app.css', 'favicon.svg']) await copyFile(join(src, file), join(dist, file));
+  const stamp = async (file) =>
+    createHash('sha256').update(await readFile(join(dist, file))).digest('hex').slice(0, 10);
+  const html = (await readFile(join(src, 'index.html'), 'utf8'))
+    .replace('/static/app.js', `/static/app.js?v=${await stamp('app.js')}`)
+    .replace('/static/app.css', `/static/app.css?v=${await stamp('app.css')}`);
+  await writeFile(join(dist, 'index.html'), html);
+}
+
+const options = {
+  entryPoints: [join(src, 'main.js')],
+  outfile: join(dist, 'app.js'),
+  bundle: true,
+  format: 'esm',
+  target: ['es2020', 'chrome90', 'firefox90', 'safari15'],
+  minify: !watch,
+  sourcemap: true,
+  legalComments: 'linked',
+  logLevel: 'info',
+  plugins: [{
+    name: 'copy-static',
+    setup(build) {
+      build.onEnd(async (result) => { if (!result.errors.length) await copyStatic(); });
+    },
+  }],
+};
+
+await rm(dist, { recursive: true, force: true });
+await mkdir(dist, { recursive: true });
+if (watch) {
+  const ctx = await esbuild.context(options);
+  await ctx.watch();
+} else {
+  await esbuild.build(options);
+}

@@ -1,0 +1,56 @@
+// The HTTP API: same origin, the HttpOnly session cookie authenticates every call.
+
+/** A refusal from the server, with its French message meant for people. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const NETWORK_MESSAGE = 'Le serveur ne répond pas. Vérifiez la connexion puis réessayez.';
+
+async function request(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'network', NETWORK_MESSAGE);
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const err = data?.error ?? {};
+    throw new ApiError(
+      response.status,
+      err.code ?? 'internal',
+      err.message ?? `Erreur du serveur (${response.status}).`,
+    );
+  }
+  return data;
+}
+
+const query = (params) => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+};
+
+export const api = {
+  login: (login, code) => request('POST', '/api/login', { login, code }),
+  logout: () => request('POST', '/api/logout'),
+  me: () => request('GET', '/api/me'),
+  config: () => request('GET', '/api/config'),
+  timetable: (date, studentId) =>
+    request('GET', `/api/timetable${query({ date, student_id: studentId })}`),
+  children: () => request('GET', '/api/children'),
+  classes: () => request('GET', '/api/classes'),
+  classStudents: (classId) =>
+    request('GET', `/api/classes/${encodeURIComponent(classId)}/students`),
+};

@@ -1,0 +1,127 @@
+// Start-up and hash routing: #/login, #/ (and #/?date=YYYY-MM-DD for another day).
+import { api } from './api.js';
+import { isIsoDate } from './dates.js';
+import { h, replace, setTitle } from './dom.js';
+import { renderHome } from './pages/home.js';
+import { renderLogin } from './pages/login.js';
+import { connect, disconnect, liveStatus } from './socket.js';
+
+const root = document.getElementById('app');
+const state = {
+  me: null, tz: 'Europe/Paris', status: null, notice: null, focusTitle: false, wanted: null,
+};
+
+function parseHash() {
+  const [path, query = ''] = location.hash.replace(/^#/, '').split('?');
+  return { path: path || '/', params: new URLSearchParams(query) };
+}
+
+const go = (hash) => {
+  if (location.hash === hash) route(); else location.replace(hash);
+};
+
+function startLive() {
+  state.status = liveStatus();
+  connect(state.status, { onRefused: (err) => { if (err?.code === 'unauthorized') expired(); } });
+}
+
+function expired() {
+  if (!state.me) return;
+  state.me = null;
+  disconnect();
+  state.notice = 'Votre session a expiré. Reconnectez-vous.';
+  go('#/login');
+}
+
+async function logout() {
+  try { await api.logout(); } catch { /* the session is dropped locally all the same */ }
+  state.me = null;
+  disconnect();
+  state.notice = 'Vous êtes déconnecté·e.';
+  go('#/login');
+}
+
+/** Show an error where it happened, or go back to the login page if the session is gone. */
+function fail(err, container) {
+  if (err?.status === 401) { expired(); return; }
+  replace(container, h('div', { class: 'alert', role: 'alert' }, h('p', {}, err.message)));
+}
+
+async function loadMe() {
+  try {
+    state.me = await api.me();
+    startLive();
+  } catch (err) {
+    if (err.status !== 401) throw err;
+    state.me = null;
+  }
+}
+
+async function route() {
+  const { path, params } = parseHash();
+  if (path === '/login') {
+    if (state.me) return go('#/');
+    const notice = state.notice;
+    state.notice = null;
+    return renderLogin(root, {
+      notice,
+      onLoggedIn: async () => {
+        await loadMe();
+        state.focusTitle = true;
+        go(state.wanted ?? '#/');
+        state.wanted = null;
+      },
+    });
+  }
+  if (!state.me) {
+    state.wanted = location.hash || null; // e.g. #/?date=…: shown once logged in
+    return go('#/login');
+  }
+  const date = params.get('date');
+  renderHome(root, {
+    me: state.me,
+    tz: state.tz,
+    date: isIsoDate(date) ? date : null,
+    status: state.status,
+    logout,
+    fail,
+    rememberDate: (day) => history.replaceState(null, '', day ? `#/?date=${day}` : '#/'),
+  });
+  if (state.focusTitle) { // after logging in, start reading at the page's title
+    state.focusTitle = false;
+    document.querySelector('h1')?.focus();
+  }
+}
+
+function showFatal(err) {
+  setTitle('Erreur');
+  replace(root, h('main', { id: 'contenu', class: 'login-page', tabindex: '-1' },
+    h('div', { class: 'login-card' },
+      h('h1', {}, 'Service indisponible'),
+      h('div', { class: 'alert', role: 'alert' }, h('p', {}, err.message)),
+      h('button', {
+        type: 'button', class: 'btn btn-primary btn-block', onclick: () => location.reload(),
+      }, 'Réessayer'))));
+}
+
+// "Aller au contenu" must not disturb the hash routing.
+document.addEventListener('click', (event) => {
+  if (!event.target.closest?.('.skip-link')) return;
+  event.preventDefault();
+  document.getElementById('contenu')?.focus();
+});
+
+async function start() {
+  try {
+    const [config] = await Promise.all([api.config().catch(() => ({})), loadMe()]);
+    if (config.timezone) state.tz = config.timezone;
+  } catch (err) {
+    root.removeAttribute('aria-busy');
+    return showFatal(err);
+  }
+  root.removeAttribute('aria-busy');
+  window.addEventListener('hashchange', () => route());
+  route();
+}
+
+start();

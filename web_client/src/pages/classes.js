@@ -1,0 +1,59 @@
+// "Classes de l'établissement" (CPE, administration): the classes, then one class's students.
+import { api } from '../api.js';
+import { h, replace } from '../dom.js';
+
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+export function classesSection(ctx) {
+  const list = h('div', { 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Chargement…'));
+  const panelTitle = h('h2', { id: 'students-title', tabindex: '-1' }, 'Élèves');
+  const panelBody = h('div', { class: 'students-body' },
+    h('p', { class: 'muted' }, 'Choisissez une classe pour voir ses élèves.'));
+  const panel = h('section', { class: 'card students', id: 'students-panel', 'aria-labelledby': 'students-title' },
+    panelTitle, panelBody);
+  let current = null;
+
+  async function open(c, button) {
+    current?.setAttribute('aria-pressed', 'false');
+    current = button;
+    button.setAttribute('aria-pressed', 'true');
+    panelTitle.textContent = `Élèves de la classe ${c.name}`;
+    panelBody.setAttribute('aria-busy', 'true');
+    replace(panelBody, h('p', { class: 'muted' }, 'Chargement…'));
+    panelTitle.focus();
+    try {
+      const { students } = await api.classStudents(c.id);
+      if (current !== button) return;
+      replace(panelBody,
+        h('p', { class: 'muted' }, plural(students.length, 'élève', 'élèves')),
+        students.length
+          ? h('ol', { class: 'student-list' }, students.map((s) => h('li', { 'data-login': s.login }, s.name)))
+          : h('p', { class: 'empty' }, 'Aucun élève dans cette classe.'));
+    } catch (err) {
+      if (current === button) ctx.fail(err, panelBody);
+    } finally {
+      panelBody.removeAttribute('aria-busy');
+    }
+  }
+
+  api.classes().then(({ classes }) => {
+    list.removeAttribute('aria-busy');
+    replace(list, classes.length
+      ? h('ul', { class: 'class-grid' }, classes.map((c) => h('li', {},
+        h('button', {
+          type: 'button', class: 'btn class-button', 'aria-pressed': 'false',
+          'aria-controls': 'students-panel', 'data-class-id': c.id,
+          onclick: (e) => open(c, e.currentTarget),
+        }, h('span', { class: 'class-name' }, c.name), ' ',
+        h('span', { class: 'class-count' }, plural(c.student_count, 'élève', 'élèves'))))))
+      : h('p', { class: 'empty' }, 'Aucune classe.'));
+  }, (err) => {
+    list.removeAttribute('aria-busy');
+    ctx.fail(err, list);
+  });
+
+  return h('div', { class: 'split' },
+    h('section', { class: 'card classes', 'aria-labelledby': 'classes-title' },
+      h('h2', { id: 'classes-title' }, "Classes de l'établissement"), list),
+    panel);
+}
