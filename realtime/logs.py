@@ -15,6 +15,7 @@ def configure(level: str = "INFO", json: bool = True) -> None:
             JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+                datefmt="%Y-%m-%dT%H:%M:%S%z",
             )
         )
     else:

@@ -50,7 +50,7 @@ case "${1:-}" in
     python_deps ""
     web_client
     "$VENV/bin/python" -m realtime demo --out demo-accounts.json
-    echo "==> Exemple de compte enseignant :"
+    echo "==> Exemples de comptes (tous dans demo-accounts.json) :"
     "$VENV/bin/python" - <<'PY'
 import json
 accounts = json.load(open("demo-accounts.json", encoding="utf-8"))

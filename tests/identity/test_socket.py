@@ -74,3 +74,16 @@ async def test_revoked_token_is_refused(demo_server: str, http: aiohttp.ClientSe
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(demo_server, transports=["websocket"], auth={"token": token},
                              wait_timeout=5)
+
+
+async def test_socket_auth_through_the_redis_manager(
+    redis_demo_server: str, http: aiohttp.ClientSession, demo_accounts: list[dict[str, Any]]
+) -> None:
+    """With REDIS_URL, emits travel through AsyncRedisManager; the session still arrives."""
+    teacher = account(demo_accounts, "teacher")
+    token = await login(http, redis_demo_server, teacher)
+    client, session = await _connect(redis_demo_server, auth={"token": token})
+    try:
+        assert (await asyncio.wait_for(session, 5))["user"]["login"] == teacher["login"]
+    finally:
+        await client.disconnect()
