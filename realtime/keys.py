@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import redis.asyncio as aioredis
     import socketio
 
+    from realtime.boards.service import BoardService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
     from realtime.ratelimit import RateLimiter
@@ -23,3 +24,4 @@ SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 STREAMS: web.AppKey[StreamStore] = web.AppKey("streams")
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
+BOARDS: web.AppKey[BoardService] = web.AppKey("boards")

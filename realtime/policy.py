@@ -25,6 +25,10 @@ class Action(StrEnum):
     VIEW_STUDENT = "student.view"
     VIEW_TEACHER_TIMETABLE = "teacher.timetable"
     MANAGE_USERS = "users.manage"
+    CREATE_BOARD = "board.create"
+    VIEW_BOARD = "board.view"
+    DRAW_ON_BOARD = "board.draw"
+    CONTROL_BOARD = "board.control"
 
 
 class SchoolRef(msgspec.Struct, frozen=True):
@@ -47,7 +51,20 @@ class TeacherRef(msgspec.Struct, frozen=True):
     school_id: int
 
 
-Target = SchoolRef | ClassRef | StudentRef | TeacherRef
+class BoardRef(msgspec.Struct, frozen=True):
+    """A board with what decides access: its class, its owner, its state and who has the pen
+    (`pen_all`: everyone of the class; `pen`: chosen students)."""
+
+    id: int
+    school_id: int
+    class_id: int
+    owner_id: int
+    state: str = "live"  # live | locked | ended
+    pen_all: bool = False
+    pen: frozenset[int] = frozenset()
+
+
+Target = SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef
 Rule = Callable[[Principal, Target], bool]
 
 
@@ -109,6 +126,41 @@ def _manage_users(p: Principal, t: Target) -> bool:
     return p.role is Role.ADMIN or (p.role is Role.STAFF and _in_school(p, t.id))
 
 
+def _create_board(p: Principal, t: Target) -> bool:
+    assert isinstance(t, ClassRef)
+    return p.role is Role.TEACHER and _in_school(p, t.school_id) and t.id in p.class_ids
+
+
+def _board_teacher(p: Principal, t: BoardRef) -> bool:
+    """The owner, or another teacher of the class (a replacement, a co-teacher)."""
+    if p.role is not Role.TEACHER or not _in_school(p, t.school_id):
+        return False
+    return p.id == t.owner_id or t.class_id in p.class_ids
+
+
+def _view_board(p: Principal, t: Target) -> bool:
+    assert isinstance(t, BoardRef)
+    if p.role is Role.ADMIN or _school_team(p, t.school_id) or _board_teacher(p, t):
+        return True
+    return p.role is Role.STUDENT and _in_school(p, t.school_id) and t.class_id in p.class_ids
+
+
+def _draw_on_board(p: Principal, t: Target) -> bool:
+    assert isinstance(t, BoardRef)
+    if t.state == "ended" or not _view_board(p, t):
+        return False
+    if _board_teacher(p, t):
+        return True
+    if t.state != "live" or p.role is not Role.STUDENT:
+        return False
+    return t.pen_all or p.id in t.pen
+
+
+def _control_board(p: Principal, t: Target) -> bool:
+    assert isinstance(t, BoardRef)
+    return t.state != "ended" and _board_teacher(p, t)
+
+
 RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_SCHOOL: (SchoolRef, _view_school),
     Action.VIEW_CLASS: (ClassRef, _view_class),
@@ -117,6 +169,10 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_STUDENT: (StudentRef, _view_student),
     Action.VIEW_TEACHER_TIMETABLE: (TeacherRef, _view_teacher_timetable),
     Action.MANAGE_USERS: (SchoolRef, _manage_users),
+    Action.CREATE_BOARD: (ClassRef, _create_board),
+    Action.VIEW_BOARD: (BoardRef, _view_board),
+    Action.DRAW_ON_BOARD: (BoardRef, _draw_on_board),
+    Action.CONTROL_BOARD: (BoardRef, _control_board),
 }
 
 

@@ -94,3 +94,29 @@ class RedisRateLimiter(RateLimiter):
 
     async def reset(self, key: str) -> None:
         await self._redis.delete(self._key(key))
+
+
+class TokenBucket:
+    """Per-connection event budget: `rate` per second on average, bursts up to `burst`.
+
+    Lives with the connection (no I/O), for events that arrive in quick bursts by nature
+    (pen strokes), where a fixed window would cut a teacher off mid-drawing.
+    """
+
+    __slots__ = ("_clock", "_stamp", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float, clock: object = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()  # type: ignore[operator]
+
+    def take(self, n: float = 1.0) -> bool:
+        now = self._clock()  # type: ignore[operator]
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens >= n:
+            self._tokens -= n
+            return True
+        return False

@@ -32,7 +32,11 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
         async_mode="aiohttp",
         client_manager=manager,
         transports=["websocket", "polling"],
-        max_http_buffer_size=settings.max_body_bytes,
+        # Large enough that an oversized event gets a clear `too_large` ack from its handler
+        # instead of a dropped connection; the per-feature payload limits are lower.
+        max_http_buffer_size=max(settings.max_body_bytes, 1024 * 1024),
+        # One event at a time per connection: a client's ops are handled in the order sent.
+        async_handlers=False,
         ping_interval=20,
         ping_timeout=20,
         logger=False,

@@ -13,6 +13,7 @@ from realtime.identity.model import Principal, Role, User
 from realtime.policy import (
     RULES,
     Action,
+    BoardRef,
     ClassRef,
     SchoolRef,
     StudentRef,
@@ -34,7 +35,21 @@ TARGETS = {
     "teacher_50": TeacherRef(id=50, school_id=1),  # the teacher
     "teacher_51": TeacherRef(id=51, school_id=1),
     "teacher_60": TeacherRef(id=60, school_id=2),
+    # Boards of class 10: the teacher's own; a colleague's with the pen for student 100;
+    # a colleague's locked one with the pen for everyone; an ended one.
+    "board_own": BoardRef(id=1, school_id=1, class_id=10, owner_id=50),
+    "board_pen": BoardRef(id=2, school_id=1, class_id=10, owner_id=51, pen=frozenset({100})),
+    "board_locked": BoardRef(id=3, school_id=1, class_id=10, owner_id=51, state="locked",
+                             pen_all=True),
+    "board_ended": BoardRef(id=4, school_id=1, class_id=10, owner_id=50, state="ended",
+                            pen_all=True),
+    "board_11": BoardRef(id=5, school_id=1, class_id=11, owner_id=51, pen_all=True),
+    "board_20": BoardRef(id=6, school_id=2, class_id=20, owner_id=60, pen_all=True),
 }
+CLASS_10_BOARDS = {"board_own", "board_pen", "board_locked", "board_ended"}
+SCHOOL_1_BOARDS = {*CLASS_10_BOARDS, "board_11"}
+NO_BOARD = {Action.CREATE_BOARD: set(), Action.VIEW_BOARD: set(), Action.DRAW_ON_BOARD: set(),
+            Action.CONTROL_BOARD: set()}
 
 
 def principal(role: Role) -> Principal:
@@ -63,6 +78,10 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_STUDENT: {"student_100"},
         Action.VIEW_TEACHER_TIMETABLE: {"teacher_50"},
         Action.MANAGE_USERS: set(),
+        Action.CREATE_BOARD: {"class_10"},
+        Action.VIEW_BOARD: CLASS_10_BOARDS,
+        Action.DRAW_ON_BOARD: {"board_own", "board_pen", "board_locked"},
+        Action.CONTROL_BOARD: {"board_own", "board_pen", "board_locked"},
     },
     Role.STUDENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -72,6 +91,9 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_STUDENT: {"student_100"},
         Action.VIEW_TEACHER_TIMETABLE: set(),
         Action.MANAGE_USERS: set(),
+        **NO_BOARD,
+        Action.VIEW_BOARD: CLASS_10_BOARDS,
+        Action.DRAW_ON_BOARD: {"board_pen"},
     },
     Role.PARENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -81,6 +103,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_STUDENT: {"student_100"},
         Action.VIEW_TEACHER_TIMETABLE: set(),
         Action.MANAGE_USERS: set(),
+        **NO_BOARD,
     },
     Role.CPE: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -90,6 +113,8 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_STUDENT: {"student_100", "student_101"},
         Action.VIEW_TEACHER_TIMETABLE: {"teacher_50", "teacher_51"},
         Action.MANAGE_USERS: set(),
+        **NO_BOARD,
+        Action.VIEW_BOARD: SCHOOL_1_BOARDS,
     },
     Role.STAFF: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -99,8 +124,11 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_STUDENT: {"student_100", "student_101"},
         Action.VIEW_TEACHER_TIMETABLE: {"teacher_50", "teacher_51"},
         Action.MANAGE_USERS: {"own_school"},
+        **NO_BOARD,
+        Action.VIEW_BOARD: SCHOOL_1_BOARDS,
     },
-    Role.ADMIN: {action: EVERYTHING for action in Action},
+    Role.ADMIN: {**{action: EVERYTHING for action in Action}, **NO_BOARD,
+                 Action.VIEW_BOARD: EVERYTHING},
 }
 
 CASES = [
@@ -131,7 +159,7 @@ def test_no_school_team_member_reaches_another_school() -> None:
         assert not ALLOWED[role][Action.VIEW_CLASS] & {"class_20"}
         for action in Action:
             assert not ALLOWED[role][action] & {"other_school", "class_20", "student_200",
-                                                "teacher_60"}
+                                                "teacher_60", "board_20"}
 
 
 def test_disabled_user_may_nothing() -> None:

@@ -1,0 +1,1 @@
+"""Live classroom boards: the teacher's whiteboard, followed and drawn on by the class."""

@@ -1,0 +1,149 @@
+"""A board open in this process: its state, rebuilt from the snapshot and the stream, kept up
+to date by applying the stream's events in seq order, and fanned out to local members.
+
+Every process follows the stream itself and delivers to its own members only
+(`ignore_queue=True`), so an op crosses Redis once per node, not once per recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import socketio
+
+from realtime.boards.model import Actor, BoardState, Limits
+from realtime.boards.ops import Noop, Op
+from realtime.boards.store import BoardMeta
+from realtime.identity.model import Principal
+from realtime.streams import Position, Reset, StreamEvent, StreamStore, Subscription
+
+log = logging.getLogger(__name__)
+
+RECENT_OPS = 5_000  # ops kept in memory to answer a resume without a snapshot
+NAMESPACE = "/boards"
+
+
+def stream_name(board_id: int) -> str:
+    return f"board:{board_id}"
+
+
+def room_name(board_id: int) -> str:
+    return f"board:{board_id}"
+
+
+class Event(msgspec.Struct, frozen=True):
+    """What a board's stream carries: an op (with who and why), or a control change."""
+
+    author: int
+    teacher: bool
+    origin: str = "op"  # op | undo | redo | control
+    op: Any = None
+    control: dict[str, Any] | None = None
+
+
+@dataclass
+class Member:
+    principal: Principal
+    sid: str
+
+
+@dataclass
+class LiveBoard:
+    meta: BoardMeta
+    state: BoardState
+    epoch: str
+    seq: int
+    limits: Limits
+    members: dict[str, Member] = field(default_factory=dict)
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_OPS))
+    view: dict[str, Any] | None = None
+    applied_since_snapshot: int = 0
+    subscription: Subscription | None = None
+    task: asyncio.Task[None] | None = None
+    applied: asyncio.Condition = field(default_factory=asyncio.Condition)
+    unload_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def id(self) -> int:
+        return self.meta.id
+
+    def apply(self, seq: int, event: Event) -> dict[str, Any]:
+        """Apply one stream event; return the `op` message every member receives."""
+        if event.control is not None:
+            self.meta = msgspec.structs.replace(
+                self.meta,
+                state=event.control["state"],
+                pen_all=event.control["pen_all"],
+                pen=frozenset(event.control["pen"]),
+            )
+            op: dict[str, Any] = {"type": "control", **event.control}
+        else:
+            decoded = msgspec.convert(event.op, Op)
+            actor = Actor(id=event.author, is_teacher=event.teacher)
+            applied = self.state.apply_event(decoded, actor, self.limits, event.origin)
+            op = msgspec.to_builtins(applied)
+        self.seq = seq
+        self.applied_since_snapshot += 1
+        message = {"board_id": self.id, "seq": seq, "author": event.author, "op": op}
+        self.recent.append(message)
+        return message
+
+    def ops_after(self, epoch: str, seq: int) -> list[dict[str, Any]] | None:
+        """Exactly the ops after (epoch, seq), or None when memory does not reach back."""
+        if epoch != self.epoch or seq > self.seq:
+            return None
+        if seq == self.seq:
+            return []
+        if not self.recent or self.recent[0]["seq"] > seq + 1:
+            return None
+        return [m for m in self.recent if m["seq"] > seq]
+
+    async def wait_applied(self, seq: int) -> None:
+        async with self.applied:
+            await self.applied.wait_for(lambda: self.seq >= seq)
+
+
+async def follow(
+    live: LiveBoard,
+    streams: StreamStore,
+    sio: socketio.AsyncServer,
+    on_applied: Callable[[LiveBoard], Awaitable[None]],
+    on_reset: Callable[[LiveBoard, Reset], Awaitable[None]],
+) -> None:
+    """The consumer: stream events → state → local members, strictly in seq order."""
+    live.subscription = await streams.subscribe(
+        stream_name(live.id), Position(epoch=live.epoch, seq=live.seq)
+    )
+    try:
+        async for item in live.subscription:
+            if isinstance(item, Reset):
+                await on_reset(live, item)
+                continue
+            assert isinstance(item, StreamEvent)
+            try:
+                event = msgspec.convert(item.payload, Event)
+                message = live.apply(item.seq, event)
+            except (msgspec.ValidationError, KeyError, TypeError):
+                log.exception("unreadable board event", extra={"board": live.id, "seq": item.seq})
+                message = live.apply(item.seq, Event(author=0, teacher=False,
+                                                     op=msgspec.to_builtins(Noop(reason="bad"))))
+            async with live.applied:
+                live.applied.notify_all()
+            await sio.emit("op", message, room=room_name(live.id), namespace=NAMESPACE,
+                           ignore_queue=True)
+            await on_applied(live)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("board follower stopped", extra={"board": live.id})
+    finally:
+        if live.subscription is not None:
+            with contextlib.suppress(Exception):
+                await live.subscription.close()

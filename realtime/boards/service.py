@@ -1,0 +1,358 @@
+"""Boards: the only place that decides. Load → policy → domain → persist (stream) → publish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import socketio
+
+from realtime.boards import store
+from realtime.boards.live import (
+    NAMESPACE,
+    Event,
+    LiveBoard,
+    Member,
+    follow,
+    room_name,
+    stream_name,
+)
+from realtime.boards.model import Actor, BoardState, Limits, Rejection
+from realtime.boards.ops import ClientOp
+from realtime.boards.store import BoardMeta
+from realtime.db import Database
+from realtime.directory import store as directory
+from realtime.errors import AppError, not_found
+from realtime.identity.model import Principal
+from realtime.policy import Action, BoardRef, ClassRef, may
+from realtime.streams import Replay, Reset, StreamStore
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_EVERY = 200  # applied events between two snapshots
+UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
+TITLE_MAX = 120
+
+
+def board_ref(meta: BoardMeta) -> BoardRef:
+    return BoardRef(id=meta.id, school_id=meta.school_id, class_id=meta.class_id,
+                    owner_id=meta.owner_id, state=meta.state, pen_all=meta.pen_all,
+                    pen=meta.pen)
+
+
+def pen_of(meta: BoardMeta) -> str | list[int]:
+    if meta.pen_all:
+        return "everyone"
+    return sorted(meta.pen) if meta.pen else "none"
+
+
+def _reject(r: Rejection) -> AppError:
+    return AppError(r.code, r.message)
+
+
+class BoardService:
+    """Boards of this process: metadata, the live ones, ops, controls, volatile traffic."""
+
+    def __init__(
+        self,
+        db: Database,
+        streams: StreamStore,
+        sio: socketio.AsyncServer,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.streams = streams
+        self.sio = sio
+        self.limits = limits
+        self.clock = clock
+        self.live: dict[int, LiveBoard] = {}
+        self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
+
+    # --- metadata -------------------------------------------------------------------------
+
+    async def create(self, p: Principal, title: str, class_id: int, slot_id: int | None
+                     ) -> BoardMeta:
+        title = title.strip()
+        if not title or len(title) > TITLE_MAX:
+            raise AppError("invalid", f"Le titre doit compter de 1 à {TITLE_MAX} caractères.")
+        c = await directory.school_class(self.db, class_id)
+        if c is None or not may(p, Action.VIEW_CLASS, ClassRef(id=c.id, school_id=c.school_id)):
+            raise not_found("Classe introuvable.")
+        if not may(p, Action.CREATE_BOARD, ClassRef(id=c.id, school_id=c.school_id)):
+            raise AppError("forbidden", "Seul·e un·e enseignant·e de la classe crée un tableau.")
+        if slot_id is not None:
+            slot = await self.db.fetchone(
+                "SELECT class_id FROM course_slots WHERE id = ?", (slot_id,)
+            )
+            if slot is None or slot["class_id"] != class_id:
+                raise AppError("invalid", "Ce créneau n'est pas un cours de cette classe.")
+        return await store.create(self.db, school_id=c.school_id, class_id=c.id,
+                                  slot_id=slot_id, owner_id=p.id, title=title, now=self.clock())
+
+    async def visible(self, p: Principal, board_id: int) -> BoardMeta:
+        live = self.live.get(board_id)
+        meta = live.meta if live else await store.get(self.db, board_id)
+        if meta is None or not may(p, Action.VIEW_BOARD, board_ref(meta)):
+            raise not_found("Tableau introuvable.")
+        return meta
+
+    async def of_class(self, p: Principal, class_id: int) -> list[BoardMeta]:
+        c = await directory.school_class(self.db, class_id)
+        if c is None or not may(p, Action.VIEW_CLASS, ClassRef(id=c.id, school_id=c.school_id)):
+            raise not_found("Classe introuvable.")
+        return [m for m in await store.of_class(self.db, class_id)
+                if may(p, Action.VIEW_BOARD, board_ref(m))]
+
+    async def describe(self, meta: BoardMeta) -> dict[str, Any]:
+        names = await directory.names_of(self.db, {meta.owner_id})
+        return {
+            "id": meta.id, "title": meta.title, "school_id": meta.school_id,
+            "class_id": meta.class_id, "slot_id": meta.slot_id, "owner_id": meta.owner_id,
+            "owner_name": names.get(meta.owner_id, ""), "state": meta.state,
+            "created_at": meta.created_at, "updated_at": meta.updated_at,
+        }
+
+    async def current_state(self, p: Principal, board_id: int) -> tuple[BoardMeta, BoardState]:
+        """For export: the live state if the board is open here, else snapshot + stream."""
+        meta = await self.visible(p, board_id)
+        live = await self.open(board_id)
+        self._schedule_unload(live)
+        return meta, live.state
+
+    # --- live -----------------------------------------------------------------------------
+
+    async def open(self, board_id: int) -> LiveBoard:
+        live = self.live.get(board_id)
+        if live is not None:
+            return live
+        task = self._opening.get(board_id)
+        if task is None:
+            task = asyncio.ensure_future(self._load(board_id))
+            self._opening[board_id] = task
+            task.add_done_callback(lambda _t: self._opening.pop(board_id, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, board_id: int) -> LiveBoard:
+        meta = await store.get(self.db, board_id)
+        if meta is None:
+            raise not_found("Tableau introuvable.")
+        snap = await store.snapshot(self.db, board_id)
+        state = BoardState.load(snap.data) if snap.data else BoardState.new()
+        head = await self.streams.head(stream_name(board_id))
+        if snap.epoch is None or snap.epoch == head.epoch:
+            result = await self.streams.resume(stream_name(board_id), head.epoch, snap.seq)
+        else:  # the stream was recreated since the snapshot: replay all of its new history
+            result = await self.streams.resume(stream_name(board_id), head.epoch, 0)
+        live = LiveBoard(meta=meta, state=state, epoch=head.epoch, seq=snap.seq
+                         if snap.epoch == head.epoch else 0, limits=self.limits)
+        if isinstance(result, Replay):
+            for ev in result.events:
+                live.apply(ev.seq, msgspec.convert(ev.payload, Event))
+        else:
+            log.error("board history lost beyond its snapshot",
+                      extra={"board": board_id, "reason": result.reason})
+            live.seq = result.head
+        live.applied_since_snapshot = 0
+        self.live[board_id] = live
+        live.task = asyncio.create_task(
+            follow(live, self.streams, self.sio, self._after_apply, self._on_reset),
+            name=f"board-{board_id}",
+        )
+        return live
+
+    async def _after_apply(self, live: LiveBoard) -> None:
+        if live.applied_since_snapshot >= SNAPSHOT_EVERY:
+            await self.compact(live)
+
+    async def _on_reset(self, live: LiveBoard, reset: Reset) -> None:
+        """The stream's history was lost: rebuild, and tell members to join again."""
+        log.warning("board stream reset", extra={"board": live.id, "reason": reset.reason})
+        await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
+                            namespace=NAMESPACE, ignore_queue=True)
+        await self._unload(live, compact=False)
+
+    async def compact(self, live: LiveBoard) -> None:
+        """Snapshot the state at its seq, checked to change nothing before it is written."""
+        data = live.state.dump()
+        epoch, seq = live.epoch, live.seq
+        reloaded = BoardState.load(data)
+        if reloaded.dump() != data or reloaded.snapshot() != live.state.snapshot():
+            log.error("snapshot check failed; not written", extra={"board": live.id})
+            return
+        await store.save_snapshot(self.db, live.id, data, epoch, seq, self.clock())
+        live.applied_since_snapshot = 0
+
+    async def join(
+        self, p: Principal, sid: str, board_id: int, since: tuple[str, int] | None
+    ) -> dict[str, Any]:
+        meta = await self.visible(p, board_id)
+        live = await self.open(board_id)
+        if live.unload_timer is not None:
+            live.unload_timer.cancel()
+            live.unload_timer = None
+        await self.sio.enter_room(sid, room_name(board_id), namespace=NAMESPACE)
+        live.members[sid] = Member(principal=p, sid=sid)
+        meta = live.meta
+        ref = board_ref(meta)
+        answer: dict[str, Any] = {
+            "board": await self.describe(meta),
+            "me": {"id": p.id, "name": p.user.name, "role": p.role.value,
+                   "is_teacher": may(p, Action.CONTROL_BOARD, ref) or (
+                       p.id == meta.owner_id),
+                   "can_draw": may(p, Action.DRAW_ON_BOARD, ref)},
+            "limits": msgspec.to_builtins(self.limits),
+            "pen": pen_of(meta), "state": meta.state, "view": live.view,
+        }
+        # Computed without awaiting: no op can slip between the position and the content.
+        ops = live.ops_after(*since) if since else None
+        answer.update(epoch=live.epoch, seq=live.seq)
+        if ops is not None:
+            answer["ops"] = ops
+        else:
+            answer["snapshot"] = live.state.snapshot()
+        return answer
+
+    async def leave(self, sid: str, board_id: int | None = None) -> None:
+        boards = [self.live[board_id]] if board_id in self.live else (
+            list(self.live.values()) if board_id is None else [])
+        for live in boards:
+            if live.members.pop(sid, None) is not None:
+                await self.sio.leave_room(sid, room_name(live.id), namespace=NAMESPACE)
+                self._schedule_unload(live)
+
+    def _schedule_unload(self, live: LiveBoard) -> None:
+        if live.members or live.unload_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        live.unload_timer = loop.call_later(
+            UNLOAD_AFTER_S, lambda: asyncio.ensure_future(self._unload_if_idle(live))
+        )
+
+    async def _unload_if_idle(self, live: LiveBoard) -> None:
+        live.unload_timer = None
+        if not live.members:
+            await self._unload(live)
+
+    async def _unload(self, live: LiveBoard, compact: bool = True) -> None:
+        if self.live.get(live.id) is live:
+            del self.live[live.id]
+        if compact and live.applied_since_snapshot:
+            await self.compact(live)
+        if live.task is not None:
+            live.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await live.task
+
+    async def close(self) -> None:
+        """Shutdown: every open board is snapshotted before the database closes."""
+        for live in list(self.live.values()):
+            if live.unload_timer is not None:
+                live.unload_timer.cancel()
+            await self._unload(live)
+
+    def member(self, sid: str, board_id: int) -> tuple[LiveBoard, Principal]:
+        live = self.live.get(board_id)
+        member = live.members.get(sid) if live else None
+        if live is None or member is None:
+            raise AppError("invalid", "Rejoignez d'abord le tableau (join).")
+        return live, member.principal
+
+    # --- ops ------------------------------------------------------------------------------
+
+    async def submit(self, sid: str, board_id: int, op: ClientOp) -> int:
+        live, p = self.member(sid, board_id)
+        ref = board_ref(live.meta)
+        if not may(p, Action.DRAW_ON_BOARD, ref):
+            raise AppError("forbidden", _why_not_draw(live.meta))
+        actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
+        try:
+            live.state.check(op, actor, self.limits)
+        except Rejection as r:
+            raise _reject(r) from r
+        return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
+                                              op=msgspec.to_builtins(op)))
+
+    async def undo(self, sid: str, board_id: int, redo: bool) -> int:
+        live, p = self.member(sid, board_id)
+        ref = board_ref(live.meta)
+        if not may(p, Action.DRAW_ON_BOARD, ref):
+            raise AppError("forbidden", _why_not_draw(live.meta))
+        actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
+        try:
+            op = live.state.undo_candidate(actor, self.limits, redo=redo)
+        except Rejection as r:
+            raise _reject(r) from r
+        return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
+                                              origin="redo" if redo else "undo",
+                                              op=msgspec.to_builtins(op)))
+
+    async def control(
+        self, sid: str, board_id: int, *, state: str | None = None,
+        pen: str | list[int] | None = None,
+    ) -> int:
+        live, p = self.member(sid, board_id)
+        meta = live.meta
+        if not may(p, Action.CONTROL_BOARD, board_ref(meta)):
+            raise AppError("forbidden", "Seul·e l'enseignant·e de la classe pilote le tableau.")
+        pen_all, pen_ids = meta.pen_all, meta.pen
+        if pen is not None:
+            if pen == "everyone":
+                pen_all, pen_ids = True, frozenset()
+            elif pen == "none":
+                pen_all, pen_ids = False, frozenset()
+            elif isinstance(pen, list):
+                students = {s.id for s in await directory.students_of_class(self.db,
+                                                                            meta.class_id)}
+                unknown = set(pen) - students
+                if unknown:
+                    raise AppError("invalid", "Le stylet ne se donne qu'à des élèves de la classe.")
+                pen_all, pen_ids = False, frozenset(pen)
+        new_state = state or meta.state
+        await store.set_controls(self.db, meta.id, state=new_state, pen_all=pen_all,
+                                 pen=pen_ids, now=self.clock())
+        control = {"state": new_state, "pen_all": pen_all, "pen": sorted(pen_ids)}
+        seq = await self._append(live, Event(author=p.id, teacher=True, origin="control",
+                                             control=control))
+        updated = live.meta
+        await self.sio.emit("pen", {"board_id": meta.id, "pen": pen_of(updated)},
+                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
+        await self.sio.emit("state", {"board_id": meta.id, "state": updated.state},
+                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
+        return seq
+
+    async def _append(self, live: LiveBoard, event: Event) -> int:
+        appended = await self.streams.append(stream_name(live.id), msgspec.to_builtins(event))
+        # The ack waits until this process has applied it, so the author's next op is checked
+        # against a state that includes this one.
+        await asyncio.wait_for(live.wait_applied(appended.seq), timeout=10)
+        return appended.seq
+
+    # --- volatile -------------------------------------------------------------------------
+
+    async def pointer(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
+        _live, p = self.member(sid, board_id)
+        await self.sio.emit("pointer", {"board_id": board_id, "user_id": p.id,
+                                        "name": p.user.name, **data},
+                            room=room_name(board_id), skip_sid=sid, namespace=NAMESPACE)
+
+    async def view(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
+        live, p = self.member(sid, board_id)
+        if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
+            raise AppError("forbidden", "Seul·e l'enseignant·e guide la vue de la classe.")
+        live.view = {"board_id": board_id, **data}
+        await self.sio.emit("view", live.view, room=room_name(board_id), skip_sid=sid,
+                            namespace=NAMESPACE)
+
+
+def _why_not_draw(meta: BoardMeta) -> str:
+    if meta.state == "ended":
+        return "La séance est terminée : le tableau est en lecture seule."
+    if meta.state == "locked":
+        return "Le tableau est verrouillé par l'enseignant·e."
+    return "Vous n'avez pas le stylet : attendez que l'enseignant·e vous le donne."
