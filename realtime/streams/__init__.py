@@ -19,6 +19,8 @@ __all__ = ["Position", "Replay", "Reset", "StreamEvent", "StreamStore", "Subscri
 def open_stream_store(
     settings: Settings, db: Database, redis: aioredis.Redis | None
 ) -> StreamStore:
+    """Redis when there is one, because several processes must share one counter per stream;
+    otherwise the SQLite file, durable for the one process."""
     if redis is not None:
         from realtime.streams.redis import RedisStreamStore
 

@@ -1,11 +1,15 @@
 """Reliable streams in Redis: shared by every process and node.
 
-Per stream `<prefix>:stream:<name>` there is a hash `…:meta` (epoch, seq, trimmed_to) and a
-Redis Stream `…:log` whose entry ids are `<seq>-0`. One Lua script appends atomically (seq,
-entry, size bound, publish on the stream's own channel), so seqs are gap-free across nodes.
-Pub/sub is at-most-once: subscribers check seqs, fill gaps from the log, and a periodic head
-check catches a lost last message. Keys that vanish (Redis restarted without persistence)
-come back with a new epoch, so old positions get a Reset, never a wrong replay.
+Per stream, under `<prefix>:stream:<name>`: a hash `…:meta` (epoch, seq, trimmed_to) and a
+Redis Stream `…:log` whose entry ids are `<seq>-0`. One Lua script appends atomically (a new
+epoch if the keys are gone, seq, entry, size and age bounds, publish on the stream's channel
+`<prefix>:stream:<name>`), so seqs are gap-free across processes and nodes.
+
+Pub/sub is at-most-once. One pub/sub connection per store serves every local subscriber, and
+subscribers trust only seqs: a gap is filled from the log. When that connection comes back
+(redis-py resubscribes by itself, or we open a new one) every subscribed stream's head is
+checked, and a slow periodic check catches a lost last message. Keys that vanish (Redis
+restarted without persistence) come back with a new epoch, so old positions get a Reset.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from realtime.streams.subscription import QueueSubscription, start_subscription
 
 log = logging.getLogger(__name__)
 
-_APPEND = """
+# KEYS: meta, log. ARGV: payload, ts, max_len, fresh epoch, channel ('' = silent), ttl, cutoff.
+# The age bound looks at the few oldest entries only, so an append stays O(1); trim() sweeps
+# the rest. trimmed_to only ever grows: resume trusts it to refuse what history lacks.
+_APPEND = r"""
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[4]
@@ -37,36 +44,61 @@ if not epoch then
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[2], 'p', ARGV[1])
-local max_len = tonumber(ARGV[3])
-if seq > max_len then
-  redis.call('XTRIM', KEYS[2], 'MAXLEN', max_len)
-  redis.call('HSET', KEYS[1], 'trimmed_to', seq - max_len)
+local cut = seq - tonumber(ARGV[3])
+local cutoff = tonumber(ARGV[7])
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 8)) do
+  if tonumber(entry[2][2]) >= cutoff then break end
+  cut = math.max(cut, tonumber(string.match(entry[1], '^%d+')))
 end
-local ttl = tonumber(ARGV[6])
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
+if cut > (tonumber(redis.call('HGET', KEYS[1], 'trimmed_to')) or 0) then
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', cut + 1))
+  redis.call('HSET', KEYS[1], 'trimmed_to', cut)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
 if ARGV[5] ~= '' then
-  redis.call('PUBLISH', ARGV[5], epoch .. '\\n' .. seq .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[1])
+  redis.call('PUBLISH', ARGV[5], epoch .. '\n' .. seq .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
 end
 return {epoch, seq}
 """
 
-_HEAD = """
+# KEYS: meta, log. ARGV: fresh epoch, ttl. An empty stream gets its epoch on first sight, so a
+# client can hold a position in it.
+_HEAD = r"""
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'trimmed_to')
 if not meta[1] then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', 0, 'trimmed_to', 0)
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
   return {ARGV[1], 0, 0}
 end
 return {meta[1], tonumber(meta[2]), tonumber(meta[3])}
 """
 
+# KEYS: meta, log. ARGV: the epoch the sweep read, the last seq to drop. The epoch guard keeps
+# a sweep of an old incarnation from cutting into a new one created meanwhile.
+_TRIM = r"""
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+local cut = tonumber(ARGV[2])
+local removed = redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', cut + 1))
+if cut > (tonumber(redis.call('HGET', KEYS[1], 'trimmed_to')) or 0) then
+  redis.call('HSET', KEYS[1], 'trimmed_to', cut)
+end
+return removed
+"""
+
 CHECK_EVERY_S = 2.0
+CONFIRM_TIMEOUT_S = 5.0
+LISTEN_TIMEOUT_S = 0.5
+SWEEP_BATCH = 200
 
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _seq(entry_id: bytes | str) -> int:
+    return int(_s(entry_id).split("-", 1)[0])
 
 
 class RedisStreamStore(StreamStore):
@@ -78,19 +110,30 @@ class RedisStreamStore(StreamStore):
         max_age_s: int,
         clock: Callable[[], float] = time.time,
         publish: bool = True,
+        *,
+        check_every_s: float = CHECK_EVERY_S,
     ) -> None:
+        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisStreamStore needs a client with decode_responses=False")
         self.redis = redis
         self.prefix = prefix
-        self.max_len = max_len
+        self.max_len = max(1, max_len)
         self.max_age_s = max_age_s
         self.clock = clock
         # publish=False makes an appender whose messages every subscriber misses: the honest
         # way for tests to show that gaps are detected and filled from the log.
         self.publish = publish
+        self.check_every_s = check_every_s
         self._append = redis.register_script(_APPEND)
         self._head = redis.register_script(_HEAD)
+        self._trim = redis.register_script(_TRIM)
         self._subs: dict[str, set[QueueSubscription]] = {}
+        # Per subscribed stream: set once Redis confirmed our SUBSCRIBE. A confirmation for a
+        # stream already confirmed means the connection was re-established: check its head.
+        self._ready: dict[str, asyncio.Event] = {}
         self._pubsub: Any = None
+        self._broken = False
+        self._closing = False
         self._listener: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -118,7 +161,8 @@ class RedisStreamStore(StreamStore):
         epoch, seq = await self._append(
             keys=[self._meta_key(stream), self._log_key(stream)],
             args=[data, repr(now), self.max_len, secrets.token_hex(8),
-                  self._channel(stream) if self.publish else "", self._ttl],
+                  self._channel(stream) if self.publish else "", self._ttl,
+                  repr(now - self.max_age_s)],
         )
         return StreamEvent(stream=stream, epoch=_s(epoch), seq=int(seq), ts=now, payload=payload)
 
@@ -145,13 +189,8 @@ class RedisStreamStore(StreamStore):
             self._log_key(stream), min=f"{after + 1}-0", max=f"{head}-0"
         )
         events = [
-            StreamEvent(
-                stream=stream,
-                epoch=current,
-                seq=int(_s(entry_id).split("-", 1)[0]),
-                ts=float(fields[b"t"]),
-                payload=msgspec.json.decode(fields[b"p"]),
-            )
+            StreamEvent(stream=stream, epoch=current, seq=_seq(entry_id),
+                        ts=float(fields[b"t"]), payload=msgspec.json.decode(fields[b"p"]))
             for entry_id, fields in entries
         ]
         # The keys may have been lost and recreated while we read: check the epoch again.
@@ -167,32 +206,28 @@ class RedisStreamStore(StreamStore):
         """Drop events older than max_age from every stream of this prefix."""
         cutoff = (self.clock() if now is None else now) - self.max_age_s
         removed = 0
-        async for key in self.redis.scan_iter(match=f"{self.prefix}:stream:*:log", count=500):
+        async for key in self.redis.scan_iter(match=self._log_key("*"), count=500):
             log_key = _s(key)
             meta_key = log_key[: -len(":log")] + ":meta"
-            last_old = None
-            start = "-"
-            while True:
-                batch = await self.redis.xrange(log_key, min=start, count=200)
-                if not batch:
-                    break
-                for entry_id, fields in batch:
-                    if float(fields[b"t"]) >= cutoff:
-                        break
-                    last_old = int(_s(entry_id).split("-", 1)[0])
-                else:
-                    start = f"({_s(batch[-1][0])}"
-                    continue
-                break
-            if last_old is not None:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.xtrim(log_key, minid=f"{last_old + 1}-0", approximate=False)
-                    pipe.hget(meta_key, "trimmed_to")
-                    n, trimmed_to = await pipe.execute()
-                removed += int(n)
-                if trimmed_to is None or int(trimmed_to) < last_old:
-                    await self.redis.hset(meta_key, "trimmed_to", last_old)
+            epoch = await self.redis.hget(meta_key, "epoch")
+            if epoch is None:
+                continue  # being recreated: its next append bounds it
+            cut = await self._last_older_than(log_key, cutoff)
+            if cut:
+                removed += int(await self._trim(keys=[meta_key, log_key], args=[epoch, cut]))
         return removed
+
+    async def _last_older_than(self, log_key: str, cutoff: float) -> int:
+        last, start = 0, "-"
+        while True:
+            batch = await self.redis.xrange(log_key, min=start, count=SWEEP_BATCH)
+            for entry_id, fields in batch:
+                if float(fields[b"t"]) >= cutoff:
+                    return last
+                last = _seq(entry_id)
+            if len(batch) < SWEEP_BATCH:
+                return last
+            start = f"({_s(batch[-1][0])}"
 
     async def drop(self, stream: str) -> None:
         await self.redis.delete(self._meta_key(stream), self._log_key(stream))
@@ -204,6 +239,8 @@ class RedisStreamStore(StreamStore):
             for sub in list(subs):
                 await sub.close()
         if self._listener is not None:
+            # redis-py's reconnect path can swallow a cancellation: the flag stops it anyway.
+            self._closing = True
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
@@ -216,79 +253,121 @@ class RedisStreamStore(StreamStore):
     # --- one pub/sub connection per store, shared by every local subscriber --------------
 
     async def _register(self, sub: QueueSubscription) -> None:
+        """Returns once Redis confirmed the SUBSCRIBE, so a later append cannot be missed."""
         async with self._lock:
             subs = self._subs.setdefault(sub.stream, set())
             subs.add(sub)
-            if self._pubsub is None:
-                self._pubsub = self.redis.pubsub()
             if len(subs) == 1:
-                await self._pubsub.subscribe(self._channel(sub.stream))
-            if self._listener is None or self._listener.done():
+                self._ready[sub.stream] = asyncio.Event()
+                if not self._broken:  # else the listener's reopen subscribes it
+                    if self._pubsub is None:
+                        self._pubsub = self.redis.pubsub()
+                    try:
+                        await self._pubsub.subscribe(self._channel(sub.stream))
+                    except BaseException:
+                        self._forget(sub)
+                        raise
+            if (self._listener is None or self._listener.done()) and not self._closing:
                 self._listener = asyncio.create_task(self._listen(), name="streams-pubsub")
+            ready = self._ready[sub.stream]
+        try:
+            await asyncio.wait_for(ready.wait(), CONFIRM_TIMEOUT_S)
+        except TimeoutError:  # the periodic head check still brings what we miss
+            log.warning("stream subscription not confirmed", extra={"stream": sub.stream})
+
+    def _forget(self, sub: QueueSubscription) -> bool:
+        """Drop a local subscriber; True when it was its stream's last one."""
+        subs = self._subs.get(sub.stream)
+        if subs is None:
+            return False
+        subs.discard(sub)
+        if subs:
+            return False
+        del self._subs[sub.stream]
+        self._ready.pop(sub.stream, None)
+        return True
 
     async def _unregister(self, sub: QueueSubscription) -> None:
         async with self._lock:
-            subs = self._subs.get(sub.stream)
-            if subs is None:
-                return
-            subs.discard(sub)
-            if not subs:
-                del self._subs[sub.stream]
-                if self._pubsub is not None:
-                    with contextlib.suppress(RedisError, OSError):
-                        await self._pubsub.unsubscribe(self._channel(sub.stream))
+            if self._forget(sub) and self._pubsub is not None and not self._broken:
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(self._channel(sub.stream))
 
-    def _dispatch(self, channel: str, data: bytes) -> None:
-        stream = channel[len(self.prefix) + len(":stream:"):]
-        epoch, seq, ts, payload = data.split(b"\n", 3)
-        event = StreamEvent(stream=stream, epoch=epoch.decode(), seq=int(seq), ts=float(ts),
-                            payload=msgspec.json.decode(payload))
-        for sub in tuple(self._subs.get(stream, ())):
-            sub.push(event)
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        channel = _s(msg["channel"])
+        stream = channel[len(self._channel("")):]
+        subs = tuple(self._subs.get(stream, ()))
+        if msg["type"] == "subscribe":
+            ready = self._ready.get(stream)
+            if ready is not None and ready.is_set():
+                for sub in subs:  # resubscribed after a lost connection: look for gaps
+                    sub.check()
+            elif ready is not None:
+                ready.set()
+        elif msg["type"] == "message":
+            try:
+                epoch, seq, ts, payload = msg["data"].split(b"\n", 3)
+                event = StreamEvent(stream=stream, epoch=epoch.decode(), seq=int(seq),
+                                    ts=float(ts), payload=msgspec.json.decode(payload))
+            except (ValueError, msgspec.DecodeError):
+                log.warning("unreadable stream message", extra={"channel": channel})
+                for sub in subs:
+                    sub.check()
+                return
+            for sub in subs:
+                sub.push(event)
 
     async def _check_all(self) -> None:
-        for stream, subs in list(self._subs.items()):
-            head = await self.head(stream)
-            for sub in tuple(subs):
-                sub.check(head)
+        """Nudge every subscriber whose stream moved past it (a lost last message)."""
+        streams = list(self._subs)
+        if not streams:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.hmget(self._meta_key(stream), "epoch", "seq")
+            metas = await pipe.execute()
+        for stream, (epoch, seq) in zip(streams, metas, strict=True):
+            head = None if epoch is None else Position(epoch=_s(epoch), seq=int(seq))
+            for sub in tuple(self._subs.get(stream, ())):
+                if head is None:
+                    sub.check()  # keys gone: the subscriber's head() makes the new epoch
+                elif head.epoch != sub.epoch or head.seq > sub.last:
+                    sub.check(head)
 
     async def _listen(self) -> None:
-        next_check = time.monotonic() + CHECK_EVERY_S
+        next_check = time.monotonic() + self.check_every_s
         backoff = 0.1
-        while True:
+        while not self._closing:
             try:
-                if self._pubsub is None or not self._pubsub.subscribed:
-                    await asyncio.sleep(0.05)
+                if self._broken:
+                    await self._reopen()
+                if self._pubsub is None or self._pubsub.connection is None:
+                    await asyncio.sleep(LISTEN_TIMEOUT_S)
                 else:
-                    msg = await self._pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=0.5
-                    )
-                    if msg and msg["type"] == "message":
-                        self._dispatch(_s(msg["channel"]), msg["data"])
+                    msg = await self._pubsub.get_message(timeout=LISTEN_TIMEOUT_S)
+                    if msg is not None:
+                        self._on_message(msg)
                 if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + CHECK_EVERY_S
+                    next_check = time.monotonic() + self.check_every_s
                     await self._check_all()
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
-                log.warning("stream pub/sub lost, reconnecting", extra={"error": str(exc)})
+            except Exception as exc:  # the listener must outlive any one failure
+                log.warning("stream pub/sub lost, reconnecting", extra={"error": repr(exc)},
+                            exc_info=not isinstance(exc, RedisError | OSError))
+                self._broken = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                await self._resubscribe()
 
-    async def _resubscribe(self) -> None:
-        """A fresh pub/sub connection, then every subscriber checks what it missed."""
+    async def _reopen(self) -> None:
+        """A fresh pub/sub connection; its SUBSCRIBE confirmations trigger the head checks."""
         async with self._lock:
             old, self._pubsub = self._pubsub, self.redis.pubsub()
             if old is not None:
                 with contextlib.suppress(Exception):
                     await old.aclose()
-            try:
-                channels = [self._channel(s) for s in self._subs]
-                if channels:
-                    await self._pubsub.subscribe(*channels)
-            except (RedisError, OSError):
-                return  # still down: the listener retries
-        with contextlib.suppress(RedisError, OSError):
-            await self._check_all()
+            channels = [self._channel(stream) for stream in self._subs]
+            if channels:
+                await self._pubsub.subscribe(*channels)  # raises while Redis is still down
+            self._broken = False

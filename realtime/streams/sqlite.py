@@ -101,10 +101,13 @@ class SqliteStreamStore(StreamStore):
                               trimmed_to=trimmed_to, limit=limit)
         if decided is not None:
             return decided
+        # One statement, one snapshot: the epoch guard keeps a stream dropped and refilled
+        # since _meta from lending its rows to the old epoch.
         rows = await self.db.fetchall(
-            "SELECT seq, ts, payload FROM stream_events WHERE stream = ? AND seq > ? AND seq <= ?"
-            " ORDER BY seq",
-            (stream, after, head),
+            "SELECT e.seq, e.ts, e.payload FROM stream_events e JOIN streams s"
+            " ON s.name = e.stream AND s.epoch = ?"
+            " WHERE e.stream = ? AND e.seq > ? AND e.seq <= ? ORDER BY e.seq",
+            (current, stream, after, head),
         )
         events = [
             StreamEvent(stream=stream, epoch=current, seq=r["seq"], ts=r["ts"],

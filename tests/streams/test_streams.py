@@ -14,7 +14,15 @@ import redis.asyncio as aioredis
 
 from realtime.db import Database
 from realtime.redis_client import connect
-from realtime.streams import Position, Replay, Reset, StreamEvent, StreamStore
+from realtime.settings import Settings
+from realtime.streams import (
+    Position,
+    Replay,
+    Reset,
+    StreamEvent,
+    StreamStore,
+    open_stream_store,
+)
 from realtime.streams.redis import RedisStreamStore
 from realtime.streams.sqlite import SqliteStreamStore
 from tests.conftest import REDIS_URL
@@ -246,3 +254,171 @@ async def test_redis_keys_lost_means_new_epoch(redis_prefix: str, redis_cleanup:
     finally:
         await store.close()
         await client.aclose()
+
+
+async def test_open_stream_store_picks_redis_only_when_given_one(tmp_path: Path,
+                                                                 redis_prefix: str) -> None:
+    settings = Settings(stream_max_len=7, stream_max_age_s=30, redis_prefix=redis_prefix)
+    db = await Database.open(tmp_path / "s.sqlite3")
+    client = connect(REDIS_URL)
+    try:
+        local = open_stream_store(settings, db, None)
+        shared = open_stream_store(settings, db, client)
+        assert isinstance(local, SqliteStreamStore) and local.max_len == 7
+        assert isinstance(shared, RedisStreamStore) and shared.prefix == redis_prefix
+        assert shared.max_age_s == 30
+    finally:
+        await db.close()
+        await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def redis_stores(redis_prefix: str, redis_cleanup: Any
+                       ) -> AsyncIterator[Callable[..., RedisStreamStore]]:
+    """Redis stores as separate processes would have them: each on its own client."""
+    clients: list[aioredis.Redis] = []
+    stores: list[RedisStreamStore] = []
+
+    def make(client: aioredis.Redis | None = None, **options: Any) -> RedisStreamStore:
+        if client is None:
+            client = connect(REDIS_URL)
+            clients.append(client)
+        options.setdefault("max_len", 1000)
+        options.setdefault("max_age_s", 3600)
+        store = RedisStreamStore(client, redis_prefix, **options)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        await store.close()
+    for client in clients:
+        await client.aclose()
+
+
+def collect(sub: Any, out: list[Any]) -> asyncio.Task[None]:
+    """Read a subscription in the background, so a test can also watch it stay quiet."""
+
+    async def run() -> None:
+        async for item in sub:
+            out.append(item)
+
+    return asyncio.create_task(run())
+
+
+async def wait_for_len(out: list[Any], n: int, wait_s: float = 5) -> None:
+    deadline = time.monotonic() + wait_s
+    while len(out) < n:
+        assert time.monotonic() < deadline, f"got {len(out)} of {n}: {out}"
+        await asyncio.sleep(0.01)
+
+
+async def test_redis_subscription_is_live_when_subscribe_returns(redis_stores: Any) -> None:
+    """The SUBSCRIBE is confirmed before subscribe() returns: no head check needed."""
+    reader = redis_stores(check_every_s=3600)
+    writer = redis_stores()
+    for i in range(10):
+        async with await reader.subscribe(f"s{i}") as sub:
+            event = await writer.append(f"s{i}", {"i": i})
+            assert await next_items(sub, 1, wait_s=1) == [event]
+
+
+async def test_redis_subscriber_checks_heads_after_its_connection_drops(
+    redis_stores: Any, redis_prefix: str, redis_cleanup: aioredis.Redis
+) -> None:
+    """A message lost while the pub/sub connection was down arrives once it is back."""
+    name = f"{redis_prefix}-sub"
+    reader = redis_stores(aioredis.Redis.from_url(REDIS_URL, client_name=name),
+                          check_every_s=3600)  # no periodic check can explain the delivery
+    silent = redis_stores(publish=False)
+    got: list[Any] = []
+    async with await reader.subscribe("s") as sub:
+        task = collect(sub, got)
+        lost = await silent.append("s", {"i": 1})
+        await asyncio.sleep(0.5)
+        assert got == []  # pub/sub never told it
+        ours = [c for c in await redis_cleanup.client_list()
+                if c["name"] == name and int(c["sub"]) > 0]
+        assert len(ours) == 1  # one pub/sub connection for the whole store
+        await redis_cleanup.client_kill_filter(_id=ours[0]["id"])
+        await wait_for_len(got, 1)
+        assert got == [lost]
+        live = await silent.append("s", {"i": 2})
+        pub = await redis_stores().append("s", {"i": 3})
+        await wait_for_len(got, 3)
+        assert got == [lost, live, pub]
+        task.cancel()
+    await reader.close()
+    await reader.redis.aclose()
+
+
+async def test_redis_one_pubsub_connection_for_many_subscribers(
+    redis_stores: Any, redis_prefix: str, redis_cleanup: aioredis.Redis
+) -> None:
+    name = f"{redis_prefix}-many"
+    reader = redis_stores(aioredis.Redis.from_url(REDIS_URL, client_name=name))
+    writer = redis_stores()
+    subs = [await reader.subscribe(f"s{i % 3}") for i in range(9)]
+    ours = [c for c in await redis_cleanup.client_list()
+            if c["name"] == name and int(c["sub"]) > 0]
+    assert len(ours) == 1 and int(ours[0]["sub"]) == 3
+    events = [await writer.append(f"s{i}", {"i": i}) for i in range(3)]
+    for i, sub in enumerate(subs):
+        assert await next_items(sub, 1) == [events[i % 3]]
+        await sub.close()
+    await reader.close()
+    await reader.redis.aclose()
+
+
+async def test_redis_listener_survives_a_malformed_message(redis_stores: Any,
+                                                            redis_prefix: str) -> None:
+    reader = redis_stores()
+    writer = redis_stores()
+    async with await reader.subscribe("s") as sub:
+        await writer.redis.publish(f"{redis_prefix}:stream:s", b"not an event")
+        first = await writer.append("s", {"i": 1})
+        second = await writer.append("s", {"i": 2})
+        assert await next_items(sub, 2) == [first, second]
+
+
+async def test_redis_subscriber_resets_when_the_keys_vanish(
+    redis_stores: Any, redis_prefix: str, redis_cleanup: aioredis.Redis
+) -> None:
+    """Redis restarted without persistence: the subscriber is told to reload, not misled."""
+    store = redis_stores()
+    old = await store.append("s", {"i": 0})
+    async with await store.subscribe("s") as sub:
+        live = await store.append("s", {"i": 1})
+        assert await next_items(sub, 1) == [live]
+        keys = [k async for k in redis_cleanup.scan_iter(match=f"{redis_prefix}:*")]
+        await redis_cleanup.delete(*keys)
+        new = await redis_stores().append("s", {"i": 2})
+        got = await next_items(sub, 1)
+    assert new.seq == 1 and new.epoch != old.epoch
+    assert got == [Reset(epoch=new.epoch, head=1, reason="epoch_changed")]
+
+
+async def test_redis_append_bounds_age_without_a_sweep(redis_stores: Any) -> None:
+    now = [1000.0]
+    store = redis_stores(max_age_s=60, clock=lambda: now[0])
+    old = [await store.append("s", {"i": i}) for i in range(3)]
+    now[0] += 100  # the three are now too old: the next append drops them itself
+    fresh = await store.append("s", {"i": 3})
+    assert (await store.resume("s", fresh.epoch, 0)).reason == "history_trimmed"
+    replay = await store.resume("s", old[0].epoch, 3)
+    assert isinstance(replay, Replay) and replay.events == [fresh]
+    assert await store.trim(now=now[0]) == 0  # nothing left for the sweep
+
+
+async def test_resume_after_a_sweep_and_size_trim(make_store: MakeStore) -> None:
+    """Age and size bounds together: only what is really kept is replayed."""
+    now = [1000.0]
+    store = await make_store(max_len=10, max_age_s=60, clock=lambda: now[0])
+    for i in range(7):
+        await store.append("s", {"i": i})
+    now[0] += 100
+    assert await store.trim() == 7
+    fresh = [await store.append("s", {"i": i}) for i in range(7, 11)]  # seq 8..11
+    assert (await store.resume("s", fresh[0].epoch, 5)).reason == "history_trimmed"
+    replay = await store.resume("s", fresh[0].epoch, 7)
+    assert isinstance(replay, Replay) and replay.events == fresh
