@@ -53,4 +53,8 @@ export const api = {
   classes: () => request('GET', '/api/classes'),
   classStudents: (classId) =>
     request('GET', `/api/classes/${encodeURIComponent(classId)}/students`),
+  boards: (classId) => request('GET', `/api/boards${query({ class_id: classId })}`),
+  board: (id) => request('GET', `/api/boards/${encodeURIComponent(id)}`),
+  createBoard: (title, classId, slotId) =>
+    request('POST', '/api/boards', { title, class_id: classId, slot_id: slotId ?? undefined }),
 };

@@ -1,7 +1,9 @@
-// Start-up and hash routing: #/login, #/ (and #/?date=YYYY-MM-DD for another day).
+// Start-up and hash routing: #/login, #/ (and #/?date=YYYY-MM-DD for another day),
+// #/boards/<id> (a live classroom board).
 import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
+import { renderBoard } from './pages/board.js';
 import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
 import { connect, disconnect, liveStatus } from './socket.js';
@@ -15,6 +17,8 @@ function parseHash() {
   const [path, query = ''] = location.hash.replace(/^#/, '').split('?');
   return { path: path || '/', params: new URLSearchParams(query) };
 }
+
+let leavePage = null; // the open page's clean-up (the board closes its connection)
 
 const go = (hash) => {
   if (location.hash === hash) route(); else location.replace(hash);
@@ -59,6 +63,8 @@ async function loadMe() {
 
 async function route() {
   const { path, params } = parseHash();
+  leavePage?.();
+  leavePage = null;
   if (path === '/login') {
     if (state.me) return go('#/');
     const notice = state.notice;
@@ -76,6 +82,12 @@ async function route() {
   if (!state.me) {
     state.wanted = location.hash || null; // e.g. #/?date=…: shown once logged in
     return go('#/login');
+  }
+  const board = path.match(/^\/boards\/([^/]+)$/);
+  if (board) {
+    const id = decodeURIComponent(board[1]);
+    leavePage = renderBoard(root, { boardId: /^\d+$/.test(id) ? Number(id) : id });
+    return undefined;
   }
   const date = params.get('date');
   renderHome(root, {

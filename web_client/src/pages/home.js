@@ -1,6 +1,7 @@
 // "Mon espace": the header every role shares, then what matters to that role today.
 import { h, replace, setTitle } from '../dom.js';
 import { roleLabel } from '../roles.js';
+import { boardsSection } from './boards.js';
 import { childrenSection } from './children.js';
 import { classesSection } from './classes.js';
 import { timetableSection } from './timetable.js';
@@ -32,7 +33,10 @@ function roleContent(ctx, role) {
   switch (role) {
     case 'teacher':
     case 'student':
-      return timetableSection(ctx, { date: ctx.date, onDateChange: ctx.rememberDate });
+      return [
+        timetableSection(ctx, { date: ctx.date, onDateChange: ctx.rememberDate }),
+        boardsSection(ctx),
+      ];
     case 'parent':
       return childrenSection(ctx);
     case 'cpe':
