@@ -1,0 +1,757 @@
+"""Live boards under load: N boards × F followers, one teacher each drawing at a steady rate.
+
+    .venv/bin/python -m bench.boards [--boards 10] [--followers 30] [--seconds 15] [--rate 30]
+
+The same run measures two servers, one after the other, each in its own process so that its
+CPU (/proc/<pid>/stat) and memory (VmRSS) are its own:
+
+- the ENT server (`python -m realtime serve`) on demo data seeded for the run: real teacher
+  and pupil accounts, boards made through `POST /api/boards`, ops through `/boards`;
+- a bare python-socketio room broadcast (`bench/bare_server.py`): same transport, same
+  events, same clients, one `sio.emit('op', …, room=…)` per op and nothing else.
+
+Each teacher sends an acked `add` (a new stroke) then `append`s of 3 points, one op every
+1/rate s, a new stroke every `--stroke-ops` ops. The send time (wall clock, relative to the
+run's t0) rides in the first point's x, so a follower in another process computes
+latency = receipt − send on the machine's one clock. Followers are spread over `--procs`
+client processes, each with its own uvloop; their CPU is reported so a client-side
+bottleneck shows. A warm-up precedes the measured window; everything stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import math
+import multiprocessing as mp
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+NS = "/boards"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CHEAP_KDF = {"REALTIME_KDF_TIME_COST": "1", "REALTIME_KDF_MEMORY_KIB": "1024",
+             "REALTIME_KDF_PARALLELISM": "1"}
+DRAIN_IDLE_S = 1.0  # after the window, a worker stops once nothing arrived for this long
+DRAIN_MAX_S = 15.0  # … or after this, what is still missing then counts as lost
+
+
+# --- the server's process ----------------------------------------------------------------
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine, all cores, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = v
+    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def log_problems(self) -> list[str]:
+        """Lines of the server's log at WARNING or above (JSON logs or plain text)."""
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if any(w in line for w in ("WARNING", "ERROR", "CRITICAL", "Traceback",
+                                       '"warning"', '"error"')):
+                out.append(line[:300])
+        return out
+
+
+def spawn_server(name: str, args: list[str], env: dict[str, str], log: Path) -> Server:
+    port = free_port()
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT,
+                                env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT)
+    return Server(name, proc, f"http://127.0.0.1:{port}", log)
+
+
+def log_tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+async def start_server(name: str, args: list[str], env: dict[str, str], log: Path) -> Server:
+    server = spawn_server(name, args, env, log)
+    proc = server.proc
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with http.get(f"{server.url}/healthz") as r:
+                    if r.status == 200:
+                        return server
+            await asyncio.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError(f"{name} did not start; its log:\n{log_tail(log)}")
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(5)
+
+
+# --- who draws, who follows ----------------------------------------------------------------
+
+@dataclass
+class BoardPlan:
+    board_id: int
+    teacher: str  # token
+    followers: list[str]  # tokens
+
+
+def seed_demo(tmp: Path) -> tuple[Path, list[dict[str, Any]]]:
+    db, out = tmp / "ent.sqlite3", tmp / "accounts.json"
+    subprocess.run([sys.executable, "-m", "realtime", "--db", str(db), "demo", "--out",
+                    str(out)], cwd=ROOT, env={**os.environ, **CHEAP_KDF}, check=True,
+                   stdout=subprocess.DEVNULL)
+    return db, json.loads(out.read_text())
+
+
+async def login(http: aiohttp.ClientSession, url: str, acct: dict[str, Any]) -> str:
+    async with http.post(f"{url}/api/login",
+                         json={"login": acct["login"], "code": acct["code"]}) as r:
+        body = await r.json()
+        if r.status != 200:
+            raise RuntimeError(f"login {acct['login']}: {r.status} {body}")
+        return body["token"]
+
+
+async def plan_ent(url: str, accounts: list[dict[str, Any]], boards: int,
+                   followers: int) -> list[BoardPlan]:
+    """Boards of real (teacher, class) pairs, followed by that class's pupils (reused to fill)."""
+    teachers = [a for a in accounts if a["role"] == "teacher" and a["classes"]]
+    pairs = [(t, t["classes"][r]) for r in range(max(len(t["classes"]) for t in teachers))
+             for t in teachers if r < len(t["classes"])]
+    chosen = [pairs[b % len(pairs)] for b in range(boards)]
+    pupils: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for a in accounts:
+        if a["role"] == "student":
+            pupils.setdefault((a["school"], a["classes"][0]), []).append(a)
+
+    tokens: dict[str, str] = {}
+    sem = asyncio.Semaphore(16)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async def token_of(acct: dict[str, Any]) -> None:
+            async with sem:
+                tokens[acct["login"]] = await login(http, url, acct)
+
+        needed = {t["login"]: t for t, _ in chosen}
+        for t, cname in chosen:
+            needed.update((p["login"], p) for p in pupils[(t["school"], cname)])
+        await asyncio.gather(*(token_of(a) for a in needed.values()))
+
+        plans = []
+        class_ids: dict[str, dict[str, int]] = {}
+        for b, (t, cname) in enumerate(chosen):
+            headers = {"Authorization": f"Bearer {tokens[t['login']]}"}
+            if t["login"] not in class_ids:
+                async with http.get(f"{url}/api/classes", headers=headers) as r:
+                    class_ids[t["login"]] = {c["name"]: c["id"]
+                                             for c in (await r.json())["classes"]}
+            body = {"title": f"Banc d'essai {b + 1}", "class_id": class_ids[t["login"]][cname]}
+            async with http.post(f"{url}/api/boards", json=body, headers=headers) as r:
+                if r.status != 201:
+                    raise RuntimeError(f"POST /api/boards: {r.status} {await r.text()}")
+                board_id = (await r.json())["id"]
+            class_pupils = pupils[(t["school"], cname)]
+            plans.append(BoardPlan(board_id, tokens[t["login"]],
+                                   [tokens[class_pupils[i % len(class_pupils)]["login"]]
+                                    for i in range(followers)]))
+    return plans
+
+
+def plan_bare(boards: int, followers: int) -> list[BoardPlan]:
+    return [BoardPlan(b + 1, "bare", ["bare"] * followers) for b in range(boards)]
+
+
+# --- a client process ----------------------------------------------------------------------
+
+@dataclass
+class Window:
+    t0: float  # timestamps in ops are seconds since t0
+    start: float  # teachers start drawing
+    m0: float  # measured window [m0, m1)
+    m1: float
+
+
+@dataclass
+class WorkerStats:
+    latencies: array[float] = field(default_factory=lambda: array("d"))  # ms, followers
+    ack_ms: array[float] = field(default_factory=lambda: array("d"))  # teacher's ack, ms
+    deliveries: int = 0  # ops received by anyone, receipt within the window
+    acks: int = 0  # ok acks received within the window
+    # board → ops sent in the window and not refused: each is owed to every follower
+    owed: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    late_sends: int = 0  # sends later than one period behind schedule
+    sends: int = 0
+    last_receipt: float = 0.0
+
+
+def worker_main(conn: Connection, spec: dict[str, Any]) -> None:
+    """Entry point of a client process (spawned): its own uvloop, its own clients."""
+    import uvloop
+
+    uvloop.run(_worker(conn, spec))
+
+
+async def _recv(conn: Connection, wait_s: float) -> Any:
+    def wait() -> Any:
+        if not conn.poll(wait_s):
+            raise TimeoutError("no message from the other process")
+        return conn.recv()
+
+    return await asyncio.get_running_loop().run_in_executor(None, wait)
+
+
+class RawFollower:
+    """A follower speaking Engine.IO 4 / Socket.IO 5 itself over one aiohttp websocket.
+
+    To the server it is the same client as python-socketio's (the same frames: namespace
+    connect with auth, `join` with an ack id, ping/pong), at a fraction of the CPU per
+    received event, so more of a small machine is left to the server under test.
+    """
+
+    EVENT = f"42{NS},"
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, on_op: Any) -> None:
+        self.ws = ws
+        self.on_op = on_op
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(cls, http: aiohttp.ClientSession, url: str, token: str, board_id: int,
+                      on_op: Any) -> RawFollower:
+        ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+        ws = await http.ws_connect(ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
+        self = cls(ws, on_op)
+        opened = await ws.receive_str(timeout=30)
+        if not opened.startswith("0"):
+            raise RuntimeError(f"unexpected Engine.IO open: {opened[:80]}")
+        await ws.send_str(f"40{NS},{json.dumps({'token': token})}")
+        await self._expect(f"40{NS},")
+        await ws.send_str(f'42{NS},1["join",{json.dumps({"board_id": board_id})}]')
+        answer = json.loads((await self._expect(f"43{NS},1"))[len(f"43{NS},1"):])[0]
+        if not answer.get("ok"):
+            raise RuntimeError(f"join refused: {answer}")
+        self.task = asyncio.create_task(self._read())
+        return self
+
+    async def _expect(self, prefix: str) -> str:
+        """The next packet with that prefix (answering pings and keeping early ops)."""
+        while True:
+            data = await self.ws.receive_str(timeout=30)
+            if data.startswith(prefix):
+                return data
+            if data.startswith(f"44{NS},"):
+                raise RuntimeError(f"connection refused: {data}")
+            await self._packet(data)
+
+    async def _packet(self, data: str) -> None:
+        if data.startswith(self.EVENT):
+            name, payload = json.loads(data[len(self.EVENT):])
+            if name == "op":
+                self.on_op(payload)
+        elif data == "2":  # Engine.IO ping
+            await self.ws.send_str("3")
+
+    async def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            async for msg in self.ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await self._packet(msg.data)
+
+    async def disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.send_str(f"41{NS},")
+        await self.ws.close()
+        if self.task is not None:
+            self.task.cancel()
+
+
+async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
+    import socketio
+
+    stats = WorkerStats()
+    win: Window | None = None
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    clients: list[Any] = []
+    sem = asyncio.Semaphore(spec["connect_concurrency"])
+
+    def on_op(board: int, follower: bool) -> Any:
+        def handle(data: dict[str, Any]) -> None:
+            now = time.time()
+            stats.last_receipt = now
+            if win is None:
+                return
+            if win.m0 <= now < win.m1:
+                stats.deliveries += 1
+            if follower:
+                op = data["op"]
+                points = op["item"]["points"] if op["type"] == "add" else op["points"]
+                sent = win.t0 + points[0][0]
+                if win.m0 <= sent < win.m1:
+                    stats.latencies.append((now - sent) * 1000)
+        return handle
+
+    async def connect(token: str, board: int, board_id: int, follower: bool) -> Any:
+        if follower and spec["client"] == "raw":
+            async with sem:
+                raw = await RawFollower.connect(http, spec["url"], token, board_id,
+                                                on_op(board, follower))
+            clients.append(raw)
+            return raw
+        client = socketio.AsyncClient(reconnection=False, http_session=http,
+                                      handle_sigint=False)
+        client.on("op", on_op(board, follower), namespace=NS)
+        async with sem:
+            await client.connect(spec["url"], namespaces=[NS], transports=["websocket"],
+                                 auth={"token": token}, wait_timeout=30)
+            answer = await client.call("join", {"board_id": board_id}, namespace=NS,
+                                       timeout=30)
+        if not answer.get("ok"):
+            raise RuntimeError(f"join refused: {answer}")
+        clients.append(client)
+        return client
+
+    try:
+        followers = [connect(tok, b, bid, True) for b, bid, tok in spec["followers"]]
+        teachers = [connect(tok, b, bid, False) for b, bid, tok in spec["teachers"]]
+        connected = await asyncio.gather(*teachers, *followers)
+        teacher_clients = connected[:len(teachers)]
+        # The clients' own garbage collector must not pause them in the measured window
+        # (a gen-2 pass over 1,500 clients takes tens of ms): the run is short and bounded.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        conn.send(("ready", len(connected)))
+        _go, t0, start, m0, m1 = await _recv(conn, 600)
+        win = Window(t0, start, m0, m1)
+
+        async def draw(client: Any, board: int, board_id: int) -> None:
+            rate, stroke_ops = spec["rate"], spec["stroke_ops"]
+            period = 1 / rate
+            k, stroke = 0, 0
+            # Classes do not start in lockstep: teachers start one after the other during the
+            # first half of the warm-up, out of phase within a period, so boards do not all
+            # reach a snapshot (every 200 events) in the same instant.
+            due = (start + spec["stagger"] * board / spec["boards"]
+                   + (board * 0.618034 % 1) * period)
+            while due < m1:
+                delay = due - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif -delay > period:
+                    stats.late_sends += 1
+                sent = time.time()
+                ts = round(sent - t0, 6)
+                y = 100 + (stroke % 9) * 100
+                item_id = f"b{board_id}s{stroke}"
+                if k == 0:
+                    op: dict[str, Any] = {"type": "add", "item": {
+                        "id": item_id, "kind": "stroke", "page_id": "p1",
+                        "points": [[ts, y], [ts + 4, y + 2]],
+                        "style": {"color": "#d62828", "width": 4}}}
+                else:
+                    x = 20 + k * 12
+                    op = {"type": "append", "item_id": item_id,
+                          "points": [[ts, y], [x + 4, y + 3], [x + 8, y + 5]]}
+                k = (k + 1) % stroke_ops
+                if k == 0:
+                    stroke += 1
+                stats.sends += 1
+                in_window = m0 <= sent < m1
+                stats.owed[board] += in_window
+
+                def acked(answer: dict[str, Any], sent: float = sent,
+                          in_window: bool = in_window) -> None:
+                    now = time.time()
+                    if not answer.get("ok"):
+                        stats.errors[answer.get("error", {}).get("code", "?")] += 1
+                        stats.owed[board] -= in_window  # refused: broadcast to nobody
+                        return
+                    if m0 <= now < m1:
+                        stats.acks += 1
+                    if in_window:
+                        stats.ack_ms.append((now - sent) * 1000)
+
+                try:
+                    await client.emit("op", {"board_id": board_id, "op": op}, namespace=NS,
+                                      callback=acked)
+                except Exception as exc:  # a dropped client: counted, the others go on
+                    stats.errors[type(exc).__name__] += 1
+                    return
+                due += period
+
+        cpu = {}
+
+        async def cpu_at(name: str, when: float) -> None:
+            await asyncio.sleep(max(0.0, when - time.time()))
+            cpu[name] = time.process_time()
+
+        await asyncio.gather(
+            cpu_at("m0", m0), cpu_at("m1", m1),
+            *(draw(c, b, bid) for c, (b, bid, _tok) in zip(teacher_clients, spec["teachers"],
+                                                          strict=True)),
+        )
+        while True:  # drain: what was sent in the window may still be on its way
+            now = time.time()
+            if now - max(stats.last_receipt, m1) >= DRAIN_IDLE_S or now - m1 >= DRAIN_MAX_S:
+                break
+            await asyncio.sleep(0.1)
+        conn.send(("result", {
+            "latencies": stats.latencies.tobytes(), "ack_ms": stats.ack_ms.tobytes(),
+            "deliveries": stats.deliveries, "acks": stats.acks,
+            "owed": dict(stats.owed),
+            "errors": dict(stats.errors), "late_sends": stats.late_sends,
+            "sends": stats.sends, "cpu_s": cpu["m1"] - cpu["m0"],
+        }))
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        gc.enable()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True), 20)
+        await http.close()
+        conn.close()
+
+
+# --- one measured run ----------------------------------------------------------------------
+
+@dataclass
+class Result:
+    system: str
+    boards: int
+    followers: int
+    seconds: float
+    ops_in: float
+    deliveries_out: float
+    p50: float
+    p99: float
+    server_cpu: float
+    server_rss: float
+    missing: int
+    errors: dict[str, int]
+    client_cpu: list[float]
+    late_sends: int
+    ack_p99: float
+    machine_busy: float  # % of one core, all processes of the machine
+    steal: float  # % of one core taken by the hypervisor
+    server_problems: list[str] = field(default_factory=list)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespace) -> Result:
+    procs = max(1, args.procs)
+    specs = [{"url": server.url, "rate": args.rate, "stroke_ops": args.stroke_ops,
+              "boards": len(plans), "stagger": args.warmup / 2, "client": args.client,
+              "connect_concurrency": 32, "teachers": [], "followers": []}
+             for _ in range(procs)]
+    g = 0
+    for b, plan in enumerate(plans):
+        specs[b % procs]["teachers"].append((b, plan.board_id, plan.teacher))
+        for tok in plan.followers:
+            specs[g % procs]["followers"].append((b, plan.board_id, tok))
+            g += 1
+    ctx = mp.get_context("spawn")
+    workers = []
+    for spec in specs:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=worker_main, args=(child, spec), daemon=True)
+        p.start()
+        child.close()
+        workers.append((p, parent))
+    try:
+        n_clients = sum(len(s["teachers"]) + len(s["followers"]) for s in specs)
+        for _p, conn in workers:
+            kind, detail = await _recv(conn, 60 + n_clients * 0.05)
+            if kind != "ready":
+                raise RuntimeError(f"client process failed while connecting: {detail}")
+        t0 = time.time()
+        start = t0 + 1.0
+        m0 = start + args.warmup
+        m1 = m0 + args.seconds
+        for _p, conn in workers:
+            conn.send(("go", t0, start, m0, m1))
+        pid = server.proc.pid
+        await asyncio.sleep(m0 - time.time())
+        cpu0, rss, machine0 = proc_cpu_s(pid), proc_rss_mib(pid), machine_cpu()
+        while time.time() < m1:
+            await asyncio.sleep(min(1.0, max(0.0, m1 - time.time())))
+            rss = max(rss, proc_rss_mib(pid))
+        cpu1, machine1 = proc_cpu_s(pid), machine_cpu()
+        reports = []
+        for _p, conn in workers:
+            kind, detail = await _recv(conn, DRAIN_MAX_S + 60)
+            if kind != "result":
+                raise RuntimeError(f"client process failed: {detail}")
+            reports.append(detail)
+    except BaseException:
+        for p, _conn in workers:  # one client process failed: stop the others now
+            p.terminate()
+        raise
+    finally:
+        for p, conn in workers:
+            p.join(30)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+            conn.close()
+
+    latencies: list[float] = []
+    acks: list[float] = []
+    owed: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    for r in reports:
+        latencies.extend(array("d", r["latencies"]))
+        acks.extend(array("d", r["ack_ms"]))
+        owed.update(r["owed"])
+        errors.update(r["errors"])
+    # What never arrived (still queued when the drain ended) counts as infinitely late.
+    expected = sum(n * len(plans[b].followers) for b, n in owed.items())
+    missing = max(0, expected - len(latencies))
+    latencies.sort()
+    latencies.extend([float("inf")] * missing)
+    acks.sort()
+    acks.extend([float("inf")] * max(0, sum(owed.values()) - len(acks)))
+    return Result(
+        system=server.name, boards=len(plans), followers=len(plans[0].followers),
+        seconds=args.seconds,
+        ops_in=sum(r["acks"] for r in reports) / args.seconds,
+        deliveries_out=sum(r["deliveries"] for r in reports) / args.seconds,
+        p50=percentile(latencies, 0.50), p99=percentile(latencies, 0.99),
+        server_cpu=100 * (cpu1 - cpu0) / args.seconds, server_rss=rss,
+        missing=missing, errors=dict(errors),
+        client_cpu=[100 * r["cpu_s"] / args.seconds for r in reports],
+        late_sends=sum(r["late_sends"] for r in reports), ack_p99=percentile(acks, 0.99),
+        machine_busy=100 * (machine1[0] - machine0[0]) / args.seconds,
+        steal=100 * (machine1[1] - machine0[1]) / args.seconds,
+    )
+
+
+async def run_ent(tmp: Path, accounts: list[dict[str, Any]], db: Path, boards: int,
+                  args: argparse.Namespace) -> Result:
+    env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
+           "REALTIME_LOG_LEVEL": "WARNING"}
+    server = await start_server("ENT server", ["-m", "realtime", "serve"], env,
+                                tmp / f"ent-{boards}.log")
+    try:
+        plans = await plan_ent(server.url, accounts, boards, args.followers)
+        result = await measure(server, plans, args)
+    finally:
+        stop_server(server)
+    result.server_problems = server.log_problems()
+    return result
+
+
+async def run_bare(tmp: Path, boards: int, args: argparse.Namespace) -> Result:
+    server = await start_server("bare python-socketio", ["-m", "bench.bare_server"], {},
+                                tmp / f"bare-{boards}.log")
+    try:
+        result = await measure(server, plan_bare(boards, args.followers), args)
+    finally:
+        stop_server(server)
+    result.server_problems = server.log_problems()
+    return result
+
+
+# --- output --------------------------------------------------------------------------------
+
+COLUMNS = ("system", "boards", "followers", "ops/s in", "deliveries/s out", "p50 ms",
+           "p99 ms", "server CPU %", "server RSS MiB")
+
+
+def ms(value: float) -> str:
+    """A latency; one that never came (still queued when the drain ended) is `lost`."""
+    return f"{value:.1f}" if math.isfinite(value) else "lost"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if math.isfinite(a) and math.isfinite(b) and b > 0 else "n/a"
+
+
+def table(results: list[Result]) -> str:
+    rows = [[r.system, str(r.boards), str(r.followers), f"{r.ops_in:,.0f}",
+             f"{r.deliveries_out:,.0f}", ms(r.p50), ms(r.p99), f"{r.server_cpu:.0f}",
+             f"{r.server_rss:.0f}"] for r in results]
+    by_size: dict[tuple[int, int], dict[str, Result]] = {}
+    for r in results:
+        by_size.setdefault((r.boards, r.followers), {})[r.system] = r
+    for (boards, followers), pair in by_size.items():
+        ent, bare = pair.get("ENT server"), pair.get("bare python-socketio")
+        if ent and bare:
+            rows.append(["ratio ENT / bare", str(boards), str(followers), "",
+                         ratio(ent.deliveries_out, bare.deliveries_out), "",
+                         ratio(ent.p99, bare.p99), "", ""])
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(COLUMNS)]
+
+    def line(cells: list[str] | tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+
+    out = [line(COLUMNS), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(row) for row in rows]
+    return "\n".join(out)
+
+
+def capacity(results: list[Result], p99_ms: float) -> str:
+    """The issue's comparison: the most deliveries/s each system served with p99 ≤ target."""
+    best: dict[str, Result] = {}
+    for r in results:
+        if r.p99 <= p99_ms and r.missing == 0 and r.deliveries_out > getattr(
+                best.get(r.system), "deliveries_out", -1.0):
+            best[r.system] = r
+    lines = [f"Capacity at p99 ≤ {p99_ms:g} ms over the sizes run:"]
+    for system in dict.fromkeys(r.system for r in results):
+        b = best.get(system)
+        lines.append(f"- {system}: " + (f"{b.deliveries_out:,.0f} deliveries/s "
+                                         f"({b.boards} boards, p99 {b.p99:.1f} ms)" if b
+                                         else "none of the sizes run"))
+    ent, bare = best.get("ENT server"), best.get("bare python-socketio")
+    if ent and bare:
+        lines.append(f"- ratio ENT / bare: {ent.deliveries_out / bare.deliveries_out:.2f}× "
+                     "(a size ladder bounds it: add sizes for a finer answer)")
+    return "\n".join(lines)
+
+
+def notes(results: list[Result]) -> str:
+    out = []
+    for r in results:
+        clients = ", ".join(f"{c:.0f}%" for c in r.client_cpu)
+        others = r.machine_busy - r.server_cpu - sum(r.client_cpu)
+        out.append(f"- {r.system}, {r.boards} boards: client processes CPU {clients}; "
+                   f"machine {r.machine_busy:.0f}% of {100 * (os.cpu_count() or 1)}% "
+                   f"(other processes {max(0.0, others):.0f}%, steal {r.steal:.0f}%); "
+                   f"teacher ack p99 {ms(r.ack_p99)} ms; lost deliveries {r.missing}; "
+                   f"late sends {r.late_sends}; errors {r.errors or 'none'}; "
+                   f"server log warnings {len(r.server_problems)}")
+        if max(r.client_cpu, default=0) >= 85:
+            out.append("  ! a client process was near 100% CPU: the client side limited this "
+                       "run, its latencies include client queueing")
+        if others >= 20:
+            out.append(f"  ! other processes used {others:.0f}% of a core during the window: "
+                       "this row is disturbed, run it again on a quiet machine")
+        if r.machine_busy >= 90 * (os.cpu_count() or 1):
+            out.append("  ! the machine's CPUs were saturated: server and clients competed "
+                       "for them, so the server had less than the cores it could use")
+        out += [f"    {p}" for p in r.server_problems[:5]]
+    return "\n".join(out)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.boards", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--boards", default="10",
+                   help="active boards; a comma list runs several sizes (default 10)")
+    p.add_argument("--followers", type=int, default=30, help="followers per board (30)")
+    p.add_argument("--seconds", type=float, default=15, help="measured window (15)")
+    p.add_argument("--warmup", type=float, default=5, help="drawing before the window (5)")
+    p.add_argument("--rate", type=float, default=30, help="ops per second per teacher (30)")
+    p.add_argument("--stroke-ops", type=int, default=30,
+                   help="ops per stroke: one add, then appends (30)")
+    p.add_argument("--procs", type=int, default=2, help="client processes (2)")
+    p.add_argument("--client", choices=("sio", "raw"), default="sio",
+                   help="followers: python-socketio AsyncClients (sio, the default), or a "
+                        "minimal Socket.IO client on aiohttp's websocket that costs less CPU "
+                        "per event (raw); teachers are always python-socketio clients")
+    p.add_argument("--p99-target", type=float, default=50,
+                   help="p99 bound of the capacity summary printed for several sizes (50)")
+    p.add_argument("--system", choices=("both", "ent", "bare"), default="both")
+    args = p.parse_args(argv)
+    args.sizes = [int(x) for x in str(args.boards).split(",") if x.strip()]
+    if not args.sizes or min(args.sizes) < 1 or args.followers < 1 or args.rate <= 0:
+        p.error("boards, followers and rate must be positive")
+    return args
+
+
+async def main_async(args: argparse.Namespace) -> list[Result]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-boards-") as name:
+        tmp = Path(name)
+        accounts: list[dict[str, Any]] = []
+        db = tmp / "ent.sqlite3"
+        if args.system in ("both", "ent"):
+            print("Seeding the demo data…", file=sys.stderr, flush=True)
+            db, accounts = seed_demo(tmp)
+        for boards in args.sizes:
+            if args.system in ("both", "ent"):
+                print(f"ENT server: {boards} boards × {args.followers} followers…",
+                      file=sys.stderr, flush=True)
+                results.append(await run_ent(tmp, accounts, db, boards, args))
+            if args.system in ("both", "bare"):
+                print(f"bare python-socketio: {boards} boards × {args.followers} followers…",
+                      file=sys.stderr, flush=True)
+                results.append(await run_bare(tmp, boards, args))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    import uvloop
+
+    results = uvloop.run(main_async(args))
+    print(f"\n{args.rate:g} ops/s per teacher, {args.seconds:g} s measured after "
+          f"{args.warmup:g} s warm-up, {args.procs} client processes, {os.cpu_count()} CPUs")
+    print(table(results))
+    print(notes(results))
+    if len(args.sizes) > 1:
+        print(capacity(results, args.p99_target))
+
+
+if __name__ == "__main__":
+    main()
