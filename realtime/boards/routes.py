@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
+import unicodedata
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import msgspec
 import socketio
@@ -12,7 +16,7 @@ from aiohttp import web
 
 from realtime import keys
 from realtime.api import current_principal, json_response, path_int, query_int, read_json
-from realtime.boards import store
+from realtime.boards import export, store
 from realtime.boards.model import Limits
 from realtime.boards.service import BoardService, board_ref
 from realtime.boards.socket import BoardsNamespace
@@ -98,6 +102,57 @@ async def get_image(request: web.Request) -> web.Response:
                                  "X-Content-Type-Options": "nosniff"})
 
 
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def attachment(title: str, ext: str) -> str:
+    """A Content-Disposition for a download named after the board: an ASCII fallback (accents
+    folded) for old clients and the exact UTF-8 name per RFC 5987/6266 for the others."""
+    name = re.sub(r"[\x00-\x1f\x7f/\\\"]+", " ", title).strip() or "tableau"
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = _FILENAME_UNSAFE.sub("_", folded).strip(" ._") or "tableau"
+    return (f'attachment; filename="{ascii_name}.{ext}"; '
+            f"filename*=UTF-8''{quote(name + '.' + ext, safe='')}")
+
+
+async def _export_input(request: web.Request) -> tuple[str, list[Any], list[Any], export.Images]:
+    """Who may view the board may export it (same not_found otherwise); the board's current
+    state, and only the images that state uses and that belong to this board."""
+    p = await current_principal(request)
+    meta, pages, items = await _service(request).export_view(p, path_int(request, "board_id"))
+    prefix = f"/api/boards/{meta.id}/images/"
+    images: export.Images = {}
+    for src in export.image_sources(pages, items):
+        digest = src[len(prefix):] if src.startswith(prefix) else ""
+        if re.fullmatch(r"[0-9a-f]{64}", digest):
+            found = await store.image(request.app[keys.DB], meta.id, digest)
+            if found is not None:
+                images[src] = found
+    return meta.title, pages, items, images
+
+
+async def export_svg(request: web.Request) -> web.Response:
+    title, pages, items, images = await _export_input(request)
+    svg = export.render_svg(title, pages, items, images)
+    return web.Response(body=svg.encode(), headers={
+        "Content-Type": "image/svg+xml; charset=utf-8",
+        "Content-Disposition": attachment(title, "svg"),
+        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+        # Opened directly, the document may show images but never run anything.
+        "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+    })
+
+
+async def export_pdf(request: web.Request) -> web.Response:
+    title, pages, items, images = await _export_input(request)
+    # reportlab is pure CPU for up to a second on a full board: off the event loop.
+    pdf = await asyncio.to_thread(export.render_pdf, title, pages, items, images)
+    return web.Response(body=pdf, content_type="application/pdf", headers={
+        "Content-Disposition": attachment(title, "pdf"),
+        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+    })
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits())
     app[keys.BOARDS] = service
@@ -113,3 +168,5 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.router.add_get("/api/boards/{board_id}", get_board)
     app.router.add_post("/api/boards/{board_id}/images", upload_image)
     app.router.add_get("/api/boards/{board_id}/images/{sha256:[0-9a-f]{64}}", get_image)
+    app.router.add_get("/api/boards/{board_id}/export.svg", export_svg)
+    app.router.add_get("/api/boards/{board_id}/export.pdf", export_pdf)

@@ -23,7 +23,7 @@ from realtime.boards.live import (
     stream_name,
 )
 from realtime.boards.model import Actor, BoardState, Limits, Rejection
-from realtime.boards.ops import ClientOp
+from realtime.boards.ops import ClientOp, Item, Page
 from realtime.boards.store import BoardMeta
 from realtime.db import Database
 from realtime.directory import store as directory
@@ -120,10 +120,19 @@ class BoardService:
 
     async def current_state(self, p: Principal, board_id: int) -> tuple[BoardMeta, BoardState]:
         """For export: the live state if the board is open here, else snapshot + stream."""
-        meta = await self.visible(p, board_id)
+        await self.visible(p, board_id)
         live = await self.open(board_id)
         self._schedule_unload(live)
-        return meta, live.state
+        return live.meta, live.state
+
+    async def export_view(self, p: Principal, board_id: int
+                          ) -> tuple[BoardMeta, list[Page], list[Item]]:
+        """Pages and items as they are now, copied: a render in a thread must not see the
+        live state change under it (points are appended in place)."""
+        meta, state = await self.current_state(p, board_id)
+        items = [msgspec.structs.replace(i, points=list(i.points)) if i.points else i
+                 for i in state.items.values()]
+        return meta, list(state.pages), items
 
     # --- live -----------------------------------------------------------------------------
 

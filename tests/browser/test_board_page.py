@@ -9,7 +9,9 @@ up by itself with what the teacher drew meanwhile. Screenshots go to docs/screen
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,6 +133,14 @@ async def test_teacher_and_student_share_a_live_board(
     stroke = await t_page.evaluate("() => [...window.__board.items.values()][0]")
     assert stroke["kind"] == "stroke" and len(stroke["points"]) >= 10
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", stroke["id"]), stroke["id"]
+    # The toolbar's export, clicked: the browser downloads the PDF of the board as drawn.
+    await t_page.get_by_text("Exporter", exact=True).click()
+    async with t_page.expect_download() as downloading:
+        await t_page.get_by_role("link", name="Exporter en PDF").click()
+    download = await downloading.value
+    assert download.suggested_filename.endswith(".pdf")
+    pdf = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    assert pdf.startswith(b"%PDF-") and b"/Type /Page" in pdf
 
     # ——— A student of the class, on a tablet, opens the same board from « Mon espace ». ———
     s_context, s_page = await new_page(browser, TABLET, has_touch=True)
