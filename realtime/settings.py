@@ -56,6 +56,7 @@ class Settings:
     log_json: bool = True
     timezone: str = "Europe/Paris"
     static_dir: Path = field(default_factory=lambda: _ROOT / "web_client" / "dist")
+    board_batch_ms: int = 15  # a live board's ops leave in one frame per tick (0: at once)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -88,6 +89,7 @@ class Settings:
             log_json=_bool(env, "REALTIME_LOG_JSON", d.log_json),
             timezone=env.get("REALTIME_TZ") or d.timezone,
             static_dir=Path(env.get("REALTIME_STATIC_DIR") or d.static_dir),
+            board_batch_ms=_int(env, "REALTIME_BOARD_BATCH_MS", d.board_batch_ms),
         )
 
     @property

@@ -1,8 +1,10 @@
 """A board open in this process: its state, rebuilt from the snapshot and the stream, kept up
 to date by applying the stream's events in seq order, and fanned out to local members.
 
-Every process follows the stream itself and delivers to its own members only
-(`ignore_queue=True`), so an op crosses Redis once per node, not once per recipient.
+Every process follows the stream itself and delivers to its own members only, so an op
+crosses Redis once per node, not once per recipient. Applied ops are not sent one by one: they
+wait in `pending` for the board's next tick (`batch_ms`) and leave as one `ops` frame, in seq
+order, encoded once for all members (fanout.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import socketio
 
 from realtime.boards.model import Actor, BoardState, Limits
 from realtime.boards.ops import Noop, Op
@@ -67,15 +68,18 @@ class LiveBoard:
     applied_since_snapshot: int = 0
     subscription: Subscription | None = None
     task: asyncio.Task[None] | None = None
-    applied: asyncio.Condition = field(default_factory=asyncio.Condition)
     unload_timer: asyncio.TimerHandle | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)  # applied, not yet sent
+    flush_timer: asyncio.Handle | None = None
+    compacting: asyncio.Task[None] | None = None
+    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
 
     @property
     def id(self) -> int:
         return self.meta.id
 
     def apply(self, seq: int, event: Event) -> dict[str, Any]:
-        """Apply one stream event; return the `op` message every member receives."""
+        """Apply one stream event; return the entry `{seq, author, op}` members receive."""
         if event.control is not None:
             self.meta = msgspec.structs.replace(
                 self.meta,
@@ -91,9 +95,26 @@ class LiveBoard:
             op = msgspec.to_builtins(applied)
         self.seq = seq
         self.applied_since_snapshot += 1
-        message = {"board_id": self.id, "seq": seq, "author": event.author, "op": op}
+        message = {"seq": seq, "author": event.author, "op": op}
         self.recent.append(message)
+        self.pending.append(message)
+        if self._waiters:
+            self._wake()
         return message
+
+    def take_pending(self) -> list[dict[str, Any]]:
+        ops, self.pending = self.pending, []
+        return ops
+
+    def _wake(self) -> None:
+        still = []
+        for seq, fut in self._waiters:
+            if seq <= self.seq:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((seq, fut))
+        self._waiters = still
 
     def ops_after(self, epoch: str, seq: int) -> list[dict[str, Any]] | None:
         """Exactly the ops after (epoch, seq), or None when memory does not reach back."""
@@ -106,18 +127,21 @@ class LiveBoard:
         return [m for m in self.recent if m["seq"] > seq]
 
     async def wait_applied(self, seq: int) -> None:
-        async with self.applied:
-            await self.applied.wait_for(lambda: self.seq >= seq)
+        if self.seq >= seq:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, fut))
+        await fut
 
 
 async def follow(
     live: LiveBoard,
     streams: StreamStore,
-    sio: socketio.AsyncServer,
-    on_applied: Callable[[LiveBoard], Awaitable[None]],
+    on_applied: Callable[[LiveBoard], None],
     on_reset: Callable[[LiveBoard, Reset], Awaitable[None]],
 ) -> None:
-    """The consumer: stream events → state → local members, strictly in seq order."""
+    """The consumer: stream events → state → `pending`, strictly in seq order. `on_applied`
+    (never awaiting) schedules the tick that sends `pending` to the members."""
     live.subscription = await streams.subscribe(
         stream_name(live.id), Position(epoch=live.epoch, seq=live.seq)
     )
@@ -129,16 +153,12 @@ async def follow(
             assert isinstance(item, StreamEvent)
             try:
                 event = msgspec.convert(item.payload, Event)
-                message = live.apply(item.seq, event)
+                live.apply(item.seq, event)
             except (msgspec.ValidationError, KeyError, TypeError):
                 log.exception("unreadable board event", extra={"board": live.id, "seq": item.seq})
-                message = live.apply(item.seq, Event(author=0, teacher=False,
-                                                     op=msgspec.to_builtins(Noop(reason="bad"))))
-            async with live.applied:
-                live.applied.notify_all()
-            await sio.emit("op", message, room=room_name(live.id), namespace=NAMESPACE,
-                           ignore_queue=True)
-            await on_applied(live)
+                live.apply(item.seq, Event(author=0, teacher=False,
+                                           op=msgspec.to_builtins(Noop(reason="bad"))))
+            on_applied(live)
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -352,6 +352,8 @@ _CHECKS: dict[type, Any] = {
 # --- transitions (each returns the inverse op, or None) -----------------------------------
 
 def _put(state: BoardState, item: Item) -> None:
+    if item.points is not None:  # the state owns its lists: `append` extends them in place
+        item = msgspec.structs.replace(item, points=list(item.points))
     if item.id not in state.items:
         state.page_counts[item.page_id] = state.page_counts.get(item.page_id, 0) + 1
     state.items[item.id] = item
@@ -370,15 +372,20 @@ def _apply_add(state: BoardState, op: Add) -> Op:
 
 
 def _apply_append(state: BoardState, op: Append) -> None:
+    """In place: a stroke grows by a few points per op, and copying its whole list each time
+    made drawing a long stroke quadratic. The list is the state's own (see `_put`)."""
     item = state.items[op.item_id]
-    state.items[op.item_id] = msgspec.structs.replace(
-        item, points=[*(item.points or ()), *op.points]
-    )
+    if item.points is None:
+        state.items[op.item_id] = msgspec.structs.replace(item, points=list(op.points))
+    else:
+        item.points.extend(op.points)
 
 
 def _apply_update(state: BoardState, op: Update) -> Op:
     item = state.items[op.item_id]
     changes = {k: v for k, v in msgspec.structs.asdict(op.set).items() if v is not None}
+    if "points" in changes:
+        changes["points"] = list(changes["points"])
     before = {k: getattr(item, k) for k in changes}
     state.items[op.item_id] = msgspec.structs.replace(item, **changes)
     return Update(item_id=op.item_id, set=msgspec.convert(before, ItemPatch))

@@ -154,7 +154,9 @@ async def export_pdf(request: web.Request) -> web.Response:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits())
+    service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits(),
+                           batch_ms=app[keys.SETTINGS].board_batch_ms)
+    service.start()
     app[keys.BOARDS] = service
     yield
     await service.close()

@@ -13,6 +13,7 @@ import msgspec
 import socketio
 
 from realtime.boards import store
+from realtime.boards.fanout import Fanout
 from realtime.boards.live import (
     NAMESPACE,
     Event,
@@ -35,6 +36,7 @@ from realtime.streams import Replay, Reset, StreamStore
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 200  # applied events between two snapshots
+BATCH_MS = 15.0  # a board's ops leave in one frame per tick of this length
 UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
 TITLE_MAX = 120
 
@@ -65,14 +67,20 @@ class BoardService:
         sio: socketio.AsyncServer,
         limits: Limits,
         clock: Callable[[], float] = time.time,
+        batch_ms: float = BATCH_MS,
     ) -> None:
         self.db = db
         self.streams = streams
         self.sio = sio
         self.limits = limits
         self.clock = clock
+        self.batch_ms = batch_ms
+        self.fanout = Fanout(sio, NAMESPACE)
         self.live: dict[int, LiveBoard] = {}
         self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
+
+    def start(self) -> None:
+        self.fanout.gauge.start()
 
     # --- metadata -------------------------------------------------------------------------
 
@@ -168,16 +176,30 @@ class BoardService:
                       extra={"board": board_id, "reason": result.reason})
             live.seq = result.head
         live.applied_since_snapshot = 0
+        live.pending.clear()  # history: members get it through join, not as live frames
         self.live[board_id] = live
         live.task = asyncio.create_task(
-            follow(live, self.streams, self.sio, self._after_apply, self._on_reset),
+            follow(live, self.streams, self._after_apply, self._on_reset),
             name=f"board-{board_id}",
         )
         return live
 
-    async def _after_apply(self, live: LiveBoard) -> None:
-        if live.applied_since_snapshot >= SNAPSHOT_EVERY:
-            await self.compact(live)
+    def _after_apply(self, live: LiveBoard) -> None:
+        """Called for every applied event, never awaits: the fan-out waits for nothing."""
+        if live.flush_timer is None:
+            loop = asyncio.get_running_loop()
+            live.flush_timer = (loop.call_later(self.batch_ms / 1000, self._flush, live)
+                                if self.batch_ms > 0 else loop.call_soon(self._flush, live))
+        if live.applied_since_snapshot >= SNAPSHOT_EVERY and live.compacting is None:
+            live.compacting = asyncio.create_task(self.compact(live))
+            live.compacting.add_done_callback(lambda _t: setattr(live, "compacting", None))
+
+    def _flush(self, live: LiveBoard) -> None:
+        """The board's tick: every op applied since the last one, in one frame per room."""
+        live.flush_timer = None
+        ops = live.take_pending()
+        if ops and live.members:
+            self.fanout.send(live.members, "ops", {"board_id": live.id, "ops": ops})
 
     async def _on_reset(self, live: LiveBoard, reset: Reset) -> None:
         """The stream's history was lost: rebuild, and tell members to join again."""
@@ -187,15 +209,23 @@ class BoardService:
         await self._unload(live, compact=False)
 
     async def compact(self, live: LiveBoard) -> None:
-        """Snapshot the state at its seq, checked to change nothing before it is written."""
+        """Snapshot the state at its seq, checked to change nothing before it is written.
+
+        Only the two encodings happen on the event loop (they must see one seq); the check
+        and the write run beside the fan-out, which never waits for them."""
         data = live.state.dump()
-        epoch, seq = live.epoch, live.seq
-        reloaded = BoardState.load(data)
-        if reloaded.dump() != data or reloaded.snapshot() != live.state.snapshot():
-            log.error("snapshot check failed; not written", extra={"board": live.id})
-            return
-        await store.save_snapshot(self.db, live.id, data, epoch, seq, self.clock())
+        view = msgspec.json.encode(live.state.snapshot())
+        epoch, seq, counted = live.epoch, live.seq, live.applied_since_snapshot
         live.applied_since_snapshot = 0
+        if not await asyncio.to_thread(_snapshot_is_faithful, data, view):
+            log.error("snapshot check failed; not written", extra={"board": live.id})
+            live.applied_since_snapshot += counted
+            return
+        try:
+            await store.save_snapshot(self.db, live.id, data, epoch, seq, self.clock())
+        except Exception:
+            live.applied_since_snapshot += counted
+            raise
 
     async def join(
         self, p: Principal, sid: str, board_id: int, since: tuple[str, int] | None
@@ -206,6 +236,9 @@ class BoardService:
             live.unload_timer.cancel()
             live.unload_timer = None
         await self.sio.enter_room(sid, room_name(board_id), namespace=NAMESPACE)
+        if live.flush_timer is not None:  # what is pending goes to the members before this one
+            live.flush_timer.cancel()
+            self._flush(live)
         live.members[sid] = Member(principal=p, sid=sid)
         meta = live.meta
         ref = board_ref(meta)
@@ -215,7 +248,7 @@ class BoardService:
                    "is_teacher": may(p, Action.CONTROL_BOARD, ref) or (
                        p.id == meta.owner_id),
                    "can_draw": may(p, Action.DRAW_ON_BOARD, ref)},
-            "limits": msgspec.to_builtins(self.limits),
+            "limits": msgspec.to_builtins(self.limits), "batch_ms": self.batch_ms,
             "pen": pen_of(meta), "state": meta.state, "view": live.view,
         }
         # Computed without awaiting: no op can slip between the position and the content.
@@ -230,6 +263,8 @@ class BoardService:
     async def leave(self, sid: str, board_id: int | None = None) -> None:
         boards = [self.live[board_id]] if board_id in self.live else (
             list(self.live.values()) if board_id is None else [])
+        if board_id is None:
+            self.fanout.forget(sid)
         for live in boards:
             if live.members.pop(sid, None) is not None:
                 await self.sio.leave_room(sid, room_name(live.id), namespace=NAMESPACE)
@@ -251,6 +286,12 @@ class BoardService:
     async def _unload(self, live: LiveBoard, compact: bool = True) -> None:
         if self.live.get(live.id) is live:
             del self.live[live.id]
+        if live.flush_timer is not None:
+            live.flush_timer.cancel()
+            self._flush(live)
+        if live.compacting is not None:
+            with contextlib.suppress(Exception):
+                await live.compacting
         if compact and live.applied_since_snapshot:
             await self.compact(live)
         if live.task is not None:
@@ -264,6 +305,7 @@ class BoardService:
             if live.unload_timer is not None:
                 live.unload_timer.cancel()
             await self._unload(live)
+        await self.fanout.close()
 
     def member(self, sid: str, board_id: int) -> tuple[LiveBoard, Principal]:
         live = self.live.get(board_id)
@@ -339,24 +381,31 @@ class BoardService:
         appended = await self.streams.append(stream_name(live.id), msgspec.to_builtins(event))
         # The ack waits until this process has applied it, so the author's next op is checked
         # against a state that includes this one.
-        await asyncio.wait_for(live.wait_applied(appended.seq), timeout=10)
+        async with asyncio.timeout(10):
+            await live.wait_applied(appended.seq)
         return appended.seq
 
     # --- volatile -------------------------------------------------------------------------
 
     async def pointer(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
-        _live, p = self.member(sid, board_id)
-        await self.sio.emit("pointer", {"board_id": board_id, "user_id": p.id,
-                                        "name": p.user.name, **data},
-                            room=room_name(board_id), skip_sid=sid, namespace=NAMESPACE)
+        """Volatile: to local members only, dropped for a lagging socket or a busy server."""
+        live, p = self.member(sid, board_id)
+        self.fanout.send(live.members, "pointer", {"board_id": board_id, "user_id": p.id,
+                                                   "name": p.user.name, **data},
+                         volatile=True, skip_sid=sid)
 
     async def view(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
         live, p = self.member(sid, board_id)
         if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e guide la vue de la classe.")
-        live.view = {"board_id": board_id, **data}
-        await self.sio.emit("view", live.view, room=room_name(board_id), skip_sid=sid,
-                            namespace=NAMESPACE)
+        live.view = {"board_id": board_id, **data}  # a late joiner gets the last one anyway
+        self.fanout.send(live.members, "view", live.view, volatile=True, skip_sid=sid)
+
+
+def _snapshot_is_faithful(data: bytes, view: bytes) -> bool:
+    """Reloading the snapshot gives back the same bytes and the same board members see."""
+    reloaded = BoardState.load(data)
+    return reloaded.dump() == data and msgspec.json.encode(reloaded.snapshot()) == view
 
 
 def _why_not_draw(meta: BoardMeta) -> str:

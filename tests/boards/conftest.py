@@ -23,9 +23,10 @@ class BoardClient:
         self.token = token
         self.sio = socketio.AsyncClient(reconnection=False)
         self.ops: list[dict[str, Any]] = []
+        self.frames: list[dict[str, Any]] = []  # `ops` frames as received (a batch each)
         self.events: dict[str, list[Any]] = {"pointer": [], "view": [], "pen": [], "state": []}
         self._changed = asyncio.Event()
-        self.sio.on("op", self._on_op, namespace=NS)
+        self.sio.on("ops", self._on_ops, namespace=NS)
         for name in self.events:
             self.sio.on(name, self._recorder(name), namespace=NS)
 
@@ -35,8 +36,10 @@ class BoardClient:
             self._changed.set()
         return record
 
-    async def _on_op(self, data: dict[str, Any]) -> None:
-        self.ops.append(data)
+    async def _on_ops(self, data: dict[str, Any]) -> None:
+        """One frame per board tick: its ops in seq order, each recorded with its board."""
+        self.frames.append(data)
+        self.ops.extend({"board_id": data["board_id"], **op} for op in data["ops"])
         self._changed.set()
 
     async def connect(self) -> BoardClient:

@@ -229,3 +229,25 @@ def test_replaying_events_gives_the_same_state_and_stale_ops_become_noops() -> N
     assert replica.dump() == live.dump()
     # Sent when valid, applied after another node's op erased its target: a no-op for all.
     assert isinstance(replica.apply_event(Remove(item_ids=["a"]), ALICE, LIMITS, "op"), Noop)
+
+
+def test_append_extends_the_states_own_list_and_undo_still_restores() -> None:
+    """Appends grow the stroke in place (linear, not a copy per op) without touching the
+    op the stroke came from, and an undone, redone stroke keeps its points."""
+    state = BoardState.new()
+    add = Add(item=stroke("s", points=2))
+    state.apply(add, TEACHER, LIMITS)
+    for i in range(400):
+        state.apply(Append(item_id="s", points=[(i, i), (i, i + 1)]), TEACHER, LIMITS)
+    assert len(state.items["s"].points) == 802
+    assert len(add.item.points) == 2  # the op's own list was copied, not extended
+    points = list(state.items["s"].points)
+    undo = state.undo_candidate(TEACHER, LIMITS)
+    state.apply(undo, TEACHER, LIMITS, "undo")
+    assert "s" not in state.items
+    redo = state.undo_candidate(TEACHER, LIMITS, redo=True)
+    state.apply(redo, TEACHER, LIMITS, "redo")
+    assert state.items["s"].points == points
+    state.apply(Append(item_id="s", points=[(1, 1)]), TEACHER, LIMITS)
+    assert len(redo.items[0].points) == 802  # the history's copy is not the live list
+    assert BoardState.load(state.dump()).snapshot() == state.snapshot()

@@ -88,7 +88,8 @@ export class BoardConnection {
       this.on.refused?.(err?.data ?? err);
     });
     const mine = (fn) => (msg) => { if (msg?.board_id === this.boardId) fn(msg); };
-    s.on('op', mine((msg) => this.received(msg)));
+    // Ops come in batches, one frame per board per server tick (`batch_ms`), in seq order.
+    s.on('ops', mine((msg) => { for (const op of msg.ops) this.received(op); }));
     s.on('pen', mine((msg) => this.on.pen(msg.pen)));
     s.on('state', mine((msg) => this.on.state(msg.state)));
     s.on('view', mine((msg) => this.on.view(msg)));

@@ -1,0 +1,148 @@
+"""One frame to many local members: encoded once, queued straight on each engine.io socket.
+
+`sio.emit(room=…)` costs, per recipient, an asyncio task, a walk of the payload for binary
+parts and a fresh encoding. A board's frame is the same bytes for every member, so it is built
+once (the Socket.IO packet by python-socketio's own encoder, the Engine.IO packet whose
+`encode()` caches its result) and the same packet object is put on each member's engine.io
+queue, which that socket's writer task drains to its websocket in order. A member whose socket
+is not on this process's engine.io server (or is closing) falls back to `sio.emit(to=sid)`.
+
+Cross-node delivery does not go through here: every node follows the board's stream and
+delivers to its own members (see live.py).
+
+Back-pressure, per member: a reliable frame for a socket with more than `max_queue` packets
+waiting is not queued; the member is disconnected instead and resumes with `since` when it
+comes back (the web client does so by itself). Volatile traffic (pointer, view) is dropped for
+a socket with more than `volatile_queue` packets waiting, and dropped for everyone while the
+event loop lags (`LoadGauge`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUE = 2_000  # frames waiting for one socket before it is cut (it resumes with `since`)
+VOLATILE_QUEUE = 50  # a socket this far behind gets no more pointers / views for now
+LAG_CHECK_S = 0.05
+OVERLOADED_LAG_S = 0.025  # the loop woke this late: shed volatile traffic
+
+
+class LoadGauge:
+    """How late the event loop wakes a periodic timer: the server's own measure of overload."""
+
+    def __init__(self, every_s: float = LAG_CHECK_S) -> None:
+        self.every_s = every_s
+        self.lag_s = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._due = loop.time() + self.every_s
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # Decays in about four ticks once the loop is on time again.
+        self.lag_s = max(now - self._due, self.lag_s * 0.75)
+        self._due = now + self.every_s
+        self._handle = loop.call_at(self._due, self._tick)
+
+    @property
+    def overloaded(self) -> bool:
+        return self.lag_s > OVERLOADED_LAG_S
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class Fanout:
+    def __init__(self, sio: socketio.AsyncServer, namespace: str,
+                 max_queue: int = MAX_QUEUE, volatile_queue: int = VOLATILE_QUEUE) -> None:
+        self.sio = sio
+        self.namespace = namespace
+        self.max_queue = max_queue
+        self.volatile_queue = volatile_queue
+        self.gauge = LoadGauge()
+        self.cut: set[str] = set()  # members disconnected for being too slow, until they go
+        self.volatile_dropped = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def packet(self, event: str, data: Any) -> eio_packet.Packet:
+        """The whole websocket message, encoded once."""
+        text = self.sio.packet_class(sio_packet.EVENT, namespace=self.namespace,
+                                     data=[event, data]).encode()
+        assert isinstance(text, str)  # no bytes in board frames: never a binary event
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
+        pkt.encode()  # fills encode_cache: every writer task reuses the same string
+        return pkt
+
+    def _socket(self, sid: str) -> Any:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, self.namespace)
+        sock = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        if sock is None or sock.closed or sock.closing:
+            return None
+        return sock
+
+    def send(self, sids: Iterable[str], event: str, data: Any, *, volatile: bool = False,
+             skip_sid: str | None = None) -> int:
+        """Queue one frame for every member; return how many got it. Never awaits, so the
+        frames of one board leave in the order they were sent."""
+        if volatile and self.gauge.overloaded:
+            self.volatile_dropped += 1
+            return 0
+        pkt: eio_packet.Packet | None = None
+        sent = 0
+        for sid in sids:
+            if sid == skip_sid or sid in self.cut:
+                continue
+            sock = self._socket(sid)
+            if sock is None:
+                self._spawn(self.sio.emit(event, data, to=sid, namespace=self.namespace,
+                                          ignore_queue=True))
+                sent += 1
+                continue
+            waiting = sock.queue.qsize()
+            if volatile and waiting >= self.volatile_queue:
+                self.volatile_dropped += 1
+                continue
+            if waiting >= self.max_queue:
+                self._cut(sid, waiting)
+                continue
+            if pkt is None:
+                pkt = self.packet(event, data)
+            sock.queue.put_nowait(pkt)
+            sent += 1
+        return sent
+
+    def _cut(self, sid: str, waiting: int) -> None:
+        log.warning("board member too slow: disconnected, it will resume",
+                    extra={"sid": sid, "waiting": waiting})
+        self.cut.add(sid)
+        self._spawn(self.sio.disconnect(sid, namespace=self.namespace, ignore_queue=True))
+
+    def forget(self, sid: str) -> None:
+        self.cut.discard(sid)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        self.gauge.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
