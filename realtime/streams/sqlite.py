@@ -6,6 +6,7 @@ without its event, and a restart continues where the file left off.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from realtime.db import Database
 from realtime.streams.base import Position, Replay, Reset, StreamEvent, StreamStore, Subscription
 from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
+
+MAX_GROUP = 500  # appends written in one transaction at most
 
 
 def new_epoch() -> str:
@@ -36,40 +39,86 @@ class SqliteStreamStore(StreamStore):
         self.max_age_s = max_age_s
         self.clock = clock
         self._subs: dict[str, set[QueueSubscription]] = {}
+        self._queue: list[tuple[str, bytes, Any, asyncio.Future[StreamEvent]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def append(self, stream: str, payload: Any) -> StreamEvent:
-        data = msgspec.json.encode(payload)
+        """Group commit: appends that arrive while a transaction is being written wait for
+        the next one, which writes them all (one BEGIN … COMMIT, one statement per stream
+        for the counter, one `executemany` for the rows). Each caller still returns only
+        after its own event is committed, so an acked event is as durable as before."""
+        fut: asyncio.Future[StreamEvent] = asyncio.get_running_loop().create_future()
+        self._queue.append((stream, msgspec.json.encode(payload), payload, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await fut
+
+    async def _write_batches(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+            try:
+                events = await self._commit(batch)
+            except BaseException as exc:
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc if isinstance(exc, Exception)
+                                          else RuntimeError("stream append cancelled"))
+                if not isinstance(exc, Exception):
+                    for *_, fut in self._queue:
+                        fut.cancel()
+                    self._queue = []
+                    raise
+                continue
+            for event, (*_, fut) in zip(events, batch, strict=True):
+                for sub in tuple(self._subs.get(event.stream, ())):
+                    sub.push(event)
+                if not fut.done():
+                    fut.set_result(event)
+
+    async def _commit(
+        self, batch: list[tuple[str, bytes, Any, asyncio.Future[StreamEvent]]]
+    ) -> list[StreamEvent]:
         now = self.clock()
+        by_stream: dict[str, list[int]] = {}
+        for index, (stream, *_rest) in enumerate(batch):
+            by_stream.setdefault(stream, []).append(index)
+        events: list[StreamEvent | None] = [None] * len(batch)
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE streams SET seq = seq + 1 WHERE name = ? RETURNING epoch, seq, trimmed_to",
-                (stream,),
+            rows: list[tuple[str, int, float, bytes]] = []
+            for stream, indexes in by_stream.items():
+                count = len(indexes)
+                cur = await conn.execute(
+                    "UPDATE streams SET seq = seq + ? WHERE name = ?"
+                    " RETURNING epoch, seq, trimmed_to",
+                    (count, stream),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    epoch, last, trimmed_to = new_epoch(), count, 0
+                    await conn.execute(
+                        "INSERT INTO streams (name, epoch, seq, trimmed_to) VALUES (?, ?, ?, 0)",
+                        (stream, epoch, count),
+                    )
+                else:
+                    epoch, last, trimmed_to = row[0], row[1], row[2]
+                first = last - count + 1
+                for offset, index in enumerate(indexes):
+                    _s, data, payload, _f = batch[index]
+                    rows.append((stream, first + offset, now, data))
+                    events[index] = StreamEvent(stream=stream, epoch=epoch, seq=first + offset,
+                                                ts=now, payload=payload)
+                if last - self.max_len > trimmed_to:  # bound by size as we go
+                    cut = last - self.max_len
+                    await conn.execute(
+                        "DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut)
+                    )
+                    await conn.execute(
+                        "UPDATE streams SET trimmed_to = ? WHERE name = ?", (cut, stream)
+                    )
+            await conn.executemany(
+                "INSERT INTO stream_events (stream, seq, ts, payload) VALUES (?, ?, ?, ?)", rows
             )
-            row = await cur.fetchone()
-            if row is None:
-                epoch, seq, trimmed_to = new_epoch(), 1, 0
-                await conn.execute(
-                    "INSERT INTO streams (name, epoch, seq, trimmed_to) VALUES (?, ?, 1, 0)",
-                    (stream, epoch),
-                )
-            else:
-                epoch, seq, trimmed_to = row[0], row[1], row[2]
-            await conn.execute(
-                "INSERT INTO stream_events (stream, seq, ts, payload) VALUES (?, ?, ?, ?)",
-                (stream, seq, now, data),
-            )
-            if seq - self.max_len > trimmed_to:  # bound by size as we go: one row at a time
-                cut = seq - self.max_len
-                await conn.execute(
-                    "DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut)
-                )
-                await conn.execute(
-                    "UPDATE streams SET trimmed_to = ? WHERE name = ?", (cut, stream)
-                )
-        event = StreamEvent(stream=stream, epoch=epoch, seq=seq, ts=now, payload=payload)
-        for sub in tuple(self._subs.get(stream, ())):
-            sub.push(event)
-        return event
+        return [e for e in events if e is not None]
 
     async def _meta(self, stream: str) -> tuple[str, int, int]:
         row = await self.db.fetchone(
@@ -156,6 +205,8 @@ class SqliteStreamStore(StreamStore):
             sub.check()  # the new incarnation's epoch reaches subscribers as a Reset
 
     async def close(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            await asyncio.wait({self._writer})  # appends already accepted are written
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 await sub.close()

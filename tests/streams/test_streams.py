@@ -422,3 +422,41 @@ async def test_resume_after_a_sweep_and_size_trim(make_store: MakeStore) -> None
     assert (await store.resume("s", fresh[0].epoch, 5)).reason == "history_trimmed"
     replay = await store.resume("s", fresh[0].epoch, 7)
     assert isinstance(replay, Replay) and replay.events == fresh
+
+
+async def test_sqlite_group_commit(tmp_path: Path) -> None:
+    """Appends made together share transactions, yet each gets its own gap-free seq, is
+    durable when its caller returns, and reaches subscribers in order."""
+    path = tmp_path / "group.sqlite3"
+    db = await Database.open(path)
+    store = SqliteStreamStore(db, 50, 3600)
+    transactions = 0
+    real = db.transaction
+
+    def counted() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return real()
+
+    db.transaction = counted  # type: ignore[method-assign]
+    sub = await store.subscribe("board:1")
+    got: list[Any] = []
+    reader = collect(sub, got)
+    events = await asyncio.gather(*(store.append(f"board:{i % 3}", {"n": i})
+                                    for i in range(300)))
+    for k in range(3):
+        mine = [e for e in events if e.stream == f"board:{k}"]
+        assert [e.seq for e in mine] == list(range(1, 101))
+        assert [e.payload["n"] for e in mine] == list(range(k, 300, 3))
+    assert transactions <= 10, transactions  # 300 appends, a handful of commits
+    await wait_for_len(got, 100)
+    assert [e.seq for e in got] == list(range(1, 101))
+    reader.cancel()
+    await sub.close()
+    await db.close()
+    db = await Database.open(path)  # what was acked is on disk, trimmed to the size bound
+    try:
+        replay = await SqliteStreamStore(db, 50, 3600).resume("board:2", events[2].epoch, 50)
+        assert [e.payload["n"] for e in replay.events] == list(range(152, 300, 3))
+    finally:
+        await db.close()
