@@ -1,20 +1,29 @@
-"""One frame to many local members: encoded once, queued straight on each engine.io socket.
+"""One frame to many local members: encoded once, written straight to each member's socket.
 
 `sio.emit(room=…)` costs, per recipient, an asyncio task, a walk of the payload for binary
-parts and a fresh encoding. A board's frame is the same bytes for every member, so it is built
-once (the Socket.IO packet by python-socketio's own encoder, the Engine.IO packet whose
-`encode()` caches its result) and the same packet object is put on each member's engine.io
-queue, which that socket's writer task drains to its websocket in order. A member whose socket
-is not on this process's engine.io server (or is closing) falls back to `sio.emit(to=sid)`.
+parts, a fresh encoding, then a wake-up of the engine.io socket's writer task (whose `poll`
+wraps each wait in a new task) and aiohttp's framing. A board's frame is the same bytes for
+every member, so it is built once — the Socket.IO packet by python-socketio's own encoder, the
+Engine.IO packet, and the websocket frame itself (server frames are not masked) — and then:
+
+- a member on a websocket gets those bytes written to its transport: one `write` each, no task;
+- a member on long-polling gets the same Engine.IO packet object put on its engine.io queue;
+- a member not on this process's engine.io server falls back to `sio.emit(to=sid)`.
+
+To reach the aiohttp websocket behind an engine.io socket, `track_websockets` swaps
+python-engineio's aiohttp websocket wrapper for a subclass that notes the response on the
+socket (python-engineio keeps it only in a local variable). The frame is sent uncompressed
+(RSV1 clear), which RFC 7692 allows even when permessage-deflate was negotiated, and it is
+written whole in one call, so it never interleaves with a frame aiohttp writes.
 
 Cross-node delivery does not go through here: every node follows the board's stream and
 delivers to its own members (see live.py).
 
-Back-pressure, per member: a reliable frame for a socket with more than `max_queue` packets
-waiting is not queued; the member is disconnected instead and resumes with `since` when it
-comes back (the web client does so by itself). Volatile traffic (pointer, view) is dropped for
-a socket with more than `volatile_queue` packets waiting, and dropped for everyone while the
-event loop lags (`LoadGauge`).
+Back-pressure, per member: a reliable frame for a socket with more than `max_buffer` bytes
+unsent (or `max_queue` packets waiting) is not sent; the member is disconnected instead and
+resumes with `since` when it comes back (the web client does so by itself). Volatile traffic
+(pointer, view) is dropped for a socket already behind, and for everyone while the event loop
+lags (`LoadGauge`).
 """
 
 from __future__ import annotations
@@ -25,15 +34,68 @@ from collections.abc import Iterable
 from typing import Any
 
 import socketio
+from aiohttp import web
 from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import packet as sio_packet
 
 log = logging.getLogger(__name__)
 
 MAX_QUEUE = 2_000  # frames waiting for one socket before it is cut (it resumes with `since`)
 VOLATILE_QUEUE = 50  # a socket this far behind gets no more pointers / views for now
+MAX_BUFFER = 4 * 1024 * 1024  # unsent bytes on one websocket before it is cut
+VOLATILE_BUFFER = 64 * 1024  # … before it gets no more pointers / views for now
 LAG_CHECK_S = 0.05
 OVERLOADED_LAG_S = 0.025  # the loop woke this late: shed volatile traffic
+
+
+class _TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+    """python-engineio's aiohttp websocket, noting the aiohttp response on its engine.io
+    socket (`aiohttp_ws`) for as long as the connection lives."""
+
+    def __init__(self, handler: Any, server: Any) -> None:
+        owner = getattr(handler, "__self__", None)
+
+        async def tracked(ws: Any) -> Any:
+            if owner is not None:
+                owner.aiohttp_ws = ws._sock
+            try:
+                return await handler(ws)
+            finally:
+                if owner is not None:
+                    owner.aiohttp_ws = None
+
+        super().__init__(tracked, server)
+
+
+def track_websockets(sio: socketio.AsyncServer) -> None:
+    """Install `_TrackedWebSocket` on this server only (the driver table is copied)."""
+    table = getattr(sio.eio, "_async", None)
+    if isinstance(table, dict) and table.get("websocket") is eio_aiohttp.WebSocket:
+        sio.eio._async = {**table, "websocket": _TrackedWebSocket}
+
+
+def websocket_frame(text: str) -> bytes:
+    """An unmasked, final, uncompressed text frame (RFC 6455 §5.2) carrying `text`."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
+def _transport(sock: Any) -> Any:
+    """The asyncio transport of the socket's websocket, or None (polling, closing, unknown)."""
+    ws: web.WebSocketResponse | None = getattr(sock, "aiohttp_ws", None)
+    writer = getattr(ws, "_writer", None) if ws is not None else None
+    transport = getattr(writer, "transport", None)
+    if transport is None or transport.is_closing() or ws is None or ws.closed:
+        return None
+    return transport
 
 
 class LoadGauge:
@@ -70,11 +132,16 @@ class LoadGauge:
 
 class Fanout:
     def __init__(self, sio: socketio.AsyncServer, namespace: str,
-                 max_queue: int = MAX_QUEUE, volatile_queue: int = VOLATILE_QUEUE) -> None:
+                 max_queue: int = MAX_QUEUE, volatile_queue: int = VOLATILE_QUEUE,
+                 max_buffer: int = MAX_BUFFER, volatile_buffer: int = VOLATILE_BUFFER) -> None:
         self.sio = sio
         self.namespace = namespace
         self.max_queue = max_queue
         self.volatile_queue = volatile_queue
+        self.max_buffer = max_buffer
+        self.volatile_buffer = volatile_buffer
+        self.direct_writes = 0
+        track_websockets(sio)
         self.gauge = LoadGauge()
         self.cut: set[str] = set()  # members disconnected for being too slow, until they go
         self.volatile_dropped = 0
@@ -104,6 +171,7 @@ class Fanout:
             self.volatile_dropped += 1
             return 0
         pkt: eio_packet.Packet | None = None
+        frame = b""
         sent = 0
         for sid in sids:
             if sid == skip_sid or sid in self.cut:
@@ -112,6 +180,23 @@ class Fanout:
             if sock is None:
                 self._spawn(self.sio.emit(event, data, to=sid, namespace=self.namespace,
                                           ignore_queue=True))
+                sent += 1
+                continue
+            transport = _transport(sock)
+            if transport is not None:
+                unsent = transport.get_write_buffer_size()
+                if volatile and unsent >= self.volatile_buffer:
+                    self.volatile_dropped += 1
+                    continue
+                if unsent >= self.max_buffer:
+                    self._cut(sid, unsent)
+                    continue
+                if pkt is None:
+                    pkt = self.packet(event, data)
+                if not frame:
+                    frame = websocket_frame(pkt.encode())
+                transport.write(frame)
+                self.direct_writes += 1
                 sent += 1
                 continue
             waiting = sock.queue.qsize()

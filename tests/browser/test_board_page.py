@@ -243,7 +243,12 @@ async def test_teacher_and_student_share_a_live_board(
     last_join = await s_page.evaluate("() => window.__board.conn.joins.at(-1)")
     assert last_join["since"] and not last_join["snapshot"] and last_join["ops"] >= 1, last_join
     items = "() => [...window.__board.items.values()].map(i => [i.id, i.points?.length ?? 0])"
-    assert sorted(await s_page.evaluate(items)) == sorted(await t_page.evaluate(items))
+    for _ in range(50):  # the last appends may still be in flight (one frame per server tick)
+        mine, theirs = sorted(await s_page.evaluate(items)), sorted(await t_page.evaluate(items))
+        if mine == theirs:
+            break
+        await s_page.wait_for_timeout(100)
+    assert mine == theirs
 
     # ——— The pen to one chosen student, then to nobody. ———
     await t_page.get_by_role("button", name="Donner le stylet").click()
