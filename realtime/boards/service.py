@@ -35,7 +35,7 @@ from realtime.streams import Replay, Reset, StreamStore
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_EVERY = 200  # applied events between two snapshots
+SNAPSHOT_EVERY = 1_000  # applied events between two snapshots (a load replays at most these)
 BATCH_MS = 15.0  # a board's ops leave in one frame per tick of this length
 UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
 TITLE_MAX = 120
@@ -68,6 +68,7 @@ class BoardService:
         limits: Limits,
         clock: Callable[[], float] = time.time,
         batch_ms: float = BATCH_MS,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         self.db = db
         self.streams = streams
@@ -75,6 +76,7 @@ class BoardService:
         self.limits = limits
         self.clock = clock
         self.batch_ms = batch_ms
+        self.snapshot_every = snapshot_every
         self.fanout = Fanout(sio, NAMESPACE)
         self.live: dict[int, LiveBoard] = {}
         self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
@@ -190,7 +192,7 @@ class BoardService:
             loop = asyncio.get_running_loop()
             live.flush_timer = (loop.call_later(self.batch_ms / 1000, self._flush, live)
                                 if self.batch_ms > 0 else loop.call_soon(self._flush, live))
-        if live.applied_since_snapshot >= SNAPSHOT_EVERY and live.compacting is None:
+        if live.applied_since_snapshot >= self.snapshot_every and live.compacting is None:
             live.compacting = asyncio.create_task(self.compact(live))
             live.compacting.add_done_callback(lambda _t: setattr(live, "compacting", None))
 

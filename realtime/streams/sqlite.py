@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,40 @@ MAX_GROUP = 500  # appends written in one transaction at most
 
 def new_epoch() -> str:
     return secrets.token_hex(8)
+
+
+def _write_batch(
+    conn: sqlite3.Connection, plan: list[tuple[str, list[bytes]]], now: float, max_len: int
+) -> list[tuple[str, int]]:
+    """In aiosqlite's thread, inside an open transaction: for each stream, take `len(rows)`
+    seqs in one statement, insert the rows, trim to `max_len`; return (epoch, first seq)."""
+    heads: list[tuple[str, int]] = []
+    rows: list[tuple[str, int, float, bytes]] = []
+    for stream, payloads in plan:
+        count = len(payloads)
+        row = conn.execute(
+            "UPDATE streams SET seq = seq + ? WHERE name = ? RETURNING epoch, seq, trimmed_to",
+            (count, stream),
+        ).fetchone()
+        if row is None:
+            epoch, last, trimmed_to = new_epoch(), count, 0
+            conn.execute(
+                "INSERT INTO streams (name, epoch, seq, trimmed_to) VALUES (?, ?, ?, 0)",
+                (stream, epoch, count),
+            )
+        else:
+            epoch, last, trimmed_to = row[0], row[1], row[2]
+        first = last - count + 1
+        rows.extend((stream, first + i, now, data) for i, data in enumerate(payloads))
+        heads.append((epoch, first))
+        if last - max_len > trimmed_to:  # bound by size as we go
+            cut = last - max_len
+            conn.execute("DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut))
+            conn.execute("UPDATE streams SET trimmed_to = ? WHERE name = ?", (cut, stream))
+    conn.executemany(
+        "INSERT INTO stream_events (stream, seq, ts, payload) VALUES (?, ?, ?, ?)", rows
+    )
+    return heads
 
 
 class SqliteStreamStore(StreamStore):
@@ -82,42 +117,16 @@ class SqliteStreamStore(StreamStore):
         by_stream: dict[str, list[int]] = {}
         for index, (stream, *_rest) in enumerate(batch):
             by_stream.setdefault(stream, []).append(index)
-        events: list[StreamEvent | None] = [None] * len(batch)
+        plan = [(stream, [batch[i][1] for i in indexes]) for stream, indexes in by_stream.items()]
         async with self.db.transaction() as conn:
-            rows: list[tuple[str, int, float, bytes]] = []
-            for stream, indexes in by_stream.items():
-                count = len(indexes)
-                cur = await conn.execute(
-                    "UPDATE streams SET seq = seq + ? WHERE name = ?"
-                    " RETURNING epoch, seq, trimmed_to",
-                    (count, stream),
-                )
-                row = await cur.fetchone()
-                if row is None:
-                    epoch, last, trimmed_to = new_epoch(), count, 0
-                    await conn.execute(
-                        "INSERT INTO streams (name, epoch, seq, trimmed_to) VALUES (?, ?, ?, 0)",
-                        (stream, epoch, count),
-                    )
-                else:
-                    epoch, last, trimmed_to = row[0], row[1], row[2]
-                first = last - count + 1
-                for offset, index in enumerate(indexes):
-                    _s, data, payload, _f = batch[index]
-                    rows.append((stream, first + offset, now, data))
-                    events[index] = StreamEvent(stream=stream, epoch=epoch, seq=first + offset,
-                                                ts=now, payload=payload)
-                if last - self.max_len > trimmed_to:  # bound by size as we go
-                    cut = last - self.max_len
-                    await conn.execute(
-                        "DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut)
-                    )
-                    await conn.execute(
-                        "UPDATE streams SET trimmed_to = ? WHERE name = ?", (cut, stream)
-                    )
-            await conn.executemany(
-                "INSERT INTO stream_events (stream, seq, ts, payload) VALUES (?, ?, ?, ?)", rows
-            )
+            # One trip to aiosqlite's thread for the whole batch, not one per statement: the
+            # statements are plain sqlite3 calls, inside the transaction opened above.
+            heads = await conn._execute(_write_batch, conn._conn, plan, now, self.max_len)
+        events: list[StreamEvent | None] = [None] * len(batch)
+        for (stream, indexes), (epoch, first) in zip(by_stream.items(), heads, strict=True):
+            for offset, index in enumerate(indexes):
+                events[index] = StreamEvent(stream=stream, epoch=epoch, seq=first + offset,
+                                            ts=now, payload=batch[index][2])
         return [e for e in events if e is not None]
 
     async def _meta(self, stream: str) -> tuple[str, int, int]:
