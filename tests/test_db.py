@@ -61,3 +61,24 @@ async def test_failed_transaction_changes_nothing(tmp_path: Path) -> None:
 def test_migrations_are_numbered_without_gaps() -> None:
     versions = [v for v, _, _ in migration_files()]
     assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_write_batch_is_one_transaction(tmp_path: Path) -> None:
+    """All of `fn` commits, or none of it: a failure half-way rolls back the first half."""
+    db = await Database.open(tmp_path / "batch.sqlite3")
+    try:
+        def write(conn: sqlite3.Connection, names: list[str]) -> int:
+            for name in names:
+                conn.execute("INSERT INTO streams (name, epoch, seq, trimmed_to)"
+                             " VALUES (?, 'e', 0, 0)", (name,))
+            return len(names)
+
+        assert await db.write_batch(write, ["a", "b"]) == 2
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.write_batch(write, ["c", "a"])  # "a" exists: "c" must not stay either
+        rows = await db.fetchall("SELECT name FROM streams ORDER BY name")
+        assert [r["name"] for r in rows] == ["a", "b"]
+        async with db.transaction() as conn:  # the connection is usable afterwards
+            await conn.execute("DELETE FROM streams WHERE name = 'b'")
+    finally:
+        await db.close()

@@ -3,8 +3,9 @@
 `sio.emit(room=…)` costs, per recipient, an asyncio task, a walk of the payload for binary
 parts, a fresh encoding, then a wake-up of the engine.io socket's writer task (whose `poll`
 wraps each wait in a new task) and aiohttp's framing. A board's frame is the same bytes for
-every member, so it is built once — the Socket.IO packet by python-socketio's own encoder, the
-Engine.IO packet, and the websocket frame itself (server frames are not masked) — and then:
+every member, so it is built once — the Engine.IO + Socket.IO message (`42/boards,[event,
+data]`, JSON by msgspec), and the websocket frame itself (server frames are not masked) —
+and then:
 
 - a member on a websocket gets those bytes written to its transport: one `write` each, no task;
 - a member on long-polling gets the same Engine.IO packet object put on its engine.io queue;
@@ -33,11 +34,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import socketio
 from aiohttp import web
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
-from socketio import packet as sio_packet
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +149,11 @@ class Fanout:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def packet(self, event: str, data: Any) -> eio_packet.Packet:
-        """The whole websocket message, encoded once."""
-        text = self.sio.packet_class(sio_packet.EVENT, namespace=self.namespace,
-                                     data=[event, data]).encode()
-        assert isinstance(text, str)  # no bytes in board frames: never a binary event
-        pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
-        pkt.encode()  # fills encode_cache: every writer task reuses the same string
+        """The whole message — Engine.IO MESSAGE (4), Socket.IO EVENT (2), the namespace, the
+        JSON array [event, data] — encoded once, by msgspec (UTF-8 JSON, no binary parts)."""
+        text = f"42{self.namespace},{msgspec.json.encode([event, data]).decode()}"
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text[1:])
+        pkt.encode_cache = text  # every writer task reuses the same string
         return pkt
 
     def _socket(self, sid: str) -> Any:

@@ -118,10 +118,8 @@ class SqliteStreamStore(StreamStore):
         for index, (stream, *_rest) in enumerate(batch):
             by_stream.setdefault(stream, []).append(index)
         plan = [(stream, [batch[i][1] for i in indexes]) for stream, indexes in by_stream.items()]
-        async with self.db.transaction() as conn:
-            # One trip to aiosqlite's thread for the whole batch, not one per statement: the
-            # statements are plain sqlite3 calls, inside the transaction opened above.
-            heads = await conn._execute(_write_batch, conn._conn, plan, now, self.max_len)
+        # One trip to the database thread for the whole batch, transaction included.
+        heads = await self.db.write_batch(_write_batch, plan, now, self.max_len)
         events: list[StreamEvent | None] = [None] * len(batch)
         for (stream, indexes), (epoch, first) in zip(by_stream.items(), heads, strict=True):
             for offset, index in enumerate(indexes):
