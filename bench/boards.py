@@ -10,6 +10,10 @@ CPU (/proc/<pid>/stat) and memory (VmRSS) are its own:
 - a bare python-socketio room broadcast (`bench/bare_server.py`): same transport, same
   events, same clients, one `sio.emit('op', …, room=…)` per op and nothing else.
 
+The ENT server sends a board's ops in `ops` frames, one per board tick; the bare server one
+`op` event per op. A delivery is one op received by one client either way (a frame of three
+ops is three deliveries), and its latency is that op's.
+
 Each teacher sends an acked `add` (a new stroke) then `append`s of 3 points, one op every
 1/rate s, a new stroke every `--stroke-ops` ops. The send time (wall clock, relative to the
 run's t0) rides in the first point's x, so a follower in another process computes
@@ -301,6 +305,9 @@ class RawFollower:
             name, payload = json.loads(data[len(self.EVENT):])
             if name == "op":
                 self.on_op(payload)
+            elif name == "ops":  # the ENT server's batch: one frame per board tick
+                for op in payload["ops"]:
+                    self.on_op(op)
         elif data == "2":  # Engine.IO ping
             await self.ws.send_str("3")
 
@@ -352,7 +359,14 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
             return raw
         client = socketio.AsyncClient(reconnection=False, http_session=http,
                                       handle_sigint=False)
-        client.on("op", on_op(board, follower), namespace=NS)
+        handle = on_op(board, follower)
+        client.on("op", handle, namespace=NS)  # the bare server: one event per op
+
+        def handle_batch(data: dict[str, Any], handle: Any = handle) -> None:
+            for op in data["ops"]:  # the ENT server: one `ops` frame per board tick
+                handle(op)
+
+        client.on("ops", handle_batch, namespace=NS)
         async with sem:
             await client.connect(spec["url"], namespaces=[NS], transports=["websocket"],
                                  auth={"token": token}, wait_timeout=30)

@@ -2,9 +2,9 @@
 to date by applying the stream's events in seq order, and fanned out to local members.
 
 Every process follows the stream itself and delivers to its own members only, so an op
-crosses Redis once per node, not once per recipient. Applied ops are not sent one by one: they
-wait in `pending` for the board's next tick (`batch_ms`) and leave as one `ops` frame, in seq
-order, encoded once for all members (fanout.py).
+crosses Redis once per node, not once per recipient. Applied ops wait in `pending` and leave
+as one `ops` frame, in seq order, encoded once for all members (fanout.py): at the end of the
+loop pass if the board sent nothing during the last tick (`batch_ms`), else at the tick's end.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class LiveBoard:
     unload_timer: asyncio.TimerHandle | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)  # applied, not yet sent
     flush_timer: asyncio.Handle | None = None
+    last_flush: float = 0.0  # loop time of the last frame sent
     compacting: asyncio.Task[None] | None = None
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
 

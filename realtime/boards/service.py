@@ -189,9 +189,13 @@ class BoardService:
     def _after_apply(self, live: LiveBoard) -> None:
         """Called for every applied event, never awaits: the fan-out waits for nothing."""
         if live.flush_timer is None:
+            # At most one frame per tick, and no wait for an op that comes after a quiet tick:
+            # it leaves at the end of this loop pass (with whatever else was applied in it);
+            # ops that follow a frame closely wait for the tick's end, then leave together.
             loop = asyncio.get_running_loop()
-            live.flush_timer = (loop.call_later(self.batch_ms / 1000, self._flush, live)
-                                if self.batch_ms > 0 else loop.call_soon(self._flush, live))
+            wait = live.last_flush + self.batch_ms / 1000 - loop.time()
+            live.flush_timer = (loop.call_later(wait, self._flush, live) if wait > 0
+                                else loop.call_soon(self._flush, live))
         if live.applied_since_snapshot >= self.snapshot_every and live.compacting is None:
             live.compacting = asyncio.create_task(self.compact(live))
             live.compacting.add_done_callback(lambda _t: setattr(live, "compacting", None))
@@ -199,6 +203,7 @@ class BoardService:
     def _flush(self, live: LiveBoard) -> None:
         """The board's tick: every op applied since the last one, in one frame per room."""
         live.flush_timer = None
+        live.last_flush = asyncio.get_running_loop().time()
         ops = live.take_pending()
         if ops and live.members:
             self.fanout.send(live.members, "ops", {"board_id": live.id, "ops": ops})
