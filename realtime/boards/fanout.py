@@ -89,8 +89,13 @@ def websocket_frame(text: str) -> bytes:
     return header + payload
 
 
-def _transport(sock: Any) -> Any:
-    """The asyncio transport of the socket's websocket, or None (polling, closing, unknown)."""
+def _transport(sock: Any, direct_before: bool) -> Any:
+    """The asyncio transport of the socket's websocket, or None (polling, an upgrade under
+    way, closing, unknown; or, for a member not written to directly yet, packets still on
+    its engine.io queue, which may hold its earlier frames): then the queue keeps this
+    member's frames in order."""
+    if not sock.upgraded or sock.upgrading or not (direct_before or sock.queue.empty()):
+        return None
     ws: web.WebSocketResponse | None = getattr(sock, "aiohttp_ws", None)
     writer = getattr(ws, "_writer", None) if ws is not None else None
     transport = getattr(writer, "transport", None)
@@ -145,6 +150,7 @@ class Fanout:
         track_websockets(sio)
         self.gauge = LoadGauge()
         self.cut: set[str] = set()  # members disconnected for being too slow, until they go
+        self.direct: set[str] = set()  # members whose frames go straight to their websocket
         self.volatile_dropped = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -182,8 +188,9 @@ class Fanout:
                                           ignore_queue=True))
                 sent += 1
                 continue
-            transport = _transport(sock)
+            transport = _transport(sock, sid in self.direct)
             if transport is not None:
+                self.direct.add(sid)
                 unsent = transport.get_write_buffer_size()
                 if volatile and unsent >= self.volatile_buffer:
                     self.volatile_dropped += 1
@@ -220,6 +227,7 @@ class Fanout:
 
     def forget(self, sid: str) -> None:
         self.cut.discard(sid)
+        self.direct.discard(sid)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
