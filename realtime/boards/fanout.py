@@ -76,9 +76,9 @@ def track_websockets(sio: socketio.AsyncServer) -> None:
         sio.eio._async = {**table, "websocket": _TrackedWebSocket}
 
 
-def websocket_frame(text: str) -> bytes:
-    """An unmasked, final, uncompressed text frame (RFC 6455 §5.2) carrying `text`."""
-    payload = text.encode()
+def websocket_frame(payload: bytes) -> bytes:
+    """An unmasked, final, uncompressed text frame (RFC 6455 §5.2) carrying `payload`
+    (UTF-8 text)."""
     n = len(payload)
     if n < 126:
         header = bytes((0x81, n))
@@ -154,12 +154,12 @@ class Fanout:
         self.volatile_dropped = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def packet(self, event: str, data: Any) -> eio_packet.Packet:
-        """The whole message — Engine.IO MESSAGE (4), Socket.IO EVENT (2), the namespace, the
-        JSON array [event, data] — encoded once, by msgspec (UTF-8 JSON, no binary parts)."""
-        text = f"42{self.namespace},{msgspec.json.encode([event, data]).decode()}"
+    def packet(self, body: bytes) -> eio_packet.Packet:
+        """The Engine.IO packet of `body` (the JSON array [event, data]), for socket queues:
+        its encoded form is cached, so every writer task reuses the same string."""
+        text = f"42{self.namespace},{body.decode()}"
         pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text[1:])
-        pkt.encode_cache = text  # every writer task reuses the same string
+        pkt.encode_cache = text
         return pkt
 
     def _socket(self, sid: str) -> Any:
@@ -171,19 +171,29 @@ class Fanout:
 
     def send(self, sids: Iterable[str], event: str, data: Any, *, volatile: bool = False,
              skip_sid: str | None = None) -> int:
-        """Queue one frame for every member; return how many got it. Never awaits, so the
-        frames of one board leave in the order they were sent."""
+        """`send_encoded` of `[event, data]` (JSON by msgspec)."""
+        return self.send_encoded(sids, event, msgspec.json.encode([event, data]),
+                                 volatile=volatile, skip_sid=skip_sid)
+
+    def send_encoded(self, sids: Iterable[str], event: str, body: bytes, *,
+                     volatile: bool = False, skip_sid: str | None = None) -> int:
+        """Send `body`, the JSON array `[event, data]`, to every member; return how many got
+        it. The message (`42/boards,` + body) and its websocket frame are built once. Never
+        awaits, so the frames of one board leave in the order they were sent."""
         if volatile and self.gauge.overloaded:
             self.volatile_dropped += 1
             return 0
         pkt: eio_packet.Packet | None = None
         frame = b""
+        data: Any = None
         sent = 0
         for sid in sids:
             if sid == skip_sid or sid in self.cut:
                 continue
             sock = self._socket(sid)
             if sock is None:
+                if data is None:
+                    data = msgspec.json.decode(body)[1]
                 self._spawn(self.sio.emit(event, data, to=sid, namespace=self.namespace,
                                           ignore_queue=True))
                 sent += 1
@@ -198,10 +208,8 @@ class Fanout:
                 if unsent >= self.max_buffer:
                     self._cut(sid, unsent)
                     continue
-                if pkt is None:
-                    pkt = self.packet(event, data)
                 if not frame:
-                    frame = websocket_frame(pkt.encode())
+                    frame = websocket_frame(b"42%b,%b" % (self.namespace.encode(), body))
                 transport.write(frame)
                 self.direct_writes += 1
                 sent += 1
@@ -214,7 +222,7 @@ class Fanout:
                 self._cut(sid, waiting)
                 continue
             if pkt is None:
-                pkt = self.packet(event, data)
+                pkt = self.packet(body)
             sock.queue.put_nowait(pkt)
             sent += 1
         return sent

@@ -63,13 +63,16 @@ class LiveBoard:
     seq: int
     limits: Limits
     members: dict[str, Member] = field(default_factory=dict)
-    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_OPS))
+    # (seq, the op's JSON): kept encoded, so thousands of recent ops per board are a few
+    # flat objects the garbage collector does not walk (as dicts they made its full passes
+    # take tens of ms), and each op is encoded once for both the frame and a resume.
+    recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT_OPS))
     view: dict[str, Any] | None = None
     applied_since_snapshot: int = 0
     subscription: Subscription | None = None
     task: asyncio.Task[None] | None = None
     unload_timer: asyncio.TimerHandle | None = None
-    pending: list[dict[str, Any]] = field(default_factory=list)  # applied, not yet sent
+    pending: list[bytes] = field(default_factory=list)  # applied, not yet sent (JSON)
     flush_timer: asyncio.Handle | None = None
     last_flush: float = 0.0  # loop time of the last frame sent
     compacting: asyncio.Task[None] | None = None
@@ -97,13 +100,14 @@ class LiveBoard:
         self.seq = seq
         self.applied_since_snapshot += 1
         message = {"seq": seq, "author": event.author, "op": op}
-        self.recent.append(message)
-        self.pending.append(message)
+        encoded = msgspec.json.encode(message)
+        self.recent.append((seq, encoded))
+        self.pending.append(encoded)
         if self._waiters:
             self._wake()
         return message
 
-    def take_pending(self) -> list[dict[str, Any]]:
+    def take_pending(self) -> list[bytes]:
         ops, self.pending = self.pending, []
         return ops
 
@@ -123,9 +127,9 @@ class LiveBoard:
             return None
         if seq == self.seq:
             return []
-        if not self.recent or self.recent[0]["seq"] > seq + 1:
+        if not self.recent or self.recent[0][0] > seq + 1:
             return None
-        return [m for m in self.recent if m["seq"] > seq]
+        return [msgspec.json.decode(m) for s, m in self.recent if s > seq]
 
     async def wait_applied(self, seq: int) -> None:
         if self.seq >= seq:

@@ -205,8 +205,9 @@ class BoardService:
         live.flush_timer = None
         live.last_flush = asyncio.get_running_loop().time()
         ops = live.take_pending()
-        if ops and live.members:
-            self.fanout.send(live.members, "ops", {"board_id": live.id, "ops": ops})
+        if ops and live.members:  # ["ops", {"board_id", "ops": [...]}] from encoded ops
+            body = b'["ops",{"board_id":%d,"ops":[%b]}]' % (live.id, b",".join(ops))
+            self.fanout.send_encoded(live.members, "ops", body)
 
     async def _on_reset(self, live: LiveBoard, reset: Reset) -> None:
         """The stream's history was lost: rebuild, and tell members to join again."""
