@@ -141,6 +141,7 @@ async def test_teacher_and_student_share_a_live_board(
     assert download.suggested_filename.endswith(".pdf")
     pdf = await asyncio.to_thread(Path(await download.path()).read_bytes)
     assert pdf.startswith(b"%PDF-") and b"/Type /Page" in pdf
+    await t_page.get_by_text("Exporter", exact=True).click()  # closes the menu again
 
     # ——— A student of the class, on a tablet, opens the same board from « Mon espace ». ———
     s_context, s_page = await new_page(browser, TABLET, has_touch=True)
