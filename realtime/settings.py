@@ -56,6 +56,9 @@ class Settings:
     log_json: bool = True
     timezone: str = "Europe/Paris"
     static_dir: Path = field(default_factory=lambda: _ROOT / "web_client" / "dist")
+    presence_heartbeat_s: float = 10.0
+    presence_timeout_s: float = 30.0
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -88,6 +91,11 @@ class Settings:
             log_json=_bool(env, "REALTIME_LOG_JSON", d.log_json),
             timezone=env.get("REALTIME_TZ") or d.timezone,
             static_dir=Path(env.get("REALTIME_STATIC_DIR") or d.static_dir),
+            presence_heartbeat_s=float(env.get("REALTIME_PRESENCE_HEARTBEAT")
+                                       or d.presence_heartbeat_s),
+            presence_timeout_s=float(env.get("REALTIME_PRESENCE_TIMEOUT")
+                                     or d.presence_timeout_s),
+            workers=_int(env, "REALTIME_WORKERS", d.workers),
         )
 
     @property

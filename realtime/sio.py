@@ -15,6 +15,7 @@ from realtime import keys
 from realtime.api import COOKIE_NAME
 from realtime.errors import AppError
 from realtime.identity.model import Principal
+from realtime.presence.model import home_scopes
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,12 @@ class HomeNamespace(AuthedNamespace):
     async def joined(self, sid: str, principal: Principal) -> None:
         await self.emit("session", {"user": principal.user.public()}, to=sid)
         await self.enter_room(sid, f"user:{principal.id}")
+        # An open app tab is a device present in its user's school (and a pupil's class).
+        for scope in home_scopes(principal):
+            await self.app[keys.PRESENCE].enter(scope, principal, sid)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        await self.app[keys.PRESENCE].leave_all(sid)
 
 
 async def disconnect_everyone(sio: socketio.AsyncServer, reason: str = SHUTDOWN_MESSAGE) -> int:

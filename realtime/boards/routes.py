@@ -99,7 +99,8 @@ async def get_image(request: web.Request) -> web.Response:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits())
+    service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits(),
+                           presence=app.get(keys.PRESENCE))
     app[keys.BOARDS] = service
     yield
     await service.close()

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import socketio
@@ -30,7 +30,11 @@ from realtime.directory import store as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, BoardRef, ClassRef, may
+from realtime.presence import model as presence_scope
 from realtime.streams import Replay, Reset, StreamStore
+
+if TYPE_CHECKING:
+    from realtime.presence.service import PresenceService
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,9 @@ class BoardService:
         sio: socketio.AsyncServer,
         limits: Limits,
         clock: Callable[[], float] = time.time,
+        presence: PresenceService | None = None,
     ) -> None:
+        self.presence = presence  # who follows: reported, never read from rooms
         self.db = db
         self.streams = streams
         self.sio = sio
@@ -198,6 +204,8 @@ class BoardService:
             live.unload_timer = None
         await self.sio.enter_room(sid, room_name(board_id), namespace=NAMESPACE)
         live.members[sid] = Member(principal=p, sid=sid)
+        if self.presence is not None:
+            await self.presence.enter(presence_scope.board(board_id), p, sid)
         meta = live.meta
         ref = board_ref(meta)
         answer: dict[str, Any] = {
@@ -225,6 +233,10 @@ class BoardService:
             if live.members.pop(sid, None) is not None:
                 await self.sio.leave_room(sid, room_name(live.id), namespace=NAMESPACE)
                 self._schedule_unload(live)
+                if self.presence is not None:
+                    await self.presence.leave(presence_scope.board(live.id), sid)
+        if board_id is None and self.presence is not None:  # disconnected: every board
+            await self.presence.leave_all(sid)
 
     def _schedule_unload(self, live: LiveBoard) -> None:
         if live.members or live.unload_timer is not None:
