@@ -12,6 +12,7 @@ import pytest_asyncio
 import socketio
 
 from realtime.presence.model import Change, Entry, apply
+from tests.boards.conftest import board_client  # noqa: F401 (re-exported fixture)
 from tests.conftest import login
 
 NS = "/presence"
