@@ -32,7 +32,10 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
-        transports=["websocket", "polling"],
+        # Several processes or nodes share no Engine.IO session: polling would need sticky
+        # sessions, a websocket stays on the process it reached.
+        transports=["websocket"] if settings.redis_url or settings.workers > 1
+        else ["websocket", "polling"],
         # Large enough that an oversized event gets a clear `too_large` ack from its handler
         # instead of a dropped connection; the per-feature payload limits are lower.
         max_http_buffer_size=max(settings.max_body_bytes, 1024 * 1024),
