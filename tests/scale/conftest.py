@@ -62,9 +62,10 @@ class Node:
             return {self.proc.pid}
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         try:
-            return {int(p) for p in path.read_text().split()}
+            children = [int(p) for p in path.read_text().split()]
         except FileNotFoundError:
             return set()
+        return {pid for pid in children if _is_worker(pid)}
 
     def kill(self) -> None:
         """A crash: SIGKILL, no goodbye to clients, nothing flushed."""
@@ -96,6 +97,16 @@ class Node:
             if len(seen) >= self.workers:
                 break
         return seen
+
+
+def _is_worker(pid: int) -> bool:
+    """A live worker, not multiprocessing's resource tracker nor a zombie not yet reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z" and b"resource_tracker" not in cmdline
 
 
 class Cluster:
