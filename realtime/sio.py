@@ -10,6 +10,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from realtime import keys
 from realtime.api import COOKIE_NAME
@@ -20,6 +21,7 @@ from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
+UNAVAILABLE_MESSAGE = "Service momentanément indisponible : réessayez dans un instant."
 SHUTDOWN_MESSAGE = "Le serveur redémarre : reconnexion automatique dans un instant."
 
 
@@ -84,6 +86,10 @@ def acked(handler: Handler) -> Handler:
             result = await handler(self, sid, *args)
         except AppError as err:
             return err.ack()
+        except RedisError as exc:  # Redis restarting: the client may try again
+            log.warning("event handler: store unreachable",
+                        extra={"event": handler.__name__, "error": repr(exc)})
+            return AppError("unavailable", UNAVAILABLE_MESSAGE).ack()
         except Exception:
             log.exception("event handler failed", extra={"event": handler.__name__})
             return AppError("internal").ack()

@@ -177,8 +177,14 @@ class BoardService:
             await self.compact(live)
 
     async def _on_reset(self, live: LiveBoard, reset: Reset) -> None:
-        """The stream's history was lost: rebuild, and tell members to join again."""
+        """The stream's history was lost (Redis restarted empty) or this node fell too far
+        behind. What this node applied is kept as a snapshot first — every op it acked is in
+        it, and a snapshot only ever moves forward — then members are told to join again and
+        the board is rebuilt from that snapshot plus the stream's new history."""
+        if self.live.get(live.id) is not live:
+            return  # already rebuilt: the follower and an append may both notice
         log.warning("board stream reset", extra={"board": live.id, "reason": reset.reason})
+        await self.compact(live)
         await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
                             namespace=NAMESPACE, ignore_queue=True)
         await self._unload(live, compact=False)
@@ -258,8 +264,9 @@ class BoardService:
             await self.compact(live)
         if live.task is not None:
             live.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await live.task
+            if live.task is not asyncio.current_task():  # the follower may unload itself
+                with contextlib.suppress(asyncio.CancelledError):
+                    await live.task
 
     async def close(self) -> None:
         """Shutdown: every open board is snapshotted before the database closes."""
@@ -340,6 +347,12 @@ class BoardService:
 
     async def _append(self, live: LiveBoard, event: Event) -> int:
         appended = await self.streams.append(stream_name(live.id), msgspec.to_builtins(event))
+        if appended.epoch != live.epoch:
+            # The stream began a new history (Redis lost its keys) and ours is one of its first
+            # events: rebuild the board now, so that the ack still means "applied here".
+            await self._on_reset(live, Reset(epoch=appended.epoch, head=appended.seq,
+                                             reason="epoch_changed"))
+            live = await self.open(live.id)
         # The ack waits until this process has applied it, so the author's next op is checked
         # against a state that includes this one.
         await asyncio.wait_for(live.wait_applied(appended.seq), timeout=10)

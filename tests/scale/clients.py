@@ -25,6 +25,7 @@ class Follower:
         self.resets = 0
         self.joins: list[dict[str, Any]] = []
         self.disconnected = asyncio.Event()
+        self.fresh_join = False  # a snapshot join is on its way: what comes before it is in it
         self._changed = asyncio.Event()
 
     async def connect(self, base: str) -> Follower:
@@ -52,6 +53,7 @@ class Follower:
         if "snapshot" in answer:
             self.epoch, self.seq = answer["epoch"], answer["seq"]
             self.items = {i["id"] for i in answer["snapshot"]["items"]}
+            self.fresh_join = False
         else:
             for message in answer["ops"]:
                 self._take(message)
@@ -62,6 +64,7 @@ class Follower:
         """The server lost the history: a fresh join gives the whole board."""
         self.resets += 1
         self.epoch = None
+        self.fresh_join = True
         await self.join()
 
     async def _on_op(self, message: dict[str, Any]) -> None:
@@ -69,6 +72,8 @@ class Follower:
         self._changed.set()
 
     def _take(self, message: dict[str, Any]) -> None:
+        if self.fresh_join:
+            return  # of the new history, and in the snapshot the join brings
         seq = message["seq"]
         if seq <= self.seq:
             self.duplicates += 1
