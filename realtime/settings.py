@@ -59,6 +59,7 @@ class Settings:
     presence_heartbeat_s: float = 10.0
     presence_timeout_s: float = 30.0
     workers: int = 1
+    sio_channels: str = "rooms"  # rooms: one Redis channel per room (realtime/fanout.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -96,6 +97,7 @@ class Settings:
             presence_timeout_s=float(env.get("REALTIME_PRESENCE_TIMEOUT")
                                      or d.presence_timeout_s),
             workers=_int(env, "REALTIME_WORKERS", d.workers),
+            sio_channels=(env.get("REALTIME_SIO_CHANNELS") or d.sio_channels).lower(),
         )
 
     @property

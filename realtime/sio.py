@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from realtime import keys
 from realtime.api import COOKIE_NAME
 from realtime.errors import AppError
+from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
 from realtime.presence.model import home_scopes
 from realtime.settings import Settings
@@ -26,11 +27,13 @@ SHUTDOWN_MESSAGE = "Le serveur redémarre : reconnexion automatique dans un inst
 
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:
-    manager = (
-        socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
-        if settings.redis_url
-        else None
-    )
+    manager: socketio.AsyncManager | None = None
+    if settings.redis_url:
+        channel = f"{settings.redis_prefix}:socketio"
+        if settings.sio_channels == "single":  # python-socketio's stock manager
+            manager = socketio.AsyncRedisManager(settings.redis_url, channel=channel)
+        else:
+            manager = RoomChannelRedisManager(settings.redis_url, channel=channel)
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,

@@ -86,16 +86,19 @@ class Node:
                 await asyncio.sleep(0.1)
         raise AssertionError(f"server did not start:\n{self.log_text()[-3000:]}")
 
-    async def answering_pids(self, tries: int = 40) -> set[int]:
-        """Which workers answer: each request on a new connection, spread by the kernel."""
+    async def answering_pids(self, wait_s: float = 20) -> set[int]:
+        """Which workers answer: each request on a new connection, spread by the kernel
+        (a worker just started may need a moment before it listens)."""
         seen: set[int] = set()
-        for _ in range(tries):
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(force_close=True)
             ) as http, http.get(f"{self.url}/healthz") as r:
                 seen.add(int(r.headers["X-Realtime-Pid"]))
             if len(seen) >= self.workers:
                 break
+            await asyncio.sleep(0.05)
         return seen
 
 
