@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+import socketio
 
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import REDIS_URL, login, make_settings
@@ -75,7 +77,7 @@ async def test_teacher_sees_who_follows_the_board(demo_server: str, clients: Any
 
 @pytest.mark.parametrize("who", ["alice", "outsider", "parent"])
 async def test_pupils_and_parents_see_no_roster(demo_server: str, clients: Any, cast: Cast,
-                                                who: str) -> None:
+                                                board_client: Any, who: str) -> None:
     board = await create_board(demo_server, cast)
     class_id = await class_id_of(demo_server, cast)
     alice = await me(demo_server, cast.alice)
@@ -86,6 +88,19 @@ async def test_pupils_and_parents_see_no_roster(demo_server: str, clients: Any, 
     # Absent answers exactly as forbidden does.
     absent = await watcher.call("subscribe", {"scope": "board:999999"})
     assert absent["error"] == ack["error"]
+    # A refused subscription changed nothing: no change reaches this connection.
+    bob = await board_client(cast.bob)
+    assert (await bob.call("join", {"board_id": board}))["ok"]
+    await clients.tab(demo_server, cast.bob)
+    await asyncio.sleep(0.3)
+    assert watcher.changes == []
+
+
+async def test_connecting_without_a_token_is_refused(demo_server: str) -> None:
+    client = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(demo_server, namespaces=["/presence"], transports=["websocket"],
+                             auth={"token": "forged"}, wait_timeout=5)
 
 
 async def test_another_schools_cpe_sees_nothing(demo_server: str, clients: Any, cast: Cast,

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from tests.boards.test_socket import Cast, create_board
+from tests.conftest import login
 from tests.presence.conftest import PresenceClient
 from tests.scale.clients import Follower, stroke
 from tests.scale.conftest import Cluster, Node, OwnRedis
@@ -74,6 +75,17 @@ async def board_items(base: str, acct: dict[str, Any], board: int, expected: lis
         await f.close()
 
 
+async def wait_roster(base: str, acct: dict[str, Any], scope: str, user: int) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, acct)
+        for _ in range(100):
+            async with s.get(f"{base}/api/presence/{scope}") as r:
+                if user in {u["id"] for u in (await r.json())["users"]}:
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{user} never came back in {scope}")
+
+
 async def setup_class(cluster: Cluster, own_redis: OwnRedis, cast: Cast
                       ) -> tuple[Node, Node, int, Follower, Follower]:
     a, b = await cluster.node(own_redis.url), await cluster.node(own_redis.url)
@@ -105,8 +117,11 @@ async def test_redis_restarted_mid_session(cluster: Cluster, own_redis: OwnRedis
         for f in (teacher, alice):  # live clients were told, and caught up
             await f.wait_for(lambda f=f: f.items == set(expected), 15)
             assert f.resets >= 1 and f.duplicates == 0
-        # The heartbeat put the rosters back: Alice still follows, as the teacher sees.
-        await watcher.wait_for(lambda: alice_id in watcher.ids(scope), 10)
+        # The heartbeat put the rosters back (Redis lost them): a fresh read lists Alice, and
+        # the teacher's watcher saw the new epoch and fetched the roster again.
+        await wait_roster(a.url, cast.teacher, scope, alice_id)
+        await watcher.wait_for(lambda: watcher.refetches >= 1, 10)
+        assert alice_id in watcher.ids(scope)
     finally:
         for c in (teacher, alice, watcher):
             await c.close()
