@@ -18,6 +18,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -30,6 +31,11 @@ log = logging.getLogger("realtime.workers")
 
 RESTART_DELAY_S = 1.0
 POLL_S = 0.5
+FAST_EXIT_S = 15.0  # a worker that dies sooner than this after its start failed to start
+MAX_FAST_EXITS = 3  # in a row: give up rather than start it again forever
+
+GIVING_UP = ("Erreur : les processus du serveur s'arrêtent dès leur démarrage ({n} fois de "
+             "suite) ; arrêt. Voyez le journal ci-dessus (base de données, Redis, port…).")
 
 NEEDS_REDIS = (
     "plusieurs processus (--workers {n}) exigent REDIS_URL : sans Redis, chaque processus "
@@ -60,6 +66,8 @@ class Supervisor:
         self.count = workers
         self.ctx = mp.get_context("spawn")
         self.procs: dict[int, BaseProcess] = {}
+        self.started: dict[int, float] = {}
+        self.fast_exits = 0
         self.stopping = False
 
     def _start(self, index: int) -> None:
@@ -67,6 +75,7 @@ class Supervisor:
                                 name=f"realtime-worker-{index}")
         proc.start()
         self.procs[index] = proc
+        self.started[index] = time.monotonic()
         log.info("worker started", extra={"worker": index, "pid": proc.pid})
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -83,12 +92,21 @@ class Supervisor:
         while not self.stopping:
             wait([p.sentinel for p in self.procs.values()], timeout=POLL_S)
             for index, proc in list(self.procs.items()):
-                if proc.exitcode is not None and not self.stopping:
-                    log.error("worker died, starting it again",
-                              extra={"worker": index, "pid": proc.pid, "code": proc.exitcode})
-                    time.sleep(RESTART_DELAY_S)
-                    if not self.stopping:
-                        self._start(index)
+                if proc.exitcode is None or self.stopping:
+                    continue
+                quick = time.monotonic() - self.started[index] < FAST_EXIT_S
+                self.fast_exits = self.fast_exits + 1 if quick else 0
+                if self.fast_exits >= MAX_FAST_EXITS:
+                    log.error("workers keep dying at start-up, giving up",
+                              extra={"exits": self.fast_exits})
+                    print(GIVING_UP.format(n=self.fast_exits), file=sys.stderr, flush=True)
+                    self.stop()
+                    return 1
+                log.error("worker died, starting it again",
+                          extra={"worker": index, "pid": proc.pid, "code": proc.exitcode})
+                time.sleep(RESTART_DELAY_S)
+                if not self.stopping:
+                    self._start(index)
         return self.stop()
 
     def stop(self) -> int:

@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import ROOT
+from tests.conftest import REDIS_URL, ROOT
 from tests.scale.clients import Follower, stroke
 from tests.scale.conftest import Cluster
 from tests.scale.test_cross_process import token
@@ -103,3 +104,14 @@ def _gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+async def test_workers_that_cannot_start_are_not_restarted_forever(cluster: Cluster,
+                                                                   tmp_path: Path) -> None:
+    broken = tmp_path / "not-a-database"
+    broken.mkdir()  # a directory where the SQLite file should be: every worker fails
+    node = cluster.spawn(REDIS_URL, workers=2, REALTIME_DB=str(broken))
+    code = await asyncio.to_thread(node.proc.wait, 90)
+    assert code == 1
+    log = node.log_text()
+    assert "s'arrêtent dès leur démarrage" in log and "worker died" in log
