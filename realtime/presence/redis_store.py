@@ -154,9 +154,15 @@ class RedisPresenceStore(PresenceStore):
         out = await self._leave(keys=self._keys(scope), args=[member(user_id, device), user_id])
         return self._one(scope, "leave", out)
 
+    def _read_args(self, what: str) -> list[Any]:
+        return [secrets.token_hex(8), self.key_ttl, what]
+
     async def _read_scope(self, scope: str, what: str) -> tuple[list[Any], list[Change]]:
-        out = await self._read(keys=self._keys(scope),
-                               args=[secrets.token_hex(8), self.key_ttl, what])
+        out = await self._read(keys=self._keys(scope), args=self._read_args(what))
+        return out, self._swept(scope, out)
+
+    @staticmethod
+    def _swept(scope: str, out: list[Any]) -> list[Change]:
         epoch, swept = _s(out[0]), out[1]
         changes = []
         for i in range(0, len(swept), 2):
@@ -164,11 +170,22 @@ class RedisPresenceStore(PresenceStore):
             if user is not None:
                 changes.append(Change(scope=scope, epoch=epoch, version=int(swept[i]),
                                       type="leave", user=user))
-        return out, changes
+        return changes
 
     async def sweep(self, scope: str) -> list[Change]:
         _out, changes = await self._read_scope(scope, "count")
         return changes
+
+    async def sweep_many(self, scopes: list[str]) -> list[Change]:
+        if not scopes:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                await self._read(keys=self._keys(scope), args=self._read_args("count"),
+                                 client=pipe)
+            results = await pipe.execute()
+        return [c for scope, out in zip(scopes, results, strict=True)
+                for c in self._swept(scope, out)]
 
     async def roster(self, scope: str) -> tuple[Roster, list[Change]]:
         out, changes = await self._read_scope(scope, "roster")

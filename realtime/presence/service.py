@@ -145,9 +145,9 @@ class PresenceService:
                  for scope, w in scopes.items()]
         for change in await self.store.enter_many(items):
             await self._publish(change)
-        for scope in set(self._watched) | {s for s, _d, _w in items}:
-            for change in await self.store.sweep(scope):
-                await self._publish(change)
+        scopes = sorted(set(self._watched) | {s for s, _d, _w in items})
+        for change in await self.store.sweep_many(scopes):
+            await self._publish(change)
 
     async def _loop(self) -> None:
         while True:

@@ -58,6 +58,13 @@ class PresenceStore(abc.ABC):
     async def sweep(self, scope: str) -> list[Change]:
         """Drop expired devices; the `leave`s of users left with none."""
 
+    async def sweep_many(self, scopes: list[str]) -> list[Change]:
+        """Sweep many scopes at once (each heartbeat, the scopes held or watched here)."""
+        out = []
+        for scope in scopes:
+            out += await self.sweep(scope)
+        return out
+
     @abc.abstractmethod
     async def roster(self, scope: str) -> tuple[Roster, list[Change]]:
         """The scope's users now (expired devices swept first), and what the sweep removed."""

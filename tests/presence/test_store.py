@@ -65,7 +65,7 @@ async def test_a_device_nobody_renews_expires_once(store: PresenceStore) -> None
     for _ in range(3):  # Bob's node renews; Alice's is gone
         await asyncio.sleep(TIMEOUT_S / 2)
         assert await store.enter_many([("board:5", "b", BOB)]) == []
-    swept = await store.sweep("board:5")
+    swept = await store.sweep_many(["board:5", "board:6"])
     assert [(c.type, c.user["id"]) for c in swept] == [("leave", 1)]
     assert await store.sweep("board:5") == []  # announced by one sweep only
     roster, _ = await store.roster("board:5")
