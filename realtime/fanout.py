@@ -105,7 +105,9 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
 
     async def _publish(self, data: Any) -> Any:
         room = data.get("room") if data.get("method") == "emit" else None
-        if room is not None and self.is_sid_room(data.get("namespace"), room):
+        if not isinstance(room, str):
+            room = None  # a list of rooms: the stock channel, so nobody gets it twice
+        elif self.is_sid_room(data.get("namespace"), room):
             return None  # a connection of this process: already delivered, nobody else has it
         channel = self.channel if room is None else self.room_channel(data.get("namespace"), room)
         for retries_left in (1, 0):

@@ -77,6 +77,19 @@ async def test_only_the_node_with_the_member_hears_the_emit(channel: str, kind: 
     assert [d for _s, d in a.delivered] == [{"n": 1}]
 
 
+async def test_an_emit_to_several_rooms_arrives_once(channel: str) -> None:
+    a = FakeNode(RoomChannelRedisManager(REDIS_URL, channel=channel))
+    b = FakeNode(RoomChannelRedisManager(REDIS_URL, channel=channel))
+    await b.member("bob", "user:2")
+    await b.manager.enter_room("bob", "/", "class:7")
+    await a.member("ann", "user:1")
+    await asyncio.sleep(0.3)  # the stock channel (lists of rooms use it) is subscribed
+    await a.sio.emit("note", {"n": 1}, to=["user:2", "class:7"])
+    await wait_until(lambda: len(b.delivered) == 1)
+    await asyncio.sleep(0.3)
+    assert b.delivered == [("eio-bob", {"n": 1})]  # once, though bob is in both rooms
+
+
 async def test_a_member_entering_a_room_hears_the_next_emit(channel: str) -> None:
     a = FakeNode(RoomChannelRedisManager(REDIS_URL, channel=channel))
     b = FakeNode(RoomChannelRedisManager(REDIS_URL, channel=channel))
