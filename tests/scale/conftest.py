@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -25,7 +24,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -236,9 +234,3 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
             r.thaw()
         r.stop()
 
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-__all__ = ["Any", "Cluster", "Node", "OwnRedis", "free_port", "unique"]
