@@ -24,6 +24,7 @@ class Follower:
         self.gaps = 0
         self.resets = 0
         self.joins: list[dict[str, Any]] = []
+        self.volatile: list[tuple[str, dict[str, Any]]] = []  # pointer and view, as received
         self.disconnected = asyncio.Event()
         self.fresh_join = False  # a snapshot join is on its way: what comes before it is in it
         self._changed = asyncio.Event()
@@ -35,6 +36,8 @@ class Follower:
         sio.on("op", self._on_op, namespace=NS)
         sio.on("reset", self._on_reset, namespace=NS)
         sio.on("disconnect", self.disconnected.set, namespace=NS)
+        for name in ("pointer", "view"):
+            sio.on(name, self._recorder(name), namespace=NS)
         await sio.connect(base, namespaces=[NS], transports=["websocket"],
                           auth={"token": self.token}, wait_timeout=10)
         self.sio = sio
@@ -59,6 +62,12 @@ class Follower:
                 self._take(message)
         self._changed.set()
         return answer
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: dict[str, Any]) -> None:
+            self.volatile.append((name, data))
+            self._changed.set()
+        return record
 
     async def _on_reset(self, data: dict[str, Any]) -> None:
         """The server lost the history: a fresh join gives the whole board."""

@@ -67,6 +67,11 @@ async def test_board_ops_and_presence_cross_processes(cluster: Cluster, cast: Ca
             assert f.duplicates == 0 and f.gaps == 0
             assert f.items == {f"t{i}" for i in range(15)} | {"alice"}
         assert seqs == list(range(1, 16))
+        # Volatile traffic crosses too (the room's own Redis channel): the teacher's view.
+        assert (await teacher.call("view", {"page_id": "p1", "zoom": 2.0}))["ok"]
+        for f in (alice, bob):
+            await f.wait_for(lambda f=f: any(n == "view" for n, _d in f.volatile))
+            assert [d["zoom"] for n, d in f.volatile if n == "view"] == [2.0]
         await bob.close()
         bob_id = await user_id(a.url, cast.bob)
         await watcher.wait_for(lambda: bob_id not in watcher.ids(scope))
