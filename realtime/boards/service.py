@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 200  # applied events between two snapshots
 UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
+# After a lost stream history (Redis restarted empty), look again this long after rebuilding
+# for a fuller snapshot of the old history written by another process.
+RECHECK_AFTER_LOSS_S = (5.0, 15.0)
 TITLE_MAX = 120
 
 
@@ -170,7 +173,27 @@ class BoardService:
             follow(live, self.streams, self.sio, self._after_apply, self._on_reset),
             name=f"board-{board_id}",
         )
+        if snap.epoch is not None and snap.epoch != head.epoch:
+            self._recheck_later(live, snap)
         return live
+
+    def _recheck_later(self, live: LiveBoard, was: store.Snapshot) -> None:
+        """Rebuilt after a lost history from the best snapshot there was: another process
+        that had applied more of the old history may write a fuller one a moment later."""
+        loop = asyncio.get_running_loop()
+        for delay in RECHECK_AFTER_LOSS_S:
+            loop.call_later(delay, lambda: asyncio.ensure_future(self._recheck(live, was)))
+
+    async def _recheck(self, live: LiveBoard, was: store.Snapshot) -> None:
+        if self.live.get(live.id) is not live:
+            return
+        now = await store.snapshot(self.db, live.id)
+        if now.epoch == was.epoch and now.seq > was.seq:
+            log.warning("fuller snapshot of a lost history: rebuilding",
+                        extra={"board": live.id, "seq": now.seq, "was": was.seq})
+            await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
+                                namespace=NAMESPACE, ignore_queue=True)
+            await self._unload(live, compact=False)
 
     async def _after_apply(self, live: LiveBoard) -> None:
         if live.applied_since_snapshot >= SNAPSHOT_EVERY:
