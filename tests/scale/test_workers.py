@@ -11,13 +11,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, ROOT
+from tests.conftest import REDIS_URL, ROOT, login
 from tests.scale.clients import Follower, stroke
-from tests.scale.conftest import Cluster
+from tests.scale.conftest import HEARTBEAT_S, PRESENCE_TIMEOUT_S, Cluster
 from tests.scale.test_cross_process import token
+
+
+async def wait_roster(base: str, acct: dict[str, Any], scope: str, n: int) -> list[Any]:
+    """The scope's roster once it has n users (read from the presence store, over REST)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, acct)
+        users: list[Any] = []
+        for _ in range(100):
+            async with s.get(f"{base}/api/presence/{scope}") as r:
+                users = (await r.json())["users"]
+            if len(users) == n:
+                return users
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{scope}: {users}")
 
 
 @pytest.fixture
@@ -75,6 +90,11 @@ async def test_a_killed_worker_clients_resume_on_another(cluster: Cluster, cast:
         assert survivors or victims
         await node.wait_ready()
         assert len(node.worker_pids()) == 2  # the dead worker was replaced
+        # Presence: the dead worker's devices expired, the reconnected ones count — everyone
+        # still follows the board, each on one device.
+        await asyncio.sleep(PRESENCE_TIMEOUT_S + 2 * HEARTBEAT_S)
+        roster = await wait_roster(node.url, cast.teacher, f"board:{board}", len(everyone))
+        assert all(u["devices"] == 1 for u in roster), roster
     finally:
         for f in everyone:
             await f.close()
