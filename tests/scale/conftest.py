@@ -34,7 +34,7 @@ from tests.conftest import REDIS_URL, ROOT, TEST_KDF
 
 SECRET = "scale-secret-" + "x" * 32
 HEARTBEAT_S = 0.5
-PRESENCE_TIMEOUT_S = 2.0
+PRESENCE_TIMEOUT_S = 3.0
 
 
 def free_port() -> int:
