@@ -22,6 +22,7 @@ from realtime.identity import store as identity_store
 from realtime.identity.codes import CodeHasher
 from realtime.identity.service import IdentityService
 from realtime.identity.tokens import TokenSigner
+from realtime.presence import routes as presence_routes
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.settings import Settings
 from realtime.streams import open_stream_store
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
-FEATURES = (health, identity_routes, directory_routes, board_routes, webclient, sio_mod)
+# Presence comes before the features that report into it (opened before, closed after them).
+FEATURES = (health, identity_routes, directory_routes, presence_routes, board_routes, webclient,
+            sio_mod)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -45,12 +45,25 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
 @click.option("--host", default=None,
               help="Adresse d'écoute (défaut : $REALTIME_HOST ou 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (défaut : $PORT ou 8080).")
+@click.option("--workers", type=int, default=None,
+              help="Processus sur le même port (défaut : $REALTIME_WORKERS ou 1) ; "
+                   "plus d'un exige REDIS_URL.")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
     """Lance le serveur HTTP + Socket.IO."""
-    from realtime.serve import run
+    from realtime.workers import refusal, run_workers
 
-    run(settings.with_(host=host or settings.host, port=port or settings.port))
+    settings = settings.with_(host=host or settings.host, port=port or settings.port)
+    n = settings.workers if workers is None else workers
+    why = refusal(settings, n)
+    if why:
+        _fail(why)
+    if n == 1:
+        from realtime.serve import run
+
+        run(settings)
+        return
+    sys.exit(run_workers(settings, n))
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import socketio
 from aiohttp import web
@@ -26,7 +27,11 @@ async def healthz(request: web.Request) -> web.Response:
     checks["redis"] = await _check(redis.ping()) if redis is not None else "not_configured"
     healthy = all(v in ("ok", "not_configured") for v in checks.values())
     return json_response(
-        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
+        {"status": "ok" if healthy else "error", "checks": checks},
+        status=200 if healthy else 503,
+        # Which process answered: behind one port (serve --workers), operators and tests
+        # can tell the workers apart.
+        headers={"X-Realtime-Pid": str(os.getpid())},
     )
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from realtime.boards.service import BoardService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
+    from realtime.presence.service import PresenceService
     from realtime.ratelimit import RateLimiter
     from realtime.settings import Settings
     from realtime.streams.base import StreamStore
@@ -25,3 +26,4 @@ STREAMS: web.AppKey[StreamStore] = web.AppKey("streams")
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
+PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")

@@ -29,6 +29,9 @@ class Action(StrEnum):
     VIEW_BOARD = "board.view"
     DRAW_ON_BOARD = "board.draw"
     CONTROL_BOARD = "board.control"
+    VIEW_SCHOOL_PRESENCE = "presence.school"
+    VIEW_CLASS_PRESENCE = "presence.class"
+    VIEW_BOARD_PRESENCE = "presence.board"
 
 
 class SchoolRef(msgspec.Struct, frozen=True):
@@ -161,6 +164,18 @@ def _control_board(p: Principal, t: Target) -> bool:
     return t.state != "ended" and _board_teacher(p, t)
 
 
+def _view_school_presence(p: Principal, t: Target) -> bool:
+    """Who is online in a school: its school team (the CPE's day), nobody else."""
+    assert isinstance(t, SchoolRef)
+    return p.role is Role.ADMIN or _school_team(p, t.id)
+
+
+def _view_board_presence(p: Principal, t: Target) -> bool:
+    """Who follows a board: its teachers and the school team, never the pupils."""
+    assert isinstance(t, BoardRef)
+    return p.role is Role.ADMIN or _school_team(p, t.school_id) or _board_teacher(p, t)
+
+
 RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_SCHOOL: (SchoolRef, _view_school),
     Action.VIEW_CLASS: (ClassRef, _view_class),
@@ -173,6 +188,10 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_BOARD: (BoardRef, _view_board),
     Action.DRAW_ON_BOARD: (BoardRef, _draw_on_board),
     Action.CONTROL_BOARD: (BoardRef, _control_board),
+    Action.VIEW_SCHOOL_PRESENCE: (SchoolRef, _view_school_presence),
+    # Who of a class is online: those who may list its pupils.
+    Action.VIEW_CLASS_PRESENCE: (ClassRef, _list_class_students),
+    Action.VIEW_BOARD_PRESENCE: (BoardRef, _view_board_presence),
 }
 
 

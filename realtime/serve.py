@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from aiohttp import web
 
@@ -13,7 +14,8 @@ from realtime.settings import Settings
 log = logging.getLogger("realtime.serve")
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, reuse_port: bool = False) -> None:
+    """One server process; `reuse_port` lets several bind the same port (serve --workers)."""
     configure(settings.log_level, settings.log_json)
     app = create_app(settings)
 
@@ -21,7 +23,8 @@ def run(settings: Settings) -> None:
         url = f"http://{settings.host}:{settings.port}/"
         log.info("server ready", extra={"url": url, "db": str(settings.db_path),
                                         "redis": bool(settings.redis_url)})
-        print(f"ENT temps réel prêt : ouvrez {url} pour vous connecter.", flush=True)
+        print(f"ENT temps réel prêt : ouvrez {url} pour vous connecter (processus "
+              f"{os.getpid()}).", flush=True)
 
     app.on_startup.append(announce)
     try:
@@ -43,4 +46,5 @@ def run(settings: Settings) -> None:
         access_log=logging.getLogger("realtime.access"),
         print=None,
         loop=loop,
+        reuse_port=reuse_port or None,
     )

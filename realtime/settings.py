@@ -58,6 +58,10 @@ class Settings:
     static_dir: Path = field(default_factory=lambda: _ROOT / "web_client" / "dist")
     board_batch_ms: int = 15  # a live board's ops leave in one frame per tick (0: at once)
     board_snapshot_every: int = 1_000  # events applied between two snapshots of a live board
+    presence_heartbeat_s: float = 10.0
+    presence_timeout_s: float = 30.0
+    workers: int = 1
+    sio_channels: str = "rooms"  # rooms: one Redis channel per room (realtime/fanout.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -93,6 +97,12 @@ class Settings:
             board_batch_ms=_int(env, "REALTIME_BOARD_BATCH_MS", d.board_batch_ms),
             board_snapshot_every=_int(env, "REALTIME_BOARD_SNAPSHOT_EVERY",
                                       d.board_snapshot_every),
+            presence_heartbeat_s=float(env.get("REALTIME_PRESENCE_HEARTBEAT")
+                                       or d.presence_heartbeat_s),
+            presence_timeout_s=float(env.get("REALTIME_PRESENCE_TIMEOUT")
+                                     or d.presence_timeout_s),
+            workers=_int(env, "REALTIME_WORKERS", d.workers),
+            sio_channels=(env.get("REALTIME_SIO_CHANNELS") or d.sio_channels).lower(),
         )
 
     @property

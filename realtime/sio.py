@@ -10,28 +10,37 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from realtime import keys
 from realtime.api import COOKIE_NAME
 from realtime.errors import AppError
+from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
+from realtime.presence.model import home_scopes
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
+UNAVAILABLE_MESSAGE = "Service momentanément indisponible : réessayez dans un instant."
 SHUTDOWN_MESSAGE = "Le serveur redémarre : reconnexion automatique dans un instant."
 
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:
-    manager = (
-        socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
-        if settings.redis_url
-        else None
-    )
+    manager: socketio.AsyncManager | None = None
+    if settings.redis_url:
+        channel = f"{settings.redis_prefix}:socketio"
+        if settings.sio_channels == "single":  # python-socketio's stock manager
+            manager = socketio.AsyncRedisManager(settings.redis_url, channel=channel)
+        else:
+            manager = RoomChannelRedisManager(settings.redis_url, channel=channel)
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
-        transports=["websocket", "polling"],
+        # Several processes or nodes share no Engine.IO session: polling would need sticky
+        # sessions, a websocket stays on the process it reached.
+        transports=["websocket"] if settings.redis_url or settings.workers > 1
+        else ["websocket", "polling"],
         # Large enough that an oversized event gets a clear `too_large` ack from its handler
         # instead of a dropped connection; the per-feature payload limits are lower.
         max_http_buffer_size=max(settings.max_body_bytes, 1024 * 1024),
@@ -80,6 +89,10 @@ def acked(handler: Handler) -> Handler:
             result = await handler(self, sid, *args)
         except AppError as err:
             return err.ack()
+        except RedisError as exc:  # Redis restarting: the client may try again
+            log.warning("event handler: store unreachable",
+                        extra={"event": handler.__name__, "error": repr(exc)})
+            return AppError("unavailable", UNAVAILABLE_MESSAGE).ack()
         except Exception:
             log.exception("event handler failed", extra={"event": handler.__name__})
             return AppError("internal").ack()
@@ -117,6 +130,12 @@ class HomeNamespace(AuthedNamespace):
     async def joined(self, sid: str, principal: Principal) -> None:
         await self.emit("session", {"user": principal.user.public()}, to=sid)
         await self.enter_room(sid, f"user:{principal.id}")
+        # An open app tab is a device present in its user's school (and a pupil's class).
+        for scope in home_scopes(principal):
+            await self.app[keys.PRESENCE].enter(scope, principal, sid)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        await self.app[keys.PRESENCE].leave_all(sid)
 
 
 async def disconnect_everyone(sio: socketio.AsyncServer, reason: str = SHUTDOWN_MESSAGE) -> int:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 RECENT_OPS = 5_000  # ops kept in memory to answer a resume without a snapshot
 NAMESPACE = "/boards"
+SUBSCRIBE_RETRY_S = 0.5
 
 
 def stream_name(board_id: int) -> str:
@@ -147,9 +148,15 @@ async def follow(
 ) -> None:
     """The consumer: stream events → state → `pending`, strictly in seq order. `on_applied`
     (never awaiting) schedules the tick that sends `pending` to the members."""
-    live.subscription = await streams.subscribe(
-        stream_name(live.id), Position(epoch=live.epoch, seq=live.seq)
-    )
+    while live.subscription is None:  # Redis may be restarting: the board must not die of it
+        try:
+            live.subscription = await streams.subscribe(
+                stream_name(live.id), Position(epoch=live.epoch, seq=live.seq)
+            )
+        except Exception as exc:
+            log.warning("board follower cannot subscribe yet, retrying",
+                        extra={"board": live.id, "error": repr(exc)})
+            await asyncio.sleep(SUBSCRIBE_RETRY_S)
     try:
         async for item in live.subscription:
             if isinstance(item, Reset):

@@ -156,7 +156,8 @@ async def export_pdf(request: web.Request) -> web.Response:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits(),
                            batch_ms=app[keys.SETTINGS].board_batch_ms,
-                           snapshot_every=app[keys.SETTINGS].board_snapshot_every)
+                           snapshot_every=app[keys.SETTINGS].board_snapshot_every,
+                           presence=app.get(keys.PRESENCE))
     service.start()
     app[keys.BOARDS] = service
     yield

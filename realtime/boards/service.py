@@ -7,10 +7,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from realtime.boards import store
 from realtime.boards.fanout import Fanout
@@ -31,13 +32,20 @@ from realtime.directory import store as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, BoardRef, ClassRef, may
+from realtime.presence import model as presence_scope
 from realtime.streams import Replay, Reset, StreamStore
+
+if TYPE_CHECKING:
+    from realtime.presence.service import PresenceService
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 1_000  # applied events between two snapshots (a load replays at most these)
 BATCH_MS = 15.0  # a board's ops leave in one frame per tick of this length
 UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
+# After a lost stream history (Redis restarted empty), look again this long after rebuilding
+# for a fuller snapshot of the old history written by another process.
+RECHECK_AFTER_LOSS_S = (5.0, 15.0)
 TITLE_MAX = 120
 
 
@@ -69,7 +77,9 @@ class BoardService:
         clock: Callable[[], float] = time.time,
         batch_ms: float = BATCH_MS,
         snapshot_every: int = SNAPSHOT_EVERY,
+        presence: PresenceService | None = None,
     ) -> None:
+        self.presence = presence  # who follows: reported, never read from rooms
         self.db = db
         self.streams = streams
         self.sio = sio
@@ -184,6 +194,8 @@ class BoardService:
             follow(live, self.streams, self._after_apply, self._on_reset),
             name=f"board-{board_id}",
         )
+        if snap.epoch is not None and snap.epoch != head.epoch:
+            self._recheck_later(live, snap)
         return live
 
     def _after_apply(self, live: LiveBoard) -> None:
@@ -209,9 +221,33 @@ class BoardService:
             body = b'["ops",{"board_id":%d,"ops":[%b]}]' % (live.id, b",".join(ops))
             self.fanout.send_encoded(live.members, "ops", body)
 
+    def _recheck_later(self, live: LiveBoard, was: store.Snapshot) -> None:
+        """Rebuilt after a lost history from the best snapshot there was: another process
+        that had applied more of the old history may write a fuller one a moment later."""
+        loop = asyncio.get_running_loop()
+        for delay in RECHECK_AFTER_LOSS_S:
+            loop.call_later(delay, lambda: asyncio.ensure_future(self._recheck(live, was)))
+
+    async def _recheck(self, live: LiveBoard, was: store.Snapshot) -> None:
+        if self.live.get(live.id) is not live:
+            return
+        now = await store.snapshot(self.db, live.id)
+        if now.epoch == was.epoch and now.seq > was.seq:
+            log.warning("fuller snapshot of a lost history: rebuilding",
+                        extra={"board": live.id, "seq": now.seq, "was": was.seq})
+            await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
+                                namespace=NAMESPACE, ignore_queue=True)
+            await self._unload(live, compact=False)
+
     async def _on_reset(self, live: LiveBoard, reset: Reset) -> None:
-        """The stream's history was lost: rebuild, and tell members to join again."""
+        """The stream's history was lost (Redis restarted empty) or this node fell too far
+        behind. What this node applied is kept as a snapshot first — every op it acked is in
+        it, and a snapshot only ever moves forward — then members are told to join again and
+        the board is rebuilt from that snapshot plus the stream's new history."""
+        if self.live.get(live.id) is not live:
+            return  # already rebuilt: the follower and an append may both notice
         log.warning("board stream reset", extra={"board": live.id, "reason": reset.reason})
+        await self.compact(live)
         await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
                             namespace=NAMESPACE, ignore_queue=True)
         await self._unload(live, compact=False)
@@ -248,6 +284,8 @@ class BoardService:
             live.flush_timer.cancel()
             self._flush(live)
         live.members[sid] = Member(principal=p, sid=sid)
+        if self.presence is not None:
+            await self.presence.enter(presence_scope.board(board_id), p, sid)
         meta = live.meta
         ref = board_ref(meta)
         answer: dict[str, Any] = {
@@ -277,6 +315,10 @@ class BoardService:
             if live.members.pop(sid, None) is not None:
                 await self.sio.leave_room(sid, room_name(live.id), namespace=NAMESPACE)
                 self._schedule_unload(live)
+                if self.presence is not None:
+                    await self.presence.leave(presence_scope.board(live.id), sid)
+        if board_id is None and self.presence is not None:  # disconnected: every board
+            await self.presence.leave_all(sid)
 
     def _schedule_unload(self, live: LiveBoard) -> None:
         if live.members or live.unload_timer is not None:
@@ -304,8 +346,9 @@ class BoardService:
             await self.compact(live)
         if live.task is not None:
             live.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await live.task
+            if live.task is not asyncio.current_task():  # the follower may unload itself
+                with contextlib.suppress(asyncio.CancelledError):
+                    await live.task
 
     async def close(self) -> None:
         """Shutdown: every open board is snapshotted before the database closes."""
@@ -387,6 +430,12 @@ class BoardService:
 
     async def _append(self, live: LiveBoard, event: Event) -> int:
         appended = await self.streams.append(stream_name(live.id), msgspec.to_builtins(event))
+        if appended.epoch != live.epoch:
+            # The stream began a new history (Redis lost its keys) and ours is one of its first
+            # events: rebuild the board now, so that the ack still means "applied here".
+            await self._on_reset(live, Reset(epoch=appended.epoch, head=appended.seq,
+                                             reason="epoch_changed"))
+            live = await self.open(live.id)
         # The ack waits until this process has applied it, so the author's next op is checked
         # against a state that includes this one.
         async with asyncio.timeout(10):
@@ -398,16 +447,24 @@ class BoardService:
     async def pointer(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
         """Volatile: to local members only, dropped for a lagging socket or a busy server."""
         live, p = self.member(sid, board_id)
-        self.fanout.send(live.members, "pointer", {"board_id": board_id, "user_id": p.id,
-                                                   "name": p.user.name, **data},
-                         volatile=True, skip_sid=sid)
+        await self._volatile(live, "pointer", {"board_id": board_id, "user_id": p.id,
+                                               "name": p.user.name, **data}, sid)
 
     async def view(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
         live, p = self.member(sid, board_id)
         if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e guide la vue de la classe.")
         live.view = {"board_id": board_id, **data}  # a late joiner gets the last one anyway
-        self.fanout.send(live.members, "view", live.view, volatile=True, skip_sid=sid)
+        await self._volatile(live, "view", live.view, sid)
+
+    async def _volatile(self, live: LiveBoard, event: str, data: dict[str, Any],
+                        sid: str) -> None:
+        """Local members get it straight on their sockets; members held by other processes
+        through the Socket.IO manager's Redis channel (every local sid skipped there)."""
+        self.fanout.send(live.members, event, data, volatile=True, skip_sid=sid)
+        if isinstance(self.sio.manager, AsyncPubSubManager):
+            await self.sio.emit(event, data, room=room_name(live.id), namespace=NAMESPACE,
+                                skip_sid=[sid, *live.members])
 
 
 def _snapshot_is_faithful(data: bytes, view: bytes) -> bool:

@@ -264,6 +264,12 @@ class RedisStreamStore(StreamStore):
                         self._pubsub = self.redis.pubsub()
                     try:
                         await self._pubsub.subscribe(self._channel(sub.stream))
+                    except (RedisError, OSError) as exc:
+                        # The connection died under us (Redis restarted): the listener's
+                        # reopen subscribes every stream again, this one included.
+                        log.warning("stream subscribe failed, reopening",
+                                    extra={"stream": sub.stream, "error": repr(exc)})
+                        self._broken = True
                     except BaseException:
                         self._forget(sub)
                         raise

@@ -8,6 +8,7 @@ gap is filled from the store's history, and a gap history cannot fill becomes on
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from realtime.streams.base import StreamStore
 
 MAX_QUEUE = 10_000
+RETRY_MIN_S = 0.1
+RETRY_MAX_S = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class _Check:
@@ -70,6 +75,7 @@ class QueueSubscription(Subscription):
         return self._events()
 
     async def _events(self) -> AsyncIterator[StreamEvent | Reset]:
+        backoff = RETRY_MIN_S
         while not self._closed:
             item = await self._queue.get()
             if item is _CLOSED:
@@ -79,21 +85,34 @@ class QueueSubscription(Subscription):
                 while not self._queue.empty():
                     self._queue.get_nowait()
                 item = _Check()
-            if isinstance(item, _Check):
-                head = item.head or await self.store.head(self.stream)
-                if item.force or head.epoch != self.epoch or head.seq > self.last:
-                    async for out in self._fill():
-                        yield out
-                continue
-            assert isinstance(item, StreamEvent)
-            if item.epoch == self.epoch and item.seq <= self.last:
-                continue  # a duplicate, or already read from history
-            if item.epoch == self.epoch and item.seq == self.last + 1:
-                self.last = item.seq
-                yield item
-                continue
-            async for out in self._fill():  # a gap, or a new epoch
-                yield out
+            try:
+                if isinstance(item, _Check):
+                    head = item.head or await self.store.head(self.stream)
+                    if item.force or head.epoch != self.epoch or head.seq > self.last:
+                        async for out in self._fill():
+                            yield out
+                    backoff = RETRY_MIN_S
+                    continue
+                assert isinstance(item, StreamEvent)
+                if item.epoch == self.epoch and item.seq <= self.last:
+                    continue  # a duplicate, or already read from history
+                if item.epoch == self.epoch and item.seq == self.last + 1:
+                    self.last = item.seq
+                    yield item
+                    continue
+                async for out in self._fill():  # a gap, or a new epoch
+                    yield out
+                backoff = RETRY_MIN_S
+            except Exception as exc:
+                # The store is unreachable (Redis restarting): the consumer must outlive it.
+                # Nothing was consumed past `last`, so looking again from there later loses
+                # nothing and repeats nothing.
+                log.warning("stream read failed, retrying", extra={
+                    "stream": self.stream, "error": repr(exc), "retry_s": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                if not self._closed:
+                    self._queue.put_nowait(_Check(force=True))
 
     async def _fill(self) -> AsyncIterator[StreamEvent | Reset]:
         result = await self.store.resume(self.stream, self.epoch, self.last)

@@ -57,4 +57,5 @@ export const api = {
   board: (id) => request('GET', `/api/boards/${encodeURIComponent(id)}`),
   createBoard: (title, classId, slotId) =>
     request('POST', '/api/boards', { title, class_id: classId, slot_id: slotId ?? undefined }),
+  presenceClasses: () => request('GET', '/api/presence/classes'),
 };

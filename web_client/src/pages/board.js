@@ -3,6 +3,7 @@
 // zoom, and draw when given the pen. Returns a function that closes the board.
 import { h, replace, setTitle } from '../dom.js';
 import { BoardConnection } from '../board/connection.js';
+import { followersPanel } from '../board/followers.js';
 import { PAGE_H, PAGE_W } from '../board/geometry.js';
 import { newId } from '../board/ids.js';
 import { attachInput } from '../board/input.js';
@@ -31,6 +32,7 @@ export function renderBoard(root, { boardId }) {
     wantedView: null, started: false,
   };
   const isTeacher = () => Boolean(model.me?.is_teacher);
+  let followers = null;
 
   // ——— the page ———
   const status = liveStatus();
@@ -191,7 +193,8 @@ export function renderBoard(root, { boardId }) {
       onclick: () => control('lock', { locked: model.boardState !== 'locked' }) },
     icon('lock'), h('span', { class: 'label-wide' }, 'Verrouiller'));
     lock.dataset.role = 'lock';
-    replace(teacherBox, pen.button, lock);
+    followers = followersPanel(board.id, { me: model.me }); // who follows (presence)
+    replace(teacherBox, pen.button, lock, followers.el);
     teacherBox.hidden = false;
     page.append(pen.dialog);
     pen.load().then(refresh); // the students' names, for « Stylet : Léa, Hugo »
@@ -456,6 +459,7 @@ export function renderBoard(root, { boardId }) {
     clearTimeout(viewTimer);
     clearTimeout(messageTimer);
     conn.close();
+    followers?.close();
     view.destroy();
     if (window.__board?.conn === conn) delete window.__board;
   };

@@ -1,6 +1,7 @@
 // "Classes de l'établissement" (CPE, administration): the classes, then one class's students.
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
+import { onlineCounts } from '../presence.js';
 
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
@@ -47,6 +48,7 @@ export function classesSection(ctx) {
         }, h('span', { class: 'class-name' }, c.name), ' ',
         h('span', { class: 'class-count' }, plural(c.student_count, 'élève', 'élèves'))))))
       : h('p', { class: 'empty' }, 'Aucune classe.'));
+    onlineCounts(list); // « n en ligne » per class (presence)
   }, (err) => {
     list.removeAttribute('aria-busy');
     ctx.fail(err, list);

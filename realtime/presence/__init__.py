@@ -1,0 +1,1 @@
+"""Presence: who is online per school, class and board, across every process and node."""

@@ -1,0 +1,130 @@
+"""`serve --workers N`: N server processes on one port, supervised by this one.
+
+Each worker is a whole server (its own uvloop, its own app) binding the same address with
+SO_REUSEPORT: the kernel spreads new connections over them. Clients use the websocket
+transport only, so a connection lives on one worker from start to end and no sticky session
+is needed; what workers must share goes through Redis (Socket.IO emits, reliable streams,
+presence, rate limits), which is why more than one worker needs REDIS_URL.
+
+The parent does no serving. SIGTERM or SIGINT: it passes SIGTERM to every worker (each one
+closes gracefully: clients told, boards snapshotted, database closed) and waits for them.
+A worker that dies on its own is started again, so its clients' reconnections find a
+process on the port — the surviving workers take them meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from realtime.logs import configure
+from realtime.settings import Settings
+
+log = logging.getLogger("realtime.workers")
+
+RESTART_DELAY_S = 1.0
+POLL_S = 0.5
+FAST_EXIT_S = 15.0  # a worker that dies sooner than this after its start failed to start
+MAX_FAST_EXITS = 3  # in a row: give up rather than start it again forever
+
+GIVING_UP = ("Erreur : les processus du serveur s'arrêtent dès leur démarrage ({n} fois de "
+             "suite) ; arrêt. Voyez le journal ci-dessus (base de données, Redis, port…).")
+
+NEEDS_REDIS = (
+    "plusieurs processus (--workers {n}) exigent REDIS_URL : sans Redis, chaque processus "
+    "aurait ses propres flux (SQLite), ses propres salles et sa propre présence, et les "
+    "utilisateurs ne se verraient pas d'un processus à l'autre. Configurez REDIS_URL ou "
+    "lancez un seul processus."
+)
+
+
+def refusal(settings: Settings, workers: int) -> str | None:
+    """Why this configuration cannot run, in French for the operator; None when it can."""
+    if workers < 1:
+        return "--workers doit valoir au moins 1."
+    if workers > 1 and not settings.redis_url:
+        return NEEDS_REDIS.format(n=workers)
+    return None
+
+
+def _worker_main(settings: Settings, index: int) -> None:
+    from realtime.serve import run
+
+    run(settings, reuse_port=True)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self.settings = settings.with_(workers=workers)
+        self.count = workers
+        self.ctx = mp.get_context("spawn")
+        self.procs: dict[int, BaseProcess] = {}
+        self.started: dict[int, float] = {}
+        self.fast_exits = 0
+        self.stopping = False
+
+    def _start(self, index: int) -> None:
+        proc = self.ctx.Process(target=_worker_main, args=(self.settings, index),
+                                name=f"realtime-worker-{index}")
+        proc.start()
+        self.procs[index] = proc
+        self.started[index] = time.monotonic()
+        log.info("worker started", extra={"worker": index, "pid": proc.pid})
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for index in range(self.count):
+            self._start(index)
+        print(f"ENT temps réel : {self.count} processus sur http://{self.settings.host}:"
+              f"{self.settings.port}/ (pids {', '.join(str(p.pid) for p in self.procs.values())}).",
+              flush=True)
+        while not self.stopping:
+            wait([p.sentinel for p in self.procs.values()], timeout=POLL_S)
+            for index, proc in list(self.procs.items()):
+                if proc.exitcode is None or self.stopping:
+                    continue
+                quick = time.monotonic() - self.started[index] < FAST_EXIT_S
+                self.fast_exits = self.fast_exits + 1 if quick else 0
+                if self.fast_exits >= MAX_FAST_EXITS:
+                    log.error("workers keep dying at start-up, giving up",
+                              extra={"exits": self.fast_exits})
+                    print(GIVING_UP.format(n=self.fast_exits), file=sys.stderr, flush=True)
+                    self.stop()
+                    return 1
+                log.error("worker died, starting it again",
+                          extra={"worker": index, "pid": proc.pid, "code": proc.exitcode})
+                time.sleep(RESTART_DELAY_S)
+                if not self.stopping:
+                    self._start(index)
+        return self.stop()
+
+    def stop(self) -> int:
+        """Every worker gets SIGTERM and time to close; one that hangs is killed."""
+        for proc in self.procs.values():
+            if proc.exitcode is None and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.shutdown_timeout_s + 10
+        for proc in self.procs.values():
+            proc.join(max(0.1, deadline - time.monotonic()))
+            if proc.exitcode is None:
+                log.error("worker did not stop in time, killed", extra={"pid": proc.pid})
+                proc.kill()
+                proc.join(5)
+        log.info("all workers stopped")
+        return 0
+
+
+def run_workers(settings: Settings, workers: int) -> int:
+    configure(settings.log_level, settings.log_json)
+    return Supervisor(settings, workers).run()
