@@ -14,6 +14,7 @@ from aiohttp import web
 from realtime import health, keys, redis_client, webclient
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware
+from realtime.attendance import routes as attendance_routes
 from realtime.boards import routes as board_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
-FEATURES = (health, identity_routes, directory_routes, board_routes, webclient, sio_mod)
+FEATURES = (health, identity_routes, directory_routes, board_routes, attendance_routes, webclient,
+            sio_mod)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
