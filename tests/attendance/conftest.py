@@ -133,3 +133,37 @@ async def recent_slot(base: str, acct: dict[str, Any], class_name: str,
             if len(found) > skip:
                 return found[skip]
     raise AssertionError("no recent course")
+
+
+@pytest_asyncio.fixture
+async def att_app(aiohttp_server: Any, tmp_path: Any, demo_db_path: Any) -> Any:
+    """Factory: `await att_app(**settings)` → (base URL, app), to reach the hub's clock."""
+    from realtime.app import create_app
+    from tests.conftest import make_settings
+
+    async def start(**overrides: Any) -> tuple[str, Any]:
+        app = create_app(make_settings(tmp_path, db_path=demo_db_path, **overrides))
+        server = await aiohttp_server(app)
+        return str(server.make_url("")).rstrip("/"), app
+
+    return start
+
+
+async def session_for(base: str, acct: dict[str, Any]) -> aiohttp.ClientSession:
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    await login(s, base, acct)
+    return s
+
+
+async def absent_and_validate(teacher: AttendanceClient, opened: dict[str, Any],
+                              absent: list[int], late: dict[int, int] | None = None
+                              ) -> dict[str, Any]:
+    rid = opened["roll"]["id"]
+    assert (await teacher.call("all_present", {"roll_id": rid}))["ok"]
+    marks = [{"student_id": s, "state": "absent"} for s in absent] + [
+        {"student_id": s, "state": "late", "minutes": m} for s, m in (late or {}).items()]
+    if marks:
+        assert (await teacher.call("mark", {"roll_id": rid, "marks": marks}))["ok"]
+    done = await teacher.call("validate", {"roll_id": rid})
+    assert done["ok"], done
+    return done
