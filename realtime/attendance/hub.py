@@ -88,8 +88,10 @@ class Attendance:
                                      self.ctx.settings.attendance_retention_years)
 
     async def _background(self) -> None:
-        since_purge = PURGE_EVERY_S  # purge once at start, then daily
+        since_purge = PURGE_EVERY_S  # purge once a minute after start, then daily
         while True:
+            await asyncio.sleep(REMINDER_EVERY_S)
+            since_purge += REMINDER_EVERY_S
             try:
                 if since_purge >= PURGE_EVERY_S:
                     since_purge = 0.0
@@ -99,8 +101,6 @@ class Attendance:
                 await self.tick()
             except Exception:
                 log.exception("attendance background work failed")
-            await asyncio.sleep(REMINDER_EVERY_S)
-            since_purge += REMINDER_EVERY_S
 
     async def close(self) -> None:
         if self._loop is not None:
