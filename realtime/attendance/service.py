@@ -157,10 +157,20 @@ class RollService:
 
     async def mark(self, p: Principal, roll_id: int, inputs: list[MarkInput]
                    ) -> dict[str, Any]:
-        return await self._change(p, roll_id, lambda r, now: mark(r, inputs, p.id, now))
+        async def step(conn: aiosqlite.Connection, roll: Roll, now: float
+                       ) -> tuple[Roll, list[Change]]:
+            if roll.kind is RollKind.STUDY_HALL:  # anyone of the school may come in
+                await _same_school(conn, roll.school_id, [m.student_id for m in inputs])
+            return mark(roll, inputs, p.id, now)
+
+        return await self._change(p, roll_id, step)
 
     async def all_present(self, p: Principal, roll_id: int) -> dict[str, Any]:
-        return await self._change(p, roll_id, lambda r, now: mark_all_present(r, p.id, now))
+        async def step(_conn: aiosqlite.Connection, roll: Roll, now: float
+                       ) -> tuple[Roll, list[Change]]:
+            return mark_all_present(roll, p.id, now)
+
+        return await self._change(p, roll_id, step)
 
     async def _change(self, p: Principal, roll_id: int, step: Any) -> dict[str, Any]:
         now = self.ctx.clock()
@@ -168,7 +178,7 @@ class RollService:
         async with self.db.transaction() as conn:
             roll, fx.subject = await self._load(conn, p, roll_id)
             try:
-                new, changes = step(roll, now)
+                new, changes = await step(conn, roll, now)
             except Rejection as r:
                 raise _reject(r) from r
             if changes:
@@ -321,6 +331,17 @@ def require_take(p: Principal, roll: Roll, action: Action) -> None:
     if not may(p, action, roll_ref(roll)):
         raise AppError("forbidden", "Seul·e l'enseignant·e du cours, son remplaçant·e ou la "
                                     "vie scolaire fait cet appel.")
+
+
+async def _same_school(conn: aiosqlite.Connection, school_id: int, student_ids: list[int]
+                       ) -> None:
+    cur = await conn.execute(
+        "SELECT COUNT(*) FROM enrollments e JOIN classes c ON c.id = e.class_id"
+        f" WHERE c.school_id = ? AND e.student_id IN ({','.join('?' * len(student_ids))})",
+        (school_id, *student_ids))
+    row = await cur.fetchone()
+    if row is None or row[0] != len(set(student_ids)):
+        raise not_found("Élève introuvable dans l'établissement.")
 
 
 def summary(roll: Roll) -> dict[str, Any]:

@@ -107,3 +107,42 @@ async def test_guardians_on_two_nodes_through_redis(
         await c.wait_for(lambda c=c: c.events["notice"])
         assert [n["seq"] for n in c.events["notice"]] == [1]
     await cpe_b.wait_for(lambda: any(u["state"] == "done" for u in cpe_b.events["roll_update"]))
+
+
+async def test_study_hall_roll_adds_present_students(att_app: Any, att_client: Any,
+                                                     cast: Cast) -> None:
+    base, _ = await att_app()
+    _, day = await recent_slot(base, cast.teacher, cast.class_name)
+    cpe = await att_client(cast.cpe, base)
+    guardian = await att_client(cast.guardians[0], base)
+    await guardian.call("follow_feed", {})
+    grid = await cpe.call("watch_dashboard", {"date": day})
+    hall = next(r for r in grid["rows"] if r["kind"] == "study_hall")
+    assert hall["class_name"] == "Permanence" and hall["teacher_name"] == cast.cpe["name"]
+    opened = await cpe.call("open_roll", {"study_hall_id": hall["study_hall_id"], "date": day})
+    assert opened["ok"] and opened["students"] == [] and opened["roll"]["kind"] == "study_hall"
+    teacher_view = await att_client(cast.teacher, base)
+    who = await teacher_view.call("open_roll", {"slot_id": (await recent_slot(
+        base, cast.teacher, cast.class_name))[0]["id"], "date": day})
+    sid, mate = student_id(who, cast.student), student_id(who, cast.classmate)
+    rid = opened["roll"]["id"]
+    ack = await cpe.call("mark", {"roll_id": rid, "marks": [
+        {"student_id": mate, "state": "present"},
+        {"student_id": sid, "state": "late", "minutes": 7}]})
+    assert ack["ok"] and ack["counts"]["present"] == 1 and ack["counts"]["late"] == 1
+    refused = await cpe.call("mark", {"roll_id": rid, "marks": [
+        {"student_id": mate, "state": "absent"}]})
+    assert refused["error"]["code"] == "invalid"
+    view = await cpe.call("view_roll", {"roll_id": rid})
+    assert {s["id"] for s in view["students"]} == {sid, mate}
+    assert (await cpe.call("validate", {"roll_id": rid}))["notified"] == 2  # two guardians
+    await guardian.wait_for(lambda: guardian.events["notice"])
+    notice = guardian.events["notice"][0]
+    assert notice["kind"] == "late" and "Permanence" in notice["body"]
+    # The class's teacher cannot take the permanence roll.
+    assert (await teacher_view.call("validate", {"roll_id": rid}))["error"]["code"] == (
+        "not_found")
+    # Only students of the school come into its permanence.
+    outsider = await cpe.call("mark", {"roll_id": rid, "marks": [
+        {"student_id": 1, "state": "present"}]})
+    assert outsider["error"]["code"] == "not_found"

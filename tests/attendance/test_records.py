@@ -192,3 +192,52 @@ async def test_retention_purges_old_details(att_app: Any, att_client: Any, cast:
     assert await app[keys.ATTENDANCE].purge() == {
         "notifications": 0, "absence_events": 0, "roll_corrections": 0, "marks": 0,
         "roll_reminders": 0, "attendance_access_log": 0, "rolls": 0}
+
+
+async def test_outbox_publishes_what_a_crash_left_behind(
+        att_app: Any, att_client: Any, cast: Cast, demo_db_path: Path) -> None:
+    """A notice committed but never appended (the process died in between) is published by
+    the maintenance sweep, once."""
+    import json
+
+    base, app = await att_app()
+    guardian = await att_client(cast.guardians[0], base)
+    await guardian.call("follow_feed", {})
+    me = (await ids(base, cast.guardians[0]))["id"]
+    student = (await ids(base, cast.student))["id"]
+    payload = {"kind": "absence", "student_id": student, "student_name": cast.student["name"],
+               "date": "2026-11-27", "start": "08:00", "end": "09:00", "subject": "",
+               "state": "absent", "minutes": None, "event_id": None, "title": "Absence",
+               "body": "…", "can_justify": False}
+    with sqlite3.connect(demo_db_path) as conn:
+        conn.execute("INSERT INTO notifications (guardian_id, student_id, date, payload,"
+                     " created_at) VALUES (?, ?, ?, ?, ?)",
+                     (me, student, "2026-11-27", json.dumps(payload), 1.0))
+    hub = app[keys.ATTENDANCE]
+    await hub.tick()
+    await hub.tick()
+    await guardian.wait_for(lambda: guardian.events["notice"])
+    assert [n["seq"] for n in guardian.events["notice"]] == [1]
+    with sqlite3.connect(demo_db_path) as conn:
+        assert conn.execute("SELECT stream_seq FROM notifications").fetchall() == [(1,)]
+
+
+async def test_bad_rest_input(demo_server: str, cast: Cast, demo_db_path: Path) -> None:
+    async with await session_for(demo_server, cast.guardians[0]) as s:
+        for method, path, body, status in (
+            ("post", "/api/attendance/absences/1/reason", {"reason_code": 3}, 400),
+            ("post", "/api/attendance/absences/1/reason", {"reason_code": "x", "y": 1}, 400),
+            ("post", "/api/attendance/absences/999999/reason", {"reason_code": "maladie"},
+             404),
+            ("post", "/api/attendance/notices/read", {"ids": [0]}, 400),
+            ("post", "/api/attendance/notices/read", {"ids": list(range(1, 600))}, 400),
+            ("get", "/api/attendance/students/abc", None, 404),
+            ("get", "/api/attendance/me?from=hier", None, 400),
+            ("get", "/api/attendance/absences", None, 400),  # a parent has no school
+        ):
+            async with s.request(method, f"{demo_server}{path}", json=body) as r:
+                assert r.status == status, (path, body, await r.text())
+                assert (await r.json())["error"]["message"]
+    with sqlite3.connect(demo_db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM notifications WHERE read_at IS NOT NULL"
+                            ).fetchone()[0] == 0
