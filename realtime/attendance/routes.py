@@ -217,6 +217,16 @@ async def push_unsubscribe(request: web.Request) -> web.Response:
     return json_response({"removed": removed})
 
 
+async def service_worker(request: web.Request) -> web.StreamResponse:
+    """The Web Push service worker, served from the root so that its scope is the site."""
+    path = request.app[keys.SETTINGS].static_dir / "sw.js"
+    if not path.is_file():
+        raise AppError("not_found")
+    return web.FileResponse(path, headers={
+        "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache",
+        "Service-Worker-Allowed": "/"})
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     ctx = Context(settings, app[keys.DB], app[keys.STREAMS], app[keys.SIO])
@@ -244,6 +254,7 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     r.add_put("/api/attendance/schools/{school_id}/reasons", put_reasons)
     r.add_get("/api/attendance/notices", notices)
     r.add_post("/api/attendance/notices/read", read_notices)
+    r.add_get("/sw.js", service_worker)
     r.add_get("/api/push/key", push_key)
     r.add_post("/api/push/subscriptions", push_subscribe)
     r.add_delete("/api/push/subscriptions", push_unsubscribe)

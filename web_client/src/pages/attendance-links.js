@@ -1,0 +1,34 @@
+// « Vie scolaire » on Mon espace: a teacher's rolls of the day, the CPE's dashboard, a
+// parent's or a student's absences.
+import { api } from '../api.js';
+import { h, replace } from '../dom.js';
+import { today } from '../dates.js';
+
+export function attendanceSection(ctx) {
+  const role = ctx.me.user.role;
+  const section = (...content) => h('section', { class: 'card attendance-links',
+    'aria-labelledby': 'attendance-title' }, h('h2', { id: 'attendance-title' }, 'Vie scolaire'), ...content);
+  if (role === 'cpe' || role === 'staff') {
+    return section(h('a', { class: 'btn btn-primary', href: '#/vie-scolaire' },
+      'Tableau de bord des appels'));
+  }
+  if (role === 'parent') {
+    return section(h('a', { class: 'btn btn-primary', href: '#/absences' },
+      'Absences et notifications'));
+  }
+  if (role === 'student') {
+    return section(h('a', { class: 'btn', href: '#/absences' }, 'Mes absences et retards'));
+  }
+  if (role !== 'teacher') return null;
+  const day = ctx.date ?? today(ctx.tz);
+  const list = h('ul', { class: 'roll-links', 'aria-busy': 'true' });
+  api.timetable(day).then(({ slots }) => {
+    list.removeAttribute('aria-busy');
+    const sorted = [...slots].sort((a, b) => a.start.localeCompare(b.start));
+    replace(list, sorted.length ? sorted.map((s) => h('li', {}, h('a', {
+      class: 'btn', href: `#/appel?slot=${s.id}&date=${day}`,
+    }, `Faire l'appel : ${s.start} ${s.class_name} (${s.subject})`)))
+      : h('li', { class: 'empty' }, 'Aucun cours ce jour.'));
+  }, (err) => ctx.fail(err, list));
+  return section(h('h3', {}, 'Appels du jour'), list);
+}
