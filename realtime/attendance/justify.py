@@ -109,7 +109,10 @@ class JustificationService:
     async def _published(self, e: AbsenceEvent, reasons: dict[str, Reason],
                          read_by: tuple[int, list[int]] | None = None) -> dict[str, Any]:
         who = await names(self.db, {e.student_id})
-        data = event_json(e, reasons, who.get(e.student_id, ""))
+        ref = await student_ref(self.db, e.student_id)
+        row = await self.db.fetchone("SELECT name FROM classes WHERE id = ?",
+                                     (ref.class_id if ref else 0,))
+        data = event_json(e, reasons, who.get(e.student_id, ""), row["name"] if row else "")
         await self.ctx.emit("absence_update", data, school_room(e.school_id))
         if read_by and read_by[1]:
             from realtime.attendance.context import guardian_room
