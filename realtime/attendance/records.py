@@ -9,9 +9,14 @@ import io
 from typing import Any
 
 from realtime.attendance import store
-from realtime.attendance.absences import count_half_days
+from realtime.attendance.absences import (
+    JUSTIFICATION_LABELS_FR,
+    Justification,
+    count_half_days,
+)
 from realtime.attendance.context import Context, names, parse_period, student_ref
 from realtime.attendance.justify import event_json
+from realtime.attendance.model import MARK_LABELS_FR, MarkState
 from realtime.attendance.service import mark_json
 from realtime.directory import store as directory
 from realtime.errors import not_found
@@ -147,8 +152,10 @@ class RecordService:
         for r in rows:
             reason = reasons.get(r["reason_code"] or "")
             out.writerow([r["date"], r["start"], r["end"], r["class_name"] or "Permanence",
-                          r["subject"], r["student"], r["state"], r["minutes"] or "",
-                          r["comment"], r["justification"] or "",
+                          r["subject"], r["student"], MARK_LABELS_FR[MarkState(r["state"])],
+                          r["minutes"] or "", r["comment"],
+                          JUSTIFICATION_LABELS_FR[Justification(r["justification"])]
+                          if r["justification"] else "",
                           reason.label if reason else ""])
         await self._log(p, {r["student_id"] for r in rows}, "export")
         return buf.getvalue()

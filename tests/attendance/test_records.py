@@ -122,7 +122,8 @@ async def test_history_export_and_the_access_log(
             text = (await r.read()).decode("utf-8-sig")
         lines = text.strip().splitlines()
         assert lines[0].startswith("date;debut;fin;classe;matiere;eleve;marque")
-        assert any(cast.student["name"] in line and ";absent;" in line for line in lines)
+        assert any(cast.student["name"] in line and ";absent·e;" in line
+                   and "Sans motif" in line for line in lines)
         async with s.get(f"{demo_server}/api/attendance/students/{sid}") as r:
             assert r.status == 200
         async with s.get(f"{demo_server}/api/attendance/export.csv?from=2026-01-02&to=2025-01-01"

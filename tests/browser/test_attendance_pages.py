@@ -63,9 +63,13 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     await student_button.tap()
     await expect(student_button).to_have_attribute("aria-pressed", "true")
     mate = teacher.locator(".student-row").filter(has_text=cast.classmate["name"])
-    await mate.get_by_label(f"Minutes pour {cast.classmate['name']}").fill("12")
     await mate.get_by_label(f"Autre marque pour {cast.classmate['name']}").select_option("late")
     await expect(mate.locator(".student-toggle")).to_have_attribute("data-state", "late")
+    minutes = mate.get_by_label(f"Minutes pour {cast.classmate['name']}")
+    await minutes.fill("12")
+    await minutes.press("Enter")
+    await minutes.blur()
+    await expect(mate.locator(".student-toggle")).to_contain_text("En retard (12 min)")
     await expect(teacher.locator(".roll-counts")).to_contain_text("1 absent·es, 1 en retard")
     await expect(row).to_have_attribute("data-state", "in_progress")  # the CPE sees it live
     overflow = await teacher.evaluate(
@@ -81,6 +85,12 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     notice = parent.locator(".notice-item").filter(has_text=cast.student["name"])
     await expect(notice).to_contain_text("absent")
     await expect(parent.get_by_text("1 notification(s) non lue(s)")).to_be_visible()
+    wide = await parent.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+             .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth)
+             .map(el => el.tagName + '.' + el.className + ' ' + Math.round(
+               el.getBoundingClientRect().right))""")
+    assert wide == []
     await check_accessibility(parent)
     await parent.screenshot(path=SCREENSHOTS / "parent-absences.png", full_page=True)
     await notice.get_by_role("combobox").select_option("convenance")
@@ -104,6 +114,9 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     await log_in(tbi, base, cast.teacher)
     await tbi.goto(f"{base}/#/appel?slot={slot['id']}&date={day}")
     await expect(tbi.locator(".roll-meta")).to_contain_text("Validé")
+    await expect(tbi.get_by_role("button", name="Valider l'appel")).to_be_hidden()
+    late = tbi.locator(".student-row").filter(has_text=cast.classmate["name"])
+    await expect(late.locator(".student-toggle")).to_contain_text("En retard (12 min)")
     await check_accessibility(tbi)
     await tbi.screenshot(path=SCREENSHOTS / "roll-tbi.png")
     for ctx in (parent_ctx, cpe_ctx, teacher_ctx, tbi_ctx):

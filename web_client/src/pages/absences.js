@@ -69,7 +69,7 @@ export function renderAbsences(root, ctx) {
       h('option', { value: '' }, 'Choisir un motif…'),
       reasons.map((r) => h('option', { value: r.code }, r.label)));
     const comment = h('input', { type: 'text', maxlength: '300', id: `${id}-c`,
-      placeholder: 'Précision (facultatif)' });
+      placeholder: 'Précision (facultatif)', 'aria-label': 'Précision (facultatif)' });
     return h('form', { class: 'reason-form', onsubmit: async (e) => {
       e.preventDefault();
       if (!select.value) { select.focus(); return; }
@@ -81,7 +81,7 @@ export function renderAbsences(root, ctx) {
       } catch (err) { fail(err); }
     } },
     h('label', { for: id }, `Motif (${about})`), select,
-    h('label', { for: `${id}-c`, class: 'visually-hidden' }, 'Précision'), comment,
+    comment,
     h('button', { type: 'submit', class: 'btn btn-primary' }, 'Envoyer le motif'));
   }
 

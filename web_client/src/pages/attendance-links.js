@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 import { today } from '../dates.js';
+import { AttendanceConnection } from '../attendance/connection.js';
 
 export function attendanceSection(ctx) {
   const role = ctx.me.user.role;
@@ -30,5 +31,12 @@ export function attendanceSection(ctx) {
     }, `Faire l'appel : ${s.start} ${s.class_name} (${s.subject})`)))
       : h('li', { class: 'empty' }, 'Aucun cours ce jour.'));
   }, (err) => ctx.fail(err, list));
-  return section(h('h3', {}, 'Appels du jour'), list);
+  // The reminder of a roll not taken 10 minutes after the start reaches Mon espace too.
+  const alerts = h('div', { class: 'roll-reminders', role: 'alert' });
+  const conn = new AttendanceConnection(null);
+  conn.on('reminder', (r) => alerts.append(h('p', { class: 'alert' }, `${r.message} `,
+    h('a', { href: `#/appel?slot=${r.slot_id}&date=${r.date}` }, "Faire l'appel"))));
+  const close = () => { conn.close(); window.removeEventListener('hashchange', close); };
+  window.addEventListener('hashchange', close);
+  return section(alerts, h('h3', {}, 'Appels du jour'), list);
 }

@@ -108,25 +108,30 @@ export function renderRoll(root, { slotId, hallId, date }) {
 
 function studentRow(student, mark, setMark) {
   const state = mark?.state ?? null;
-  const minutes = h('input', { type: 'number', min: '1', max: '240', inputmode: 'numeric',
-    class: 'minutes', value: mark?.minutes ?? 5, id: `min-${student.id}`,
-    'aria-label': `Minutes pour ${student.name}` });
+  const timed = state === 'late' || state === 'left_early';
   const toggle = h('button', {
     type: 'button', class: 'btn student-toggle', 'data-state': state ?? 'none',
     'aria-pressed': state === 'absent' ? 'true' : 'false',
     onclick: () => setMark(student, state === 'absent' ? 'present' : 'absent'),
   }, h('span', { class: 'student-name' }, student.name),
-  h('span', { class: 'student-mark' }, state ? MARKS[state] : 'Sans marque'));
+  h('span', { class: 'student-mark' }, state ? MARKS[state] : 'Sans marque',
+    timed ? ` (${mark.minutes} min)` : ''));
   const more = h('select', { class: 'more', 'aria-label': `Autre marque pour ${student.name}`,
     onchange: (e) => {
       const value = e.target.value;
       e.target.value = '';
       if (!value) return;
-      const extra = value === 'late' || value === 'left_early'
-        ? { minutes: Number(minutes.value) || 5 } : {};
+      const extra = value === 'late' || value === 'left_early' ? { minutes: mark?.minutes ?? 5 } : {};
       setMark(student, value, extra);
     } },
   h('option', { value: '' }, 'Autre…'),
   ['present', 'absent', 'late', 'left_early', 'exempted'].map((k) => h('option', { value: k }, MARKS[k])));
+  // Minutes only where they mean something: a lateness or an early departure.
+  const minutes = timed ? h('input', { type: 'number', min: '1', max: '240', inputmode: 'numeric',
+    class: 'minutes', value: mark.minutes, 'aria-label': `Minutes pour ${student.name}`,
+    onchange: (e) => {
+      const n = Number(e.target.value);
+      if (n >= 1 && n <= 240 && n !== mark.minutes) setMark(student, state, { minutes: n });
+    } }) : null;
   return h('li', { class: 'student-row', 'data-student-id': student.id }, toggle, more, minutes);
 }
