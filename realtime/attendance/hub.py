@@ -30,7 +30,7 @@ class Attendance:
         self.ctx = ctx
         self.push = push
         self.rolls = RollService(ctx, push)
-        self.justify = JustificationService(ctx)
+        self.justify = JustificationService(ctx, self.rolls.push_notice)
         self.records = RecordService(ctx)
         self.dashboard = DashboardService(ctx)
         self._follows: dict[str, asyncio.Task[None]] = {}
@@ -81,7 +81,7 @@ class Attendance:
     async def tick(self) -> None:
         await self.dashboard.send_reminders()
         await feed.sweep_outbox(self.ctx.db, self.ctx.streams, self.ctx.clock(),
-                                self.rolls._pushed)
+                                self.rolls.push_notice)
 
     async def purge(self) -> dict[str, int]:
         return await retention.purge(self.ctx.db, self.ctx.today(),

@@ -3,11 +3,12 @@ school's list of reasons. Load → policy → model → persist → publish afte
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
-from realtime.attendance import store
+from realtime.attendance import feed, store
 from realtime.attendance.absences import (
     JUSTIFICATION_LABELS_FR,
     AbsenceEvent,
@@ -16,8 +17,16 @@ from realtime.attendance.absences import (
     give_reason,
     validate_reasons,
 )
-from realtime.attendance.context import Context, names, school_room, student_ref
+from realtime.attendance.context import (
+    Context,
+    guardian_room,
+    guardians_of,
+    names,
+    school_room,
+    student_ref,
+)
 from realtime.attendance.model import Rejection
+from realtime.attendance.notices import decision_notice
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, SchoolRef, may
@@ -36,9 +45,11 @@ def event_json(e: AbsenceEvent, reasons: dict[str, Reason], student_name: str = 
 
 
 class JustificationService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context,
+                 on_published: Callable[[feed.Pending], Awaitable[None]] | None = None) -> None:
         self.ctx = ctx
         self.db = ctx.db
+        self.on_published = on_published
 
     async def reasons(self, p: Principal, school_id: int) -> list[Reason]:
         if not may(p, Action.VIEW_SCHOOL, SchoolRef(id=school_id)):
@@ -94,6 +105,16 @@ class JustificationService:
             except Rejection as r:
                 raise AppError(r.code, r.message) from r
             await store.upsert_event(conn, new)
+            who = await names(conn, {new.student_id})
+            chosen = reasons.get(new.reason_code or "")
+            payload = decision_notice(
+                student_id=new.student_id, student_name=who.get(new.student_id, ""),
+                date=new.date, start=new.start, end=new.end, kind=new.kind.value,
+                accepted=accept, reason_label=chosen.label if chosen else None,
+                event_id=new.id)
+            guardians = (await guardians_of(conn, [new.student_id]))[new.student_id]
+            notes = await feed.write(conn, guardians, new.student_id, new.id, payload, now)
+        await feed.publish(self.db, self.ctx.streams, notes, self.on_published)
         return await self._published(new, reasons)
 
     async def _event(self, conn: Any, p: Principal, event_id: int, action: Action
@@ -115,7 +136,5 @@ class JustificationService:
         data = event_json(e, reasons, who.get(e.student_id, ""), row["name"] if row else "")
         await self.ctx.emit("absence_update", data, school_room(e.school_id))
         if read_by and read_by[1]:
-            from realtime.attendance.context import guardian_room
-
             await self.ctx.emit("notices_read", {"ids": read_by[1]}, guardian_room(read_by[0]))
         return data

@@ -59,3 +59,21 @@ def notice_kind(change: Change) -> str | None:
     if before in told or change.after.state in told:
         return "correction"
     return None
+
+
+def decision_notice(*, student_id: int, student_name: str, date: str, start: str, end: str,
+                    kind: str, accepted: bool, reason_label: str | None, event_id: int
+                    ) -> dict[str, Any]:
+    """The CPE accepted or refused the reason of an absence or lateness."""
+    what = "le retard" if kind == "late" else "l'absence"
+    verdict = "accepté" if accepted else "refusé"
+    reason = f" « {reason_label} »" if reason_label else ""
+    return {
+        "kind": "decision", "student_id": student_id, "student_name": student_name,
+        "date": date, "start": start, "end": end, "subject": "", "state": verdict,
+        "minutes": None, "event_id": event_id,
+        "title": f"Motif {verdict} — {student_name}",
+        "body": f"La vie scolaire a {verdict} le motif{reason} pour {what} de {student_name} "
+                f"le {french_day(date)} de {start} à {end}.",
+        "can_justify": False,
+    }

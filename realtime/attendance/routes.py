@@ -19,6 +19,7 @@ from realtime.attendance.hub import Attendance
 from realtime.attendance.socket import AttendanceNamespace
 from realtime.errors import AppError
 from realtime.identity.model import Principal, Role
+from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.validation import Payload
 
 Code = Annotated[str, msgspec.Meta(max_length=40)]
@@ -67,8 +68,23 @@ class PushEndpointBody(Payload):
     endpoint: Annotated[str, msgspec.Meta(max_length=1000)]
 
 
+WRITES_PER_MINUTE = 60
+WRITE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("attendance_write_limiter")
+
+
 def _hub(request: web.Request) -> Attendance:
     return request.app[keys.ATTENDANCE]
+
+
+async def _writer(request: web.Request) -> Principal:
+    """The caller of a write, within their budget of writes per minute (all processes)."""
+    p = await current_principal(request)
+    limiter = request.app[WRITE_LIMITER]
+    key = f"attendance-write:{p.id}"
+    if await limiter.hit(key) > limiter.limit:
+        raise AppError("rate_limited", "Trop de demandes à la fois : réessayez dans une minute.",
+                       retry_after=await limiter.retry_after(key))
+    return p
 
 
 def _period(request: web.Request) -> tuple[str | None, str | None]:
@@ -138,14 +154,14 @@ async def export_csv(request: web.Request) -> web.Response:
 
 
 async def give_reason(request: web.Request) -> web.Response:
-    p = await current_principal(request)
+    p = await _writer(request)
     body = await read_json(request, GiveReasonBody)
     return json_response(await _hub(request).justify.give(
         p, path_int(request, "event_id"), body.reason_code, body.comment))
 
 
 async def decision(request: web.Request) -> web.Response:
-    p = await current_principal(request)
+    p = await _writer(request)
     body = await read_json(request, DecisionBody)
     return json_response(await _hub(request).justify.decide(
         p, path_int(request, "event_id"), body.accept, body.reason_code, body.comment))
@@ -162,7 +178,7 @@ async def get_reasons(request: web.Request) -> web.Response:
 
 
 async def put_reasons(request: web.Request) -> web.Response:
-    p = await current_principal(request)
+    p = await _writer(request)
     body = await read_json(request, ReasonsBody)
     items = [Reason(r.code, r.label.strip(), r.justifying, False, r.active)
              for r in body.reasons]
@@ -180,7 +196,7 @@ async def notices(request: web.Request) -> web.Response:
 
 
 async def read_notices(request: web.Request) -> web.Response:
-    p = await current_principal(request)
+    p = await _writer(request)
     body = await read_json(request, ReadBody)
     hub = _hub(request)
     changed = await feed.mark_read(hub.ctx.db, p.id, body.ids, hub.ctx.clock())
@@ -198,7 +214,7 @@ async def push_key(request: web.Request) -> web.Response:
 
 
 async def push_subscribe(request: web.Request) -> web.Response:
-    p = await current_principal(request)
+    p = await _writer(request)
     body = await read_json(request, PushSubscriptionBody)
     settings = request.app[keys.SETTINGS]
     webpush.check_endpoint(settings, body.endpoint)
@@ -211,7 +227,7 @@ async def push_subscribe(request: web.Request) -> web.Response:
 
 
 async def push_unsubscribe(request: web.Request) -> web.Response:
-    p = await current_principal(request)
+    p = await _writer(request)
     body = await read_json(request, PushEndpointBody)
     removed = await webpush.unsubscribe(_hub(request).ctx.db, p.id, body.endpoint)
     return json_response({"removed": removed})
@@ -232,6 +248,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx = Context(settings, app[keys.DB], app[keys.STREAMS], app[keys.SIO])
     hub = Attendance(ctx, webpush.PushSender(settings, app[keys.DB]))
     app[keys.ATTENDANCE] = hub
+    redis = app[keys.REDIS]
+    app[WRITE_LIMITER] = (
+        RedisRateLimiter(redis, f"{settings.redis_prefix}:attendance", WRITES_PER_MINUTE, 60)
+        if redis is not None else MemoryRateLimiter(WRITES_PER_MINUTE, 60))
     hub.start()
     yield
     await hub.close()

@@ -295,9 +295,9 @@ class RollService:
         await self.ctx.emit("roll_update", summary(roll),
                             dashboard_room(roll.school_id, roll.date))
         if fx.notes:
-            await feed.publish(self.db, self.ctx.streams, fx.notes, self._pushed)
+            await feed.publish(self.db, self.ctx.streams, fx.notes, self.push_notice)
 
-    async def _pushed(self, note: feed.Pending) -> None:
+    async def push_notice(self, note: feed.Pending) -> None:
         if self.push is not None:
             p = note.payload
             self.push.send(note.guardian_id, {

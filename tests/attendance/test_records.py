@@ -60,6 +60,13 @@ async def test_parent_gives_a_reason_and_the_cpe_decides(
                                          "reason_code": "maladie"})
     assert accepted["absence"]["justification"] == "accepted"
     assert accepted["absence"]["reason_label"] == "Maladie de l'enfant"
+    # The guardians hear of each decision.
+    await parent.wait_for(lambda: len(parent.events["notice"]) == 3)
+    refused_notice, accepted_notice = parent.events["notice"][1:]
+    assert refused_notice["kind"] == "decision" and "refusé" in refused_notice["body"]
+    assert accepted_notice["title"].startswith("Motif accepté")
+    assert "« Maladie de l'enfant »" in accepted_notice["body"]
+    assert not accepted_notice["can_justify"]
 
 
 async def test_justifying_reason_settles_and_half_days_count(
@@ -242,3 +249,17 @@ async def test_bad_rest_input(demo_server: str, cast: Cast, demo_db_path: Path) 
     with sqlite3.connect(demo_db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM notifications WHERE read_at IS NOT NULL"
                             ).fetchone()[0] == 0
+
+
+async def test_rest_writes_are_rate_limited(demo_server: str, cast: Cast,
+                                            demo_db_path: Path) -> None:
+    async with await session_for(demo_server, cast.guardians[0]) as s:
+        statuses = []
+        for _ in range(65):
+            async with s.post(f"{demo_server}/api/attendance/notices/read", json={}) as r:
+                statuses.append(r.status)
+                if r.status == 429:
+                    body = await r.json()
+                    assert int(r.headers["Retry-After"]) >= 1
+                    assert body["error"]["code"] == "rate_limited"
+        assert statuses[:60] == [200] * 60 and statuses[60:] == [429] * 5
