@@ -17,7 +17,7 @@ from realtime.attendance.context import (
 from realtime.attendance.model import RollState, minutes_since_start, overdue
 from realtime.directory import store as directory
 from realtime.errors import not_found
-from realtime.identity.model import Principal
+from realtime.identity.model import Principal, Role
 from realtime.policy import Action, SchoolRef, may
 
 
@@ -70,8 +70,15 @@ class DashboardService:
                                   teacher_name=people.get(h["supervisor_id"], ""),
                                   people=people))
         rows.sort(key=lambda x: (x["start"], x["class_name"]))
-        return {"school_id": school_id, "date": day.isoformat(),
-                "overdue_after_min": self.ctx.settings.attendance_overdue_min, "rows": rows}
+        out = {"school_id": school_id, "date": day.isoformat(),
+               "overdue_after_min": self.ctx.settings.attendance_overdue_min, "rows": rows,
+               "can_replace": p.role is Role.CPE, "teachers": []}
+        if out["can_replace"]:  # who the CPE may name as a replacement
+            teachers = await self.db.fetchall(
+                "SELECT id, name FROM users WHERE school_id = ? AND role = 'teacher'"
+                " AND disabled = 0 ORDER BY name", (school_id,))
+            out["teachers"] = [{"id": t["id"], "name": t["name"]} for t in teachers]
+        return out
 
     def _row(self, r: Any, day: dt.date, *, people: dict[int, str], **info: Any
              ) -> dict[str, Any]:

@@ -292,8 +292,11 @@ class RollService:
                 "marks": [mark_json(c.after) for c in fx.changes], "counts": roll.counts()},
                 roll_room(roll.id))
         await self.ctx.emit("roll_state", summary(roll), roll_room(roll.id))
-        await self.ctx.emit("roll_update", summary(roll),
-                            dashboard_room(roll.school_id, roll.date))
+        update = summary(roll)
+        if roll.replacement_id:
+            update["replacement_name"] = (await names(self.db, {roll.replacement_id})).get(
+                roll.replacement_id, "")
+        await self.ctx.emit("roll_update", update, dashboard_room(roll.school_id, roll.date))
         if fx.notes:
             await feed.publish(self.db, self.ctx.streams, fx.notes, self.push_notice)
 

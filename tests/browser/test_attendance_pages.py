@@ -106,6 +106,17 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     await cpe.screenshot(path=SCREENSHOTS / "vie-scolaire.png", full_page=True)
     await pending.get_by_role("button", name="Accepter").click()
     await expect(pending).to_have_count(0)
+
+    # The CPE names a replacement for a course of that day whose roll is not taken.
+    other = (cpe.locator('tr[data-state="todo"]')
+             .filter(has_not_text=cast.other_teacher["name"])
+             .filter(has=cpe.get_by_text("Remplacer")).first)
+    other_slot = await other.get_attribute("data-slot-id")
+    other = cpe.locator(f'tr[data-slot-id="{other_slot}"]')
+    await other.get_by_text("Remplacer").click()
+    await other.get_by_role("combobox").select_option(label=cast.other_teacher["name"])
+    await other.get_by_role("button", name="Nommer").click()
+    await expect(other).to_contain_text(f"{cast.other_teacher['name']} (remplace")
     for page in (teacher, parent, cpe):
         assert page.js_errors == []  # type: ignore[attr-defined]
 

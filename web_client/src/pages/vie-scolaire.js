@@ -10,7 +10,8 @@ export function renderVieScolaire(root, { date }) {
   setTitle('Vie scolaire');
   const status = liveStatus();
   const conn = new AttendanceConnection(status);
-  const model = { rows: [], pending: new Map(), date: null, reasons: [] };
+  const model = { rows: [], pending: new Map(), date: null, reasons: [], teachers: [],
+    canReplace: false };
   const dateLine = h('p', { class: 'muted' });
   const summary = h('p', { class: 'dash-summary', 'aria-live': 'polite' });
   const error = h('div', { class: 'alert', role: 'alert' });
@@ -37,6 +38,8 @@ export function renderVieScolaire(root, { date }) {
       const data = await conn.call('watch_dashboard', date ? { date } : {});
       model.rows = data.rows;
       model.date = data.date;
+      model.teachers = data.teachers;
+      model.canReplace = data.can_replace;
       model.pending = new Map(data.pending.map((a) => [a.id, a]));
       if (!model.reasons.length) {
         const res = await fetch(`/api/attendance/schools/${data.school_id}/reasons`);
@@ -53,7 +56,7 @@ export function renderVieScolaire(root, { date }) {
       || (u.study_hall_id && r.study_hall_id === u.study_hall_id));
     if (!row) return;
     Object.assign(row, { roll_id: u.id, state: u.state, absent: u.absent, late: u.late,
-      overdue: false });
+      overdue: false, replacement_id: u.replacement_id, replacement_name: u.replacement_name ?? '' });
     drawGrid();
   });
   conn.on('overdue', (o) => {
@@ -76,11 +79,29 @@ export function renderVieScolaire(root, { date }) {
     h('td', {}, `${r.start} – ${r.end}`),
     h('th', { scope: 'row' }, r.class_name),
     h('td', {}, r.subject),
-    h('td', {}, r.replacement_name ? `${r.replacement_name} (remplace ${r.teacher_name})` : r.teacher_name),
+    h('td', {}, r.replacement_name ? `${r.replacement_name} (remplace ${r.teacher_name})` : r.teacher_name,
+      model.canReplace && r.slot_id && r.state !== 'done' ? replaceMenu(r) : null),
     h('td', {}, h('span', { class: `badge state-${r.state}` }, ROLL_STATES[r.state]),
       r.overdue ? h('span', { class: 'badge overdue-badge' }, 'En retard') : null),
     h('td', {}, String(r.absent)),
     h('td', {}, String(r.late)))));
+  }
+
+  function replaceMenu(r) {
+    const select = h('select', { 'aria-label': `Remplaçant·e pour ${r.class_name} à ${r.start}` },
+      h('option', { value: '' }, 'Personne'),
+      model.teachers.filter((t) => t.id !== r.teacher_id)
+        .map((t) => h('option', { value: t.id, selected: t.id === r.replacement_id }, t.name)));
+    return h('details', { class: 'replace-menu' },
+      h('summary', { class: 'btn' }, 'Remplacer'),
+      h('div', { class: 'replace-form' }, select,
+        h('button', { type: 'button', class: 'btn btn-primary', onclick: async () => {
+          try {
+            await conn.call('replace', { slot_id: r.slot_id, date: model.date,
+              teacher_id: select.value ? Number(select.value) : null });
+            replace(error);
+          } catch (err) { replace(error, h('p', {}, err.message)); }
+        } }, 'Nommer')));
   }
 
   function drawPending() {
