@@ -108,10 +108,11 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     await expect(pending).to_have_count(0)
 
     # The CPE names a replacement for a course of that day whose roll is not taken.
-    other = (cpe.locator('tr[data-state="todo"]')
-             .filter(has_not_text=cast.other_teacher["name"])
-             .filter(has=cpe.get_by_text("Remplacer")).first)
-    other_slot = await other.get_attribute("data-slot-id")
+    other_slot = await cpe.evaluate(
+        """(name) => [...document.querySelectorAll('tr[data-state="todo"]')]
+             .find(tr => tr.querySelector('details.replace-menu')
+                   && tr.cells[3].firstChild.textContent !== name).dataset.slotId""",
+        cast.other_teacher["name"])
     other = cpe.locator(f'tr[data-slot-id="{other_slot}"]')
     await other.get_by_text("Remplacer").click()
     await other.get_by_role("combobox").select_option(label=cast.other_teacher["name"])
