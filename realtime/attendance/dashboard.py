@@ -90,6 +90,43 @@ class DashboardService:
                 "replacement_name": people.get(replacement or 0, ""),
                 "overdue": self._overdue(state, info["start"], day)}
 
+    async def teacher_day(self, p: Principal, date: str | None) -> dict[str, Any]:
+        """A teacher's rolls of a day: their own courses, and those the CPE gave them to
+        replace, with where each roll stands."""
+        if p.role is not Role.TEACHER:
+            raise not_found("Aucun appel pour ce compte.")
+        day = parse_day(date, self.ctx.today())
+        own = await directory.slots(self.db, weekday=day.isoweekday(), teacher_id=p.id)
+        replacing = await self.db.fetchall(
+            "SELECT slot_id FROM rolls WHERE date = ? AND replacement_id = ?"
+            " AND slot_id IS NOT NULL", (day.isoformat(), p.id))
+        extra_ids = {r["slot_id"] for r in replacing} - {s.id for s in own}
+        extra = []
+        for slot_id in sorted(extra_ids):
+            row = await self.db.fetchone("SELECT * FROM course_slots WHERE id = ?", (slot_id,))
+            if row is not None:
+                extra += await directory.slots(self.db, weekday=row["weekday"],
+                                               class_ids=[row["class_id"]])
+        slots = own + [s for s in extra if s.id in extra_ids]
+        states = {r["slot_id"]: r for r in await store.rolls_of_school_day(
+            self.db, p.school_id or 0, day.isoformat()) if r["slot_id"]}
+        classes = {c.id: c.name for c in await directory.classes_of_schools(
+            self.db, [p.school_id or 0])}
+        people = await names(self.db, {s.teacher_id for s in slots})
+        out = []
+        for s in sorted(slots, key=lambda s: s.start):
+            r = states.get(s.id)
+            if r is not None and r["replacement_id"] and r["replacement_id"] != p.id:
+                continue  # the CPE gave this one to someone else
+            out.append({"slot_id": s.id, "start": s.start, "end": s.end, "subject": s.subject,
+                        "class_name": classes.get(s.class_id, ""), "room": s.room,
+                        "state": r["state"] if r else RollState.TODO.value,
+                        "replacing": people.get(s.teacher_id) if s.teacher_id != p.id
+                        else None,
+                        "overdue": self._overdue(RollState(r["state"]) if r else
+                                                 RollState.TODO, s.start, day)})
+        return {"date": day.isoformat(), "rolls": out}
+
     async def send_reminders(self) -> int:
         """Remind each teacher once per late roll (across processes: the reminder row is
         the lock), and flag it on the dashboards."""

@@ -131,6 +131,11 @@ async def my_record(request: web.Request) -> web.Response:
     raise AppError("not_found", "Pas de dossier d'absences pour ce compte.")
 
 
+async def my_rolls(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).dashboard.teacher_day(p, request.query.get("date")))
+
+
 async def roll(request: web.Request) -> web.Response:
     p = await current_principal(request)
     return json_response(await _hub(request).rolls.view(p, path_int(request, "roll_id")))
@@ -261,6 +266,7 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.cleanup_ctx.append(_lifecycle)
     sio.register_namespace(AttendanceNamespace(app))
     r = app.router
+    r.add_get("/api/attendance/my-rolls", my_rolls)
     r.add_get("/api/attendance/rolls/{roll_id}", roll)
     r.add_get("/api/attendance/classes/{class_id}/rolls", class_rolls)
     r.add_get("/api/attendance/classes/{class_id}/half-days", class_half_days)

@@ -146,3 +146,27 @@ async def test_study_hall_roll_adds_present_students(att_app: Any, att_client: A
     outsider = await cpe.call("mark", {"roll_id": rid, "marks": [
         {"student_id": 1, "state": "present"}]})
     assert outsider["error"]["code"] == "not_found"
+
+
+async def test_teacher_day_lists_own_and_replaced_rolls(att_app: Any, att_client: Any,
+                                                         cast: Cast) -> None:
+    from tests.attendance.conftest import ids, session_for
+
+    base, _ = await att_app()
+    slot, day = await recent_slot(base, cast.teacher, cast.class_name)
+    cpe = await att_client(cast.cpe, base)
+    sub = (await ids(base, cast.other_teacher))["id"]
+    assert (await cpe.call("replace", {"slot_id": slot["id"], "date": day,
+                                       "teacher_id": sub}))["ok"]
+    async with await session_for(base, cast.other_teacher) as s:
+        async with s.get(f"{base}/api/attendance/my-rolls?date={day}") as r:
+            rolls = (await r.json())["rolls"]
+    [given] = [x for x in rolls if x["slot_id"] == slot["id"]]
+    assert given["replacing"] == cast.teacher["name"] and given["state"] == "todo"
+    async with await session_for(base, cast.teacher) as s:
+        async with s.get(f"{base}/api/attendance/my-rolls?date={day}") as r:
+            mine = (await r.json())["rolls"]
+    assert slot["id"] not in {x["slot_id"] for x in mine}  # given to the replacement
+    async with await session_for(base, cast.cpe) as s:
+        async with s.get(f"{base}/api/attendance/my-rolls") as r:
+            assert r.status == 404

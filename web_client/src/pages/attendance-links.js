@@ -1,9 +1,8 @@
 // « Vie scolaire » on Mon espace: a teacher's rolls of the day, the CPE's dashboard, a
 // parent's or a student's absences.
-import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 import { today } from '../dates.js';
-import { AttendanceConnection } from '../attendance/connection.js';
+import { AttendanceConnection, ROLL_STATES, apiJson } from '../attendance/connection.js';
 
 export function attendanceSection(ctx) {
   const role = ctx.me.user.role;
@@ -23,12 +22,14 @@ export function attendanceSection(ctx) {
   if (role !== 'teacher') return null;
   const day = ctx.date ?? today(ctx.tz);
   const list = h('ul', { class: 'roll-links', 'aria-busy': 'true' });
-  api.timetable(day).then(({ slots }) => {
+  apiJson('GET', `/api/attendance/my-rolls?date=${day}`).then(({ rolls }) => {
     list.removeAttribute('aria-busy');
-    const sorted = [...slots].sort((a, b) => a.start.localeCompare(b.start));
-    replace(list, sorted.length ? sorted.map((s) => h('li', {}, h('a', {
-      class: 'btn', href: `#/appel?slot=${s.id}&date=${day}`,
-    }, `Faire l'appel : ${s.start} ${s.class_name} (${s.subject})`)))
+    replace(list, rolls.length ? rolls.map((r) => h('li', { 'data-state': r.state }, h('a', {
+      class: `btn${r.overdue ? ' btn-primary' : ''}`, href: `#/appel?slot=${r.slot_id}&date=${day}`,
+    }, `${r.state === 'done' ? "Voir l'appel" : "Faire l'appel"} : ${r.start} ${r.class_name} (${r.subject})`),
+    h('span', { class: 'roll-link-state' }, ` ${ROLL_STATES[r.state]}`,
+      r.replacing ? ` — remplacement de ${r.replacing}` : '',
+      r.overdue ? ' — en retard' : '')))
       : h('li', { class: 'empty' }, 'Aucun cours ce jour.'));
   }, (err) => ctx.fail(err, list));
   // The reminder of a roll not taken 10 minutes after the start reaches Mon espace too.
