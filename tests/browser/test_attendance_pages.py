@@ -71,6 +71,10 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     await minutes.blur()
     await expect(mate.locator(".student-toggle")).to_contain_text("En retard (12 min)")
     await expect(teacher.locator(".roll-counts")).to_contain_text("1 absent·es, 1 en retard")
+    third = (teacher.locator(".student-row").filter(has_not_text=cast.student["name"])
+             .filter(has_not_text=cast.classmate["name"]).first)
+    await third.get_by_role("combobox").select_option("exempted_stays")
+    await expect(third.locator(".student-toggle")).to_contain_text("Dispensé·e (reste en cours)")
     await expect(row).to_have_attribute("data-state", "in_progress")  # the CPE sees it live
     overflow = await teacher.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")

@@ -115,17 +115,20 @@ function studentRow(student, mark, setMark) {
     onclick: () => setMark(student, state === 'absent' ? 'present' : 'absent'),
   }, h('span', { class: 'student-name' }, student.name),
   h('span', { class: 'student-mark' }, state ? MARKS[state] : 'Sans marque',
-    timed ? ` (${mark.minutes} min)` : ''));
+    timed ? ` (${mark.minutes} min)` : '', mark?.must_attend ? ' (reste en cours)' : ''));
   const more = h('select', { class: 'more', 'aria-label': `Autre marque pour ${student.name}`,
     onchange: (e) => {
       const value = e.target.value;
       e.target.value = '';
       if (!value) return;
+      if (value === 'exempted_stays') { setMark(student, 'exempted', { must_attend: true }); return; }
       const extra = value === 'late' || value === 'left_early' ? { minutes: mark?.minutes ?? 5 } : {};
       setMark(student, value, extra);
     } },
   h('option', { value: '' }, 'Autre…'),
-  ['present', 'absent', 'late', 'left_early', 'exempted'].map((k) => h('option', { value: k }, MARKS[k])));
+  ['present', 'absent', 'late', 'left_early'].map((k) => h('option', { value: k }, MARKS[k])),
+  h('option', { value: 'exempted_stays' }, 'Dispensé·e, reste en cours'),
+  h('option', { value: 'exempted' }, 'Dispensé·e, peut partir'));
   // Minutes only where they mean something: a lateness or an early departure.
   const minutes = timed ? h('input', { type: 'number', min: '1', max: '240', inputmode: 'numeric',
     class: 'minutes', value: mark.minutes, 'aria-label': `Minutes pour ${student.name}`,
