@@ -235,3 +235,20 @@ async def test_rate_limit(demo_server: str, att_client: Any, cast: Cast) -> None
     assert codes == {"not_found", "rate_limited"}
     limited = next(a for a in acks if a["error"]["code"] == "rate_limited")
     assert "patientez" in limited["error"]["message"]
+
+
+async def test_colleague_of_the_class_sees_but_does_not_take(
+        demo_server: str, att_client: Any, cast: Cast, demo_accounts: list[dict[str, Any]],
+        demo_db_path: Path) -> None:
+    colleague_acct = next(a for a in demo_accounts if a["role"] == "teacher"
+                          and a is not cast.teacher and cast.class_name in a["classes"]
+                          and a["school"] == cast.teacher["school"])
+    teacher = await att_client(cast.teacher)
+    opened = await take_roll(demo_server, cast, teacher)
+    colleague = await att_client(colleague_acct)
+    seen = await colleague.call("view_roll", {"roll_id": opened["roll"]["id"]})
+    assert seen["ok"] and len(seen["students"]) == len(opened["students"])
+    before = counts(demo_db_path)
+    ack = await colleague.call("all_present", {"roll_id": opened["roll"]["id"]})
+    assert ack["error"]["code"] == "forbidden" and ack["error"]["message"]
+    assert counts(demo_db_path) == before
