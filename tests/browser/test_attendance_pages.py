@@ -122,6 +122,23 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     await other.get_by_role("combobox").select_option(label=cast.other_teacher["name"])
     await other.get_by_role("button", name="Nommer").click()
     await expect(other).to_contain_text(f"{cast.other_teacher['name']} (remplace")
+
+    # The CPE adds a reason to the school's list.
+    reasons = cpe.get_by_role("region", name="Motifs d'absence")
+    await expect(reasons.locator(".reason-row")).to_have_count(10)
+    await expect(reasons.get_by_label("Justificatif").first).to_be_disabled()  # legal
+    await reasons.get_by_label("Nouveau motif").fill("Sortie scolaire")
+    await reasons.get_by_role("button", name="Ajouter").click()
+    await reasons.locator('.reason-row[data-code="sortie_scolaire"]').get_by_label(
+        "Justificatif").check()
+    await reasons.get_by_role("button", name="Enregistrer les motifs").click()
+    await expect(reasons.get_by_role("status")).to_have_text("Liste des motifs enregistrée.")
+    school = (await (await cpe.request.get(f"{base}/api/me")).json())["user"]["school_id"]
+    saved = await (await cpe.request.get(f"{base}/api/attendance/schools/{school}/reasons")
+                   ).json()
+    assert saved["reasons"][-1] == {"code": "sortie_scolaire", "label": "Sortie scolaire",
+                                    "justifying": True, "legal": False, "active": True}
+    await check_accessibility(cpe)
     for page in (teacher, parent, cpe):
         assert page.js_errors == []  # type: ignore[attr-defined]
 

@@ -4,6 +4,7 @@
 import { h, replace, setTitle } from '../dom.js';
 import { AttendanceConnection, ROLL_STATES } from '../attendance/connection.js';
 import { longDate } from '../dates.js';
+import { reasonsSection } from '../attendance/reasons.js';
 import { liveStatus } from '../socket.js';
 
 export function renderVieScolaire(root, { date }) {
@@ -17,6 +18,7 @@ export function renderVieScolaire(root, { date }) {
   const error = h('div', { class: 'alert', role: 'alert' });
   const grid = h('tbody');
   const pendingList = h('ul', { class: 'pending-list' });
+  const reasonsBox = h('div', {});
   const exportLink = h('a', { class: 'btn', href: '/api/attendance/export.csv', download: true },
     'Exporter les absences (CSV)');
   const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
@@ -31,7 +33,8 @@ export function renderVieScolaire(root, { date }) {
           .map((c) => h('th', { scope: 'col' }, c)))),
         grid))),
     h('section', { class: 'card', 'aria-labelledby': 'pending-title' },
-      h('h2', { id: 'pending-title' }, 'Absences à traiter'), pendingList, exportLink)));
+      h('h2', { id: 'pending-title' }, 'Absences à traiter'), pendingList, exportLink),
+    reasonsBox));
 
   async function load() {
     try {
@@ -40,6 +43,7 @@ export function renderVieScolaire(root, { date }) {
       model.date = data.date;
       model.teachers = data.teachers;
       model.canReplace = data.can_replace;
+      if (data.can_replace && !reasonsBox.firstChild) reasonsBox.append(reasonsSection(data.school_id));
       model.pending = new Map(data.pending.map((a) => [a.id, a]));
       if (!model.reasons.length) {
         const res = await fetch(`/api/attendance/schools/${data.school_id}/reasons`);
