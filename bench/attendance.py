@@ -1,7 +1,7 @@
 """A département's morning of roll calls: every class's 08:00 roll taken within 10 minutes.
 
     .venv/bin/python -m bench.attendance [--schools 50] [--classes 30] [--students 25]
-        [--minutes 10] [--compress 10] [--guardians 400] [--baseline 30]
+        [--minutes 10] [--compress 10] [--guardians 400] [--baseline 30] [--redis URL]
 
 The run seeds a fresh SQLite file with `schools × classes × students` pupils (one or two
 guardians each), one teacher and one 08:00 course per class, and starts the real server
@@ -193,6 +193,8 @@ async def run(args: argparse.Namespace) -> None:
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
            "REALTIME_LOG_LEVEL": "WARNING", "REALTIME_LOGIN_MAX_FAILURES_IP": "1000000"}
+    if args.redis:  # streams and Socket.IO fan-out through Redis, as with several nodes
+        env |= {"REDIS_URL": args.redis, "REALTIME_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}"}
     server = await start_server("ENT server", ["-m", "realtime", "serve"], env,
                                 tmp / "server.log")
     day = bench_day().isoformat()
@@ -260,6 +262,14 @@ async def run(args: argparse.Namespace) -> None:
             await g.disconnect()
     finally:
         stop_server(server)
+        if args.redis:  # leave nothing behind in a shared Redis
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis.from_url(args.redis)
+            keys = [k async for k in client.scan_iter(match=f"{env['REALTIME_REDIS_PREFIX']}:*")]
+            if keys:
+                await client.delete(*keys)
+            await client.aclose()
     problems = server.log_problems()
     load_after = os.getloadavg()
 
@@ -269,7 +279,8 @@ async def run(args: argparse.Namespace) -> None:
     b50, b99 = percentile(baseline, 0.5), percentile(baseline, 0.99)
     l50, l99 = percentile(loaded, 0.5), percentile(loaded, 0.99)
     print(f"\n{args.schools} collèges × {args.classes} classes × {args.students} élèves, "
-          f"{args.minutes} min compressed {args.compress}× into {window:.0f} s, day {day}")
+          f"{args.minutes} min compressed {args.compress}× into {window:.0f} s, day {day}, "
+          f"{'Redis' if args.redis else 'SQLite, in-process fan-out'}")
     print(f"| measure | idle baseline | morning | ratio |\n|---|---|---|---|\n"
           f"| rolls | {len(base_plans)} (one at a time) | {stats['rolls']} in {elapsed:.1f} s"
           f" ({stats['rolls'] / elapsed:.1f}/s) | |\n"
@@ -297,6 +308,8 @@ def main() -> None:
     parser.add_argument("--compress", type=float, default=10)
     parser.add_argument("--guardians", type=int, default=400)
     parser.add_argument("--baseline", type=int, default=30)
+    parser.add_argument("--redis", metavar="URL", default=None,
+                        help="run the server with REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     args = parser.parse_args()
     try:
         import uvloop
