@@ -14,6 +14,7 @@ from aiohttp import web
 from realtime import health, keys, redis_client, webclient
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware
+from realtime.attendance import routes as attendance_routes
 from realtime.boards import routes as board_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
@@ -33,7 +34,8 @@ MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
-FEATURES = (health, identity_routes, directory_routes, presence_routes, board_routes, webclient,
+FEATURES = (health, identity_routes, directory_routes, presence_routes, board_routes,
+            attendance_routes, webclient,
             sio_mod)
 
 

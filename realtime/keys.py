@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import redis.asyncio as aioredis
     import socketio
 
+    from realtime.attendance.hub import Attendance
     from realtime.boards.service import BoardService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
@@ -27,3 +28,4 @@ IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
+ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")

@@ -32,6 +32,16 @@ class Action(StrEnum):
     VIEW_SCHOOL_PRESENCE = "presence.school"
     VIEW_CLASS_PRESENCE = "presence.class"
     VIEW_BOARD_PRESENCE = "presence.board"
+    TAKE_ROLL = "roll.take"
+    VIEW_ROLL = "roll.view"
+    NAME_REPLACEMENT = "roll.replacement"
+    VIEW_ATTENDANCE_DASHBOARD = "attendance.dashboard"
+    VIEW_CLASS_ATTENDANCE = "attendance.class"
+    EXPORT_ATTENDANCE = "attendance.export"
+    MANAGE_ABSENCE_REASONS = "attendance.reasons"
+    VIEW_ABSENCES = "absences.view"
+    GIVE_ABSENCE_REASON = "absences.give_reason"
+    DECIDE_ABSENCE = "absences.decide"
 
 
 class SchoolRef(msgspec.Struct, frozen=True):
@@ -67,7 +77,18 @@ class BoardRef(msgspec.Struct, frozen=True):
     pen: frozenset[int] = frozenset()
 
 
-Target = SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef
+class RollRef(msgspec.Struct, frozen=True):
+    """A roll call: its class (None for a study hall), the slot's teacher (or the study
+    hall's supervisor) and the replacement the CPE named, if any."""
+
+    id: int
+    school_id: int
+    class_id: int | None
+    teacher_id: int
+    replacement_id: int | None = None
+
+
+Target = SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef | RollRef
 Rule = Callable[[Principal, Target], bool]
 
 
@@ -174,6 +195,50 @@ def _view_board_presence(p: Principal, t: Target) -> bool:
     """Who follows a board: its teachers and the school team, never the pupils."""
     assert isinstance(t, BoardRef)
     return p.role is Role.ADMIN or _school_team(p, t.school_id) or _board_teacher(p, t)
+def _take_roll(p: Principal, t: Target) -> bool:
+    """The slot's teacher, the replacement the CPE named, the CPE or the administration."""
+    assert isinstance(t, RollRef)
+    if _school_team(p, t.school_id):
+        return True
+    return _in_school(p, t.school_id) and p.role is Role.TEACHER and p.id in (
+        t.teacher_id, t.replacement_id)
+
+
+def _view_roll(p: Principal, t: Target) -> bool:
+    """Who may take it, and the other teachers of the class."""
+    assert isinstance(t, RollRef)
+    if _take_roll(p, t):
+        return True
+    return (p.role is Role.TEACHER and _in_school(p, t.school_id) and t.class_id is not None
+            and t.class_id in p.class_ids)
+
+
+def _cpe_of(p: Principal, t: Target) -> bool:
+    school_id = t.id if isinstance(t, SchoolRef) else getattr(t, "school_id", None)
+    return p.role is Role.CPE and school_id is not None and _in_school(p, school_id)
+
+
+def _school_team_of(p: Principal, t: Target) -> bool:
+    assert isinstance(t, SchoolRef)
+    return _school_team(p, t.id)
+
+
+def _class_attendance(p: Principal, t: Target) -> bool:
+    """A class's rolls and absences: the school team and the class's teachers."""
+    assert isinstance(t, ClassRef)
+    return _list_class_students(p, t) and p.role is not Role.ADMIN
+
+
+def _view_absences(p: Principal, t: Target) -> bool:
+    """A minor's absence record: the student, their guardians, their teachers, the school
+    team; not the département's administrators."""
+    assert isinstance(t, StudentRef)
+    return p.role is not Role.ADMIN and _view_student(p, t)
+
+
+def _give_absence_reason(p: Principal, t: Target) -> bool:
+    assert isinstance(t, StudentRef)
+    return p.role is Role.PARENT and t.id in p.child_ids
 
 
 RULES: dict[Action, tuple[type, Rule]] = {
@@ -192,6 +257,16 @@ RULES: dict[Action, tuple[type, Rule]] = {
     # Who of a class is online: those who may list its pupils.
     Action.VIEW_CLASS_PRESENCE: (ClassRef, _list_class_students),
     Action.VIEW_BOARD_PRESENCE: (BoardRef, _view_board_presence),
+    Action.TAKE_ROLL: (RollRef, _take_roll),
+    Action.VIEW_ROLL: (RollRef, _view_roll),
+    Action.NAME_REPLACEMENT: (RollRef, _cpe_of),
+    Action.VIEW_ATTENDANCE_DASHBOARD: (SchoolRef, _school_team_of),
+    Action.VIEW_CLASS_ATTENDANCE: (ClassRef, _class_attendance),
+    Action.EXPORT_ATTENDANCE: (SchoolRef, _school_team_of),
+    Action.MANAGE_ABSENCE_REASONS: (SchoolRef, _cpe_of),
+    Action.VIEW_ABSENCES: (StudentRef, _view_absences),
+    Action.GIVE_ABSENCE_REASON: (StudentRef, _give_absence_reason),
+    Action.DECIDE_ABSENCE: (StudentRef, _cpe_of),
 }
 
 

@@ -62,6 +62,18 @@ class Settings:
     presence_timeout_s: float = 30.0
     workers: int = 1
     sio_channels: str = "rooms"  # rooms: one Redis channel per room (realtime/fanout.py)
+    # Attendance (docs/attendance.md): details are kept until the end of the school year
+    # this many years after their own (2: the school year after next), then purged.
+    attendance_retention_years: int = 2
+    attendance_overdue_min: int = 10
+    # Web Push: without a key, one is generated beside the database on first start.
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:vie-scolaire@ent.invalid"
+    push_allowed_hosts: tuple[str, ...] = (
+        "fcm.googleapis.com", "updates.push.services.mozilla.com", "push.services.mozilla.com",
+        "notify.windows.com", "push.apple.com", "web.push.apple.com",
+    )
+    push_allow_http: bool = False  # only for tests against a local push endpoint
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -103,6 +115,16 @@ class Settings:
                                      or d.presence_timeout_s),
             workers=_int(env, "REALTIME_WORKERS", d.workers),
             sio_channels=(env.get("REALTIME_SIO_CHANNELS") or d.sio_channels).lower(),
+            attendance_retention_years=_int(env, "REALTIME_ATTENDANCE_RETENTION_YEARS",
+                                            d.attendance_retention_years),
+            attendance_overdue_min=_int(env, "REALTIME_ATTENDANCE_OVERDUE_MIN",
+                                        d.attendance_overdue_min),
+            vapid_private_key=env.get("REALTIME_VAPID_PRIVATE_KEY") or None,
+            vapid_subject=env.get("REALTIME_VAPID_SUBJECT") or d.vapid_subject,
+            push_allowed_hosts=tuple(h.strip() for h in env["REALTIME_PUSH_HOSTS"].split(",")
+                                     if h.strip()) if env.get("REALTIME_PUSH_HOSTS")
+            else d.push_allowed_hosts,
+            push_allow_http=_bool(env, "REALTIME_PUSH_ALLOW_HTTP", d.push_allow_http),
         )
 
     @property

@@ -15,6 +15,7 @@ from realtime.policy import (
     Action,
     BoardRef,
     ClassRef,
+    RollRef,
     SchoolRef,
     StudentRef,
     TeacherRef,
@@ -45,7 +46,22 @@ TARGETS = {
                             pen_all=True),
     "board_11": BoardRef(id=5, school_id=1, class_id=11, owner_id=51, pen_all=True),
     "board_20": BoardRef(id=6, school_id=2, class_id=20, owner_id=60, pen_all=True),
+    # Rolls: the teacher's own slot; a colleague's slot of class 11 where the CPE named the
+    # teacher as replacement; a colleague's course in class 10; class 11; a study hall; and
+    # a roll of the other school.
+    "roll_own": RollRef(id=1, school_id=1, class_id=10, teacher_id=50),
+    "roll_replacing": RollRef(id=2, school_id=1, class_id=11, teacher_id=51, replacement_id=50),
+    "roll_colleague_10": RollRef(id=3, school_id=1, class_id=10, teacher_id=51),
+    "roll_11": RollRef(id=4, school_id=1, class_id=11, teacher_id=51),
+    "roll_study": RollRef(id=5, school_id=1, class_id=None, teacher_id=51),
+    "roll_20": RollRef(id=6, school_id=2, class_id=20, teacher_id=60),
 }
+SCHOOL_1_ROLLS = {"roll_own", "roll_replacing", "roll_colleague_10", "roll_11", "roll_study"}
+NO_ATTENDANCE = {Action.TAKE_ROLL: set(), Action.VIEW_ROLL: set(),
+                 Action.NAME_REPLACEMENT: set(), Action.VIEW_ATTENDANCE_DASHBOARD: set(),
+                 Action.VIEW_CLASS_ATTENDANCE: set(), Action.EXPORT_ATTENDANCE: set(),
+                 Action.MANAGE_ABSENCE_REASONS: set(), Action.VIEW_ABSENCES: set(),
+                 Action.GIVE_ABSENCE_REASON: set(), Action.DECIDE_ABSENCE: set()}
 CLASS_10_BOARDS = {"board_own", "board_pen", "board_locked", "board_ended"}
 SCHOOL_1_BOARDS = {*CLASS_10_BOARDS, "board_11"}
 NO_BOARD = {Action.CREATE_BOARD: set(), Action.VIEW_BOARD: set(), Action.DRAW_ON_BOARD: set(),
@@ -85,6 +101,11 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_SCHOOL_PRESENCE: set(),
         Action.VIEW_CLASS_PRESENCE: {"class_10"},
         Action.VIEW_BOARD_PRESENCE: CLASS_10_BOARDS,
+        **NO_ATTENDANCE,
+        Action.TAKE_ROLL: {"roll_own", "roll_replacing"},
+        Action.VIEW_ROLL: {"roll_own", "roll_replacing", "roll_colleague_10"},
+        Action.VIEW_CLASS_ATTENDANCE: {"class_10"},
+        Action.VIEW_ABSENCES: {"student_100"},
     },
     Role.STUDENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -100,6 +121,8 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_SCHOOL_PRESENCE: set(),
         Action.VIEW_CLASS_PRESENCE: set(),
         Action.VIEW_BOARD_PRESENCE: set(),
+        **NO_ATTENDANCE,
+        Action.VIEW_ABSENCES: {"student_100"},
     },
     Role.PARENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -113,6 +136,9 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_SCHOOL_PRESENCE: set(),
         Action.VIEW_CLASS_PRESENCE: set(),
         Action.VIEW_BOARD_PRESENCE: set(),
+        **NO_ATTENDANCE,
+        Action.VIEW_ABSENCES: {"student_100"},
+        Action.GIVE_ABSENCE_REASON: {"student_100"},
     },
     Role.CPE: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -127,6 +153,16 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_SCHOOL_PRESENCE: {"own_school"},
         Action.VIEW_CLASS_PRESENCE: {"class_10", "class_11"},
         Action.VIEW_BOARD_PRESENCE: SCHOOL_1_BOARDS,
+        Action.TAKE_ROLL: SCHOOL_1_ROLLS,
+        Action.VIEW_ROLL: SCHOOL_1_ROLLS,
+        Action.NAME_REPLACEMENT: SCHOOL_1_ROLLS,
+        Action.VIEW_ATTENDANCE_DASHBOARD: {"own_school"},
+        Action.VIEW_CLASS_ATTENDANCE: {"class_10", "class_11"},
+        Action.EXPORT_ATTENDANCE: {"own_school"},
+        Action.MANAGE_ABSENCE_REASONS: {"own_school"},
+        Action.VIEW_ABSENCES: {"student_100", "student_101"},
+        Action.GIVE_ABSENCE_REASON: set(),
+        Action.DECIDE_ABSENCE: {"student_100", "student_101"},
     },
     Role.STAFF: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -141,9 +177,17 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_SCHOOL_PRESENCE: {"own_school"},
         Action.VIEW_CLASS_PRESENCE: {"class_10", "class_11"},
         Action.VIEW_BOARD_PRESENCE: SCHOOL_1_BOARDS,
+        **NO_ATTENDANCE,
+        Action.TAKE_ROLL: SCHOOL_1_ROLLS,
+        Action.VIEW_ROLL: SCHOOL_1_ROLLS,
+        Action.VIEW_ATTENDANCE_DASHBOARD: {"own_school"},
+        Action.VIEW_CLASS_ATTENDANCE: {"class_10", "class_11"},
+        Action.EXPORT_ATTENDANCE: {"own_school"},
+        Action.VIEW_ABSENCES: {"student_100", "student_101"},
     },
+    # Minors' absence data: not the département's administrators.
     Role.ADMIN: {**{action: EVERYTHING for action in Action}, **NO_BOARD,
-                 Action.VIEW_BOARD: EVERYTHING},
+                 Action.VIEW_BOARD: EVERYTHING, **NO_ATTENDANCE},
 }
 
 CASES = [
@@ -174,7 +218,7 @@ def test_no_school_team_member_reaches_another_school() -> None:
         assert not ALLOWED[role][Action.VIEW_CLASS] & {"class_20"}
         for action in Action:
             assert not ALLOWED[role][action] & {"other_school", "class_20", "student_200",
-                                                "teacher_60", "board_20"}
+                                                "teacher_60", "board_20", "roll_20"}
 
 
 def test_disabled_user_may_nothing() -> None:

@@ -13,7 +13,7 @@ const watch = process.argv.includes('--watch');
 
 /** Copy the static files; index.html gets a version stamp so a new bundle is never stale. */
 async function copyStatic() {
-  for (const file of ['app.css', 'favicon.svg']) await copyFile(join(src, file), join(dist, file));
+  for (const file of ['app.css', 'favicon.svg', 'sw.js']) await copyFile(join(src, file), join(dist, file));
   const stamp = async (file) =>
     createHash('sha256').update(await readFile(join(dist, file))).digest('hex').slice(0, 10);
   const html = (await readFile(join(src, 'index.html'), 'utf8'))

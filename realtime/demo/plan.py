@@ -76,6 +76,17 @@ class Slot:
     end: str
 
 
+@dataclass(frozen=True)
+class StudyHall:
+    """A permanence hour: students without a course go there; its supervisor takes the roll."""
+
+    room: str
+    supervisor_login: str
+    weekday: int
+    start: str
+    end: str
+
+
 @dataclass
 class SchoolPlan:
     uai: str
@@ -83,6 +94,7 @@ class SchoolPlan:
     town: str
     classes: list[str]
     slots: list[Slot] = field(default_factory=list)
+    study_halls: list[StudyHall] = field(default_factory=list)
 
 
 @dataclass
@@ -216,7 +228,11 @@ def _school(b: _Builder, uai: str, name: str, town: str, per_level: int, max_hou
             for g in guardians:
                 g.children.append(student.login)
 
-    b.person("cpe", rng.choice(ADULT_FIRST_NAMES_F), rng.choice(SURNAMES), uai)
+    cpe = b.person("cpe", rng.choice(ADULT_FIRST_NAMES_F), rng.choice(SURNAMES), uai)
+    # The permanence room is open every hour of the week, under the vie scolaire (no draw
+    # from the generator: the rest of the plan stays as it was).
+    plan.study_halls = [StudyHall("Salle de permanence", cpe.login, day, *DAY_SLOTS[i])
+                        for day, n in WEEK.items() for i in range(n)]
     b.adult("staff", uai)  # secrétariat
     b.adult("staff", uai)  # direction
     return plan

@@ -127,8 +127,19 @@ async def seed(db: Database, plan: DemoPlan, kdf: tuple[int, int, int]) -> dict[
                 ],
             )
 
+        for s in plan.schools:
+            for hall in s.study_halls:
+                await conn.execute(
+                    "INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start,"
+                    " end) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (school_id, room, weekday,"
+                    " start) DO UPDATE SET supervisor_id = excluded.supervisor_id,"
+                    " end = excluded.end",
+                    (school_ids[s.uai], user_ids[hall.supervisor_login], hall.room,
+                     hall.weekday, hall.start, hall.end))
+
     counts = {}
-    for table in ("schools", "classes", "users", "enrollments", "guardianships", "course_slots"):
+    for table in ("schools", "classes", "users", "enrollments", "guardianships", "course_slots",
+                  "study_halls"):
         row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
         counts[table] = int(row["n"]) if row else 0
     return counts

@@ -64,6 +64,7 @@ async def test_seed_is_idempotent(tmp_path: Path, demo_plan: DemoPlan) -> None:
     assert first == second
     assert _dump(path) == snapshot  # same ids, same hashes, same slots: nothing changed
     assert first["schools"] == 2 and first["classes"] == 20
+    assert first["study_halls"] == 2 * 32  # every hour of the week, in each collège
 
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -71,7 +72,7 @@ def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {
             t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
             for t in ("schools", "classes", "users", "enrollments", "guardianships",
-                      "teachings", "course_slots")
+                      "teachings", "course_slots", "study_halls")
         }
 
 

@@ -1,11 +1,15 @@
 // Start-up and hash routing: #/login, #/ (and #/?date=YYYY-MM-DD for another day),
-// #/boards/<id> (a live classroom board).
+// #/boards/<id> (a live classroom board), #/appel (a roll), #/vie-scolaire (the CPE's
+// dashboard), #/absences (a guardian's notices and each child's absences).
 import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
+import { renderAbsences } from './pages/absences.js';
 import { renderBoard } from './pages/board.js';
 import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
+import { renderRoll } from './pages/roll.js';
+import { renderVieScolaire } from './pages/vie-scolaire.js';
 import { connect, disconnect, liveStatus } from './socket.js';
 
 const root = document.getElementById('app');
@@ -90,6 +94,19 @@ async function route() {
     return undefined;
   }
   const date = params.get('date');
+  if (path === '/appel') { // #/appel?slot=<id>&date=… or ?permanence=<id>
+    leavePage = renderRoll(root, { slotId: Number(params.get('slot')) || null,
+      hallId: Number(params.get('permanence')) || null, date: isIsoDate(date) ? date : null });
+    return undefined;
+  }
+  if (path === '/vie-scolaire') {
+    leavePage = renderVieScolaire(root, { date: isIsoDate(date) ? date : null });
+    return undefined;
+  }
+  if (path === '/absences') {
+    leavePage = renderAbsences(root, { me: state.me });
+    return undefined;
+  }
   renderHome(root, {
     me: state.me,
     tz: state.tz,

@@ -1,0 +1,1 @@
+"""Live roll call, the vie scolaire dashboard and absence notices to guardians."""

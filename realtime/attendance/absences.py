@@ -1,0 +1,198 @@
+"""Absence events, their justification, reasons and half-day counting. Pure: no I/O.
+
+An absence event is born when a roll is validated with a student absent or late. Its
+justification goes none → given (a guardian chose a reason) → accepted or refused (the CPE).
+A reason the school flags "justifying" settles the event as soon as a guardian gives it
+(accepted without waiting for the CPE, who may still refuse it afterwards).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from enum import StrEnum
+
+import msgspec
+
+from realtime.attendance.model import COMMENT_MAX, Rejection
+
+REASON_CODE_MAX = 40
+REASON_LABEL_MAX = 80
+REASONS_MAX = 40
+NOON = "12:30"  # a course starting before this is in the morning half-day
+
+
+class Justification(StrEnum):
+    NONE = "none"  # aucun motif
+    GIVEN = "given"  # motif donné par un responsable, à traiter
+    ACCEPTED = "accepted"  # recevable
+    REFUSED = "refused"  # non recevable
+
+
+JUSTIFICATION_LABELS_FR = {
+    Justification.NONE: "Sans motif",
+    Justification.GIVEN: "Motif à traiter",
+    Justification.ACCEPTED: "Motif accepté",
+    Justification.REFUSED: "Motif refusé",
+}
+
+
+class AbsenceKind(StrEnum):
+    ABSENT = "absent"
+    LATE = "late"
+
+
+class Reason(msgspec.Struct, frozen=True):
+    code: str
+    label: str
+    justifying: bool
+    legal: bool = False  # from the Code de l'éducation (art. L131-8): cannot be removed
+    active: bool = True
+
+
+# The legitimate reasons of article L131-8 of the Code de l'éducation, pre-filled in every
+# school's list, then the usual others; each school may add, rename, flag or retire its own.
+LEGAL_REASONS = (
+    Reason("maladie", "Maladie de l'enfant", True, True),
+    Reason("maladie_famille", "Maladie transmissible ou contagieuse d'un membre de la famille",
+           True, True),
+    Reason("reunion_famille", "Réunion solennelle de famille", True, True),
+    Reason("transports", "Difficulté accidentelle des transports", True, True),
+    Reason("deplacement_famille", "Absence temporaire des responsables que l'enfant suit",
+           True, True),
+)
+DEFAULT_REASONS = (
+    *LEGAL_REASONS,
+    Reason("rendez_vous_medical", "Rendez-vous médical", True),
+    Reason("convocation", "Convocation officielle (examen, justice, JDC…)", True),
+    Reason("convenance", "Convenance personnelle", False),
+    Reason("panne_reveil", "Panne de réveil", False),
+    Reason("autre", "Autre motif", False),
+)
+
+
+class AbsenceEvent(msgspec.Struct, frozen=True):
+    id: int
+    school_id: int
+    student_id: int
+    roll_id: int
+    date: str
+    start: str
+    end: str
+    kind: AbsenceKind
+    minutes: int | None = None
+    cancelled: bool = False  # the mark was corrected away
+    justification: Justification = Justification.NONE
+    reason_code: str | None = None
+    reason_comment: str = ""
+    given_by: int | None = None
+    given_at: float | None = None
+    decided_by: int | None = None
+    decided_at: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        """On the CPE's list of absences to handle."""
+        return not self.cancelled and self.justification in (Justification.NONE,
+                                                             Justification.GIVEN)
+
+
+def validate_reasons(reasons: Iterable[Reason]) -> list[Reason]:
+    """A school's list as edited by its CPE: codes unique, legal reasons kept and justifying."""
+    out = list(reasons)
+    if not 1 <= len(out) <= REASONS_MAX:
+        raise Rejection("invalid", f"La liste compte de 1 à {REASONS_MAX} motifs.")
+    codes = [r.code for r in out]
+    if len(set(codes)) != len(codes):
+        raise Rejection("invalid", "Deux motifs ont le même code.")
+    for r in out:
+        if not r.code or len(r.code) > REASON_CODE_MAX or not r.code.replace("_", "").isalnum():
+            raise Rejection("invalid", f"Code de motif invalide : « {r.code} ».")
+        if not r.label.strip() or len(r.label) > REASON_LABEL_MAX:
+            raise Rejection("invalid", f"Libellé de motif invalide pour « {r.code} ».")
+    by_code = {r.code: r for r in out}
+    for legal in LEGAL_REASONS:
+        kept = by_code.get(legal.code)
+        if kept is None or not kept.active or not kept.justifying:
+            raise Rejection("invalid", f"Le motif légal « {legal.label} » doit rester actif "
+                                       "et justificatif.")
+    return [msgspec.structs.replace(r, legal=r.code in {x.code for x in LEGAL_REASONS})
+            for r in out]
+
+
+def give_reason(event: AbsenceEvent, reason: Reason, comment: str, guardian_id: int,
+                now: float) -> AbsenceEvent:
+    """A guardian gives (or changes) the reason; a justifying reason settles the event."""
+    if event.cancelled:
+        raise Rejection("conflict", "Cette absence a été annulée par une correction de l'appel.")
+    if event.justification in (Justification.ACCEPTED, Justification.REFUSED):
+        raise Rejection("conflict", "La vie scolaire a déjà statué sur ce motif.")
+    if not reason.active:
+        raise Rejection("invalid", "Ce motif n'est plus proposé par l'établissement.")
+    comment = comment.strip()
+    if len(comment) > COMMENT_MAX:
+        raise Rejection("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
+    settled = reason.justifying
+    return msgspec.structs.replace(
+        event, reason_code=reason.code, reason_comment=comment, given_by=guardian_id,
+        given_at=now,
+        justification=Justification.ACCEPTED if settled else Justification.GIVEN,
+        decided_by=None, decided_at=now if settled else None)
+
+
+def decide(event: AbsenceEvent, accept: bool, cpe_id: int, now: float,
+           reason: Reason | None = None, comment: str | None = None) -> AbsenceEvent:
+    """The CPE accepts or refuses, possibly setting or editing the reason (a paper note)."""
+    if event.cancelled:
+        raise Rejection("conflict", "Cette absence a été annulée par une correction de l'appel.")
+    code = reason.code if reason is not None else event.reason_code
+    if accept and code is None:
+        raise Rejection("invalid", "Choisissez un motif avant d'accepter.")
+    if comment is not None and len(comment.strip()) > COMMENT_MAX:
+        raise Rejection("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
+    return msgspec.structs.replace(
+        event, reason_code=code,
+        reason_comment=event.reason_comment if comment is None else comment.strip(),
+        justification=Justification.ACCEPTED if accept else Justification.REFUSED,
+        decided_by=cpe_id, decided_at=now)
+
+
+def half_day(date: str, start: str) -> tuple[str, str]:
+    """(date, "matin" | "après-midi"): the unit absences are counted in."""
+    return date, "matin" if start < NOON else "après-midi"
+
+
+def count_half_days(events: Iterable[AbsenceEvent], reasons: dict[str, Reason]
+                    ) -> dict[str, int]:
+    """Half-days absent: a half-day with at least one absence counts once; it is justified
+    when every absence in it is accepted with a justifying reason. Lateness is not absence."""
+    halves: dict[tuple[str, str], bool] = {}
+    for e in events:
+        if e.cancelled or e.kind is not AbsenceKind.ABSENT:
+            continue
+        reason = reasons.get(e.reason_code or "")
+        ok = e.justification is Justification.ACCEPTED and reason is not None and (
+            reason.justifying)
+        key = half_day(e.date, e.start)
+        halves[key] = halves.get(key, True) and ok
+    justified = sum(1 for v in halves.values() if v)
+    return {"total": len(halves), "justified": justified,
+            "unjustified": len(halves) - justified}
+
+
+def school_year_end(day: dt.date) -> dt.date:
+    """31 August closing the school year `day` belongs to (it starts on 1 September)."""
+    return dt.date(day.year if day.month < 9 else day.year + 1, 8, 31)
+
+
+def retention_cutoff(today: dt.date, years: int) -> dt.date:
+    """Details of days before the returned date are purged.
+
+    A record is kept until the end of the school year `years` after its own: with the
+    default 2, a 2025-26 absence is kept until 31 August 2028 (the end of the school year
+    after next), then purged.
+    """
+    current_end = school_year_end(today)
+    # Kept while today <= 31 August of (its year's end + years): the oldest school year
+    # still kept is the one ending `years` years before the current one ends.
+    return dt.date(current_end.year - years - 1, 9, 1)

@@ -1,0 +1,232 @@
+"""A roll call (appel) and its marks: pure data and pure transitions. No I/O.
+
+Every transition takes the roll, who acts and `now`, and returns the new roll with what
+changed (`Change`s, each with its before → after), or raises `Rejection` with a French
+message. A change to a roll already validated is a correction: it keeps its audit trail and
+the service turns it into a correction notice for the guardians.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+COMMENT_MAX = 300
+LATE_MAX_MINUTES = 240
+MARKS_PER_CALL = 60
+
+
+class RollState(StrEnum):
+    TODO = "todo"  # à faire
+    IN_PROGRESS = "in_progress"  # en cours
+    DONE = "done"  # validé
+
+
+class RollKind(StrEnum):
+    COURSE = "course"  # a course slot of one class: the roster is the class
+    STUDY_HALL = "study_hall"  # permanence: the roster is whoever is marked present
+
+
+class MarkState(StrEnum):
+    PRESENT = "present"
+    ABSENT = "absent"
+    LATE = "late"  # retard, with minutes
+    LEFT_EARLY = "left_early"  # départ anticipé
+    EXEMPTED = "exempted"  # dispensé, maybe still required to attend
+
+
+MARK_LABELS_FR = {
+    MarkState.PRESENT: "présent·e",
+    MarkState.ABSENT: "absent·e",
+    MarkState.LATE: "en retard",
+    MarkState.LEFT_EARLY: "parti·e avant la fin",
+    MarkState.EXEMPTED: "dispensé·e",
+}
+# What a guardian is told about at once, and what becomes an absence event.
+NOTIFIED = frozenset({MarkState.ABSENT, MarkState.LATE})
+
+
+class Rejection(Exception):
+    """A refused transition: `code` for programs (an AppError code), `message` for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Mark(msgspec.Struct, frozen=True):
+    student_id: int
+    state: MarkState
+    minutes: int | None = None  # late: minutes late; left early: minutes before the end
+    must_attend: bool = False  # exempted (dispensé) but must stay in class
+    comment: str = ""
+    by: int = 0
+    at: float = 0.0
+
+    def same_as(self, other: Mark | None) -> bool:
+        """Equal in what the mark says (not who wrote it when): a duplicate is a no-op."""
+        return other is not None and (self.state, self.minutes, self.must_attend,
+                                      self.comment) == (other.state, other.minutes,
+                                                        other.must_attend, other.comment)
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One student's mark before → after; `correction` when the roll was already done."""
+
+    student_id: int
+    before: Mark | None
+    after: Mark
+    correction: bool
+
+
+class Roll(msgspec.Struct, frozen=True):
+    id: int
+    school_id: int
+    kind: RollKind
+    date: str  # ISO date, local to the school
+    start: str  # "HH:MM"
+    end: str
+    teacher_id: int  # the slot's teacher, or the study hall's supervisor
+    class_id: int | None = None
+    slot_id: int | None = None
+    study_hall_id: int | None = None
+    replacement_id: int | None = None
+    state: RollState = RollState.TODO
+    roster: frozenset[int] = frozenset()
+    marks: dict[int, Mark] = msgspec.field(default_factory=dict)
+    opened_by: int | None = None
+    opened_at: float | None = None
+    validated_by: int | None = None
+    validated_at: float | None = None
+    version: int = 0
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in MarkState}
+        for m in self.marks.values():
+            out[m.state.value] += 1
+        out["unmarked"] = len(self.roster - self.marks.keys())
+        return out
+
+    def unmarked(self) -> frozenset[int]:
+        return frozenset(self.roster - self.marks.keys())
+
+
+class MarkInput(msgspec.Struct, frozen=True):
+    """What a caller asks for one student (already shape-checked by the transport)."""
+
+    student_id: int
+    state: MarkState
+    minutes: int | None = None
+    must_attend: bool = False
+    comment: str = ""
+
+
+def _bump(roll: Roll, **changes: object) -> Roll:
+    return msgspec.structs.replace(roll, version=roll.version + 1, **changes)
+
+
+def open_roll(roll: Roll, actor: int, now: float) -> Roll:
+    """To do → in progress. Opening again (another device, a reload) changes nothing."""
+    if roll.state is not RollState.TODO:
+        return roll
+    return _bump(roll, state=RollState.IN_PROGRESS, opened_by=actor, opened_at=now)
+
+
+def _checked(roll: Roll, m: MarkInput, actor: int, now: float) -> Mark:
+    comment = m.comment.strip()
+    if len(comment) > COMMENT_MAX:
+        raise Rejection("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
+    minutes = m.minutes
+    if m.state in (MarkState.LATE, MarkState.LEFT_EARLY):
+        if minutes is None or not 1 <= minutes <= LATE_MAX_MINUTES:
+            raise Rejection("invalid", f"Indiquez le nombre de minutes (1 à {LATE_MAX_MINUTES}).")
+    elif minutes is not None:
+        raise Rejection("invalid", "Les minutes ne concernent qu'un retard ou un départ.")
+    if m.must_attend and m.state is not MarkState.EXEMPTED:
+        raise Rejection("invalid", "« Doit rester en cours » ne concerne qu'une dispense.")
+    if roll.kind is RollKind.STUDY_HALL and m.state in (MarkState.ABSENT, MarkState.EXEMPTED):
+        raise Rejection("invalid", "En permanence, on n'inscrit que les élèves présents.")
+    if roll.kind is RollKind.COURSE and m.student_id not in roll.roster:
+        raise Rejection("not_found", "Cet élève n'est pas dans la classe.")
+    return Mark(student_id=m.student_id, state=m.state, minutes=minutes,
+                must_attend=m.must_attend, comment=comment, by=actor, at=now)
+
+
+def mark(roll: Roll, inputs: list[MarkInput], actor: int, now: float
+         ) -> tuple[Roll, list[Change]]:
+    """Set marks (all or nothing). A mark equal to the current one is skipped, so a
+    duplicate (a retry, a double tap) changes nothing. On a study-hall roll, marking a
+    student present adds them to the roster."""
+    if not inputs:
+        return roll, []
+    if len(inputs) > MARKS_PER_CALL:
+        raise Rejection("too_large", f"{MARKS_PER_CALL} élèves au plus par envoi.")
+    if len({m.student_id for m in inputs}) != len(inputs):
+        raise Rejection("invalid", "Un même élève figure deux fois dans l'envoi.")
+    marks = dict(roll.marks)
+    roster = set(roll.roster)
+    changes: list[Change] = []
+    correction = roll.state is RollState.DONE
+    for m in inputs:
+        new = _checked(roll, m, actor, now)
+        before = marks.get(m.student_id)
+        if new.same_as(before):
+            continue
+        marks[m.student_id] = new
+        roster.add(m.student_id)
+        changes.append(Change(m.student_id, before, new, correction))
+    if not changes:
+        return roll, []
+    state = RollState.IN_PROGRESS if roll.state is RollState.TODO else roll.state
+    opened = ({"opened_by": actor, "opened_at": now} if roll.state is RollState.TODO else {})
+    return _bump(roll, marks=marks, roster=frozenset(roster), state=state, **opened), changes
+
+
+def mark_all_present(roll: Roll, actor: int, now: float) -> tuple[Roll, list[Change]]:
+    """« Tous présents »: every student not yet marked is present; the teacher then marks
+    the exceptions. Marks already given are kept."""
+    todo = sorted(roll.unmarked())
+    changes: list[Change] = []
+    for i in range(0, len(todo), MARKS_PER_CALL):
+        roll, done = mark(roll, [MarkInput(s, MarkState.PRESENT) for s in
+                                 todo[i:i + MARKS_PER_CALL]], actor, now)
+        changes.extend(done)
+    return roll, changes
+
+
+def validate(roll: Roll, actor: int, now: float) -> tuple[Roll, list[Mark]]:
+    """In progress → done; returns the marks guardians must hear of (absent, late).
+    Validating a done roll again is a no-op (a retry), with nothing to notify."""
+    if roll.state is RollState.DONE:
+        return roll, []
+    missing = roll.unmarked()
+    if missing:
+        raise Rejection("conflict", f"{len(missing)} élève(s) sans marque : utilisez « Tous "
+                                    "présents » puis marquez les exceptions.")
+    if roll.kind is RollKind.COURSE and not roll.roster:
+        raise Rejection("conflict", "La classe n'a aucun élève.")
+    done = _bump(roll, state=RollState.DONE, validated_by=actor, validated_at=now,
+                 opened_by=roll.opened_by or actor, opened_at=roll.opened_at or now)
+    notify = [m for _, m in sorted(done.marks.items()) if m.state in NOTIFIED]
+    return done, notify
+
+
+def name_replacement(roll: Roll, teacher_id: int | None) -> Roll:
+    """The CPE names who takes the roll instead of the slot's teacher (None: nobody)."""
+    if roll.replacement_id == teacher_id:
+        return roll
+    return _bump(roll, replacement_id=teacher_id)
+
+
+def minutes_since_start(roll_start: str, now_hm: str) -> int:
+    """Minutes from "HH:MM" to "HH:MM" the same day (negative before the start)."""
+    h0, m0 = map(int, roll_start.split(":"))
+    h1, m1 = map(int, now_hm.split(":"))
+    return (h1 * 60 + m1) - (h0 * 60 + m0)
+
+
+def overdue(state: RollState, start: str, now_hm: str, grace_min: int = 10) -> bool:
+    """Not taken `grace_min` minutes after the start: highlighted, and the teacher reminded."""
+    return state is RollState.TODO and minutes_since_start(start, now_hm) >= grace_min

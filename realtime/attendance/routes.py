@@ -1,0 +1,286 @@
+"""`/api/attendance/…` and `/api/push/…`: history, records, exports, reasons, notices,
+Web Push subscriptions; and the feature's setup."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import msgspec
+import socketio
+from aiohttp import web
+
+from realtime import keys
+from realtime.api import current_principal, json_response, path_int, query_int, read_json
+from realtime.attendance import feed, webpush
+from realtime.attendance.absences import REASONS_MAX, Reason
+from realtime.attendance.context import Context, guardian_room
+from realtime.attendance.hub import Attendance
+from realtime.attendance.socket import AttendanceNamespace
+from realtime.errors import AppError
+from realtime.identity.model import Principal, Role
+from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from realtime.validation import Payload
+
+Code = Annotated[str, msgspec.Meta(max_length=40)]
+Comment = Annotated[str, msgspec.Meta(max_length=400)]
+
+
+class GiveReasonBody(Payload):
+    reason_code: Code
+    comment: Comment = ""
+
+
+class DecisionBody(Payload):
+    accept: bool
+    reason_code: Code | None = None
+    comment: Comment | None = None
+
+
+class ReasonItem(Payload):
+    code: Code
+    label: Annotated[str, msgspec.Meta(max_length=120)]
+    justifying: bool
+    active: bool = True
+
+
+class ReasonsBody(Payload):
+    reasons: Annotated[list[ReasonItem], msgspec.Meta(max_length=REASONS_MAX + 10)]
+
+
+class ReadBody(Payload):
+    ids: Annotated[list[Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(max_length=500)
+                   ] | None = None
+
+
+class PushKeys(Payload):
+    p256dh: Annotated[str, msgspec.Meta(max_length=200)]
+    auth: Annotated[str, msgspec.Meta(max_length=100)]
+
+
+class PushSubscriptionBody(Payload):
+    endpoint: Annotated[str, msgspec.Meta(max_length=1000)]
+    keys: PushKeys
+    expirationTime: float | None = None  # the browser's own field name
+
+
+class PushEndpointBody(Payload):
+    endpoint: Annotated[str, msgspec.Meta(max_length=1000)]
+
+
+WRITES_PER_MINUTE = 60
+WRITE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("attendance_write_limiter")
+
+
+def _hub(request: web.Request) -> Attendance:
+    return request.app[keys.ATTENDANCE]
+
+
+async def _writer(request: web.Request) -> Principal:
+    """The caller of a write, within their budget of writes per minute (all processes)."""
+    p = await current_principal(request)
+    limiter = request.app[WRITE_LIMITER]
+    key = f"attendance-write:{p.id}"
+    if await limiter.hit(key) > limiter.limit:
+        raise AppError("rate_limited", "Trop de demandes à la fois : réessayez dans une minute.",
+                       retry_after=await limiter.retry_after(key))
+    return p
+
+
+def _period(request: web.Request) -> tuple[str | None, str | None]:
+    return request.query.get("from"), request.query.get("to")
+
+
+def _school(request: web.Request, p: Principal) -> int:
+    school_id = query_int(request, "school_id")
+    if school_id is None:
+        school_id = p.school_id
+    if school_id is None:
+        raise AppError("invalid", "Précisez l'établissement (school_id).")
+    return school_id
+
+
+async def class_rolls(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).records.class_rolls(
+        p, path_int(request, "class_id"), *_period(request)))
+
+
+async def class_half_days(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).records.class_half_days(
+        p, path_int(request, "class_id"), *_period(request)))
+
+
+async def student_record(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).records.student_record(
+        p, path_int(request, "student_id"), *_period(request)))
+
+
+async def my_record(request: web.Request) -> web.Response:
+    """The student's own record; a guardian gets each child's."""
+    p = await current_principal(request)
+    records = _hub(request).records
+    if p.role is Role.STUDENT:
+        return json_response(await records.student_record(p, p.id, *_period(request)))
+    if p.role is Role.PARENT:
+        return json_response({"children": [
+            await records.student_record(p, child, *_period(request))
+            for child in sorted(p.child_ids)]})
+    raise AppError("not_found", "Pas de dossier d'absences pour ce compte.")
+
+
+async def my_rolls(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).dashboard.teacher_day(p, request.query.get("date")))
+
+
+async def roll(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).rolls.view(p, path_int(request, "roll_id")))
+
+
+async def school_absences(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    pending = request.query.get("pending", "1") not in ("0", "false")
+    return json_response(await _hub(request).records.school_absences(
+        p, _school(request, p), pending, *_period(request)))
+
+
+async def export_csv(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    start, end = _period(request)
+    text = await _hub(request).records.export_csv(p, _school(request, p), start, end)
+    return web.Response(body=("\ufeff" + text).encode("utf-8"), headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": 'attachment; filename="absences.csv"',
+        "Cache-Control": "no-store"})
+
+
+async def give_reason(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, GiveReasonBody)
+    return json_response(await _hub(request).justify.give(
+        p, path_int(request, "event_id"), body.reason_code, body.comment))
+
+
+async def decision(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, DecisionBody)
+    return json_response(await _hub(request).justify.decide(
+        p, path_int(request, "event_id"), body.accept, body.reason_code, body.comment))
+
+
+def _reasons_json(items: list[Reason]) -> dict[str, object]:
+    return {"reasons": [msgspec.to_builtins(r) for r in items]}
+
+
+async def get_reasons(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(_reasons_json(await _hub(request).justify.reasons(
+        p, path_int(request, "school_id"))))
+
+
+async def put_reasons(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, ReasonsBody)
+    items = [Reason(r.code, r.label.strip(), r.justifying, False, r.active)
+             for r in body.reasons]
+    return json_response(_reasons_json(await _hub(request).justify.set_reasons(
+        p, path_int(request, "school_id"), items)))
+
+
+async def notices(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    if p.role is not Role.PARENT:
+        raise AppError("not_found", "Aucun fil de notifications pour ce compte.")
+    hub = _hub(request)
+    answer, _ = await feed.catch_up(hub.ctx.db, hub.ctx.streams, p.id, None)
+    return json_response(answer)
+
+
+async def read_notices(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, ReadBody)
+    hub = _hub(request)
+    changed = await feed.mark_read(hub.ctx.db, p.id, body.ids, hub.ctx.clock())
+    if changed:
+        await hub.ctx.emit("notices_read", {"ids": changed}, guardian_room(p.id))
+    return json_response({"read": changed, "unread": await feed.unread_count(hub.ctx.db, p.id)})
+
+
+async def push_key(request: web.Request) -> web.Response:
+    await current_principal(request)
+    push = _hub(request).push
+    if push is None:
+        raise AppError("unavailable", "Les notifications du navigateur sont désactivées.")
+    return json_response({"public_key": push.public_key})
+
+
+async def push_subscribe(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, PushSubscriptionBody)
+    settings = request.app[keys.SETTINGS]
+    webpush.check_endpoint(settings, body.endpoint)
+    webpush.check_key(body.keys.p256dh, 65, "p256dh")
+    webpush.check_key(body.keys.auth, 16, "auth")
+    hub = _hub(request)
+    await webpush.subscribe(hub.ctx.db, p.id, body.endpoint, body.keys.p256dh, body.keys.auth,
+                            hub.ctx.clock())
+    return json_response({"subscribed": True}, status=201)
+
+
+async def push_unsubscribe(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, PushEndpointBody)
+    removed = await webpush.unsubscribe(_hub(request).ctx.db, p.id, body.endpoint)
+    return json_response({"removed": removed})
+
+
+async def service_worker(request: web.Request) -> web.StreamResponse:
+    """The Web Push service worker, served from the root so that its scope is the site."""
+    path = request.app[keys.SETTINGS].static_dir / "sw.js"
+    if not path.is_file():
+        raise AppError("not_found")
+    return web.FileResponse(path, headers={
+        "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache",
+        "Service-Worker-Allowed": "/"})
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    ctx = Context(settings, app[keys.DB], app[keys.STREAMS], app[keys.SIO])
+    hub = Attendance(ctx, webpush.PushSender(settings, app[keys.DB]))
+    app[keys.ATTENDANCE] = hub
+    redis = app[keys.REDIS]
+    app[WRITE_LIMITER] = (
+        RedisRateLimiter(redis, f"{settings.redis_prefix}:attendance", WRITES_PER_MINUTE, 60)
+        if redis is not None else MemoryRateLimiter(WRITES_PER_MINUTE, 60))
+    hub.start()
+    yield
+    await hub.close()
+
+
+def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
+    app.cleanup_ctx.append(_lifecycle)
+    sio.register_namespace(AttendanceNamespace(app))
+    r = app.router
+    r.add_get("/api/attendance/my-rolls", my_rolls)
+    r.add_get("/api/attendance/rolls/{roll_id}", roll)
+    r.add_get("/api/attendance/classes/{class_id}/rolls", class_rolls)
+    r.add_get("/api/attendance/classes/{class_id}/half-days", class_half_days)
+    r.add_get("/api/attendance/students/{student_id}", student_record)
+    r.add_get("/api/attendance/me", my_record)
+    r.add_get("/api/attendance/absences", school_absences)
+    r.add_get("/api/attendance/export.csv", export_csv)
+    r.add_post("/api/attendance/absences/{event_id}/reason", give_reason)
+    r.add_post("/api/attendance/absences/{event_id}/decision", decision)
+    r.add_get("/api/attendance/schools/{school_id}/reasons", get_reasons)
+    r.add_put("/api/attendance/schools/{school_id}/reasons", put_reasons)
+    r.add_get("/api/attendance/notices", notices)
+    r.add_post("/api/attendance/notices/read", read_notices)
+    r.add_get("/sw.js", service_worker)
+    r.add_get("/api/push/key", push_key)
+    r.add_post("/api/push/subscriptions", push_subscribe)
+    r.add_delete("/api/push/subscriptions", push_unsubscribe)

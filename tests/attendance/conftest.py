@@ -1,0 +1,169 @@
+"""Real servers, real Socket.IO clients on /attendance, and the demo people of one class."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import socketio
+
+from tests.conftest import login
+
+NS = "/attendance"
+CHARLEMAGNE = "Collège Charlemagne"
+PARIS = ZoneInfo("Europe/Paris")
+
+
+class AttendanceClient:
+    """A real socketio.AsyncClient on /attendance that records what the server sends."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.token = token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: dict[str, list[Any]] = {n: [] for n in (
+            "notice", "feed_reset", "notices_read", "marks", "roll_state", "roll_update",
+            "reminder", "overdue", "absence_update")}
+        self._changed = asyncio.Event()
+        for name in self.events:
+            self.sio.on(name, self._recorder(name), namespace=NS)
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            self.events[name].append(data)
+            self._changed.set()
+        return record
+
+    async def connect(self) -> AttendanceClient:
+        await self.sio.connect(self.base, namespaces=[NS], transports=["websocket"],
+                               auth={"token": self.token}, wait_timeout=5)
+        return self
+
+    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
+        return await self.sio.call(event, data, namespace=NS, timeout=10)
+
+    async def wait_for(self, predicate: Any, wait_s: float = 5) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+        await asyncio.wait_for(loop(), wait_s)
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+class Cast:
+    """One Charlemagne class: its teacher, a student with two guardians, a classmate, the
+    guardian of a child of another class, a teacher of another class, the CPE."""
+
+    def __init__(self, accounts: list[dict[str, Any]]) -> None:
+        by_login = {a["login"]: a for a in accounts}
+        parents = [a for a in accounts if a["role"] == "parent"]
+        self.teacher = next(a for a in accounts if a["role"] == "teacher"
+                            and a["school"] == CHARLEMAGNE)
+        self.class_name = self.teacher["classes"][0]
+        pupils = [a for a in accounts if a["role"] == "student" and a["school"] == CHARLEMAGNE
+                  and a["classes"] == [self.class_name]]
+        self.student = next(s for s in pupils
+                            if sum(s["login"] in p["children"] for p in parents) == 2)
+        self.guardians = [p for p in parents if self.student["login"] in p["children"]]
+        self.classmate = next(s for s in pupils if s is not self.student)
+        self.other_parent = next(
+            p for p in parents if all(by_login[c]["classes"] != [self.class_name]
+                                      for c in p["children"]))
+        self.other_teacher = next(a for a in accounts if a["role"] == "teacher"
+                                  and a["school"] == CHARLEMAGNE
+                                  and self.class_name not in a["classes"])
+        self.cpe = next(a for a in accounts if a["role"] == "cpe" and a["school"] == CHARLEMAGNE)
+
+
+@pytest.fixture
+def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
+    return Cast(demo_accounts)
+
+
+@pytest_asyncio.fixture
+async def att_client(demo_server: str) -> AsyncIterator[Any]:
+    """Factory: `await att_client(account)` → a connected AttendanceClient."""
+    clients: list[AttendanceClient] = []
+
+    async def make(acct: dict[str, Any], base: str | None = None) -> AttendanceClient:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+            token = await login(s, base or demo_server, acct)
+        client = await AttendanceClient(base or demo_server, token).connect()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+async def ids(base: str, acct: dict[str, Any]) -> dict[str, Any]:
+    """The account's user id and, for a teacher, the classes it sees by name."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, acct)
+        async with s.get(f"{base}/api/me") as r:
+            me = await r.json()
+        async with s.get(f"{base}/api/classes") as r:
+            classes = (await r.json())["classes"]
+    return {"id": me["user"]["id"], "classes": {c["name"]: c["id"] for c in classes}}
+
+
+async def recent_slot(base: str, acct: dict[str, Any], class_name: str,
+                      skip: int = 0) -> tuple[dict[str, Any], str]:
+    """A course of the teacher with that class on a recent past school day (or today)."""
+    today = dt.datetime.now(PARIS).date()
+    found = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, acct)
+        for back in range(0, 14):
+            day = today - dt.timedelta(days=back)
+            async with s.get(f"{base}/api/timetable?date={day.isoformat()}") as r:
+                slots = (await r.json())["slots"]
+            found += [(sl, day.isoformat()) for sl in slots if sl["class_name"] == class_name]
+            if len(found) > skip:
+                return found[skip]
+    raise AssertionError("no recent course")
+
+
+@pytest_asyncio.fixture
+async def att_app(aiohttp_server: Any, tmp_path: Any, demo_db_path: Any) -> Any:
+    """Factory: `await att_app(**settings)` → (base URL, app), to reach the hub's clock."""
+    from realtime.app import create_app
+    from tests.conftest import make_settings
+
+    async def start(**overrides: Any) -> tuple[str, Any]:
+        app = create_app(make_settings(tmp_path, db_path=demo_db_path, **overrides))
+        server = await aiohttp_server(app)
+        return str(server.make_url("")).rstrip("/"), app
+
+    return start
+
+
+async def session_for(base: str, acct: dict[str, Any]) -> aiohttp.ClientSession:
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    await login(s, base, acct)
+    return s
+
+
+async def absent_and_validate(teacher: AttendanceClient, opened: dict[str, Any],
+                              absent: list[int], late: dict[int, int] | None = None
+                              ) -> dict[str, Any]:
+    rid = opened["roll"]["id"]
+    assert (await teacher.call("all_present", {"roll_id": rid}))["ok"]
+    marks = [{"student_id": s, "state": "absent"} for s in absent] + [
+        {"student_id": s, "state": "late", "minutes": m} for s, m in (late or {}).items()]
+    if marks:
+        assert (await teacher.call("mark", {"roll_id": rid, "marks": marks}))["ok"]
+    done = await teacher.call("validate", {"roll_id": rid})
+    assert done["ok"], done
+    return done

@@ -1,0 +1,166 @@
+// « Absences » (#/absences): for a guardian, the live feed of the vie scolaire's notices
+// (caught up exactly once after being away, read state shared by every device), a reason
+// given straight from a notice, each child's absence history, and browser notifications.
+// For a student, their own record.
+import { h, replace, setTitle } from '../dom.js';
+import { AttendanceConnection, apiJson } from '../attendance/connection.js';
+import { currentSubscription, enablePush, pushSupported } from '../attendance/push.js';
+import { longDate } from '../dates.js';
+import { liveStatus } from '../socket.js';
+
+const POSITION_KEY = 'ent.attendance.feed';
+
+export function renderAbsences(root, ctx) {
+  setTitle('Absences');
+  const parent = ctx.me.user.role === 'parent';
+  const status = liveStatus();
+  const error = h('div', { class: 'alert', role: 'alert' });
+  const notices = h('ul', { class: 'notice-list' });
+  const unread = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const records = h('div', { class: 'records' });
+  const pushBox = h('div', { class: 'push-box' });
+  const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
+    h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
+  const feedSection = parent ? h('section', { class: 'card', 'aria-labelledby': 'notices-title' },
+    h('h2', { id: 'notices-title' }, 'Notifications de la vie scolaire'), unread, pushBox,
+    h('button', { type: 'button', class: 'btn', onclick: () => markRead(null) }, 'Tout marquer comme lu'),
+    notices) : null;
+  replace(root, header, h('main', { id: 'contenu', class: 'absences-page', tabindex: '-1' },
+    h('h1', { class: 'page-title', tabindex: '-1' }, parent ? 'Absences de mes enfants' : 'Mes absences'),
+    error, feedSection,
+    h('section', { class: 'card', 'aria-labelledby': 'history-title' },
+      h('h2', { id: 'history-title' }, 'Historique'), records)));
+
+  const fail = (err) => replace(error, h('p', {}, err.message));
+  const items = new Map(); // notice id → notice
+  let reasons = [];
+  let conn = null;
+
+  async function loadRecords() {
+    try {
+      const me = await apiJson('GET', '/api/attendance/me');
+      const list = parent ? me.children : [me];
+      reasons = list[0]?.reasons ?? [];
+      replace(records, list.map((r) => childRecord(r)));
+      drawNotices();
+    } catch (err) { fail(err); }
+  }
+
+  function childRecord(r) {
+    const hd = r.half_days;
+    return h('article', { class: 'child-record', 'aria-labelledby': `rec-${r.student.id}` },
+      h('h3', { id: `rec-${r.student.id}` }, r.student.name),
+      h('p', {}, `${hd.total} demi-journée(s) d'absence depuis le ${longDate(r.from)} : `,
+        `${hd.justified} justifiée(s), ${hd.unjustified} non justifiée(s).`),
+      r.events.length ? h('ul', { class: 'event-list' }, r.events.map((e) => h('li', {
+        class: e.cancelled ? 'cancelled' : null, 'data-event-id': e.id },
+      h('p', {}, h('strong', {}, e.kind === 'late' ? `Retard de ${e.minutes} min` : 'Absence'),
+        ` — ${longDate(e.date)}, ${e.start}–${e.end}${e.subject ? ` (${e.subject})` : ''}. `,
+        e.cancelled ? 'Annulée par une correction.' : h('span', { class: 'badge' }, e.justification_label),
+        e.reason_label ? ` Motif : ${e.reason_label}.` : ''),
+      r.can_justify && !e.cancelled && (e.justification === 'none' || e.justification === 'given')
+        ? reasonForm(e.id, `${r.student.name}, ${longDate(e.date)} ${e.start}`) : null)))
+        : h('p', { class: 'empty' }, 'Aucune absence ni retard sur la période.'));
+  }
+
+  function reasonForm(eventId, about) {
+    const id = `reason-${eventId}-${Math.random().toString(36).slice(2, 7)}`;
+    const select = h('select', { id, required: true },
+      h('option', { value: '' }, 'Choisir un motif…'),
+      reasons.map((r) => h('option', { value: r.code }, r.label)));
+    const comment = h('input', { type: 'text', maxlength: '300', id: `${id}-c`,
+      placeholder: 'Précision (facultatif)', 'aria-label': 'Précision (facultatif)' });
+    return h('form', { class: 'reason-form', onsubmit: async (e) => {
+      e.preventDefault();
+      if (!select.value) { select.focus(); return; }
+      try {
+        await apiJson('POST', `/api/attendance/absences/${eventId}/reason`,
+          { reason_code: select.value, comment: comment.value });
+        replace(error);
+        await loadRecords();
+      } catch (err) { fail(err); }
+    } },
+    h('label', { for: id }, `Motif (${about})`), select,
+    comment,
+    h('button', { type: 'submit', class: 'btn btn-primary' }, 'Envoyer le motif'));
+  }
+
+  function drawNotices() {
+    if (!parent) return;
+    const list = [...items.values()].sort((a, b) => b.id - a.id);
+    const n = list.filter((x) => !x.read).length;
+    unread.textContent = n ? `${n} notification(s) non lue(s)` : 'Aucune notification non lue';
+    replace(notices, list.length ? list.map((x) => h('li', {
+      class: `notice-item${x.read ? '' : ' unread'}`, 'data-notice-id': x.id, 'data-kind': x.kind },
+    h('p', { class: 'notice-title' }, h('strong', {}, x.title), x.read ? '' : h('span', { class: 'badge' }, 'Nouveau')),
+    h('p', {}, x.body),
+    x.can_justify && x.event_id ? reasonForm(x.event_id, x.student_name) : null,
+    x.read ? null : h('button', { type: 'button', class: 'btn', onclick: () => markRead([x.id]) },
+      'Marquer comme lu')))
+      : h('li', { class: 'empty' }, 'Aucune notification.'));
+  }
+
+  async function markRead(ids) {
+    try {
+      const ack = await conn.call('read_notices', ids ? { ids } : {});
+      for (const id of ack.read) if (items.has(id)) items.get(id).read = true;
+      drawNotices();
+    } catch (err) { fail(err); }
+  }
+
+  function remember(epoch, seq) {
+    localStorage.setItem(`${POSITION_KEY}.${ctx.me.user.id}`, JSON.stringify({ epoch, seq }));
+  }
+
+  async function follow() {
+    const saved = JSON.parse(localStorage.getItem(`${POSITION_KEY}.${ctx.me.user.id}`) ?? 'null');
+    try {
+      const ack = await conn.call('follow_feed', saved ? { since: saved } : {});
+      for (const x of ack.snapshot ?? []) items.set(x.id, x);
+      for (const x of ack.notices ?? []) items.set(x.id, x);
+      if (ack.snapshot === undefined && !items.size) {
+        const all = await apiJson('GET', '/api/attendance/notices');
+        for (const x of all.snapshot) items.set(x.id, x);
+      }
+      remember(ack.epoch, ack.seq);
+      drawNotices();
+    } catch (err) { fail(err); }
+  }
+
+  async function drawPush() {
+    if (!pushSupported()) {
+      replace(pushBox, h('p', { class: 'muted' }, 'Ce navigateur ne reçoit pas de notifications.'));
+      return;
+    }
+    const sub = await currentSubscription().catch(() => null);
+    replace(pushBox, sub ? h('p', { class: 'muted' }, 'Notifications du navigateur activées.')
+      : h('button', { type: 'button', class: 'btn', onclick: async () => {
+        try { await enablePush(); drawPush(); } catch (err) { fail(err); }
+      } }, 'Recevoir les notifications sur cet appareil'));
+  }
+
+  if (parent) {
+    conn = new AttendanceConnection(status);
+    conn.onConnect = follow;
+    conn.on('notice', (x) => {
+      items.set(x.id, x);
+      remember(x.epoch, x.seq);
+      drawNotices();
+      if (x.event_id) loadRecords();
+    });
+    conn.on('feed_reset', (ack) => {
+      for (const x of ack.snapshot ?? []) items.set(x.id, x);
+      remember(ack.epoch, ack.seq);
+      drawNotices();
+    });
+    conn.on('notices_read', ({ ids }) => {
+      for (const id of ids) if (items.has(id)) items.get(id).read = true;
+      drawNotices();
+    });
+    drawPush();
+  } else {
+    status.set('online');
+  }
+  loadRecords();
+  return () => conn?.close();
+}

@@ -1,0 +1,43 @@
+// « Vie scolaire » on Mon espace: a teacher's rolls of the day, the CPE's dashboard, a
+// parent's or a student's absences.
+import { h, replace } from '../dom.js';
+import { today } from '../dates.js';
+import { AttendanceConnection, ROLL_STATES, apiJson } from '../attendance/connection.js';
+
+export function attendanceSection(ctx) {
+  const role = ctx.me.user.role;
+  const section = (...content) => h('section', { class: 'card attendance-links',
+    'aria-labelledby': 'attendance-title' }, h('h2', { id: 'attendance-title' }, 'Vie scolaire'), ...content);
+  if (role === 'cpe' || role === 'staff') {
+    return section(h('a', { class: 'btn btn-primary', href: '#/vie-scolaire' },
+      'Tableau de bord des appels'));
+  }
+  if (role === 'parent') {
+    return section(h('a', { class: 'btn btn-primary', href: '#/absences' },
+      'Absences et notifications'));
+  }
+  if (role === 'student') {
+    return section(h('a', { class: 'btn', href: '#/absences' }, 'Mes absences et retards'));
+  }
+  if (role !== 'teacher') return null;
+  const day = ctx.date ?? today(ctx.tz);
+  const list = h('ul', { class: 'roll-links', 'aria-busy': 'true' });
+  apiJson('GET', `/api/attendance/my-rolls?date=${day}`).then(({ rolls }) => {
+    list.removeAttribute('aria-busy');
+    replace(list, rolls.length ? rolls.map((r) => h('li', { 'data-state': r.state }, h('a', {
+      class: `btn${r.overdue ? ' btn-primary' : ''}`, href: `#/appel?slot=${r.slot_id}&date=${day}`,
+    }, `${r.state === 'done' ? "Voir l'appel" : "Faire l'appel"} : ${r.start} ${r.class_name} (${r.subject})`),
+    h('span', { class: 'roll-link-state' }, ` ${ROLL_STATES[r.state]}`,
+      r.replacing ? ` — remplacement de ${r.replacing}` : '',
+      r.overdue ? ' — en retard' : '')))
+      : h('li', { class: 'empty' }, 'Aucun cours ce jour.'));
+  }, (err) => ctx.fail(err, list));
+  // The reminder of a roll not taken 10 minutes after the start reaches Mon espace too.
+  const alerts = h('div', { class: 'roll-reminders', role: 'alert' });
+  const conn = new AttendanceConnection(null);
+  conn.on('reminder', (r) => alerts.append(h('p', { class: 'alert' }, `${r.message} `,
+    h('a', { href: `#/appel?slot=${r.slot_id}&date=${r.date}` }, "Faire l'appel"))));
+  const close = () => { conn.close(); window.removeEventListener('hashchange', close); };
+  window.addEventListener('hashchange', close);
+  return section(alerts, h('h3', {}, 'Appels du jour'), list);
+}

@@ -1,0 +1,140 @@
+// « Appel » (#/appel?slot=<id>&date=…, or ?permanence=<id>): the class list, one tap per
+// student (présent ↔ absent), « Tous présents » then the exceptions, then « Valider ».
+// Works the same on a phone and on the TBI; other screens of the same roll follow live.
+import { h, replace, setTitle } from '../dom.js';
+import { AttendanceConnection, MARKS, ROLL_STATES } from '../attendance/connection.js';
+import { longDate } from '../dates.js';
+import { liveStatus } from '../socket.js';
+
+export function renderRoll(root, { slotId, hallId, date }) {
+  setTitle("Appel");
+  const status = liveStatus();
+  const conn = new AttendanceConnection(status);
+  const model = { roll: null, students: [], marks: new Map() };
+  const title = h('h1', { class: 'page-title', tabindex: '-1' }, 'Appel');
+  const meta = h('p', { class: 'roll-meta' });
+  const message = h('p', { class: 'roll-message', role: 'status', 'aria-live': 'polite' });
+  const error = h('div', { class: 'alert', role: 'alert' });
+  const counts = h('p', { class: 'roll-counts', 'aria-live': 'polite' });
+  const list = h('ul', { class: 'roll-list', 'aria-label': 'Élèves' });
+  const allPresent = h('button', { type: 'button', class: 'btn', onclick: () => act('all_present') },
+    'Tous présents');
+  const validate = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => act('validate') },
+    "Valider l'appel");
+  const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
+    h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
+  replace(root, header, h('main', { id: 'contenu', class: 'roll-page', tabindex: '-1' },
+    title, meta, error, h('div', { class: 'roll-actions' }, allPresent, validate), counts,
+    message, list));
+
+  const say = (text) => { message.textContent = text; };
+  const fail = (err) => replace(error, h('p', {}, err.message));
+
+  async function open() {
+    try {
+      const data = await conn.call('open_roll', {
+        ...(slotId ? { slot_id: slotId } : { study_hall_id: hallId }), ...(date ? { date } : {}),
+      });
+      model.roll = data.roll;
+      model.students = data.students;
+      model.marks = new Map(data.students.filter((s) => s.mark).map((s) => [s.id, s.mark]));
+      replace(error);
+      draw();
+    } catch (err) { fail(err); }
+  }
+  conn.onConnect = open; // again after a reconnection: the stored roll is the truth
+  conn.on('marks', (msg) => {
+    if (msg.roll_id !== model.roll?.id) return;
+    for (const m of msg.marks) model.marks.set(m.student_id, m);
+    model.roll.state = msg.state;
+    draw();
+  });
+  conn.on('roll_state', (summary) => {
+    if (summary.id !== model.roll?.id) return;
+    Object.assign(model.roll, summary);
+    drawHeader();
+  });
+
+  async function act(event) {
+    if (!model.roll) return;
+    try {
+      const ack = await conn.call(event, { roll_id: model.roll.id });
+      model.roll.state = ack.state;
+      if (event === 'validate') {
+        say(`Appel validé. ${ack.notified ? `${ack.notified} responsable(s) prévenu(s).` : ''}`);
+      }
+      replace(error);
+      drawHeader();
+    } catch (err) { fail(err); }
+  }
+
+  async function setMark(student, state, extra = {}) {
+    try {
+      const ack = await conn.call('mark', { roll_id: model.roll.id,
+        marks: [{ student_id: student.id, state, ...extra }] });
+      model.marks.set(student.id, { student_id: student.id, state, ...extra });
+      model.roll.state = ack.state;
+      replace(error);
+      say(`${student.name} : ${MARKS[state].toLowerCase()}${extra.minutes ? ` (${extra.minutes} min)` : ''}.`);
+      draw();
+    } catch (err) { fail(err); }
+  }
+
+  function drawHeader() {
+    const r = model.roll;
+    const where = r.kind === 'study_hall' ? 'Permanence' : `${r.class_name} — ${r.subject}`;
+    title.textContent = `Appel : ${where}`;
+    setTitle(`Appel ${where}`);
+    meta.textContent = `${longDate(r.date)}, ${r.start} – ${r.end} · ${ROLL_STATES[r.state]}`;
+    meta.dataset.state = r.state;
+    validate.hidden = r.state === 'done';
+    allPresent.hidden = r.state === 'done' || r.kind === 'study_hall';
+    const n = { present: 0, absent: 0, late: 0, other: 0, none: 0 };
+    for (const s of model.students) {
+      const m = model.marks.get(s.id);
+      if (!m) n.none += 1; else if (m.state in n) n[m.state] += 1; else n.other += 1;
+    }
+    counts.textContent = `${n.present} présent·es, ${n.absent} absent·es, ${n.late} en retard`
+      + (n.other ? `, ${n.other} autre(s)` : '') + (n.none ? ` — ${n.none} sans marque` : '');
+  }
+
+  function draw() {
+    drawHeader();
+    replace(list, model.students.map((s) => studentRow(s, model.marks.get(s.id), setMark)));
+  }
+
+  return () => conn.close();
+}
+
+function studentRow(student, mark, setMark) {
+  const state = mark?.state ?? null;
+  const timed = state === 'late' || state === 'left_early';
+  const toggle = h('button', {
+    type: 'button', class: 'btn student-toggle', 'data-state': state ?? 'none',
+    'aria-pressed': state === 'absent' ? 'true' : 'false',
+    onclick: () => setMark(student, state === 'absent' ? 'present' : 'absent'),
+  }, h('span', { class: 'student-name' }, student.name),
+  h('span', { class: 'student-mark' }, state ? MARKS[state] : 'Sans marque',
+    timed ? ` (${mark.minutes} min)` : '', mark?.must_attend ? ' (reste en cours)' : ''));
+  const more = h('select', { class: 'more', 'aria-label': `Autre marque pour ${student.name}`,
+    onchange: (e) => {
+      const value = e.target.value;
+      e.target.value = '';
+      if (!value) return;
+      if (value === 'exempted_stays') { setMark(student, 'exempted', { must_attend: true }); return; }
+      const extra = value === 'late' || value === 'left_early' ? { minutes: mark?.minutes ?? 5 } : {};
+      setMark(student, value, extra);
+    } },
+  h('option', { value: '' }, 'Autre…'),
+  ['present', 'absent', 'late', 'left_early'].map((k) => h('option', { value: k }, MARKS[k])),
+  h('option', { value: 'exempted_stays' }, 'Dispensé·e, reste en cours'),
+  h('option', { value: 'exempted' }, 'Dispensé·e, peut partir'));
+  // Minutes only where they mean something: a lateness or an early departure.
+  const minutes = timed ? h('input', { type: 'number', min: '1', max: '240', inputmode: 'numeric',
+    class: 'minutes', value: mark.minutes, 'aria-label': `Minutes pour ${student.name}`,
+    onchange: (e) => {
+      const n = Number(e.target.value);
+      if (n >= 1 && n <= 240 && n !== mark.minutes) setMark(student, state, { minutes: n });
+    } }) : null;
+  return h('li', { class: 'student-row', 'data-student-id': student.id }, toggle, more, minutes);
+}

@@ -1,0 +1,146 @@
+// « Vie scolaire » (#/vie-scolaire?date=…): the CPE's live grid of the day's rolls (not
+// taken / in progress / validated, absent and late counts, rolls not taken 10 minutes after
+// the start highlighted), and the absences to handle: accept or refuse the reason.
+import { h, replace, setTitle } from '../dom.js';
+import { AttendanceConnection, ROLL_STATES } from '../attendance/connection.js';
+import { longDate } from '../dates.js';
+import { reasonsSection } from '../attendance/reasons.js';
+import { liveStatus } from '../socket.js';
+
+export function renderVieScolaire(root, { date }) {
+  setTitle('Vie scolaire');
+  const status = liveStatus();
+  const conn = new AttendanceConnection(status);
+  const model = { rows: [], pending: new Map(), date: null, reasons: [], teachers: [],
+    canReplace: false };
+  const dateLine = h('p', { class: 'muted' });
+  const summary = h('p', { class: 'dash-summary', 'aria-live': 'polite' });
+  const error = h('div', { class: 'alert', role: 'alert' });
+  const grid = h('tbody');
+  const pendingList = h('ul', { class: 'pending-list' });
+  const reasonsBox = h('div', {});
+  const exportLink = h('a', { class: 'btn', href: '/api/attendance/export.csv', download: true },
+    'Exporter les absences (CSV)');
+  const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
+    h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
+  replace(root, header, h('main', { id: 'contenu', class: 'dash-page', tabindex: '-1' },
+    h('h1', { class: 'page-title', tabindex: '-1' }, 'Vie scolaire — appels du jour'),
+    dateLine, error, summary,
+    h('section', { class: 'card', 'aria-labelledby': 'grid-title' },
+      h('h2', { id: 'grid-title' }, 'Appels'),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'dash-grid' },
+        h('thead', {}, h('tr', {}, ['Heure', 'Classe', 'Cours', 'Enseignant·e', 'État', 'Absents', 'Retards']
+          .map((c) => h('th', { scope: 'col' }, c)))),
+        grid))),
+    h('section', { class: 'card', 'aria-labelledby': 'pending-title' },
+      h('h2', { id: 'pending-title' }, 'Absences à traiter'), pendingList, exportLink),
+    reasonsBox));
+
+  async function load() {
+    try {
+      const data = await conn.call('watch_dashboard', date ? { date } : {});
+      model.rows = data.rows;
+      model.date = data.date;
+      model.teachers = data.teachers;
+      model.canReplace = data.can_replace;
+      if (data.can_replace && !reasonsBox.firstChild) reasonsBox.append(reasonsSection(data.school_id));
+      model.pending = new Map(data.pending.map((a) => [a.id, a]));
+      if (!model.reasons.length) {
+        const res = await fetch(`/api/attendance/schools/${data.school_id}/reasons`);
+        if (res.ok) model.reasons = (await res.json()).reasons.filter((r) => r.active);
+      }
+      exportLink.href = `/api/attendance/export.csv?from=${data.date}&to=${data.date}`;
+      replace(error);
+      draw();
+    } catch (err) { replace(error, h('p', {}, err.message)); }
+  }
+  conn.onConnect = load;
+  conn.on('roll_update', (u) => {
+    const row = model.rows.find((r) => (u.slot_id && r.slot_id === u.slot_id)
+      || (u.study_hall_id && r.study_hall_id === u.study_hall_id));
+    if (!row) return;
+    Object.assign(row, { roll_id: u.id, state: u.state, absent: u.absent, late: u.late,
+      overdue: false, replacement_id: u.replacement_id, replacement_name: u.replacement_name ?? '' });
+    drawGrid();
+  });
+  conn.on('overdue', (o) => {
+    const row = model.rows.find((r) => r.slot_id === o.slot_id);
+    if (row && row.state === 'todo') { row.overdue = true; drawGrid(); }
+  });
+  conn.on('absence_update', (a) => {
+    if (a.pending) model.pending.set(a.id, a); else model.pending.delete(a.id);
+    drawPending();
+  });
+
+  function drawGrid() {
+    const late = model.rows.filter((r) => r.overdue).length;
+    const done = model.rows.filter((r) => r.state === 'done').length;
+    summary.textContent = `${done} appel(s) validé(s) sur ${model.rows.length}`
+      + (late ? ` — ${late} non fait(s) 10 min après le début` : '');
+    replace(grid, model.rows.map((r) => h('tr', {
+      class: r.overdue ? 'overdue' : null, 'data-state': r.state, 'data-slot-id': r.slot_id ?? '',
+    },
+    h('td', {}, `${r.start} – ${r.end}`),
+    h('th', { scope: 'row' }, r.class_name),
+    h('td', {}, r.subject),
+    h('td', {}, r.replacement_name ? `${r.replacement_name} (remplace ${r.teacher_name})` : r.teacher_name,
+      model.canReplace && r.slot_id && r.state !== 'done' ? replaceMenu(r) : null),
+    h('td', {}, h('span', { class: `badge state-${r.state}` }, ROLL_STATES[r.state]),
+      r.overdue ? h('span', { class: 'badge overdue-badge' }, 'En retard') : null),
+    h('td', {}, String(r.absent)),
+    h('td', {}, String(r.late)))));
+  }
+
+  function replaceMenu(r) {
+    const select = h('select', { 'aria-label': `Remplaçant·e pour ${r.class_name} à ${r.start}` },
+      h('option', { value: '' }, 'Personne'),
+      model.teachers.filter((t) => t.id !== r.teacher_id)
+        .map((t) => h('option', { value: t.id, selected: t.id === r.replacement_id }, t.name)));
+    return h('details', { class: 'replace-menu' },
+      h('summary', { class: 'btn' }, 'Remplacer'),
+      h('div', { class: 'replace-form' }, select,
+        h('button', { type: 'button', class: 'btn btn-primary', onclick: async () => {
+          try {
+            await conn.call('replace', { slot_id: r.slot_id, date: model.date,
+              teacher_id: select.value ? Number(select.value) : null });
+            replace(error);
+          } catch (err) { replace(error, h('p', {}, err.message)); }
+        } }, 'Nommer')));
+  }
+
+  function drawPending() {
+    const items = [...model.pending.values()];
+    replace(pendingList, items.length ? items.map(pendingItem)
+      : h('li', { class: 'empty' }, 'Aucune absence à traiter.'));
+  }
+
+  function pendingItem(a) {
+    const select = h('select', { 'aria-label': `Motif pour ${a.student_name}` },
+      h('option', { value: '' }, a.reason_label ? `Motif donné : ${a.reason_label}` : 'Choisir un motif…'),
+      model.reasons.map((r) => h('option', { value: r.code }, r.label)));
+    const decide = async (decision) => {
+      try {
+        await conn.call('decide', { event_id: a.id, decision,
+          ...(select.value ? { reason_code: select.value } : {}) });
+        model.pending.delete(a.id);
+        drawPending();
+      } catch (err) { replace(error, h('p', {}, err.message)); }
+    };
+    const what = a.kind === 'late' ? `retard de ${a.minutes} min` : 'absence';
+    return h('li', { class: 'pending', 'data-event-id': a.id },
+      h('p', {}, h('strong', {}, a.student_name), ` (${a.class_name || 'classe'}) — ${what}, `,
+        `${longDate(a.date)} ${a.start}–${a.end}. `, h('span', { class: 'muted' }, a.justification_label),
+        a.reason_comment ? ` « ${a.reason_comment} »` : ''),
+      h('div', { class: 'pending-actions' }, select,
+        h('button', { type: 'button', class: 'btn btn-primary', onclick: () => decide('accept') }, 'Accepter'),
+        h('button', { type: 'button', class: 'btn', onclick: () => decide('refuse') }, 'Refuser')));
+  }
+
+  function draw() {
+    dateLine.textContent = longDate(model.date);
+    drawGrid();
+    drawPending();
+  }
+
+  return () => conn.close();
+}
