@@ -416,9 +416,18 @@ class ChatService:
         loaded = await self.load(p, conv_id)
         n = min(limit or self.limits.history_page, self.limits.history_page)
         msgs = await store.history(self.db, conv_id, before, n)
-        return {"conversation_id": conv_id, "messages": await self._views(p, loaded, msgs),
+        views = await self._views(p, loaded, msgs)
+        await self._name_authors(views)
+        return {"conversation_id": conv_id, "messages": views,
                 "head": loaded.conv.last_seq,
                 "before": msgs[0].seq if len(msgs) == n else None}
+
+    async def _name_authors(self, views: list[dict[str, Any]]) -> None:
+        """Authors by name: a live session's chat has no participant list to look them up."""
+        found = await people.people(self.db, sorted({int(v["author_id"]) for v in views}))
+        for v in views:
+            person = found.get(int(v["author_id"]))
+            v["author_name"] = person.name if person else "Compte désactivé"
 
     async def sync(self, p: Principal, conv_id: int, since: int) -> dict[str, Any]:
         """Every event after `since`, in order, or `reset` when that is too much to replay
@@ -435,7 +444,9 @@ class ChatService:
 
     async def search(self, p: Principal, text: str) -> list[dict[str, Any]]:
         msgs = await store.search(self.db, p.id, model.fts_query(text), 50)
-        return [m.view() for m in msgs]
+        views = [m.view() for m in msgs]
+        await self._name_authors(views)
+        return views
 
     # --- live-session chat -------------------------------------------------------------
 
@@ -472,6 +483,7 @@ class ChatService:
             if msg is not None:
                 item["message"] = msg.view(_acks_for(viewer, msg, acks))
             out.append(item)
+        await self._name_authors([i["message"] for i in out if "message" in i])
         return out
 
     async def _publish(self, conv_id: int, seq: int, loaded: Loaded | None = None) -> None:

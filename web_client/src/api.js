@@ -57,4 +57,6 @@ export const api = {
   board: (id) => request('GET', `/api/boards/${encodeURIComponent(id)}`),
   createBoard: (title, classId, slotId) =>
     request('POST', '/api/boards', { title, class_id: classId, slot_id: slotId ?? undefined }),
+  chatRecipients: () => request('GET', '/api/chat/recipients'),
+  chatConversations: () => request('GET', '/api/chat/conversations'),
 };

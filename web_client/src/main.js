@@ -1,11 +1,12 @@
 // Start-up and hash routing: #/login, #/ (and #/?date=YYYY-MM-DD for another day),
-// #/boards/<id> (a live classroom board).
+// #/boards/<id> (a live classroom board), #/messages[/<id>|/new] (the messagerie).
 import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
 import { renderBoard } from './pages/board.js';
 import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
+import { renderMessages } from './pages/messages.js';
 import { connect, disconnect, liveStatus } from './socket.js';
 
 const root = document.getElementById('app');
@@ -61,8 +62,16 @@ async function loadMe() {
   }
 }
 
+let messagesPage = null; // kept while moving between conversations: one connection
+
 async function route() {
   const { path, params } = parseHash();
+  const messages = path.match(/^\/messages(?:\/(\d+|new))?$/);
+  if (messages && messagesPage && state.me) {
+    const id = messages[1];
+    return messagesPage.show(id === 'new' ? 'new' : id ? Number(id) : null);
+  }
+  messagesPage = null;
   leavePage?.();
   leavePage = null;
   if (path === '/login') {
@@ -87,6 +96,15 @@ async function route() {
   if (board) {
     const id = decodeURIComponent(board[1]);
     leavePage = renderBoard(root, { boardId: /^\d+$/.test(id) ? Number(id) : id });
+    return undefined;
+  }
+  if (messages) {
+    const id = messages[1];
+    messagesPage = renderMessages(root, {
+      me: state.me, tz: state.tz, status: state.status, open: go,
+      conversationId: id === 'new' ? 'new' : id ? Number(id) : null,
+    });
+    leavePage = () => messagesPage?.close();
     return undefined;
   }
   const date = params.get('date');

@@ -1,6 +1,7 @@
 // « Tableau » (#/boards/<id>): the live classroom board of docs/boards.md.
 // The teacher draws, changes pages, hands the pen; students follow the teacher's page and
 // zoom, and draw when given the pen. Returns a function that closes the board.
+import { boardChat } from '../board/chat.js';
 import { h, replace, setTitle } from '../dom.js';
 import { BoardConnection } from '../board/connection.js';
 import { PAGE_H, PAGE_W } from '../board/geometry.js';
@@ -75,6 +76,8 @@ export function renderBoard(root, { boardId }) {
   const page = h('div', { class: 'board-page', dataset: { itemCount: '0', connection: 'connecting' } },
     header, main);
   replace(root, page);
+  const chat = boardChat(boardId); // the session's questions (board/chat.js)
+  page.append(chat.el);
   view.layout();
 
   // ——— the live link ———
@@ -456,6 +459,7 @@ export function renderBoard(root, { boardId }) {
     clearTimeout(viewTimer);
     clearTimeout(messageTimer);
     conn.close();
+    chat.close();
     view.destroy();
     if (window.__board?.conn === conn) delete window.__board;
   };
