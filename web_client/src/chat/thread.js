@@ -35,7 +35,7 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
     chips,
     h('div', { class: 'composer-row' },
       live ? null : h('label', { class: 'btn btn-light attach', for: files.id, title: 'Joindre un fichier' },
-        '📎', h('span', { class: 'visually-hidden' }, 'Joindre un fichier')),
+        'Joindre'),
       live ? null : files, text, sendBtn));
   const el = h('section', { class: live ? 'thread thread-live' : 'thread', 'aria-labelledby': 'thread-title' },
     h('header', { class: 'thread-head' }, h('div', {}, title, people), tools),
@@ -117,7 +117,7 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
       h('p', { class: 'msg-body' }, m.body),
       m.attachments?.length ? h('ul', { class: 'msg-files' }, m.attachments.map((a) =>
         h('li', {}, h('a', { href: a.url, target: '_blank', rel: 'noopener' },
-          `📄 ${a.name} (${Math.max(1, Math.round(a.size / 1024))} Kio)`)))) : null,
+          `${a.name} (${Math.max(1, Math.round(a.size / 1024))} Kio)`)))) : null,
       actions);
   }
 

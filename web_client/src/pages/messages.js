@@ -100,7 +100,7 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
         href: `#/messages/${c.id}`, 'aria-current': c.id === s.thread?.conv?.id ? 'true' : false },
         h('span', { class: 'conv-title' }, titleOf(c)),
         KIND_LABELS[c.kind] ? h('span', { class: 'conv-kind' }, KIND_LABELS[c.kind]) : null,
-        c.muted ? h('span', { class: 'conv-muted', title: 'En sourdine' }, '🔕') : null,
+        c.muted ? h('span', { class: 'conv-kind' }, 'En sourdine') : null,
         c.unread ? h('span', { class: 'badge', 'aria-label': `${c.unread} non lu${c.unread > 1 ? 's' : ''}` }, String(c.unread)) : null,
         h('span', { class: 'conv-last' }, c.last ? c.last.body : ''),
         h('time', { class: 'conv-when' }, when(c.last_at, tz))))));
