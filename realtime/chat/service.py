@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import socketio
 
 from realtime.boards import store as boards_store
@@ -307,7 +308,18 @@ class ChatService:
                                                      [f.id for f in files])
             if loaded.conv.kind != "live":
                 await store.mark_read(conn, conv_id, p.id, seq)
-        await self._publish(conv_id, seq, loaded)
+        # The hot path: the event is built from what is in hand, not read back.
+        msg = Message(id=msg_id, conversation_id=conv_id, seq=seq, author_id=p.id, body=body,
+                      created_at=now, attachments=tuple(
+                          msgspec.structs.replace(f, message_id=msg_id) for f in files))
+        view = msg.view({} if loaded.conv.kind == "information" else None)
+        view["author_name"] = p.user.name
+        item = {"conversation_id": conv_id, "seq": seq, "kind": "message", "at": now,
+                "message": view}
+        if loaded.conv.kind == "live":
+            await self.sio.emit("event", item, room=live_room(conv_id), namespace=NAMESPACE)
+        else:
+            await self._emit_users(loaded.members, "event", item)
         return {"message_id": msg_id, "seq": seq}
 
     async def edit(self, p: Principal, msg_id: int, body: str) -> int:
