@@ -94,9 +94,22 @@ async def upload(request: web.Request) -> web.Response:
     cap = service.limits.attachment_max_bytes
     if request.content_length is not None and request.content_length > cap:
         raise AppError("too_large", f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus).")
-    data = await request.content.read(cap + 1)
+    data = await _read_capped(request, cap)
     att = await service.upload(p, request.query.get("name", "fichier"), data)
     return json_response(att.public(), status=201)
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes:
+    """The whole body, stopping as soon as it exceeds `cap` (a chunked upload has no length)."""
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > cap:
+            raise AppError("too_large", f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus).")
+        chunks.append(chunk)
 
 
 async def download(request: web.Request) -> web.Response:

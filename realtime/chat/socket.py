@@ -22,6 +22,8 @@ Text = Annotated[str, msgspec.Meta(max_length=100_000)]
 AttIds = Annotated[list[Id], msgspec.Meta(max_length=50)]
 PAYLOAD_MAX = 48 * 1024
 TYPING_PER_SECOND = 1.0
+WRITE, TYPING, READ = 0, 1, 2  # the per-connection budgets
+READS_PER_SECOND = 20.0  # list, open, history, sync, read, mute, live_join: cheaper, still bounded
 
 
 class Create(Payload):
@@ -98,7 +100,7 @@ class Live(Payload):
 class ChatNamespace(AuthedNamespace):
     def __init__(self, app: web.Application) -> None:
         super().__init__("/chat", app)
-        self._buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
+        self._buckets: dict[str, tuple[TokenBucket, TokenBucket, TokenBucket]] = {}
 
     @property
     def service(self) -> ChatService:
@@ -107,34 +109,40 @@ class ChatNamespace(AuthedNamespace):
     async def joined(self, sid: str, principal: Principal) -> None:
         limits = self.service.limits
         self._buckets[sid] = (TokenBucket(limits.messages_per_second, limits.messages_burst),
-                              TokenBucket(TYPING_PER_SECOND, 3))
+                              TokenBucket(TYPING_PER_SECOND, 3),
+                              TokenBucket(READS_PER_SECOND, 2 * READS_PER_SECOND))
         await self.enter_room(sid, user_room(principal.id))
         await self.emit("welcome", await self.service.welcome(principal), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)
 
-    def _decode(self, sid: str, data: Any, type_: type, write: bool = False) -> Any:
+    def _decode(self, sid: str, data: Any, type_: type, bucket: int | None) -> Any:
+        """Size first, then the budget (`WRITE`, `READ`, or None for typing's own), then
+        the shape."""
         size = len(msgspec.json.encode(data))
         if size > PAYLOAD_MAX:
             raise AppError("too_large", f"Message trop volumineux ({size // 1024} Kio).")
-        if write and not self._buckets[sid][0].take():
-            raise AppError("rate_limited", "Vous envoyez trop de messages : patientez un peu.")
+        if bucket is not None and not self._buckets[sid][bucket].take():
+            raise AppError("rate_limited", "Vous envoyez trop de messages : patientez un peu."
+                           if bucket == WRITE else
+                           "Trop de demandes à la fois : patientez un peu.")
         return convert(data, type_)
 
-    async def _call(self, sid: str, data: Any, type_: type, write: bool = False
+    async def _call(self, sid: str, data: Any, type_: type, bucket: int | None = READ
                     ) -> tuple[Principal, Any]:
-        msg = self._decode(sid, data, type_, write)
+        msg = self._decode(sid, data, type_, bucket)
         return await self.principal(sid), msg
 
     @acked
     async def on_list(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p = await self.principal(sid)
-        return await self.service.welcome(p)
+        if not self._buckets[sid][READ].take():
+            raise AppError("rate_limited", "Trop de demandes à la fois : patientez un peu.")
+        return await self.service.welcome(await self.principal(sid))
 
     @acked
     async def on_create(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, Create, write=True)
+        p, m = await self._call(sid, data, Create, bucket=WRITE)
         return await self.service.create(p, m.kind, m.members, m.title, m.body, m.attachments)
 
     @acked
@@ -144,32 +152,32 @@ class ChatNamespace(AuthedNamespace):
 
     @acked
     async def on_send(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, Send, write=True)
+        p, m = await self._call(sid, data, Send, bucket=WRITE)
         return await self.service.send(p, m.conversation_id, m.body, m.attachments)
 
     @acked
     async def on_edit(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, Edit, write=True)
+        p, m = await self._call(sid, data, Edit, bucket=WRITE)
         return {"seq": await self.service.edit(p, m.message_id, m.body)}
 
     @acked
     async def on_delete(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, MessageOnly, write=True)
+        p, m = await self._call(sid, data, MessageOnly, bucket=WRITE)
         return {"seq": await self.service.delete(p, m.message_id)}
 
     @acked
     async def on_recall(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, MessageOnly, write=True)
+        p, m = await self._call(sid, data, MessageOnly, bucket=WRITE)
         return {"seq": await self.service.recall(p, m.message_id)}
 
     @acked
     async def on_ack(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, MessageOnly, write=True)
+        p, m = await self._call(sid, data, MessageOnly, bucket=WRITE)
         return {"at": await self.service.ack(p, m.message_id)}
 
     @acked
     async def on_report(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, Report, write=True)
+        p, m = await self._call(sid, data, Report, bucket=WRITE)
         await self.service.report(p, m.message_id, m.reason)
         return {}
 
@@ -186,12 +194,12 @@ class ChatNamespace(AuthedNamespace):
 
     @acked
     async def on_invite(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, Invite, write=True)
+        p, m = await self._call(sid, data, Invite, bucket=WRITE)
         return {"seq": await self.service.invite(p, m.conversation_id, m.members)}
 
     @acked
     async def on_set_open(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, OpenClose, write=True)
+        p, m = await self._call(sid, data, OpenClose, bucket=WRITE)
         return {"seq": await self.service.set_open(p, m.conversation_id, m.open)}
 
     @acked
@@ -206,7 +214,7 @@ class ChatNamespace(AuthedNamespace):
 
     @acked
     async def on_search(self, sid: str, data: Any = None) -> dict[str, Any]:
-        p, m = await self._call(sid, data, Search, write=True)
+        p, m = await self._call(sid, data, Search, bucket=WRITE)
         return {"messages": await self.service.search(p, m.q)}
 
     @acked
@@ -228,8 +236,8 @@ class ChatNamespace(AuthedNamespace):
     async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any] | None:
         """Volatile: over budget or malformed, it is dropped (an error only if acked)."""
         try:
-            p, m = await self._call(sid, data, Conv)
-            if self._buckets[sid][1].take():
+            p, m = await self._call(sid, data, Conv, bucket=None)
+            if self._buckets[sid][TYPING].take():
                 await self.service.typing(p, sid, m.conversation_id)
         except AppError as err:
             return err.ack()

@@ -106,3 +106,14 @@ async def test_rest_bad_input(chat_server: ChatServer, cast: Cast) -> None:
                 else:
                     assert r.status == 429 and (await r.json())["error"]["code"] == \
                         "rate_limited"
+
+
+async def test_reads_are_rate_limited_too(chat_server: ChatServer, chat_client: Connect,
+                                          cast: Cast) -> None:
+    alice_id = await user_id(chat_server.base, cast.alice)
+    teacher = await chat_client(cast.teacher)
+    conv = (await teacher.ok("create", {"kind": "direct", "members": [alice_id],
+                                        "body": "Bonjour"}))["conversation_id"]
+    answers = [await teacher.call("history", {"conversation_id": conv}) for _ in range(80)]
+    codes = {a["error"]["code"] for a in answers if not a["ok"]}
+    assert codes == {"rate_limited"} and sum(a["ok"] for a in answers) >= 40

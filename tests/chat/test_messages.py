@@ -120,6 +120,11 @@ async def test_attachments_limits_and_access(chat_server: ChatServer, chat_clien
     status, big = await _upload(chat_server, t_token, PNG + b"\x00" * limits.attachment_max_bytes,
                                 "photo.png")
     assert status == 413 and big["error"]["code"] == "too_large"
+    # A large file arrives whole (read in chunks up to the cap), and comes back identical.
+    photo = PNG + bytes(range(256)) * 8000
+    status, stored = await _upload(chat_server, t_token, photo, "photo.png")
+    assert status == 201 and stored["size"] == len(photo)
+    assert (await _download(chat_server, t_token, stored["id"]))[1] == photo
     status, bad = await _upload(chat_server, t_token, b"MZ\x90\x00 executable", "cours.pdf")
     assert status == 415 and bad["error"]["code"] == "unsupported_media_type"
     status, _ = await _upload(chat_server, t_token, b"", "vide.txt")
