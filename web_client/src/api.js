@@ -59,4 +59,8 @@ export const api = {
     request('POST', '/api/boards', { title, class_id: classId, slot_id: slotId ?? undefined }),
   chatRecipients: () => request('GET', '/api/chat/recipients'),
   chatConversations: () => request('GET', '/api/chat/conversations'),
+  chatReports: () => request('GET', '/api/chat/reports'),
+  chatSettings: (schoolId) => request('GET', `/api/chat/settings/${encodeURIComponent(schoolId)}`),
+  chatSaveSettings: (schoolId, rules) =>
+    request('PUT', `/api/chat/settings/${encodeURIComponent(schoolId)}`, rules),
 };

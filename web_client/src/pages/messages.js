@@ -5,12 +5,13 @@ import { h, replace, setTitle } from '../dom.js';
 import { ChatConnection, when } from '../chat/connection.js';
 import { createThread } from '../chat/thread.js';
 import { composeForm } from '../chat/compose.js';
+import { schoolCorner } from '../chat/school.js';
 
 const KIND_LABELS = { direct: '', group: 'Groupe', information: 'Information', live: 'Séance' };
 
 export function renderMessages(root, { me, tz, conversationId, status, open }) {
   setTitle('Messagerie');
-  const user = { id: me.user.id, role: me.user.role, name: me.user.name };
+  const user = { id: me.user.id, role: me.user.role, name: me.user.name, school_id: me.user.school_id };
   const s = { conversations: [], limits: {}, thread: null, openId: conversationId ?? null };
   const notice = h('p', { class: 'chat-notice', role: 'status', 'aria-live': 'polite' });
   const listEl = h('ul', { class: 'conv-list', 'aria-busy': 'true' }, h('li', { class: 'muted' }, 'Chargement…'));
@@ -23,7 +24,7 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
       h('h1', { class: 'page-title', tabindex: '-1' }, 'Messagerie ', totalBadge),
       h('a', { class: 'btn btn-primary', href: '#/messages/new' }, 'Nouveau message')),
     h('form', { role: 'search', onsubmit: (e) => { e.preventDefault(); runSearch(); } }, search),
-    results, listEl);
+    results, listEl, h('div', { class: 'school-corner-slot' }));
   const threadPane = h('div', { class: 'thread-pane' },
     h('p', { class: 'empty' }, 'Choisissez une conversation.'));
   const back = h('a', { class: 'btn btn-light back-list', href: '#/messages' }, '← Conversations');
@@ -35,8 +36,8 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
     dataset: { view: conversationId ? 'thread' : 'list' } },
     notice, h('div', { class: 'chat-panes' }, listPane, h('div', { class: 'thread-col' }, back, threadPane)));
   replace(root, header, page);
-
   const say = (text) => { notice.textContent = text; setTimeout(() => { if (notice.textContent === text) notice.textContent = ''; }, 6000); };
+  page.querySelector('.school-corner-slot').append(schoolCorner(user, tz, say) ?? '');
 
   const conn = new ChatConnection({
     welcome(data) {
