@@ -148,3 +148,41 @@ async def test_board_chat_panel(browser: Browser, chat_server: ChatServer,  # no
     await tcontext.close()
 
 
+
+
+async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # noqa: F811
+                                  cast: Cast) -> None:  # noqa: F811
+    base = chat_server.base
+    # A pupil reports a message in a group; the CPE finds it in « Messages signalés ».
+    teacher = await ChatClient(base, await token_of(base, cast.teacher)).connect()
+    alice = await ChatClient(base, await token_of(base, cast.alice)).connect()
+    try:
+        ids = [await user_id(base, a) for a in (cast.alice, cast.bob)]
+        conv = (await teacher.ok("create", {"kind": "group", "title": "Classe", "members": ids,
+                                            "body": "Texte déplacé"}))["conversation_id"]
+        msg = (await alice.ok("history", {"conversation_id": conv}))["messages"][0]["id"]
+        await alice.ok("report", {"message_id": msg, "reason": "Pas correct"})
+    finally:
+        await teacher.close()
+        await alice.close()
+    context, cpe = await new_page(browser)
+    await log_in(cpe, base, cast.cpe)
+    await cpe.goto(f"{base}/#/messages")
+    await cpe.get_by_text("Messages signalés").click()
+    corner = cpe.locator(".school-corner")
+    await expect(corner).to_contain_text("Texte déplacé")
+    await expect(corner).to_contain_text("Motif : Pas correct")
+    await context.close()
+    # The administration changes the school's hours; the API answers with the new rules.
+    context, staff = await new_page(browser)
+    await log_in(staff, base, cast.staff)
+    await staff.goto(f"{base}/#/messages")
+    await staff.get_by_text("Règles de la messagerie").click()
+    await staff.get_by_label("Fin des échanges").fill("18:30")
+    await staff.get_by_role("button", name="Enregistrer").click()
+    await expect(staff.locator(".chat-notice")).to_have_text("Règles enregistrées.")
+    school_id = (await (await staff.request.get(f"{base}/api/me")).json())["user"]["school_id"]
+    rules = await (await staff.request.get(f"{base}/api/chat/settings/{school_id}")).json()
+    assert rules["day_end_min"] == 18 * 60 + 30 and rules["day_start_min"] == 7 * 60
+    await staff.screenshot(path=SCREENSHOTS / "messagerie-staff-rules.png")
+    await context.close()
