@@ -513,14 +513,15 @@ class ChatService:
             [item] = await self._render(None, fresh, events)
             await self.sio.emit("event", item, room=live_room(conv_id), namespace=NAMESPACE)
             return
-        ack_view = conv.kind == "information"
-        if not ack_view:
-            [item] = await self._render(None, fresh, events)
+        [item] = await self._render(None, fresh, events)
+        msg = item.get("message")
+        if conv.kind != "information" or msg is None:
             await self._emit_users(members, "event", item)
             return
+        acks = (await store.acks_of(self.db, [msg["id"]]))[msg["id"]]
         for uid in members:  # acknowledgements: the author sees all, a recipient their own
-            [item] = await self._render(uid, fresh, events)
-            await self._emit_users([uid], "event", item)
+            mine = {str(k): v for k, v in acks.items() if uid == msg["author_id"] or k == uid}
+            await self._emit_users([uid], "event", {**item, "message": {**msg, "acks": mine}})
 
     async def _publish_new_conversation(self, conv_id: int, only: list[int] | None = None
                                         ) -> None:

@@ -182,3 +182,10 @@ async def test_information_takes_no_reply_and_counts_acknowledgements(
     other = await chat_client(cast.other_parent)
     assert (await other.ok("history", {"conversation_id": conv}))["messages"][0]["acks"] == {}
     assert (await staff.call("ack", {"message_id": msg_id}))["error"]["code"] == "invalid"
+    # Live events carry the same view: after an edit, each sees the acknowledgements theirs.
+    assert event["message"]["acks"] == {}
+    edited = await staff.ok("edit", {"message_id": msg_id, "body": "Le collège ferme lundi."})
+    for client, expected in ((parent, {str(ids[0]): first["at"]}), (other, {}),
+                             (staff, {str(ids[0]): first["at"]})):
+        got = await client.wait_event(conv, edited["seq"])
+        assert got["message"]["acks"] == expected, client.me
