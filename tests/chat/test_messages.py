@@ -186,3 +186,19 @@ async def test_report_reaches_the_cpe(chat_server: ChatServer, chat_client: Conn
             assert r.status == 404
     answer = await bob.call("report", {"message_id": event["message"]["id"]})
     assert answer["error"]["code"] == "invalid"
+
+
+async def test_files_never_sent_are_purged_after_a_day(chat_server: ChatServer,
+                                                        cast: Cast) -> None:
+    token = await token_of(chat_server.base, cast.teacher)
+    status, kept = await _upload(chat_server, token, PDF, "a.pdf")
+    assert status == 201
+    principal = await chat_server.app[keys.IDENTITY].authenticate(token)
+    assert principal is not None
+    path = chat_server.service.files.path(
+        (await chat_server.service.attachment(principal, kept["id"])).storage_key)
+    assert await chat_server.service.purge_pending() == 0 and path.exists()
+    chat_server.clock.advance(25 * 3600)
+    assert await chat_server.service.purge_pending() == 1
+    assert not path.exists()
+    assert (await _download(chat_server, token, kept["id"]))[0] == 404

@@ -71,7 +71,15 @@ async def test_families_cannot_open_groups_nor_reach_each_other(
     cpe_id = (await _ids(chat_server, cast, "cpe"))[0]
     answer = await alice.call("invite", {"conversation_id": conv, "members": [cpe_id]})
     assert answer["error"]["code"] == "forbidden"
-    assert (await teacher.ok("invite", {"conversation_id": conv, "members": [cpe_id]}))
+    cpe = await chat_client(cast.cpe)
+    invited = await teacher.ok("invite", {"conversation_id": conv, "members": [cpe_id]})
+    await cpe.wait_for(lambda: any(c["id"] == conv for c in cpe.received["conversation"]))
+    joined = await alice.wait_event(conv, invited["seq"])
+    assert joined["kind"] == "joined" and joined["data"]["user_ids"] == [cpe_id]
+    page = await cpe.ok("history", {"conversation_id": conv})  # the newcomer reads it all
+    assert [m["body"] for m in page["messages"]][:2] == ["Bienvenue", "Salut Bob"]
+    again = await teacher.call("invite", {"conversation_id": conv, "members": [cpe_id]})
+    assert again["error"]["code"] == "invalid"
 
 
 async def test_quiet_hours_stop_families_starting_not_staff(
