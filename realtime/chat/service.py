@@ -81,11 +81,10 @@ class ChatService:
     async def load(self, p: Principal, conv_id: int, action: Action = Action.CHAT_VIEW
                    ) -> Loaded:
         """The conversation if `p` may act on it; absent and forbidden answer alike."""
-        conv = await store.get(self.db, conv_id)
-        if conv is None:
+        found = await store.get_with_members(self.db, conv_id)
+        if found is None:
             raise not_found(NOT_FOUND_CONV)
-        members = [] if conv.kind == "live" else (
-            await store.members_of(self.db, [conv.id]))[conv.id]
+        conv, members = found
         loaded = Loaded(conv, members, await self._ref(conv, members))
         if not may(p, Action.CHAT_VIEW, loaded.ref):
             raise not_found(NOT_FOUND_CONV)
@@ -307,7 +306,7 @@ class ChatService:
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
                                                      [f.id for f in files])
             if loaded.conv.kind != "live":
-                await store.mark_read(conn, conv_id, p.id, seq)
+                await store.mark_own(conn, conv_id, p.id, seq)
         # The hot path: the event is built from what is in hand, not read back.
         msg = Message(id=msg_id, conversation_id=conv_id, seq=seq, author_id=p.id, body=body,
                       created_at=now, attachments=tuple(

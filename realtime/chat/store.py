@@ -90,6 +90,15 @@ async def get(db: Database, conv_id: int) -> Conversation | None:
     return _conv(r) if r else None
 
 
+async def get_with_members(db: Database, conv_id: int) -> tuple[Conversation, list[int]] | None:
+    """A conversation and its participants (in order of arrival) in one query."""
+    r = await db.fetchone(
+        "SELECT c.*, (SELECT json_group_array(user_id) FROM (SELECT user_id FROM"
+        " chat_participants WHERE conversation_id = c.id ORDER BY added_at, user_id)) AS members"
+        " FROM chat_conversations c WHERE c.id = ?", (conv_id,))
+    return (_conv(r), json.loads(r["members"])) if r else None
+
+
 async def of_board(db: Database, board_id: int) -> Conversation | None:
     r = await db.fetchone("SELECT * FROM chat_conversations WHERE board_id = ?", (board_id,))
     return _conv(r) if r else None
@@ -146,11 +155,18 @@ async def last_messages(db: Database, conv_ids: list[int]) -> dict[int, Message]
 
 
 async def mark_read(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq: int) -> int:
+    """Raise the read mark to `seq` (never lower); returns the mark now."""
     cur = await conn.execute(
         "UPDATE chat_participants SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ?"
         " AND user_id = ? RETURNING read_seq", (seq, conv_id, user_id))
     row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def mark_own(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq: int) -> None:
+    """One's own new message is read by oneself (no answer needed: one round trip)."""
+    await conn.execute("UPDATE chat_participants SET read_seq = ? WHERE conversation_id = ?"
+                       " AND user_id = ? AND read_seq < ?", (seq, conv_id, user_id, seq))
 
 
 async def set_muted(conn: aiosqlite.Connection, conv_id: int, user_id: int, muted: bool) -> None:
@@ -189,17 +205,15 @@ async def events_after(db: Database, conv_id: int, after: int, limit: int
 
 async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: int, body: str,
                          now: float, attachment_ids: list[int]) -> tuple[int, int]:
-    """(message id, seq). The message row and its stream event share the seq."""
+    """(message id, seq). The trigger `chat_message_stream` moves the conversation's head to
+    this seq and writes the stream event and the search row in the same statement."""
     cur = await conn.execute(
         "INSERT INTO chat_messages (conversation_id, seq, author_id, body, created_at)"
         " VALUES (?, (SELECT last_seq + 1 FROM chat_conversations WHERE id = ?), ?, ?, ?)"
-        " RETURNING id", (conv_id, conv_id, author_id, body, now))
+        " RETURNING id, seq", (conv_id, conv_id, author_id, body, now))
     row = await cur.fetchone()
     assert row is not None
-    msg_id = int(row[0])
-    seq = await append_event(conn, conv_id, "message", now, message_id=msg_id)
-    if body:
-        await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg_id, body))
+    msg_id, seq = int(row[0]), int(row[1])
     if attachment_ids:
         await conn.execute(
             f"UPDATE chat_attachments SET message_id = ? WHERE id IN"

@@ -94,3 +94,14 @@ CREATE INDEX chat_reports_school ON chat_reports(school_id, created_at DESC);
 -- Search in one's own conversations; rowid = chat_messages.id. Accents do not matter:
 -- "eleve" finds "élève".
 CREATE VIRTUAL TABLE chat_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+
+-- A new message takes the conversation's next seq (given in its INSERT), and its stream event
+-- and search row are written by the same statement: one round trip for the hot path.
+CREATE TRIGGER chat_message_stream AFTER INSERT ON chat_messages
+BEGIN
+    UPDATE chat_conversations SET last_seq = NEW.seq, last_at = NEW.created_at
+        WHERE id = NEW.conversation_id;
+    INSERT INTO chat_events (conversation_id, seq, kind, message_id, data, at)
+        VALUES (NEW.conversation_id, NEW.seq, 'message', NEW.id, '{}', NEW.created_at);
+    INSERT INTO chat_fts (rowid, body) SELECT NEW.id, NEW.body WHERE NEW.body != '';
+END;
