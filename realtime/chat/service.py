@@ -19,8 +19,17 @@ import socketio
 from realtime.boards import store as boards_store
 from realtime.boards.service import board_ref
 from realtime.chat import model, people, store
+from realtime.chat.attachments import Attachments
+from realtime.chat.delivery import (
+    NAMESPACE,
+    Delivery,
+    Loaded,
+    acks_for,
+    live_room,
+    user_room,
+)
 from realtime.chat.files import FileStore
-from realtime.chat.model import Attachment, Conversation, Limits, Message
+from realtime.chat.model import Conversation, Limits, Message
 from realtime.db import Database
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
@@ -34,30 +43,12 @@ from realtime.policy import (
     may,
 )
 
-NAMESPACE = "/chat"
 NOT_FOUND_CONV = "Conversation introuvable."
 NOT_FOUND_MSG = "Message introuvable."
 NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
 
 
-def user_room(user_id: int) -> str:
-    return f"chatuser:{user_id}"
-
-
-def live_room(conv_id: int) -> str:
-    return f"chatlive:{conv_id}"
-
-
-class Loaded:
-    """A conversation with its members and its policy reference, loaded once per call."""
-
-    __slots__ = ("conv", "members", "ref")
-
-    def __init__(self, conv: Conversation, members: list[int], ref: ConversationRef) -> None:
-        self.conv, self.members, self.ref = conv, members, ref
-
-
-class ChatService:
+class ChatService(Delivery, Attachments):
     def __init__(self, db: Database, sio: socketio.AsyncServer, files: FileStore,
                  limits: Limits, tz: ZoneInfo, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -285,15 +276,6 @@ class ChatService:
 
     # --- messages ----------------------------------------------------------------------
 
-    async def _pending(self, p: Principal, ids: list[int]) -> list[Attachment]:
-        if len(ids) > self.limits.attachments_per_message:
-            raise AppError("too_large", f"{self.limits.attachments_per_message} pièces jointes"
-                                        " au plus par message.")
-        files = await store.pending_attachments(self.db, p.id, sorted(set(ids)))
-        if len(files) != len(set(ids)):
-            raise AppError("not_found", "Pièce jointe introuvable (déjà envoyée ?).")
-        return files
-
     async def send(self, p: Principal, conv_id: int, body: str, attachment_ids: list[int]
                    ) -> dict[str, Any]:
         loaded = await self.load(p, conv_id, Action.CHAT_POST)
@@ -419,7 +401,7 @@ class ChatService:
                      ) -> list[dict[str, Any]]:
         acks = (await store.acks_of(self.db, [m.id for m in msgs])
                 if loaded.conv.kind == "information" else {})
-        return [m.view(_acks_for(p.id, m, acks)) for m in msgs]
+        return [m.view(acks_for(p.id, m, acks)) for m in msgs]
 
     async def history(self, p: Principal, conv_id: int, before: int | None,
                       limit: int | None = None) -> dict[str, Any]:
@@ -432,13 +414,6 @@ class ChatService:
         return {"conversation_id": conv_id, "messages": views,
                 "head": loaded.conv.last_seq,
                 "before": msgs[0].seq if len(msgs) == n else None}
-
-    async def _name_authors(self, views: list[dict[str, Any]]) -> None:
-        """Authors by name: a live session's chat has no participant list to look them up."""
-        found = await people.people(self.db, sorted({int(v["author_id"]) for v in views}))
-        for v in views:
-            person = found.get(int(v["author_id"]))
-            v["author_name"] = person.name if person else "Compte désactivé"
 
     async def sync(self, p: Principal, conv_id: int, since: int) -> dict[str, Any]:
         """Every event after `since`, in order, or `reset` when that is too much to replay
@@ -459,6 +434,17 @@ class ChatService:
         await self._name_authors(views)
         return views
 
+    async def typing(self, p: Principal, sid: str, conv_id: int) -> None:
+        loaded = await self.load(p, conv_id, Action.CHAT_POST)
+        data = {"conversation_id": conv_id, "user_id": p.id, "name": p.user.name}
+        if loaded.conv.kind == "live":
+            await self.sio.emit("typing", data, room=live_room(conv_id), skip_sid=sid,
+                                namespace=NAMESPACE)
+            return
+        for uid in loaded.members:
+            if uid != p.id:
+                await self.sio.emit("typing", data, room=user_room(uid), namespace=NAMESPACE)
+
     # --- live-session chat -------------------------------------------------------------
 
     async def live(self, p: Principal, board_id: int) -> Conversation:
@@ -477,124 +463,6 @@ class ChatService:
             conv = await store.of_board(self.db, board_id)
         assert conv is not None
         return conv
-
-    # --- publishing --------------------------------------------------------------------
-
-    async def _render(self, viewer: int | None, loaded: Loaded, events: list[dict[str, Any]]
-                      ) -> list[dict[str, Any]]:
-        ids = [e["message_id"] for e in events if e["message_id"] is not None]
-        msgs = await store.messages(self.db, ids)
-        acks = (await store.acks_of(self.db, ids)
-                if loaded.conv.kind == "information" else {})
-        out = []
-        for e in events:
-            item = {"conversation_id": loaded.conv.id, "seq": e["seq"], "kind": e["kind"],
-                    "at": e["at"], **({"data": e["data"]} if e["data"] else {})}
-            msg = msgs.get(e["message_id"]) if e["message_id"] is not None else None
-            if msg is not None:
-                item["message"] = msg.view(_acks_for(viewer, msg, acks))
-            out.append(item)
-        await self._name_authors([i["message"] for i in out if "message" in i])
-        return out
-
-    async def _publish(self, conv_id: int, seq: int, loaded: Loaded | None = None) -> None:
-        """After the commit: the event at `seq` to every open device of every participant."""
-        conv = await store.get(self.db, conv_id)
-        if conv is None:
-            return
-        members = [] if conv.kind == "live" else (await store.members_of(self.db,
-                                                                          [conv_id]))[conv_id]
-        fresh = Loaded(conv, members, loaded.ref if loaded else await self._ref(conv, members))
-        events = await store.events_after(self.db, conv_id, seq - 1, 1)
-        if not events:
-            return
-        if conv.kind == "live":
-            [item] = await self._render(None, fresh, events)
-            await self.sio.emit("event", item, room=live_room(conv_id), namespace=NAMESPACE)
-            return
-        [item] = await self._render(None, fresh, events)
-        msg = item.get("message")
-        if conv.kind != "information" or msg is None:
-            await self._emit_users(members, "event", item)
-            return
-        acks = (await store.acks_of(self.db, [msg["id"]]))[msg["id"]]
-        for uid in members:  # acknowledgements: the author sees all, a recipient their own
-            mine = {str(k): v for k, v in acks.items() if uid == msg["author_id"] or k == uid}
-            await self._emit_users([uid], "event", {**item, "message": {**msg, "acks": mine}})
-
-    async def _publish_new_conversation(self, conv_id: int, only: list[int] | None = None
-                                        ) -> None:
-        conv = await store.get(self.db, conv_id)
-        if conv is None:
-            return
-        members = (await store.members_of(self.db, [conv_id]))[conv_id]
-        found = await people.people(self.db, members)
-        summary = self._describe(conv, members, found)
-        await self._emit_users(only or members, "conversation", summary)
-
-    async def _emit_users(self, user_ids: list[int], event: str, data: dict[str, Any]) -> None:
-        for uid in user_ids:
-            await self.sio.emit(event, data, room=user_room(uid), namespace=NAMESPACE)
-
-    async def typing(self, p: Principal, sid: str, conv_id: int) -> None:
-        loaded = await self.load(p, conv_id, Action.CHAT_POST)
-        data = {"conversation_id": conv_id, "user_id": p.id, "name": p.user.name}
-        if loaded.conv.kind == "live":
-            await self.sio.emit("typing", data, room=live_room(conv_id), skip_sid=sid,
-                                namespace=NAMESPACE)
-            return
-        for uid in loaded.members:
-            if uid != p.id:
-                await self.sio.emit("typing", data, room=user_room(uid), namespace=NAMESPACE)
-
-    # --- attachments -------------------------------------------------------------------
-
-    async def upload(self, p: Principal, name: str, data: bytes) -> Attachment:
-        if len(data) > self.limits.attachment_max_bytes:
-            raise AppError("too_large", _too_big(self.limits))
-        if not data:
-            raise AppError("invalid", "Le fichier est vide.")
-        name = model.clean_filename(name)
-        mime = model.sniff_type(data[:4096], name)
-        key = await self.files.put(data)
-        return await store.add_attachment(self.db, owner_id=p.id, name=name, mime=mime,
-                                          size=len(data), storage_key=key, now=self.clock())
-
-    async def attachment(self, p: Principal, att_id: int) -> Attachment:
-        """The file if it is the caller's own upload or sits in a message they may read."""
-        att = await store.attachment(self.db, att_id)
-        if att is None:
-            raise not_found("Pièce jointe introuvable.")
-        if att.message_id is None:
-            if att.owner_id != p.id:
-                raise not_found("Pièce jointe introuvable.")
-            return att
-        try:
-            await self._message(p, att.message_id)
-        except AppError as err:
-            raise not_found("Pièce jointe introuvable.") from err
-        return att
-
-    async def purge_pending(self, older_than_s: float = 24 * 3600) -> int:
-        """Files uploaded but never sent are removed after a day."""
-        stale = await store.stale_attachments(self.db, self.clock() - older_than_s)
-        await store.delete_attachments(self.db, [a.id for a in stale])
-        await self.files.remove([a.storage_key for a in stale])
-        return len(stale)
-
-
-def _acks_for(viewer: int | None, msg: Message, acks: dict[int, dict[int, float]]
-              ) -> dict[int, float] | None:
-    if msg.id not in acks:
-        return None
-    if viewer == msg.author_id:
-        return acks[msg.id]
-    return {k: v for k, v in acks[msg.id].items() if k == viewer}
-
-
-def _too_big(limits: Limits) -> str:
-    return f"Fichier trop lourd ({limits.attachment_max_bytes // (1024 * 1024)} Mio au plus)."
-
 
 def _why_not(action: Action, loaded: Loaded) -> str:
     if action is Action.CHAT_POST:

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from realtime.chat.service import ChatService, live_room, user_room
+from realtime.chat.delivery import live_room, user_room
+from realtime.chat.service import ChatService
 from realtime.errors import AppError
 from realtime.identity.model import Principal
 from realtime.keys import CHAT
