@@ -81,6 +81,8 @@ async def test_parent_and_teacher_talk_through_the_messagerie(
     await teacher.screenshot(path=SCREENSHOTS / "messagerie-phone-list.png")
     await row.click()
     await expect(teacher.locator(".msg-body").first).to_contain_text("absent jeudi")
+    box = await teacher.get_by_label("Votre message").bounding_box()
+    assert box is not None and box["width"] > 0.8 * PHONE["width"]  # the whole width to type
     await teacher.get_by_label("Votre message").fill("Bien noté, merci.")
     await teacher.get_by_role("button", name="Envoyer").click()
     # Live on the parent's open thread, with the teacher's name.
