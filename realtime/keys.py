@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from realtime.attendance.hub import Attendance
     from realtime.boards.service import BoardService
+    from realtime.chat.service import ChatService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
     from realtime.presence.service import PresenceService
@@ -29,3 +30,4 @@ LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
 ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
+CHAT: web.AppKey[ChatService] = web.AppKey("chat")

@@ -42,6 +42,14 @@ class Action(StrEnum):
     VIEW_ABSENCES = "absences.view"
     GIVE_ABSENCE_REASON = "absences.give_reason"
     DECIDE_ABSENCE = "absences.decide"
+    CHAT_WRITE_TO = "chat.write_to"
+    CHAT_START_GROUP = "chat.start_group"
+    CHAT_VIEW = "chat.view"
+    CHAT_POST = "chat.post"
+    CHAT_INVITE = "chat.invite"
+    CHAT_MODERATE = "chat.moderate"
+    CHAT_RECALL = "chat.recall"
+    CHAT_CONFIGURE = "chat.configure"
 
 
 class SchoolRef(msgspec.Struct, frozen=True):
@@ -88,7 +96,58 @@ class RollRef(msgspec.Struct, frozen=True):
     replacement_id: int | None = None
 
 
-Target = SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef | RollRef
+class ChatRules(msgspec.Struct, frozen=True):
+    """A school's messaging settings (one row per school; these are the defaults).
+
+    With `quiet_hours`, parents and students start conversations only between
+    `day_start_min` and `day_end_min` (minutes after local midnight, Europe/Paris).
+    """
+
+    parents_to_teachers: bool = True
+    parents_to_cpe: bool = True
+    parents_to_staff: bool = True
+    students_to_teachers: bool = True
+    students_to_cpe: bool = True
+    quiet_hours: bool = True
+    day_start_min: int = 7 * 60
+    day_end_min: int = 20 * 60
+
+
+class ChatPeerRef(msgspec.Struct, frozen=True):
+    """Someone the principal wants to write to, at a given local minute of the day.
+
+    `school_ids`: their school (or, for a parent, their children's schools); `class_ids`: a
+    teacher's classes, a student's class, a parent's children's classes. `rules` are the
+    school's settings; `local_minute` comes from the clock passed to the service.
+    """
+
+    id: int
+    role: str
+    school_ids: frozenset[int]
+    class_ids: frozenset[int] = frozenset()
+    rules: ChatRules = ChatRules()
+    local_minute: int = 12 * 60
+
+
+class ConversationRef(msgspec.Struct, frozen=True):
+    """A conversation: `kind` direct | group | information | live; `board` for a live one."""
+
+    id: int
+    school_id: int
+    kind: str
+    creator_id: int
+    participants: frozenset[int] = frozenset()
+    open: bool = True
+    board: BoardRef | None = None
+
+
+class ChatMessageRef(msgspec.Struct, frozen=True):
+    conversation: ConversationRef
+    author_id: int
+
+
+Target = (SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef | RollRef | ChatPeerRef
+          | ConversationRef | ChatMessageRef)
 Rule = Callable[[Principal, Target], bool]
 
 
@@ -239,6 +298,89 @@ def _view_absences(p: Principal, t: Target) -> bool:
 def _give_absence_reason(p: Principal, t: Target) -> bool:
     assert isinstance(t, StudentRef)
     return p.role is Role.PARENT and t.id in p.child_ids
+CHAT_OPENERS = (Role.TEACHER, Role.CPE, Role.STAFF)  # may open groups and invite anyone
+
+
+def _quiet(t: ChatPeerRef) -> bool:
+    r = t.rules
+    return r.quiet_hours and not (r.day_start_min <= t.local_minute < r.day_end_min)
+
+
+def _chat_write_to(p: Principal, t: Target) -> bool:
+    """May p address t directly (start a conversation with, or invite t)."""
+    assert isinstance(t, ChatPeerRef)
+    if t.id == p.id or t.role == Role.ADMIN.value:
+        return False
+    if p.role in CHAT_OPENERS:  # everyone of their school
+        return p.school_id is not None and p.school_id in t.school_ids
+    if p.role not in (Role.PARENT, Role.STUDENT) or _quiet(t):
+        return False
+    if not (p.school_ids & t.school_ids):
+        return False
+    r = t.rules
+    if p.role is Role.PARENT:
+        if t.role == Role.TEACHER.value:
+            return r.parents_to_teachers and bool(p.child_class_ids & t.class_ids)
+        if t.role == Role.CPE.value:
+            return r.parents_to_cpe
+        return t.role == Role.STAFF.value and r.parents_to_staff
+    if t.role == Role.TEACHER.value:
+        return r.students_to_teachers and bool(p.class_ids & t.class_ids)
+    return t.role == Role.CPE.value and r.students_to_cpe
+
+
+def _chat_start_group(p: Principal, t: Target) -> bool:
+    """Groups and informations (where students or parents meet their peers): the school team."""
+    assert isinstance(t, SchoolRef)
+    return p.role in CHAT_OPENERS and _in_school(p, t.id)
+
+
+def _live_view(p: Principal, t: ConversationRef) -> bool:
+    return t.board is not None and _view_board(p, t.board)
+
+
+def _chat_view(p: Principal, t: Target) -> bool:
+    assert isinstance(t, ConversationRef)
+    if t.kind == "live":
+        return _live_view(p, t)
+    return p.id in t.participants and t.school_id in p.school_ids
+
+
+def _chat_post(p: Principal, t: Target) -> bool:
+    assert isinstance(t, ConversationRef)
+    if not t.open or not _chat_view(p, t):
+        return False
+    if t.kind == "live":
+        assert t.board is not None
+        return t.board.state != "ended" and (
+            _board_teacher(p, t.board) or p.role is Role.STUDENT)
+    if t.kind == "information":
+        return p.id == t.creator_id
+    return True
+
+
+def _chat_moderate(p: Principal, t: Target) -> bool:
+    """Close, delete anyone's message: the live session's teacher, a group's opener."""
+    assert isinstance(t, ConversationRef)
+    if t.kind == "live":
+        return t.board is not None and _control_board(p, t.board)
+    return p.role in CHAT_OPENERS and p.id == t.creator_id and _chat_view(p, t)
+
+
+def _chat_invite(p: Principal, t: Target) -> bool:
+    assert isinstance(t, ConversationRef)
+    return t.kind in ("group", "information") and t.open and _chat_moderate(p, t)
+
+
+def _chat_recall(p: Principal, t: Target) -> bool:
+    assert isinstance(t, ChatMessageRef)
+    return (p.role in CHAT_OPENERS and p.id == t.author_id
+            and _chat_view(p, t.conversation))
+
+
+def _chat_configure(p: Principal, t: Target) -> bool:
+    assert isinstance(t, SchoolRef)
+    return p.role is Role.ADMIN or (p.role is Role.STAFF and _in_school(p, t.id))
 
 
 RULES: dict[Action, tuple[type, Rule]] = {
@@ -267,6 +409,14 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_ABSENCES: (StudentRef, _view_absences),
     Action.GIVE_ABSENCE_REASON: (StudentRef, _give_absence_reason),
     Action.DECIDE_ABSENCE: (StudentRef, _cpe_of),
+    Action.CHAT_WRITE_TO: (ChatPeerRef, _chat_write_to),
+    Action.CHAT_START_GROUP: (SchoolRef, _chat_start_group),
+    Action.CHAT_VIEW: (ConversationRef, _chat_view),
+    Action.CHAT_POST: (ConversationRef, _chat_post),
+    Action.CHAT_INVITE: (ConversationRef, _chat_invite),
+    Action.CHAT_MODERATE: (ConversationRef, _chat_moderate),
+    Action.CHAT_RECALL: (ChatMessageRef, _chat_recall),
+    Action.CHAT_CONFIGURE: (SchoolRef, _chat_configure),
 }
 
 

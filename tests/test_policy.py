@@ -14,7 +14,11 @@ from realtime.policy import (
     RULES,
     Action,
     BoardRef,
+    ChatMessageRef,
+    ChatPeerRef,
+    ChatRules,
     ClassRef,
+    ConversationRef,
     RollRef,
     SchoolRef,
     StudentRef,
@@ -62,6 +66,83 @@ NO_ATTENDANCE = {Action.TAKE_ROLL: set(), Action.VIEW_ROLL: set(),
                  Action.VIEW_CLASS_ATTENDANCE: set(), Action.EXPORT_ATTENDANCE: set(),
                  Action.MANAGE_ABSENCE_REASONS: set(), Action.VIEW_ABSENCES: set(),
                  Action.GIVE_ABSENCE_REASON: set(), Action.DECIDE_ABSENCE: set()}
+NIGHT, NOON = 21 * 60, 12 * 60
+_NO_QUIET = ChatRules(quiet_hours=False)
+_CLOSED = ChatRules(parents_to_teachers=False, students_to_teachers=False)
+_DEFAULT = ChatRules()
+
+
+def _peer(id_: int, role: str, school: int = 1, classes: frozenset[int] = frozenset(),
+          rules: ChatRules = _DEFAULT, minute: int = NOON) -> ChatPeerRef:
+    return ChatPeerRef(id=id_, role=role, school_ids=frozenset({school}), class_ids=classes,
+                       rules=rules, local_minute=minute)
+
+
+def _conv(id_: int, kind: str, creator: int, members: set[int], school: int = 1,
+          open_: bool = True, board: str | None = None) -> ConversationRef:
+    ref = TARGETS[board] if board else None
+    assert ref is None or isinstance(ref, BoardRef)
+    return ConversationRef(id=id_, school_id=school, kind=kind, creator_id=creator,
+                           participants=frozenset(members), open=open_, board=ref)
+
+
+# Messaging: people to write to (at noon unless said), conversations, messages.
+TARGETS.update({
+    "peer_teacher_50": _peer(50, "teacher", classes=frozenset({10})),
+    "peer_teacher_51": _peer(51, "teacher", classes=frozenset({11})),
+    "peer_teacher_50_night": _peer(50, "teacher", classes=frozenset({10}), minute=NIGHT),
+    "peer_teacher_50_closed": _peer(50, "teacher", classes=frozenset({10}), rules=_CLOSED),
+    "peer_cpe_400": _peer(400, "cpe"),
+    "peer_cpe_400_night": _peer(400, "cpe", minute=NIGHT),
+    "peer_cpe_400_night_no_quiet": _peer(400, "cpe", rules=_NO_QUIET, minute=NIGHT),
+    "peer_staff_401": _peer(401, "staff"),
+    "peer_student_100": _peer(100, "student", classes=frozenset({10})),
+    "peer_student_101": _peer(101, "student", classes=frozenset({11})),
+    "peer_parent_300": _peer(300, "parent", classes=frozenset({10})),
+    "peer_parent_301": _peer(301, "parent", classes=frozenset({11})),
+    "peer_admin_1": _peer(1, "admin"),
+    "peer_teacher_60": _peer(60, "teacher", school=2, classes=frozenset({20})),
+    "peer_cpe_2": _peer(402, "cpe", school=2),
+    "peer_parent_2": _peer(302, "parent", school=2, classes=frozenset({20})),
+})
+TARGETS.update({
+    "conv_direct": _conv(1, "direct", 300, {300, 50}),
+    "conv_group": _conv(2, "group", 50, {50, 100, 300, 400}),
+    "conv_group_staff": _conv(3, "group", 401, {401, 100, 300, 50}),
+    "conv_info": _conv(4, "information", 401, {401, 50, 100, 300}),
+    "conv_closed": _conv(5, "group", 50, {50, 100}, open_=False),
+    "conv_other": _conv(6, "direct", 51, {51, 101}),
+    "conv_20": _conv(7, "group", 60, {60, 50, 100, 300, 400, 401}, school=2),
+    "live_own": _conv(8, "live", 50, set(), board="board_own"),
+    "live_ended": _conv(9, "live", 50, set(), board="board_ended"),
+    "live_11": _conv(10, "live", 51, set(), board="board_11"),
+    "live_closed": _conv(11, "live", 50, set(), open_=False, board="board_own"),
+    "live_20": _conv(12, "live", 60, set(), school=2, board="board_20"),
+})
+
+
+def _msg(conv: str, author: int) -> ChatMessageRef:
+    ref = TARGETS[conv]
+    assert isinstance(ref, ConversationRef)
+    return ChatMessageRef(conversation=ref, author_id=author)
+
+
+TARGETS.update({
+    "msg_teacher_group": _msg("conv_group", 50),
+    "msg_cpe_group": _msg("conv_group", 400),
+    "msg_staff_info": _msg("conv_info", 401),
+    "msg_parent_direct": _msg("conv_direct", 300),
+    "msg_teacher_20": _msg("conv_20", 50),
+})
+SCHOOL_1_PEERS = {"peer_teacher_50", "peer_teacher_51", "peer_teacher_50_night",
+                  "peer_teacher_50_closed", "peer_cpe_400", "peer_cpe_400_night",
+                  "peer_cpe_400_night_no_quiet", "peer_staff_401", "peer_student_100",
+                  "peer_student_101", "peer_parent_300", "peer_parent_301"}
+LIVE_CLASS_10 = {"live_own", "live_ended", "live_closed"}
+NO_CHAT = {Action.CHAT_WRITE_TO: set(), Action.CHAT_START_GROUP: set(),
+           Action.CHAT_VIEW: set(), Action.CHAT_POST: set(), Action.CHAT_INVITE: set(),
+           Action.CHAT_MODERATE: set(), Action.CHAT_RECALL: set(),
+           Action.CHAT_CONFIGURE: set()}
 CLASS_10_BOARDS = {"board_own", "board_pen", "board_locked", "board_ended"}
 SCHOOL_1_BOARDS = {*CLASS_10_BOARDS, "board_11"}
 NO_BOARD = {Action.CREATE_BOARD: set(), Action.VIEW_BOARD: set(), Action.DRAW_ON_BOARD: set(),
@@ -106,6 +187,16 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_ROLL: {"roll_own", "roll_replacing", "roll_colleague_10"},
         Action.VIEW_CLASS_ATTENDANCE: {"class_10"},
         Action.VIEW_ABSENCES: {"student_100"},
+        Action.CHAT_WRITE_TO: SCHOOL_1_PEERS - {"peer_teacher_50", "peer_teacher_50_night",
+                                                "peer_teacher_50_closed"},
+        Action.CHAT_START_GROUP: {"own_school"},
+        Action.CHAT_VIEW: {"conv_direct", "conv_group", "conv_group_staff", "conv_info",
+                           "conv_closed", *LIVE_CLASS_10},
+        Action.CHAT_POST: {"conv_direct", "conv_group", "conv_group_staff", "live_own"},
+        Action.CHAT_INVITE: {"conv_group"},
+        Action.CHAT_MODERATE: {"conv_group", "conv_closed", "live_own", "live_closed"},
+        Action.CHAT_RECALL: {"msg_teacher_group"},
+        Action.CHAT_CONFIGURE: set(),
     },
     Role.STUDENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -123,6 +214,11 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_BOARD_PRESENCE: set(),
         **NO_ATTENDANCE,
         Action.VIEW_ABSENCES: {"student_100"},
+        **NO_CHAT,
+        Action.CHAT_WRITE_TO: {"peer_teacher_50", "peer_cpe_400", "peer_cpe_400_night_no_quiet"},
+        Action.CHAT_VIEW: {"conv_group", "conv_group_staff", "conv_info", "conv_closed",
+                           *LIVE_CLASS_10},
+        Action.CHAT_POST: {"conv_group", "conv_group_staff", "live_own"},
     },
     Role.PARENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -139,6 +235,11 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         **NO_ATTENDANCE,
         Action.VIEW_ABSENCES: {"student_100"},
         Action.GIVE_ABSENCE_REASON: {"student_100"},
+        **NO_CHAT,
+        Action.CHAT_WRITE_TO: {"peer_teacher_50", "peer_cpe_400", "peer_staff_401",
+                               "peer_cpe_400_night_no_quiet"},
+        Action.CHAT_VIEW: {"conv_direct", "conv_group", "conv_group_staff", "conv_info"},
+        Action.CHAT_POST: {"conv_direct", "conv_group", "conv_group_staff"},
     },
     Role.CPE: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -163,6 +264,15 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_ABSENCES: {"student_100", "student_101"},
         Action.GIVE_ABSENCE_REASON: set(),
         Action.DECIDE_ABSENCE: {"student_100", "student_101"},
+        Action.CHAT_WRITE_TO: SCHOOL_1_PEERS - {"peer_cpe_400", "peer_cpe_400_night",
+                                                "peer_cpe_400_night_no_quiet"},
+        Action.CHAT_START_GROUP: {"own_school"},
+        Action.CHAT_VIEW: {"conv_group", *LIVE_CLASS_10, "live_11"},
+        Action.CHAT_POST: {"conv_group"},
+        Action.CHAT_INVITE: set(),
+        Action.CHAT_MODERATE: set(),
+        Action.CHAT_RECALL: {"msg_cpe_group"},
+        Action.CHAT_CONFIGURE: set(),
     },
     Role.STAFF: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -184,10 +294,20 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_CLASS_ATTENDANCE: {"class_10", "class_11"},
         Action.EXPORT_ATTENDANCE: {"own_school"},
         Action.VIEW_ABSENCES: {"student_100", "student_101"},
+        Action.CHAT_WRITE_TO: SCHOOL_1_PEERS - {"peer_staff_401"},
+        Action.CHAT_START_GROUP: {"own_school"},
+        Action.CHAT_VIEW: {"conv_group_staff", "conv_info", *LIVE_CLASS_10, "live_11"},
+        Action.CHAT_POST: {"conv_group_staff", "conv_info"},
+        Action.CHAT_INVITE: {"conv_group_staff", "conv_info"},
+        Action.CHAT_MODERATE: {"conv_group_staff", "conv_info"},
+        Action.CHAT_RECALL: {"msg_staff_info"},
+        Action.CHAT_CONFIGURE: {"own_school"},
     },
     # Minors' absence data: not the département's administrators.
     Role.ADMIN: {**{action: EVERYTHING for action in Action}, **NO_BOARD,
-                 Action.VIEW_BOARD: EVERYTHING, **NO_ATTENDANCE},
+                 Action.VIEW_BOARD: EVERYTHING, **NO_ATTENDANCE, **NO_CHAT,
+                 Action.CHAT_VIEW: {*LIVE_CLASS_10, "live_11", "live_20"},
+                 Action.CHAT_CONFIGURE: EVERYTHING},
 }
 
 CASES = [
@@ -236,3 +356,30 @@ def test_require_answers_not_found() -> None:
 def test_wrong_target_kind_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         may(principal(Role.CPE), Action.VIEW_CLASS, TARGETS["own_school"])
+
+
+def test_no_chat_reaches_another_school() -> None:
+    other = {"peer_teacher_60", "peer_cpe_2", "peer_parent_2", "conv_20", "live_20",
+             "msg_teacher_20", "other_school"}
+    for role in (Role.TEACHER, Role.STUDENT, Role.PARENT, Role.CPE, Role.STAFF):
+        for action in NO_CHAT:
+            assert not ALLOWED[role][action] & other, (role, action)
+
+
+@pytest.mark.parametrize(("minute", "allowed"), [
+    (6 * 60 + 59, False), (7 * 60, True), (19 * 60 + 59, True), (20 * 60, False), (0, False),
+])
+def test_quiet_hours_bound_parents_and_students_only(minute: int, allowed: bool) -> None:
+    teacher = _peer(50, "teacher", classes=frozenset({10}), minute=minute)
+    assert may(principal(Role.PARENT), Action.CHAT_WRITE_TO, teacher) is allowed
+    assert may(principal(Role.STUDENT), Action.CHAT_WRITE_TO, teacher) is allowed
+    student = _peer(100, "student", classes=frozenset({10}), minute=minute)
+    assert may(principal(Role.TEACHER), Action.CHAT_WRITE_TO, student)
+
+
+def test_a_school_sets_its_own_day() -> None:
+    rules = ChatRules(day_start_min=8 * 60, day_end_min=18 * 60)
+    late = _peer(400, "cpe", rules=rules, minute=18 * 60 + 30)
+    assert not may(principal(Role.PARENT), Action.CHAT_WRITE_TO, late)
+    assert may(principal(Role.PARENT), Action.CHAT_WRITE_TO,
+               _peer(400, "cpe", rules=rules, minute=9 * 60))

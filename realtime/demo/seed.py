@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from realtime.db import Database
+from realtime.demo.chat import seed_chat
 from realtime.demo.plan import DemoPlan, Person
 from realtime.directory import store as directory
 from realtime.directory.model import CourseSlot, level_of
@@ -137,6 +138,7 @@ async def seed(db: Database, plan: DemoPlan, kdf: tuple[int, int, int]) -> dict[
                     (school_ids[s.uai], user_ids[hall.supervisor_login], hall.room,
                      hall.weekday, hall.start, hall.end))
 
+    await seed_chat(db, plan)
     counts = {}
     for table in ("schools", "classes", "users", "enrollments", "guardianships", "course_slots",
                   "study_halls"):

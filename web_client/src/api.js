@@ -58,4 +58,10 @@ export const api = {
   createBoard: (title, classId, slotId) =>
     request('POST', '/api/boards', { title, class_id: classId, slot_id: slotId ?? undefined }),
   presenceClasses: () => request('GET', '/api/presence/classes'),
+  chatRecipients: () => request('GET', '/api/chat/recipients'),
+  chatConversations: () => request('GET', '/api/chat/conversations'),
+  chatReports: () => request('GET', '/api/chat/reports'),
+  chatSettings: (schoolId) => request('GET', `/api/chat/settings/${encodeURIComponent(schoolId)}`),
+  chatSaveSettings: (schoolId, rules) =>
+    request('PUT', `/api/chat/settings/${encodeURIComponent(schoolId)}`, rules),
 };

@@ -1,6 +1,7 @@
 // Start-up and hash routing: #/login, #/ (and #/?date=YYYY-MM-DD for another day),
 // #/boards/<id> (a live classroom board), #/appel (a roll), #/vie-scolaire (the CPE's
 // dashboard), #/absences (a guardian's notices and each child's absences).
+// #/boards/<id> (a live classroom board), #/messages[/<id>|/new] (the messagerie).
 import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
@@ -10,6 +11,7 @@ import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
 import { renderRoll } from './pages/roll.js';
 import { renderVieScolaire } from './pages/vie-scolaire.js';
+import { renderMessages } from './pages/messages.js';
 import { connect, disconnect, liveStatus } from './socket.js';
 
 const root = document.getElementById('app');
@@ -65,8 +67,16 @@ async function loadMe() {
   }
 }
 
+let messagesPage = null; // kept while moving between conversations: one connection
+
 async function route() {
   const { path, params } = parseHash();
+  const messages = path.match(/^\/messages(?:\/(\d+|new))?$/);
+  if (messages && messagesPage && state.me) {
+    const id = messages[1];
+    return messagesPage.show(id === 'new' ? 'new' : id ? Number(id) : null);
+  }
+  messagesPage = null;
   leavePage?.();
   leavePage = null;
   if (path === '/login') {
@@ -91,6 +101,15 @@ async function route() {
   if (board) {
     const id = decodeURIComponent(board[1]);
     leavePage = renderBoard(root, { boardId: /^\d+$/.test(id) ? Number(id) : id });
+    return undefined;
+  }
+  if (messages) {
+    const id = messages[1];
+    messagesPage = renderMessages(root, {
+      me: state.me, tz: state.tz, status: state.status, open: go,
+      conversationId: id === 'new' ? 'new' : id ? Number(id) : null,
+    });
+    leavePage = () => messagesPage?.close();
     return undefined;
   }
   const date = params.get('date');

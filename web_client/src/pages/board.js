@@ -1,6 +1,7 @@
 // « Tableau » (#/boards/<id>): the live classroom board of docs/boards.md.
 // The teacher draws, changes pages, hands the pen; students follow the teacher's page and
 // zoom, and draw when given the pen. Returns a function that closes the board.
+import { boardChat } from '../board/chat.js';
 import { h, replace, setTitle } from '../dom.js';
 import { BoardConnection } from '../board/connection.js';
 import { followersPanel } from '../board/followers.js';
@@ -77,6 +78,8 @@ export function renderBoard(root, { boardId }) {
   const page = h('div', { class: 'board-page', dataset: { itemCount: '0', connection: 'connecting' } },
     header, main);
   replace(root, page);
+  const chat = boardChat(boardId); // the session's questions (board/chat.js)
+  page.append(chat.el);
   view.layout();
 
   // ——— the live link ———
@@ -460,6 +463,7 @@ export function renderBoard(root, { boardId }) {
     clearTimeout(messageTimer);
     conn.close();
     followers?.close();
+    chat.close();
     view.destroy();
     if (window.__board?.conn === conn) delete window.__board;
   };

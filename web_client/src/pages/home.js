@@ -3,6 +3,7 @@ import { h, replace, setTitle } from '../dom.js';
 import { roleLabel } from '../roles.js';
 import { boardsSection } from './boards.js';
 import { attendanceSection } from './attendance-links.js';
+import { messagesLink } from './messages_link.js';
 import { childrenSection } from './children.js';
 import { classesSection } from './classes.js';
 import { timetableSection } from './timetable.js';
@@ -25,6 +26,7 @@ export function renderHome(root, ctx) {
 
   const main = h('main', { id: 'contenu', class: 'home', tabindex: '-1', 'data-role': user.role },
     h('h1', { class: 'page-title', tabindex: '-1' }, 'Mon espace'),
+    user.role === 'admin' ? null : messagesLink(),
     roleContent(ctx, user.role), attendanceSection(ctx));
 
   replace(root, header, main);

@@ -1,0 +1,478 @@
+"""Messaging: the only place that decides. Load → policy → domain → persist → publish.
+
+Delivery: every socket of a user sits in the room `chatuser:<id>`, so one emit per
+participant reaches each of their open devices (across processes through the Socket.IO
+manager); a live-session chat uses the room `chatlive:<conversation id>` of those who opened
+it. What a socket missed while away it asks for with `sync` (seq after seq, from SQLite).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+import socketio
+
+from realtime.boards import store as boards_store
+from realtime.boards.service import board_ref
+from realtime.chat import model, people, store
+from realtime.chat.attachments import Attachments
+from realtime.chat.delivery import (
+    NAMESPACE,
+    Delivery,
+    Loaded,
+    acks_for,
+    live_room,
+    user_room,
+)
+from realtime.chat.files import FileStore
+from realtime.chat.model import Conversation, Limits, Message
+from realtime.db import Database
+from realtime.errors import AppError, not_found
+from realtime.identity.model import Principal
+from realtime.policy import (
+    Action,
+    ChatMessageRef,
+    ChatPeerRef,
+    ChatRules,
+    ConversationRef,
+    SchoolRef,
+    may,
+)
+
+NOT_FOUND_CONV = "Conversation introuvable."
+NOT_FOUND_MSG = "Message introuvable."
+NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
+
+
+class ChatService(Delivery, Attachments):
+    def __init__(self, db: Database, sio: socketio.AsyncServer, files: FileStore,
+                 limits: Limits, tz: ZoneInfo, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.sio = sio
+        self.files = files
+        self.limits = limits
+        self.tz = tz
+        self.clock = clock
+
+    # --- loading and policy ------------------------------------------------------------
+
+    async def _ref(self, conv: Conversation, members: list[int]) -> ConversationRef:
+        board = None
+        if conv.board_id is not None:
+            meta = await boards_store.get(self.db, conv.board_id)
+            board = board_ref(meta) if meta else None
+        return ConversationRef(id=conv.id, school_id=conv.school_id, kind=conv.kind,
+                               creator_id=conv.creator_id, participants=frozenset(members),
+                               open=conv.open, board=board)
+
+    async def load(self, p: Principal, conv_id: int, action: Action = Action.CHAT_VIEW
+                   ) -> Loaded:
+        """The conversation if `p` may act on it; absent and forbidden answer alike."""
+        found = await store.get_with_members(self.db, conv_id)
+        if found is None:
+            raise not_found(NOT_FOUND_CONV)
+        conv, members = found
+        loaded = Loaded(conv, members, await self._ref(conv, members))
+        if not may(p, Action.CHAT_VIEW, loaded.ref):
+            raise not_found(NOT_FOUND_CONV)
+        if action is not Action.CHAT_VIEW and not may(p, action, loaded.ref):
+            raise AppError("forbidden", _why_not(action, loaded))
+        return loaded
+
+    async def _message(self, p: Principal, msg_id: int) -> tuple[Message, Loaded]:
+        msg = await store.message(self.db, msg_id)
+        if msg is None:
+            raise not_found(NOT_FOUND_MSG)
+        try:
+            loaded = await self.load(p, msg.conversation_id)
+        except AppError as err:
+            raise not_found(NOT_FOUND_MSG) from err
+        return msg, loaded
+
+    async def peers(self, p: Principal, ids: list[int], rules: dict[int, ChatRules] | None = None
+                    ) -> dict[int, ChatPeerRef]:
+        """Policy references for these users, at this minute, under their school's rules."""
+        found = await people.people(self.db, ids)
+        rules = rules if rules is not None else {}
+        minute = model.local_minute(self.clock(), self.tz)
+        out: dict[int, ChatPeerRef] = {}
+        for uid, person in found.items():
+            shared = sorted(person.school_ids & p.school_ids) or sorted(person.school_ids)
+            school = shared[0] if shared else None
+            if school is not None and school not in rules:
+                rules[school] = await store.rules_of(self.db, school)
+            out[uid] = ChatPeerRef(id=uid, role=person.role, school_ids=person.school_ids,
+                                   class_ids=person.class_ids,
+                                   rules=rules.get(school, ChatRules()) if school else ChatRules(),
+                                   local_minute=minute)
+        return out
+
+    async def recipients(self, p: Principal) -> list[dict[str, Any]]:
+        """Everyone `p` may start a conversation with now, by name (for the compose form)."""
+        schools = sorted(p.school_ids)
+        ids = await people.candidates(self.db, schools, p.role)
+        refs = await self.peers(p, ids)
+        allowed = [uid for uid, ref in refs.items() if may(p, Action.CHAT_WRITE_TO, ref)]
+        found = await people.people(self.db, allowed)
+        return sorted((found[u].public() for u in allowed),
+                      key=lambda x: (str(x["role"]), str(x["name"])))
+
+    async def _check_peers(self, p: Principal, ids: list[int]) -> dict[int, ChatPeerRef]:
+        if len(ids) > self.limits.participants_max:
+            raise AppError("too_large",
+                           f"{self.limits.participants_max} destinataires au plus.")
+        refs = await self.peers(p, ids)
+        for uid in ids:
+            ref = refs.get(uid)
+            if ref is None or not may(p, Action.CHAT_WRITE_TO, ref):
+                raise AppError("not_found", NOT_FOUND_PEER, details={"user_id": uid})
+        return refs
+
+    # --- conversations -----------------------------------------------------------------
+
+    async def create(self, p: Principal, kind: str, members: list[int], title: str,
+                     body: str, attachment_ids: list[int]) -> dict[str, Any]:
+        others = sorted(set(members) - {p.id})
+        if not others:
+            raise AppError("invalid", "Choisissez au moins un destinataire.")
+        title = model.clean_title(title, self.limits)
+        if kind == "direct":
+            if len(others) != 1:
+                raise AppError("invalid", "Une conversation directe a un seul destinataire.")
+        elif kind in ("group", "information"):
+            if p.school_id is None or not may(p, Action.CHAT_START_GROUP,
+                                              SchoolRef(id=p.school_id)):
+                raise AppError("forbidden", "Seule l'équipe de l'établissement ouvre un groupe"
+                                            " ou envoie une information.")
+            if not title:
+                raise AppError("invalid", "Donnez un titre au groupe ou à l'information.")
+        else:
+            raise AppError("invalid", "Type de conversation inconnu.")
+        refs = await self._check_peers(p, others)
+        body = model.clean_body(body, self.limits, allow_empty=bool(attachment_ids))
+        school = p.school_id if p.school_id is not None else min(
+            refs[others[0]].school_ids & p.school_ids)
+        if kind == "direct":
+            existing = await self._direct_between(p.id, others[0], school)
+            if existing is not None:
+                sent = await self.send(p, existing, body, attachment_ids)
+                return {"conversation_id": existing, "created": False, **sent}
+        now = self.clock()
+        files = await self._pending(p, attachment_ids)
+        async with self.db.transaction() as conn:
+            conv_id = await store.create(conn, school_id=school, kind=kind, title=title,
+                                         creator_id=p.id, members=[p.id, *others], now=now)
+            msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
+                                                     [f.id for f in files])
+            await store.mark_read(conn, conv_id, p.id, seq)
+        await self._publish_new_conversation(conv_id)
+        await self._publish(conv_id, seq)
+        return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
+
+    async def _direct_between(self, a: int, b: int, school: int) -> int | None:
+        row = await self.db.fetchone(
+            "SELECT c.id FROM chat_conversations c"
+            " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
+            " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
+            " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 LIMIT 1",
+            (a, b, school))
+        return int(row["id"]) if row else None
+
+    async def summaries(self, p: Principal) -> list[dict[str, Any]]:
+        rows = await store.of_user(self.db, p.id)
+        ids = [r["conversation"].id for r in rows]
+        members = await store.members_of(self.db, ids)
+        last = await store.last_messages(self.db, ids)
+        found = await people.people(self.db, sorted({u for v in members.values() for u in v}))
+        out = []
+        for r in rows:
+            conv: Conversation = r["conversation"]
+            ref = await self._ref(conv, members[conv.id])
+            if not may(p, Action.CHAT_VIEW, ref):
+                continue  # e.g. a disabled account, a conversation of a school left behind
+            out.append({
+                **self._describe(conv, members[conv.id], found), "read_seq": r["read_seq"],
+                "muted": r["muted"], "unread": r["unread"],
+                "last": last[conv.id].view() if conv.id in last else None,
+                "can_post": may(p, Action.CHAT_POST, ref),
+                "can_moderate": may(p, Action.CHAT_MODERATE, ref),
+            })
+        return out
+
+    def _describe(self, conv: Conversation, members: list[int],
+                  found: dict[int, people.Person]) -> dict[str, Any]:
+        return {"id": conv.id, "kind": conv.kind, "title": conv.title,
+                "creator_id": conv.creator_id, "board_id": conv.board_id, "open": conv.open,
+                "school_id": conv.school_id, "last_seq": conv.last_seq, "last_at": conv.last_at,
+                "participants": [found[u].public() if u in found else
+                                 {"id": u, "name": "Compte désactivé", "role": ""}
+                                 for u in members]}
+
+    async def detail(self, p: Principal, conv_id: int) -> dict[str, Any]:
+        loaded = await self.load(p, conv_id)
+        parts = await store.participants(self.db, conv_id) if loaded.conv.kind != "live" else []
+        found = await people.people(self.db, loaded.members)
+        me = next((x for x in parts if x.user_id == p.id), None)
+        return {**self._describe(loaded.conv, loaded.members, found),
+                "read": {str(x.user_id): x.read_seq for x in parts},
+                "read_seq": me.read_seq if me else loaded.conv.last_seq,
+                "muted": me.muted if me else False,
+                "can_post": may(p, Action.CHAT_POST, loaded.ref),
+                "can_moderate": may(p, Action.CHAT_MODERATE, loaded.ref),
+                "can_invite": may(p, Action.CHAT_INVITE, loaded.ref)}
+
+    async def welcome(self, p: Principal) -> dict[str, Any]:
+        conversations = await self.summaries(p)
+        return {"me": {"id": p.id, "name": p.user.name, "role": p.role.value},
+                "conversations": conversations,
+                "unread": sum(c["unread"] for c in conversations if not c["muted"]),
+                "limits": {"body_max": self.limits.body_max,
+                           "attachment_max_bytes": self.limits.attachment_max_bytes,
+                           "attachments_per_message": self.limits.attachments_per_message,
+                           "edit_window_s": self.limits.edit_window_s,
+                           "history_page": self.limits.history_page,
+                           "types": model.ALLOWED_TYPES_FR}}
+
+    async def invite(self, p: Principal, conv_id: int, members: list[int]) -> int:
+        loaded = await self.load(p, conv_id, Action.CHAT_INVITE)
+        new = sorted(set(members) - set(loaded.members))
+        if not new:
+            raise AppError("invalid", "Ces personnes participent déjà.")
+        if len(new) + len(loaded.members) > self.limits.participants_max:
+            raise AppError("too_large", f"{self.limits.participants_max} participants au plus.")
+        await self._check_peers(p, new)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await store.add_members(conn, conv_id, new, now)
+            seq = await store.append_event(conn, conv_id, "joined", now,
+                                           data={"user_ids": new, "by": p.id})
+        await self._publish_new_conversation(conv_id, only=new)
+        await self._publish(conv_id, seq)
+        return seq
+
+    async def set_open(self, p: Principal, conv_id: int, open_: bool) -> int:
+        loaded = await self.load(p, conv_id, Action.CHAT_MODERATE)
+        if loaded.conv.open == open_:
+            return loaded.conv.last_seq
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await store.set_open(conn, conv_id, open_)
+            seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
+                                           now, data={"by": p.id})
+        await self._publish(conv_id, seq)
+        return seq
+
+    async def mute(self, p: Principal, conv_id: int, muted: bool) -> None:
+        loaded = await self.load(p, conv_id)
+        if loaded.conv.kind == "live":
+            raise AppError("invalid", "Le fil de la séance ne se met pas en sourdine.")
+        async with self.db.transaction() as conn:
+            await store.set_muted(conn, conv_id, p.id, muted)
+        await self._emit_users([p.id], "muted", {"conversation_id": conv_id, "muted": muted})
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def send(self, p: Principal, conv_id: int, body: str, attachment_ids: list[int]
+                   ) -> dict[str, Any]:
+        loaded = await self.load(p, conv_id, Action.CHAT_POST)
+        if attachment_ids and loaded.conv.kind == "live":
+            raise AppError("invalid", "Pas de pièce jointe dans le fil de la séance.")
+        body = model.clean_body(body, self.limits, allow_empty=bool(attachment_ids))
+        files = await self._pending(p, attachment_ids)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
+                                                     [f.id for f in files])
+            if loaded.conv.kind != "live":
+                await store.mark_own(conn, conv_id, p.id, seq)
+        # The hot path: the event is built from what is in hand, not read back.
+        msg = Message(id=msg_id, conversation_id=conv_id, seq=seq, author_id=p.id, body=body,
+                      created_at=now, attachments=tuple(
+                          msgspec.structs.replace(f, message_id=msg_id) for f in files))
+        view = msg.view({} if loaded.conv.kind == "information" else None)
+        view["author_name"] = p.user.name
+        item = {"conversation_id": conv_id, "seq": seq, "kind": "message", "at": now,
+                "message": view}
+        if loaded.conv.kind == "live":
+            await self.sio.emit("event", item, room=live_room(conv_id), namespace=NAMESPACE)
+        else:
+            await self._emit_users(loaded.members, "event", item)
+        return {"message_id": msg_id, "seq": seq}
+
+    async def edit(self, p: Principal, msg_id: int, body: str) -> int:
+        msg, loaded = await self._message(p, msg_id)
+        if not may(p, Action.CHAT_POST, loaded.ref):
+            raise AppError("forbidden", _why_not(Action.CHAT_POST, loaded))
+        model.check_edit(msg, p.id, self.clock(), self.limits)
+        body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
+        async with self.db.transaction() as conn:
+            seq = await store.edit_message(conn, msg, body, self.clock())
+        await self._publish(msg.conversation_id, seq, loaded)
+        return seq
+
+    async def delete(self, p: Principal, msg_id: int) -> int:
+        msg, loaded = await self._message(p, msg_id)
+        moderator = may(p, Action.CHAT_MODERATE, loaded.ref)
+        model.check_delete(msg, p.id, self.clock(), self.limits, moderator)
+        return await self._remove(p, msg, loaded, recall=False)
+
+    async def recall(self, p: Principal, msg_id: int) -> int:
+        msg, loaded = await self._message(p, msg_id)
+        if not may(p, Action.CHAT_RECALL, ChatMessageRef(conversation=loaded.ref,
+                                                         author_id=msg.author_id)):
+            raise AppError("forbidden", "Seul·e un·e membre de l'équipe rappelle son propre"
+                                        " message.")
+        if msg.gone:
+            raise AppError("conflict", "Ce message a déjà été supprimé.")
+        return await self._remove(p, msg, loaded, recall=True)
+
+    async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
+        async with self.db.transaction() as conn:
+            seq, keys = await store.remove_message(conn, msg, p.id, self.clock(), recall)
+        await self.files.remove(keys)
+        await self._publish(msg.conversation_id, seq, loaded)
+        return seq
+
+    async def read(self, p: Principal, conv_id: int, seq: int) -> int:
+        loaded = await self.load(p, conv_id)
+        if loaded.conv.kind == "live":
+            return min(seq, loaded.conv.last_seq)
+        async with self.db.transaction() as conn:
+            read_seq = await store.mark_read(conn, conv_id, p.id,
+                                             min(seq, loaded.conv.last_seq))
+        await self._emit_users(loaded.members, "receipt",
+                               {"conversation_id": conv_id, "user_id": p.id,
+                                "read_seq": read_seq})
+        return read_seq
+
+    async def ack(self, p: Principal, msg_id: int) -> float:
+        """Acknowledge receipt of an information (once; the time of the first one stays)."""
+        msg, loaded = await self._message(p, msg_id)
+        if loaded.conv.kind != "information" or msg.author_id == p.id or msg.gone:
+            raise AppError("invalid", "Seule une information reçue demande un accusé de"
+                                      " réception.")
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await store.ack(conn, msg.id, p.id, now)
+        at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
+        await self._emit_users(sorted({msg.author_id, p.id}), "acked",
+                               {"conversation_id": msg.conversation_id, "message_id": msg.id,
+                                "user_id": p.id, "at": at})
+        return at
+
+    async def report(self, p: Principal, msg_id: int, reason: str) -> None:
+        """Signal a message to the vie scolaire: every CPE of the school is told at once."""
+        msg, loaded = await self._message(p, msg_id)
+        if msg.author_id == p.id:
+            raise AppError("invalid", "Vous ne pouvez pas signaler votre propre message.")
+        reason = " ".join(reason.split())[:500]
+        async with self.db.transaction() as conn:
+            report_id = await store.report(conn, msg.id, p.id, loaded.conv.school_id, reason,
+                                           self.clock())
+        if report_id is None:
+            return  # already reported by this person: nothing new to tell
+        rows = await self.db.fetchall(
+            "SELECT id FROM users WHERE school_id = ? AND role = 'cpe' AND disabled = 0",
+            (loaded.conv.school_id,))
+        await self._emit_users([r["id"] for r in rows], "report",
+                               {"report_id": report_id, "message_id": msg.id,
+                                "conversation_id": msg.conversation_id})
+
+    async def reports(self, p: Principal) -> list[dict[str, Any]]:
+        if p.role.value != "cpe" or p.school_id is None:
+            raise not_found()
+        rows = await store.reports_of_school(self.db, p.school_id)
+        names = await people.people(self.db, sorted({r["author_id"] for r in rows}
+                                                    | {r["reporter_id"] for r in rows}))
+        for r in rows:
+            r["author"] = names[r["author_id"]].name if r["author_id"] in names else ""
+            r["reporter"] = names[r["reporter_id"]].name if r["reporter_id"] in names else ""
+            if r["deleted_at"] or r["recalled_at"]:
+                r["body"] = model.DELETED_FR
+        return rows
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def _views(self, p: Principal, loaded: Loaded, msgs: list[Message]
+                     ) -> list[dict[str, Any]]:
+        acks = (await store.acks_of(self.db, [m.id for m in msgs])
+                if loaded.conv.kind == "information" else {})
+        return [m.view(acks_for(p.id, m, acks)) for m in msgs]
+
+    async def history(self, p: Principal, conv_id: int, before: int | None,
+                      limit: int | None = None) -> dict[str, Any]:
+        """One page of messages before the cursor `before` (a seq), oldest first."""
+        loaded = await self.load(p, conv_id)
+        n = min(limit or self.limits.history_page, self.limits.history_page)
+        msgs = await store.history(self.db, conv_id, before, n)
+        views = await self._views(p, loaded, msgs)
+        await self._name_authors(views)
+        return {"conversation_id": conv_id, "messages": views,
+                "head": loaded.conv.last_seq,
+                "before": msgs[0].seq if len(msgs) == n else None}
+
+    async def sync(self, p: Principal, conv_id: int, since: int) -> dict[str, Any]:
+        """Every event after `since`, in order, or `reset` when that is too much to replay
+        (the client then reloads the latest page of history)."""
+        loaded = await self.load(p, conv_id)
+        head = loaded.conv.last_seq
+        if since > head:
+            return {"conversation_id": conv_id, "reset": True, "head": head}
+        if head - since > self.limits.resume_max:
+            return {"conversation_id": conv_id, "reset": True, "head": head}
+        events = await store.events_after(self.db, conv_id, since, self.limits.resume_max)
+        return {"conversation_id": conv_id, "head": head,
+                "events": await self._render(p.id, loaded, events)}
+
+    async def search(self, p: Principal, text: str) -> list[dict[str, Any]]:
+        msgs = await store.search(self.db, p.id, model.fts_query(text), 50)
+        views = [m.view() for m in msgs]
+        await self._name_authors(views)
+        return views
+
+    async def typing(self, p: Principal, sid: str, conv_id: int) -> None:
+        loaded = await self.load(p, conv_id, Action.CHAT_POST)
+        data = {"conversation_id": conv_id, "user_id": p.id, "name": p.user.name}
+        if loaded.conv.kind == "live":
+            await self.sio.emit("typing", data, room=live_room(conv_id), skip_sid=sid,
+                                namespace=NAMESPACE)
+            return
+        for uid in loaded.members:
+            if uid != p.id:
+                await self.sio.emit("typing", data, room=user_room(uid), namespace=NAMESPACE)
+
+    # --- live-session chat -------------------------------------------------------------
+
+    async def live(self, p: Principal, board_id: int) -> Conversation:
+        """The chat of a board session, opened by whoever first looks (if they may see it)."""
+        meta = await boards_store.get(self.db, board_id)
+        if meta is None or not may(p, Action.VIEW_BOARD, board_ref(meta)):
+            raise not_found("Tableau introuvable.")
+        conv = await store.of_board(self.db, board_id)
+        if conv is None:
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO chat_conversations (school_id, kind, title,"
+                    " creator_id, board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?,"
+                    " ?, ?)", (meta.school_id, meta.title[:120], meta.owner_id, board_id,
+                               self.clock(), self.clock()))
+            conv = await store.of_board(self.db, board_id)
+        assert conv is not None
+        return conv
+
+def _why_not(action: Action, loaded: Loaded) -> str:
+    if action is Action.CHAT_POST:
+        if not loaded.conv.open:
+            return "Cette conversation est fermée."
+        if loaded.conv.kind == "information":
+            return "Une information n'appelle pas de réponse : accusez-en réception."
+        if loaded.ref.board is not None and loaded.ref.board.state == "ended":
+            return "La séance est terminée."
+        return "Vous ne pouvez pas écrire ici."
+    if action is Action.CHAT_INVITE:
+        return "Seul·e l'auteur·rice du groupe y invite d'autres personnes."
+    return "Seul·e l'enseignant·e ou l'auteur·rice du groupe modère cette conversation."

@@ -1,0 +1,370 @@
+"""Chat storage in SQLite: conversations, their event stream, messages, files' metadata.
+
+A conversation's `last_seq` is its stream head: every change takes the next seq in the same
+transaction as the change itself, so no seq exists without its change, and none is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from realtime.chat.model import Attachment, Conversation, Message, Participant
+from realtime.db import Database
+from realtime.policy import ChatRules
+
+_RULE_COLS = ("parents_to_teachers", "parents_to_cpe", "parents_to_staff",
+              "students_to_teachers", "students_to_cpe", "quiet_hours", "day_start_min",
+              "day_end_min")
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _conv(r: aiosqlite.Row) -> Conversation:
+    return Conversation(id=r["id"], school_id=r["school_id"], kind=r["kind"], title=r["title"],
+                        creator_id=r["creator_id"], board_id=r["board_id"],
+                        open=bool(r["open"]), created_at=r["created_at"],
+                        last_seq=r["last_seq"], last_at=r["last_at"])
+
+
+def _attachment(r: aiosqlite.Row) -> Attachment:
+    return Attachment(id=r["id"], owner_id=r["owner_id"], message_id=r["message_id"],
+                      name=r["name"], mime=r["mime"], size=r["size"],
+                      storage_key=r["storage_key"], created_at=r["created_at"])
+
+
+def _message(r: aiosqlite.Row, files: tuple[Attachment, ...] = ()) -> Message:
+    return Message(id=r["id"], conversation_id=r["conversation_id"], seq=r["seq"],
+                   author_id=r["author_id"], body=r["body"], created_at=r["created_at"],
+                   edited_at=r["edited_at"], deleted_at=r["deleted_at"],
+                   deleted_by=r["deleted_by"], recalled_at=r["recalled_at"],
+                   attachments=files)
+
+
+# --- school settings ------------------------------------------------------------------------
+
+async def rules_of(db: Database, school_id: int) -> ChatRules:
+    r = await db.fetchone("SELECT * FROM chat_school_settings WHERE school_id = ?", (school_id,))
+    if r is None:
+        return ChatRules()
+    return ChatRules(**{c: (r[c] if c.endswith("_min") else bool(r[c])) for c in _RULE_COLS})
+
+
+async def set_rules(db: Database, school_id: int, rules: ChatRules) -> None:
+    values = [int(getattr(rules, c)) for c in _RULE_COLS]
+    async with db.transaction() as conn:
+        await conn.execute(
+            f"INSERT OR REPLACE INTO chat_school_settings (school_id, {', '.join(_RULE_COLS)})"
+            f" VALUES (?, {_marks(len(_RULE_COLS))})", [school_id, *values])
+
+
+# --- conversations --------------------------------------------------------------------------
+
+async def create(conn: aiosqlite.Connection, *, school_id: int, kind: str, title: str,
+                 creator_id: int, members: Iterable[int], now: float,
+                 board_id: int | None = None) -> int:
+    cur = await conn.execute(
+        "INSERT INTO chat_conversations (school_id, kind, title, creator_id, board_id,"
+        " created_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (school_id, kind, title, creator_id, board_id, now, now))
+    row = await cur.fetchone()
+    assert row is not None
+    await add_members(conn, int(row[0]), members, now)
+    return int(row[0])
+
+
+async def add_members(conn: aiosqlite.Connection, conv_id: int, members: Iterable[int],
+                      now: float) -> None:
+    await conn.executemany(
+        "INSERT OR IGNORE INTO chat_participants (conversation_id, user_id, added_at)"
+        " VALUES (?, ?, ?)", [(conv_id, uid, now) for uid in members])
+
+
+async def get(db: Database, conv_id: int) -> Conversation | None:
+    r = await db.fetchone("SELECT * FROM chat_conversations WHERE id = ?", (conv_id,))
+    return _conv(r) if r else None
+
+
+async def get_with_members(db: Database, conv_id: int) -> tuple[Conversation, list[int]] | None:
+    """A conversation and its participants (in order of arrival) in one query."""
+    r = await db.fetchone(
+        "SELECT c.*, (SELECT json_group_array(user_id) FROM (SELECT user_id FROM"
+        " chat_participants WHERE conversation_id = c.id ORDER BY added_at, user_id)) AS members"
+        " FROM chat_conversations c WHERE c.id = ?", (conv_id,))
+    return (_conv(r), json.loads(r["members"])) if r else None
+
+
+async def of_board(db: Database, board_id: int) -> Conversation | None:
+    r = await db.fetchone("SELECT * FROM chat_conversations WHERE board_id = ?", (board_id,))
+    return _conv(r) if r else None
+
+
+async def participants(db: Database, conv_id: int) -> list[Participant]:
+    rows = await db.fetchall(
+        "SELECT user_id, read_seq, muted FROM chat_participants WHERE conversation_id = ?"
+        " ORDER BY added_at, user_id", (conv_id,))
+    return [Participant(user_id=r["user_id"], read_seq=r["read_seq"], muted=bool(r["muted"]))
+            for r in rows]
+
+
+async def set_open(conn: aiosqlite.Connection, conv_id: int, open_: bool) -> None:
+    await conn.execute("UPDATE chat_conversations SET open = ? WHERE id = ?",
+                       (int(open_), conv_id))
+
+
+async def of_user(db: Database, user_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """A person's conversations, latest first, with their unread count (others' messages
+    after what they read, deleted ones excepted)."""
+    rows = await db.fetchall(
+        "SELECT c.*, p.read_seq, p.muted, (SELECT COUNT(*) FROM chat_messages m"
+        "  WHERE m.conversation_id = c.id AND m.seq > p.read_seq AND m.author_id != ?"
+        "  AND m.deleted_at IS NULL AND m.recalled_at IS NULL) AS unread"
+        " FROM chat_participants p JOIN chat_conversations c ON c.id = p.conversation_id"
+        " WHERE p.user_id = ? ORDER BY c.last_at DESC, c.id DESC LIMIT ?",
+        (user_id, user_id, limit))
+    return [{"conversation": _conv(r), "read_seq": r["read_seq"], "muted": bool(r["muted"]),
+             "unread": r["unread"]} for r in rows]
+
+
+async def members_of(db: Database, conv_ids: list[int]) -> dict[int, list[int]]:
+    if not conv_ids:
+        return {}
+    rows = await db.fetchall(
+        f"SELECT conversation_id, user_id FROM chat_participants WHERE conversation_id IN"
+        f" ({_marks(len(conv_ids))}) ORDER BY added_at, user_id", conv_ids)
+    out: dict[int, list[int]] = {c: [] for c in conv_ids}
+    for r in rows:
+        out[r["conversation_id"]].append(r["user_id"])
+    return out
+
+
+async def last_messages(db: Database, conv_ids: list[int]) -> dict[int, Message]:
+    if not conv_ids:
+        return {}
+    rows = await db.fetchall(
+        f"SELECT m.* FROM chat_messages m JOIN (SELECT conversation_id, MAX(seq) AS s"
+        f" FROM chat_messages WHERE conversation_id IN ({_marks(len(conv_ids))})"
+        f" GROUP BY conversation_id) l ON l.conversation_id = m.conversation_id AND l.s = m.seq",
+        conv_ids)
+    return {r["conversation_id"]: _message(r) for r in rows}
+
+
+async def mark_read(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq: int) -> int:
+    """Raise the read mark to `seq` (never lower); returns the mark now."""
+    cur = await conn.execute(
+        "UPDATE chat_participants SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ?"
+        " AND user_id = ? RETURNING read_seq", (seq, conv_id, user_id))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def mark_own(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq: int) -> None:
+    """One's own new message is read by oneself (no answer needed: one round trip)."""
+    await conn.execute("UPDATE chat_participants SET read_seq = ? WHERE conversation_id = ?"
+                       " AND user_id = ? AND read_seq < ?", (seq, conv_id, user_id, seq))
+
+
+async def set_muted(conn: aiosqlite.Connection, conv_id: int, user_id: int, muted: bool) -> None:
+    await conn.execute("UPDATE chat_participants SET muted = ? WHERE conversation_id = ?"
+                       " AND user_id = ?", (int(muted), conv_id, user_id))
+
+
+# --- the stream -----------------------------------------------------------------------------
+
+async def append_event(conn: aiosqlite.Connection, conv_id: int, kind: str, now: float, *,
+                       message_id: int | None = None, data: dict[str, Any] | None = None
+                       ) -> int:
+    cur = await conn.execute(
+        "UPDATE chat_conversations SET last_seq = last_seq + 1, last_at = ? WHERE id = ?"
+        " RETURNING last_seq", (now, conv_id))
+    row = await cur.fetchone()
+    assert row is not None
+    seq = int(row[0])
+    await conn.execute(
+        "INSERT INTO chat_events (conversation_id, seq, kind, message_id, data, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (conv_id, seq, kind, message_id, json.dumps(data or {}), now))
+    return seq
+
+
+async def events_after(db: Database, conv_id: int, after: int, limit: int
+                       ) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        "SELECT seq, kind, message_id, data, at FROM chat_events WHERE conversation_id = ?"
+        " AND seq > ? ORDER BY seq LIMIT ?", (conv_id, after, limit))
+    return [{"seq": r["seq"], "kind": r["kind"], "message_id": r["message_id"],
+             "data": json.loads(r["data"]), "at": r["at"]} for r in rows]
+
+
+# --- messages -------------------------------------------------------------------------------
+
+async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: int, body: str,
+                         now: float, attachment_ids: list[int]) -> tuple[int, int]:
+    """(message id, seq). The trigger `chat_message_stream` moves the conversation's head to
+    this seq and writes the stream event and the search row in the same statement."""
+    cur = await conn.execute(
+        "INSERT INTO chat_messages (conversation_id, seq, author_id, body, created_at)"
+        " VALUES (?, (SELECT last_seq + 1 FROM chat_conversations WHERE id = ?), ?, ?, ?)"
+        " RETURNING id, seq", (conv_id, conv_id, author_id, body, now))
+    row = await cur.fetchone()
+    assert row is not None
+    msg_id, seq = int(row[0]), int(row[1])
+    if attachment_ids:
+        await conn.execute(
+            f"UPDATE chat_attachments SET message_id = ? WHERE id IN"
+            f" ({_marks(len(attachment_ids))}) AND message_id IS NULL AND owner_id = ?",
+            [msg_id, *attachment_ids, author_id])
+    return msg_id, seq
+
+
+async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now: float) -> int:
+    await conn.execute("UPDATE chat_messages SET body = ?, edited_at = ? WHERE id = ?",
+                       (body, now, msg.id))
+    await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
+    await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg.id, body))
+    return await append_event(conn, msg.conversation_id, "edited", now, message_id=msg.id)
+
+
+async def remove_message(conn: aiosqlite.Connection, msg: Message, by: int, now: float,
+                         recall: bool) -> tuple[int, list[str]]:
+    """Delete (or recall) a message: its text, files and acknowledgements are erased, its
+    place stays. Returns the seq and the storage keys of files to unlink after commit."""
+    column = "recalled_at" if recall else "deleted_at"
+    await conn.execute(
+        f"UPDATE chat_messages SET body = '', {column} = ?, deleted_by = ? WHERE id = ?",
+        (now, by, msg.id))
+    await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
+    await conn.execute("DELETE FROM chat_acks WHERE message_id = ?", (msg.id,))
+    cur = await conn.execute(
+        "DELETE FROM chat_attachments WHERE message_id = ? RETURNING storage_key", (msg.id,))
+    keys = [r[0] for r in await cur.fetchall()]
+    seq = await append_event(conn, msg.conversation_id, "recalled" if recall else "deleted",
+                             now, message_id=msg.id)
+    return seq, keys
+
+
+async def _with_files(db: Database, rows: list[aiosqlite.Row]) -> list[Message]:
+    ids = [r["id"] for r in rows]
+    files: dict[int, list[Attachment]] = {}
+    if ids:
+        for r in await db.fetchall(
+                f"SELECT * FROM chat_attachments WHERE message_id IN ({_marks(len(ids))})"
+                " ORDER BY id", ids):
+            files.setdefault(r["message_id"], []).append(_attachment(r))
+    return [_message(r, tuple(files.get(r["id"], ()))) for r in rows]
+
+
+async def message(db: Database, msg_id: int) -> Message | None:
+    r = await db.fetchone("SELECT * FROM chat_messages WHERE id = ?", (msg_id,))
+    return (await _with_files(db, [r]))[0] if r else None
+
+
+async def messages(db: Database, ids: list[int]) -> dict[int, Message]:
+    if not ids:
+        return {}
+    rows = await db.fetchall(
+        f"SELECT * FROM chat_messages WHERE id IN ({_marks(len(ids))})", ids)
+    return {m.id: m for m in await _with_files(db, rows)}
+
+
+async def history(db: Database, conv_id: int, before: int | None, limit: int) -> list[Message]:
+    """Messages before seq `before` (None: the latest), oldest first."""
+    rows = await db.fetchall(
+        "SELECT * FROM chat_messages WHERE conversation_id = ? AND seq < ?"
+        " ORDER BY seq DESC LIMIT ?", (conv_id, before if before is not None else 2**62, limit))
+    return await _with_files(db, list(reversed(rows)))
+
+
+async def search(db: Database, user_id: int, match: str, limit: int) -> list[Message]:
+    rows = await db.fetchall(
+        "SELECT m.* FROM chat_fts f JOIN chat_messages m ON m.id = f.rowid"
+        " JOIN chat_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ?"
+        " WHERE chat_fts MATCH ? AND m.deleted_at IS NULL AND m.recalled_at IS NULL"
+        " ORDER BY m.created_at DESC LIMIT ?", (user_id, match, limit))
+    return await _with_files(db, rows)
+
+
+# --- acknowledgements and reports -----------------------------------------------------------
+
+async def ack(conn: aiosqlite.Connection, msg_id: int, user_id: int, now: float) -> bool:
+    cur = await conn.execute("INSERT OR IGNORE INTO chat_acks (message_id, user_id, at)"
+                             " VALUES (?, ?, ?)", (msg_id, user_id, now))
+    return cur.rowcount == 1
+
+
+async def acks_of(db: Database, msg_ids: list[int]) -> dict[int, dict[int, float]]:
+    if not msg_ids:
+        return {}
+    rows = await db.fetchall(
+        f"SELECT message_id, user_id, at FROM chat_acks WHERE message_id IN"
+        f" ({_marks(len(msg_ids))})", msg_ids)
+    out: dict[int, dict[int, float]] = {m: {} for m in msg_ids}
+    for r in rows:
+        out[r["message_id"]][r["user_id"]] = r["at"]
+    return out
+
+
+async def report(conn: aiosqlite.Connection, msg_id: int, reporter_id: int, school_id: int,
+                 reason: str, now: float) -> int | None:
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO chat_reports (message_id, reporter_id, school_id, reason,"
+        " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (msg_id, reporter_id, school_id, reason, now))
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+async def reports_of_school(db: Database, school_id: int, limit: int = 100
+                            ) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        "SELECT r.id, r.message_id, r.reporter_id, r.reason, r.created_at, m.conversation_id,"
+        " m.author_id, m.body, m.deleted_at, m.recalled_at FROM chat_reports r"
+        " JOIN chat_messages m ON m.id = r.message_id WHERE r.school_id = ?"
+        " ORDER BY r.created_at DESC LIMIT ?", (school_id, limit))
+    return [dict(r) for r in rows]
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+async def add_attachment(db: Database, *, owner_id: int, name: str, mime: str, size: int,
+                         storage_key: str, now: float) -> Attachment:
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "INSERT INTO chat_attachments (owner_id, name, mime, size, storage_key, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+            (owner_id, name, mime, size, storage_key, now))
+        row = await cur.fetchone()
+    assert row is not None
+    return _attachment(row)
+
+
+async def attachment(db: Database, att_id: int) -> Attachment | None:
+    r = await db.fetchone("SELECT * FROM chat_attachments WHERE id = ?", (att_id,))
+    return _attachment(r) if r else None
+
+
+async def pending_attachments(db: Database, owner_id: int, ids: list[int]) -> list[Attachment]:
+    if not ids:
+        return []
+    rows = await db.fetchall(
+        f"SELECT * FROM chat_attachments WHERE owner_id = ? AND message_id IS NULL AND id IN"
+        f" ({_marks(len(ids))})", [owner_id, *ids])
+    return [_attachment(r) for r in rows]
+
+
+async def stale_attachments(db: Database, before: float) -> list[Attachment]:
+    rows = await db.fetchall("SELECT * FROM chat_attachments WHERE message_id IS NULL AND"
+                             " created_at < ?", (before,))
+    return [_attachment(r) for r in rows]
+
+
+async def delete_attachments(db: Database, ids: list[int]) -> None:
+    if ids:
+        async with db.transaction() as conn:
+            await conn.execute(f"DELETE FROM chat_attachments WHERE id IN ({_marks(len(ids))})",
+                               ids)

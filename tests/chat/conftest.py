@@ -1,0 +1,197 @@
+"""Real servers, real SQLite files and real Socket.IO clients for the chat tests.
+
+The server's chat clock is today's real time moved to 10:00 in Paris (it still advances),
+so quiet hours never depend on when the suite runs; a test may move it further.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import socketio
+from aiohttp import web
+
+from realtime import keys
+from realtime.app import create_app
+from realtime.chat.service import ChatService
+from tests.conftest import login, make_settings
+
+NS = "/chat"
+PARIS = ZoneInfo("Europe/Paris")
+CHARLEMAGNE = "Collège Charlemagne"
+GOBAIN = "Collège de Saint-Gobain"
+
+
+def paris(hour: int, minute: int = 0) -> float:
+    """Today at hour:minute in Paris, as a timestamp."""
+    today = dt.datetime.now(PARIS).date()
+    return dt.datetime(today.year, today.month, today.day, hour, minute, tzinfo=PARIS).timestamp()
+
+
+class Clock:
+    """A clock for the server: starts at `start`, advances in real time, can be moved."""
+
+    def __init__(self, start: float) -> None:
+        self.offset = start - time.time()
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def set(self, ts: float) -> None:
+        self.offset = ts - time.time()
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class ChatServer:
+    def __init__(self, base: str, app: web.Application, clock: Clock) -> None:
+        self.base, self.app, self.clock = base, app, clock
+
+    @property
+    def service(self) -> ChatService:
+        return self.app[keys.CHAT]
+
+
+class ChatClient:
+    """A real socketio.AsyncClient on /chat that records what the server sends."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.token = token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: dict[str, list[Any]] = {
+            name: [] for name in ("welcome", "event", "receipt", "typing", "conversation",
+                                  "acked", "report", "muted")}
+        self._changed = asyncio.Event()
+        for name in self.received:
+            self.sio.on(name, self._recorder(name), namespace=NS)
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            self.received[name].append(data)
+            self._changed.set()
+        return record
+
+    @property
+    def me(self) -> dict[str, Any]:
+        return self.received["welcome"][0]["me"]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.received["event"]
+
+    async def connect(self) -> ChatClient:
+        await self.sio.connect(self.base, namespaces=[NS], transports=["websocket"],
+                               auth={"token": self.token}, wait_timeout=5)
+        await self.wait_for(lambda: self.received["welcome"])
+        return self
+
+    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
+        return await self.sio.call(event, data, namespace=NS, timeout=10)
+
+    async def ok(self, event: str, data: Any = None) -> dict[str, Any]:
+        answer = await self.call(event, data)
+        assert answer["ok"], answer
+        return answer
+
+    async def wait_for(self, predicate: Callable[[], Any], wait_s: float = 5) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+        await asyncio.wait_for(loop(), wait_s)
+
+    async def wait_event(self, conv_id: int, seq: int) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            return next((e for e in self.events if e["conversation_id"] == conv_id
+                         and e["seq"] == seq), None)
+        await self.wait_for(find)
+        found = find()
+        assert found is not None
+        return found
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@pytest_asyncio.fixture
+async def chat_server(aiohttp_server: Any, tmp_path: Path, demo_db_path: Path) -> ChatServer:
+    clock = Clock(paris(10))
+    app = create_app(make_settings(tmp_path, db_path=demo_db_path))
+    server = await aiohttp_server(app)
+    app[keys.CHAT].clock = clock
+    return ChatServer(str(server.make_url("")).rstrip("/"), app, clock)
+
+
+Connect = Callable[..., Any]
+
+
+@pytest_asyncio.fixture
+async def chat_client(chat_server: ChatServer) -> AsyncIterator[Connect]:
+    """Factory: `await chat_client(account)` → a connected ChatClient (a new device)."""
+    clients: list[ChatClient] = []
+
+    async def make(acct: dict[str, Any], token: str | None = None) -> ChatClient:
+        if token is None:
+            token = await token_of(chat_server.base, acct)
+        client = await ChatClient(chat_server.base, token).connect()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+async def token_of(base: str, acct: dict[str, Any]) -> str:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        return await login(s, base, acct)
+
+
+class Cast:
+    """People of one class of the demo, and outsiders."""
+
+    def __init__(self, accounts: list[dict[str, Any]]) -> None:
+        def first(role: str, school: str = CHARLEMAGNE, **f: Any) -> dict[str, Any]:
+            return next(a for a in accounts if a["role"] == role and a["school"] == school
+                        and all(a.get(k) == v for k, v in f.items()))
+        self.teacher = first("teacher")
+        self.class_name = self.teacher["classes"][0]
+        pupils = [a for a in accounts if a["role"] == "student" and a["school"] == CHARLEMAGNE
+                  and a["classes"] == [self.class_name]]
+        self.alice, self.bob = pupils[0], pupils[1]
+        self.parent = next(a for a in accounts if a["role"] == "parent"
+                           and self.alice["login"] in a["children"])
+        self.other_parent = next(a for a in accounts if a["role"] == "parent"
+                                 and self.bob["login"] in a["children"])
+        self.other_teacher = next(
+            a for a in accounts if a["role"] == "teacher" and a["school"] == CHARLEMAGNE
+            and self.class_name not in a["classes"])
+        self.cpe = first("cpe")
+        self.staff = first("staff")
+        self.far_teacher = first("teacher", GOBAIN)
+        self.far_cpe = first("cpe", GOBAIN)
+        self.admin = next(a for a in accounts if a["role"] == "admin")
+
+
+@pytest.fixture
+def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
+    return Cast(demo_accounts)
+
+
+async def user_id(base: str, acct: dict[str, Any]) -> int:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, acct)
+        async with s.get(f"{base}/api/me") as r:
+            return int((await r.json())["user"]["id"])

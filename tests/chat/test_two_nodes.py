@@ -1,0 +1,46 @@
+"""Two servers on one SQLite file and one Redis: a user's devices on either node get every
+message once, in order; reads on one node reach the other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from tests.chat.conftest import Cast as ChatCast
+from tests.chat.conftest import ChatClient, token_of, user_id
+from tests.conftest import REDIS_URL, make_settings
+
+
+async def test_chat_across_nodes(start_server: Any, tmp_path: Path, demo_db_path: Path,
+                                 redis_prefix: str, redis_cleanup: aioredis.Redis,
+                                 demo_accounts: list[dict[str, Any]]) -> None:
+    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
+    a = await start_server(make_settings(tmp_path / "a", **cfg))
+    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    cast = ChatCast(demo_accounts)
+    clients: list[ChatClient] = []
+    try:
+        teacher = await ChatClient(a, await token_of(a, cast.teacher)).connect()
+        alice_token = await token_of(a, cast.alice)
+        alice_a = await ChatClient(a, alice_token).connect()
+        alice_b = await ChatClient(b, alice_token).connect()
+        bob_b = await ChatClient(b, await token_of(b, cast.bob)).connect()
+        clients = [teacher, alice_a, alice_b, bob_b]
+        ids = [await user_id(a, x) for x in (cast.alice, cast.bob)]
+        conv = (await teacher.ok("create", {"kind": "group", "title": "Deux nœuds",
+                                            "members": ids, "body": "0"}))["conversation_id"]
+        for i in range(1, 8):
+            sender = (teacher, alice_b, bob_b)[i % 3]
+            await sender.ok("send", {"conversation_id": conv, "body": str(i)})
+        for c in clients:
+            await c.wait_event(conv, 8)
+            assert [e["seq"] for e in c.events] == list(range(1, 9))  # once each, in order
+            assert [e["message"]["body"] for e in c.events] == [str(i) for i in range(8)]
+        await alice_b.ok("read", {"conversation_id": conv, "seq": 8})
+        await alice_a.wait_for(lambda: any(r["read_seq"] == 8 for r in
+                                           alice_a.received["receipt"]))
+    finally:
+        for c in clients:
+            await c.close()

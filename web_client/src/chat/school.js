@@ -1,0 +1,67 @@
+// The school team's corner of the messagerie: the CPE's reported messages, and the rules of
+// the school's messaging for the administration (GET/PUT /api/chat/settings/<school>).
+import { api } from '../api.js';
+import { h, replace } from '../dom.js';
+import { when } from './connection.js';
+
+const RULES = [
+  ['parents_to_teachers', 'Les parents peuvent écrire aux enseignant·es de leurs enfants'],
+  ['parents_to_cpe', 'Les parents peuvent écrire au CPE'],
+  ['parents_to_staff', "Les parents peuvent écrire à l'administration"],
+  ['students_to_teachers', 'Les élèves peuvent écrire à leurs enseignant·es'],
+  ['students_to_cpe', 'Les élèves peuvent écrire au CPE'],
+  ['quiet_hours', 'Heures d’échange : en dehors, familles et élèves ne commencent pas de conversation'],
+];
+
+const hm = (min) => `${String(Math.floor(min / 60)).padStart(2, '0')}:${String(min % 60).padStart(2, '0')}`;
+const minutes = (text) => { const [a, b] = text.split(':').map(Number); return a * 60 + b; };
+
+export function schoolCorner(me, tz, say) {
+  if (me.role === 'cpe') return reports(tz, say);
+  if (me.role === 'staff' && me.school_id) return settings(me.school_id, say);
+  return null;
+}
+
+function reports(tz, say) {
+  const list = h('ul', { class: 'result-list' }, h('li', { class: 'muted' }, 'Chargement…'));
+  const box = h('details', { class: 'school-corner' }, h('summary', { class: 'btn btn-light' }, 'Messages signalés'), list);
+  box.addEventListener('toggle', async () => {
+    if (!box.open) return;
+    try {
+      const { reports: rows } = await api.chatReports();
+      replace(list, rows.length ? rows.map((r) => h('li', {},
+        h('p', { class: 'msg-meta' }, `${r.author} — signalé par ${r.reporter}, `, h('time', {}, when(r.created_at, tz))),
+        h('p', { class: 'msg-body' }, r.body),
+        r.reason ? h('p', { class: 'muted' }, `Motif : ${r.reason}`) : null,
+        h('a', { href: `#/messages/${r.conversation_id}` }, 'Voir la conversation'))) :
+        h('li', { class: 'empty' }, 'Aucun message signalé.'));
+    } catch (err) { say(err.message); }
+  });
+  return box;
+}
+
+function settings(schoolId, say) {
+  const form = h('form', { class: 'compose-form' }, h('p', { class: 'muted' }, 'Chargement…'));
+  const box = h('details', { class: 'school-corner' }, h('summary', { class: 'btn btn-light' }, 'Règles de la messagerie'), form);
+  box.addEventListener('toggle', async () => {
+    if (!box.open) return;
+    let rules;
+    try { rules = await api.chatSettings(schoolId); } catch (err) { say(err.message); return; }
+    const boxes = RULES.map(([key, label]) => h('p', { class: 'field' }, h('label', {},
+      h('input', { type: 'checkbox', name: key, checked: rules[key] }), ` ${label}`)));
+    const start = h('input', { type: 'time', id: 'day-start', value: hm(rules.day_start_min), required: true });
+    const end = h('input', { type: 'time', id: 'day-end', value: hm(rules.day_end_min), required: true });
+    replace(form, boxes,
+      h('p', { class: 'field' }, h('label', { for: 'day-start' }, 'Début des échanges'), start),
+      h('p', { class: 'field' }, h('label', { for: 'day-end' }, 'Fin des échanges'), end),
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Enregistrer'));
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      const body = Object.fromEntries(RULES.map(([key]) => [key, form.elements[key].checked]));
+      body.day_start_min = minutes(start.value);
+      body.day_end_min = minutes(end.value);
+      try { await api.chatSaveSettings(schoolId, body); say('Règles enregistrées.'); } catch (err) { say(err.message); }
+    };
+  });
+  return box;
+}

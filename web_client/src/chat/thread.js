@@ -1,0 +1,227 @@
+// One conversation on screen: its messages (in seq order), the "older messages" cursor,
+// who is typing, and the composer. Used by the messagerie page and the board's chat panel.
+import { h, replace } from '../dom.js';
+import { uploadFile, when } from './connection.js';
+
+const TEAM = new Set(['teacher', 'cpe', 'staff']);
+const TYPING_SHOWN_MS = 4000;
+
+export function createThread({ conn, me, tz, limits = {}, live = false, onError }) {
+  const t = {
+    conv: null, names: new Map(), items: new Map(), before: null, typingTimer: null,
+    pending: [], lastTyping: 0,
+  };
+  const title = h('h2', { class: 'thread-title', tabindex: '-1' });
+  const people = h('p', { class: 'thread-people' });
+  const tools = h('div', { class: 'thread-tools' });
+  const older = h('button', { type: 'button', class: 'btn btn-light older', hidden: true,
+    onclick: loadOlder }, 'Messages plus anciens');
+  const list = h('ol', { class: 'messages', 'aria-live': 'polite', 'aria-relevant': 'additions' });
+  const typingLine = h('p', { class: 'typing', 'aria-live': 'polite' });
+  const closedNote = h('p', { class: 'thread-closed', hidden: true });
+  const text = h('textarea', { class: 'compose-text', rows: '2', maxlength: String(limits.body_max ?? 4000),
+    'aria-label': live ? 'Votre question' : 'Votre message',
+    placeholder: live ? 'Posez votre question…' : 'Écrire un message…',
+    onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send(); } },
+    oninput: () => {
+      const now = Date.now();
+      if (t.conv && now - t.lastTyping > 2000) { t.lastTyping = now; conn.typing(t.conv.id); }
+    } });
+  const files = h('input', { type: 'file', class: 'visually-hidden', id: `pj-${Math.random().toString(36).slice(2)}`,
+    multiple: true, onchange: () => addFiles(files.files) });
+  const chips = h('ul', { class: 'attach-chips' });
+  const sendBtn = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Envoyer');
+  const form = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); send(); } },
+    chips,
+    h('div', { class: 'composer-row' },
+      live ? null : h('label', { class: 'btn btn-light attach', for: files.id, title: 'Joindre un fichier' },
+        'Joindre'),
+      live ? null : files, text, sendBtn));
+  const el = h('section', { class: live ? 'thread thread-live' : 'thread', 'aria-labelledby': 'thread-title' },
+    h('header', { class: 'thread-head' }, h('div', {}, title, people), tools),
+    older, list, typingLine, closedNote, form);
+  title.id = 'thread-title';
+
+  function nameOf(id) { return id === me.id ? 'Moi' : (t.names.get(id) ?? 'Participant'); }
+
+  function load(conv, page) {
+    t.conv = conv;
+    t.names = new Map(conv.participants.map((p) => [p.id, p.name]));
+    title.textContent = conv.title || conv.participants.filter((p) => p.id !== me.id)
+      .map((p) => p.name).join(', ') || 'Conversation';
+    people.textContent = live ? 'Questions de la séance'
+      : conv.participants.map((p) => nameOf(p.id)).join(' · ');
+    t.items.clear();
+    replace(list);
+    for (const m of page.messages) upsert(m);
+    t.before = page.before;
+    older.hidden = page.before === null;
+    refreshTools();
+  }
+
+  function refreshTools() {
+    const c = t.conv;
+    replace(tools,
+      live ? null : h('button', { type: 'button', class: 'btn btn-light', 'aria-pressed': String(Boolean(c.muted)),
+        onclick: async () => {
+          const answer = await conn.call('mute', { conversation_id: c.id, muted: !c.muted });
+          if (answer.ok) { c.muted = !c.muted; refreshTools(); } else onError?.(answer.error.message);
+        } }, c.muted ? 'Réactiver les notifications' : 'Mettre en sourdine'),
+      c.can_moderate ? h('button', { type: 'button', class: 'btn btn-light', onclick: async () => {
+        const answer = await conn.call('set_open', { conversation_id: c.id, open: !c.open });
+        if (!answer.ok) onError?.(answer.error.message);
+      } }, c.open ? (live ? 'Fermer les questions' : 'Fermer la conversation') : 'Rouvrir') : null);
+    const canPost = c.can_post && c.open;
+    form.hidden = !canPost;
+    closedNote.hidden = canPost;
+    closedNote.textContent = !c.open ? 'Conversation fermée.'
+      : c.kind === 'information' ? 'Information : pas de réponse, accusez-en réception.'
+        : 'Vous ne pouvez pas écrire ici.';
+  }
+
+  function messageNode(m) {
+    const mine = m.author_id === me.id;
+    const gone = m.state === 'deleted' || m.state === 'recalled';
+    const ageOk = (Date.now() / 1000 - m.created_at) < (limits.edit_window_s ?? 900);
+    const actions = h('div', { class: 'msg-actions' });
+    const act = (label, fn, cls = '') => h('button', { type: 'button', class: `btn-link ${cls}`, onclick: fn }, label);
+    if (!gone) {
+      if (mine && ageOk) {
+        actions.append(act('Modifier', () => editInline(m)), act('Supprimer', () => remove(m, 'delete')));
+      } else if (t.conv?.can_moderate) {
+        actions.append(act('Supprimer', () => remove(m, 'delete')));
+      }
+      if (mine && TEAM.has(me.role) && !live) actions.append(act('Rappeler', () => remove(m, 'recall')));
+      if (!mine) actions.append(act('Signaler', () => report(m)));
+      if (t.conv?.kind === 'information') {
+        if (mine) {
+          const n = Object.keys(m.acks ?? {}).length;
+          const total = Math.max(0, (t.conv.participants?.length ?? 1) - 1);
+          actions.append(h('span', { class: 'ack-count' }, `Accusés de réception : ${n}/${total}`));
+        } else if (m.acks && m.acks[String(me.id)]) {
+          actions.append(h('span', { class: 'ack-done' }, '✓ Réception accusée'));
+        } else {
+          actions.append(h('button', { type: 'button', class: 'btn btn-primary btn-small ack',
+            onclick: async () => {
+              const answer = await conn.call('ack', { message_id: m.id });
+              if (answer.ok) { m.acks = { ...(m.acks ?? {}), [me.id]: answer.at }; upsert(m); }
+              else onError?.(answer.error.message);
+            } }, 'Accuser réception'));
+        }
+      }
+    }
+    return h('li', { class: `msg${mine ? ' msg-mine' : ''}${gone ? ' msg-gone' : ''}`,
+      dataset: { id: String(m.id), seq: String(m.seq) } },
+      h('p', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, m.author_id === me.id ? 'Moi' : (m.author_name ?? nameOf(m.author_id))), ' · ',
+        h('time', {}, when(m.created_at, tz)), m.state === 'edited' ? ' · modifié' : ''),
+      h('p', { class: 'msg-body' }, m.body),
+      m.attachments?.length ? h('ul', { class: 'msg-files' }, m.attachments.map((a) =>
+        h('li', {}, h('a', { href: a.url, target: '_blank', rel: 'noopener' },
+          `${a.name} (${Math.max(1, Math.round(a.size / 1024))} Kio)`)))) : null,
+      actions);
+  }
+
+  function upsert(m) {
+    const node = messageNode(m);
+    const old = t.items.get(m.id);
+    t.items.set(m.id, { m, node });
+    if (old) { old.node.replaceWith(node); return; }
+    const after = [...list.children].find((li) => Number(li.dataset.seq) > m.seq);
+    list.insertBefore(node, after ?? null);
+  }
+
+  function apply(ev) {
+    if (ev.message) upsert(ev.message);
+    if (ev.kind === 'closed' || ev.kind === 'reopened') {
+      t.conv.open = ev.kind === 'reopened';
+      refreshTools();
+    }
+    if (ev.kind === 'message') {
+      typingLine.textContent = '';
+      list.lastElementChild?.scrollIntoView?.({ block: 'end' });
+    }
+  }
+
+  function typing(data) {
+    if (data.user_id === me.id) return;
+    typingLine.textContent = `${data.name} écrit…`;
+    clearTimeout(t.typingTimer);
+    t.typingTimer = setTimeout(() => { typingLine.textContent = ''; }, TYPING_SHOWN_MS);
+  }
+
+  function acked(data) {
+    const item = t.items.get(data.message_id);
+    if (item) { item.m.acks = { ...(item.m.acks ?? {}), [data.user_id]: data.at }; upsert(item.m); }
+  }
+
+  async function loadOlder() {
+    const answer = await conn.call('history', { conversation_id: t.conv.id, before: t.before });
+    if (!answer.ok) { onError?.(answer.error.message); return; }
+    for (const m of answer.messages) if (!t.items.has(m.id)) upsert(m);
+    t.before = answer.before;
+    older.hidden = answer.before === null;
+  }
+
+  async function addFiles(fileList) {
+    for (const file of fileList) {
+      if (limits.attachment_max_bytes && file.size > limits.attachment_max_bytes) {
+        onError?.(`« ${file.name} » est trop lourd (${Math.round(limits.attachment_max_bytes / 1048576)} Mio au plus).`);
+        continue;
+      }
+      try {
+        const att = await uploadFile(file);
+        t.pending.push(att);
+        chips.append(h('li', { class: 'chip' }, att.name));
+      } catch (err) { onError?.(err.message); }
+    }
+    files.value = '';
+  }
+
+  async function send() {
+    const body = text.value.trim();
+    if (!body && !t.pending.length) return;
+    sendBtn.disabled = true;
+    const answer = await conn.call('send', { conversation_id: t.conv.id, body,
+      attachments: t.pending.map((a) => a.id) });
+    sendBtn.disabled = false;
+    if (!answer.ok) { onError?.(answer.error.message); return; }
+    text.value = '';
+    t.pending = [];
+    replace(chips);
+    text.focus();
+  }
+
+  function editInline(m) {
+    const item = t.items.get(m.id);
+    const area = h('textarea', { class: 'compose-text', rows: '2', 'aria-label': 'Modifier le message' }, m.body);
+    const save = h('button', { type: 'submit', class: 'btn btn-primary btn-small' }, 'Enregistrer');
+    const cancel = h('button', { type: 'button', class: 'btn btn-light btn-small', onclick: () => upsert(m) }, 'Annuler');
+    const editor = h('form', { class: 'msg-edit', onsubmit: async (e) => {
+      e.preventDefault();
+      const answer = await conn.call('edit', { message_id: m.id, body: area.value });
+      if (!answer.ok) onError?.(answer.error.message);
+    } }, area, save, cancel);
+    item.node.querySelector('.msg-body').replaceWith(editor);
+    area.focus();
+  }
+
+  async function remove(m, how) {
+    const question = how === 'recall'
+      ? 'Rappeler ce message ? Il disparaîtra pour tous les destinataires.'
+      : 'Supprimer ce message ? Les autres verront « Message supprimé ».';
+    if (!window.confirm(question)) return;
+    const answer = await conn.call(how, { message_id: m.id });
+    if (!answer.ok) onError?.(answer.error.message);
+  }
+
+  async function report(m) {
+    const reason = window.prompt('Pourquoi signalez-vous ce message à la vie scolaire ?', '');
+    if (reason === null) return;
+    const answer = await conn.call('report', { message_id: m.id, reason });
+    onError?.(answer.ok ? 'Message signalé à la vie scolaire (CPE). Merci.' : answer.error.message);
+  }
+
+  return { el, load, apply, typing, acked, get conv() { return t.conv; },
+    lastSeq: () => Math.max(0, ...[...t.items.values()].map((i) => i.m.seq)),
+    destroy: () => clearTimeout(t.typingTimer) };
+}
