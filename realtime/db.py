@@ -32,8 +32,10 @@ def migration_files() -> list[tuple[int, str, str]]:
             out.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     out.sort()
     versions = [v for v, _, _ in out]
-    if versions != list(range(1, len(versions) + 1)):
-        raise RuntimeError(f"migrations must be numbered 1..n without gaps, got {versions}")
+    # Numbers are assigned per feature ahead of time (DESIGN.md), so a branch may lack some;
+    # what must never happen is two files with one number.
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+        raise RuntimeError(f"migrations must be numbered uniquely from 1, got {versions}")
     return out
 
 

@@ -29,6 +29,11 @@ class Action(StrEnum):
     VIEW_BOARD = "board.view"
     DRAW_ON_BOARD = "board.draw"
     CONTROL_BOARD = "board.control"
+    CREATE_DOC = "doc.create"
+    VIEW_DOC = "doc.view"
+    EDIT_DOC = "doc.edit"
+    VERSION_DOC = "doc.version"
+    MANAGE_DOC = "doc.manage"
 
 
 class SchoolRef(msgspec.Struct, frozen=True):
@@ -64,7 +69,19 @@ class BoardRef(msgspec.Struct, frozen=True):
     pen: frozenset[int] = frozenset()
 
 
-Target = SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef
+class DocRef(msgspec.Struct, frozen=True):
+    """A course document with its access list: teacher co-editors, and classes it is shared
+    with read-only (`read_classes`) or editable by their students (`edit_classes`)."""
+
+    id: int
+    school_id: int
+    owner_id: int
+    editors: frozenset[int] = frozenset()
+    read_classes: frozenset[int] = frozenset()
+    edit_classes: frozenset[int] = frozenset()
+
+
+Target = SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef | DocRef
 Rule = Callable[[Principal, Target], bool]
 
 
@@ -161,6 +178,48 @@ def _control_board(p: Principal, t: Target) -> bool:
     return t.state != "ended" and _board_teacher(p, t)
 
 
+def _create_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, SchoolRef)
+    return p.role is Role.TEACHER and _in_school(p, t.id)
+
+
+def _doc_teacher(p: Principal, t: DocRef) -> bool:
+    """The owner or a teacher co-editor: they write, keep versions and restore them."""
+    if p.role is not Role.TEACHER or not _in_school(p, t.school_id):
+        return False
+    return p.id == t.owner_id or p.id in t.editors
+
+
+def _doc_classes(p: Principal, t: DocRef, classes: frozenset[int]) -> bool:
+    """A student of, or a teacher of, one of these classes (of the document's school)."""
+    if p.role not in (Role.STUDENT, Role.TEACHER) or not _in_school(p, t.school_id):
+        return False
+    return not classes.isdisjoint(p.class_ids)
+
+
+def _view_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, DocRef)
+    return _doc_teacher(p, t) or _doc_classes(p, t, t.read_classes | t.edit_classes)
+
+
+def _edit_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, DocRef)
+    if _doc_teacher(p, t):
+        return True
+    return p.role is Role.STUDENT and _doc_classes(p, t, t.edit_classes)
+
+
+def _version_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, DocRef)
+    return _doc_teacher(p, t)
+
+
+def _manage_doc(p: Principal, t: Target) -> bool:
+    """Rename, share, delete: the owner only."""
+    assert isinstance(t, DocRef)
+    return p.role is Role.TEACHER and _in_school(p, t.school_id) and p.id == t.owner_id
+
+
 RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_SCHOOL: (SchoolRef, _view_school),
     Action.VIEW_CLASS: (ClassRef, _view_class),
@@ -173,6 +232,11 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_BOARD: (BoardRef, _view_board),
     Action.DRAW_ON_BOARD: (BoardRef, _draw_on_board),
     Action.CONTROL_BOARD: (BoardRef, _control_board),
+    Action.CREATE_DOC: (SchoolRef, _create_doc),
+    Action.VIEW_DOC: (DocRef, _view_doc),
+    Action.EDIT_DOC: (DocRef, _edit_doc),
+    Action.VERSION_DOC: (DocRef, _version_doc),
+    Action.MANAGE_DOC: (DocRef, _manage_doc),
 }
 
 

@@ -15,6 +15,7 @@ from realtime.policy import (
     Action,
     BoardRef,
     ClassRef,
+    DocRef,
     SchoolRef,
     StudentRef,
     TeacherRef,
@@ -45,11 +46,22 @@ TARGETS = {
                             pen_all=True),
     "board_11": BoardRef(id=5, school_id=1, class_id=11, owner_id=51, pen_all=True),
     "board_20": BoardRef(id=6, school_id=2, class_id=20, owner_id=60, pen_all=True),
+    # Course documents: the teacher's own; a colleague's with the teacher as co-editor; a
+    # colleague's shared with class 10 read-only, editable; one of class 11; another school's.
+    "doc_own": DocRef(id=1, school_id=1, owner_id=50),
+    "doc_coedit": DocRef(id=2, school_id=1, owner_id=51, editors=frozenset({50})),
+    "doc_read10": DocRef(id=3, school_id=1, owner_id=51, read_classes=frozenset({10})),
+    "doc_edit10": DocRef(id=4, school_id=1, owner_id=51, edit_classes=frozenset({10})),
+    "doc_11": DocRef(id=5, school_id=1, owner_id=51, edit_classes=frozenset({11})),
+    "doc_20": DocRef(id=6, school_id=2, owner_id=60, editors=frozenset({50}),
+                     edit_classes=frozenset({10, 20})),
 }
 CLASS_10_BOARDS = {"board_own", "board_pen", "board_locked", "board_ended"}
 SCHOOL_1_BOARDS = {*CLASS_10_BOARDS, "board_11"}
 NO_BOARD = {Action.CREATE_BOARD: set(), Action.VIEW_BOARD: set(), Action.DRAW_ON_BOARD: set(),
             Action.CONTROL_BOARD: set()}
+NO_DOC = {Action.CREATE_DOC: set(), Action.VIEW_DOC: set(), Action.EDIT_DOC: set(),
+          Action.VERSION_DOC: set(), Action.MANAGE_DOC: set()}
 
 
 def principal(role: Role) -> Principal:
@@ -82,6 +94,11 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_BOARD: CLASS_10_BOARDS,
         Action.DRAW_ON_BOARD: {"board_own", "board_pen", "board_locked"},
         Action.CONTROL_BOARD: {"board_own", "board_pen", "board_locked"},
+        Action.CREATE_DOC: {"own_school"},
+        Action.VIEW_DOC: {"doc_own", "doc_coedit", "doc_read10", "doc_edit10"},
+        Action.EDIT_DOC: {"doc_own", "doc_coedit"},
+        Action.VERSION_DOC: {"doc_own", "doc_coedit"},
+        Action.MANAGE_DOC: {"doc_own"},
     },
     Role.STUDENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -94,6 +111,9 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         **NO_BOARD,
         Action.VIEW_BOARD: CLASS_10_BOARDS,
         Action.DRAW_ON_BOARD: {"board_pen"},
+        **NO_DOC,
+        Action.VIEW_DOC: {"doc_read10", "doc_edit10"},
+        Action.EDIT_DOC: {"doc_edit10"},
     },
     Role.PARENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -104,6 +124,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_TEACHER_TIMETABLE: set(),
         Action.MANAGE_USERS: set(),
         **NO_BOARD,
+        **NO_DOC,
     },
     Role.CPE: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -115,6 +136,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.MANAGE_USERS: set(),
         **NO_BOARD,
         Action.VIEW_BOARD: SCHOOL_1_BOARDS,
+        **NO_DOC,
     },
     Role.STAFF: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -126,9 +148,10 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.MANAGE_USERS: {"own_school"},
         **NO_BOARD,
         Action.VIEW_BOARD: SCHOOL_1_BOARDS,
+        **NO_DOC,
     },
     Role.ADMIN: {**{action: EVERYTHING for action in Action}, **NO_BOARD,
-                 Action.VIEW_BOARD: EVERYTHING},
+                 Action.VIEW_BOARD: EVERYTHING, **NO_DOC},
 }
 
 CASES = [
@@ -159,7 +182,7 @@ def test_no_school_team_member_reaches_another_school() -> None:
         assert not ALLOWED[role][Action.VIEW_CLASS] & {"class_20"}
         for action in Action:
             assert not ALLOWED[role][action] & {"other_school", "class_20", "student_200",
-                                                "teacher_60", "board_20"}
+                                                "teacher_60", "board_20", "doc_20"}
 
 
 def test_disabled_user_may_nothing() -> None:
