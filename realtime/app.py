@@ -15,6 +15,7 @@ from realtime import health, keys, redis_client, webclient
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware
 from realtime.boards import routes as board_routes
+from realtime.coursedocs import routes as coursedoc_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
-FEATURES = (health, identity_routes, directory_routes, board_routes, webclient, sio_mod)
+FEATURES = (health, identity_routes, directory_routes, board_routes, coursedoc_routes, webclient,
+            sio_mod)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import socketio
 
     from realtime.boards.service import BoardService
+    from realtime.coursedocs.service import DocService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
     from realtime.ratelimit import RateLimiter
@@ -25,3 +26,4 @@ STREAMS: web.AppKey[StreamStore] = web.AppKey("streams")
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
+DOCS: web.AppKey[DocService] = web.AppKey("docs")

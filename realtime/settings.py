@@ -56,6 +56,13 @@ class Settings:
     log_json: bool = True
     timezone: str = "Europe/Paris"
     static_dir: Path = field(default_factory=lambda: _ROOT / "web_client" / "dist")
+    docs_webhook_url: str | None = None
+    docs_webhook_secret: str | None = None
+    docs_webhook_debounce_s: float = 5.0
+    docs_max_frame_bytes: int = 1024 * 1024
+    docs_frames_per_s: int = 60
+    docs_compact_every: int = 500
+    docs_heartbeat_s: float = 25.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -88,6 +95,14 @@ class Settings:
             log_json=_bool(env, "REALTIME_LOG_JSON", d.log_json),
             timezone=env.get("REALTIME_TZ") or d.timezone,
             static_dir=Path(env.get("REALTIME_STATIC_DIR") or d.static_dir),
+            docs_webhook_url=env.get("REALTIME_DOCS_WEBHOOK_URL") or None,
+            docs_webhook_secret=env.get("REALTIME_DOCS_WEBHOOK_SECRET") or None,
+            docs_webhook_debounce_s=float(
+                env.get("REALTIME_DOCS_WEBHOOK_DEBOUNCE") or d.docs_webhook_debounce_s),
+            docs_max_frame_bytes=_int(env, "REALTIME_DOCS_MAX_FRAME", d.docs_max_frame_bytes),
+            docs_frames_per_s=_int(env, "REALTIME_DOCS_FRAMES_PER_S", d.docs_frames_per_s),
+            docs_compact_every=_int(env, "REALTIME_DOCS_COMPACT_EVERY", d.docs_compact_every),
+            docs_heartbeat_s=float(env.get("REALTIME_DOCS_HEARTBEAT") or d.docs_heartbeat_s),
         )
 
     @property
