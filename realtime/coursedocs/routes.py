@@ -176,8 +176,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await service.close()
 
 
+async def _disconnect(app: web.Application) -> None:
+    await app[keys.DOCS].disconnect_everyone()
+
+
 def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_disconnect)
     app.router.add_get("/yjs/{doc_id}", yjs_socket)
     app.router.add_get("/api/docs", list_docs)
     app.router.add_post("/api/docs", create_doc)

@@ -297,11 +297,16 @@ class DocService:
             if room.failed:
                 raise AppError("unavailable", "La restauration n'a pas pu être enregistrée.")
 
-    async def close(self) -> None:
-        """Shutdown: close clients, let pending writes finish, send pending webhooks."""
+    async def disconnect_everyone(self) -> None:
+        """SIGTERM: tell clients to come back later (y-websocket reconnects by itself)."""
         for room in list(self.rooms.values()):
             for c in list(room.conns):
                 await c.ws.close(code=1001, message="Redémarrage du serveur.".encode())
+
+    async def close(self) -> None:
+        """Shutdown: close clients, let pending writes finish, send pending webhooks."""
+        await self.disconnect_everyone()
+        for room in list(self.rooms.values()):
             await room.drained()
             await room.close()
         self.rooms.clear()
