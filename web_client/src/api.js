@@ -57,4 +57,13 @@ export const api = {
   board: (id) => request('GET', `/api/boards/${encodeURIComponent(id)}`),
   createBoard: (title, classId, slotId) =>
     request('POST', '/api/boards', { title, class_id: classId, slot_id: slotId ?? undefined }),
+  docs: () => request('GET', '/api/docs'),
+  doc: (id) => request('GET', `/api/docs/${encodeURIComponent(id)}`),
+  createDoc: (title) => request('POST', '/api/docs', { title }),
+  renameDoc: (id, title) => request('PATCH', `/api/docs/${encodeURIComponent(id)}`, { title }),
+  docVersions: (id) => request('GET', `/api/docs/${encodeURIComponent(id)}/versions`),
+  createDocVersion: (id, label) =>
+    request('POST', `/api/docs/${encodeURIComponent(id)}/versions`, { label }),
+  restoreDocVersion: (id, versionId) => request('POST',
+    `/api/docs/${encodeURIComponent(id)}/versions/${encodeURIComponent(versionId)}/restore`),
 };

@@ -1,9 +1,10 @@
 // Start-up and hash routing: #/login, #/ (and #/?date=YYYY-MM-DD for another day),
-// #/boards/<id> (a live classroom board).
+// #/boards/<id> (a live classroom board), #/docs/<id> (a course document co-edited live).
 import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
 import { renderBoard } from './pages/board.js';
+import { renderCourseDoc } from './pages/coursedoc.js';
 import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
 import { connect, disconnect, liveStatus } from './socket.js';
@@ -87,6 +88,11 @@ async function route() {
   if (board) {
     const id = decodeURIComponent(board[1]);
     leavePage = renderBoard(root, { boardId: /^\d+$/.test(id) ? Number(id) : id });
+    return undefined;
+  }
+  const courseDoc = path.match(/^\/docs\/(\d+)$/);
+  if (courseDoc) {
+    leavePage = renderCourseDoc(root, { docId: Number(courseDoc[1]), me: state.me, fail });
     return undefined;
   }
   const date = params.get('date');

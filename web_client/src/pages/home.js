@@ -3,6 +3,7 @@ import { h, replace, setTitle } from '../dom.js';
 import { roleLabel } from '../roles.js';
 import { boardsSection } from './boards.js';
 import { childrenSection } from './children.js';
+import { docsSection } from './docs.js';
 import { classesSection } from './classes.js';
 import { timetableSection } from './timetable.js';
 
@@ -36,6 +37,7 @@ function roleContent(ctx, role) {
       return [
         timetableSection(ctx, { date: ctx.date, onDateChange: ctx.rememberDate }),
         boardsSection(ctx),
+        docsSection(ctx),
       ];
     case 'parent':
       return childrenSection(ctx);
