@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import random
 import secrets
 import tempfile
@@ -178,6 +179,7 @@ class Result:
     rss_per_doc: float
     converged: bool
     client_cpu: float = 0.0
+    load: float = 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -190,7 +192,9 @@ def percentile(values: list[float], q: float) -> float:
 async def measure(name: str, server: Any, urls: list[str], args: argparse.Namespace) -> Result:
     stats = Stats()
     rss0 = proc_rss_mib(server.proc.pid)
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+    connector = aiohttp.TCPConnector(limit=0)  # one websocket per editor, no pool cap
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),
+                                     connector=connector) as http:
         groups = []
         for d, url in enumerate(urls):
             eds = [Editor(http, url, stats, seed=1000 * d + k) for k in range(args.editors)]
@@ -234,7 +238,7 @@ async def measure(name: str, server: Any, urls: list[str], args: argparse.Namesp
                   stats.delivered_in_window / args.seconds, percentile(stats.latencies, 0.5),
                   percentile(stats.latencies, 0.99), 100 * (cpu1 - cpu0) / args.seconds,
                   (rss1 - rss0) / len(urls), converged,
-                  100 * (client1 - client0) / args.seconds)
+                  100 * (client1 - client0) / args.seconds, os.getloadavg()[0])
 
 
 async def run(args: argparse.Namespace) -> list[Result]:
@@ -275,10 +279,11 @@ async def run(args: argparse.Namespace) -> list[Result]:
 
 def table(results: list[Result], args: argparse.Namespace) -> str:
     head = ("system", "updates/s in", "relayed/s", "p50 ms", "p99 ms", "server CPU %",
-            "MiB / open doc", "converged", "bench client CPU %")
+            "MiB / open doc", "converged", "bench client CPU %", "machine load (1 min)")
     rows = [[r.system, f"{r.updates_in:,.0f}", f"{r.deliveries:,.0f}", f"{r.p50:.1f}",
              f"{r.p99:.1f}", f"{r.server_cpu:.0f}", f"{r.rss_per_doc:.2f}",
-             "yes" if r.converged else "NO", f"{r.client_cpu:.0f}"] for r in results]
+             "yes" if r.converged else "NO", f"{r.client_cpu:.0f}", f"{r.load:.1f}"]
+            for r in results]
     if len(results) == 2:
         ent, base = results
 
@@ -288,7 +293,7 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         rows.append(["ratio ENT / pycrdt-websocket", ratio(ent.updates_in, base.updates_in),
                      ratio(ent.deliveries, base.deliveries), ratio(ent.p50, base.p50),
                      ratio(ent.p99, base.p99), ratio(ent.server_cpu, base.server_cpu),
-                     ratio(ent.rss_per_doc, base.rss_per_doc), "", ""])
+                     ratio(ent.rss_per_doc, base.rss_per_doc), "", "", ""])
     lines = [f"{args.docs} documents × {args.editors} editors × {args.rate} keystrokes/s, "
              f"{args.seconds} s window",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -33,6 +33,7 @@ class Connection:
         self.can_edit = can_edit
         self.client_ids: set[int] = set()  # awareness clients this connection announced
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(SEND_QUEUE_MAX)
+        self._closing: asyncio.Task[bool] | None = None
         self._sender = asyncio.create_task(self._send_loop(), name="yjs-send")
 
     def send(self, frame: bytes) -> None:
@@ -43,8 +44,9 @@ class Connection:
             self.close_soon(1013, "Connexion trop lente.")
 
     def close_soon(self, code: int, reason: str) -> None:
-        asyncio.get_running_loop().create_task(
-            self.ws.close(code=code, message=reason.encode("utf-8")[:120]))
+        if self._closing is None:  # keep a reference: the loop holds tasks only weakly
+            self._closing = asyncio.get_running_loop().create_task(
+                self.ws.close(code=code, message=reason.encode("utf-8")[:120]))
 
     async def _send_loop(self) -> None:
         while True:
