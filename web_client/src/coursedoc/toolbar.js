@@ -7,8 +7,10 @@ const SAFE_URL = /^(https?:\/\/|\/|mailto:)/i;
 export function toolbar(editor, { onError }) {
   const buttons = [];
   const button = (label, title, run, isActive) => {
-    const b = h('button', { type: 'button', class: 'tool', title,
-      'aria-pressed': 'false', onclick: () => { run(); editor.commands.focus(); } }, label);
+    // mousedown must not take the focus from the text: the next keystroke stays in it.
+    const b = h('button', { type: 'button', class: 'tool', title, 'aria-pressed': 'false',
+      onmousedown: (e) => e.preventDefault(),
+      onclick: () => { run(); editor.commands.focus(); } }, label);
     buttons.push([b, isActive]);
     return b;
   };
