@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import pycrdt
 from aiohttp import web
 from pycrdt import Doc
 
@@ -21,6 +22,7 @@ from realtime.identity.model import Principal
 
 log = logging.getLogger(__name__)
 
+RELAY_UPDATE, RELAY_AWARENESS = b"u", b"a"  # see relay.py
 SEND_QUEUE_MAX = 2000  # frames waiting for a slow client before it is dropped
 
 
@@ -65,15 +67,19 @@ class Connection:
 
 
 Persist = Callable[[int, list[bytes]], Awaitable[None]]
+Publish = Callable[[bytes, bytes], Awaitable[None]]  # (kind, payload) to other processes
 
 
 class Room:
-    def __init__(self, doc_id: int, doc: Doc, persist: Persist) -> None:
+    def __init__(self, doc_id: int, doc: Doc, persist: Persist,
+                 publish: Publish | None = None) -> None:
         self.doc_id = doc_id
         self.doc = doc
         self.conns: set[Connection] = set()
         self.awareness: dict[int, AwarenessEntry] = {}
         self._persist = persist
+        self._publish = publish
+        self._publishing: set[asyncio.Task[None]] = set()
         self._pending: list[tuple[Connection | None, bytes]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -123,6 +129,10 @@ class Room:
                 for c in self.conns:
                     if c is not origin:
                         c.send(frame)
+            if self._publish is not None:
+                updates = [u for _, u in batch]
+                merged = updates[0] if len(updates) == 1 else pycrdt.merge_updates(*updates)
+                await self._publish(RELAY_UPDATE, merged)
             if not self._pending:
                 self._idle.set()
 
@@ -146,9 +156,50 @@ class Room:
             else:
                 self.awareness[e.client_id] = e
                 conn.client_ids.add(e.client_id)
-        frame = wire.awareness_message(wire.encode_awareness(entries))
+        encoded = wire.encode_awareness(entries)
+        frame = wire.awareness_message(encoded)
         for c in self.conns:
             c.send(frame)
+        self._share(RELAY_AWARENESS, encoded)
+
+    def _share(self, kind: bytes, payload: bytes) -> None:
+        if self._publish is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._publish(kind, payload))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    def remote(self, kind: bytes, payload: bytes) -> None:
+        """Traffic of another process: already durable there; apply and pass on locally."""
+        try:
+            if kind == RELAY_UPDATE:
+                self.doc.apply_update(payload)
+                frame = wire.sync_update(payload)
+            elif kind == RELAY_AWARENESS:
+                for e in wire.decode_awareness(payload):
+                    if e.removed:
+                        self.awareness.pop(e.client_id, None)
+                    else:
+                        self.awareness[e.client_id] = e
+                frame = wire.awareness_message(payload)
+            else:
+                return
+        except ValueError:
+            log.warning("unreadable yjs relay message", extra={"doc_id": self.doc_id})
+            return
+        for c in self.conns:
+            c.send(frame)
+
+    def catch_up(self, updates: list[bytes]) -> None:
+        """Apply what SQLite holds (after a lost relay) and send clients what they missed."""
+        before = self.doc.get_state()
+        for u in updates:
+            self.doc.apply_update(u)
+        diff = self.doc.get_update(before)
+        if diff != wire.EMPTY_UPDATE:
+            frame = wire.sync_update(diff)
+            for c in self.conns:
+                c.send(frame)
 
     def awareness_snapshot(self) -> bytes | None:
         if not self.awareness:
@@ -163,6 +214,8 @@ class Room:
         for e in gone:
             self.awareness.pop(e.client_id, None)
         if gone:
-            frame = wire.awareness_message(wire.encode_awareness(gone))
+            encoded = wire.encode_awareness(gone)
+            frame = wire.awareness_message(encoded)
             for c in self.conns:
                 c.send(frame)
+            self._share(RELAY_AWARENESS, encoded)

@@ -170,7 +170,7 @@ async def restore_version(request: web.Request) -> web.Response:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    service = DocService(app[keys.DB], app[keys.SETTINGS])
+    service = DocService(app[keys.DB], app[keys.SETTINGS], redis=app[keys.REDIS])
     app[keys.DOCS] = service
     yield
     await service.close()

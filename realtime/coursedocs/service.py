@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import redis.asyncio as aioredis
 from pycrdt import Doc
 
 from realtime.coursedocs import content, store
 from realtime.coursedocs import protocol as wire
 from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
+from realtime.coursedocs.relay import Relay
 from realtime.coursedocs.room import Connection, Room
 from realtime.coursedocs.webhook import Change, Notifier
 from realtime.db import Database
@@ -39,8 +41,11 @@ def _clean(text: str, limit: int, what: str) -> str:
 
 class DocService:
     def __init__(self, db: Database, settings: Settings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, redis: aioredis.Redis | None = None
+                 ) -> None:
         self.db = db
+        self.relay = Relay(redis, settings.redis_prefix) if redis is not None else None
+        self._inbox: dict[int, list[tuple[bytes, bytes]]] = {}
         self.settings = settings
         self.clock = clock
         self.rooms: dict[int, Room] = {}
@@ -147,10 +152,46 @@ class DocService:
         async with lock:
             room = self.rooms.get(doc_id)
             if room is None or room.failed:
+                publish = None
+                if self.relay is not None:
+                    # Subscribe before loading: whatever commits after the load is heard.
+                    self._inbox[doc_id] = []
+                    await self.relay.subscribe(doc_id, self._relayed(doc_id),
+                                               self._resync(doc_id))
+                    publish = self._publisher(doc_id)
                 stored = await store.load(self.db, doc_id)
-                room = Room(doc_id, content.build(stored.all_updates()), self._persist)
+                room = Room(doc_id, content.build(stored.all_updates()), self._persist, publish)
                 self.rooms[doc_id] = room
+                for kind, payload in self._inbox.pop(doc_id, []):
+                    room.remote(kind, payload)
             return room
+
+    def _relayed(self, doc_id: int) -> Callable[[bytes, bytes], None]:
+        def deliver(kind: bytes, payload: bytes) -> None:
+            inbox = self._inbox.get(doc_id)
+            room = self.rooms.get(doc_id)
+            if inbox is not None:
+                inbox.append((kind, payload))  # still loading
+            elif room is not None:
+                room.remote(kind, payload)
+        return deliver
+
+    def _resync(self, doc_id: int) -> Callable[[], None]:
+        def resync() -> None:
+            async def catch_up() -> None:
+                room = self.rooms.get(doc_id)
+                if room is not None:
+                    room.catch_up((await store.load(self.db, doc_id)).all_updates())
+            self._spawn(catch_up())
+        return resync
+
+    def _publisher(self, doc_id: int) -> Callable[[bytes, bytes], Awaitable[None]]:
+        relay = self.relay
+        assert relay is not None
+
+        async def publish(kind: bytes, payload: bytes) -> None:
+            await relay.publish(doc_id, kind, payload)
+        return publish
 
     @contextlib.asynccontextmanager
     async def _using(self, doc_id: int) -> AsyncIterator[Room]:
@@ -196,6 +237,8 @@ class DocService:
         del self.rooms[room.doc_id]
         self._opening.pop(room.doc_id, None)
         await room.close()
+        if self.relay is not None:
+            await self.relay.unsubscribe(room.doc_id)
         if self._appended.pop(room.doc_id, 0):
             await self.compact(room.doc_id)
 
@@ -314,3 +357,5 @@ class DocService:
             with contextlib.suppress(Exception):
                 await task
         await self.notifier.close()
+        if self.relay is not None:
+            await self.relay.close()
