@@ -241,61 +241,79 @@ async def measure(name: str, server: Any, urls: list[str], args: argparse.Namesp
                   100 * (client1 - client0) / args.seconds, os.getloadavg()[0])
 
 
-async def run(args: argparse.Namespace) -> list[Result]:
-    results = []
+async def run_ent(tmp: Path, db: Path, accounts: list[dict[str, Any]], rnd: int,
+                  args: argparse.Namespace) -> Result:
+    env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
+           "REALTIME_LOG_LEVEL": "WARNING", "REALTIME_DOCS_FRAMES_PER_S": "1000"}
+    server = await start_server("ENT server", ["-m", "realtime", "serve"], env,
+                                tmp / f"ent-{rnd}.log")
+    try:
+        teacher = next(a for a in accounts if a["role"] == "teacher")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            token = await login(http, server.url, teacher)
+            ids = []
+            for d in range(args.docs):
+                async with http.post(f"{server.url}/api/docs",
+                                     json={"title": f"Banc d'essai {rnd}.{d + 1}"},
+                                     headers={"Authorization": f"Bearer {token}"}) as r:
+                    ids.append((await r.json())["id"])
+        ws = server.url.replace("http", "ws", 1)
+        return await measure("ENT server", server,
+                             [f"{ws}/yjs/{i}?token={token}" for i in ids], args)
+    finally:
+        stop_server(server)
+
+
+async def run_baseline(tmp: Path, rnd: int, args: argparse.Namespace) -> Result:
+    server = await start_server("pycrdt-websocket", ["-m", "bench.pycrdt_ws_server"], {},
+                                tmp / f"pycrdt-{rnd}.log")
+    try:
+        ws = server.url.replace("http", "ws", 1)
+        return await measure("pycrdt-websocket", server,
+                             [f"{ws}/yjs/bench-{d}" for d in range(args.docs)], args)
+    finally:
+        stop_server(server)
+
+
+async def run(args: argparse.Namespace) -> list[list[Result]]:
+    """`--rounds` alternations ENT / baseline (the order swapped every round), so that the
+    load of a shared machine weighs on both alike."""
+    rounds = []
     with tempfile.TemporaryDirectory(prefix="bench-docs-") as tmp_s:
         tmp = Path(tmp_s)
         db, accounts = seed_demo(tmp)
-        env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
-               "REALTIME_LOG_LEVEL": "WARNING", "REALTIME_DOCS_FRAMES_PER_S": "1000"}
-        server = await start_server("ENT server", ["-m", "realtime", "serve"], env,
-                                    tmp / "ent.log")
-        try:
-            teacher = next(a for a in accounts if a["role"] == "teacher")
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-                token = await login(http, server.url, teacher)
-                ids = []
-                for d in range(args.docs):
-                    async with http.post(f"{server.url}/api/docs",
-                                         json={"title": f"Banc d'essai {d + 1}"},
-                                         headers={"Authorization": f"Bearer {token}"}) as r:
-                        ids.append((await r.json())["id"])
-            ws = server.url.replace("http", "ws", 1)
-            results.append(await measure("ENT server", server,
-                                         [f"{ws}/yjs/{i}?token={token}" for i in ids], args))
-        finally:
-            stop_server(server)
-        server = await start_server("pycrdt-websocket", ["-m", "bench.pycrdt_ws_server"], {},
-                                    tmp / "pycrdt.log")
-        try:
-            ws = server.url.replace("http", "ws", 1)
-            results.append(await measure("pycrdt-websocket", server,
-                                         [f"{ws}/yjs/bench-{d}" for d in range(args.docs)],
-                                         args))
-        finally:
-            stop_server(server)
-    return results
+        for rnd in range(args.rounds):
+            if rnd % 2 == 0:
+                ent = await run_ent(tmp, db, accounts, rnd, args)
+                base = await run_baseline(tmp, rnd, args)
+            else:
+                base = await run_baseline(tmp, rnd, args)
+                ent = await run_ent(tmp, db, accounts, rnd, args)
+            rounds.append([ent, base])
+    return rounds
 
 
-def table(results: list[Result], args: argparse.Namespace) -> str:
+def median_ratio(rounds: list[list[Result]], attr: str) -> str:
+    ratios = sorted(getattr(e, attr) / getattr(b, attr) for e, b in rounds
+                    if getattr(b, attr) and math.isfinite(getattr(e, attr))
+                    and math.isfinite(getattr(b, attr)))
+    return f"{ratios[len(ratios) // 2]:.2f}×" if ratios else "n/a"
+
+
+def table(rounds: list[list[Result]], args: argparse.Namespace) -> str:
+    results = [r for pair in rounds for r in pair]
     head = ("system", "updates/s in", "relayed/s", "p50 ms", "p99 ms", "server CPU %",
             "MiB / open doc", "converged", "bench client CPU %", "machine load (1 min)")
     rows = [[r.system, f"{r.updates_in:,.0f}", f"{r.deliveries:,.0f}", f"{r.p50:.1f}",
              f"{r.p99:.1f}", f"{r.server_cpu:.0f}", f"{r.rss_per_doc:.2f}",
              "yes" if r.converged else "NO", f"{r.client_cpu:.0f}", f"{r.load:.1f}"]
             for r in results]
-    if len(results) == 2:
-        ent, base = results
-
-        def ratio(a: float, b: float) -> str:
-            return f"{a / b:.2f}×" if b and math.isfinite(a) and math.isfinite(b) else "n/a"
-
-        rows.append(["ratio ENT / pycrdt-websocket", ratio(ent.updates_in, base.updates_in),
-                     ratio(ent.deliveries, base.deliveries), ratio(ent.p50, base.p50),
-                     ratio(ent.p99, base.p99), ratio(ent.server_cpu, base.server_cpu),
-                     ratio(ent.rss_per_doc, base.rss_per_doc), "", "", ""])
+    rows.append(["median ratio ENT / pycrdt-websocket",
+                 *(median_ratio(rounds, a) for a in ("updates_in", "deliveries", "p50", "p99",
+                                                     "server_cpu", "rss_per_doc")),
+                 "", "", ""])
     lines = [f"{args.docs} documents × {args.editors} editors × {args.rate} keystrokes/s, "
-             f"{args.seconds} s window",
+             f"{args.seconds} s window, {args.rounds} rounds",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -308,6 +326,8 @@ def main() -> None:
     parser.add_argument("--editors", type=int, default=5)
     parser.add_argument("--rate", type=float, default=8.0, help="keystrokes/s per editor")
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternations ENT / baseline; the ratios are their medians")
     args = parser.parse_args()
     print(table(asyncio.run(run(args)), args))
 
