@@ -92,5 +92,26 @@ async def test_two_teachers_co_edit_a_course(
     await expect(content(b)).to_contain_text("Le serment du Jeu de paume")
     await check_accessibility(a)
     assert a.js_errors == [] and b.js_errors == []  # type: ignore[attr-defined]
+
+    # Shared read-only with one of the owner's classes: a pupil reads it, cannot write.
+    student = next(x for x in demo_accounts if x["role"] == "student"
+                   and x["school"] == owner["school"] and x["classes"][0] in owner["classes"])
+    classes = (await (await a.request.get(f"{base}/api/classes")).json())["classes"]
+    class_id = next(c["id"] for c in classes if c["name"] == student["classes"][0])
+    shared = await a.request.put(f"{base}/api/docs/{doc_id}/access",
+                                 data={"editors": [me_b["user"]["id"]],
+                                       "classes": [{"id": class_id, "mode": "read"}]})
+    assert shared.ok, await shared.text()
+    ctx_s, s = await new_page(browser)
+    await log_in(s, base, student)
+    await expect(s.get_by_role("heading", name="Cours partagés")).to_be_visible()
+    await s.get_by_role("link", name="Nouveau cours du").first.click()
+    await expect(content(s)).to_contain_text("Le serment du Jeu de paume")
+    await expect(s.get_by_text("Lecture seule")).to_be_visible()
+    await expect(s.get_by_role("toolbar")).to_have_count(0)
+    await expect(content(s)).to_have_attribute("contenteditable", "false")
+    await s.screenshot(path=str(SCREENSHOTS / "coursedoc-student-read-only.png"))
+    await check_accessibility(s)
+    await ctx_s.close()
     await ctx_a.close()
     await ctx_b.close()
