@@ -105,18 +105,15 @@ async def delete(db: Database, doc_id: int) -> None:
 
 # --- content ---------------------------------------------------------------------------------
 
-async def append(db: Database, doc_id: int, updates: list[bytes], now: float) -> int:
-    """Append updates durably (one transaction); return the last id."""
+async def append(db: Database, doc_id: int, updates: list[bytes], now: float) -> None:
+    """Append updates durably, in one transaction (each statement is a hop to aiosqlite's
+    thread, on the relay's critical path: keep them few)."""
     async with db.transaction() as conn:
         await conn.executemany(
             "INSERT INTO course_doc_updates (doc_id, data, created_at) VALUES (?, ?, ?)",
             [(doc_id, u, now) for u in updates],
         )
         await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
-        cur = await conn.execute("SELECT last_insert_rowid() AS id")
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row["id"])
 
 
 async def load(db: Database, doc_id: int) -> Stored:

@@ -240,3 +240,38 @@ async def test_document_survives_a_restart(
     base2 = str(server2.make_url("")).rstrip("/")
     again = await yclient(base2, doc["id"], token)
     assert again.text() == before and "Noël" in before
+
+
+async def test_keepalive_pings_close_a_silent_client(
+    tmp_path: Any, demo_db_path: Any, start_server: Any, http: aiohttp.ClientSession,
+    demo_accounts: list[dict[str, Any]],
+) -> None:
+    base = await start_server(make_settings(tmp_path, db_path=demo_db_path,
+                                            docs_heartbeat_s=0.3))
+    token = await teacher_token(http, base, demo_accounts)
+    doc = await new_doc(http, base, token)
+    url = base.replace("http", "ws", 1) + f"/yjs/{doc['id']}?token={token}"
+    # A client that answers pings stays; one that never does is closed by the server.
+    alive = await http.ws_connect(url)
+
+    async def read_alive() -> None:  # aiohttp answers pings while someone reads
+        async for _ in alive:
+            pass
+
+    reader = asyncio.create_task(read_alive())
+    silent = await http.ws_connect(url, autoping=False)
+    pinged = False
+    while True:
+        msg = await asyncio.wait_for(silent.receive(), 5)
+        if msg.type is aiohttp.WSMsgType.PING:
+            pinged = True
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.CLOSING):
+            break
+    assert pinged
+    assert not alive.closed
+    await alive.send_bytes(wire.query_awareness())
+    await asyncio.sleep(0.5)
+    assert not alive.closed
+    await alive.close()
+    await reader
