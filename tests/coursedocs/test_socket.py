@@ -275,3 +275,31 @@ async def test_keepalive_pings_close_a_silent_client(
     assert not alive.closed
     await alive.close()
     await reader
+
+
+async def test_background_compaction_while_editing_loses_nothing(
+    tmp_path: Any, demo_db_path: Any, aiohttp_server: Any, http: aiohttp.ClientSession,
+    demo_accounts: list[dict[str, Any]], yclient: Any,
+) -> None:
+    settings = make_settings(tmp_path, db_path=demo_db_path, docs_compact_every=7)
+    app = create_app(settings)
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    token = await teacher_token(http, base, demo_accounts)
+    doc = await new_doc(http, base, token)
+    a = await yclient(base, doc["id"], token)
+    b = await yclient(base, doc["id"], token)
+    for i in range(60):  # compactions start every 7 appends while both keep typing
+        paragraph(a if i % 2 else b, f"phrase {i} : où l'été s'achève")
+        if i % 5 == 0:
+            await asyncio.sleep(0.01)
+    await until(lambda: a.text() == b.text() and a.text().count("phrase") == 60)
+    await until(lambda: not app[keys.DOCS]._tasks)  # background compactions done
+    db = app[keys.DB]
+    stored = await store.load(db, doc["id"])
+    assert stored.snapshot is not None  # it did compact…
+    assert len(stored.updates) < 60  # …and folded most of the log
+    await server.close()
+    again = await aiohttp_server(create_app(settings))
+    c = await yclient(str(again.make_url("")).rstrip("/"), doc["id"], token)
+    assert c.text() == a.text()  # …without losing a word
