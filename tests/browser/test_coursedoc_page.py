@@ -84,6 +84,7 @@ async def test_two_teachers_co_edit_a_course(
     await b.keyboard.press("Enter")
     await b.keyboard.type("Paragraphe à effacer")
     await expect(content(a)).to_contain_text("Paragraphe à effacer")
+    await a.evaluate("window.scrollTo(0, 0)")
     await a.screenshot(path=str(SCREENSHOTS / "coursedoc-co-editing.png"))
     a.once("dialog", lambda d: d.accept())
     await a.get_by_role("button", name="Revenir à la version du").first.click()
@@ -96,16 +97,20 @@ async def test_two_teachers_co_edit_a_course(
     # Shared read-only with one of the owner's classes: a pupil reads it, cannot write.
     student = next(x for x in demo_accounts if x["role"] == "student"
                    and x["school"] == owner["school"] and x["classes"][0] in owner["classes"])
-    classes = (await (await a.request.get(f"{base}/api/classes")).json())["classes"]
-    class_id = next(c["id"] for c in classes if c["name"] == student["classes"][0])
-    shared = await a.request.put(f"{base}/api/docs/{doc_id}/access",
-                                 data={"editors": [me_b["user"]["id"]],
-                                       "classes": [{"id": class_id, "mode": "read"}]})
-    assert shared.ok, await shared.text()
+    # The owner renames the course and shares it from the page.
+    await a.get_by_label("Titre du cours").fill("La Révolution française – 1789")
+    await a.get_by_role("button", name="Renommer").click()
+    await expect(a.locator(".page-title")).to_have_text("La Révolution française – 1789")
+    await a.get_by_label(f"Classe {student['classes'][0]}").select_option("read")
+    await a.get_by_role("button", name="Enregistrer le partage").click()
+    await expect(a.locator(".doc-share")).to_contain_text("Cours partagé avec 1 classe(s).")
+    access = await (await a.request.get(f"{base}/api/docs/{doc_id}")).json()
+    assert [e["id"] for e in access["editors"]] == [me_b["user"]["id"]]  # kept
+    assert [c["mode"] for c in access["classes"]] == ["read"]
     ctx_s, s = await new_page(browser)
     await log_in(s, base, student)
     await expect(s.get_by_role("heading", name="Cours partagés")).to_be_visible()
-    await s.get_by_role("link", name="Nouveau cours du").first.click()
+    await s.get_by_role("link", name="La Révolution française – 1789").click()
     await expect(content(s)).to_contain_text("Le serment du Jeu de paume")
     await expect(s.get_by_text("Lecture seule")).to_be_visible()
     await expect(s.get_by_role("toolbar")).to_have_count(0)

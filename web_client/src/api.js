@@ -61,6 +61,8 @@ export const api = {
   doc: (id) => request('GET', `/api/docs/${encodeURIComponent(id)}`),
   createDoc: (title) => request('POST', '/api/docs', { title }),
   renameDoc: (id, title) => request('PATCH', `/api/docs/${encodeURIComponent(id)}`, { title }),
+  shareDoc: (id, editors, classes) =>
+    request('PUT', `/api/docs/${encodeURIComponent(id)}/access`, { editors, classes }),
   docVersions: (id) => request('GET', `/api/docs/${encodeURIComponent(id)}/versions`),
   createDocVersion: (id, label) =>
     request('POST', `/api/docs/${encodeURIComponent(id)}/versions`, { label }),

@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, replace, setTitle } from '../dom.js';
 import { openEditor } from '../coursedoc/editor.js';
+import { sharePanel } from '../coursedoc/share.js';
 import { toolbar } from '../coursedoc/toolbar.js';
 import { versionsPanel } from '../coursedoc/versions.js';
 
@@ -34,10 +35,9 @@ export function renderCourseDoc(root, { docId, me, fail }) {
       onDenied: () => showError('Ce cours est en lecture seule pour vous : vos modifications ne sont pas enregistrées.'),
     });
     window.__coursedoc = session; // test hook (browser tests)
+    const heading = h('h1', { class: 'page-title', tabindex: '-1' }, doc.title);
     const editorColumn = h('div', { class: 'doc-main card' },
-      h('div', { class: 'doc-head' },
-        h('h1', { class: 'page-title', tabindex: '-1' }, doc.title),
-        status),
+      h('div', { class: 'doc-head' }, heading, status),
       doc.can_edit ? toolbar(session.editor, { onError: showError })
         : h('p', { class: 'badge' }, 'Lecture seule'),
       error, surface);
@@ -47,7 +47,11 @@ export function renderCourseDoc(root, { docId, me, fail }) {
         h('div', { class: 'doc-side' },
           h('section', { class: 'card', 'aria-labelledby': 'people-title' },
             h('h2', { id: 'people-title' }, 'En ce moment'), people),
-          versionsPanel(doc, { onError: showError }))));
+          versionsPanel(doc, { onError: showError }),
+          doc.can_manage ? sharePanel(doc, {
+            onError: showError,
+            onRenamed: (title) => { heading.textContent = title; setTitle(title); },
+          }) : null)));
   }, (err) => fail(err, main));
 
   return () => {
