@@ -39,7 +39,11 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = Connection(ws, principal, may(principal, Action.EDIT_DOC, meta.ref()))
     bucket = TokenBucket(settings.docs_frames_per_s, settings.docs_frames_per_s * 4)
-    room = await service.join(meta, conn)
+    try:
+        room = await service.join(meta, conn)
+    except BaseException:
+        await conn.stop()
+        raise
     try:
         async for msg in ws:
             if msg.type is not WSMsgType.BINARY:
