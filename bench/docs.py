@@ -248,18 +248,22 @@ async def run_ent(tmp: Path, db: Path, accounts: list[dict[str, Any]], rnd: int,
     server = await start_server("ENT server", ["-m", "realtime", "serve"], env,
                                 tmp / f"ent-{rnd}.log")
     try:
-        teacher = next(a for a in accounts if a["role"] == "teacher")
+        # Documents spread over the teachers (each may create 30 a minute).
+        teachers = [a for a in accounts if a["role"] == "teacher"]
+        urls = []
+        ws = server.url.replace("http", "ws", 1)
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            token = await login(http, server.url, teacher)
-            ids = []
+            tokens: dict[str, str] = {}
             for d in range(args.docs):
+                teacher = teachers[d % len(teachers)]
+                if teacher["login"] not in tokens:
+                    tokens[teacher["login"]] = await login(http, server.url, teacher)
+                token = tokens[teacher["login"]]
                 async with http.post(f"{server.url}/api/docs",
                                      json={"title": f"Banc d'essai {rnd}.{d + 1}"},
                                      headers={"Authorization": f"Bearer {token}"}) as r:
-                    ids.append((await r.json())["id"])
-        ws = server.url.replace("http", "ws", 1)
-        return await measure("ENT server", server,
-                             [f"{ws}/yjs/{i}?token={token}" for i in ids], args)
+                    urls.append(f"{ws}/yjs/{(await r.json())['id']}?token={token}")
+        return await measure("ENT server", server, urls, args)
     finally:
         stop_server(server)
 

@@ -21,11 +21,13 @@ from realtime.db import Database
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, SchoolRef, may
+from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
 READ_ONLY = "Document en lecture seule : vos modifications ne sont pas enregistrées."
+ACTIONS_PER_MINUTE = 30  # creations, versions, restores per user: each one stores a state
 MAX_EDITORS = 50
 MAX_CLASSES = 50
 
@@ -45,6 +47,9 @@ class DocService:
                  ) -> None:
         self.db = db
         self.relay = Relay(redis, settings.redis_prefix) if redis is not None else None
+        self.limiter: RateLimiter = (
+            RedisRateLimiter(redis, f"{settings.redis_prefix}:docs", ACTIONS_PER_MINUTE, 60)
+            if redis is not None else MemoryRateLimiter(ACTIONS_PER_MINUTE, 60))
         self._inbox: dict[int, list[tuple[bytes, bytes]]] = {}
         self.settings = settings
         self.clock = clock
@@ -59,9 +64,17 @@ class DocService:
 
     # --- metadata ------------------------------------------------------------------------
 
+    async def _budget(self, p: Principal) -> None:
+        """Each creation, version or restore stores a whole state: bound them per user."""
+        key = f"user:{p.id}"
+        if await self.limiter.hit(key) > self.limiter.limit:
+            raise AppError("rate_limited", "Trop d'opérations sur les cours. Réessayez dans "
+                           "une minute.", retry_after=await self.limiter.retry_after(key))
+
     async def create(self, p: Principal, title: str) -> DocMeta:
         if p.school_id is None or not may(p, Action.CREATE_DOC, SchoolRef(p.school_id)):
             raise AppError("forbidden", "Seuls les enseignants créent des documents de cours.")
+        await self._budget(p)
         return await store.create(self.db, school_id=p.school_id, owner_id=p.id,
                                   title=_clean(title, TITLE_MAX, "Le titre"), now=self.clock())
 
@@ -323,6 +336,7 @@ class DocService:
     async def create_version(self, p: Principal, doc_id: int, label: str) -> Version:
         meta = await self.allowed(p, doc_id, Action.VERSION_DOC)
         label = _clean(label, LABEL_MAX, "Le nom de la version")
+        await self._budget(p)
         return await store.add_version(self.db, meta.id, label, await self.state(meta.id), p.id,
                                        self.clock())
 
@@ -332,6 +346,7 @@ class DocService:
         old = await store.version_state(self.db, meta.id, version_id)
         if old is None:
             raise not_found("Version introuvable.")
+        await self._budget(p)
         async with self._using(meta.id) as room:
             await room.drained()
             update = content.restore_update(room.doc.get_update(), old)

@@ -248,3 +248,25 @@ async def test_signed_debounced_webhook(
     async with http.delete(f"{base}/api/docs/{doc['id']}", headers=auth(token)) as r:
         assert r.status == 204
     await until(lambda: any(x["body"]["event"] == "course.deleted" for x in received))
+
+
+async def test_creations_are_rate_limited_per_user(
+    demo_server: str, http: aiohttp.ClientSession, demo_accounts: list[dict[str, Any]],
+) -> None:
+    token = await teacher_token(http, demo_server, demo_accounts)
+    statuses = []
+    for i in range(32):
+        async with http.post(f"{demo_server}/api/docs", json={"title": f"Cours {i}"},
+                             headers=auth(token)) as r:
+            statuses.append(r.status)
+            if r.status == 429:
+                body = await r.json()
+                assert body["error"]["code"] == "rate_limited"
+                assert int(r.headers["Retry-After"]) >= 1
+    assert statuses[:30] == [201] * 30 and statuses[30:] == [429, 429]
+    async with http.get(f"{demo_server}/api/docs", headers=auth(token)) as r:
+        assert len((await r.json())["docs"]) == 30  # the refused ones created nothing
+    other = await teacher_token(http, demo_server, demo_accounts, 1)  # per user
+    async with http.post(f"{demo_server}/api/docs", json={"title": "Le mien"},
+                         headers=auth(other)) as r:
+        assert r.status == 201
