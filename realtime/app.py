@@ -17,6 +17,7 @@ from realtime.api import errors_middleware
 from realtime.attendance import routes as attendance_routes
 from realtime.boards import routes as board_routes
 from realtime.chat import routes as chat_routes
+from realtime.coursedocs import routes as coursedoc_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
@@ -36,7 +37,7 @@ MAINTENANCE_EVERY_S = 600.0
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
 FEATURES = (health, identity_routes, directory_routes, presence_routes, board_routes,
-            attendance_routes, webclient, sio_mod, chat_routes)
+            attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from realtime.attendance.hub import Attendance
     from realtime.boards.service import BoardService
     from realtime.chat.service import ChatService
+    from realtime.coursedocs.service import DocService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
     from realtime.presence.service import PresenceService
@@ -31,3 +32,4 @@ BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
 ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
+DOCS: web.AppKey[DocService] = web.AppKey("docs")

@@ -50,6 +50,11 @@ class Action(StrEnum):
     CHAT_MODERATE = "chat.moderate"
     CHAT_RECALL = "chat.recall"
     CHAT_CONFIGURE = "chat.configure"
+    CREATE_DOC = "doc.create"
+    VIEW_DOC = "doc.view"
+    EDIT_DOC = "doc.edit"
+    VERSION_DOC = "doc.version"
+    MANAGE_DOC = "doc.manage"
 
 
 class SchoolRef(msgspec.Struct, frozen=True):
@@ -146,8 +151,20 @@ class ChatMessageRef(msgspec.Struct, frozen=True):
     author_id: int
 
 
+class DocRef(msgspec.Struct, frozen=True):
+    """A course document with its access list: teacher co-editors, and classes it is shared
+    with read-only (`read_classes`) or editable by their students (`edit_classes`)."""
+
+    id: int
+    school_id: int
+    owner_id: int
+    editors: frozenset[int] = frozenset()
+    read_classes: frozenset[int] = frozenset()
+    edit_classes: frozenset[int] = frozenset()
+
+
 Target = (SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef | RollRef | ChatPeerRef
-          | ConversationRef | ChatMessageRef)
+          | ConversationRef | ChatMessageRef | DocRef)
 Rule = Callable[[Principal, Target], bool]
 
 
@@ -381,6 +398,46 @@ def _chat_recall(p: Principal, t: Target) -> bool:
 def _chat_configure(p: Principal, t: Target) -> bool:
     assert isinstance(t, SchoolRef)
     return p.role is Role.ADMIN or (p.role is Role.STAFF and _in_school(p, t.id))
+def _create_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, SchoolRef)
+    return p.role is Role.TEACHER and _in_school(p, t.id)
+
+
+def _doc_teacher(p: Principal, t: DocRef) -> bool:
+    """The owner or a teacher co-editor: they write, keep versions and restore them."""
+    if p.role is not Role.TEACHER or not _in_school(p, t.school_id):
+        return False
+    return p.id == t.owner_id or p.id in t.editors
+
+
+def _doc_classes(p: Principal, t: DocRef, classes: frozenset[int]) -> bool:
+    """A student of, or a teacher of, one of these classes (of the document's school)."""
+    if p.role not in (Role.STUDENT, Role.TEACHER) or not _in_school(p, t.school_id):
+        return False
+    return not classes.isdisjoint(p.class_ids)
+
+
+def _view_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, DocRef)
+    return _doc_teacher(p, t) or _doc_classes(p, t, t.read_classes | t.edit_classes)
+
+
+def _edit_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, DocRef)
+    if _doc_teacher(p, t):
+        return True
+    return p.role is Role.STUDENT and _doc_classes(p, t, t.edit_classes)
+
+
+def _version_doc(p: Principal, t: Target) -> bool:
+    assert isinstance(t, DocRef)
+    return _doc_teacher(p, t)
+
+
+def _manage_doc(p: Principal, t: Target) -> bool:
+    """Rename, share, delete: the owner only."""
+    assert isinstance(t, DocRef)
+    return p.role is Role.TEACHER and _in_school(p, t.school_id) and p.id == t.owner_id
 
 
 RULES: dict[Action, tuple[type, Rule]] = {
@@ -417,6 +474,11 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.CHAT_MODERATE: (ConversationRef, _chat_moderate),
     Action.CHAT_RECALL: (ChatMessageRef, _chat_recall),
     Action.CHAT_CONFIGURE: (SchoolRef, _chat_configure),
+    Action.CREATE_DOC: (SchoolRef, _create_doc),
+    Action.VIEW_DOC: (DocRef, _view_doc),
+    Action.EDIT_DOC: (DocRef, _edit_doc),
+    Action.VERSION_DOC: (DocRef, _version_doc),
+    Action.MANAGE_DOC: (DocRef, _manage_doc),
 }
 
 

@@ -74,6 +74,13 @@ class Settings:
         "notify.windows.com", "push.apple.com", "web.push.apple.com",
     )
     push_allow_http: bool = False  # only for tests against a local push endpoint
+    docs_webhook_url: str | None = None
+    docs_webhook_secret: str | None = None
+    docs_webhook_debounce_s: float = 5.0
+    docs_max_frame_bytes: int = 1024 * 1024
+    docs_frames_per_s: int = 60
+    docs_compact_every: int = 500
+    docs_heartbeat_s: float = 25.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -125,6 +132,14 @@ class Settings:
                                      if h.strip()) if env.get("REALTIME_PUSH_HOSTS")
             else d.push_allowed_hosts,
             push_allow_http=_bool(env, "REALTIME_PUSH_ALLOW_HTTP", d.push_allow_http),
+            docs_webhook_url=env.get("REALTIME_DOCS_WEBHOOK_URL") or None,
+            docs_webhook_secret=env.get("REALTIME_DOCS_WEBHOOK_SECRET") or None,
+            docs_webhook_debounce_s=float(
+                env.get("REALTIME_DOCS_WEBHOOK_DEBOUNCE") or d.docs_webhook_debounce_s),
+            docs_max_frame_bytes=_int(env, "REALTIME_DOCS_MAX_FRAME", d.docs_max_frame_bytes),
+            docs_frames_per_s=_int(env, "REALTIME_DOCS_FRAMES_PER_S", d.docs_frames_per_s),
+            docs_compact_every=_int(env, "REALTIME_DOCS_COMPACT_EVERY", d.docs_compact_every),
+            docs_heartbeat_s=float(env.get("REALTIME_DOCS_HEARTBEAT") or d.docs_heartbeat_s),
         )
 
     @property

@@ -20,6 +20,7 @@ from realtime.policy import (
     ClassRef,
     ConversationRef,
     RollRef,
+    DocRef,
     SchoolRef,
     StudentRef,
     TeacherRef,
@@ -59,6 +60,15 @@ TARGETS = {
     "roll_11": RollRef(id=4, school_id=1, class_id=11, teacher_id=51),
     "roll_study": RollRef(id=5, school_id=1, class_id=None, teacher_id=51),
     "roll_20": RollRef(id=6, school_id=2, class_id=20, teacher_id=60),
+    # Course documents: the teacher's own; a colleague's with the teacher as co-editor; a
+    # colleague's shared with class 10 read-only, editable; one of class 11; another school's.
+    "doc_own": DocRef(id=1, school_id=1, owner_id=50),
+    "doc_coedit": DocRef(id=2, school_id=1, owner_id=51, editors=frozenset({50})),
+    "doc_read10": DocRef(id=3, school_id=1, owner_id=51, read_classes=frozenset({10})),
+    "doc_edit10": DocRef(id=4, school_id=1, owner_id=51, edit_classes=frozenset({10})),
+    "doc_11": DocRef(id=5, school_id=1, owner_id=51, edit_classes=frozenset({11})),
+    "doc_20": DocRef(id=6, school_id=2, owner_id=60, editors=frozenset({50}),
+                     edit_classes=frozenset({10, 20})),
 }
 SCHOOL_1_ROLLS = {"roll_own", "roll_replacing", "roll_colleague_10", "roll_11", "roll_study"}
 NO_ATTENDANCE = {Action.TAKE_ROLL: set(), Action.VIEW_ROLL: set(),
@@ -147,6 +157,8 @@ CLASS_10_BOARDS = {"board_own", "board_pen", "board_locked", "board_ended"}
 SCHOOL_1_BOARDS = {*CLASS_10_BOARDS, "board_11"}
 NO_BOARD = {Action.CREATE_BOARD: set(), Action.VIEW_BOARD: set(), Action.DRAW_ON_BOARD: set(),
             Action.CONTROL_BOARD: set()}
+NO_DOC = {Action.CREATE_DOC: set(), Action.VIEW_DOC: set(), Action.EDIT_DOC: set(),
+          Action.VERSION_DOC: set(), Action.MANAGE_DOC: set()}
 
 
 def principal(role: Role) -> Principal:
@@ -197,6 +209,11 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.CHAT_MODERATE: {"conv_group", "conv_closed", "live_own", "live_closed"},
         Action.CHAT_RECALL: {"msg_teacher_group"},
         Action.CHAT_CONFIGURE: set(),
+        Action.CREATE_DOC: {"own_school"},
+        Action.VIEW_DOC: {"doc_own", "doc_coedit", "doc_read10", "doc_edit10"},
+        Action.EDIT_DOC: {"doc_own", "doc_coedit"},
+        Action.VERSION_DOC: {"doc_own", "doc_coedit"},
+        Action.MANAGE_DOC: {"doc_own"},
     },
     Role.STUDENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -219,6 +236,9 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.CHAT_VIEW: {"conv_group", "conv_group_staff", "conv_info", "conv_closed",
                            *LIVE_CLASS_10},
         Action.CHAT_POST: {"conv_group", "conv_group_staff", "live_own"},
+        **NO_DOC,
+        Action.VIEW_DOC: {"doc_read10", "doc_edit10"},
+        Action.EDIT_DOC: {"doc_edit10"},
     },
     Role.PARENT: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -240,6 +260,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
                                "peer_cpe_400_night_no_quiet"},
         Action.CHAT_VIEW: {"conv_direct", "conv_group", "conv_group_staff", "conv_info"},
         Action.CHAT_POST: {"conv_direct", "conv_group", "conv_group_staff"},
+        **NO_DOC,
     },
     Role.CPE: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -273,6 +294,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.CHAT_MODERATE: set(),
         Action.CHAT_RECALL: {"msg_cpe_group"},
         Action.CHAT_CONFIGURE: set(),
+        **NO_DOC,
     },
     Role.STAFF: {
         Action.VIEW_SCHOOL: {"own_school"},
@@ -302,12 +324,13 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.CHAT_MODERATE: {"conv_group_staff", "conv_info"},
         Action.CHAT_RECALL: {"msg_staff_info"},
         Action.CHAT_CONFIGURE: {"own_school"},
+        **NO_DOC,
     },
     # Minors' absence data: not the département's administrators.
     Role.ADMIN: {**{action: EVERYTHING for action in Action}, **NO_BOARD,
                  Action.VIEW_BOARD: EVERYTHING, **NO_ATTENDANCE, **NO_CHAT,
                  Action.CHAT_VIEW: {*LIVE_CLASS_10, "live_11", "live_20"},
-                 Action.CHAT_CONFIGURE: EVERYTHING},
+                 Action.CHAT_CONFIGURE: EVERYTHING, **NO_DOC},
 }
 
 CASES = [
@@ -339,6 +362,7 @@ def test_no_school_team_member_reaches_another_school() -> None:
         for action in Action:
             assert not ALLOWED[role][action] & {"other_school", "class_20", "student_200",
                                                 "teacher_60", "board_20", "roll_20"}
+                                                "teacher_60", "board_20", "doc_20"}
 
 
 def test_disabled_user_may_nothing() -> None:

@@ -64,4 +64,15 @@ export const api = {
   chatSettings: (schoolId) => request('GET', `/api/chat/settings/${encodeURIComponent(schoolId)}`),
   chatSaveSettings: (schoolId, rules) =>
     request('PUT', `/api/chat/settings/${encodeURIComponent(schoolId)}`, rules),
+  docs: () => request('GET', '/api/docs'),
+  doc: (id) => request('GET', `/api/docs/${encodeURIComponent(id)}`),
+  createDoc: (title) => request('POST', '/api/docs', { title }),
+  renameDoc: (id, title) => request('PATCH', `/api/docs/${encodeURIComponent(id)}`, { title }),
+  shareDoc: (id, editors, classes) =>
+    request('PUT', `/api/docs/${encodeURIComponent(id)}/access`, { editors, classes }),
+  docVersions: (id) => request('GET', `/api/docs/${encodeURIComponent(id)}/versions`),
+  createDocVersion: (id, label) =>
+    request('POST', `/api/docs/${encodeURIComponent(id)}/versions`, { label }),
+  restoreDocVersion: (id, versionId) => request('POST',
+    `/api/docs/${encodeURIComponent(id)}/versions/${encodeURIComponent(versionId)}/restore`),
 };

@@ -2,11 +2,13 @@
 // #/boards/<id> (a live classroom board), #/appel (a roll), #/vie-scolaire (the CPE's
 // dashboard), #/absences (a guardian's notices and each child's absences).
 // #/boards/<id> (a live classroom board), #/messages[/<id>|/new] (the messagerie).
+// #/boards/<id> (a live classroom board), #/docs/<id> (a course document co-edited live).
 import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
 import { renderAbsences } from './pages/absences.js';
 import { renderBoard } from './pages/board.js';
+import { renderCourseDoc } from './pages/coursedoc.js';
 import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
 import { renderRoll } from './pages/roll.js';
@@ -110,6 +112,9 @@ async function route() {
       conversationId: id === 'new' ? 'new' : id ? Number(id) : null,
     });
     leavePage = () => messagesPage?.close();
+  const courseDoc = path.match(/^\/docs\/(\d+)$/);
+  if (courseDoc) {
+    leavePage = renderCourseDoc(root, { docId: Number(courseDoc[1]), me: state.me, fail });
     return undefined;
   }
   const date = params.get('date');

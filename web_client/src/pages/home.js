@@ -5,6 +5,7 @@ import { boardsSection } from './boards.js';
 import { attendanceSection } from './attendance-links.js';
 import { messagesLink } from './messages_link.js';
 import { childrenSection } from './children.js';
+import { docsSection } from './docs.js';
 import { classesSection } from './classes.js';
 import { timetableSection } from './timetable.js';
 
@@ -39,6 +40,7 @@ function roleContent(ctx, role) {
       return [
         timetableSection(ctx, { date: ctx.date, onDateChange: ctx.rememberDate }),
         boardsSection(ctx),
+        docsSection(ctx),
       ];
     case 'parent':
       return childrenSection(ctx);

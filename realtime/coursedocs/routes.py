@@ -1,0 +1,195 @@
+"""`/api/docs…` for the ENT and the web client, `/yjs/{doc_id}`, and the feature's setup."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+import socketio
+from aiohttp import web
+
+from realtime import keys
+from realtime.api import current_principal, json_response, path_int, read_json
+from realtime.coursedocs import render
+from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
+from realtime.coursedocs.service import DocService
+from realtime.coursedocs.wire import yjs_socket
+from realtime.directory import store as directory
+from realtime.errors import AppError
+from realtime.identity.model import Principal
+from realtime.policy import Action, may
+from realtime.validation import Payload
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+FORMATS = {"json": "application/json", "html": "text/html", "md": "text/markdown",
+           "markdown": "text/markdown", "yjs": "application/octet-stream"}
+
+
+class TitleBody(Payload):
+    title: Annotated[str, msgspec.Meta(max_length=TITLE_MAX * 2)]
+
+
+class ClassShare(Payload):
+    id: Id
+    mode: ClassMode
+
+
+class ShareBody(Payload):
+    editors: Annotated[list[Id], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list)
+    classes: Annotated[list[ClassShare], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list)
+
+
+class VersionBody(Payload):
+    label: Annotated[str, msgspec.Meta(max_length=LABEL_MAX * 2)]
+
+
+def _service(request: web.Request) -> DocService:
+    return request.app[keys.DOCS]
+
+
+async def describe(request: web.Request, p: Principal, metas: list[DocMeta]
+                   ) -> list[dict[str, Any]]:
+    people = {m.owner_id for m in metas} | {e for m in metas for e in m.editors}
+    names = await directory.names_of(request.app[keys.DB], people)
+    out = []
+    for m in metas:
+        ref = m.ref()
+        out.append({
+            "id": m.id, "title": m.title, "school_id": m.school_id,
+            "owner": {"id": m.owner_id, "name": names.get(m.owner_id, "")},
+            "editors": [{"id": e, "name": names.get(e, "")} for e in sorted(m.editors)],
+            "classes": [{"id": c, "mode": mode.value} for c, mode in sorted(m.classes.items())],
+            "created_at": m.created_at, "updated_at": m.updated_at,
+            "can_edit": may(p, Action.EDIT_DOC, ref),
+            "can_version": may(p, Action.VERSION_DOC, ref),
+            "can_manage": may(p, Action.MANAGE_DOC, ref),
+            "ws": f"/yjs/{m.id}",
+        })
+    return out
+
+
+def _version(v: Version) -> dict[str, Any]:
+    return {"id": v.id, "label": v.label, "created_by": v.created_by,
+            "created_at": v.created_at}
+
+
+async def list_docs(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    metas = await _service(request).listing(p)
+    return json_response({"docs": await describe(request, p, metas)})
+
+
+async def create_doc(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    body = await read_json(request, TitleBody)
+    meta = await _service(request).create(p, body.title)
+    return json_response((await describe(request, p, [meta]))[0], status=201)
+
+
+def _wanted(request: web.Request) -> str:
+    """?format= wins; else the Accept header; JSON by default."""
+    fmt = request.query.get("format")
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise AppError("invalid", "Format inconnu : json, html, md ou yjs.")
+        return FORMATS[fmt]
+    accept = request.headers.get("Accept", "")
+    for part in accept.split(","):
+        mime = part.split(";", 1)[0].strip().lower()
+        if mime in FORMATS.values():
+            return mime
+    return "application/json"
+
+
+async def get_doc(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    service = _service(request)
+    meta = await service.visible(p, path_int(request, "doc_id"))
+    wanted = _wanted(request)
+    headers = {"Vary": "Accept", "Cache-Control": "private, no-cache"}
+    if wanted == "application/octet-stream":
+        return web.Response(body=await service.state(meta.id), headers=headers,
+                            content_type="application/octet-stream")
+    doc = await service.document(meta.id)
+    if wanted == "text/html":
+        page = render.html_page(meta.title, render.to_html(doc))
+        headers["Content-Security-Policy"] = "default-src 'none'; img-src * data:"
+        return web.Response(text=page, content_type="text/html", headers=headers)
+    if wanted == "text/markdown":
+        return web.Response(text=f"# {meta.title}\n\n" + render.to_markdown(doc),
+                            content_type="text/markdown", headers=headers)
+    body = (await describe(request, p, [meta]))[0]
+    body["content"] = render.to_json(doc)
+    return json_response(body, headers=headers)
+
+
+async def rename_doc(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    body = await read_json(request, TitleBody)
+    meta = await _service(request).rename(p, path_int(request, "doc_id"), body.title)
+    return json_response((await describe(request, p, [meta]))[0])
+
+
+async def share_doc(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    body = await read_json(request, ShareBody)
+    classes = {c.id: c.mode for c in body.classes}
+    if len(classes) != len(body.classes):
+        raise AppError("invalid", "Une classe figure deux fois.")
+    meta = await _service(request).share(p, path_int(request, "doc_id"), body.editors, classes)
+    return json_response((await describe(request, p, [meta]))[0])
+
+
+async def delete_doc(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    await _service(request).delete(p, path_int(request, "doc_id"))
+    return web.Response(status=204)
+
+
+async def list_versions(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    found = await _service(request).versions(p, path_int(request, "doc_id"))
+    return json_response({"versions": [_version(v) for v in found]})
+
+
+async def create_version(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    body = await read_json(request, VersionBody)
+    v = await _service(request).create_version(p, path_int(request, "doc_id"), body.label)
+    return json_response(_version(v), status=201)
+
+
+async def restore_version(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    doc_id = path_int(request, "doc_id")
+    await _service(request).restore(p, doc_id, path_int(request, "version_id"))
+    return json_response({"ok": True, "id": doc_id})
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    service = DocService(app[keys.DB], app[keys.SETTINGS], redis=app[keys.REDIS])
+    app[keys.DOCS] = service
+    yield
+    await service.close()
+
+
+async def _disconnect(app: web.Application) -> None:
+    await app[keys.DOCS].disconnect_everyone()
+
+
+def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_disconnect)
+    app.router.add_get("/yjs/{doc_id}", yjs_socket)
+    app.router.add_get("/api/docs", list_docs)
+    app.router.add_post("/api/docs", create_doc)
+    app.router.add_get("/api/docs/{doc_id}", get_doc)
+    app.router.add_patch("/api/docs/{doc_id}", rename_doc)
+    app.router.add_put("/api/docs/{doc_id}/access", share_doc)
+    app.router.add_delete("/api/docs/{doc_id}", delete_doc)
+    app.router.add_get("/api/docs/{doc_id}/versions", list_versions)
+    app.router.add_post("/api/docs/{doc_id}/versions", create_version)
+    app.router.add_post("/api/docs/{doc_id}/versions/{version_id}/restore", restore_version)

@@ -1,0 +1,186 @@
+"""Course documents in SQLite: metadata, access, the update log, compaction, versions.
+
+The update log is append-only; compaction folds a prefix of it into `course_docs.snapshot` and
+deletes exactly that prefix (ids <= the last one it read) in the same transaction as it writes
+the snapshot, so an update appended while the merge was running is never lost — unlike a
+squash that rewrites "everything" after reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import aiosqlite
+
+from realtime.coursedocs.model import ClassMode, DocMeta, Stored, Version
+from realtime.db import Database
+
+_COLS = "id, school_id, owner_id, title, created_at, updated_at"
+
+
+async def _access(db: Database, metas: list[aiosqlite.Row]) -> list[DocMeta]:
+    if not metas:
+        return []
+    ids = [r["id"] for r in metas]
+    marks = ",".join("?" * len(ids))
+    editors: dict[int, set[int]] = {i: set() for i in ids}
+    classes: dict[int, dict[int, ClassMode]] = {i: {} for i in ids}
+    for r in await db.fetchall(
+        f"SELECT doc_id, teacher_id FROM course_doc_editors WHERE doc_id IN ({marks})", ids
+    ):
+        editors[r["doc_id"]].add(r["teacher_id"])
+    for r in await db.fetchall(
+        f"SELECT doc_id, class_id, mode FROM course_doc_classes WHERE doc_id IN ({marks})", ids
+    ):
+        classes[r["doc_id"]][r["class_id"]] = ClassMode(r["mode"])
+    return [
+        DocMeta(id=r["id"], school_id=r["school_id"], owner_id=r["owner_id"], title=r["title"],
+                created_at=r["created_at"], updated_at=r["updated_at"],
+                editors=frozenset(editors[r["id"]]), classes=classes[r["id"]])
+        for r in metas
+    ]
+
+
+async def create(db: Database, *, school_id: int, owner_id: int, title: str, now: float
+                 ) -> DocMeta:
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "INSERT INTO course_docs (school_id, owner_id, title, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (school_id, owner_id, title, now, now),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return DocMeta(id=row["id"], school_id=school_id, owner_id=owner_id, title=title,
+                   created_at=now, updated_at=now)
+
+
+async def get(db: Database, doc_id: int) -> DocMeta | None:
+    rows = await db.fetchall(f"SELECT {_COLS} FROM course_docs WHERE id = ?", (doc_id,))
+    found = await _access(db, rows)
+    return found[0] if found else None
+
+
+async def candidates(db: Database, user_id: int, class_ids: Iterable[int], limit: int = 500
+                     ) -> list[DocMeta]:
+    """Documents a user owns, co-edits, or that are shared with one of their classes; the
+    policy then decides which of them the user really sees."""
+    cls = list(class_ids)
+    marks = ",".join("?" * len(cls)) or "NULL"
+    rows = await db.fetchall(
+        f"SELECT {_COLS} FROM course_docs WHERE owner_id = ?"
+        " OR id IN (SELECT doc_id FROM course_doc_editors WHERE teacher_id = ?)"
+        f" OR id IN (SELECT doc_id FROM course_doc_classes WHERE class_id IN ({marks}))"
+        " ORDER BY updated_at DESC, id DESC LIMIT ?",
+        (user_id, user_id, *cls, limit),
+    )
+    return await _access(db, rows)
+
+
+async def rename(db: Database, doc_id: int, title: str, now: float) -> None:
+    await db.execute("UPDATE course_docs SET title = ?, updated_at = ? WHERE id = ?",
+                     (title, now, doc_id))
+
+
+async def share(db: Database, doc_id: int, editors: Iterable[int],
+                classes: dict[int, ClassMode], now: float) -> None:
+    """Replace the access list in one transaction."""
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM course_doc_editors WHERE doc_id = ?", (doc_id,))
+        await conn.execute("DELETE FROM course_doc_classes WHERE doc_id = ?", (doc_id,))
+        await conn.executemany(
+            "INSERT INTO course_doc_editors (doc_id, teacher_id) VALUES (?, ?)",
+            [(doc_id, t) for t in sorted(set(editors))],
+        )
+        await conn.executemany(
+            "INSERT INTO course_doc_classes (doc_id, class_id, mode) VALUES (?, ?, ?)",
+            [(doc_id, c, m.value) for c, m in sorted(classes.items())],
+        )
+        await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
+
+
+async def delete(db: Database, doc_id: int) -> None:
+    await db.execute("DELETE FROM course_docs WHERE id = ?", (doc_id,))
+
+
+# --- content ---------------------------------------------------------------------------------
+
+async def append(db: Database, doc_id: int, updates: list[bytes], now: float) -> None:
+    """Append updates durably, in one transaction (each statement is a hop to aiosqlite's
+    thread, on the relay's critical path: keep them few)."""
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO course_doc_updates (doc_id, data, created_at) VALUES (?, ?, ?)",
+            [(doc_id, u, now) for u in updates],
+        )
+        await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
+
+
+async def load(db: Database, doc_id: int) -> Stored:
+    """The snapshot and every update after it, read in one go (one lock hold)."""
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "SELECT snapshot, snapshot_upto FROM course_docs WHERE id = ?", (doc_id,))
+        head = await cur.fetchone()
+        cur = await conn.execute(
+            "SELECT id, data FROM course_doc_updates WHERE doc_id = ? ORDER BY id", (doc_id,))
+        rows = await cur.fetchall()
+    if head is None:
+        return Stored(snapshot=None, upto=0, updates=[])
+    return Stored(snapshot=head["snapshot"], upto=head["snapshot_upto"],
+                  updates=[(r["id"], r["data"]) for r in rows])
+
+
+async def pending_count(db: Database, doc_id: int) -> int:
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM course_doc_updates WHERE doc_id = ?", (doc_id,))
+    return int(row["n"]) if row else 0
+
+
+async def commit_compaction(db: Database, doc_id: int, read: Stored, snapshot: bytes) -> bool:
+    """Replace the prefix `read` covered by `snapshot`. False (and nothing changed) when another
+    compaction got there first; updates appended since `read` are kept as they are."""
+    if not read.updates:
+        return False
+    last = read.updates[-1][0]
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "UPDATE course_docs SET snapshot = ?, snapshot_upto = ?"
+            " WHERE id = ? AND snapshot_upto = ?",
+            (snapshot, last, doc_id, read.upto),
+        )
+        if cur.rowcount != 1:
+            return False
+        await conn.execute(
+            "DELETE FROM course_doc_updates WHERE doc_id = ? AND id <= ?", (doc_id, last))
+    return True
+
+
+# --- versions --------------------------------------------------------------------------------
+
+async def add_version(db: Database, doc_id: int, label: str, state: bytes, user_id: int,
+                      now: float) -> Version:
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "INSERT INTO course_doc_versions (doc_id, label, state, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (doc_id, label, state, user_id, now),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return Version(id=row["id"], doc_id=doc_id, label=label, created_by=user_id, created_at=now)
+
+
+async def versions(db: Database, doc_id: int, limit: int = 200) -> list[Version]:
+    rows = await db.fetchall(
+        "SELECT id, doc_id, label, created_by, created_at FROM course_doc_versions"
+        " WHERE doc_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", (doc_id, limit))
+    return [Version(id=r["id"], doc_id=r["doc_id"], label=r["label"],
+                    created_by=r["created_by"], created_at=r["created_at"]) for r in rows]
+
+
+async def version_state(db: Database, doc_id: int, version_id: int) -> bytes | None:
+    row = await db.fetchone(
+        "SELECT state FROM course_doc_versions WHERE id = ? AND doc_id = ?",
+        (version_id, doc_id))
+    return bytes(row["state"]) if row else None
