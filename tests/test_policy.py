@@ -19,8 +19,8 @@ from realtime.policy import (
     ChatRules,
     ClassRef,
     ConversationRef,
-    RollRef,
     DocRef,
+    RollRef,
     SchoolRef,
     StudentRef,
     TeacherRef,
@@ -361,8 +361,7 @@ def test_no_school_team_member_reaches_another_school() -> None:
         assert not ALLOWED[role][Action.VIEW_CLASS] & {"class_20"}
         for action in Action:
             assert not ALLOWED[role][action] & {"other_school", "class_20", "student_200",
-                                                "teacher_60", "board_20", "roll_20"}
-                                                "teacher_60", "board_20", "doc_20"}
+                                                "teacher_60", "board_20", "roll_20", "doc_20"}
 
 
 def test_disabled_user_may_nothing() -> None:

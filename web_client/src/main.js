@@ -112,6 +112,8 @@ async function route() {
       conversationId: id === 'new' ? 'new' : id ? Number(id) : null,
     });
     leavePage = () => messagesPage?.close();
+    return undefined;
+  }
   const courseDoc = path.match(/^\/docs\/(\d+)$/);
   if (courseDoc) {
     leavePage = renderCourseDoc(root, { docId: Number(courseDoc[1]), me: state.me, fail });
