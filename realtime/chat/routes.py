@@ -22,6 +22,7 @@ from realtime.chat.service import ChatService
 from realtime.chat.socket import ChatNamespace
 from realtime.errors import AppError, not_found
 from realtime.policy import Action, ChatRules, SchoolRef, may
+from realtime.presence.model import Kind
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.validation import Payload
 
@@ -174,6 +175,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     files = FileStore(s.db_path.parent / "chat-files")
     service = ChatService(app[keys.DB], app[keys.SIO], files, Limits(), s.tz)
     app[keys.CHAT] = service
+    app[keys.PRESENCE].register(Kind.CONVERSATION, service.viewable)  # who has it open
     redis = app[keys.REDIS]
     app[UPLOAD_LIMITER] = (
         RedisRateLimiter(redis, f"{s.redis_prefix}:chat-upload", UPLOADS_PER_WINDOW,

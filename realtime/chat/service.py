@@ -83,6 +83,14 @@ class ChatService(Delivery, Attachments):
             raise AppError("forbidden", _why_not(action, loaded))
         return loaded
 
+    async def viewable(self, p: Principal, conv_id: int) -> bool:
+        """May `p` see this conversation (and so who has it open): presence asks."""
+        try:
+            await self.load(p, conv_id)
+        except AppError:
+            return False
+        return True
+
     async def _message(self, p: Principal, msg_id: int) -> tuple[Message, Loaded]:
         msg = await store.message(self.db, msg_id)
         if msg is None:

@@ -11,7 +11,8 @@ from realtime.chat.delivery import live_room, user_room
 from realtime.chat.service import ChatService
 from realtime.errors import AppError
 from realtime.identity.model import Principal
-from realtime.keys import CHAT
+from realtime.keys import CHAT, PRESENCE
+from realtime.presence.model import conversation
 from realtime.ratelimit import TokenBucket
 from realtime.sio import AuthedNamespace, acked
 from realtime.validation import Payload, convert
@@ -25,6 +26,7 @@ PAYLOAD_MAX = 48 * 1024
 TYPING_PER_SECOND = 1.0
 WRITE, TYPING, READ = 0, 1, 2  # the per-connection budgets
 READS_PER_SECOND = 20.0  # list, open, history, sync, read, mute, live_join: cheaper, still bounded
+OPEN_MAX = 4  # conversations one connection is shown as viewing; opening more drops the oldest
 
 
 class Create(Payload):
@@ -102,6 +104,7 @@ class ChatNamespace(AuthedNamespace):
     def __init__(self, app: web.Application) -> None:
         super().__init__("/chat", app)
         self._buckets: dict[str, tuple[TokenBucket, TokenBucket, TokenBucket]] = {}
+        self._viewing: dict[str, list[int]] = {}  # sid → conversations it has open (presence)
 
     @property
     def service(self) -> ChatService:
@@ -117,6 +120,25 @@ class ChatNamespace(AuthedNamespace):
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)
+        self._viewing.pop(sid, None)
+        await self.app[PRESENCE].leave_all(sid)
+
+    async def _viewing_now(self, sid: str, p: Principal, conv_id: int) -> None:
+        """This connection has the conversation on screen: it is present there (the
+        messagerie's « en ligne »), renewed by the presence heartbeat until closed."""
+        viewing = self._viewing.setdefault(sid, [])
+        if conv_id in viewing:
+            return
+        viewing.append(conv_id)
+        await self.app[PRESENCE].enter(conversation(conv_id), p, sid)
+        while len(viewing) > OPEN_MAX:
+            await self.app[PRESENCE].leave(conversation(viewing.pop(0)), sid)
+
+    async def _not_viewing(self, sid: str, conv_id: int) -> None:
+        viewing = self._viewing.get(sid, [])
+        if conv_id in viewing:
+            viewing.remove(conv_id)
+            await self.app[PRESENCE].leave(conversation(conv_id), sid)
 
     def _decode(self, sid: str, data: Any, type_: type, bucket: int | None) -> Any:
         """Size first, then the budget (`WRITE`, `READ`, or None for typing's own), then
@@ -149,7 +171,16 @@ class ChatNamespace(AuthedNamespace):
     @acked
     async def on_open(self, sid: str, data: Any = None) -> dict[str, Any]:
         p, m = await self._call(sid, data, Conv)
-        return {"conversation": await self.service.detail(p, m.conversation_id)}
+        detail = await self.service.detail(p, m.conversation_id)
+        await self._viewing_now(sid, p, m.conversation_id)
+        return {"conversation": detail}
+
+    @acked
+    async def on_close(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """The conversation left the screen: no longer shown as viewing it."""
+        _p, m = await self._call(sid, data, Conv)
+        await self._not_viewing(sid, m.conversation_id)
+        return {}
 
     @acked
     async def on_send(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -224,6 +255,7 @@ class ChatNamespace(AuthedNamespace):
         p, m = await self._call(sid, data, Live)
         conv = await self.service.live(p, m.board_id)
         await self.enter_room(sid, live_room(conv.id))
+        await self._viewing_now(sid, p, conv.id)
         return {"conversation": await self.service.detail(p, conv.id),
                 **await self.service.history(p, conv.id, None)}
 
@@ -232,6 +264,7 @@ class ChatNamespace(AuthedNamespace):
         p, m = await self._call(sid, data, Live)
         conv = await self.service.live(p, m.board_id)
         await self.leave_room(sid, live_room(conv.id))
+        await self._not_viewing(sid, conv.id)
         return {}
 
     async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -19,6 +19,7 @@ from realtime.directory import store as directory
 from realtime.errors import AppError
 from realtime.identity.model import Principal
 from realtime.policy import Action, may
+from realtime.presence.model import Kind
 from realtime.validation import Payload
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
@@ -169,9 +170,21 @@ async def restore_version(request: web.Request) -> web.Response:
     return json_response({"ok": True, "id": doc_id})
 
 
+def _viewable(service: DocService) -> Callable[[Principal, int], Awaitable[bool]]:
+    """Who may read a document's presence roster: whoever may see the document."""
+    async def viewable(p: Principal, doc_id: int) -> bool:
+        try:
+            await service.visible(p, doc_id)
+        except AppError:
+            return False
+        return True
+    return viewable
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service = DocService(app[keys.DB], app[keys.SETTINGS], redis=app[keys.REDIS])
     app[keys.DOCS] = service
+    app[keys.PRESENCE].register(Kind.DOC, _viewable(service))  # who has it open
     yield
     await service.close()
 

@@ -7,6 +7,7 @@ The stock y-websocket provider connects to `<server>/yjs/<id>` (its `serverUrl` 
 from __future__ import annotations
 
 import logging
+import secrets
 
 from aiohttp import WSMsgType, web
 
@@ -17,6 +18,7 @@ from realtime.coursedocs.protocol import ProtocolError
 from realtime.coursedocs.room import Connection
 from realtime.errors import AppError
 from realtime.policy import Action, may
+from realtime.presence.model import doc as doc_scope
 from realtime.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,12 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
     except BaseException:
         await conn.stop()
         raise
+    # Who has the document open, for other ENT services (GET /api/presence/doc:<id>) and the
+    # editor's list: a roster in the presence store, renewed while this websocket lives.
+    device = f"yjs-{secrets.token_hex(6)}"
+    presence = request.app[keys.PRESENCE]
     try:
+        await presence.enter(doc_scope(meta.id), principal, device)
         async for msg in ws:
             if msg.type is not WSMsgType.BINARY:
                 await ws.close(code=1003, message=b"binary y-protocols frames only")
@@ -60,5 +67,6 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         service.leave(room, conn)
+        await presence.leave(doc_scope(meta.id), device)
         await conn.stop()
     return ws

@@ -16,17 +16,20 @@ import msgspec
 from realtime.identity.model import Principal, Role
 
 MAX_SCOPE_ID = 2**53
-_SCOPE = re.compile(r"^(school|class|board):([1-9][0-9]{0,15})$")
+_SCOPE = re.compile(r"^(school|class|board|conversation|doc):([1-9][0-9]{0,15})$")
 
 
 class Kind(StrEnum):
     SCHOOL = "school"
     CLASS = "class"
     BOARD = "board"
+    CONVERSATION = "conversation"  # who has a conversation open (the messagerie)
+    DOC = "doc"  # who has a course document open (its editor)
 
 
 class Scope(msgspec.Struct, frozen=True, order=True):
-    """Where someone is present: `school:3`, `class:12`, `board:40`."""
+    """Where someone is present: `school:3`, `class:12`, `board:40`, `conversation:7`,
+    `doc:5`."""
 
     kind: Kind
     id: int
@@ -53,6 +56,14 @@ def school_class(class_id: int) -> Scope:
 
 def board(board_id: int) -> Scope:
     return Scope(Kind.BOARD, board_id)
+
+
+def conversation(conversation_id: int) -> Scope:
+    return Scope(Kind.CONVERSATION, conversation_id)
+
+
+def doc(doc_id: int) -> Scope:
+    return Scope(Kind.DOC, doc_id)
 
 
 class Who(msgspec.Struct, frozen=True):
@@ -94,6 +105,10 @@ class Change(msgspec.Struct, frozen=True):
     version: int
     type: str  # join | leave
     user: dict[str, Any]
+
+
+UNKNOWN_SCOPE = ("Portée inconnue : « school:<id> », « class:<id> », « board:<id> », "
+                 "« conversation:<id> » ou « doc:<id> » attendu.")
 
 
 def who(p: Principal) -> Who:

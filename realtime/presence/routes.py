@@ -15,7 +15,7 @@ from aiohttp import web
 from realtime import keys
 from realtime.api import current_principal, json_response, query_int
 from realtime.errors import AppError
-from realtime.presence.model import Scope, sorted_users
+from realtime.presence.model import UNKNOWN_SCOPE, Scope, sorted_users
 from realtime.presence.redis_store import RedisPresenceStore
 from realtime.presence.service import PresenceService
 from realtime.presence.socket import PresenceNamespace
@@ -26,8 +26,7 @@ async def get_roster(request: web.Request) -> web.Response:
     p = await current_principal(request)
     scope = Scope.parse(request.match_info["scope"])
     if scope is None:
-        raise AppError("invalid", "Portée inconnue : « school:<id> », « class:<id> » "
-                                  "ou « board:<id> » attendu.")
+        raise AppError("invalid", UNKNOWN_SCOPE)
     service = request.app[keys.PRESENCE]
     await service.require_visible(p, scope)
     roster = await service.roster(scope)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -38,6 +39,12 @@ NAMESPACE = "/presence"
 STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
+# A feature's answer to "may p see this scope's roster": True only if the thing exists and p
+# may see it (the feature's own policy check: CHAT_VIEW on a ConversationRef, VIEW_DOC on a
+# DocRef). Registered by the feature that owns the scope kind.
+Visible = Callable[[Principal, int], Awaitable[bool]]
+
+
 def room_of(scope: Scope | str) -> str:
     return f"presence:{scope}"
 
@@ -52,6 +59,13 @@ class PresenceService:
         self._devices: dict[str, dict[str, Who]] = {}  # device → scope → who (this process)
         self._watched: Counter[str] = Counter()  # scope → local watchers
         self._task: asyncio.Task[None] | None = None
+        self._visible: dict[Kind, Visible] = {}
+
+    def register(self, kind: Kind, visible: Visible) -> None:
+        """A feature owns a scope kind (conversations, course documents): it says who may
+        see that kind's rosters, with its own policy check, so presence needs none of its
+        storage."""
+        self._visible[kind] = visible
 
     # --- what features call ---------------------------------------------------------------
 
@@ -98,9 +112,12 @@ class PresenceService:
             c = await directory.school_class(self.db, scope.id)
             ok = c is not None and may(p, Action.VIEW_CLASS_PRESENCE,
                                        ClassRef(id=c.id, school_id=c.school_id))
-        else:
+        elif scope.kind is Kind.BOARD:
             meta = await board_store.get(self.db, scope.id)
             ok = meta is not None and may(p, Action.VIEW_BOARD_PRESENCE, board_ref(meta))
+        else:
+            visible = self._visible.get(scope.kind)
+            ok = visible is not None and await visible(p, scope.id)
         if not ok:
             raise not_found("Rien à afficher ici.")
 

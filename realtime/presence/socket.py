@@ -10,7 +10,7 @@ from aiohttp import web
 from realtime.errors import AppError
 from realtime.identity.model import Principal
 from realtime.keys import PRESENCE
-from realtime.presence.model import Scope, sorted_users
+from realtime.presence.model import UNKNOWN_SCOPE, Scope, sorted_users
 from realtime.presence.service import PresenceService, room_of
 from realtime.ratelimit import TokenBucket
 from realtime.sio import AuthedNamespace, acked
@@ -50,8 +50,7 @@ class PresenceNamespace(AuthedNamespace):
         msg: ScopeMessage = convert(data, ScopeMessage)
         scope = Scope.parse(msg.scope)
         if scope is None:
-            raise AppError("invalid", "Portée inconnue : « school:<id> », « class:<id> » "
-                                      "ou « board:<id> » attendu.")
+            raise AppError("invalid", UNKNOWN_SCOPE)
         return scope
 
     @acked

@@ -8,7 +8,8 @@ from realtime.identity.model import Principal, Role, User
 from realtime.presence.model import Change, Entry, Kind, Scope, apply, home_scopes, who
 
 
-@pytest.mark.parametrize("text", ["board:1", "class:12", "school:3", "board:9007199254740992"])
+@pytest.mark.parametrize("text", ["board:1", "class:12", "school:3", "board:9007199254740992",
+                                  "conversation:7", "doc:5"])
 def test_scopes_parse_and_print(text: str) -> None:
     scope = Scope.parse(text)
     assert scope is not None and str(scope) == text
@@ -16,7 +17,8 @@ def test_scopes_parse_and_print(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["", "board:", "board:0", "board:-1", "room:1", "board:1:2",
                                   "BOARD:1", "board: 1", "board:01", "board:9007199254740993",
-                                  "board:99999999999999999"])
+                                  "board:99999999999999999", "conversations:1", "docs:1",
+                                  "conversation:0"])
 def test_bad_scopes_are_refused(text: str) -> None:
     assert Scope.parse(text) is None
 
