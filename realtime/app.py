@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
-from realtime import health, keys, redis_client, webclient
+from realtime import health, keys, metrics, redis_client, webclient
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware
 from realtime.attendance import routes as attendance_routes
@@ -36,12 +36,13 @@ MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
-FEATURES = (health, identity_routes, directory_routes, presence_routes, board_routes,
+FEATURES = (health, metrics, identity_routes, directory_routes, presence_routes, board_routes,
             attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     db = await Database.open(app[keys.SETTINGS].db_path)
+    db.observer = app[keys.METRICS].wrote  # write latency and batch sizes
     app[keys.DB] = db
     yield
     await db.close()  # waits for the transaction under way
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes, middlewares=[errors_middleware]
     )
     app[keys.SETTINGS] = settings
+    metrics.install(app)
     sio: socketio.AsyncServer = sio_mod.create_sio(settings)
     sio.attach(app)
     app[keys.SIO] = sio

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -62,6 +63,8 @@ class Database:
         self.path = path
         self._lock = asyncio.Lock()
         self._closed = False
+        # (kind, seconds, size) after each committed write: the app's metrics.
+        self.observer: Callable[[str, float, int], None] | None = None
 
     @classmethod
     async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
@@ -123,6 +126,7 @@ class Database:
         async with self._lock:
             if self._closed:
                 raise RuntimeError("database is closed")
+            start = time.perf_counter()
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -131,15 +135,22 @@ class Database:
                 raise
             else:
                 await self._conn.execute("COMMIT")
+                if self.observer is not None:
+                    self.observer("transaction", time.perf_counter() - start, 1)
 
-    async def write_batch(self, fn: Callable[..., T], *args: Any) -> T:
+    async def write_batch(self, fn: Callable[..., T], *args: Any, size: int = 1) -> T:
         """`fn(sqlite3_connection, *args)` inside one write transaction, in a single trip to
         the database thread (BEGIN, fn, COMMIT or ROLLBACK together): for hot paths where the
-        per-statement round trips of `transaction()` cost more than the statements."""
+        per-statement round trips of `transaction()` cost more than the statements.
+        `size`: how many items the batch carries (for the metrics)."""
         async with self._lock:
             if self._closed:
                 raise RuntimeError("database is closed")
-            return await self._conn._execute(_in_transaction, self._conn._conn, fn, args)
+            start = time.perf_counter()
+            result = await self._conn._execute(_in_transaction, self._conn._conn, fn, args)
+            if self.observer is not None:
+                self.observer("batch", time.perf_counter() - start, size)
+            return result
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         async with self._lock:

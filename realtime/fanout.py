@@ -39,6 +39,7 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock: asyncio.Lock | None = None
         self._publisher: aioredis.Redis | None = None
+        self.reconnects = 0  # listener reconnections to Redis (realtime/metrics.py)
 
     # --- which rooms have local members -------------------------------------------------
 
@@ -147,6 +148,7 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
                 raise
             except Exception as exc:
                 self.connected = False
+                self.reconnects += 1  # sampled by realtime/metrics.py
                 with contextlib.suppress(Exception):
                     await self.redis.aclose()
                 log.warning("room channels lost, reconnecting",

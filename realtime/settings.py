@@ -81,6 +81,9 @@ class Settings:
     docs_frames_per_s: int = 60
     docs_compact_every: int = 500
     docs_heartbeat_s: float = 25.0
+    # GET /metrics: from loopback without a token, from elsewhere with this bearer token
+    # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -140,6 +143,7 @@ class Settings:
             docs_frames_per_s=_int(env, "REALTIME_DOCS_FRAMES_PER_S", d.docs_frames_per_s),
             docs_compact_every=_int(env, "REALTIME_DOCS_COMPACT_EVERY", d.docs_compact_every),
             docs_heartbeat_s=float(env.get("REALTIME_DOCS_HEARTBEAT") or d.docs_heartbeat_s),
+            metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
         )
 
     @property

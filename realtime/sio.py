@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -83,19 +84,29 @@ Handler = Callable[..., Awaitable[dict[str, Any] | None]]
 def acked(handler: Handler) -> Handler:
     """Turn a handler's result or refusal into the ack convention of DESIGN.md."""
 
+    event = handler.__name__.removeprefix("on_")
+
     @functools.wraps(handler)
     async def wrapper(self: AuthedNamespace, sid: str, *args: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        code: str | None = None
         try:
             result = await handler(self, sid, *args)
         except AppError as err:
+            code = err.code
             return err.ack()
         except RedisError as exc:  # Redis restarting: the client may try again
+            code = "unavailable"
             log.warning("event handler: store unreachable",
                         extra={"event": handler.__name__, "error": repr(exc)})
             return AppError("unavailable", UNAVAILABLE_MESSAGE).ack()
         except Exception:
+            code = "internal"
             log.exception("event handler failed", extra={"event": handler.__name__})
             return AppError("internal").ack()
+        finally:  # counted per event (cheap: a cached child and an inc), see metrics.py
+            self.app[keys.METRICS].handled(self.namespace, event, code,
+                                           time.perf_counter() - start)
         return {"ok": True, **(result or {})}
 
     return wrapper

@@ -22,8 +22,10 @@ import sys
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
+from realtime import metrics
 from realtime.logs import configure
 from realtime.settings import Settings
 
@@ -102,6 +104,7 @@ class Supervisor:
                     print(GIVING_UP.format(n=self.fast_exits), file=sys.stderr, flush=True)
                     self.stop()
                     return 1
+                metrics.worker_gone(proc.pid or 0)  # its live gauges stop counting
                 log.error("worker died, starting it again",
                           extra={"worker": index, "pid": proc.pid, "code": proc.exitcode})
                 time.sleep(RESTART_DELAY_S)
@@ -127,4 +130,8 @@ class Supervisor:
 
 def run_workers(settings: Settings, workers: int) -> int:
     configure(settings.log_level, settings.log_json)
+    # One scrape of the shared port sums every worker (prometheus_client's multiprocess
+    # mode): the workers inherit the directory through their environment.
+    metrics.prepare_multiprocess(Path(metrics.multiprocess_dir()
+                                      or settings.db_path.parent / "metrics"))
     return Supervisor(settings, workers).run()

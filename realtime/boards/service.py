@@ -88,6 +88,7 @@ class BoardService:
         self.batch_ms = batch_ms
         self.snapshot_every = snapshot_every
         self.fanout = Fanout(sio, NAMESPACE)
+        self.frames_sent = self.deliveries = 0
         self.live: dict[int, LiveBoard] = {}
         self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
 
@@ -219,7 +220,8 @@ class BoardService:
         ops = live.take_pending()
         if ops and live.members:  # ["ops", {"board_id", "ops": [...]}] from encoded ops
             body = b'["ops",{"board_id":%d,"ops":[%b]}]' % (live.id, b",".join(ops))
-            self.fanout.send_encoded(live.members, "ops", body)
+            self.deliveries += self.fanout.send_encoded(live.members, "ops", body)
+            self.frames_sent += 1  # per tick, not per delivery (metrics.py samples these)
 
     def _recheck_later(self, live: LiveBoard, was: store.Snapshot) -> None:
         """Rebuilt after a lost history from the best snapshot there was: another process

@@ -68,6 +68,11 @@ class Subscription(abc.ABC):
 class StreamStore(abc.ABC):
     """One interface, two implementations: SQLite (one process) and Redis (several)."""
 
+    # Plain counters for the metrics (realtime/metrics.py samples them): gaps subscribers
+    # found in what pub/sub delivered, and reconnections of the store's listener.
+    gaps: int = 0
+    reconnects: int = 0
+
     @abc.abstractmethod
     async def append(self, stream: str, payload: Any) -> StreamEvent:
         """Durably append one event and return it with its seq (after the write is done)."""

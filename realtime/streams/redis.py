@@ -360,6 +360,7 @@ class RedisStreamStore(StreamStore):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the listener must outlive any one failure
+                self.reconnects += 1
                 log.warning("stream pub/sub lost, reconnecting", extra={"error": repr(exc)},
                             exc_info=not isinstance(exc, RedisError | OSError))
                 self._broken = True

@@ -119,7 +119,7 @@ class SqliteStreamStore(StreamStore):
             by_stream.setdefault(stream, []).append(index)
         plan = [(stream, [batch[i][1] for i in indexes]) for stream, indexes in by_stream.items()]
         # One trip to the database thread for the whole batch, transaction included.
-        heads = await self.db.write_batch(_write_batch, plan, now, self.max_len)
+        heads = await self.db.write_batch(_write_batch, plan, now, self.max_len, size=len(batch))
         events: list[StreamEvent | None] = [None] * len(batch)
         for (stream, indexes), (epoch, first) in zip(by_stream.items(), heads, strict=True):
             for offset, index in enumerate(indexes):

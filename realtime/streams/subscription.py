@@ -100,6 +100,7 @@ class QueueSubscription(Subscription):
                     self.last = item.seq
                     yield item
                     continue
+                self.store.gaps += 1  # counted for the metrics
                 async for out in self._fill():  # a gap, or a new epoch
                     yield out
                 backoff = RETRY_MIN_S

@@ -1,0 +1,250 @@
+"""`GET /metrics`: what an operator watches, in Prometheus' text format (prometheus_client).
+
+Per process, one `Metrics` object (in `app[keys.METRICS]`, its own registry: nothing global,
+so tests may run several apps in one process). Hot paths pay as little as possible:
+
+- Socket.IO events are counted in `sio.acked` (one cached child per namespace and event, an
+  `inc`; the ack latency is timed only for the reliable events of `RELIABLE`);
+- the boards' fan-out, the dropped volatile frames, Redis reconnects and stream gaps are plain
+  integer attributes their owners bump already (or in one line); a sampler turns them into
+  counters once a second and at each scrape, so no delivery touches prometheus_client;
+- the same sampler measures the event loop's lag and counts the connected sockets.
+
+Several workers (`serve --workers N`) share one port with SO_REUSEPORT: a scrape reaches any
+of them. The supervisor therefore sets `PROMETHEUS_MULTIPROC_DIR` (prometheus_client's
+multiprocess mode) before starting them: every worker writes its values to files there, and
+whichever one answers a scrape sums them all (see docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import socketio
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prom_multiprocess
+
+from realtime import keys
+from realtime.errors import AppError
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SAMPLE_EVERY_S = 1.0
+# Events whose ack says "stored": their latency is what a teacher or a CPE waits for.
+RELIABLE = frozenset({("/boards", "op"), ("/chat", "send"), ("/attendance", "mark")})
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+FORBIDDEN = ("Métriques réservées à la supervision : depuis la machine elle-même, ou avec "
+             "le jeton (REALTIME_METRICS_TOKEN).")
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def prepare_multiprocess(directory: Path) -> None:
+    """Before starting workers: an empty directory for their value files, named in the
+    environment they inherit (prometheus_client reads it when first imported)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.db"):
+        old.unlink()
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
+def worker_gone(pid: int) -> None:
+    """A worker exited: its live gauges (connected sockets) no longer count."""
+    if multiprocess_dir():
+        with contextlib.suppress(Exception):
+            prom_multiprocess.mark_process_dead(pid)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess_dir() is not None
+        # In multiprocess mode the values live in files; the scrape reads them all through
+        # a MultiProcessCollector, so the metrics themselves are registered nowhere.
+        self.registry: CollectorRegistry | None = (None if self.multiprocess
+                                                   else CollectorRegistry())
+        r = self.registry
+        self.connected = Gauge(
+            "realtime_connected_sockets", "Connexions ouvertes, par espace de noms.",
+            ["namespace"], registry=r, multiprocess_mode="livesum")
+        self.events = Counter(
+            "realtime_events", "Événements Socket.IO traités, par espace et événement.",
+            ["namespace", "event"], registry=r)
+        self.errors = Counter(
+            "realtime_event_errors", "Événements refusés ou en échec, par code d'erreur.",
+            ["namespace", "event", "code"], registry=r)
+        self.ack_seconds = Histogram(
+            "realtime_ack_seconds", "Délai avant l'accusé des événements fiables.",
+            ["namespace", "event"], buckets=LATENCY_BUCKETS, registry=r)
+        self.board_frames = Counter(
+            "realtime_board_fanout_frames", "Trames d'opérations de tableau diffusées "
+            "(une par tableau et par tick).", registry=r)
+        self.board_deliveries = Counter(
+            "realtime_board_fanout_deliveries", "Trames remises aux membres des tableaux.",
+            registry=r)
+        self.volatile_dropped = Counter(
+            "realtime_volatile_dropped", "Messages volatils (pointeurs, vues) abandonnés "
+            "sous la charge.", ["namespace"], registry=r)
+        self.sqlite_seconds = Histogram(
+            "realtime_sqlite_write_seconds", "Durée des transactions d'écriture SQLite.",
+            ["kind"], buckets=LATENCY_BUCKETS, registry=r)
+        self.sqlite_batch = Histogram(
+            "realtime_sqlite_write_batch_size", "Événements écrits par transaction groupée.",
+            buckets=BATCH_BUCKETS, registry=r)
+        self.redis_reconnects = Counter(
+            "realtime_redis_reconnects", "Reconnexions à Redis (pub/sub), par composant.",
+            ["component"], registry=r)
+        self.stream_gaps = Counter(
+            "realtime_stream_gaps", "Trous détectés dans un flux (pub/sub perdu), comblés "
+            "depuis l'historique.", registry=r)
+        self.loop_lag = Histogram(
+            "realtime_event_loop_lag_seconds", "Retard de la boucle d'événements.",
+            buckets=LAG_BUCKETS, registry=r)
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._seen: dict[str, int] = {}
+
+    # --- hot-path helpers -----------------------------------------------------------------
+
+    def handled(self, namespace: str, event: str, code: str | None, seconds: float) -> None:
+        """One Socket.IO event done (`code`: its error, None when it succeeded)."""
+        key = (namespace, event)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.events.labels(namespace, event),
+                self.ack_seconds.labels(namespace, event) if key in RELIABLE else None)
+        children[0].inc()
+        if children[1] is not None and code is None:
+            children[1].observe(seconds)
+        if code is not None:
+            self.errors.labels(namespace, event, code).inc()
+
+    def wrote(self, kind: str, seconds: float, size: int) -> None:
+        """One SQLite write transaction (`Database.observer`)."""
+        self.sqlite_seconds.labels(kind).observe(seconds)
+        if kind == "batch":
+            self.sqlite_batch.observe(size)
+
+    # --- the sampler ----------------------------------------------------------------------
+
+    def _delta(self, name: str, value: int, counter: Any) -> None:
+        """Counters kept by their owners as plain ints, turned into Prometheus counters."""
+        last = self._seen.get(name, 0)
+        if value < last:  # the owner started again (a board service restarted in tests)
+            last = 0
+        if value > last:
+            counter.inc(value - last)
+        self._seen[name] = value
+
+    def sample(self, app: web.Application) -> None:
+        sio = app[keys.SIO]
+        for namespace, rooms in list(sio.manager.rooms.items()):
+            self.connected.labels(namespace).set(len(rooms.get(None, ())))
+        docs = app.get(keys.DOCS)
+        if docs is not None:
+            self.connected.labels("/yjs").set(sum(len(r.conns) for r in docs.rooms.values()))
+        boards = app.get(keys.BOARDS)
+        if boards is not None:
+            self._delta("frames", getattr(boards, "frames_sent", 0), self.board_frames)
+            self._delta("deliveries", getattr(boards, "deliveries", 0), self.board_deliveries)
+            fanout = getattr(boards, "fanout", None)
+            self._delta("dropped", getattr(fanout, "volatile_dropped", 0),
+                        self.volatile_dropped.labels("/boards"))
+        self._delta("sio_reconnects", getattr(sio.manager, "reconnects", 0),
+                    self.redis_reconnects.labels("socketio"))
+        streams = app.get(keys.STREAMS)
+        if streams is not None:
+            self._delta("stream_reconnects", getattr(streams, "reconnects", 0),
+                        self.redis_reconnects.labels("streams"))
+            self._delta("gaps", getattr(streams, "gaps", 0), self.stream_gaps)
+
+    async def run_sampler(self, app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(SAMPLE_EVERY_S)
+            self.loop_lag.observe(max(0.0, loop.time() - before - SAMPLE_EVERY_S))
+            try:
+                self.sample(app)
+            except Exception:  # a metric must never take the server down
+                log.exception("metrics sample failed")
+
+    # --- exposition -----------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        prom_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+
+def _loopback(request: web.Request) -> bool:
+    """Connected from this machine, and not relayed by a proxy (which would itself be on
+    loopback): a forwarded request is treated as coming from outside."""
+    if any(h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP")):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def allowed(request: web.Request) -> bool:
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+    return _loopback(request)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    if not allowed(request):
+        raise AppError("forbidden", FORBIDDEN)
+    metrics = request.app[keys.METRICS]
+    metrics.sample(request.app)
+    body = (await asyncio.to_thread(metrics.exposition) if metrics.multiprocess
+            else metrics.exposition())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST,
+                                            "Cache-Control": "no-store"})
+
+
+async def _sampler(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[keys.METRICS].run_sampler(app), name="metrics-sampler")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def install(app: web.Application) -> Metrics:
+    """Before every feature: `sio.acked` and the database report into it from the start."""
+    metrics = Metrics()
+    app[keys.METRICS] = metrics
+    return metrics
+
+
+def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
+    app.cleanup_ctx.append(_sampler)
+    app.router.add_get("/metrics", metrics_endpoint)
