@@ -76,6 +76,12 @@ async def test_two_teachers_co_edit_a_course(
     await expect(people).to_contain_text(colleague["name"])
     await expect(people).to_contain_text(f"{owner['name']} (vous)")
     await expect(a.locator(".collaboration-carets__label")).to_have_text(colleague["name"])
+    # And who has the course open, from the presence store (what other ENT services read).
+    openers = a.get_by_role("list", name="Cours ouvert par")
+    await expect(openers).to_contain_text(colleague["name"])
+    await expect(openers).to_contain_text(f"{owner['name']} (vous)")
+    await expect(openers.locator("li")).to_have_count(2)
+    await expect(openers).to_contain_text("depuis")
 
     # A version, an unlucky edit, and back: both pages follow.
     await a.get_by_label("Nom de la version").fill("Première version")

@@ -89,8 +89,15 @@ async def test_parent_and_teacher_talk_through_the_messagerie(
     await expect(thread.locator(".msg").last).to_contain_text("Bien noté, merci.")
     await expect(thread.locator(".msg").last).to_contain_text(cast.teacher["name"])
     await teacher.screenshot(path=SCREENSHOTS / "messagerie-phone-thread.png")
+    # The parent sees that the teacher has the conversation open (presence): « en ligne ».
+    here = thread.locator(".thread-people .is-online")
+    await expect(here).to_have_count(1)
+    await expect(here).to_contain_text(cast.teacher["name"])
+    await expect(here.locator(".online-dot")).to_have_attribute(
+        "title", "Consulte la conversation en ce moment")
     assert parent.js_errors == [] and teacher.js_errors == []  # type: ignore[attr-defined]
     await tcontext.close()
+    await expect(here).to_have_count(0)  # the teacher's page is gone: no longer online here
     await context.close()
 
 

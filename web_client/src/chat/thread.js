@@ -9,7 +9,7 @@ const TYPING_SHOWN_MS = 4000;
 export function createThread({ conn, me, tz, limits = {}, live = false, onError }) {
   const t = {
     conv: null, names: new Map(), items: new Map(), before: null, typingTimer: null,
-    pending: [], lastTyping: 0,
+    pending: [], lastTyping: 0, online: new Set(),
   };
   const title = h('h2', { class: 'thread-title', tabindex: '-1' });
   const people = h('p', { class: 'thread-people' });
@@ -49,14 +49,33 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
     t.names = new Map(conv.participants.map((p) => [p.id, p.name]));
     title.textContent = conv.title || conv.participants.filter((p) => p.id !== me.id)
       .map((p) => p.name).join(', ') || 'Conversation';
-    people.textContent = live ? 'Questions de la séance'
-      : conv.participants.map((p) => nameOf(p.id)).join(' · ');
+    renderPeople();
     t.items.clear();
     replace(list);
     for (const m of page.messages) upsert(m);
     t.before = page.before;
     older.hidden = page.before === null;
     refreshTools();
+  }
+
+  // Participants, with « en ligne » beside those who have the conversation open right now
+  // (the presence roster of `conversation:<id>`, given by `online(users)`).
+  function renderPeople() {
+    if (live) { people.textContent = 'Questions de la séance'; return; }
+    const parts = [];
+    t.conv.participants.forEach((p, i) => {
+      if (i) parts.push(' · ');
+      const here = p.id !== me.id && t.online.has(p.id);
+      parts.push(h('span', { class: here ? 'person is-online' : 'person', 'data-user-id': p.id },
+        nameOf(p.id), here ? h('span', { class: 'online-dot', title: 'Consulte la conversation en ce moment' },
+          h('span', { class: 'visually-hidden' }, ' (en ligne)')) : null));
+    });
+    replace(people, ...parts);
+  }
+
+  function online(users) {
+    t.online = new Set(users.keys());
+    if (t.conv) renderPeople();
   }
 
   function refreshTools() {
@@ -221,7 +240,7 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
     onError?.(answer.ok ? 'Message signalé à la vie scolaire (CPE). Merci.' : answer.error.message);
   }
 
-  return { el, load, apply, typing, acked, get conv() { return t.conv; },
+  return { el, load, apply, typing, acked, online, get conv() { return t.conv; },
     lastSeq: () => Math.max(0, ...[...t.items.values()].map((i) => i.m.seq)),
     destroy: () => clearTimeout(t.typingTimer) };
 }

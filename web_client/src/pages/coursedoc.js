@@ -6,6 +6,7 @@ import { openEditor } from '../coursedoc/editor.js';
 import { sharePanel } from '../coursedoc/share.js';
 import { toolbar } from '../coursedoc/toolbar.js';
 import { versionsPanel } from '../coursedoc/versions.js';
+import { sinceText, watchRoster } from '../roster.js';
 
 const STATUS = {
   connecting: 'Connexion…', connected: 'Connecté', synced: 'À jour', disconnected: 'Reconnexion…',
@@ -17,6 +18,7 @@ export function renderCourseDoc(root, { docId, me, fail }) {
     h('p', { class: 'muted' }, 'Chargement du cours…'));
   replace(root, main);
   let session = null;
+  let roster = null;
   let left = false;
 
   api.doc(docId).then((doc) => {
@@ -35,6 +37,18 @@ export function renderCourseDoc(root, { docId, me, fail }) {
       onDenied: () => showError('Ce cours est en lecture seule pour vous : vos modifications ne sont pas enregistrées.'),
     });
     window.__coursedoc = session; // test hook (browser tests)
+    // Who has the course open, from the presence store (every server process; what other
+    // ENT services read at GET /api/presence/doc:<id>), with since when.
+    const openers = h('ul', { class: 'doc-openers', 'aria-label': 'Cours ouvert par' });
+    roster = watchRoster((users) => {
+      const list = [...users.values()].sort((a, b) => a.name.localeCompare(b.name, 'fr'));
+      replace(openers, list.length ? list.map((u) => h('li', { 'data-user-id': u.id },
+        String(u.id) === String(me.user.id) ? `${u.name} (vous)` : u.name,
+        h('span', { class: 'muted' }, ` depuis ${sinceText(u.since)}`
+          + (u.devices > 1 ? ` · ${u.devices} appareils` : ''))))
+        : h('li', { class: 'empty' }, 'Personne pour le moment.'));
+    });
+    roster.watch(`doc:${docId}`);
     const heading = h('h1', { class: 'page-title', tabindex: '-1' }, doc.title);
     const editorColumn = h('div', { class: 'doc-main card' },
       h('div', { class: 'doc-head' }, heading, status),
@@ -46,7 +60,8 @@ export function renderCourseDoc(root, { docId, me, fail }) {
       h('div', { class: 'doc-layout' }, editorColumn,
         h('div', { class: 'doc-side' },
           h('section', { class: 'card', 'aria-labelledby': 'people-title' },
-            h('h2', { id: 'people-title' }, 'En ce moment'), people),
+            h('h2', { id: 'people-title' }, 'En ce moment'), people,
+            h('h3', { class: 'small-title' }, 'Cours ouvert par'), openers),
           versionsPanel(doc, { onError: showError }),
           doc.can_manage ? sharePanel(doc, {
             onError: showError,
@@ -57,6 +72,7 @@ export function renderCourseDoc(root, { docId, me, fail }) {
   return () => {
     left = true;
     session?.destroy();
+    roster?.close();
     if (window.__coursedoc === session) delete window.__coursedoc;
   };
 }

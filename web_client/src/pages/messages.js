@@ -6,6 +6,7 @@ import { ChatConnection, when } from '../chat/connection.js';
 import { createThread } from '../chat/thread.js';
 import { composeForm } from '../chat/compose.js';
 import { schoolCorner } from '../chat/school.js';
+import { watchRoster } from '../roster.js';
 
 const KIND_LABELS = { direct: '', group: 'Groupe', information: 'Information', live: 'Séance' };
 
@@ -77,6 +78,9 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
     status(state) { status?.set?.(state); },
   });
 
+  // Who has the open conversation on screen (presence), shown as « en ligne » in its header.
+  const roster = watchRoster((users) => s.thread?.online(users));
+
   async function refreshList() {
     const answer = await conn.call('list');
     if (answer.ok) { s.conversations = answer.conversations; renderList(); }
@@ -114,9 +118,15 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
       replace(threadPane, h('div', { class: 'alert', role: 'alert' }, h('p', {}, (detail.ok ? page : detail).error.message)));
       return;
     }
-    if (s.thread) { conn.unfollow(s.thread.conv.id); s.thread.destroy(); }
+    if (s.thread) {
+      const was = s.thread.conv.id;
+      conn.unfollow(was);
+      s.thread.destroy();
+      if (was !== id) conn.call('close', { conversation_id: was }); // no longer viewing it
+    }
     s.thread = createThread({ conn, me: user, tz, limits: s.limits, onError: say });
     s.thread.load(detail.conversation, page);
+    roster.watch(`conversation:${id}`);
     replace(threadPane, s.thread.el);
     conn.follow(id, page.head);
     conn.sync(id); // anything that arrived between the page and following
@@ -164,6 +174,7 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
     close() {
       document.removeEventListener('visibilitychange', onVisible);
       s.thread?.destroy();
+      roster.close();
       conn.close();
     },
   };
