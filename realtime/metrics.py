@@ -117,6 +117,12 @@ class Metrics:
         self.stream_gaps = Counter(
             "realtime_stream_gaps", "Trous détectés dans un flux (pub/sub perdu), comblés "
             "depuis l'historique.", registry=r)
+        self.presence_entries = Gauge(
+            "realtime_presence_entries", "Présences (appareil × portée) tenues et renouvelées "
+            "par ce serveur.", registry=r, multiprocess_mode="livesum")
+        self.presence_errors = Counter(
+            "realtime_presence_store_errors", "Appels au stockage de présence en échec "
+            "(Redis absent) : des présences peuvent expirer à tort.", registry=r)
         self.loop_lag = Histogram(
             "realtime_event_loop_lag_seconds", "Retard de la boucle d'événements.",
             buckets=LAG_BUCKETS, registry=r)
@@ -172,6 +178,10 @@ class Metrics:
                         self.volatile_dropped.labels("/boards"))
         self._delta("sio_reconnects", getattr(sio.manager, "reconnects", 0),
                     self.redis_reconnects.labels("socketio"))
+        presence = app.get(keys.PRESENCE)
+        if presence is not None:
+            self.presence_entries.set(presence.held())
+            self._delta("presence_errors", presence.store_errors, self.presence_errors)
         streams = app.get(keys.STREAMS)
         if streams is not None:
             self._delta("stream_reconnects", getattr(streams, "reconnects", 0),

@@ -10,6 +10,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.attendance.conftest import Cast as AttendanceCast
+from tests.attendance.conftest import att_client  # noqa: F401 (fixture)
+from tests.attendance.test_socket import student_id, take_roll
 from tests.boards.conftest import board_client, stroke  # noqa: F401 (fixture)
 from tests.boards.test_socket import Cast, create_board
 from tests.chat.conftest import ChatClient
@@ -82,6 +85,7 @@ async def test_real_actions_move_the_counters(demo_server: str, board_client: An
     assert moved("realtime_sqlite_write_seconds_count", kind="transaction") >= 1
     assert moved("realtime_sqlite_write_batch_size_count") >= 1
     assert moved("realtime_sqlite_write_batch_size_sum") >= 3  # the three ops, at least
+    assert value(after, "realtime_presence_entries") >= 2  # the two board members
 
 
 async def test_event_loop_lag_is_sampled(demo_server: str) -> None:
@@ -115,3 +119,21 @@ async def test_metrics_token_lets_a_remote_scraper_in(start_server: Any, tmp_pat
         for auth in ("Bearer wrong", "s3cret-scrape", ""):
             async with s.get(f"{base}/metrics", headers={**remote, "Authorization": auth}) as r:
                 assert r.status == 403, auth
+
+
+async def test_attendance_mark_latency_is_observed(demo_server: str, att_client: Any,  # noqa: F811
+                                                   demo_accounts: list[dict[str, Any]]) -> None:
+    cast = AttendanceCast(demo_accounts)
+    before = await scrape(demo_server)
+    teacher = await att_client(cast.teacher)
+    opened = await take_roll(demo_server, cast, teacher)
+    rid = opened["roll"]["id"]
+    pupil = student_id(opened, cast.student)
+    ack = await teacher.call("mark", {"roll_id": rid, "marks": [
+        {"student_id": pupil, "state": "absent"}]})
+    assert ack["ok"], ack
+    after = await scrape(demo_server)
+    labels = {"namespace": "/attendance", "event": "mark"}
+    assert value(after, "realtime_ack_seconds_count", **labels) - \
+        value(before, "realtime_ack_seconds_count", **labels) == 1
+    assert value(after, "realtime_ack_seconds_bucket", le="+Inf", **labels) >= 1

@@ -60,6 +60,7 @@ class PresenceService:
         self._watched: Counter[str] = Counter()  # scope → local watchers
         self._task: asyncio.Task[None] | None = None
         self._visible: dict[Kind, Visible] = {}
+        self.store_errors = 0  # failed store calls and heartbeats (realtime/metrics.py)
 
     def register(self, kind: Kind, visible: Visible) -> None:
         """A feature owns a scope kind (conversations, course documents): it says who may
@@ -129,6 +130,10 @@ class PresenceService:
         return [{"class_id": c.id, "name": c.name,
                  "online": counts.get(str(school_class(c.id)), 0)} for c in classes]
 
+    def held(self) -> int:
+        """Devices × scopes this process holds and renews (a gauge for the operators)."""
+        return sum(len(scopes) for scopes in self._devices.values())
+
     # --- watchers -------------------------------------------------------------------------
 
     def watch(self, scope: Scope) -> None:
@@ -172,6 +177,7 @@ class PresenceService:
             try:
                 await self.beat()
             except STORE_ERRORS as exc:
+                self.store_errors += 1
                 log.warning("presence heartbeat failed", extra={"error": repr(exc)})
             except Exception:
                 log.exception("presence heartbeat failed")
@@ -183,6 +189,7 @@ class PresenceService:
         try:
             return await call
         except STORE_ERRORS as exc:
+            self.store_errors += 1
             log.warning("presence store unreachable", extra={"error": repr(exc)})
             return None
 
