@@ -23,10 +23,8 @@ from tests.chat.conftest import (  # noqa: F401 (cast and chat_server are fixtur
     ChatServer,
     cast,
     chat_server,
-    token_of,
-    user_id,
 )
-from tests.conftest import login
+from tests.conftest import login, token_for, user_id
 
 pytestmark = pytest.mark.browser
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
@@ -98,7 +96,7 @@ async def test_information_asks_for_an_acknowledgement(
         browser: Browser, chat_server: ChatServer, cast: Cast  # noqa: F811
 ) -> None:
     base = chat_server.base
-    staff = await ChatClient(base, await token_of(base, cast.staff)).connect()
+    staff = await ChatClient(base, await token_for(base, cast.staff)).connect()
     try:
         parent_id = await user_id(base, cast.parent)
         made = await staff.ok("create", {"kind": "information", "title": "Sortie scolaire",
@@ -156,8 +154,8 @@ async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # 
                                   cast: Cast) -> None:  # noqa: F811
     base = chat_server.base
     # A pupil reports a message in a group; the CPE finds it in « Messages signalés ».
-    teacher = await ChatClient(base, await token_of(base, cast.teacher)).connect()
-    alice = await ChatClient(base, await token_of(base, cast.alice)).connect()
+    teacher = await ChatClient(base, await token_for(base, cast.teacher)).connect()
+    alice = await ChatClient(base, await token_for(base, cast.alice)).connect()
     try:
         ids = [await user_id(base, a) for a in (cast.alice, cast.bob)]
         conv = (await teacher.ok("create", {"kind": "group", "title": "Classe", "members": ids,
