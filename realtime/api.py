@@ -47,10 +47,11 @@ def error_response(err: AppError) -> web.Response:
     return json_response(err.body(), status=err.status, headers=headers)
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @web.middleware
-async def errors_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every refusal leaves as `{"error": {"code", "message"}}` with a 4xx/5xx status."""
     try:
         return await handler(request)
@@ -126,3 +127,25 @@ def path_int(request: web.Request, name: str) -> int:
     if value < 0 or value > 2**53:
         raise AppError("not_found")
     return value
+
+
+def websocket_compression(enabled: bool) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """A middleware that, unless `enabled`, refuses permessage-deflate on every websocket.
+
+    Browsers offer it and aiohttp accepts by default, which gives each connection its own
+    zlib compressor, about 90 KB once the first message is sent, and one compression per
+    message. Tens of thousands of pupils' and parents' sockets would spend gigabytes and a
+    good share of a core on frames of a few hundred bytes (board frames go out uncompressed
+    anyway: they are encoded once for a whole class). Dropping the offer before the handshake
+    is answered is the client-agnostic way: the socket is then plain RFC 6455."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (not enabled and "Sec-WebSocket-Extensions" in request.headers
+                and request.headers.get("Upgrade", "").lower() == "websocket"):
+            headers = request.headers.copy()
+            del headers["Sec-WebSocket-Extensions"]
+            request = request.clone(headers=headers)
+        return await handler(request)
+
+    return middleware

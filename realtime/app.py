@@ -13,7 +13,7 @@ from aiohttp import web
 
 from realtime import health, keys, metrics, redis_client, webclient
 from realtime import sio as sio_mod
-from realtime.api import errors_middleware
+from realtime.api import errors_middleware, websocket_compression
 from realtime.attendance import routes as attendance_routes
 from realtime.boards import routes as board_routes
 from realtime.chat import routes as chat_routes
@@ -116,7 +116,8 @@ async def _close_clients(app: web.Application) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[errors_middleware]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[websocket_compression(settings.ws_compression), errors_middleware],
     )
     app[keys.SETTINGS] = settings
     metrics.install(app)

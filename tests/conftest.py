@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+import socketio
 
 from realtime.app import create_app
 from realtime.db import Database
@@ -148,3 +150,91 @@ async def login(session: aiohttp.ClientSession, base: str, acct: dict[str, Any])
         body = await r.json()
         assert r.status == 200, body
         return body["token"]
+
+
+async def token_for(base: str, acct: dict[str, Any]) -> str:
+    """Log in on a throw-away session and return the bearer token."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        return await login(s, base, acct)
+
+
+async def user_id(base: str, acct: dict[str, Any]) -> int:
+    """The account's user id, as /api/me tells it."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, acct)
+        async with s.get(f"{base}/api/me") as r:
+            return int((await r.json())["user"]["id"])
+
+
+async def wait_until(changed: asyncio.Event, predicate: Callable[[], Any],
+                     wait_s: float) -> None:
+    """Wait until `predicate()` holds, re-checking each time `changed` is set (no polling)."""
+    async def loop() -> None:
+        while not predicate():
+            changed.clear()
+            await changed.wait()
+    await asyncio.wait_for(loop(), wait_s)
+
+
+class LiveClient:
+    """A real socketio.AsyncClient on one namespace that records the events it is told to.
+
+    Subclasses name their namespace and events; tests wait on `wait_for(predicate)`, which
+    wakes on every recorded event (never a fixed sleep)."""
+
+    NS = "/"
+    EVENTS: tuple[str, ...] = ()
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.token = token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: dict[str, list[Any]] = {name: [] for name in self.EVENTS}
+        self._changed = asyncio.Event()
+        for name in self.EVENTS:
+            self.sio.on(name, self._recorder(name), namespace=self.NS)
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            self.received[name].append(data)
+            self._changed.set()
+        return record
+
+    def changed(self) -> None:
+        """Wake the waiters (for subclasses that handle an event themselves)."""
+        self._changed.set()
+
+    async def connect(self) -> Any:
+        await self.sio.connect(self.base, namespaces=[self.NS], transports=["websocket"],
+                               auth={"token": self.token}, wait_timeout=5)
+        return self
+
+    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
+        return await self.sio.call(event, data, namespace=self.NS, timeout=10)
+
+    async def wait_for(self, predicate: Callable[[], Any], wait_s: float = 5) -> None:
+        await wait_until(self._changed, predicate, wait_s)
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@asynccontextmanager
+async def live_clients(cls: type[LiveClient], default_base: str) -> AsyncIterator[Any]:
+    """A factory `await make(account, base=None, token=None)` of connected clients of `cls`,
+    all closed on exit: the body of every feature's client fixture."""
+    made: list[LiveClient] = []
+
+    async def make(acct: dict[str, Any], base: str | None = None,
+                   token: str | None = None) -> Any:
+        base = base or default_base
+        client = await cls(base, token or await token_for(base, acct)).connect()
+        made.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for c in made:
+            await c.close()

@@ -16,8 +16,7 @@ from tests.attendance.test_socket import student_id, take_roll
 from tests.boards.conftest import board_client, stroke  # noqa: F401 (fixture)
 from tests.boards.test_socket import Cast, create_board
 from tests.chat.conftest import ChatClient
-from tests.conftest import login, make_settings
-from tests.presence.conftest import token_for
+from tests.conftest import make_settings, token_for, user_id
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -53,10 +52,7 @@ async def test_real_actions_move_the_counters(demo_server: str, board_client: An
     # Chat: a message sent (a reliable event), and a refused one.
     chat = await ChatClient(demo_server, await token_for(demo_server, cast.teacher)).connect()
     try:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-            await login(s, demo_server, cast.alice)
-            async with s.get(f"{demo_server}/api/me") as r:
-                pupil = (await r.json())["user"]["id"]
+        pupil = await user_id(demo_server, cast.alice)
         made = await chat.ok("create", {"kind": "group", "title": "Mesures", "members": [pupil],
                                         "body": "Bonjour"})
         await chat.ok("send", {"conversation_id": made["conversation_id"], "body": "Suite"})

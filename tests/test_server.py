@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import socketio
 
 from tests.conftest import ROOT, TEST_KDF, account, login, make_settings
+from tests.coursedocs.conftest import new_doc, teacher_token
 
 
 async def test_healthz_sqlite(demo_server: str, http: aiohttp.ClientSession) -> None:
@@ -113,3 +115,24 @@ async def test_sigterm_closes_clients_with_a_reason(
     with sqlite3.connect(demo_db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_websocket_compression_is_refused_unless_configured(
+    start_server: Any, tmp_path: Path, demo_db_path: Path, http: aiohttp.ClientSession,
+    demo_accounts: list[dict[str, Any]], enabled: bool,
+) -> None:
+    """Browsers offer permessage-deflate; by default the server answers without it, on the
+    Socket.IO endpoint and on the Yjs one alike (a zlib compressor per socket costs ~90 KB)."""
+    base = await start_server(make_settings(tmp_path, db_path=demo_db_path,
+                                            ws_compression=enabled))
+    ws_base = base.replace("http", "ws", 1)
+    async with http.ws_connect(f"{ws_base}/socket.io/?EIO=4&transport=websocket",
+                               compress=15) as ws:
+        opened = await ws.receive_str(timeout=5)
+        assert opened.startswith("0{")  # the Engine.IO handshake went through either way
+        assert ws.compress == (15 if enabled else 0)
+    token = await teacher_token(http, base, demo_accounts)
+    doc = await new_doc(http, base, token)
+    async with http.ws_connect(f"{ws_base}/yjs/{doc['id']}?token={token}", compress=15) as ws:
+        assert ws.compress == (15 if enabled else 0)

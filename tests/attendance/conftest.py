@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,53 +10,24 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 import pytest_asyncio
-import socketio
 
-from tests.conftest import login
+from tests.conftest import LiveClient, live_clients, login
 
 NS = "/attendance"
 CHARLEMAGNE = "Collège Charlemagne"
 PARIS = ZoneInfo("Europe/Paris")
 
 
-class AttendanceClient:
+class AttendanceClient(LiveClient):
     """A real socketio.AsyncClient on /attendance that records what the server sends."""
 
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.token = token
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: dict[str, list[Any]] = {n: [] for n in (
-            "notice", "feed_reset", "notices_read", "marks", "roll_state", "roll_update",
-            "reminder", "overdue", "absence_update")}
-        self._changed = asyncio.Event()
-        for name in self.events:
-            self.sio.on(name, self._recorder(name), namespace=NS)
+    NS = NS
+    EVENTS = ("notice", "feed_reset", "notices_read", "marks", "roll_state", "roll_update",
+              "reminder", "overdue", "absence_update")
 
-    def _recorder(self, name: str) -> Any:
-        async def record(data: Any) -> None:
-            self.events[name].append(data)
-            self._changed.set()
-        return record
-
-    async def connect(self) -> AttendanceClient:
-        await self.sio.connect(self.base, namespaces=[NS], transports=["websocket"],
-                               auth={"token": self.token}, wait_timeout=5)
-        return self
-
-    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
-        return await self.sio.call(event, data, namespace=NS, timeout=10)
-
-    async def wait_for(self, predicate: Any, wait_s: float = 5) -> None:
-        async def loop() -> None:
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-        await asyncio.wait_for(loop(), wait_s)
-
-    async def close(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
+    @property
+    def events(self) -> dict[str, list[Any]]:
+        return self.received
 
 
 class Cast:
@@ -93,18 +63,8 @@ def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
 @pytest_asyncio.fixture
 async def att_client(demo_server: str) -> AsyncIterator[Any]:
     """Factory: `await att_client(account)` → a connected AttendanceClient."""
-    clients: list[AttendanceClient] = []
-
-    async def make(acct: dict[str, Any], base: str | None = None) -> AttendanceClient:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-            token = await login(s, base or demo_server, acct)
-        client = await AttendanceClient(base or demo_server, token).connect()
-        clients.append(client)
-        return client
-
-    yield make
-    for c in clients:
-        await c.close()
+    async with live_clients(AttendanceClient, demo_server) as make:
+        yield make
 
 
 async def ids(base: str, acct: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from itertools import pairwise
 
 import pytest
 
-from realtime.boards import export
 from realtime.boards.export import image_sources, render_pdf, render_svg
+from realtime.boards.export import pdf as pdf_module
 from realtime.boards.ops import PAGE_H, PAGE_W, Box, Item, Page, Style
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -230,7 +230,7 @@ def test_pdf_has_one_landscape_page_per_board_page() -> None:
 def test_pdf_text_keeps_french_accents() -> None:
     pages, items, images = board()
     pdf = render_pdf("Cahier de 5e — « fractions »", pages, items, images)
-    if export._pdf_font()[0] != export.FALLBACK_FONT:
+    if pdf_module._pdf_font()[0] != pdf_module.FALLBACK_FONT:
         assert b"DejaVuSans" in pdf  # the TTF is embedded, "œ" included
     text = pdf_text(pdf)
     if text is None:
@@ -243,16 +243,16 @@ def test_pdf_text_keeps_french_accents() -> None:
 
 @pytest.fixture
 def no_ttf(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    export._pdf_font.cache_clear()
-    monkeypatch.setattr(export, "TTF_PATHS", ("/nonexistent/font.ttf",))
+    pdf_module._pdf_font.cache_clear()
+    monkeypatch.setattr(pdf_module, "TTF_PATHS", ("/nonexistent/font.ttf",))
     yield
-    export._pdf_font.cache_clear()
+    pdf_module._pdf_font.cache_clear()
 
 
 def test_pdf_falls_back_to_helvetica_without_crashing(no_ttf: None) -> None:
     item = boxed("t", "text", "p1", 0, 0, 10, 10, text="œ « é » 😀 中文 \x00")
     pdf = render_pdf("Leçon 😀", [Page(id="p1")], [item], {})
-    assert export._pdf_font()[0] == "Helvetica"
+    assert pdf_module._pdf_font()[0] == "Helvetica"
     assert pdf_pages(pdf) == 1
     text = pdf_text(pdf)
     if text is not None:

@@ -23,10 +23,8 @@ from tests.chat.conftest import (  # noqa: F401 (cast and chat_server are fixtur
     ChatServer,
     cast,
     chat_server,
-    token_of,
-    user_id,
 )
-from tests.conftest import login
+from tests.conftest import login, token_for, user_id
 
 pytestmark = pytest.mark.browser
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
@@ -95,6 +93,7 @@ async def test_parent_and_teacher_talk_through_the_messagerie(
     await expect(here).to_contain_text(cast.teacher["name"])
     await expect(here.locator(".online-dot")).to_have_attribute(
         "title", "Consulte la conversation en ce moment")
+    await parent.screenshot(path=SCREENSHOTS / "messagerie-en-ligne.png")
     assert parent.js_errors == [] and teacher.js_errors == []  # type: ignore[attr-defined]
     await tcontext.close()
     await expect(here).to_have_count(0)  # the teacher's page is gone: no longer online here
@@ -105,7 +104,7 @@ async def test_information_asks_for_an_acknowledgement(
         browser: Browser, chat_server: ChatServer, cast: Cast  # noqa: F811
 ) -> None:
     base = chat_server.base
-    staff = await ChatClient(base, await token_of(base, cast.staff)).connect()
+    staff = await ChatClient(base, await token_for(base, cast.staff)).connect()
     try:
         parent_id = await user_id(base, cast.parent)
         made = await staff.ok("create", {"kind": "information", "title": "Sortie scolaire",
@@ -163,8 +162,8 @@ async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # 
                                   cast: Cast) -> None:  # noqa: F811
     base = chat_server.base
     # A pupil reports a message in a group; the CPE finds it in « Messages signalés ».
-    teacher = await ChatClient(base, await token_of(base, cast.teacher)).connect()
-    alice = await ChatClient(base, await token_of(base, cast.alice)).connect()
+    teacher = await ChatClient(base, await token_for(base, cast.teacher)).connect()
+    alice = await ChatClient(base, await token_for(base, cast.alice)).connect()
     try:
         ids = [await user_id(base, a) for a in (cast.alice, cast.bob)]
         conv = (await teacher.ok("create", {"kind": "group", "title": "Classe", "members": ids,

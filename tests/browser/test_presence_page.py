@@ -17,7 +17,8 @@ from tests.browser.test_home_page import (  # the same Chromium, the same helper
     log_in,
     new_page,
 )
-from tests.presence.conftest import Tab, token_for
+from tests.conftest import token_for
+from tests.presence.conftest import Tab
 from tests.scale.clients import Follower
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,6 @@ so quiet hours never depend on when the suite runs; a test may move it further.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,16 +13,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 import pytest_asyncio
-import socketio
 from aiohttp import web
 
 from realtime import keys
 from realtime.app import create_app
 from realtime.chat.service import ChatService
-from tests.conftest import login, make_settings
+from tests.conftest import LiveClient, live_clients, make_settings
 
 NS = "/chat"
 PARIS = ZoneInfo("Europe/Paris")
@@ -62,25 +59,12 @@ class ChatServer:
         return self.app[keys.CHAT]
 
 
-class ChatClient:
+class ChatClient(LiveClient):
     """A real socketio.AsyncClient on /chat that records what the server sends."""
 
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.token = token
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.received: dict[str, list[Any]] = {
-            name: [] for name in ("welcome", "event", "receipt", "typing", "conversation",
-                                  "acked", "report", "muted")}
-        self._changed = asyncio.Event()
-        for name in self.received:
-            self.sio.on(name, self._recorder(name), namespace=NS)
-
-    def _recorder(self, name: str) -> Any:
-        async def record(data: Any) -> None:
-            self.received[name].append(data)
-            self._changed.set()
-        return record
+    NS = NS
+    EVENTS = ("welcome", "event", "receipt", "typing", "conversation", "acked", "report",
+              "muted")
 
     @property
     def me(self) -> dict[str, Any]:
@@ -91,25 +75,14 @@ class ChatClient:
         return self.received["event"]
 
     async def connect(self) -> ChatClient:
-        await self.sio.connect(self.base, namespaces=[NS], transports=["websocket"],
-                               auth={"token": self.token}, wait_timeout=5)
+        await super().connect()
         await self.wait_for(lambda: self.received["welcome"])
         return self
-
-    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
-        return await self.sio.call(event, data, namespace=NS, timeout=10)
 
     async def ok(self, event: str, data: Any = None) -> dict[str, Any]:
         answer = await self.call(event, data)
         assert answer["ok"], answer
         return answer
-
-    async def wait_for(self, predicate: Callable[[], Any], wait_s: float = 5) -> None:
-        async def loop() -> None:
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-        await asyncio.wait_for(loop(), wait_s)
 
     async def wait_event(self, conv_id: int, seq: int) -> dict[str, Any]:
         def find() -> dict[str, Any] | None:
@@ -119,10 +92,6 @@ class ChatClient:
         found = find()
         assert found is not None
         return found
-
-    async def close(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
 
 
 @pytest_asyncio.fixture
@@ -139,24 +108,12 @@ Connect = Callable[..., Any]
 
 @pytest_asyncio.fixture
 async def chat_client(chat_server: ChatServer) -> AsyncIterator[Connect]:
-    """Factory: `await chat_client(account)` → a connected ChatClient (a new device)."""
-    clients: list[ChatClient] = []
+    """Factory: `await chat_client(account, token=None)` → a connected ChatClient (a device)."""
+    async with live_clients(ChatClient, chat_server.base) as make:
+        async def connect(acct: dict[str, Any], token: str | None = None) -> ChatClient:
+            return await make(acct, token=token)
+        yield connect
 
-    async def make(acct: dict[str, Any], token: str | None = None) -> ChatClient:
-        if token is None:
-            token = await token_of(chat_server.base, acct)
-        client = await ChatClient(chat_server.base, token).connect()
-        clients.append(client)
-        return client
-
-    yield make
-    for c in clients:
-        await c.close()
-
-
-async def token_of(base: str, acct: dict[str, Any]) -> str:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        return await login(s, base, acct)
 
 
 class Cast:
@@ -188,10 +145,3 @@ class Cast:
 @pytest.fixture
 def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
     return Cast(demo_accounts)
-
-
-async def user_id(base: str, acct: dict[str, Any]) -> int:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        await login(s, base, acct)
-        async with s.get(f"{base}/api/me") as r:
-            return int((await r.json())["user"]["id"])

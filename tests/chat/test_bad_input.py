@@ -8,7 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.chat.conftest import Cast, ChatServer, Connect, token_of, user_id
+from tests.chat.conftest import Cast, ChatServer, Connect
+from tests.conftest import token_for, user_id
 
 BAD: list[tuple[str, Any, str]] = [
     ("send", None, "invalid"),
@@ -84,7 +85,7 @@ async def test_a_flood_is_rate_limited(chat_server: ChatServer, chat_client: Con
 
 
 async def test_rest_bad_input(chat_server: ChatServer, cast: Cast) -> None:
-    token = await token_of(chat_server.base, cast.teacher)
+    token = await token_for(chat_server.base, cast.teacher)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as s:
         for url, status in (("/api/chat/conversations/abc", 404),

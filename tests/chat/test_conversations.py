@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from realtime import keys
-from tests.chat.conftest import Cast, ChatServer, Connect, token_of, user_id
+from tests.chat.conftest import Cast, ChatServer, Connect
+from tests.conftest import token_for, user_id
 
 
 async def test_parent_writes_to_the_teacher_of_their_child(
@@ -38,7 +39,7 @@ async def test_every_device_gets_every_message_in_order(
         chat_server: ChatServer, chat_client: Connect, cast: Cast) -> None:
     ids = [await user_id(chat_server.base, a) for a in (cast.alice, cast.bob, cast.parent)]
     teacher = await chat_client(cast.teacher)
-    token = await token_of(chat_server.base, cast.alice)
+    token = await token_for(chat_server.base, cast.alice)
     phone, laptop = await chat_client(cast.alice, token), await chat_client(cast.alice, token)
     bob = await chat_client(cast.bob)
     made = await teacher.ok("create", {"kind": "group", "title": "Sortie au musée",
@@ -104,7 +105,7 @@ async def test_read_receipts_across_two_devices(chat_server: ChatServer, chat_cl
                                                 cast: Cast) -> None:
     parent_id = await user_id(chat_server.base, cast.parent)
     teacher = await chat_client(cast.teacher)
-    token = await token_of(chat_server.base, cast.parent)
+    token = await token_for(chat_server.base, cast.parent)
     phone, laptop = await chat_client(cast.parent, token), await chat_client(cast.parent, token)
     conv = (await teacher.ok("create", {"kind": "direct", "members": [parent_id],
                                         "body": "Réunion jeudi à 17 h"}))["conversation_id"]

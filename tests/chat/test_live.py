@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 
 from tests.boards.conftest import BoardClient
-from tests.chat.conftest import Cast, ChatServer, Connect, token_of
-from tests.conftest import login
+from tests.chat.conftest import Cast, ChatServer, Connect
+from tests.conftest import login, token_for
 
 
 async def _board(server: ChatServer, cast: Cast) -> int:
@@ -64,7 +64,7 @@ async def test_live_session_chat(chat_server: ChatServer, chat_client: Connect,
     assert [m["body"] for m in page["messages"]] == [
         "Pourquoi au carré ?", "Message supprimé", "Merci !"]
     board_teacher = await BoardClient(chat_server.base,
-                                      await token_of(chat_server.base, cast.teacher)).connect()
+                                      await token_for(chat_server.base, cast.teacher)).connect()
     try:
         assert (await board_teacher.call("join", {"board_id": board}))["ok"]
         assert (await board_teacher.call("end", {"board_id": board}))["ok"]

@@ -7,7 +7,8 @@ from typing import Any
 import aiohttp
 
 from realtime import keys
-from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect, token_of, user_id
+from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect
+from tests.conftest import token_for, user_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
@@ -85,7 +86,7 @@ async def test_search_own_conversations_ignoring_accents(
     assert (await teacher.ok("search", {"q": 'eleve" OR NEAR(* AND'}))["messages"] == []
     assert (await teacher.call("search", {"q": "***"}))["error"]["code"] == "invalid"
     async with aiohttp.ClientSession() as s:
-        token = await token_of(chat_server.base, cast.bob)
+        token = await token_for(chat_server.base, cast.bob)
         async with s.get(f"{chat_server.base}/api/chat/search", params={"q": "élève"},
                          headers={"Authorization": f"Bearer {token}"}) as r:
             assert [m["body"] for m in (await r.json())["messages"]] == [
@@ -110,9 +111,9 @@ async def _download(server: ChatServer, token: str, att_id: int) -> tuple[int, b
 
 async def test_attachments_limits_and_access(chat_server: ChatServer, chat_client: Connect,
                                              cast: Cast) -> None:
-    t_token = await token_of(chat_server.base, cast.teacher)
-    p_token = await token_of(chat_server.base, cast.parent)
-    o_token = await token_of(chat_server.base, cast.other_parent)
+    t_token = await token_for(chat_server.base, cast.teacher)
+    p_token = await token_for(chat_server.base, cast.parent)
+    o_token = await token_for(chat_server.base, cast.other_parent)
     limits = chat_server.service.limits
     status, body = await _upload(chat_server, t_token, PDF, "../../convocation.pdf")
     assert status == 201 and body["mime"] == "application/pdf"
@@ -175,12 +176,12 @@ async def test_report_reaches_the_cpe(chat_server: ChatServer, chat_client: Conn
     await alice.ok("report", {"message_id": event["message"]["id"], "reason": "Insulte"})
     await cpe.wait_for(lambda: cpe.received["report"])
     async with aiohttp.ClientSession() as s:
-        token = await token_of(chat_server.base, cast.cpe)
+        token = await token_for(chat_server.base, cast.cpe)
         async with s.get(f"{chat_server.base}/api/chat/reports",
                          headers={"Authorization": f"Bearer {token}"}) as r:
             reports = (await r.json())["reports"]
         assert reports[0]["body"] == "Message blessant" and reports[0]["reason"] == "Insulte"
-        token = await token_of(chat_server.base, cast.teacher)
+        token = await token_for(chat_server.base, cast.teacher)
         async with s.get(f"{chat_server.base}/api/chat/reports",
                          headers={"Authorization": f"Bearer {token}"}) as r:
             assert r.status == 404
@@ -190,7 +191,7 @@ async def test_report_reaches_the_cpe(chat_server: ChatServer, chat_client: Conn
 
 async def test_files_never_sent_are_purged_after_a_day(chat_server: ChatServer,
                                                         cast: Cast) -> None:
-    token = await token_of(chat_server.base, cast.teacher)
+    token = await token_for(chat_server.base, cast.teacher)
     status, kept = await _upload(chat_server, token, PDF, "a.pdf")
     assert status == 201
     principal = await chat_server.app[keys.IDENTITY].authenticate(token)

@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.chat.conftest import Cast, ChatServer, Connect, paris, user_id
-from tests.conftest import login
+from tests.chat.conftest import Cast, ChatServer, Connect, paris
+from tests.conftest import login, user_id
 
 
 async def _ids(server: ChatServer, cast: Cast, *names: str) -> list[int]:

@@ -9,8 +9,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tests.chat.conftest import Cast as ChatCast
-from tests.chat.conftest import ChatClient, token_of, user_id
-from tests.conftest import REDIS_URL, make_settings
+from tests.chat.conftest import ChatClient
+from tests.conftest import REDIS_URL, make_settings, token_for, user_id
 
 
 async def test_chat_across_nodes(start_server: Any, tmp_path: Path, demo_db_path: Path,
@@ -22,11 +22,11 @@ async def test_chat_across_nodes(start_server: Any, tmp_path: Path, demo_db_path
     cast = ChatCast(demo_accounts)
     clients: list[ChatClient] = []
     try:
-        teacher = await ChatClient(a, await token_of(a, cast.teacher)).connect()
-        alice_token = await token_of(a, cast.alice)
+        teacher = await ChatClient(a, await token_for(a, cast.teacher)).connect()
+        alice_token = await token_for(a, cast.alice)
         alice_a = await ChatClient(a, alice_token).connect()
         alice_b = await ChatClient(b, alice_token).connect()
-        bob_b = await ChatClient(b, await token_of(b, cast.bob)).connect()
+        bob_b = await ChatClient(b, await token_for(b, cast.bob)).connect()
         clients = [teacher, alice_a, alice_b, bob_b]
         ids = [await user_id(a, x) for x in (cast.alice, cast.bob)]
         conv = (await teacher.ok("create", {"kind": "group", "title": "Deux nœuds",

@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest_asyncio
 import socketio
 
 from realtime.presence.model import Change, Entry, apply
 from tests.boards.conftest import board_client  # noqa: F401 (re-exported fixture)
-from tests.conftest import login
+from tests.conftest import LiveClient, token_for
 
 NS = "/presence"
 
 
-class PresenceClient:
+class PresenceClient(LiveClient):
     """Subscribes to scopes, applies changes in version order, refetches on a gap."""
 
+    NS = NS
+
     def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.token = token
-        self.sio = socketio.AsyncClient(reconnection=False)
+        super().__init__(base, token)
         self.changes: list[dict[str, Any]] = []
         self.rosters: dict[str, dict[int, Entry]] = {}
         self.positions: dict[str, tuple[str, int]] = {}
         self.refetches = 0
-        self._changed = asyncio.Event()
         self.sio.on("presence", self._on_change, namespace=NS)
 
     async def _on_change(self, data: dict[str, Any]) -> None:
@@ -44,37 +41,18 @@ class PresenceClient:
         else:  # a gap or a new epoch: the roster we hold is stale
             self.refetches += 1
             await self.subscribe(change.scope)
-        self._changed.set()
-
-    async def connect(self) -> PresenceClient:
-        await self.sio.connect(self.base, namespaces=[NS], transports=["websocket"],
-                               auth={"token": self.token}, wait_timeout=5)
-        return self
-
-    async def call(self, event: str, data: Any) -> dict[str, Any]:
-        return await self.sio.call(event, data, namespace=NS, timeout=10)
+        self.changed()
 
     async def subscribe(self, scope: str) -> dict[str, Any]:
         ack = await self.call("subscribe", {"scope": scope})
         if ack["ok"]:
             self.rosters[scope] = {u["id"]: msgspec.convert(u, Entry) for u in ack["users"]}
             self.positions[scope] = (ack["epoch"], ack["version"])
-            self._changed.set()
+            self.changed()
         return ack
 
     def ids(self, scope: str) -> set[int]:
         return set(self.rosters.get(scope, {}))
-
-    async def wait_for(self, predicate: Any, wait_s: float = 5) -> None:
-        async def loop() -> None:
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-        await asyncio.wait_for(loop(), wait_s)
-
-    async def close(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
 
 
 class Tab:
@@ -92,11 +70,6 @@ class Tab:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
-
-
-async def token_for(base: str, acct: dict[str, Any]) -> str:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        return await login(s, base, acct)
 
 
 @pytest_asyncio.fixture

@@ -23,9 +23,9 @@ from realtime import keys
 from realtime.app import create_app
 from realtime.presence.model import Who
 from tests.chat.conftest import Cast, ChatClient, Clock, paris
-from tests.conftest import REDIS_URL, login, make_settings
+from tests.conftest import REDIS_URL, login, make_settings, token_for, user_id
 from tests.coursedocs.conftest import YClient, new_doc
-from tests.presence.conftest import PresenceClient, token_for
+from tests.presence.conftest import PresenceClient
 
 TIMEOUT_S = 2.0
 HEARTBEAT_S = 0.25
@@ -85,10 +85,8 @@ async def get_json(base: str, acct: dict[str, Any], path: str) -> tuple[int, Any
 
 async def group(node: Node, cast: Cast) -> tuple[ChatClient, int, dict[str, int]]:
     """The teacher's group with Alice and Bob; the teacher's chat client, its id, the ids."""
-    ids = {}
-    for name in ("alice", "bob", "teacher"):
-        _s, body = await get_json(node.base, getattr(cast, name), "/api/me")
-        ids[name] = body["user"]["id"]
+    ids = {name: await user_id(node.base, getattr(cast, name))
+           for name in ("alice", "bob", "teacher")}
     teacher = await node.chat(cast.teacher)
     made = await teacher.ok("create", {"kind": "group", "title": "Sortie au musée",
                                        "members": [ids["alice"], ids["bob"]],
@@ -173,18 +171,13 @@ async def test_a_device_nobody_renews_times_out(node: Node, cast: Cast) -> None:
     assert [u["id"] for u in fresh["users"]] == [ids["teacher"]]
 
 
-async def teacher_id(base: str, acct: dict[str, Any]) -> int:
-    _s, body = await get_json(base, acct, "/api/me")
-    return int(body["user"]["id"])
-
-
 async def test_doc_roster_follows_the_yjs_websocket(node: Node, cast: Cast,
                                                     http: aiohttp.ClientSession) -> None:
     token = await login(http, node.base, cast.teacher)
     doc = await new_doc(http, node.base, token)
     scope = f"doc:{doc['id']}"
-    owner = await teacher_id(node.base, cast.teacher)
-    colleague = await teacher_id(node.base, cast.other_teacher)
+    owner = await user_id(node.base, cast.teacher)
+    colleague = await user_id(node.base, cast.other_teacher)
     # A teacher the document is not shared with sees nothing, as for a document that is not.
     outsider = await node.watcher(cast.other_teacher)
     refused = await outsider.call("subscribe", {"scope": scope})

@@ -8,6 +8,8 @@ from typing import Any
 
 import socketio
 
+from tests.conftest import wait_until
+
 NS = "/boards"
 
 
@@ -103,11 +105,7 @@ class Follower:
                                    timeout=15)
 
     async def wait_for(self, predicate: Any, wait_s: float = 10) -> None:
-        async def loop() -> None:
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-        await asyncio.wait_for(loop(), wait_s)
+        await wait_until(self._changed, predicate, wait_s)
 
     async def close(self) -> None:
         if self.sio is not None and self.sio.connected:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import login
+from tests.conftest import token_for, user_id
 from tests.presence.conftest import PresenceClient
 from tests.scale.clients import Follower, stroke
 from tests.scale.conftest import PRESENCE_TIMEOUT_S, Cluster
@@ -19,18 +18,6 @@ from tests.scale.conftest import PRESENCE_TIMEOUT_S, Cluster
 @pytest.fixture
 def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
     return Cast(demo_accounts)
-
-
-async def token(base: str, acct: dict[str, Any]) -> str:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        return await login(s, base, acct)
-
-
-async def user_id(base: str, acct: dict[str, Any]) -> int:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        await login(s, base, acct)
-        async with s.get(f"{base}/api/me") as r:
-            return (await r.json())["user"]["id"]
 
 
 async def draw(teacher: Follower, prefix: str, n: int) -> list[int]:
@@ -46,11 +33,11 @@ async def test_board_ops_and_presence_cross_processes(cluster: Cluster, cast: Ca
     a, b = await cluster.node(), await cluster.node()
     board = await create_board(a.url, cast)
     scope = f"board:{board}"
-    watcher = await PresenceClient(a.url, await token(a.url, cast.teacher)).connect()
+    watcher = await PresenceClient(a.url, await token_for(a.url, cast.teacher)).connect()
     await watcher.subscribe(scope)
-    teacher = await Follower(await token(a.url, cast.teacher), board).connect(a.url)
-    alice = await Follower(await token(b.url, cast.alice), board).connect(b.url)
-    bob = await Follower(await token(b.url, cast.bob), board).connect(b.url)
+    teacher = await Follower(await token_for(a.url, cast.teacher), board).connect(a.url)
+    alice = await Follower(await token_for(b.url, cast.alice), board).connect(b.url)
+    bob = await Follower(await token_for(b.url, cast.bob), board).connect(b.url)
     ids = {await user_id(a.url, x) for x in (cast.teacher, cast.alice, cast.bob)}
     try:
         # The teacher, on A, sees who follows from B.
@@ -90,11 +77,11 @@ async def test_a_killed_process_clients_resume_exactly_on_the_other(
     carol_acct = next(x for x in demo_accounts if x["role"] == "student"
                       and x["classes"] == [cast.class_name] and x["school"] == cast.alice["school"]
                       and x["login"] not in (cast.alice["login"], cast.bob["login"]))
-    watcher = await PresenceClient(a.url, await token(a.url, cast.teacher)).connect()
+    watcher = await PresenceClient(a.url, await token_for(a.url, cast.teacher)).connect()
     await watcher.subscribe(scope)
-    teacher = await Follower(await token(a.url, cast.teacher), board).connect(a.url)
-    alice = await Follower(await token(b.url, cast.alice), board).connect(b.url)
-    carol = await Follower(await token(b.url, carol_acct), board).connect(b.url)
+    teacher = await Follower(await token_for(a.url, cast.teacher), board).connect(a.url)
+    alice = await Follower(await token_for(b.url, cast.alice), board).connect(b.url)
+    carol = await Follower(await token_for(b.url, carol_acct), board).connect(b.url)
     carol_id, alice_id = await user_id(a.url, carol_acct), await user_id(a.url, cast.alice)
     try:
         await draw(teacher, "before", 10)

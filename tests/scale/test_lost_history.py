@@ -14,9 +14,8 @@ from realtime import keys
 from realtime.app import create_app
 from realtime.boards import service as board_service
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import REDIS_URL, make_settings, token_for
 from tests.scale.clients import Follower, stroke
-from tests.scale.test_cross_process import token
 
 
 @pytest.fixture
@@ -36,8 +35,8 @@ async def test_the_process_behind_catches_up_after_a_lost_history(
     store_b = node_b.app[keys.STREAMS]
     store_b.check_every_s = 1000  # B must stay behind until we say so
     board = await create_board(a, cast)
-    teacher = await Follower(await token(a, cast.teacher), board).connect(a)
-    alice = await Follower(await token(b, cast.alice), board).connect(b)
+    teacher = await Follower(await token_for(a, cast.teacher), board).connect(a)
+    alice = await Follower(await token_for(b, cast.alice), board).connect(b)
     first_epoch = teacher.epoch.encode()  # type: ignore[union-attr]
     original = store_b._on_message
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tests.boards.test_socket import Cast
+from tests.conftest import token_for
 from tests.presence.conftest import PresenceClient
 from tests.scale.conftest import Cluster
-from tests.scale.test_cross_process import token
 from tests.test_metrics import Samples, scrape, value
 
 CLIENTS = 8
@@ -26,7 +26,7 @@ async def test_a_scrape_sums_every_worker(cluster: Cluster, cast: Cast) -> None:
     node = await cluster.node(workers=2)
     assert len(await node.answering_pids()) == 2  # both workers take connections
     scope = "board:999999"  # any scope: refused or not, each call is one event
-    watchers = [await PresenceClient(node.url, await token(node.url, cast.cpe)).connect()
+    watchers = [await PresenceClient(node.url, await token_for(node.url, cast.cpe)).connect()
                 for _ in range(CLIENTS)]
     try:
         for w in watchers:

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from tests.chat.conftest import Cast, ChatClient
-from tests.conftest import login
+from tests.conftest import login, token_for
 from tests.coursedocs.conftest import YClient, new_doc
 from tests.presence.conftest import PresenceClient
 from tests.scale.conftest import PRESENCE_TIMEOUT_S, Cluster
@@ -19,11 +19,6 @@ from tests.scale.conftest import PRESENCE_TIMEOUT_S, Cluster
 @pytest.fixture
 def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
     return Cast(demo_accounts)
-
-
-async def token(base: str, acct: dict[str, Any]) -> str:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        return await login(s, base, acct)
 
 
 async def roster(base: str, acct: dict[str, Any], scope: str) -> dict[int, int]:
@@ -38,9 +33,9 @@ async def roster(base: str, acct: dict[str, Any], scope: str) -> dict[int, int]:
 async def test_conversation_and_doc_rosters_cross_processes(
         cluster: Cluster, cast: Cast, http: aiohttp.ClientSession) -> None:
     a, b = await cluster.node(), await cluster.node()
-    teacher_a = await ChatClient(a.url, await token(a.url, cast.teacher)).connect()
-    alice_b = await ChatClient(b.url, await token(b.url, cast.alice)).connect()
-    watcher = await PresenceClient(a.url, await token(a.url, cast.teacher)).connect()
+    teacher_a = await ChatClient(a.url, await token_for(a.url, cast.teacher)).connect()
+    alice_b = await ChatClient(b.url, await token_for(b.url, cast.alice)).connect()
+    watcher = await PresenceClient(a.url, await token_for(a.url, cast.teacher)).connect()
     opened: list[Any] = [teacher_a, alice_b, watcher]
     try:
         alice_id = alice_b.me["id"]

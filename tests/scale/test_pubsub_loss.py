@@ -14,9 +14,8 @@ from realtime import keys
 from realtime.app import create_app
 from realtime.streams.redis import RedisStreamStore
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import REDIS_URL, make_settings, token_for
 from tests.scale.clients import Follower, stroke
-from tests.scale.test_cross_process import token
 
 
 @pytest.fixture
@@ -54,8 +53,8 @@ async def test_a_node_that_misses_messages_still_delivers_every_op(
     store_b.check_every_s = 0.5  # the periodic head check, shortened for the test
     dropped = drop_messages(store_b, {3, 4, 9, 15})  # 15 is the last op: nothing follows it
     board = await create_board(a, cast)
-    teacher = await Follower(await token(a, cast.teacher), board).connect(a)
-    alice = await Follower(await token(b, cast.alice), board).connect(b)
+    teacher = await Follower(await token_for(a, cast.teacher), board).connect(a)
+    alice = await Follower(await token_for(b, cast.alice), board).connect(b)
     try:
         for i in range(15):
             assert (await teacher.call("op", {"op": stroke(f"s{i}")}))["ok"]

@@ -15,11 +15,10 @@ import aiohttp
 import pytest
 
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import login
+from tests.conftest import login, token_for, user_id
 from tests.presence.conftest import PresenceClient
 from tests.scale.clients import Follower, stroke
 from tests.scale.conftest import Cluster, Node, OwnRedis
-from tests.scale.test_cross_process import token, user_id
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ async def board_items(base: str, acct: dict[str, Any], board: int, expected: lis
     kept. A node that has not yet noticed Redis lost the history serves its last state, then
     tells its members to join again (`reset`): the client follows that, as the web client does.
     """
-    f = await Follower(await token(base, acct), board).connect(base)
+    f = await Follower(await token_for(base, acct), board).connect(base)
     try:
         await f.wait_for(lambda: f.items >= set(expected), 15)
         assert f.sio is not None
@@ -90,8 +89,8 @@ async def setup_class(cluster: Cluster, own_redis: OwnRedis, cast: Cast
                       ) -> tuple[Node, Node, int, Follower, Follower]:
     a, b = await cluster.node(own_redis.url), await cluster.node(own_redis.url)
     board = await create_board(a.url, cast)
-    teacher = await Follower(await token(a.url, cast.teacher), board).connect(a.url)
-    alice = await Follower(await token(b.url, cast.alice), board).connect(b.url)
+    teacher = await Follower(await token_for(a.url, cast.teacher), board).connect(a.url)
+    alice = await Follower(await token_for(b.url, cast.alice), board).connect(b.url)
     return a, b, board, teacher, alice
 
 
@@ -99,7 +98,7 @@ async def test_redis_restarted_mid_session(cluster: Cluster, own_redis: OwnRedis
                                            cast: Cast) -> None:
     a, b, board, teacher, alice = await setup_class(cluster, own_redis, cast)
     scope = f"board:{board}"
-    watcher = await PresenceClient(a.url, await token(a.url, cast.teacher)).connect()
+    watcher = await PresenceClient(a.url, await token_for(a.url, cast.teacher)).connect()
     await watcher.subscribe(scope)
     alice_id = await user_id(a.url, cast.alice)
     try:

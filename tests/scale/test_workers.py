@@ -15,10 +15,9 @@ import aiohttp
 import pytest
 
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, ROOT, login
+from tests.conftest import REDIS_URL, ROOT, login, token_for
 from tests.scale.clients import Follower, stroke
 from tests.scale.conftest import HEARTBEAT_S, PRESENCE_TIMEOUT_S, Cluster
-from tests.scale.test_cross_process import token
 
 
 async def wait_roster(base: str, acct: dict[str, Any], scope: str, n: int) -> list[Any]:
@@ -58,8 +57,8 @@ async def test_a_killed_worker_clients_resume_on_another(cluster: Cluster, cast:
     board = await create_board(node.url, cast)
     pupils = [x for x in demo_accounts if x["role"] == "student"
               and x["classes"] == [cast.class_name] and x["school"] == cast.alice["school"]][:8]
-    teacher = await Follower(await token(node.url, cast.teacher), board).connect(node.url)
-    followers = [await Follower(await token(node.url, p), board).connect(node.url)
+    teacher = await Follower(await token_for(node.url, cast.teacher), board).connect(node.url)
+    followers = [await Follower(await token_for(node.url, p), board).connect(node.url)
                  for p in pupils]
     everyone = [teacher, *followers]
     try:
@@ -105,7 +104,7 @@ async def test_sigterm_stops_every_worker(cluster: Cluster, cast: Cast) -> None:
     pids = node.worker_pids()
     assert len(pids) == 2
     board = await create_board(node.url, cast)
-    follower = await Follower(await token(node.url, cast.alice), board).connect(node.url)
+    follower = await Follower(await token_for(node.url, cast.alice), board).connect(node.url)
     told: list[Any] = []
     assert follower.sio is not None
     follower.sio.on("server_shutdown", told.append, namespace="/boards")

@@ -61,7 +61,7 @@ export function renderCourseDoc(root, { docId, me, fail }) {
         h('div', { class: 'doc-side' },
           h('section', { class: 'card', 'aria-labelledby': 'people-title' },
             h('h2', { id: 'people-title' }, 'En ce moment'), people,
-            h('h3', { class: 'small-title' }, 'Cours ouvert par'), openers),
+            h('h3', { class: 'doc-openers-title' }, 'Cours ouvert par'), openers),
           versionsPanel(doc, { onError: showError }),
           doc.can_manage ? sharePanel(doc, {
             onError: showError,
