@@ -64,8 +64,11 @@ def prepare_multiprocess(directory: Path) -> None:
     """Before starting workers: an empty directory for their value files, named in the
     environment they inherit (prometheus_client reads it when first imported)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.db"):
-        old.unlink()
+    # Only prometheus_client's own files (counter_<pid>.db, gauge_livesum_<pid>.db, …): a
+    # directory an operator named may hold something else.
+    for kind in ("counter", "gauge", "histogram", "summary"):
+        for old in directory.glob(f"{kind}_*.db"):
+            old.unlink()
     os.environ[MULTIPROC_ENV] = str(directory)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from realtime.metrics import MULTIPROC_ENV, prepare_multiprocess
 from tests.attendance.conftest import Cast as AttendanceCast
 from tests.attendance.conftest import att_client  # noqa: F401 (fixture)
 from tests.attendance.test_socket import student_id, take_roll
@@ -133,3 +135,15 @@ async def test_attendance_mark_latency_is_observed(demo_server: str, att_client:
     assert value(after, "realtime_ack_seconds_count", **labels) - \
         value(before, "realtime_ack_seconds_count", **labels) == 1
     assert value(after, "realtime_ack_seconds_bucket", le="+Inf", **labels) >= 1
+
+
+def test_workers_directory_is_emptied_of_old_values_only(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --workers` starts from empty values, without touching anything else there."""
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)  # restored after the test
+    for name in ("counter_41.db", "gauge_livesum_41.db", "histogram_42.db", "ent.db",
+                 "ent.sqlite3"):
+        (tmp_path / name).write_bytes(b"x")
+    prepare_multiprocess(tmp_path)
+    assert os.environ[MULTIPROC_ENV] == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ent.db", "ent.sqlite3"]
