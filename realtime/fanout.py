@@ -23,6 +23,8 @@ from typing import Any
 import redis.asyncio as aioredis
 import socketio
 
+from realtime.metrics import count_reconnects
+
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 2.0
@@ -130,7 +132,7 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
                 async with self._guard():  # no room change half-way through a (re)connect
                     # The listener's own connection: publishing never replaces it under us.
                     self.redis = aioredis.Redis.from_url(self.redis_url, **self.redis_options)
-                    self.pubsub = self.redis.pubsub()
+                    self.pubsub = count_reconnects(self.redis.pubsub(), self)
                     self._subscribed = set(self._wanted)
                     await self.pubsub.subscribe(self.channel, *self._subscribed)
                     self.connected = True

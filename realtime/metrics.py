@@ -39,6 +39,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prom_multiprocess
+from redis.asyncio.client import PubSub
 
 from realtime import keys
 from realtime.errors import AppError
@@ -77,6 +78,28 @@ def worker_gone(pid: int) -> None:
     if multiprocess_dir():
         with contextlib.suppress(Exception):
             prom_multiprocess.mark_process_dead(pid)
+
+
+class _CountingPubSub(PubSub):
+    """A pub/sub that notes its re-connections on its owner's `reconnects`."""
+
+    _owner: Any
+
+    async def on_connect(self, connection: Any) -> None:
+        # redis-py registers this (as a weak bound method) once the first connection is
+        # made, so it runs on re-connections only.
+        self._owner.reconnects += 1
+        await super().on_connect(connection)
+
+
+def count_reconnects(pubsub: PubSub, owner: Any) -> PubSub:
+    """Count on `owner.reconnects` the re-connections redis-py makes by itself for this
+    pub/sub: it re-establishes a dropped connection inside `get_message`/`listen` and
+    subscribes again, so the listener never sees an error and a Redis restart would
+    otherwise leave no trace. Call it on a fresh `redis.pubsub()`."""
+    pubsub.__class__ = _CountingPubSub
+    pubsub._owner = owner  # type: ignore[attr-defined]
+    return pubsub
 
 
 class Metrics:

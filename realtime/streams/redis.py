@@ -26,6 +26,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from realtime.metrics import count_reconnects
 from realtime.streams.base import Position, Replay, Reset, StreamEvent, StreamStore, Subscription
 from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
@@ -261,7 +262,7 @@ class RedisStreamStore(StreamStore):
                 self._ready[sub.stream] = asyncio.Event()
                 if not self._broken:  # else the listener's reopen subscribes it
                     if self._pubsub is None:
-                        self._pubsub = self.redis.pubsub()
+                        self._pubsub = count_reconnects(self.redis.pubsub(), self)
                     try:
                         await self._pubsub.subscribe(self._channel(sub.stream))
                     except (RedisError, OSError) as exc:
@@ -370,7 +371,7 @@ class RedisStreamStore(StreamStore):
     async def _reopen(self) -> None:
         """A fresh pub/sub connection; its SUBSCRIBE confirmations trigger the head checks."""
         async with self._lock:
-            old, self._pubsub = self._pubsub, self.redis.pubsub()
+            old, self._pubsub = self._pubsub, count_reconnects(self.redis.pubsub(), self)
             if old is not None:
                 with contextlib.suppress(Exception):
                     await old.aclose()

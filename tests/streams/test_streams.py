@@ -183,6 +183,7 @@ async def test_subscriber_fills_a_gap(make_store: MakeStore) -> None:
         c = await store.append("s", {"i": 3})
         got = await next_items(sub, 3)
     assert got == [a, lost, c]
+    assert store.gaps == 1  # counted for GET /metrics (realtime_stream_gaps_total)
 
 
 async def test_redis_subscriber_notices_a_lost_last_message(redis_prefix: str,
