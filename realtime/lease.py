@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 30.0  # far above a compaction's few milliseconds to a few seconds
 POLL_S = 0.05  # how often a waiting process tries again
+ANSWER_S = 2.0  # beyond the wait: a Redis that does not answer (frozen) counts as unavailable
 
 
 class Leases:
@@ -51,8 +52,8 @@ class Leases:
                                blocking=wait_s > 0, blocking_timeout=wait_s or None,
                                thread_local=False)
         try:
-            got = bool(await lock.acquire())
-        except (RedisError, OSError) as exc:
+            got = bool(await asyncio.wait_for(lock.acquire(), wait_s + ANSWER_S))
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("lease unavailable, going ahead", extra={"lease": name,
                                                                  "error": repr(exc)})
             got = None

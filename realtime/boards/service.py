@@ -273,10 +273,12 @@ class BoardService:
         Only the two encodings happen on the event loop (they must see one seq); the check
         and the write run beside the fan-out, which never waits for them."""
         async with self.leases.hold(f"board:{live.id}", wait_s) as mine:
-            if not mine:  # another process is snapshotting the board right now, at about
-                if not wait_s:  # the same seq (every process applies every op): count anew
-                    live.applied_since_snapshot = 0
+            if not mine and not wait_s:  # another process is snapshotting the board right
+                live.applied_since_snapshot = 0  # now, at about this seq: count anew
                 return
+            if not mine:  # held past the wait: write anyway, the SQL keeps it forward-only
+                log.warning("board snapshot lease still held, writing anyway",
+                            extra={"board": live.id})
             data = live.state.dump()
             view = msgspec.json.encode(live.state.snapshot())
             epoch, seq, counted = live.epoch, live.seq, live.applied_since_snapshot
