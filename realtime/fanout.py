@@ -42,6 +42,7 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
         self._lock: asyncio.Lock | None = None
         self._publisher: aioredis.Redis | None = None
         self.reconnects = 0  # listener reconnections to Redis (realtime/metrics.py)
+        self._opened = False
 
     # --- which rooms have local members -------------------------------------------------
 
@@ -135,6 +136,9 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
                     self.pubsub = count_reconnects(self.redis.pubsub(), self)
                     self._subscribed = set(self._wanted)
                     await self.pubsub.subscribe(self.channel, *self._subscribed)
+                    if self._opened:  # subscribed again after a lost connection
+                        self.reconnects += 1
+                    self._opened = True
                     self.connected = True
                 retry = 0.5
                 async for message in self.pubsub.listen():
@@ -150,7 +154,6 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
                 raise
             except Exception as exc:
                 self.connected = False
-                self.reconnects += 1  # sampled by realtime/metrics.py
                 with contextlib.suppress(Exception):
                     await self.redis.aclose()
                 log.warning("room channels lost, reconnecting",

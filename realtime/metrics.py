@@ -195,6 +195,8 @@ class Metrics:
         docs = app.get(keys.DOCS)
         if docs is not None:
             self.connected.labels("/yjs").set(sum(len(r.conns) for r in docs.rooms.values()))
+            self._delta("yjs_reconnects", getattr(docs.relay, "reconnects", 0),
+                        self.redis_reconnects.labels("yjs"))
         boards = app.get(keys.BOARDS)
         if boards is not None:
             self._delta("frames", getattr(boards, "frames_sent", 0), self.board_frames)

@@ -21,6 +21,7 @@ from realtime.boards.model import Limits
 from realtime.boards.service import BoardService, board_ref
 from realtime.boards.socket import BoardsNamespace
 from realtime.errors import AppError, not_found
+from realtime.lease import Leases
 from realtime.policy import Action, may
 from realtime.validation import Payload
 
@@ -157,7 +158,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits(),
                            batch_ms=app[keys.SETTINGS].board_batch_ms,
                            snapshot_every=app[keys.SETTINGS].board_snapshot_every,
-                           presence=app.get(keys.PRESENCE))
+                           presence=app.get(keys.PRESENCE),
+                           leases=Leases(app[keys.REDIS], app[keys.SETTINGS].redis_prefix))
     service.start()
     app[keys.BOARDS] = service
     yield

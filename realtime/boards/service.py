@@ -31,6 +31,7 @@ from realtime.db import Database
 from realtime.directory import store as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
+from realtime.lease import Leases
 from realtime.policy import Action, BoardRef, ClassRef, may
 from realtime.presence import model as presence_scope
 from realtime.streams import Replay, Reset, StreamStore
@@ -47,6 +48,9 @@ UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
 # for a fuller snapshot of the old history written by another process.
 RECHECK_AFTER_LOSS_S = (5.0, 15.0)
 TITLE_MAX = 120
+# A snapshot that saves what only this process has (on a reset, on unload) waits this long for
+# another process's compaction of the board to finish; a periodic one just skips.
+SNAPSHOT_WAIT_S = 5.0
 
 
 def board_ref(meta: BoardMeta) -> BoardRef:
@@ -78,7 +82,9 @@ class BoardService:
         batch_ms: float = BATCH_MS,
         snapshot_every: int = SNAPSHOT_EVERY,
         presence: PresenceService | None = None,
+        leases: Leases | None = None,
     ) -> None:
+        self.leases = leases or Leases(None, "")  # one process compacts a board at a time
         self.presence = presence  # who follows: reported, never read from rooms
         self.db = db
         self.streams = streams
@@ -91,6 +97,9 @@ class BoardService:
         self.frames_sent = self.deliveries = 0
         self.live: dict[int, LiveBoard] = {}
         self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
+        # The snapshot each live board was loaded from: what its first snapshot of a new
+        # epoch may replace (store.save_snapshot).
+        self._built_on: dict[int, tuple[LiveBoard, store.Snapshot]] = {}
 
     def start(self) -> None:
         self.fanout.gauge.start()
@@ -191,6 +200,7 @@ class BoardService:
         live.applied_since_snapshot = 0
         live.pending.clear()  # history: members get it through join, not as live frames
         self.live[board_id] = live
+        self._built_on[board_id] = (live, snap)
         live.task = asyncio.create_task(
             follow(live, self.streams, self._after_apply, self._on_reset),
             name=f"board-{board_id}",
@@ -249,29 +259,49 @@ class BoardService:
         if self.live.get(live.id) is not live:
             return  # already rebuilt: the follower and an append may both notice
         log.warning("board stream reset", extra={"board": live.id, "reason": reset.reason})
-        await self.compact(live)
+        await self.compact(live, wait_s=SNAPSHOT_WAIT_S)
         await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
                             namespace=NAMESPACE, ignore_queue=True)
         await self._unload(live, compact=False)
 
-    async def compact(self, live: LiveBoard) -> None:
+    async def compact(self, live: LiveBoard, wait_s: float = 0.0) -> None:
         """Snapshot the state at its seq, checked to change nothing before it is written.
+
+        Every process with the board open applies the same ops and would snapshot it: the
+        lease `board:<id>` lets one do it at a time (the others skip, or wait `wait_s` when
+        their snapshot saves what only they hold). The write itself only moves forward (in
+        SQL), so an overlap past the lease costs work, never a newer snapshot.
 
         Only the two encodings happen on the event loop (they must see one seq); the check
         and the write run beside the fan-out, which never waits for them."""
-        data = live.state.dump()
-        view = msgspec.json.encode(live.state.snapshot())
-        epoch, seq, counted = live.epoch, live.seq, live.applied_since_snapshot
-        live.applied_since_snapshot = 0
-        if not await asyncio.to_thread(_snapshot_is_faithful, data, view):
-            log.error("snapshot check failed; not written", extra={"board": live.id})
-            live.applied_since_snapshot += counted
-            return
-        try:
-            await store.save_snapshot(self.db, live.id, data, epoch, seq, self.clock())
-        except Exception:
-            live.applied_since_snapshot += counted
-            raise
+        async with self.leases.hold(f"board:{live.id}", wait_s) as mine:
+            if not mine and not wait_s:  # another process is snapshotting the board right
+                live.applied_since_snapshot = 0  # now, at about this seq: count anew
+                return
+            if not mine:  # held past the wait: write anyway, the SQL keeps it forward-only
+                log.warning("board snapshot lease still held, writing anyway",
+                            extra={"board": live.id})
+            data = live.state.dump()
+            view = msgspec.json.encode(live.state.snapshot())
+            epoch, seq, counted = live.epoch, live.seq, live.applied_since_snapshot
+            live.applied_since_snapshot = 0
+            if not await asyncio.to_thread(_snapshot_is_faithful, data, view):
+                log.error("snapshot check failed; not written", extra={"board": live.id})
+                live.applied_since_snapshot += counted
+                return
+            built = self._built_on.get(live.id)
+            built_on = built[1] if built is not None and built[0] is live else None
+            try:
+                written = await store.save_snapshot(self.db, live.id, data, epoch, seq,
+                                                    self.clock(), built_on=built_on)
+            except Exception:
+                live.applied_since_snapshot += counted
+                raise
+        if not written and built_on is not None and built_on.epoch != epoch:
+            # Built on an old history's snapshot that another process has since replaced
+            # with a fuller one: rebuild from it (never awaited here: unload awaits us).
+            asyncio.get_running_loop().call_soon(
+                lambda: asyncio.ensure_future(self._recheck(live, built_on)))
 
     async def join(
         self, p: Principal, sid: str, board_id: int, since: tuple[str, int] | None
@@ -345,7 +375,9 @@ class BoardService:
             with contextlib.suppress(Exception):
                 await live.compacting
         if compact and live.applied_since_snapshot:
-            await self.compact(live)
+            await self.compact(live, wait_s=SNAPSHOT_WAIT_S)
+        if self._built_on.get(live.id, (None,))[0] is live:
+            del self._built_on[live.id]
         if live.task is not None:
             live.task.cancel()
             if live.task is not asyncio.current_task():  # the follower may unload itself

@@ -95,14 +95,27 @@ async def snapshot(db: Database, board_id: int) -> Snapshot:
 
 
 async def save_snapshot(
-    db: Database, board_id: int, data: bytes, epoch: str, seq: int, now: float
-) -> None:
-    """Only ever moves forward: a slower compaction cannot overwrite a newer snapshot."""
-    await db.execute(
-        "UPDATE boards SET snapshot = ?, snapshot_epoch = ?, snapshot_seq = ?, updated_at = ?"
-        " WHERE id = ? AND (snapshot_epoch IS NOT ? OR snapshot_seq < ?)",
-        (data, epoch, seq, now, board_id, epoch, seq),
-    )
+    db: Database, board_id: int, data: bytes, epoch: str, seq: int, now: float,
+    *, built_on: Snapshot | None = None,
+) -> bool:
+    """Only ever moves forward, decided in SQL: True when written.
+
+    Within an epoch, a snapshot replaces one at a lower seq only: a slower compaction never
+    overwrites a newer one. Epochs are random, so they do not order themselves: a snapshot of
+    a new epoch replaces one of another epoch only when that is still the snapshot it was
+    `built_on` (or an older one of the same epoch). A late snapshot of an old history thus
+    never overwrites the new history's, and a new history does not overwrite a fuller
+    snapshot of the old one that another process wrote since (that process saw acked ops
+    this one may not have; the caller rebuilds from it)."""
+    base_epoch, base_seq = (built_on.epoch, built_on.seq) if built_on else (epoch, seq)
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "UPDATE boards SET snapshot = ?, snapshot_epoch = ?, snapshot_seq = ?,"
+            " updated_at = ? WHERE id = ? AND ((snapshot_epoch IS ? AND snapshot_seq < ?)"
+            " OR (snapshot_epoch IS NOT ? AND snapshot_epoch IS ? AND snapshot_seq <= ?))",
+            (data, epoch, seq, now, board_id, epoch, seq, epoch, base_epoch, base_seq),
+        )
+        return cur.rowcount == 1
 
 
 async def put_image(

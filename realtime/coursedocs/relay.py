@@ -11,7 +11,6 @@ room reloads from SQLite and sends its clients what it missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -20,28 +19,26 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from realtime.redis_client import ResilientPubSub
+
 log = logging.getLogger(__name__)
 
 UPDATE, AWARENESS = b"u", b"a"
 CONFIRM_TIMEOUT_S = 2.0
-LISTEN_TIMEOUT_S = 1.0
 
 OnMessage = Callable[[bytes, bytes], None]  # (kind, payload)
 OnResync = Callable[[], None]
 
 
-class Relay:
+class Relay(ResilientPubSub):
+    name = "yjs-relay"
+
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
-        self.redis = redis
+        super().__init__(redis)
         self.prefix = prefix
         self.node = secrets.token_hex(8).encode()
         self._handlers: dict[int, tuple[OnMessage, OnResync]] = {}
         self._ready: dict[int, asyncio.Event] = {}
-        self._pubsub: Any = None
-        self._listener: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-        self._broken = False
-        self._closing = False
 
     def _channel(self, doc_id: int) -> str:
         return f"{self.prefix}:yjs:{doc_id}"
@@ -57,12 +54,7 @@ class Relay:
         async with self._lock:
             self._handlers[doc_id] = (on_message, on_resync)
             ready = self._ready[doc_id] = asyncio.Event()
-            if self._pubsub is None:
-                self._pubsub = self.redis.pubsub()
-            if not self._broken:
-                await self._pubsub.subscribe(self._channel(doc_id))
-            if self._listener is None or self._listener.done():
-                self._listener = asyncio.create_task(self._listen(), name="yjs-relay")
+            await self._subscribe_locked(self._channel(doc_id))
         try:
             await asyncio.wait_for(ready.wait(), CONFIRM_TIMEOUT_S)
         except TimeoutError:
@@ -72,9 +64,12 @@ class Relay:
         async with self._lock:
             self._handlers.pop(doc_id, None)
             self._ready.pop(doc_id, None)
-            if self._pubsub is not None and not self._broken:
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(self._channel(doc_id))
+            await self._unsubscribe_locked(self._channel(doc_id))
+
+    # --- ResilientPubSub hooks ----------------------------------------------------------
+
+    def _channels(self) -> list[str]:
+        return [self._channel(d) for d in self._handlers]
 
     def _on_message(self, msg: dict[str, Any]) -> None:
         channel = msg["channel"].decode() if isinstance(msg["channel"], bytes) else msg["channel"]
@@ -96,44 +91,5 @@ class Relay:
             if node != self.node and rest:
                 handlers[0](rest[:1], rest[1:])
 
-    async def _listen(self) -> None:
-        backoff = 0.1
-        while not self._closing:
-            try:
-                if self._broken:
-                    await self._reopen()
-                if self._pubsub is None or self._pubsub.connection is None:
-                    await asyncio.sleep(LISTEN_TIMEOUT_S)
-                else:
-                    msg = await self._pubsub.get_message(timeout=LISTEN_TIMEOUT_S)
-                    if msg is not None:
-                        self._on_message(msg)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the listener must outlive any one failure
-                log.warning("yjs relay lost, reconnecting", extra={"error": repr(exc)})
-                self._broken = True
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def _reopen(self) -> None:
-        async with self._lock:
-            old, self._pubsub = self._pubsub, self.redis.pubsub()
-            if old is not None:
-                with contextlib.suppress(Exception):
-                    await old.aclose()
-            channels = [self._channel(d) for d in self._handlers]
-            if channels:
-                await self._pubsub.subscribe(*channels)
-            self._broken = False
-
     async def close(self) -> None:
-        self._closing = True
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+        await self._close_pubsub()

@@ -20,6 +20,7 @@ from realtime.coursedocs.webhook import Change, Notifier
 from realtime.db import Database
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
+from realtime.lease import Leases
 from realtime.policy import Action, SchoolRef, may
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.settings import Settings
@@ -47,6 +48,7 @@ class DocService:
                  ) -> None:
         self.db = db
         self.relay = Relay(redis, settings.redis_prefix) if redis is not None else None
+        self.leases = Leases(redis, settings.redis_prefix)
         self.limiter: RateLimiter = (
             RedisRateLimiter(redis, f"{settings.redis_prefix}:docs", ACTIONS_PER_MINUTE, 60)
             if redis is not None else MemoryRateLimiter(ACTIONS_PER_MINUTE, 60))
@@ -301,16 +303,24 @@ class DocService:
     # --- content, compaction, versions -------------------------------------------------------
 
     async def compact(self, doc_id: int) -> bool:
-        """Fold the update log into the snapshot. Safe while edits keep arriving."""
+        """Fold the update log into the snapshot. Safe while edits keep arriving.
+
+        Every process with the document open counts its appends and would compact: the lease
+        `doc:<id>` lets one of them do it while the others skip (False). The commit is a
+        compare-and-set on the snapshot position anyway, so an overlap past the lease's TTL
+        costs a wasted merge, never content."""
         if doc_id in self._compacting:
             return False
         self._compacting.add(doc_id)
         try:
-            read = await store.load(self.db, doc_id)
-            if not read.updates:
-                return False
-            merged = await asyncio.to_thread(content.merge, read.all_updates())
-            return await store.commit_compaction(self.db, doc_id, read, merged)
+            async with self.leases.hold(f"doc:{doc_id}") as mine:
+                if not mine:
+                    return False
+                read = await store.load(self.db, doc_id)
+                if not read.updates:
+                    return False
+                merged = await asyncio.to_thread(content.merge, read.all_updates())
+                return await store.commit_compaction(self.db, doc_id, read, merged)
         except Exception:
             log.exception("compaction failed", extra={"doc_id": doc_id})
             return False

@@ -15,7 +15,6 @@ restarted without persistence) come back with a new epoch, so old positions get 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -24,9 +23,8 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from realtime.metrics import count_reconnects
+from realtime.redis_client import ResilientPubSub
 from realtime.streams.base import Position, Replay, Reset, StreamEvent, StreamStore, Subscription
 from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
@@ -90,7 +88,6 @@ return removed
 
 CHECK_EVERY_S = 2.0
 CONFIRM_TIMEOUT_S = 5.0
-LISTEN_TIMEOUT_S = 0.5
 SWEEP_BATCH = 200
 
 
@@ -102,7 +99,9 @@ def _seq(entry_id: bytes | str) -> int:
     return int(_s(entry_id).split("-", 1)[0])
 
 
-class RedisStreamStore(StreamStore):
+class RedisStreamStore(ResilientPubSub, StreamStore):
+    name = "streams-pubsub"
+
     def __init__(
         self,
         redis: aioredis.Redis,
@@ -116,7 +115,7 @@ class RedisStreamStore(StreamStore):
     ) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("RedisStreamStore needs a client with decode_responses=False")
-        self.redis = redis
+        super().__init__(redis)
         self.prefix = prefix
         self.max_len = max(1, max_len)
         self.max_age_s = max_age_s
@@ -132,11 +131,7 @@ class RedisStreamStore(StreamStore):
         # Per subscribed stream: set once Redis confirmed our SUBSCRIBE. A confirmation for a
         # stream already confirmed means the connection was re-established: check its head.
         self._ready: dict[str, asyncio.Event] = {}
-        self._pubsub: Any = None
-        self._broken = False
-        self._closing = False
-        self._listener: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._next_check = time.monotonic() + check_every_s
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -239,17 +234,7 @@ class RedisStreamStore(StreamStore):
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 await sub.close()
-        if self._listener is not None:
-            # redis-py's reconnect path can swallow a cancellation: the flag stops it anyway.
-            self._closing = True
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
-            self._pubsub = None
+        await self._close_pubsub()
 
     # --- one pub/sub connection per store, shared by every local subscriber --------------
 
@@ -260,22 +245,12 @@ class RedisStreamStore(StreamStore):
             subs.add(sub)
             if len(subs) == 1:
                 self._ready[sub.stream] = asyncio.Event()
-                if not self._broken:  # else the listener's reopen subscribes it
-                    if self._pubsub is None:
-                        self._pubsub = count_reconnects(self.redis.pubsub(), self)
-                    try:
-                        await self._pubsub.subscribe(self._channel(sub.stream))
-                    except (RedisError, OSError) as exc:
-                        # The connection died under us (Redis restarted): the listener's
-                        # reopen subscribes every stream again, this one included.
-                        log.warning("stream subscribe failed, reopening",
-                                    extra={"stream": sub.stream, "error": repr(exc)})
-                        self._broken = True
-                    except BaseException:
-                        self._forget(sub)
-                        raise
-            if (self._listener is None or self._listener.done()) and not self._closing:
-                self._listener = asyncio.create_task(self._listen(), name="streams-pubsub")
+                try:
+                    await self._subscribe_locked(self._channel(sub.stream))
+                except BaseException:
+                    self._forget(sub)
+                    raise
+            self._ensure_listener()
             ready = self._ready[sub.stream]
         try:
             await asyncio.wait_for(ready.wait(), CONFIRM_TIMEOUT_S)
@@ -296,9 +271,8 @@ class RedisStreamStore(StreamStore):
 
     async def _unregister(self, sub: QueueSubscription) -> None:
         async with self._lock:
-            if self._forget(sub) and self._pubsub is not None and not self._broken:
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(self._channel(sub.stream))
+            if self._forget(sub):
+                await self._unsubscribe_locked(self._channel(sub.stream))
 
     def _on_message(self, msg: dict[str, Any]) -> None:
         channel = _s(msg["channel"])
@@ -341,41 +315,13 @@ class RedisStreamStore(StreamStore):
                 elif head.epoch != sub.epoch or head.seq > sub.last:
                     sub.check(head)
 
-    async def _listen(self) -> None:
-        next_check = time.monotonic() + self.check_every_s
-        backoff = 0.1
-        while not self._closing:
-            try:
-                if self._broken:
-                    await self._reopen()
-                if self._pubsub is None or self._pubsub.connection is None:
-                    await asyncio.sleep(LISTEN_TIMEOUT_S)
-                else:
-                    msg = await self._pubsub.get_message(timeout=LISTEN_TIMEOUT_S)
-                    if msg is not None:
-                        self._on_message(msg)
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + self.check_every_s
-                    await self._check_all()
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the listener must outlive any one failure
-                self.reconnects += 1
-                log.warning("stream pub/sub lost, reconnecting", extra={"error": repr(exc)},
-                            exc_info=not isinstance(exc, RedisError | OSError))
-                self._broken = True
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+    # --- ResilientPubSub hooks ----------------------------------------------------------
 
-    async def _reopen(self) -> None:
-        """A fresh pub/sub connection; its SUBSCRIBE confirmations trigger the head checks."""
-        async with self._lock:
-            old, self._pubsub = self._pubsub, count_reconnects(self.redis.pubsub(), self)
-            if old is not None:
-                with contextlib.suppress(Exception):
-                    await old.aclose()
-            channels = [self._channel(stream) for stream in self._subs]
-            if channels:
-                await self._pubsub.subscribe(*channels)  # raises while Redis is still down
-            self._broken = False
+    def _channels(self) -> list[str]:
+        return [self._channel(stream) for stream in self._subs]
+
+    async def _after_pass(self) -> None:
+        """A slow periodic head check: a lost *last* message leaves no gap to notice."""
+        if time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + self.check_every_s
+            await self._check_all()

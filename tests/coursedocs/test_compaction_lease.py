@@ -1,0 +1,105 @@
+"""One process at a time compacts a document: two services (two processes' worth) on one
+SQLite file and the real Redis never merge the same document at once, and the content is
+intact afterwards while a teacher keeps typing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from realtime.coursedocs import content, store
+from realtime.coursedocs.service import DocService
+from realtime.db import Database
+from tests.conftest import REDIS_URL, make_settings
+from tests.coursedocs.test_store import Writer, _doc, _text
+
+
+class MergeWatch:
+    """Wraps the real merge (it runs in a thread) to see how many run at the same time."""
+
+    def __init__(self) -> None:
+        self.real = content.merge
+        self.active = 0
+        self.most = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, updates: list[bytes]) -> bytes:
+        with self._lock:
+            self.active += 1
+            self.calls += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(0.02)  # widen the window in which a second merge could start
+            return self.real(updates)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+@pytest.mark.redis
+async def test_two_processes_never_compact_a_document_at_once(
+    demo_db_path: Path, tmp_path: Path, redis_prefix: str, redis_cleanup: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watch = MergeWatch()
+    monkeypatch.setattr(content, "merge", watch)
+    dbs = [await Database.open(demo_db_path) for _ in range(2)]
+    redises = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    settings = make_settings(tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    a, b = (DocService(d, settings, redis=r) for d, r in zip(dbs, redises, strict=True))
+    try:
+        doc_id = await _doc(dbs[0])
+        w = Writer()
+        results: list[bool] = []
+
+        async def typist() -> None:
+            for i in range(120):
+                await store.append(dbs[i % 2], doc_id, [w.write(f"Leçon {i} : été")], now=2.0)
+                await asyncio.sleep(0)
+
+        async def compactor(service: DocService) -> None:
+            for _ in range(15):
+                results.append(await service.compact(doc_id))
+                await asyncio.sleep(0.005)
+
+        await asyncio.gather(typist(), compactor(a), compactor(b))
+        assert watch.most == 1  # never two merges of the document at once
+        assert True in results and watch.calls < len(results)  # some skipped: held elsewhere
+        assert await redis_cleanup.exists(a.leases.key(f"doc:{doc_id}")) == 0  # released
+        await store.append(dbs[0], doc_id, [w.write("Dernière ligne")], now=3.0)
+        assert await b.compact(doc_id)
+        stored = await store.load(dbs[1], doc_id)
+        assert stored.updates == [] and _text(stored) == str(w.frag)
+        assert str(w.frag).count("eçon") == 120
+    finally:
+        for s in (a, b):
+            await s.close()
+        for d in dbs:
+            await d.close()
+        for r in redises:
+            await r.aclose()
+
+
+async def test_without_redis_the_lease_is_per_process(demo_db_path: Path, tmp_path: Path
+                                                      ) -> None:
+    db = await Database.open(demo_db_path)
+    service = DocService(db, make_settings(tmp_path))
+    try:
+        doc_id = await _doc(db)
+        w = Writer()
+        for i in range(10):
+            await store.append(db, doc_id, [w.write(f"x{i}")], now=2.0)
+        async with service.leases.hold(f"doc:{doc_id}") as mine:
+            assert mine
+            assert not await service.compact(doc_id)  # the holder is compacting: skip
+        assert await service.compact(doc_id)
+        assert _text(await store.load(db, doc_id)) == str(w.frag)
+    finally:
+        await service.close()
+        await db.close()
