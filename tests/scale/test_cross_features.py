@@ -17,8 +17,8 @@ from realtime.coursedocs.relay import UPDATE
 from tests.attendance.conftest import AttendanceClient, absent_and_validate, recent_slot
 from tests.attendance.conftest import Cast as AttendanceCast
 from tests.chat.conftest import Cast as ChatCast
-from tests.chat.conftest import ChatClient, token_of, user_id
-from tests.conftest import REDIS_URL
+from tests.chat.conftest import ChatClient
+from tests.conftest import REDIS_URL, token_for, user_id
 from tests.coursedocs.conftest import YClient, new_doc, teacher_token, until
 from tests.coursedocs.test_socket import paragraph, stored_text
 from tests.scale.conftest import Cluster
@@ -33,10 +33,10 @@ async def test_chat_messages_and_receipts_cross_processes(
 ) -> None:
     a, b = await cluster.node(), await cluster.node()
     cast = ChatCast(demo_accounts)
-    teacher = await ChatClient(a.url, await token_of(a.url, cast.teacher)).connect()
-    alice = await ChatClient(b.url, await token_of(b.url, cast.alice)).connect()
-    bob = await ChatClient(b.url, await token_of(b.url, cast.bob)).connect()
-    outsider = await ChatClient(b.url, await token_of(b.url, cast.other_teacher)).connect()
+    teacher = await ChatClient(a.url, await token_for(a.url, cast.teacher)).connect()
+    alice = await ChatClient(b.url, await token_for(b.url, cast.alice)).connect()
+    bob = await ChatClient(b.url, await token_for(b.url, cast.bob)).connect()
+    outsider = await ChatClient(b.url, await token_for(b.url, cast.other_teacher)).connect()
     clients = [teacher, alice, bob, outsider]
     try:
         members = [await user_id(a.url, x) for x in (cast.alice, cast.bob)]
@@ -77,7 +77,7 @@ async def test_chat_messages_and_receipts_cross_processes(
 
 
 async def attendance_client(base: str, acct: dict[str, Any]) -> AttendanceClient:
-    client = await AttendanceClient(base, await token_of(base, acct)).connect()
+    client = await AttendanceClient(base, await token_for(base, acct)).connect()
     follow = await client.call("follow_feed", {})
     assert follow["ok"] and "snapshot" in follow, follow
     return client
@@ -89,7 +89,7 @@ async def test_absence_push_reaches_guardians_on_the_other_process_once(
     a, b = await cluster.node(), await cluster.node()
     cast = AttendanceCast(demo_accounts)
     g1, g2 = cast.guardians
-    teacher = await AttendanceClient(a.url, await token_of(a.url, cast.teacher)).connect()
+    teacher = await AttendanceClient(a.url, await token_for(a.url, cast.teacher)).connect()
     g1_on_b, g2_on_b = await attendance_client(b.url, g1), await attendance_client(b.url, g2)
     g1_on_a = await attendance_client(a.url, g1)
     outsider = await attendance_client(b.url, cast.other_parent)

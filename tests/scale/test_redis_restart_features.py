@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 
 from tests.chat.conftest import Cast as ChatCast
-from tests.chat.conftest import ChatClient, token_of, user_id
+from tests.chat.conftest import ChatClient
+from tests.conftest import token_for, user_id
 from tests.coursedocs.conftest import YClient, new_doc, teacher_token, until
 from tests.coursedocs.test_socket import paragraph, stored_text
 from tests.scale.conftest import Cluster, OwnRedis
@@ -35,8 +36,8 @@ async def test_chat_carries_on_after_redis_restart(
 ) -> None:
     a, b = await cluster.node(own_redis.url), await cluster.node(own_redis.url)
     cast = ChatCast(demo_accounts)
-    teacher = await ChatClient(a.url, await token_of(a.url, cast.teacher)).connect()
-    alice = await ChatClient(b.url, await token_of(b.url, cast.alice)).connect()
+    teacher = await ChatClient(a.url, await token_for(a.url, cast.teacher)).connect()
+    alice = await ChatClient(b.url, await token_for(b.url, cast.alice)).connect()
     try:
         alice_id = await user_id(a.url, cast.alice)
         conv = (await teacher.ok("create", {"kind": "group", "title": "Panne de Redis",
