@@ -44,10 +44,18 @@ class Relay(ResilientPubSub):
         return f"{self.prefix}:yjs:{doc_id}"
 
     async def publish(self, doc_id: int, kind: bytes, payload: bytes) -> None:
-        try:
-            await self.redis.publish(self._channel(doc_id), self.node + b"\n" + kind + payload)
-        except (RedisError, OSError) as exc:  # durable anyway; others catch up on resync
-            log.warning("yjs relay publish failed", extra={"error": repr(exc)})
+        message = self.node + b"\n" + kind + payload
+        for retries_left in (1, 0):
+            try:
+                await self.redis.publish(self._channel(doc_id), message)
+                return
+            except (RedisError, OSError) as exc:  # durable anyway; others catch up on resync
+                # Once more: after a Redis restart the first use of a pooled connection
+                # fails (it went stale meanwhile), and the others may have resubscribed
+                # already, so nothing would make them resync. A Yjs update applied twice
+                # changes nothing.
+                if not retries_left:
+                    log.warning("yjs relay publish failed", extra={"error": repr(exc)})
 
     async def subscribe(self, doc_id: int, on_message: OnMessage, on_resync: OnResync) -> None:
         """Returns once Redis confirmed the subscription (or after a short wait)."""
