@@ -162,6 +162,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                            batch_ms=app[keys.SETTINGS].board_batch_ms,
                            snapshot_every=app[keys.SETTINGS].board_snapshot_every,
                            presence=app.get(keys.PRESENCE))
+    admit_ms = app[keys.SETTINGS].board_admit_lag_ms
+    service.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
     yield

@@ -47,6 +47,8 @@ UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
 # for a fuller snapshot of the old history written by another process.
 RECHECK_AFTER_LOSS_S = (5.0, 15.0)
 TITLE_MAX = 120
+BUSY_MESSAGE = ("Le serveur est très sollicité : l'opération n'a pas été enregistrée, "
+                "réessayez dans un instant.")
 
 
 def board_ref(meta: BoardMeta) -> BoardRef:
@@ -89,6 +91,7 @@ class BoardService:
         self.snapshot_every = snapshot_every
         self.fanout = Fanout(sio, NAMESPACE)
         self.live: dict[int, LiveBoard] = {}
+        self.refused_busy = 0  # ops refused by admission control
         self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
 
     def start(self) -> None:
@@ -367,8 +370,17 @@ class BoardService:
 
     # --- ops ------------------------------------------------------------------------------
 
+    def _admit(self) -> None:
+        """Admission control: while the event loop runs late on average, a new op would only
+        queue behind the others (and its followers' latency with it): refuse it instead,
+        before anything is applied. Controls (lock, end, pen) are rare and always admitted."""
+        if self.fanout.gauge.saturated:
+            self.refused_busy += 1
+            raise AppError("rate_limited", BUSY_MESSAGE)
+
     async def submit(self, sid: str, board_id: int, op: ClientOp) -> int:
         live, p = self.member(sid, board_id)
+        self._admit()
         ref = board_ref(live.meta)
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
@@ -382,6 +394,7 @@ class BoardService:
 
     async def undo(self, sid: str, board_id: int, redo: bool) -> int:
         live, p = self.member(sid, board_id)
+        self._admit()
         ref = board_ref(live.meta)
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))

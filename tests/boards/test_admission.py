@@ -1,0 +1,83 @@
+"""Admission control: a server whose event loop lags refuses new ops (`rate_limited`, in
+French) and applies none of them, then takes ops again once it keeps up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from realtime import keys
+from realtime.app import create_app
+from realtime.boards.service import BUSY_MESSAGE
+from tests.boards.conftest import BoardClient, stroke
+from tests.boards.test_socket import Cast, create_board
+from tests.conftest import make_settings, token_for
+
+
+async def until(predicate: Any) -> None:
+    """Wait (bounded) for a condition of the server's own gauge: it has no event to wait on,
+    it is a reading of the loop, so it is looked at again every few ticks."""
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the server's load gauge never reached the expected state")
+
+
+async def test_a_lagging_loop_refuses_new_ops_and_applies_none(
+    aiohttp_server: Any, tmp_path: Path, demo_db_path: Path,
+    demo_accounts: list[dict[str, Any]],
+) -> None:
+    app = create_app(make_settings(tmp_path, db_path=demo_db_path))
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    cast = Cast(demo_accounts)
+    board = await create_board(base, cast)
+    teacher = await BoardClient(base, await token_for(base, cast.teacher)).connect()
+    alice = await BoardClient(base, await token_for(base, cast.alice)).connect()
+    service = app[keys.BOARDS]
+    gauge = service.fanout.gauge
+    blocking = True
+
+    def block() -> None:
+        """Something on the server's loop that hogs it: 0.1 s at a time, again and again."""
+        time.sleep(0.1)
+        if blocking:
+            asyncio.get_running_loop().call_soon(block)
+
+    try:
+        for c in (teacher, alice):
+            assert (await c.call("join", {"board_id": board}))["ok"]
+        before = await teacher.call("op", {"board_id": board, "op": stroke("avant")})
+        assert before["ok"]
+        assert not gauge.saturated  # one op on a quiet server is not refused
+
+        asyncio.get_running_loop().call_soon(block)
+        await until(lambda: gauge.saturated)
+        refused = await teacher.call("op", {"board_id": board, "op": stroke("pendant")})
+        refused_undo = await teacher.call("undo", {"board_id": board})
+        blocking = False
+        assert refused == {"ok": False, "error": {"code": "rate_limited",
+                                                  "message": BUSY_MESSAGE}}
+        assert refused_undo["error"]["code"] == "rate_limited"
+        assert service.refused_busy == 2
+
+        # The loop keeps up again: the same op is taken, with the very next seq (nothing
+        # was appended meanwhile), and followers get exactly the accepted ops.
+        await until(lambda: not gauge.saturated)
+        after = await teacher.call("op", {"board_id": board, "op": stroke("pendant")})
+        assert after["ok"] and after["seq"] == before["seq"] + 1
+        await alice.wait_seq(after["seq"])
+        assert [o["op"]["item"]["id"] for o in alice.ops] == ["avant", "pendant"]
+        fresh = await BoardClient(base, await token_for(base, cast.bob)).connect()
+        try:
+            snap = (await fresh.call("join", {"board_id": board}))["snapshot"]
+        finally:
+            await fresh.close()
+        assert [i["id"] for i in snap["items"]] == ["avant", "pendant"]
+    finally:
+        blocking = False
+        await teacher.close()
+        await alice.close()
