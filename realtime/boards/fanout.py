@@ -190,17 +190,20 @@ class Fanout:
         return sock
 
     def send(self, sids: Iterable[str], event: str, data: Any, *, volatile: bool = False,
-             skip_sid: str | None = None) -> int:
+             skip_sid: str | None = None, shed_on_lag: bool = True) -> int:
         """`send_encoded` of `[event, data]` (JSON by msgspec)."""
         return self.send_encoded(sids, event, msgspec.json.encode([event, data]),
-                                 volatile=volatile, skip_sid=skip_sid)
+                                 volatile=volatile, skip_sid=skip_sid, shed_on_lag=shed_on_lag)
 
     def send_encoded(self, sids: Iterable[str], event: str, body: bytes, *,
-                     volatile: bool = False, skip_sid: str | None = None) -> int:
+                     volatile: bool = False, skip_sid: str | None = None,
+                     shed_on_lag: bool = True) -> int:
         """Send `body`, the JSON array `[event, data]`, to every member; return how many got
         it. The message (`42/boards,` + body) and its websocket frame are built once. Never
-        awaits, so the frames of one board leave in the order they were sent."""
-        if volatile and self.gauge.overloaded:
+        awaits, so the frames of one board leave in the order they were sent. Volatile
+        traffic is dropped for a member already behind, and, if `shed_on_lag`, for everyone
+        while the loop runs late."""
+        if volatile and shed_on_lag and self.gauge.overloaded:
             self.volatile_dropped += 1
             return 0
         pkt: eio_packet.Packet | None = None

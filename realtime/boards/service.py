@@ -468,13 +468,16 @@ class BoardService:
         if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e guide la vue de la classe.")
         live.view = {"board_id": board_id, **data}  # a late joiner gets the last one anyway
-        await self._volatile(live, "view", live.view, sid)
+        # One per page change or zoom from one teacher: shedding it on a busy loop saves
+        # nothing and leaves the class on the wrong page (a lagging socket still skips it).
+        await self._volatile(live, "view", live.view, sid, shed_on_lag=False)
 
     async def _volatile(self, live: LiveBoard, event: str, data: dict[str, Any],
-                        sid: str) -> None:
+                        sid: str, shed_on_lag: bool = True) -> None:
         """Local members get it straight on their sockets; members held by other processes
         through the Socket.IO manager's Redis channel (every local sid skipped there)."""
-        self.fanout.send(live.members, event, data, volatile=True, skip_sid=sid)
+        self.fanout.send(live.members, event, data, volatile=True, skip_sid=sid,
+                         shed_on_lag=shed_on_lag)
         if isinstance(self.sio.manager, AsyncPubSubManager):
             await self.sio.emit(event, data, room=room_name(live.id), namespace=NAMESPACE,
                                 skip_sid=[sid, *live.members])

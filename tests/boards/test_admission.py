@@ -81,3 +81,42 @@ async def test_a_lagging_loop_refuses_new_ops_and_applies_none(
         blocking = False
         await teacher.close()
         await alice.close()
+
+
+async def test_a_lagging_loop_sheds_pointers_but_not_the_teachers_view(
+    aiohttp_server: Any, tmp_path: Path, demo_db_path: Path,
+    demo_accounts: list[dict[str, Any]],
+) -> None:
+    app = create_app(make_settings(tmp_path, db_path=demo_db_path))
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    cast = Cast(demo_accounts)
+    board = await create_board(base, cast)
+    teacher = await BoardClient(base, await token_for(base, cast.teacher)).connect()
+    alice = await BoardClient(base, await token_for(base, cast.alice)).connect()
+    fanout = app[keys.BOARDS].fanout
+    blocking = True
+
+    def block() -> None:
+        time.sleep(0.1)
+        if blocking:
+            asyncio.get_running_loop().call_soon(block)
+
+    try:
+        for c in (teacher, alice):
+            assert (await c.call("join", {"board_id": board}))["ok"]
+        asyncio.get_running_loop().call_soon(block)
+        await until(lambda: fanout.gauge.overloaded)
+        await teacher.sio.emit("pointer", {"board_id": board, "x": 10, "y": 20},
+                               namespace="/boards")
+        answer = await teacher.call("view", {"board_id": board, "page_id": "p1", "zoom": 2})
+        assert answer["ok"]
+        await alice.wait_for(lambda: alice.events["view"])
+        blocking = False
+        assert alice.events["view"] == [{"board_id": board, "page_id": "p1", "x": 0.0,
+                                         "y": 0.0, "zoom": 2.0}]
+        assert fanout.volatile_dropped >= 1 and alice.events["pointer"] == []
+    finally:
+        blocking = False
+        await teacher.close()
+        await alice.close()
