@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
 
-import socketio
 from aiohttp import web
+
+from bench._serve import serve, socketio_app
 
 NS = "/chat"
 
 
 def create_app(members: dict[int, list[int]]) -> web.Application:
-    sio = socketio.AsyncServer(async_mode="aiohttp", transports=["websocket"],
-                               async_handlers=False, ping_interval=20, ping_timeout=20,
-                               logger=False, engineio_logger=False)
-    app = web.Application()
-    sio.attach(app)
+    app, sio = socketio_app()
     seqs: dict[int, int] = {}
 
     @sio.on("connect", namespace=NS)
@@ -49,26 +45,13 @@ def create_app(members: dict[int, list[int]]) -> web.Application:
             await sio.emit("event", event, room=f"chatuser:{uid}", namespace=NS)
         return {"ok": True, "seq": seq}
 
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app.router.add_get("/healthz", healthz)
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--plan", type=Path, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    members = {int(k): v for k, v in json.loads(args.plan.read_text()).items()}
-    import uvloop
-
-    web.run_app(create_app(members), host=args.host, port=args.port, print=None,
-                access_log=None, shutdown_timeout=2, loop=uvloop.new_event_loop())
+def from_args(args: argparse.Namespace) -> web.Application:
+    return create_app({int(k): v for k, v in json.loads(args.plan.read_text()).items()})
 
 
 if __name__ == "__main__":
-    main()
+    serve(__doc__, from_args,
+          lambda parser: parser.add_argument("--plan", type=Path, required=True))

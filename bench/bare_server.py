@@ -11,21 +11,17 @@ one `sio.emit('op', …, room=…)` to every member (the sender included), then 
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
-import socketio
 from aiohttp import web
+
+from bench._serve import serve, socketio_app
 
 NS = "/boards"
 
 
-def create_app() -> web.Application:
-    sio = socketio.AsyncServer(async_mode="aiohttp", transports=["websocket"],
-                               async_handlers=False, ping_interval=20, ping_timeout=20,
-                               logger=False, engineio_logger=False)
-    app = web.Application()
-    sio.attach(app)
+def create_app(_args: argparse.Namespace | None = None) -> web.Application:
+    app, sio = socketio_app()
     seqs: dict[int, int] = {}
 
     @sio.on("connect", namespace=NS)
@@ -46,30 +42,8 @@ def create_app() -> web.Application:
         await sio.emit("op", message, room=f"board:{board}", skip_sid=None, namespace=NS)
         return {"ok": True, "seq": seq}
 
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app.router.add_get("/healthz", healthz)
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover
-        import asyncio
-
-        loop = asyncio.new_event_loop()
-    web.run_app(create_app(), host=args.host, port=args.port, print=None, access_log=None,
-                shutdown_timeout=2, loop=loop)
-
-
 if __name__ == "__main__":
-    main()
+    serve(__doc__, create_app)

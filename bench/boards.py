@@ -20,6 +20,13 @@ run's t0) rides in the first point's x, so a follower in another process compute
 latency = receipt − send on the machine's one clock. Followers are spread over `--procs`
 client processes, each with its own uvloop; their CPU is reported so a client-side
 bottleneck shows. A warm-up precedes the measured window; everything stops by itself.
+
+`--url` (and `--bare-url`) drive servers started elsewhere instead — on another machine, so
+that the clients do not compete with the server for its cores: the ENT server seeded with
+`python -m realtime demo --out accounts.json` (passed as `--accounts`), the baseline with
+`python -m bench.bare_server --host 0.0.0.0 --port …`. Their CPU and memory are then not
+measured here. `--server-cpus` / `--client-cpus` split one machine's cores between the
+server and the clients instead (sched_setaffinity, as `taskset` does).
 """
 
 from __future__ import annotations
@@ -115,12 +122,14 @@ def free_port() -> int:
 @dataclass
 class Server:
     name: str
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | None  # None: started elsewhere (`--url`)
     url: str
-    log: Path
+    log: Path | None
 
     def log_problems(self) -> list[str]:
         """Lines of the server's log at WARNING or above (JSON logs or plain text)."""
+        if self.log is None:
+            return []
         out = []
         for line in self.log.read_text(errors="replace").splitlines():
             if any(w in line for w in ("WARNING", "ERROR", "CRITICAL", "Traceback",
@@ -129,21 +138,50 @@ class Server:
         return out
 
 
-def spawn_server(name: str, args: list[str], env: dict[str, str], log: Path) -> Server:
+def parse_cpus(text: str | None) -> set[int] | None:
+    """`0`, `0,1` or `0-1` (as taskset -c) → a CPU set; None or empty → no pinning."""
+    if not text:
+        return None
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def spawn_server(name: str, args: list[str], env: dict[str, str], log: Path,
+                 cpus: set[int] | None = None) -> Server:
     port = free_port()
+
+    def pin() -> None:  # in the child before exec: every thread of the server inherits it
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
     with log.open("wb") as fh:
         proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT,
-                                env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT)
+                                env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT,
+                                preexec_fn=pin if cpus else None)
     return Server(name, proc, f"http://127.0.0.1:{port}", log)
+
+
+async def remote_server(name: str, url: str) -> Server:
+    """A server started elsewhere: checked to answer /healthz, never started or stopped."""
+    url = url.rstrip("/")
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as r:
+        if r.status != 200:
+            raise RuntimeError(f"{name} at {url}: /healthz answered {r.status}")
+    return Server(name, None, url, None)
 
 
 def log_tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:]
 
 
-async def start_server(name: str, args: list[str], env: dict[str, str], log: Path) -> Server:
-    server = spawn_server(name, args, env, log)
+async def start_server(name: str, args: list[str], env: dict[str, str], log: Path,
+                       cpus: set[int] | None = None) -> Server:
+    server = spawn_server(name, args, env, log, cpus)
     proc = server.proc
+    assert proc is not None
     deadline = time.monotonic() + 30
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -159,7 +197,7 @@ async def start_server(name: str, args: list[str], env: dict[str, str], log: Pat
 
 
 def stop_server(server: Server) -> None:
-    if server.proc.poll() is None:
+    if server.proc is not None and server.proc.poll() is None:
         server.proc.terminate()
         try:
             server.proc.wait(15)
@@ -549,12 +587,19 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
             g += 1
     ctx = mp.get_context("spawn")
     workers = []
-    for spec in specs:
-        parent, child = ctx.Pipe()
-        p = ctx.Process(target=worker_main, args=(child, spec), daemon=True)
-        p.start()
-        child.close()
-        workers.append((p, parent))
+    client_cpus = parse_cpus(args.client_cpus)
+    mine = os.sched_getaffinity(0)
+    if client_cpus:  # the client processes inherit it (this process gets its own back)
+        os.sched_setaffinity(0, client_cpus)
+    try:
+        for spec in specs:
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=worker_main, args=(child, spec), daemon=True)
+            p.start()
+            child.close()
+            workers.append((p, parent))
+    finally:
+        os.sched_setaffinity(0, mine)
     try:
         n_clients = sum(len(s["teachers"]) + len(s["followers"]) for s in specs)
         for _p, conn in workers:
@@ -567,13 +612,17 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
         m1 = m0 + args.seconds
         for _p, conn in workers:
             conn.send(("go", t0, start, m0, m1))
-        pid = server.proc.pid
+        # A server started elsewhere is not measured here (nan: shown as n/a).
+        pid = server.proc.pid if server.proc is not None else None
         await asyncio.sleep(m0 - time.time())
-        cpu0, rss, machine0 = proc_cpu_s(pid), proc_rss_mib(pid), machine_cpu()
+        cpu0 = proc_cpu_s(pid) if pid else math.nan
+        rss = proc_rss_mib(pid) if pid else math.nan
+        machine0 = machine_cpu()
         while time.time() < m1:
             await asyncio.sleep(min(1.0, max(0.0, m1 - time.time())))
-            rss = max(rss, proc_rss_mib(pid))
-        cpu1, machine1 = proc_cpu_s(pid), machine_cpu()
+            if pid:
+                rss = max(rss, proc_rss_mib(pid))
+        cpu1, machine1 = (proc_cpu_s(pid) if pid else math.nan), machine_cpu()
         reports = []
         for _p, conn in workers:
             kind, detail = await _recv(conn, DRAIN_MAX_S + 60)
@@ -627,8 +676,9 @@ async def run_ent(tmp: Path, accounts: list[dict[str, Any]], db: Path, boards: i
                   args: argparse.Namespace) -> Result:
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
            "REALTIME_LOG_LEVEL": "WARNING"}
-    server = await start_server("ENT server", ["-m", "realtime", "serve"], env,
-                                tmp / f"ent-{boards}.log")
+    server = (await remote_server("ENT server", args.url) if args.url else
+              await start_server("ENT server", ["-m", "realtime", "serve"], env,
+                                 tmp / f"ent-{boards}.log", parse_cpus(args.server_cpus)))
     try:
         plans = await plan_ent(server.url, accounts, boards, args.followers)
         result = await measure(server, plans, args)
@@ -639,8 +689,9 @@ async def run_ent(tmp: Path, accounts: list[dict[str, Any]], db: Path, boards: i
 
 
 async def run_bare(tmp: Path, boards: int, args: argparse.Namespace) -> Result:
-    server = await start_server("bare python-socketio", ["-m", "bench.bare_server"], {},
-                                tmp / f"bare-{boards}.log")
+    server = (await remote_server("bare python-socketio", args.bare_url) if args.bare_url else
+              await start_server("bare python-socketio", ["-m", "bench.bare_server"], {},
+                                 tmp / f"bare-{boards}.log", parse_cpus(args.server_cpus)))
     try:
         result = await measure(server, plan_bare(boards, args.followers), args)
     finally:
@@ -655,6 +706,11 @@ COLUMNS = ("system", "boards", "followers", "ops/s in", "deliveries/s out", "p50
            "p99 ms", "server CPU %", "server RSS MiB")
 
 
+def num(value: float) -> str:
+    """A server figure; one not measured (a server started elsewhere) is `n/a`."""
+    return f"{value:.0f}" if math.isfinite(value) else "n/a"
+
+
 def ms(value: float) -> str:
     """A latency; one that never came (still queued when the drain ended) is `lost`."""
     return f"{value:.1f}" if math.isfinite(value) else "lost"
@@ -666,8 +722,8 @@ def ratio(a: float, b: float) -> str:
 
 def table(results: list[Result]) -> str:
     rows = [[r.system, str(r.boards), str(r.followers), f"{r.ops_in:,.0f}",
-             f"{r.deliveries_out:,.0f}", ms(r.p50), ms(r.p99), f"{r.server_cpu:.0f}",
-             f"{r.server_rss:.0f}"] for r in results]
+             f"{r.deliveries_out:,.0f}", ms(r.p50), ms(r.p99), num(r.server_cpu),
+             num(r.server_rss)] for r in results]
     by_size: dict[tuple[int, int], dict[str, Result]] = {}
     for r in results:
         by_size.setdefault((r.boards, r.followers), {})[r.system] = r
@@ -712,17 +768,21 @@ def notes(results: list[Result]) -> str:
     out = []
     for r in results:
         clients = ", ".join(f"{c:.0f}%" for c in r.client_cpu)
-        others = r.machine_busy - r.server_cpu - sum(r.client_cpu)
+        remote = not math.isfinite(r.server_cpu)  # started elsewhere: not measured here
+        others = r.machine_busy - (0 if remote else r.server_cpu) - sum(r.client_cpu)
         out.append(f"- {r.system}, {r.boards} boards: client processes CPU {clients}; "
                    f"machine {r.machine_busy:.0f}% of {100 * (os.cpu_count() or 1)}% "
                    f"(other processes {max(0.0, others):.0f}%, steal {r.steal:.0f}%); "
                    f"teacher ack p99 {ms(r.ack_p99)} ms; lost deliveries {r.missing}; "
                    f"late sends {r.late_sends}; errors {r.errors or 'none'}; "
                    f"server log warnings {len(r.server_problems)}")
+        if remote:
+            out.append("  server started elsewhere (--url): its CPU and memory are not "
+                       "measured; 'other processes' includes it if it runs on this machine")
         if max(r.client_cpu, default=0) >= 85:
             out.append("  ! a client process was near 100% CPU: the client side limited this "
                        "run, its latencies include client queueing")
-        if others >= 20:
+        if others >= 20 and not remote:
             out.append(f"  ! other processes used {others:.0f}% of a core during the window: "
                        "this row is disturbed, run it again on a quiet machine")
         if r.machine_busy >= 90 * (os.cpu_count() or 1):
@@ -751,10 +811,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--p99-target", type=float, default=50,
                    help="p99 bound of the capacity summary printed for several sizes (50)")
     p.add_argument("--system", choices=("both", "ent", "bare"), default="both")
+    p.add_argument("--url", help="drive an ENT server started elsewhere (seeded with "
+                                 "`python -m realtime demo --out FILE`) instead of starting one")
+    p.add_argument("--accounts", type=Path,
+                   help="with --url: the demo's accounts file (`demo --out FILE`)")
+    p.add_argument("--bare-url", help="drive a `python -m bench.bare_server` started elsewhere")
+    p.add_argument("--server-cpus", help="pin the servers started here to these CPUs "
+                                         "(taskset -c syntax: 0 or 0,1 or 0-1)")
+    p.add_argument("--client-cpus", help="pin the client processes to these CPUs")
     args = p.parse_args(argv)
     args.sizes = [int(x) for x in str(args.boards).split(",") if x.strip()]
     if not args.sizes or min(args.sizes) < 1 or args.followers < 1 or args.rate <= 0:
         p.error("boards, followers and rate must be positive")
+    if args.url and args.system != "bare" and args.accounts is None:
+        p.error("--url needs --accounts: the accounts file the demo seeding wrote")
+    if args.url and args.system == "both" and not args.bare_url:
+        p.error("--url with --system both needs --bare-url: the baseline must run where "
+                "the ENT server runs, or the ratio compares two machines")
+    try:
+        parse_cpus(args.server_cpus), parse_cpus(args.client_cpus)
+    except ValueError:
+        p.error("--server-cpus / --client-cpus: CPU numbers as taskset -c takes them")
     return args
 
 
@@ -764,7 +841,9 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         tmp = Path(name)
         accounts: list[dict[str, Any]] = []
         db = tmp / "ent.sqlite3"
-        if args.system in ("both", "ent"):
+        if args.system in ("both", "ent") and args.url:
+            accounts = json.loads(args.accounts.read_text())
+        elif args.system in ("both", "ent"):
             print("Seeding the demo data…", file=sys.stderr, flush=True)
             db, accounts = seed_demo(tmp)
         for boards in args.sizes:
@@ -785,7 +864,9 @@ def main(argv: list[str] | None = None) -> None:
 
     results = uvloop.run(main_async(args))
     print(f"\n{args.rate:g} ops/s per teacher, {args.seconds:g} s measured after "
-          f"{args.warmup:g} s warm-up, {args.procs} client processes, {os.cpu_count()} CPUs")
+          f"{args.warmup:g} s warm-up, {args.procs} client processes, {os.cpu_count()} CPUs"
+          + (f"; server on CPUs {args.server_cpus}" if args.server_cpus else "")
+          + (f", clients on CPUs {args.client_cpus}" if args.client_cpus else ""))
     print(table(results))
     print(notes(results))
     if len(args.sizes) > 1:

@@ -10,11 +10,12 @@ frame, `/yjs/<room>`), so the very same clients drive both; but no auth, no limi
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 from pycrdt.websocket import WebsocketServer
+
+from bench._serve import healthz, serve
 
 SERVER: web.AppKey[WebsocketServer] = web.AppKey("ws_server")
 
@@ -53,17 +54,13 @@ async def yjs(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 async def _server(app: web.Application) -> AsyncIterator[None]:
     async with WebsocketServer(auto_clean_rooms=True) as server:
         app[SERVER] = server
         yield
 
 
-def create_app() -> web.Application:
+def create_app(_args: argparse.Namespace | None = None) -> web.Application:
     app = web.Application()
     app.cleanup_ctx.append(_server)
     app.router.add_get("/healthz", healthz)
@@ -71,23 +68,5 @@ def create_app() -> web.Application:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover
-        import asyncio
-
-        loop = asyncio.new_event_loop()
-    web.run_app(create_app(), host=args.host, port=args.port, print=None, access_log=None,
-                shutdown_timeout=2, loop=loop)
-
-
 if __name__ == "__main__":
-    main()
+    serve(__doc__, create_app)

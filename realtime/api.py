@@ -83,6 +83,24 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
     return decode_json(raw, type_)
 
 
+async def read_capped(request: web.Request, cap: int, too_large: str) -> bytes:
+    """The whole body, refused (`too_large`, with that message) as soon as it exceeds `cap`.
+
+    One `content.read(n)` returns what has arrived so far, at most n bytes, not the body: a
+    large or chunked upload comes in several pieces, so it is read until the end."""
+    if request.content_length is not None and request.content_length > cap:
+        raise AppError("too_large", too_large)
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > cap:
+            raise AppError("too_large", too_large)
+        chunks.append(chunk)
+
+
 def token_of(request: web.Request) -> str | None:
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):

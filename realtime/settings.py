@@ -57,6 +57,7 @@ class Settings:
     timezone: str = "Europe/Paris"
     static_dir: Path = field(default_factory=lambda: _ROOT / "web_client" / "dist")
     board_batch_ms: int = 15  # a live board's ops leave in one frame per tick (0: at once)
+    board_admit_lag_ms: int = 40  # event loop lag (moving average) refusing new ops (0: never)
     ws_compression: bool = False  # permessage-deflate on websockets (memory per connection)
     board_snapshot_every: int = 1_000  # events applied between two snapshots of a live board
     presence_heartbeat_s: float = 10.0
@@ -118,6 +119,7 @@ class Settings:
             timezone=env.get("REALTIME_TZ") or d.timezone,
             static_dir=Path(env.get("REALTIME_STATIC_DIR") or d.static_dir),
             board_batch_ms=_int(env, "REALTIME_BOARD_BATCH_MS", d.board_batch_ms),
+            board_admit_lag_ms=_int(env, "REALTIME_BOARD_ADMIT_LAG_MS", d.board_admit_lag_ms),
             ws_compression=_bool(env, "REALTIME_WS_COMPRESSION", d.ws_compression),
             board_snapshot_every=_int(env, "REALTIME_BOARD_SNAPSHOT_EVERY",
                                       d.board_snapshot_every),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -81,4 +82,66 @@ async def test_write_batch_is_one_transaction(tmp_path: Path) -> None:
         async with db.transaction() as conn:  # the connection is usable afterwards
             await conn.execute("DELETE FROM streams WHERE name = 'b'")
     finally:
+        await db.close()
+
+
+def _insert(conn: sqlite3.Connection, names: list[str]) -> int:
+    conn.executemany("INSERT INTO streams (name, epoch, seq, trimmed_to) VALUES (?, 'e', 0, 0)",
+                     [(n,) for n in names])
+    return len(names)
+
+
+async def test_write_batch_runs_on_the_loop_and_checkpoints_run_beside(tmp_path: Path) -> None:
+    """Commits are WAL writes on the loop's thread; the WAL is checkpointed by the background
+    connection, never by a commit (the main connection's automatic checkpoint is off)."""
+    db = await Database.open(tmp_path / "wal.sqlite3")
+    try:
+        row = await db.fetchone("PRAGMA wal_autocheckpoint")
+        assert row is not None and row[0] == 0
+        row = await db.fetchone("PRAGMA synchronous")
+        assert row is not None and row[0] == 1  # NORMAL
+        for i in range(20):
+            assert await db.write_batch(_insert, [f"s{i}a", f"s{i}b"]) == 2
+        assert db.inline_writes == 20
+
+        for _ in range(400):  # the checkpointer wakes every second
+            if db.checkpoints:
+                break
+            await asyncio.sleep(0.05)
+        assert db.checkpoints
+        # Everything written so far is in the database file: another connection's own
+        # passive checkpoint finds no frame left to copy.
+        other = sqlite3.connect(tmp_path / "wal.sqlite3")
+        try:
+            busy, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert busy == 0 and frames == copied
+            assert other.execute("SELECT COUNT(*) FROM streams").fetchone()[0] == 40
+        finally:
+            other.close()
+    finally:
+        await db.close()
+
+
+async def test_write_batch_waits_off_the_loop_for_another_process(tmp_path: Path) -> None:
+    """Another process holding the write lock: the batch waits for it in aiosqlite's thread,
+    the event loop keeps running meanwhile, and the batch commits once the lock is free."""
+    path = tmp_path / "busy.sqlite3"
+    db = await Database.open(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO streams (name, epoch, seq, trimmed_to) VALUES ('x', 'e', 0, 0)")
+        write = asyncio.ensure_future(db.write_batch(_insert, ["y"]))
+        ticks = 0
+        while ticks < 5:  # the loop is not blocked while the batch waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(write, 20) == 1
+        assert db.inline_writes == 0
+        rows = await db.fetchall("SELECT name FROM streams ORDER BY name")
+        assert [r["name"] for r in rows] == ["x", "y"]
+    finally:
+        other.close()
         await db.close()

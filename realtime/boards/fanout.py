@@ -48,6 +48,8 @@ MAX_BUFFER = 4 * 1024 * 1024  # unsent bytes on one websocket before it is cut
 VOLATILE_BUFFER = 64 * 1024  # … before it gets no more pointers / views for now
 LAG_CHECK_S = 0.05
 OVERLOADED_LAG_S = 0.025  # the loop woke this late: shed volatile traffic
+SUSTAIN_WEIGHT = 0.1  # of each wake-up in the loop lag's moving average
+ADMIT_LAG_S = 0.04  # … above which new ops are refused (`rate_limited`)
 
 
 class _TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -105,11 +107,23 @@ def _transport(sock: Any, direct_before: bool) -> Any:
 
 
 class LoadGauge:
-    """How late the event loop wakes a periodic timer: the server's own measure of overload."""
+    """How late the event loop wakes a periodic timer: the server's own measure of overload.
+
+    Two readings of it. `overloaded`: the last wake-ups were late (a peak, held and decaying
+    within ~0.2 s): enough to shed volatile traffic, which costs nothing to drop. `saturated`:
+    the loop has been late *on average* over its last wake-ups (a moving average, each
+    wake-up counting for `SUSTAIN_WEIGHT`, so about the last ten: half a second or more):
+    the server is taking in more work than it gets through, so new ops are refused
+    (`rate_limited`; the web client sends them again a moment later) rather than queued
+    behind the others with a latency that grows without bound. One garbage collection pause
+    or one slow callback moves the average by a tenth of itself, so it alone refuses nothing.
+    """
 
     def __init__(self, every_s: float = LAG_CHECK_S) -> None:
         self.every_s = every_s
         self.lag_s = 0.0
+        self.sustained_s = 0.0
+        self.admit_lag_s = ADMIT_LAG_S
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
 
@@ -121,14 +135,20 @@ class LoadGauge:
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        late = max(0.0, now - self._due)
         # Decays in about four ticks once the loop is on time again.
-        self.lag_s = max(now - self._due, self.lag_s * 0.75)
+        self.lag_s = max(late, self.lag_s * 0.75)
+        self.sustained_s += SUSTAIN_WEIGHT * (late - self.sustained_s)
         self._due = now + self.every_s
         self._handle = loop.call_at(self._due, self._tick)
 
     @property
     def overloaded(self) -> bool:
         return self.lag_s > OVERLOADED_LAG_S
+
+    @property
+    def saturated(self) -> bool:
+        return self.sustained_s > self.admit_lag_s
 
     def stop(self) -> None:
         if self._handle is not None:
@@ -170,17 +190,20 @@ class Fanout:
         return sock
 
     def send(self, sids: Iterable[str], event: str, data: Any, *, volatile: bool = False,
-             skip_sid: str | None = None) -> int:
+             skip_sid: str | None = None, shed_on_lag: bool = True) -> int:
         """`send_encoded` of `[event, data]` (JSON by msgspec)."""
         return self.send_encoded(sids, event, msgspec.json.encode([event, data]),
-                                 volatile=volatile, skip_sid=skip_sid)
+                                 volatile=volatile, skip_sid=skip_sid, shed_on_lag=shed_on_lag)
 
     def send_encoded(self, sids: Iterable[str], event: str, body: bytes, *,
-                     volatile: bool = False, skip_sid: str | None = None) -> int:
+                     volatile: bool = False, skip_sid: str | None = None,
+                     shed_on_lag: bool = True) -> int:
         """Send `body`, the JSON array `[event, data]`, to every member; return how many got
         it. The message (`42/boards,` + body) and its websocket frame are built once. Never
-        awaits, so the frames of one board leave in the order they were sent."""
-        if volatile and self.gauge.overloaded:
+        awaits, so the frames of one board leave in the order they were sent. Volatile
+        traffic is dropped for a member already behind, and, if `shed_on_lag`, for everyone
+        while the loop runs late."""
+        if volatile and shed_on_lag and self.gauge.overloaded:
             self.volatile_dropped += 1
             return 0
         pkt: eio_packet.Packet | None = None

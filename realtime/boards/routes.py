@@ -15,7 +15,14 @@ import socketio
 from aiohttp import web
 
 from realtime import keys
-from realtime.api import current_principal, json_response, path_int, query_int, read_json
+from realtime.api import (
+    current_principal,
+    json_response,
+    path_int,
+    query_int,
+    read_capped,
+    read_json,
+)
 from realtime.boards import export, store
 from realtime.boards.model import Limits
 from realtime.boards.service import BoardService, board_ref
@@ -79,11 +86,8 @@ async def upload_image(request: web.Request) -> web.Response:
     if mime not in IMAGE_TYPES:
         raise AppError("unsupported_media_type", "Image PNG, JPEG, WebP ou GIF attendue.")
     cap = service.limits.image_bytes
-    if request.content_length is not None and request.content_length > cap:
-        raise AppError("too_large", f"Image trop lourde ({cap // (1024 * 1024)} Mio au plus).")
-    data = await request.content.read(cap + 1)
-    if len(data) > cap:
-        raise AppError("too_large", f"Image trop lourde ({cap // (1024 * 1024)} Mio au plus).")
+    data = await read_capped(request, cap, f"Image trop lourde ({cap // (1024 * 1024)} Mio au "
+                                           "plus).")
     if not data.startswith(_MAGIC[mime]):
         raise AppError("invalid", "Le fichier n'est pas une image du type annoncé.")
     digest = hashlib.sha256(data).hexdigest()
@@ -160,6 +164,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                            snapshot_every=app[keys.SETTINGS].board_snapshot_every,
                            presence=app.get(keys.PRESENCE),
                            leases=Leases(app[keys.REDIS], app[keys.SETTINGS].redis_prefix))
+    admit_ms = app[keys.SETTINGS].board_admit_lag_ms
+    service.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
     yield

@@ -51,6 +51,8 @@ TITLE_MAX = 120
 # A snapshot that saves what only this process has (on a reset, on unload) waits this long for
 # another process's compaction of the board to finish; a periodic one just skips.
 SNAPSHOT_WAIT_S = 5.0
+BUSY_MESSAGE = ("Le serveur est très sollicité : l'opération n'a pas été enregistrée, "
+                "réessayez dans un instant.")
 
 
 def board_ref(meta: BoardMeta) -> BoardRef:
@@ -96,6 +98,7 @@ class BoardService:
         self.fanout = Fanout(sio, NAMESPACE)
         self.frames_sent = self.deliveries = 0
         self.live: dict[int, LiveBoard] = {}
+        self.refused_busy = 0  # ops refused by admission control
         self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
         # The snapshot each live board was loaded from: what its first snapshot of a new
         # epoch may replace (store.save_snapshot).
@@ -401,8 +404,17 @@ class BoardService:
 
     # --- ops ------------------------------------------------------------------------------
 
+    def _admit(self) -> None:
+        """Admission control: while the event loop runs late on average, a new op would only
+        queue behind the others (and its followers' latency with it): refuse it instead,
+        before anything is applied. Controls (lock, end, pen) are rare and always admitted."""
+        if self.fanout.gauge.saturated:
+            self.refused_busy += 1
+            raise AppError("rate_limited", BUSY_MESSAGE)
+
     async def submit(self, sid: str, board_id: int, op: ClientOp) -> int:
         live, p = self.member(sid, board_id)
+        self._admit()
         ref = board_ref(live.meta)
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
@@ -416,6 +428,7 @@ class BoardService:
 
     async def undo(self, sid: str, board_id: int, redo: bool) -> int:
         live, p = self.member(sid, board_id)
+        self._admit()
         ref = board_ref(live.meta)
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
@@ -489,13 +502,16 @@ class BoardService:
         if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e guide la vue de la classe.")
         live.view = {"board_id": board_id, **data}  # a late joiner gets the last one anyway
-        await self._volatile(live, "view", live.view, sid)
+        # One per page change or zoom from one teacher: shedding it on a busy loop saves
+        # nothing and leaves the class on the wrong page (a lagging socket still skips it).
+        await self._volatile(live, "view", live.view, sid, shed_on_lag=False)
 
     async def _volatile(self, live: LiveBoard, event: str, data: dict[str, Any],
-                        sid: str) -> None:
+                        sid: str, shed_on_lag: bool = True) -> None:
         """Local members get it straight on their sockets; members held by other processes
         through the Socket.IO manager's Redis channel (every local sid skipped there)."""
-        self.fanout.send(live.members, event, data, volatile=True, skip_sid=sid)
+        self.fanout.send(live.members, event, data, volatile=True, skip_sid=sid,
+                         shed_on_lag=shed_on_lag)
         if isinstance(self.sio.manager, AsyncPubSubManager):
             await self.sio.emit(event, data, room=room_name(live.id), namespace=NAMESPACE,
                                 skip_sid=[sid, *live.members])

@@ -14,7 +14,14 @@ import socketio
 from aiohttp import web
 
 from realtime import keys
-from realtime.api import current_principal, json_response, path_int, query_int, read_json
+from realtime.api import (
+    current_principal,
+    json_response,
+    path_int,
+    query_int,
+    read_capped,
+    read_json,
+)
 from realtime.chat import store
 from realtime.chat.files import FileStore
 from realtime.chat.model import Limits
@@ -93,24 +100,10 @@ async def upload(request: web.Request) -> web.Response:
                        retry_after=await limiter.retry_after(f"u:{p.id}"))
     service = _service(request)
     cap = service.limits.attachment_max_bytes
-    if request.content_length is not None and request.content_length > cap:
-        raise AppError("too_large", f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus).")
-    data = await _read_capped(request, cap)
+    data = await read_capped(request, cap,
+                             f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus).")
     att = await service.upload(p, request.query.get("name", "fichier"), data)
     return json_response(att.public(), status=201)
-
-
-async def _read_capped(request: web.Request, cap: int) -> bytes:
-    """The whole body, stopping as soon as it exceeds `cap` (a chunked upload has no length)."""
-    chunks, size = [], 0
-    while True:
-        chunk = await request.content.read(64 * 1024)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > cap:
-            raise AppError("too_large", f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus).")
-        chunks.append(chunk)
 
 
 async def download(request: web.Request) -> web.Response:
