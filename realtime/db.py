@@ -131,16 +131,19 @@ class Database:
         if migrate:
             await db.migrate()
         if not in_memory:
-            db._checkpointer = asyncio.create_task(db._checkpoints(), name="sqlite-checkpoint")
+            # Connected here, not in the task: a close() right after open() must not cancel a
+            # connect whose thread would then answer a closed loop.
+            checkpoint_conn = await aiosqlite.connect(str(path), isolation_level=None)
+            await checkpoint_conn.execute("PRAGMA synchronous=NORMAL")
+            await checkpoint_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db._checkpointer = asyncio.create_task(db._checkpoints(checkpoint_conn),
+                                                   name="sqlite-checkpoint")
         return db
 
-    async def _checkpoints(self) -> None:
+    async def _checkpoints(self, conn: aiosqlite.Connection) -> None:
         """PASSIVE checkpoints from a second connection (its own thread), after writes: they
         copy what readers no longer need and sync the files, never blocking the writer."""
-        conn = await aiosqlite.connect(str(self.path), isolation_level=None)
         try:
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             done = 0
             while True:
                 await asyncio.sleep(CHECKPOINT_EVERY_S)
