@@ -91,10 +91,9 @@ class RollService:
         h = await store.study_hall(conn, hall_id or 0)
         if h is None:
             raise not_found("Permanence introuvable.")
-        roll = Roll(id=0, school_id=h["school_id"], kind=RollKind.STUDY_HALL, date=date,
-                    start=h["start"], end=h["end"], teacher_id=h["supervisor_id"],
-                    study_hall_id=h["id"])
-        return self._on_its_day(roll, h["weekday"], day), f"Permanence ({h['room']})"
+        roll = Roll(id=0, school_id=h.school_id, kind=RollKind.STUDY_HALL, date=date,
+                    start=h.start, end=h.end, teacher_id=h.supervisor_id, study_hall_id=h.id)
+        return self._on_its_day(roll, h.weekday, day), f"Permanence ({h.room})"
 
     def _on_its_day(self, roll: Roll, weekday: int, day: dt.date) -> Roll:
         if day.isoweekday() != weekday:
@@ -111,9 +110,7 @@ class RollService:
         if rid is not None:
             roll = await store.load_roll(conn, rid)
             assert roll is not None
-            cur = await conn.execute("SELECT subject FROM rolls WHERE id = ?", (rid,))
-            row = await cur.fetchone()
-            subject = row[0] if row else ""
+            subject = await store.roll_subject(conn, rid)
         else:
             roll, subject = await self._new_roll(conn, slot_id=slot_id, hall_id=hall_id,
                                                  day=day)
@@ -130,9 +127,7 @@ class RollService:
         if roll is None or not may(p, Action.VIEW_ROLL, roll_ref(roll)):
             raise not_found(ROLL_NOT_FOUND)
         require_take(p, roll, action)
-        cur = await conn.execute("SELECT subject FROM rolls WHERE id = ?", (roll_id,))
-        row = await cur.fetchone()
-        return roll, row[0] if row else ""
+        return roll, await store.roll_subject(conn, roll_id)
 
     # --- transitions --------------------------------------------------------------------
 
@@ -326,7 +321,7 @@ class RollService:
                           "mark": mark_json(roll.marks.get(s))} for s in students],
         }
         if corrections:
-            out["corrections"] = await store.corrections(self.db, roll.id)
+            out["corrections"] = msgspec.to_builtins(await store.corrections(self.db, roll.id))
         return out
 
 
