@@ -18,7 +18,9 @@ guardians each), one teacher and one 08:00 course per class, and starts the real
    affected`) every guardian of every absent or late pupil of the morning, i.e. everyone
    who gets a notice; `all` adds every other guardian of the département as idle sockets
    (they receive nothing, but the server holds them); a number N keeps the first N
-   guardians of absent and late pupils. The latency from `validate` to each notice is
+   guardians of absent and late pupils, and when N is larger than that, adds idle ones up
+   to N. (Each socket is a file descriptor in the server and in this process: the
+   `ulimit -n` of the machine bounds N.) The latency from `validate` to each notice is
    measured the same way; how long connecting them took and the processes' memory are
    printed too.
 
@@ -245,10 +247,12 @@ async def run(args: argparse.Namespace) -> None:
             morning = plans[args.baseline:]
             base_logins = [g for p in base_plans for gs in p.guardians.values() for g in gs]
             morning_logins = [g for p in morning for gs in p.guardians.values() for g in gs]
-            if isinstance(args.guardians, int):
+            idle_logins = [g for p in plans for g in p.others]
+            if args.guardians == "affected":
+                idle_logins = []
+            elif isinstance(args.guardians, int):
+                idle_logins = idle_logins[:max(0, args.guardians - len(morning_logins))]
                 morning_logins = morning_logins[:args.guardians]
-            idle_logins = ([g for p in plans for g in p.others] if args.guardians == "all"
-                           else [])
             t_login = time.perf_counter()
             tokens = await bounded(16, [login(http, server.url, g) for g in
                                         base_logins + morning_logins + idle_logins])
@@ -364,7 +368,8 @@ def main() -> None:
     parser.add_argument("--compress", type=float, default=10)
     parser.add_argument("--guardians", type=guardian_count, default="affected",
                         help="affected (every guardian of an absent or late pupil, default),"
-                             " all (every guardian of the département), or a number")
+                             " all (every guardian of the département), or a number (beyond"
+                             " the affected ones: idle guardians)")
     parser.add_argument("--baseline", type=int, default=30)
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="run the server with REDIS_URL (e.g. redis://127.0.0.1:6379/0)")

@@ -5,6 +5,7 @@ layout of the roll page is kept. Screenshots go to docs/screenshots/."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -110,6 +111,18 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     assert wide == []
     await check_accessibility(parent)
     await parent.screenshot(path=SCREENSHOTS / "parent-absences.png", full_page=True)
+    # The other guardian taps the Web Push notification: the page opens on that notice,
+    # its reason list focused (the service worker opens the payload's url).
+    other_ctx, other = await new_page(browser, PHONE, is_mobile=True, has_touch=True)
+    await log_in(other, base, cast.guardians[1])
+    feed = await (await other.request.get(f"{base}/api/attendance/notices")).json()
+    pushed = next(n for n in feed["snapshot"] if n["kind"] == "absence"
+                  and n["student_name"] == cast.student["name"])
+    await other.goto(f"{base}/#/absences?notice={pushed['id']}")
+    pointed = other.locator(f'.notice-item[data-notice-id="{pushed["id"]}"]')
+    await expect(pointed).to_have_class(re.compile("pointed"))
+    await expect(pointed.get_by_role("combobox")).to_be_focused()
+    await other_ctx.close()
     await notice.get_by_role("combobox").select_option("convenance")
     await notice.get_by_role("button", name="Envoyer le motif").click()
     await expect(parent.locator(".event-list li").first).to_contain_text("Motif à traiter")
