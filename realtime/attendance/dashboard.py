@@ -123,6 +123,15 @@ class DashboardService:
                         else None,
                         "overdue": self._overdue(r.state if r else RollState.TODO,
                                                  s.start, day)})
+        by_hall = {r.study_hall_id: r for r in await store.rolls_of_school_day(
+            self.db, p.school_id or 0, day.isoformat()) if r.study_hall_id}
+        for h in await store.study_halls_supervised_by(self.db, p.id, day.isoweekday()):
+            r = by_hall.get(h.id)  # a permanence the vie scolaire gave this teacher
+            out.append({"study_hall_id": h.id, "slot_id": None, "start": h.start,
+                        "end": h.end, "subject": "Permanence", "class_name": "Permanence",
+                        "room": h.room, "state": r.state.value if r else RollState.TODO.value,
+                        "replacing": None, "overdue": False})
+        out.sort(key=lambda x: x["start"])
         return {"date": day.isoformat(), "rolls": out}
 
     async def send_reminders(self) -> int:

@@ -309,6 +309,14 @@ async def study_halls_of(db: Database, school_id: int, weekday: int) -> list[Stu
     return [_hall(r) for r in rows]
 
 
+async def study_halls_supervised_by(db: Database, user_id: int, weekday: int
+                                    ) -> list[StudyHall]:
+    rows = await db.fetchall(
+        "SELECT * FROM study_halls WHERE supervisor_id = ? AND weekday = ? ORDER BY start",
+        (user_id, weekday))
+    return [_hall(r) for r in rows]
+
+
 async def add_study_hall(conn: Conn, hall: StudyHall) -> StudyHall:
     """Store a study hall; the same room at the same weekday and start is the same hall
     (returned as stored, so creating it twice is harmless)."""

@@ -178,6 +178,35 @@ async def test_socket_and_rest(demo_server: str, att_client: Any, cast: Cast,
     assert stored(demo_db_path) == before
 
 
+async def test_a_teacher_supervises_the_study_hall(demo_server: str, att_client: Any,
+                                                   cast: Cast) -> None:
+    """The CPE gives a permanence to a teacher: it is on the teacher's day, and the teacher
+    takes its roll; another teacher may not."""
+    teacher_id = (await ids(demo_server, cast.teacher))["id"]
+    student = (await ids(demo_server, cast.student))["id"]
+    day = past_day(9)
+    cpe = await att_client(cast.cpe)
+    made = await cpe.call("create_study_hall", {"room": "Perm F", "start": "16:00",
+                                                "end": "17:00", "date": day,
+                                                "supervisor_id": teacher_id})
+    assert made["ok"] and made["roll"]["teacher_id"] == teacher_id
+    hall_id = made["roll"]["study_hall_id"]
+    async with await session_for(demo_server, cast.teacher) as http:
+        async with http.get(f"{demo_server}/api/attendance/my-rolls?date={day}") as r:
+            mine = (await r.json())["rolls"]
+    assert [(x["start"], x["room"], x["state"]) for x in mine
+            if x.get("study_hall_id") == hall_id] == [("16:00", "Perm F", "in_progress")]
+    teacher = await att_client(cast.teacher)
+    opened = await teacher.call("open_roll", {"study_hall_id": hall_id, "date": day})
+    assert opened["ok"] and opened["roll"]["id"] == made["roll"]["id"]
+    ack = await teacher.call("mark", {"roll_id": opened["roll"]["id"], "marks": [
+        {"student_id": student, "state": "late", "minutes": 10}]})
+    assert ack["ok"] and ack["counts"]["late"] == 1
+    other = await att_client(cast.other_teacher)
+    refused = await other.call("open_roll", {"study_hall_id": hall_id, "date": day})
+    assert refused["error"]["code"] == "not_found"
+
+
 async def test_unauthenticated_rest_is_refused(demo_server: str) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             f"{demo_server}/api/attendance/study-halls",
