@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.attendance [--schools 50] [--classes 30] [--students 25]
         [--minutes 10] [--compress 10] [--guardians affected|all|N] [--baseline 30]
-        [--redis URL]
+        [--workers 2] [--redis URL]
 
 The run seeds a fresh SQLite file with `schools × classes × students` pupils (one or two
 guardians each), one teacher and one 08:00 course per class, and starts the real server
@@ -19,10 +19,12 @@ guardians each), one teacher and one 08:00 course per class, and starts the real
    who gets a notice; `all` adds every other guardian of the département as idle sockets
    (they receive nothing, but the server holds them); a number N keeps the first N
    guardians of absent and late pupils, and when N is larger than that, adds idle ones up
-   to N. (Each socket is a file descriptor in the server and in this process: the
-   `ulimit -n` of the machine bounds N.) The latency from `validate` to each notice is
-   measured the same way; how long connecting them took and the processes' memory are
-   printed too.
+   to N. The guardians' sockets live in `--workers` client processes
+   (`bench/attendance_guardians.py`: raw Engine.IO/Socket.IO websockets, far cheaper than
+   python-socketio clients); each socket is a file descriptor in the server, so the
+   server's `ulimit -n` bounds N. The latency from `validate` to each notice is measured
+   the same way (one monotonic clock for all processes); how long connecting them took and
+   the processes' memory are printed too.
 
 It prints marks/s, rolls/s, p50/p99 validation → guardian latency under load and their
 ratio to the idle baseline, the server's CPU, and the machine's load (it is shared).
@@ -47,6 +49,7 @@ from typing import Any
 import aiohttp
 import socketio
 
+from bench.attendance_guardians import GuardianPool
 from bench.boards import CHEAP_KDF, machine_cpu, percentile, proc_cpu_s, start_server, stop_server
 
 NS = "/attendance"
@@ -149,23 +152,21 @@ class Recorder:
         self.expected = 0
         self.done = asyncio.Event()
 
-    def received(self, data: dict[str, Any]) -> None:
-        sent = self.sent.get(data.get("student_id", -1))
+    def at(self, student_id: int, t: float) -> None:
+        """A notice about `student_id` reached a guardian's socket at `t` (perf_counter:
+        CLOCK_MONOTONIC, the same clock in every process of the machine)."""
+        sent = self.sent.get(student_id)
         if sent is not None:
-            self.latencies.append(time.perf_counter() - sent)
+            self.latencies.append(t - sent)
             if len(self.latencies) >= self.expected:
                 self.done.set()
 
 
-async def connect(url: str, token: str, recorder: Recorder | None = None) -> socketio.AsyncClient:
+async def connect(url: str, token: str) -> socketio.AsyncClient:
+    """A teacher's device (one per roll, as a teacher opens the page for it)."""
     client = socketio.AsyncClient(reconnection=False)
-    if recorder is not None:
-        client.on("notice", recorder.received, namespace=NS)
     await client.connect(url, namespaces=[NS], transports=["websocket"],
                          auth={"token": token}, wait_timeout=10)
-    if recorder is not None:
-        ack = await client.call("follow_feed", {}, namespace=NS, timeout=10)
-        assert ack["ok"], ack
     return client
 
 
@@ -259,17 +260,19 @@ async def run(args: argparse.Namespace) -> None:
             t_login = time.perf_counter() - t_login
 
         recorder = Recorder()
-        n_timed = len(base_logins) + len(morning_logins)
         t_connect = time.perf_counter()
-        guardians = await bounded(32, [connect(server.url, token, recorder)
-                                       for token in tokens[:n_timed]])
-        guardians += await bounded(32, [connect(server.url, token, recorder)
-                                        for token in tokens[n_timed:]])
+        pool = GuardianPool(server.url, tokens, args.workers, recorder.at)
+        await pool.start()
         t_connect = time.perf_counter() - t_connect
-        server_rss, client_rss = rss_mb(server.proc.pid), rss_mb(os.getpid())
-        print(f"{len(tokens)} guardians: logins {t_login:.1f} s, connected and following "
-              f"their feed in {t_connect:.1f} s; server {server_rss:.0f} MB, "
-              f"client process {client_rss:.0f} MB", file=sys.stderr)
+        if pool.error_count:
+            print(f"{pool.error_count} guardian(s) failed to connect, e.g. {pool.errors[0]}",
+                  file=sys.stderr)
+        server_rss = rss_mb(server.proc.pid)
+        client_rss = sum(rss_mb(pid) for pid in pool.pids())
+        print(f"{len(tokens)} guardians: logins {t_login:.1f} s, {pool.connected} connected "
+              f"and following their feed in {t_connect:.1f} s ({args.workers} client "
+              f"processes); server {server_rss:.0f} MB, guardian processes {client_rss:.0f} MB",
+              file=sys.stderr)
         stats = {"marks": 0, "rolls": 0}
 
         # 1. The idle baseline: one roll at a time.
@@ -314,7 +317,7 @@ async def run(args: argparse.Namespace) -> None:
             pass
         loaded = sorted(recorder.latencies)
         server_rss_end = rss_mb(server.proc.pid)
-        await bounded(64, [g.disconnect() for g in guardians])
+        await pool.stop()
     finally:
         stop_server(server)
         if args.redis:  # leave nothing behind in a shared Redis
@@ -340,12 +343,12 @@ async def run(args: argparse.Namespace) -> None:
           f"| rolls | {len(base_plans)} (one at a time) | {stats['rolls']} in {elapsed:.1f} s"
           f" ({stats['rolls'] / elapsed:.1f}/s) | |\n"
           f"| marks | | {stats['marks']} ({stats['marks'] / elapsed:.0f}/s) | |\n"
-          f"| guardians connected | {len(base_logins)} | {len(guardians)} "
+          f"| guardians connected | {len(base_logins)} | {pool.connected} "
           f"({len(morning_logins)} to notify, {len(idle_logins)} idle), connected in "
           f"{t_connect:.0f} s | |\n"
           f"| guardian notices timed | {len(baseline)} | {len(loaded)} of "
           f"{recorder.expected} | |\n"
-          f"| memory (RSS) server / client process | | {server_rss:.0f} → "
+          f"| memory (RSS) server / guardian processes | | {server_rss:.0f} → "
           f"{server_rss_end:.0f} MB / {client_rss:.0f} MB | |\n"
           f"| validate → guardian p50 | {ms(b50)} | {ms(l50)} | {l50 / b50:.1f}× |\n"
           f"| validate → guardian p99 | {ms(b99)} | {ms(l99)} | {l99 / b99:.1f}× |\n"
@@ -371,6 +374,8 @@ def main() -> None:
                              " all (every guardian of the département), or a number (beyond"
                              " the affected ones: idle guardians)")
     parser.add_argument("--baseline", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="client processes holding the guardians' sockets")
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="run the server with REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     args = parser.parse_args()
