@@ -1,7 +1,8 @@
 """A département's morning of roll calls: every class's 08:00 roll taken within 10 minutes.
 
     .venv/bin/python -m bench.attendance [--schools 50] [--classes 30] [--students 25]
-        [--minutes 10] [--compress 10] [--guardians 400] [--baseline 30] [--redis URL]
+        [--minutes 10] [--compress 10] [--guardians affected|all|N] [--baseline 30]
+        [--workers 2] [--redis URL]
 
 The run seeds a fresh SQLite file with `schools × classes × students` pupils (one or two
 guardians each), one teacher and one 08:00 course per class, and starts the real server
@@ -12,10 +13,18 @@ guardians each), one teacher and one 08:00 course per class, and starts the real
    `validate` to the notice arriving on the guardian's socket.
 2. **The morning**: every class's roll (open, « tous présents », one absent and one late
    pupil, validate) at a random moment of a window of `minutes × 60 / compress` seconds
-   (10 minutes compressed 10× by default: the load of ten such départements). A sample of
-   guardians (`--guardians` sockets, the guardians of the absent and late pupils of the
-   first classes) is connected and following its feed; the latency from `validate` to their
-   notice is measured the same way.
+   (10 minutes compressed 10× by default: the load of ten such départements). Guardians are
+   connected and following their feed before the window opens: by default (`--guardians
+   affected`) every guardian of every absent or late pupil of the morning, i.e. everyone
+   who gets a notice; `all` adds every other guardian of the département as idle sockets
+   (they receive nothing, but the server holds them); a number N keeps the first N
+   guardians of absent and late pupils, and when N is larger than that, adds idle ones up
+   to N. The guardians' sockets live in `--workers` client processes
+   (`bench/attendance_guardians.py`: raw Engine.IO/Socket.IO websockets, far cheaper than
+   python-socketio clients); each socket is a file descriptor in the server, so the
+   server's `ulimit -n` bounds N. The latency from `validate` to each notice is measured
+   the same way (one monotonic clock for all processes); how long connecting them took and
+   the processes' memory are printed too.
 
 It prints marks/s, rolls/s, p50/p99 validation → guardian latency under load and their
 ratio to the idle baseline, the server's CPU, and the machine's load (it is shared).
@@ -40,6 +49,7 @@ from typing import Any
 import aiohttp
 import socketio
 
+from bench.attendance_guardians import GuardianPool
 from bench.boards import CHEAP_KDF, machine_cpu, percentile, proc_cpu_s, start_server, stop_server
 
 NS = "/attendance"
@@ -55,6 +65,7 @@ class ClassPlan:
     absent: int  # student ids
     late: int
     guardians: dict[int, list[str]] = field(default_factory=dict)  # student → logins
+    others: list[str] = field(default_factory=list)  # guardians of the other pupils
 
 
 def bench_day() -> dt.date:
@@ -117,7 +128,9 @@ async def seed(path: Path, schools: int, classes: int, students: int, seed_: int
                         guardians[sid].append(glogin)
                 absent, late = rng.sample(kids, 2)
                 plans.append(ClassPlan(class_id, slot_id, tlogin, absent, late,
-                                       {absent: guardians[absent], late: guardians[late]}))
+                                       {absent: guardians[absent], late: guardians[late]},
+                                       [g for k, gs in guardians.items()
+                                        if k not in (absent, late) for g in gs]))
     await db.close()
     return plans
 
@@ -139,24 +152,51 @@ class Recorder:
         self.expected = 0
         self.done = asyncio.Event()
 
-    def received(self, data: dict[str, Any]) -> None:
-        sent = self.sent.get(data.get("student_id", -1))
+    def at(self, student_id: int, t: float) -> None:
+        """A notice about `student_id` reached a guardian's socket at `t` (perf_counter:
+        CLOCK_MONOTONIC, the same clock in every process of the machine)."""
+        sent = self.sent.get(student_id)
         if sent is not None:
-            self.latencies.append(time.perf_counter() - sent)
+            self.latencies.append(t - sent)
             if len(self.latencies) >= self.expected:
                 self.done.set()
 
 
-async def connect(url: str, token: str, recorder: Recorder | None = None) -> socketio.AsyncClient:
+async def connect(url: str, token: str) -> socketio.AsyncClient:
+    """A teacher's device (one per roll, as a teacher opens the page for it)."""
     client = socketio.AsyncClient(reconnection=False)
-    if recorder is not None:
-        client.on("notice", recorder.received, namespace=NS)
     await client.connect(url, namespaces=[NS], transports=["websocket"],
                          auth={"token": token}, wait_timeout=10)
-    if recorder is not None:
-        ack = await client.call("follow_feed", {}, namespace=NS, timeout=10)
-        assert ack["ok"], ack
     return client
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def bounded(n: int, jobs: list[Any]) -> list[Any]:
+    """Run coroutines at most `n` at a time (logins and connections of thousands of
+    guardians: all at once would only queue in the server's accept backlog)."""
+    gate = asyncio.Semaphore(n)
+
+    async def one(job: Any) -> Any:
+        async with gate:
+            return await job
+    return await asyncio.gather(*(one(j) for j in jobs))
+
+
+def guardian_count(value: str) -> str | int:
+    if value in ("affected", "all"):
+        return value
+    n = int(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError("--guardians: affected, all or a number ≥ 0")
+    return n
 
 
 async def take_roll(url: str, token: str, plan: ClassPlan, day: str, recorder: Recorder,
@@ -207,14 +247,32 @@ async def run(args: argparse.Namespace) -> None:
             base_plans = plans[:args.baseline]
             morning = plans[args.baseline:]
             base_logins = [g for p in base_plans for gs in p.guardians.values() for g in gs]
-            morning_logins = [g for p in morning for gs in p.guardians.values()
-                              for g in gs][:args.guardians]
-            tokens = [await login(http, server.url, g) for g in base_logins + morning_logins]
+            morning_logins = [g for p in morning for gs in p.guardians.values() for g in gs]
+            idle_logins = [g for p in plans for g in p.others]
+            if args.guardians == "affected":
+                idle_logins = []
+            elif isinstance(args.guardians, int):
+                idle_logins = idle_logins[:max(0, args.guardians - len(morning_logins))]
+                morning_logins = morning_logins[:args.guardians]
+            t_login = time.perf_counter()
+            tokens = await bounded(16, [login(http, server.url, g) for g in
+                                        base_logins + morning_logins + idle_logins])
+            t_login = time.perf_counter() - t_login
 
         recorder = Recorder()
-        guardians = []
-        for token in tokens:
-            guardians.append(await connect(server.url, token, recorder))
+        t_connect = time.perf_counter()
+        pool = GuardianPool(server.url, tokens, args.workers, recorder.at)
+        await pool.start()
+        t_connect = time.perf_counter() - t_connect
+        if pool.error_count:
+            print(f"{pool.error_count} guardian(s) failed to connect, e.g. {pool.errors[0]}",
+                  file=sys.stderr)
+        server_rss = rss_mb(server.proc.pid)
+        client_rss = sum(rss_mb(pid) for pid in pool.pids())
+        print(f"{len(tokens)} guardians: logins {t_login:.1f} s, {pool.connected} connected "
+              f"and following their feed in {t_connect:.1f} s ({args.workers} client "
+              f"processes); server {server_rss:.0f} MB, guardian processes {client_rss:.0f} MB",
+              file=sys.stderr)
         stats = {"marks": 0, "rolls": 0}
 
         # 1. The idle baseline: one roll at a time.
@@ -258,8 +316,8 @@ async def run(args: argparse.Namespace) -> None:
         except TimeoutError:
             pass
         loaded = sorted(recorder.latencies)
-        for g in guardians:
-            await g.disconnect()
+        server_rss_end = rss_mb(server.proc.pid)
+        await pool.stop()
     finally:
         stop_server(server)
         if args.redis:  # leave nothing behind in a shared Redis
@@ -285,8 +343,13 @@ async def run(args: argparse.Namespace) -> None:
           f"| rolls | {len(base_plans)} (one at a time) | {stats['rolls']} in {elapsed:.1f} s"
           f" ({stats['rolls'] / elapsed:.1f}/s) | |\n"
           f"| marks | | {stats['marks']} ({stats['marks'] / elapsed:.0f}/s) | |\n"
+          f"| guardians connected | {len(base_logins)} | {pool.connected} "
+          f"({len(morning_logins)} to notify, {len(idle_logins)} idle), connected in "
+          f"{t_connect:.0f} s | |\n"
           f"| guardian notices timed | {len(baseline)} | {len(loaded)} of "
           f"{recorder.expected} | |\n"
+          f"| memory (RSS) server / guardian processes | | {server_rss:.0f} → "
+          f"{server_rss_end:.0f} MB / {client_rss:.0f} MB | |\n"
           f"| validate → guardian p50 | {ms(b50)} | {ms(l50)} | {l50 / b50:.1f}× |\n"
           f"| validate → guardian p99 | {ms(b99)} | {ms(l99)} | {l99 / b99:.1f}× |\n"
           f"| server CPU | | {cpu / elapsed * 100:.0f} % of a core | |\n"
@@ -306,8 +369,13 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=25)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--compress", type=float, default=10)
-    parser.add_argument("--guardians", type=int, default=400)
+    parser.add_argument("--guardians", type=guardian_count, default="affected",
+                        help="affected (every guardian of an absent or late pupil, default),"
+                             " all (every guardian of the département), or a number (beyond"
+                             " the affected ones: idle guardians)")
     parser.add_argument("--baseline", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="client processes holding the guardians' sockets")
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="run the server with REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     args = parser.parse_args()

@@ -35,6 +35,7 @@ class Action(StrEnum):
     TAKE_ROLL = "roll.take"
     VIEW_ROLL = "roll.view"
     NAME_REPLACEMENT = "roll.replacement"
+    CREATE_STUDY_HALL = "roll.study_hall"
     VIEW_ATTENDANCE_DASHBOARD = "attendance.dashboard"
     VIEW_CLASS_ATTENDANCE = "attendance.class"
     EXPORT_ATTENDANCE = "attendance.export"
@@ -459,6 +460,7 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.TAKE_ROLL: (RollRef, _take_roll),
     Action.VIEW_ROLL: (RollRef, _view_roll),
     Action.NAME_REPLACEMENT: (RollRef, _cpe_of),
+    Action.CREATE_STUDY_HALL: (SchoolRef, _school_team_of),
     Action.VIEW_ATTENDANCE_DASHBOARD: (SchoolRef, _school_team_of),
     Action.VIEW_CLASS_ATTENDANCE: (ClassRef, _class_attendance),
     Action.EXPORT_ATTENDANCE: (SchoolRef, _school_team_of),

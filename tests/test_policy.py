@@ -72,7 +72,8 @@ TARGETS = {
 }
 SCHOOL_1_ROLLS = {"roll_own", "roll_replacing", "roll_colleague_10", "roll_11", "roll_study"}
 NO_ATTENDANCE = {Action.TAKE_ROLL: set(), Action.VIEW_ROLL: set(),
-                 Action.NAME_REPLACEMENT: set(), Action.VIEW_ATTENDANCE_DASHBOARD: set(),
+                 Action.NAME_REPLACEMENT: set(), Action.CREATE_STUDY_HALL: set(),
+                 Action.VIEW_ATTENDANCE_DASHBOARD: set(),
                  Action.VIEW_CLASS_ATTENDANCE: set(), Action.EXPORT_ATTENDANCE: set(),
                  Action.MANAGE_ABSENCE_REASONS: set(), Action.VIEW_ABSENCES: set(),
                  Action.GIVE_ABSENCE_REASON: set(), Action.DECIDE_ABSENCE: set()}
@@ -279,6 +280,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_ROLL: SCHOOL_1_ROLLS,
         Action.NAME_REPLACEMENT: SCHOOL_1_ROLLS,
         Action.VIEW_ATTENDANCE_DASHBOARD: {"own_school"},
+        Action.CREATE_STUDY_HALL: {"own_school"},
         Action.VIEW_CLASS_ATTENDANCE: {"class_10", "class_11"},
         Action.EXPORT_ATTENDANCE: {"own_school"},
         Action.MANAGE_ABSENCE_REASONS: {"own_school"},
@@ -313,6 +315,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.TAKE_ROLL: SCHOOL_1_ROLLS,
         Action.VIEW_ROLL: SCHOOL_1_ROLLS,
         Action.VIEW_ATTENDANCE_DASHBOARD: {"own_school"},
+        Action.CREATE_STUDY_HALL: {"own_school"},
         Action.VIEW_CLASS_ATTENDANCE: {"class_10", "class_11"},
         Action.EXPORT_ATTENDANCE: {"own_school"},
         Action.VIEW_ABSENCES: {"student_100", "student_101"},

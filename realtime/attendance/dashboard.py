@@ -14,7 +14,7 @@ from realtime.attendance.context import (
     parse_day,
     teacher_room,
 )
-from realtime.attendance.model import RollState, minutes_since_start, overdue
+from realtime.attendance.model import RollHeader, RollState, minutes_since_start, overdue
 from realtime.directory import store as directory
 from realtime.errors import not_found
 from realtime.identity.model import Principal, Role
@@ -45,13 +45,13 @@ class DashboardService:
         slots = await directory.slots(self.db, weekday=day.isoweekday(), school_ids=[school_id])
         halls = await store.study_halls_of(self.db, school_id, day.isoweekday())
         rolls = await store.rolls_of_school_day(self.db, school_id, day.isoformat())
-        by_slot = {r["slot_id"]: r for r in rolls if r["slot_id"]}
-        by_hall = {r["study_hall_id"]: r for r in rolls if r["study_hall_id"]}
+        by_slot = {r.slot_id: r for r in rolls if r.slot_id}
+        by_hall = {r.study_hall_id: r for r in rolls if r.study_hall_id}
         classes = {c.id: c.name for c in await directory.classes_of_schools(self.db,
                                                                             [school_id])}
         people = await names(self.db, {s.teacher_id for s in slots} | {
-            h["supervisor_id"] for h in halls} | {r["replacement_id"] for r in rolls
-                                                  if r["replacement_id"]})
+            h.supervisor_id for h in halls} | {r.replacement_id for r in rolls
+                                               if r.replacement_id})
         rows = []
         for s in slots:
             r = by_slot.get(s.id)
@@ -61,13 +61,13 @@ class DashboardService:
                                   teacher_id=s.teacher_id,
                                   teacher_name=people.get(s.teacher_id, ""), people=people))
         for h in halls:
-            r = by_hall.get(h["id"])
+            r = by_hall.get(h.id)
             rows.append(self._row(r, day, kind="study_hall", slot_id=None,
-                                  study_hall_id=h["id"], class_id=None,
+                                  study_hall_id=h.id, class_id=None,
                                   class_name="Permanence", subject="Permanence",
-                                  room=h["room"], start=h["start"], end=h["end"],
-                                  teacher_id=h["supervisor_id"],
-                                  teacher_name=people.get(h["supervisor_id"], ""),
+                                  room=h.room, start=h.start, end=h.end,
+                                  teacher_id=h.supervisor_id,
+                                  teacher_name=people.get(h.supervisor_id, ""),
                                   people=people))
         rows.sort(key=lambda x: (x["start"], x["class_name"]))
         out = {"school_id": school_id, "date": day.isoformat(),
@@ -80,12 +80,12 @@ class DashboardService:
             out["teachers"] = [{"id": t["id"], "name": t["name"]} for t in teachers]
         return out
 
-    def _row(self, r: Any, day: dt.date, *, people: dict[int, str], **info: Any
-             ) -> dict[str, Any]:
-        state = RollState(r["state"]) if r else RollState.TODO
-        replacement = r["replacement_id"] if r else None
-        return {**info, "roll_id": r["id"] if r else None, "state": state.value,
-                "absent": r["absent_count"] if r else 0, "late": r["late_count"] if r else 0,
+    def _row(self, r: RollHeader | None, day: dt.date, *, people: dict[int, str],
+             **info: Any) -> dict[str, Any]:
+        state = r.state if r else RollState.TODO
+        replacement = r.replacement_id if r else None
+        return {**info, "roll_id": r.id if r else None, "state": state.value,
+                "absent": r.absent if r else 0, "late": r.late if r else 0,
                 "replacement_id": replacement,
                 "replacement_name": people.get(replacement or 0, ""),
                 "overdue": self._overdue(state, info["start"], day)}
@@ -97,10 +97,8 @@ class DashboardService:
             raise not_found("Aucun appel pour ce compte.")
         day = parse_day(date, self.ctx.today())
         own = await directory.slots(self.db, weekday=day.isoweekday(), teacher_id=p.id)
-        replacing = await self.db.fetchall(
-            "SELECT slot_id FROM rolls WHERE date = ? AND replacement_id = ?"
-            " AND slot_id IS NOT NULL", (day.isoformat(), p.id))
-        extra_ids = {r["slot_id"] for r in replacing} - {s.id for s in own}
+        replacing = await store.rolls_replaced_by(self.db, p.id, day.isoformat())
+        extra_ids = {r.slot_id for r in replacing if r.slot_id} - {s.id for s in own}
         extra = []
         for slot_id in sorted(extra_ids):
             row = await self.db.fetchone("SELECT * FROM course_slots WHERE id = ?", (slot_id,))
@@ -108,23 +106,32 @@ class DashboardService:
                 extra += await directory.slots(self.db, weekday=row["weekday"],
                                                class_ids=[row["class_id"]])
         slots = own + [s for s in extra if s.id in extra_ids]
-        states = {r["slot_id"]: r for r in await store.rolls_of_school_day(
-            self.db, p.school_id or 0, day.isoformat()) if r["slot_id"]}
+        states = {r.slot_id: r for r in await store.rolls_of_school_day(
+            self.db, p.school_id or 0, day.isoformat()) if r.slot_id}
         classes = {c.id: c.name for c in await directory.classes_of_schools(
             self.db, [p.school_id or 0])}
         people = await names(self.db, {s.teacher_id for s in slots})
         out = []
         for s in sorted(slots, key=lambda s: s.start):
             r = states.get(s.id)
-            if r is not None and r["replacement_id"] and r["replacement_id"] != p.id:
+            if r is not None and r.replacement_id and r.replacement_id != p.id:
                 continue  # the CPE gave this one to someone else
             out.append({"slot_id": s.id, "start": s.start, "end": s.end, "subject": s.subject,
                         "class_name": classes.get(s.class_id, ""), "room": s.room,
-                        "state": r["state"] if r else RollState.TODO.value,
+                        "state": r.state.value if r else RollState.TODO.value,
                         "replacing": people.get(s.teacher_id) if s.teacher_id != p.id
                         else None,
-                        "overdue": self._overdue(RollState(r["state"]) if r else
-                                                 RollState.TODO, s.start, day)})
+                        "overdue": self._overdue(r.state if r else RollState.TODO,
+                                                 s.start, day)})
+        by_hall = {r.study_hall_id: r for r in await store.rolls_of_school_day(
+            self.db, p.school_id or 0, day.isoformat()) if r.study_hall_id}
+        for h in await store.study_halls_supervised_by(self.db, p.id, day.isoweekday()):
+            r = by_hall.get(h.id)  # a permanence the vie scolaire gave this teacher
+            out.append({"study_hall_id": h.id, "slot_id": None, "start": h.start,
+                        "end": h.end, "subject": "Permanence", "class_name": "Permanence",
+                        "room": h.room, "state": r.state.value if r else RollState.TODO.value,
+                        "replacing": None, "overdue": False})
+        out.sort(key=lambda x: x["start"])
         return {"date": day.isoformat(), "rolls": out}
 
     async def send_reminders(self) -> int:
@@ -137,13 +144,11 @@ class DashboardService:
         due = [s for s in slots if minutes_since_start(s.start, hm) >= grace and hm < s.end]
         if not due:
             return 0
-        rolls = {r["slot_id"]: r for r in await self.db.fetchall(
-            "SELECT slot_id, state, replacement_id, id FROM rolls WHERE date = ?"
-            " AND slot_id IS NOT NULL", (day,))}
+        rolls = {r.slot_id: r for r in await store.course_rolls_of_day(self.db, day)}
         sent = 0
         for s in due:
             r = rolls.get(s.id)
-            if r is not None and r["state"] != RollState.TODO.value:
+            if r is not None and r.state is not RollState.TODO:
                 continue
             async with self.db.transaction() as conn:
                 cur = await conn.execute(
@@ -152,7 +157,7 @@ class DashboardService:
                 if cur.rowcount == 0:
                     continue
             sent += 1
-            who = r["replacement_id"] if r is not None and r["replacement_id"] else s.teacher_id
+            who = r.replacement_id if r is not None and r.replacement_id else s.teacher_id
             message = {"slot_id": s.id, "date": day, "start": s.start, "end": s.end,
                        "subject": s.subject, "room": s.room,
                        "message": f"L'appel de {s.start} ({s.subject}, salle {s.room}) n'est "

@@ -113,6 +113,79 @@ class Roll(msgspec.Struct, frozen=True):
         return frozenset(self.roster - self.marks.keys())
 
 
+class RollHeader(msgspec.Struct, frozen=True):
+    """A stored roll without its marks: what the day's grid and the histories list, read
+    from the counts kept on the roll so a school's day needs no join over its marks."""
+
+    id: int
+    school_id: int
+    kind: RollKind
+    date: str
+    start: str
+    end: str
+    subject: str
+    teacher_id: int
+    state: RollState
+    class_id: int | None = None
+    slot_id: int | None = None
+    study_hall_id: int | None = None
+    replacement_id: int | None = None
+    absent: int = 0
+    late: int = 0
+    validated_at: float | None = None
+
+
+class Correction(msgspec.Struct, frozen=True):
+    """One line of a done roll's audit trail: who changed which mark, when, before → after."""
+
+    student_id: int
+    before: Mark | None
+    after: Mark
+    by: int
+    at: float
+
+
+class StudyHall(msgspec.Struct, frozen=True):
+    """A weekly permanence: a room, a supervisor, a weekday and hours."""
+
+    id: int
+    school_id: int
+    supervisor_id: int
+    room: str
+    weekday: int  # ISO: 1 = Monday
+    start: str
+    end: str
+
+
+ROOM_MAX = 60
+
+
+def _minutes_of(hm: str) -> int | None:
+    parts = hm.split(":")
+    if len(parts) != 2 or not all(x.isdigit() and len(x) == 2 for x in parts):
+        return None
+    h, m = int(parts[0]), int(parts[1])
+    return h * 60 + m if h < 24 and m < 60 else None
+
+
+def new_study_hall(school_id: int, supervisor_id: int, room: str, weekday: int, start: str,
+                   end: str) -> StudyHall:
+    """A study hall as the vie scolaire describes it (id 0: not stored yet), or a
+    `Rejection` saying in French what is wrong."""
+    room = " ".join(room.split())
+    if not room or len(room) > ROOM_MAX:
+        raise Rejection("invalid", f"Indiquez la salle ({ROOM_MAX} caractères au plus).")
+    if not 1 <= weekday <= 7:
+        raise Rejection("invalid", "Jour de la semaine invalide.")
+    a, b = _minutes_of(start), _minutes_of(end)
+    if a is None or b is None:
+        raise Rejection("invalid", "Heures invalides : attendu HH:MM.")
+    if b <= a:
+        raise Rejection("invalid", "L'heure de fin doit suivre l'heure de début.")
+    return StudyHall(id=0, school_id=school_id, supervisor_id=supervisor_id, room=room,
+                     weekday=weekday, start=start, end=end)
+
+
 class MarkInput(msgspec.Struct, frozen=True):
     """What a caller asks for one student (already shape-checked by the transport)."""
 

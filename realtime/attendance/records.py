@@ -52,17 +52,17 @@ class RecordService:
         start, end = parse_period(date_from, date_to, self.ctx.today())
         rows = await store.rolls_between(self.db, class_id=c.id, school_id=None,
                                          date_from=start, date_to=end)
-        marks = await store.marks_of_rolls(self.db, [r["id"] for r in rows])
+        marks = await store.marks_of_rolls(self.db, [r.id for r in rows])
         students = await directory.students_of_class(self.db, c.id)
         who = {s.id: s.name for s in students}
         seen: set[int] = set()
         out = []
         for r in rows:
-            notable = [m for m in marks[r["id"]] if m.state.value != "present"]
+            notable = [m for m in marks[r.id] if m.state.value != "present"]
             seen |= {m.student_id for m in notable}
-            out.append({"id": r["id"], "date": r["date"], "start": r["start"],
-                        "end": r["end"], "subject": r["subject"], "state": r["state"],
-                        "absent": r["absent_count"], "late": r["late_count"],
+            out.append({"id": r.id, "date": r.date, "start": r.start,
+                        "end": r.end, "subject": r.subject, "state": r.state.value,
+                        "absent": r.absent, "late": r.late,
                         "marks": [{**(mark_json(m) or {}), "student_name":
                                    who.get(m.student_id, "")} for m in notable]})
         await self._log(p, seen, f"class:{c.id}")

@@ -16,7 +16,7 @@ from realtime.attendance import feed, webpush
 from realtime.attendance.absences import REASONS_MAX, Reason
 from realtime.attendance.context import Context, guardian_room
 from realtime.attendance.hub import Attendance
-from realtime.attendance.socket import AttendanceNamespace
+from realtime.attendance.socket import AttendanceNamespace, StudyHallBody
 from realtime.errors import AppError
 from realtime.identity.model import Principal, Role
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -158,6 +158,15 @@ async def export_csv(request: web.Request) -> web.Response:
         "Cache-Control": "no-store"})
 
 
+async def create_study_hall(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, StudyHallBody)
+    return json_response(await _hub(request).rolls.create_study_hall(
+        p, school_id=body.school_id, room=body.room, start=body.start, end=body.end,
+        date=body.date, supervisor_id=body.supervisor_id, students=body.students),
+        status=201)
+
+
 async def give_reason(request: web.Request) -> web.Response:
     p = await _writer(request)
     body = await read_json(request, GiveReasonBody)
@@ -274,6 +283,7 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     r.add_get("/api/attendance/me", my_record)
     r.add_get("/api/attendance/absences", school_absences)
     r.add_get("/api/attendance/export.csv", export_csv)
+    r.add_post("/api/attendance/study-halls", create_study_hall)
     r.add_post("/api/attendance/absences/{event_id}/reason", give_reason)
     r.add_post("/api/attendance/absences/{event_id}/decision", decision)
     r.add_get("/api/attendance/schools/{school_id}/reasons", get_reasons)

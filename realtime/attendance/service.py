@@ -34,6 +34,7 @@ from realtime.attendance.model import (
     mark,
     mark_all_present,
     name_replacement,
+    new_study_hall,
     open_roll,
     validate,
 )
@@ -41,7 +42,7 @@ from realtime.attendance.notices import notice, notice_kind
 from realtime.attendance.webpush import PushSender
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal, Role
-from realtime.policy import Action, may
+from realtime.policy import Action, SchoolRef, may
 
 ROLL_NOT_FOUND = "Appel introuvable."
 
@@ -91,10 +92,9 @@ class RollService:
         h = await store.study_hall(conn, hall_id or 0)
         if h is None:
             raise not_found("Permanence introuvable.")
-        roll = Roll(id=0, school_id=h["school_id"], kind=RollKind.STUDY_HALL, date=date,
-                    start=h["start"], end=h["end"], teacher_id=h["supervisor_id"],
-                    study_hall_id=h["id"])
-        return self._on_its_day(roll, h["weekday"], day), f"Permanence ({h['room']})"
+        roll = Roll(id=0, school_id=h.school_id, kind=RollKind.STUDY_HALL, date=date,
+                    start=h.start, end=h.end, teacher_id=h.supervisor_id, study_hall_id=h.id)
+        return self._on_its_day(roll, h.weekday, day), f"Permanence ({h.room})"
 
     def _on_its_day(self, roll: Roll, weekday: int, day: dt.date) -> Roll:
         if day.isoweekday() != weekday:
@@ -111,9 +111,7 @@ class RollService:
         if rid is not None:
             roll = await store.load_roll(conn, rid)
             assert roll is not None
-            cur = await conn.execute("SELECT subject FROM rolls WHERE id = ?", (rid,))
-            row = await cur.fetchone()
-            subject = row[0] if row else ""
+            subject = await store.roll_subject(conn, rid)
         else:
             roll, subject = await self._new_roll(conn, slot_id=slot_id, hall_id=hall_id,
                                                  day=day)
@@ -130,9 +128,7 @@ class RollService:
         if roll is None or not may(p, Action.VIEW_ROLL, roll_ref(roll)):
             raise not_found(ROLL_NOT_FOUND)
         require_take(p, roll, action)
-        cur = await conn.execute("SELECT subject FROM rolls WHERE id = ?", (roll_id,))
-        row = await cur.fetchone()
-        return roll, row[0] if row else ""
+        return roll, await store.roll_subject(conn, roll_id)
 
     # --- transitions --------------------------------------------------------------------
 
@@ -225,6 +221,53 @@ class RollService:
             if new is not roll:
                 await store.save_roll(conn, new, [])
             fx.roll = new
+        await self._publish(fx)
+        return await self.describe(fx.roll, fx.subject)
+
+    async def create_study_hall(self, p: Principal, *, school_id: int | None, room: str,
+                                start: str, end: str, date: str | None,
+                                supervisor_id: int | None, students: list[int]
+                                ) -> dict[str, Any]:
+        """The vie scolaire opens a permanence for a slot and a day (the weekly study hall
+        is created on first use, found again afterwards) and, optionally, marks the pupils
+        already there present. Only the CPE or the administration of the school."""
+        school_id = school_id if school_id is not None else p.school_id
+        if school_id is None or not may(p, Action.CREATE_STUDY_HALL, SchoolRef(id=school_id)):
+            if school_id is not None and p.school_id == school_id:
+                raise AppError("forbidden", "Seule la vie scolaire ouvre une permanence.")
+            raise not_found("Établissement introuvable.")
+        day = parse_day(date, self.ctx.today())
+        try:
+            hall = new_study_hall(school_id, supervisor_id or p.id, room, day.isoweekday(),
+                                  start, end)
+        except Rejection as r:
+            raise _reject(r) from r
+        now = self.ctx.clock()
+        fx = Effects()
+        async with self.db.transaction() as conn:
+            if supervisor_id is not None:
+                cur = await conn.execute(
+                    "SELECT role, school_id, disabled FROM users WHERE id = ?", (supervisor_id,))
+                u = await cur.fetchone()
+                if u is None or u[0] not in (Role.TEACHER.value, Role.CPE.value,
+                                             Role.STAFF.value) or u[1] != school_id or u[2]:
+                    raise AppError("invalid", "Choisissez un membre de l'équipe de "
+                                              "l'établissement pour surveiller la permanence.")
+            hall = await store.add_study_hall(conn, hall)
+            roll, fx.subject = await self._get_or_create(
+                conn, p, slot_id=None, hall_id=hall.id, day=day, action=Action.TAKE_ROLL)
+            new = open_roll(roll, p.id, now)
+            changes: list[Change] = []
+            if students:
+                await _same_school(conn, school_id, students)
+                try:
+                    new, changes = mark(new, [MarkInput(s, MarkState.PRESENT)
+                                              for s in students], p.id, now)
+                except Rejection as r:
+                    raise _reject(r) from r
+            if new is not roll:
+                await store.save_roll(conn, new, changes)
+            fx.roll, fx.changes = new, changes
         await self._publish(fx)
         return await self.describe(fx.roll, fx.subject)
 
@@ -326,7 +369,7 @@ class RollService:
                           "mark": mark_json(roll.marks.get(s))} for s in students],
         }
         if corrections:
-            out["corrections"] = await store.corrections(self.db, roll.id)
+            out["corrections"] = msgspec.to_builtins(await store.corrections(self.db, roll.id))
         return out
 
 

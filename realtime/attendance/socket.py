@@ -63,6 +63,22 @@ class Replace(Payload):
     date: Date | None = None
 
 
+Time = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
+
+
+class StudyHallBody(Payload):
+    """A permanence for a slot and a day, and the pupils already there (optional)."""
+
+    room: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    start: Time
+    end: Time
+    date: Date | None = None
+    school_id: Id | None = None
+    supervisor_id: Id | None = None
+    students: Annotated[list[Id], msgspec.Meta(max_length=MARKS_PER_CALL)] = msgspec.field(
+        default_factory=list)
+
+
 class Watch(Payload):
     school_id: Id | None = None
     date: Date | None = None
@@ -170,6 +186,16 @@ class AttendanceNamespace(AuthedNamespace):
         msg: Replace = self._decode(sid, data, Replace)
         return await self.hub.rolls.replace(await self.principal(sid), slot_id=msg.slot_id,
                                             date=msg.date, teacher_id=msg.teacher_id)
+
+    @acked
+    async def on_create_study_hall(self, sid: str, data: Any = None) -> dict[str, Any]:
+        msg: StudyHallBody = self._decode(sid, data, StudyHallBody)
+        out = await self.hub.rolls.create_study_hall(
+            await self.principal(sid), school_id=msg.school_id, room=msg.room,
+            start=msg.start, end=msg.end, date=msg.date, supervisor_id=msg.supervisor_id,
+            students=msg.students)
+        await self.enter_room(sid, roll_room(out["roll"]["id"]))
+        return out
 
     @acked
     async def on_watch_dashboard(self, sid: str, data: Any = None) -> dict[str, Any]:

@@ -19,7 +19,17 @@ from realtime.attendance.absences import (
     Justification,
     Reason,
 )
-from realtime.attendance.model import Change, Mark, MarkState, Roll, RollKind, RollState
+from realtime.attendance.model import (
+    Change,
+    Correction,
+    Mark,
+    MarkState,
+    Roll,
+    RollHeader,
+    RollKind,
+    RollState,
+    StudyHall,
+)
 from realtime.db import Database
 
 Conn = aiosqlite.Connection
@@ -113,27 +123,58 @@ async def save_roll(conn: Conn, roll: Roll, changes: list[Change]) -> None:
                  for c in audit])
 
 
-async def corrections(db: Database, roll_id: int) -> list[dict[str, Any]]:
+async def corrections(db: Database, roll_id: int) -> list[Correction]:
     rows = await db.fetchall(
         "SELECT student_id, before, after, by, at FROM roll_corrections WHERE roll_id = ?"
         " ORDER BY id", (roll_id,))
-    return [{"student_id": r["student_id"],
-             "before": json.loads(r["before"]) if r["before"] else None,
-             "after": json.loads(r["after"]), "by": r["by"], "at": r["at"]} for r in rows]
+    return [Correction(student_id=r["student_id"],
+                       before=msgspec.json.decode(r["before"], type=Mark) if r["before"]
+                       else None,
+                       after=msgspec.json.decode(r["after"], type=Mark), by=r["by"],
+                       at=r["at"]) for r in rows]
 
 
-async def rolls_of_school_day(db: Database, school_id: int, date: str) -> list[aiosqlite.Row]:
-    return await db.fetchall(
-        "SELECT id, slot_id, study_hall_id, state, absent_count, late_count, replacement_id,"
-        " validated_at FROM rolls WHERE school_id = ? AND date = ?", (school_id, date))
+async def roll_subject(conn: Conn, roll_id: int) -> str:
+    r = await _one(conn, "SELECT subject FROM rolls WHERE id = ?", (roll_id,))
+    return str(r["subject"]) if r else ""
+
+
+def _header(r: aiosqlite.Row) -> RollHeader:
+    return RollHeader(
+        id=r["id"], school_id=r["school_id"], kind=RollKind(r["kind"]), date=r["date"],
+        start=r["start"], end=r["end"], subject=r["subject"], teacher_id=r["teacher_id"],
+        state=RollState(r["state"]), class_id=r["class_id"], slot_id=r["slot_id"],
+        study_hall_id=r["study_hall_id"], replacement_id=r["replacement_id"],
+        absent=r["absent_count"], late=r["late_count"], validated_at=r["validated_at"])
+
+
+async def rolls_of_school_day(db: Database, school_id: int, date: str) -> list[RollHeader]:
+    rows = await db.fetchall("SELECT * FROM rolls WHERE school_id = ? AND date = ?",
+                             (school_id, date))
+    return [_header(r) for r in rows]
+
+
+async def course_rolls_of_day(db: Database, date: str) -> list[RollHeader]:
+    """Every school's course rolls of a day: what the reminders look at."""
+    rows = await db.fetchall("SELECT * FROM rolls WHERE date = ? AND slot_id IS NOT NULL",
+                             (date,))
+    return [_header(r) for r in rows]
+
+
+async def rolls_replaced_by(db: Database, teacher_id: int, date: str) -> list[RollHeader]:
+    rows = await db.fetchall(
+        "SELECT * FROM rolls WHERE date = ? AND replacement_id = ? AND slot_id IS NOT NULL",
+        (date, teacher_id))
+    return [_header(r) for r in rows]
 
 
 async def rolls_between(db: Database, *, class_id: int | None, school_id: int | None,
-                        date_from: str, date_to: str) -> list[aiosqlite.Row]:
+                        date_from: str, date_to: str) -> list[RollHeader]:
     column, value = ("class_id", class_id) if class_id is not None else ("school_id", school_id)
-    return await db.fetchall(
+    rows = await db.fetchall(
         f"SELECT * FROM rolls WHERE {column} = ? AND date BETWEEN ? AND ?"
         " ORDER BY date, start, id", (value, date_from, date_to))
+    return [_header(r) for r in rows]
 
 
 async def marks_of_rolls(db: Database, roll_ids: list[int]) -> dict[int, list[Mark]]:
@@ -247,14 +288,47 @@ async def log_access(conn: Conn, at: float, actor_id: int, role: str, student_id
 
 # --- study halls -----------------------------------------------------------------------
 
-async def study_hall(db: Database | Conn, hall_id: int) -> aiosqlite.Row | None:
+def _hall(r: aiosqlite.Row) -> StudyHall:
+    return StudyHall(id=r["id"], school_id=r["school_id"], supervisor_id=r["supervisor_id"],
+                     room=r["room"], weekday=r["weekday"], start=r["start"], end=r["end"])
+
+
+async def study_hall(db: Database | Conn, hall_id: int) -> StudyHall | None:
     sql = "SELECT * FROM study_halls WHERE id = ?"
     if isinstance(db, Database):
-        return await db.fetchone(sql, (hall_id,))
-    return await _one(db, sql, (hall_id,))
+        r = await db.fetchone(sql, (hall_id,))
+    else:
+        r = await _one(db, sql, (hall_id,))
+    return _hall(r) if r else None
 
 
-async def study_halls_of(db: Database, school_id: int, weekday: int) -> list[aiosqlite.Row]:
-    return await db.fetchall(
+async def study_halls_of(db: Database, school_id: int, weekday: int) -> list[StudyHall]:
+    rows = await db.fetchall(
         "SELECT * FROM study_halls WHERE school_id = ? AND weekday = ? ORDER BY start, room",
         (school_id, weekday))
+    return [_hall(r) for r in rows]
+
+
+async def study_halls_supervised_by(db: Database, user_id: int, weekday: int
+                                    ) -> list[StudyHall]:
+    rows = await db.fetchall(
+        "SELECT * FROM study_halls WHERE supervisor_id = ? AND weekday = ? ORDER BY start",
+        (user_id, weekday))
+    return [_hall(r) for r in rows]
+
+
+async def add_study_hall(conn: Conn, hall: StudyHall) -> StudyHall:
+    """Store a study hall; the same room at the same weekday and start is the same hall
+    (returned as stored, so creating it twice is harmless)."""
+    r = await _one(conn, "SELECT * FROM study_halls WHERE school_id = ? AND room = ? AND"
+                   " weekday = ? AND start = ?", (hall.school_id, hall.room, hall.weekday,
+                                                   hall.start))
+    if r is not None:
+        return _hall(r)
+    cur = await conn.execute(
+        "INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, end)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (hall.school_id, hall.supervisor_id, hall.room, hall.weekday, hall.start, hall.end))
+    row = await cur.fetchone()
+    assert row is not None
+    return msgspec.structs.replace(hall, id=int(row[0]))

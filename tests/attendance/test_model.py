@@ -241,3 +241,18 @@ def test_retention_keeps_the_school_year_after_next() -> None:
     # … and purged once 2028-29 begins.
     assert retention_cutoff(dt.date(2028, 9, 1), 2) == dt.date(2026, 9, 1)
     assert retention_cutoff(dt.date(2028, 9, 1), 0) == dt.date(2028, 9, 1)
+
+
+def test_new_study_hall_checks_room_and_hours() -> None:
+    from realtime.attendance.model import StudyHall, new_study_hall
+
+    hall = new_study_hall(1, 7, "  Salle   104 ", 3, "13:00", "14:00")
+    assert hall == StudyHall(id=0, school_id=1, supervisor_id=7, room="Salle 104", weekday=3,
+                             start="13:00", end="14:00")
+    for room, weekday, start, end in (("", 3, "13:00", "14:00"), ("x" * 61, 3, "13:00", "14:00"),
+                                      ("S", 0, "13:00", "14:00"), ("S", 3, "14:00", "13:00"),
+                                      ("S", 3, "13:00", "13:00"), ("S", 3, "24:00", "25:00"),
+                                      ("S", 3, "9:00", "10:00"), ("S", 3, "13:60", "14:00")):
+        with pytest.raises(Rejection) as err:
+            new_study_hall(1, 7, room, weekday, start, end)
+        assert err.value.code == "invalid" and err.value.message

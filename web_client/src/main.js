@@ -130,7 +130,8 @@ async function route() {
     return undefined;
   }
   if (path === '/absences') {
-    leavePage = renderAbsences(root, { me: state.me });
+    leavePage = renderAbsences(root, { me: state.me,
+      noticeId: Number(params.get('notice')) || null }); // a tapped Web Push notification
     return undefined;
   }
   renderHome(root, {

@@ -11,6 +11,8 @@ self.addEventListener('push', (event) => {
     body: data.body || '',
     tag: data.id ? `notice-${data.id}` : undefined,
     data: { url: data.url || '/#/absences' },
+    // An absence or lateness: the parent gives the reason from here (the page opens on it).
+    actions: data.event_id ? [{ action: 'motif', title: 'Donner un motif' }] : [],
     icon: '/static/favicon.svg',
     lang: 'fr',
   }));

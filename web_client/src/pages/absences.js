@@ -35,6 +35,7 @@ export function renderAbsences(root, ctx) {
   const items = new Map(); // notice id → notice
   let reasons = [];
   let conn = null;
+  let pointed = ctx.noticeId ?? null; // from a tapped notification: go to its reason form
 
   async function loadRecords() {
     try {
@@ -98,6 +99,13 @@ export function renderAbsences(root, ctx) {
     x.read ? null : h('button', { type: 'button', class: 'btn', onclick: () => markRead([x.id]) },
       'Marquer comme lu')))
       : h('li', { class: 'empty' }, 'Aucune notification.'));
+    if (pointed && items.has(pointed) && (!items.get(pointed).can_justify || reasons.length)) {
+      const li = notices.querySelector(`[data-notice-id="${pointed}"]`);
+      pointed = null;
+      li.classList.add('pointed');
+      li.scrollIntoView({ block: 'center' });
+      (li.querySelector('select') ?? li.querySelector('button'))?.focus();
+    }
   }
 
   async function markRead(ids) {

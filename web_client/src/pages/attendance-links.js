@@ -25,8 +25,11 @@ export function attendanceSection(ctx) {
   apiJson('GET', `/api/attendance/my-rolls?date=${day}`).then(({ rolls }) => {
     list.removeAttribute('aria-busy');
     replace(list, rolls.length ? rolls.map((r) => h('li', { 'data-state': r.state }, h('a', {
-      class: `btn${r.overdue ? ' btn-primary' : ''}`, href: `#/appel?slot=${r.slot_id}&date=${day}`,
-    }, `${r.state === 'done' ? "Voir l'appel" : "Faire l'appel"} : ${r.start} ${r.class_name} (${r.subject})`),
+      class: `btn${r.overdue ? ' btn-primary' : ''}`,
+      href: r.study_hall_id ? `#/appel?permanence=${r.study_hall_id}&date=${day}`
+        : `#/appel?slot=${r.slot_id}&date=${day}`,
+    }, `${r.state === 'done' ? "Voir l'appel" : "Faire l'appel"} : ${r.start} ${r.class_name} (${
+      r.study_hall_id ? `salle ${r.room}` : r.subject})`),
     h('span', { class: 'roll-link-state' }, ` ${ROLL_STATES[r.state]}`,
       r.replacing ? ` — remplacement de ${r.replacing}` : '',
       r.overdue ? ' — en retard' : '')))

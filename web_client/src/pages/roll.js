@@ -1,8 +1,10 @@
 // « Appel » (#/appel?slot=<id>&date=…, or ?permanence=<id>): the class list, one tap per
-// student (présent ↔ absent), « Tous présents » then the exceptions, then « Valider ».
-// Works the same on a phone and on the TBI; other screens of the same roll follow live.
+// student (présent ↔ absent), « Tous présents » then the exceptions, then « Valider »; a
+// comment per mark (« Commentaire »). Works the same on a phone and on the TBI; other
+// screens of the same roll follow live. On a study hall (permanence) the list is whoever
+// was added: « Ajouter un élève présent » picks a class, then the pupil.
 import { h, replace, setTitle } from '../dom.js';
-import { AttendanceConnection, MARKS, ROLL_STATES } from '../attendance/connection.js';
+import { AttendanceConnection, MARKS, ROLL_STATES, apiJson } from '../attendance/connection.js';
 import { longDate } from '../dates.js';
 import { liveStatus } from '../socket.js';
 
@@ -10,7 +12,9 @@ export function renderRoll(root, { slotId, hallId, date }) {
   setTitle("Appel");
   const status = liveStatus();
   const conn = new AttendanceConnection(status);
-  const model = { roll: null, students: [], marks: new Map() };
+  // `editing`: the rows whose comment box is open, and what was typed there (kept across
+  // redraws, which live marks from other screens cause).
+  const model = { roll: null, students: [], marks: new Map(), editing: new Map() };
   const title = h('h1', { class: 'page-title', tabindex: '-1' }, 'Appel');
   const meta = h('p', { class: 'roll-meta' });
   const message = h('p', { class: 'roll-message', role: 'status', 'aria-live': 'polite' });
@@ -45,6 +49,10 @@ export function renderRoll(root, { slotId, hallId, date }) {
   conn.onConnect = open; // again after a reconnection: the stored roll is the truth
   conn.on('marks', (msg) => {
     if (msg.roll_id !== model.roll?.id) return;
+    if (msg.marks.some((m) => !model.students.some((s) => s.id === m.student_id))) {
+      open(); // a pupil added to a study hall from another screen: the stored roll has the name
+      return;
+    }
     for (const m of msg.marks) model.marks.set(m.student_id, m);
     model.roll.state = msg.state;
     draw();
@@ -69,20 +77,36 @@ export function renderRoll(root, { slotId, hallId, date }) {
   }
 
   async function setMark(student, state, extra = {}) {
+    // A change of mark keeps the comment already written, unless a new one is given.
+    const item = { student_id: student.id, state,
+      comment: model.marks.get(student.id)?.comment ?? '', ...extra };
     try {
-      const ack = await conn.call('mark', { roll_id: model.roll.id,
-        marks: [{ student_id: student.id, state, ...extra }] });
-      model.marks.set(student.id, { student_id: student.id, state, ...extra });
+      const ack = await conn.call('mark', { roll_id: model.roll.id, marks: [item] });
+      model.marks.set(student.id, item);
       model.roll.state = ack.state;
       replace(error);
       say(`${student.name} : ${MARKS[state].toLowerCase()}${extra.minutes ? ` (${extra.minutes} min)` : ''}.`);
       draw();
-    } catch (err) { fail(err); }
+      return true;
+    } catch (err) { fail(err); return false; }
+  }
+
+  async function saveComment(student, text) {
+    const m = model.marks.get(student.id);
+    if (!m) return;
+    const extra = { comment: text.trim() };
+    if (m.minutes) extra.minutes = m.minutes;
+    if (m.must_attend) extra.must_attend = true;
+    model.editing.delete(student.id);
+    if (!(await setMark(student, m.state, extra))) model.editing.set(student.id, text);
+    else say(extra.comment ? `Commentaire enregistré pour ${student.name}.`
+      : `Commentaire retiré pour ${student.name}.`);
+    draw();
   }
 
   function drawHeader() {
     const r = model.roll;
-    const where = r.kind === 'study_hall' ? 'Permanence' : `${r.class_name} — ${r.subject}`;
+    const where = r.kind === 'study_hall' ? (r.subject || 'Permanence') : `${r.class_name} — ${r.subject}`;
     title.textContent = `Appel : ${where}`;
     setTitle(`Appel ${where}`);
     meta.textContent = `${longDate(r.date)}, ${r.start} – ${r.end} · ${ROLL_STATES[r.state]}`;
@@ -100,13 +124,61 @@ export function renderRoll(root, { slotId, hallId, date }) {
 
   function draw() {
     drawHeader();
-    replace(list, model.students.map((s) => studentRow(s, model.marks.get(s.id), setMark)));
+    const focused = document.activeElement?.dataset?.commentFor;
+    replace(list, model.students.map((s) => studentRow(s, model.marks.get(s.id), setMark, {
+      editing: model.editing,
+      toggle: () => {
+        if (model.editing.has(s.id)) model.editing.delete(s.id);
+        else model.editing.set(s.id, model.marks.get(s.id)?.comment ?? '');
+        draw();
+        list.querySelector(`[data-comment-for="${s.id}"]`)?.focus();
+      },
+      save: (text) => saveComment(s, text),
+    })));
+    if (focused) list.querySelector(`[data-comment-for="${focused}"]`)?.focus();
+    drawAdd();
+  }
+
+  // Study hall: add a pupil who came in (any class of the school), marked present.
+  const addBox = h('div', { class: 'hall-add' });
+  list.after(addBox);
+  let classes = null;
+  async function drawAdd() {
+    if (model.roll?.kind !== 'study_hall' || model.roll.state === 'done') { replace(addBox); return; }
+    if (addBox.firstChild) return;
+    if (classes === null) {
+      try { classes = (await apiJson('GET', '/api/classes')).classes; } catch { classes = []; }
+    }
+    const pupils = h('select', { 'aria-label': 'Élève', disabled: true },
+      h('option', { value: '' }, 'Élève…'));
+    const klass = h('select', { 'aria-label': 'Classe', onchange: async (e) => {
+      replace(pupils, h('option', { value: '' }, 'Élève…'));
+      pupils.disabled = true;
+      if (!e.target.value) return;
+      try {
+        const data = await apiJson('GET', `/api/classes/${e.target.value}/students`);
+        pupils.append(...data.students.map((p) => h('option', { value: p.id }, p.name)));
+        pupils.disabled = false;
+      } catch (err) { fail(err); }
+    } }, h('option', { value: '' }, 'Classe…'),
+    classes.map((c) => h('option', { value: c.id }, c.name)));
+    replace(addBox, h('h2', {}, 'Ajouter un élève présent'), h('div', { class: 'hall-add-form' },
+      klass, pupils, h('button', { type: 'button', class: 'btn btn-primary', onclick: async () => {
+        const id = Number(pupils.value);
+        if (!id) { fail(new Error('Choisissez une classe puis un élève.')); return; }
+        const name = pupils.selectedOptions[0].textContent;
+        if (!model.students.some((s) => s.id === id)) model.students.push({ id, name, mark: null });
+        if (!(await setMark({ id, name }, 'present'))) {
+          model.students = model.students.filter((s) => s.id !== id || model.marks.has(id));
+          draw();
+        }
+      } }, 'Ajouter')));
   }
 
   return () => conn.close();
 }
 
-function studentRow(student, mark, setMark) {
+function studentRow(student, mark, setMark, comments) {
   const state = mark?.state ?? null;
   const timed = state === 'late' || state === 'left_early';
   const toggle = h('button', {
@@ -115,7 +187,8 @@ function studentRow(student, mark, setMark) {
     onclick: () => setMark(student, state === 'absent' ? 'present' : 'absent'),
   }, h('span', { class: 'student-name' }, student.name),
   h('span', { class: 'student-mark' }, state ? MARKS[state] : 'Sans marque',
-    timed ? ` (${mark.minutes} min)` : '', mark?.must_attend ? ' (reste en cours)' : ''));
+    timed ? ` (${mark.minutes} min)` : '', mark?.must_attend ? ' (reste en cours)' : ''),
+  mark?.comment ? h('span', { class: 'student-comment' }, `« ${mark.comment} »`) : null);
   const more = h('select', { class: 'more', 'aria-label': `Autre marque pour ${student.name}`,
     onchange: (e) => {
       const value = e.target.value;
@@ -136,5 +209,25 @@ function studentRow(student, mark, setMark) {
       const n = Number(e.target.value);
       if (n >= 1 && n <= 240 && n !== mark.minutes) setMark(student, state, { minutes: n });
     } }) : null;
-  return h('li', { class: 'student-row', 'data-student-id': student.id }, toggle, more, minutes);
+  // A comment on the mark (« oubli du carnet », « arrivé avec un mot »): once marked.
+  const open = comments.editing.has(student.id);
+  const noteButton = state ? h('button', { type: 'button', class: 'btn note-toggle',
+    'aria-expanded': open ? 'true' : 'false', 'aria-label': `Commentaire pour ${student.name}`,
+    onclick: comments.toggle }, h('span', { 'aria-hidden': 'true' }, '✎'),
+  h('span', { class: 'note-label' }, 'Commentaire')) : null;
+  let form = null;
+  if (open && state) {
+    const box = h('input', { type: 'text', maxlength: '300', class: 'comment-input',
+      'data-comment-for': student.id, value: comments.editing.get(student.id),
+      'aria-label': `Texte du commentaire pour ${student.name}`,
+      placeholder: 'Commentaire (300 caractères au plus)',
+      oninput: (e) => comments.editing.set(student.id, e.target.value),
+      onkeydown: (e) => { if (e.key === 'Enter') { e.preventDefault(); comments.save(box.value); } } });
+    form = h('div', { class: 'comment-form' }, box,
+      h('button', { type: 'button', class: 'btn btn-primary',
+        onclick: () => comments.save(box.value) }, 'Enregistrer'),
+      h('button', { type: 'button', class: 'btn', onclick: comments.toggle }, 'Annuler'));
+  }
+  return h('li', { class: 'student-row', 'data-student-id': student.id }, toggle, more, minutes,
+    noteButton, form);
 }

@@ -1,6 +1,8 @@
 // « Vie scolaire » (#/vie-scolaire?date=…): the CPE's live grid of the day's rolls (not
 // taken / in progress / validated, absent and late counts, rolls not taken 10 minutes after
-// the start highlighted), and the absences to handle: accept or refuse the reason.
+// the start highlighted), and the absences to handle: accept or refuse the reason. A study
+// hall (permanence) is opened here for a slot of the day, then its roll page adds the
+// pupils who come in.
 import { h, replace, setTitle } from '../dom.js';
 import { AttendanceConnection, ROLL_STATES } from '../attendance/connection.js';
 import { longDate } from '../dates.js';
@@ -19,6 +21,22 @@ export function renderVieScolaire(root, { date }) {
   const grid = h('tbody');
   const pendingList = h('ul', { class: 'pending-list' });
   const reasonsBox = h('div', {});
+  const hallRoom = h('input', { type: 'text', id: 'hall-room', maxlength: '60', required: true,
+    value: 'Salle de permanence' });
+  const hallStart = h('input', { type: 'time', id: 'hall-start', required: true, value: '08:00' });
+  const hallEnd = h('input', { type: 'time', id: 'hall-end', required: true, value: '09:00' });
+  const hallForm = h('form', { class: 'hall-new-form', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const out = await conn.call('create_study_hall', { room: hallRoom.value,
+        start: hallStart.value, end: hallEnd.value, date: model.date });
+      window.location.hash = `#/appel?permanence=${out.roll.study_hall_id}&date=${out.roll.date}`;
+    } catch (err) { replace(error, h('p', {}, err.message)); }
+  } },
+  h('label', { for: 'hall-room' }, 'Salle', hallRoom),
+  h('label', { for: 'hall-start' }, 'Début', hallStart),
+  h('label', { for: 'hall-end' }, 'Fin', hallEnd),
+  h('button', { type: 'submit', class: 'btn btn-primary' }, 'Ouvrir la permanence'));
   const exportLink = h('a', { class: 'btn', href: '/api/attendance/export.csv', download: true },
     'Exporter les absences (CSV)');
   const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
@@ -32,6 +50,10 @@ export function renderVieScolaire(root, { date }) {
         h('thead', {}, h('tr', {}, ['Heure', 'Classe', 'Cours', 'Enseignant·e', 'État', 'Absents', 'Retards']
           .map((c) => h('th', { scope: 'col' }, c)))),
         grid))),
+    h('section', { class: 'card', 'aria-labelledby': 'hall-title' },
+      h('h2', { id: 'hall-title' }, 'Permanence'),
+      h('p', { class: 'muted' }, "Ouvrez l'appel d'une permanence pour un créneau du jour, puis "
+        + 'ajoutez les élèves présents.'), hallForm),
     h('section', { class: 'card', 'aria-labelledby': 'pending-title' },
       h('h2', { id: 'pending-title' }, 'Absences à traiter'), pendingList, exportLink),
     reasonsBox));
@@ -58,7 +80,7 @@ export function renderVieScolaire(root, { date }) {
   conn.on('roll_update', (u) => {
     const row = model.rows.find((r) => (u.slot_id && r.slot_id === u.slot_id)
       || (u.study_hall_id && r.study_hall_id === u.study_hall_id));
-    if (!row) return;
+    if (!row) { if (u.study_hall_id) load(); return; } // a study hall opened meanwhile
     Object.assign(row, { roll_id: u.id, state: u.state, absent: u.absent, late: u.late,
       overdue: false, replacement_id: u.replacement_id, replacement_name: u.replacement_name ?? '' });
     drawGrid();
@@ -79,9 +101,12 @@ export function renderVieScolaire(root, { date }) {
       + (late ? ` — ${late} non fait(s) 10 min après le début` : '');
     replace(grid, model.rows.map((r) => h('tr', {
       class: r.overdue ? 'overdue' : null, 'data-state': r.state, 'data-slot-id': r.slot_id ?? '',
+      'data-roll-id': r.roll_id ?? '',
     },
     h('td', {}, `${r.start} – ${r.end}`),
-    h('th', { scope: 'row' }, r.class_name),
+    h('th', { scope: 'row' }, r.study_hall_id
+      ? h('a', { href: `#/appel?permanence=${r.study_hall_id}&date=${model.date}` },
+        `Permanence (${r.room})`) : r.class_name),
     h('td', {}, r.subject),
     h('td', {}, r.replacement_name ? `${r.replacement_name} (remplace ${r.teacher_name})` : r.teacher_name,
       model.canReplace && r.slot_id && r.state !== 'done' ? replaceMenu(r) : null),
