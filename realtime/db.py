@@ -107,6 +107,7 @@ class Database:
         self.observer: Callable[[str, float, int], None] | None = None
         self._writes = 0  # transactions committed, for the checkpointer
         self._checkpointer: asyncio.Task[None] | None = None
+        self._checkpoint_conn: aiosqlite.Connection | None = None
         self.inline_writes = 0  # write_batch calls run on the loop's thread (observability)
         self.checkpoints = 0
 
@@ -136,28 +137,27 @@ class Database:
             checkpoint_conn = await aiosqlite.connect(str(path), isolation_level=None)
             await checkpoint_conn.execute("PRAGMA synchronous=NORMAL")
             await checkpoint_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db._checkpoint_conn = checkpoint_conn
             db._checkpointer = asyncio.create_task(db._checkpoints(checkpoint_conn),
                                                    name="sqlite-checkpoint")
         return db
 
     async def _checkpoints(self, conn: aiosqlite.Connection) -> None:
         """PASSIVE checkpoints from a second connection (its own thread), after writes: they
-        copy what readers no longer need and sync the files, never blocking the writer."""
-        try:
-            done = 0
-            while True:
-                await asyncio.sleep(CHECKPOINT_EVERY_S)
-                if self._writes == done:
-                    continue
-                done = self._writes
-                try:
-                    await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:  # tried again after the next writes
-                    log.warning("checkpoint failed", extra={"error": repr(exc)})
-                else:
-                    self.checkpoints += 1
-        finally:
-            await conn.close()
+        copy what readers no longer need and sync the files, never blocking the writer.
+        `close()` closes the connection (also when this task is cancelled before it ran)."""
+        done = 0
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY_S)
+            if self._writes == done:
+                continue
+            done = self._writes
+            try:
+                await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:  # tried again after the next writes
+                log.warning("checkpoint failed", extra={"error": repr(exc)})
+            else:
+                self.checkpoints += 1
 
     async def migrate(self) -> list[int]:
         """Apply every migration not yet applied, each in its own transaction."""
@@ -276,6 +276,8 @@ class Database:
             if self._checkpointer is not None:
                 self._checkpointer.cancel()
                 await asyncio.gather(self._checkpointer, return_exceptions=True)
+            if self._checkpoint_conn is not None:
+                await self._checkpoint_conn.close()  # after any checkpoint under way
             await self._conn.close()  # the last connection to close checkpoints the WAL
 
 
