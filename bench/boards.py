@@ -588,10 +588,12 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
     ctx = mp.get_context("spawn")
     workers = []
     client_cpus = parse_cpus(args.client_cpus)
-    mine = os.sched_getaffinity(0)
+    mine, my_nice = os.sched_getaffinity(0), os.nice(0)
     if client_cpus:  # the client processes inherit it (this process gets its own back)
         os.sched_setaffinity(0, client_cpus)
     try:
+        if args.client_nice:  # inherited too; undone below (lowering it back needs root)
+            os.nice(args.client_nice)
         for spec in specs:
             parent, child = ctx.Pipe()
             p = ctx.Process(target=worker_main, args=(child, spec), daemon=True)
@@ -600,6 +602,8 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
             workers.append((p, parent))
     finally:
         os.sched_setaffinity(0, mine)
+        if args.client_nice:
+            os.setpriority(os.PRIO_PROCESS, 0, my_nice)
     try:
         n_clients = sum(len(s["teachers"]) + len(s["followers"]) for s in specs)
         for _p, conn in workers:
@@ -819,6 +823,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server-cpus", help="pin the servers started here to these CPUs "
                                          "(taskset -c syntax: 0 or 0,1 or 0-1)")
     p.add_argument("--client-cpus", help="pin the client processes to these CPUs")
+    p.add_argument("--client-nice", type=int, default=0,
+                   help="run the client processes this much nicer (e.g. 10 with "
+                        "--server-cpus 0 --client-cpus 0,1: the clients get a core and "
+                        "whatever the server leaves of its own, the server keeps priority)")
     args = p.parse_args(argv)
     args.sizes = [int(x) for x in str(args.boards).split(",") if x.strip()]
     if not args.sizes or min(args.sizes) < 1 or args.followers < 1 or args.rate <= 0:
