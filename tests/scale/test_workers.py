@@ -1,5 +1,6 @@
 """`serve --workers N` as an operator runs it: refused without Redis, N processes on one port,
-a killed worker's clients resume exactly on another, SIGTERM stops them all gracefully."""
+a killed worker's clients (board followers, chat devices) resume exactly on another, SIGTERM
+stops them all gracefully."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import aiohttp
 import pytest
 
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, ROOT, login, token_for
+from tests.chat.conftest import Cast as ChatCast
+from tests.chat.conftest import ChatClient
+from tests.conftest import REDIS_URL, ROOT, login, token_for, user_id
 from tests.scale.clients import Follower, stroke
 from tests.scale.conftest import HEARTBEAT_S, PRESENCE_TIMEOUT_S, Cluster
 
@@ -134,3 +137,66 @@ async def test_workers_that_cannot_start_are_not_restarted_forever(cluster: Clus
     assert code == 1
     log = node.log_text()
     assert "s'arrêtent dès leur démarrage" in log and "worker died" in log
+
+
+async def test_a_killed_worker_chat_devices_catch_up_exactly(
+    cluster: Cluster, demo_accounts: list[dict[str, Any]]
+) -> None:
+    """Chat, like boards: the devices a killed worker held reconnect to the same address and
+    `sync` from the last seq they had; with what comes live afterwards, each has every
+    message once, in order."""
+    node = await cluster.node(workers=2)
+    assert len(await node.answering_pids()) == 2
+    cast = ChatCast(demo_accounts)
+    teacher = await ChatClient(node.url, await token_for(node.url, cast.teacher)).connect()
+    alice_token = await token_for(node.url, cast.alice)
+    devices = [await ChatClient(node.url, alice_token).connect() for _ in range(6)]
+    everyone = [teacher, *devices]
+    try:
+        members = [await user_id(node.url, x) for x in (cast.alice, cast.bob)]
+        conv = (await teacher.ok("create", {"kind": "group", "title": "Classe verte",
+                                            "members": members, "body": "départ à 8 h"}
+                                 ))["conversation_id"]
+        for i in range(2, 6):
+            await teacher.ok("send", {"conversation_id": conv, "body": f"consigne {i} é"})
+        for d in devices:
+            await d.wait_event(conv, 5)
+
+        victims: list[ChatClient] = []
+        for pid in sorted(node.worker_pids()):
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(1.0)
+            victims = [c for c in everyone if not c.sio.connected]
+            if victims:
+                break
+            await node.wait_ready()
+        assert victims, "no client was on either worker"
+        await node.wait_ready()
+        if teacher in victims:  # the teacher's device was there too: it comes back first
+            teacher = await ChatClient(node.url, teacher.token).connect()
+            everyone.append(teacher)
+        for i in range(6, 9):  # sent while the victims are away
+            await teacher.ok("send", {"conversation_id": conv, "body": f"consigne {i} é"})
+
+        seqs: dict[int, list[int]] = {}
+        for n, d in enumerate(devices):
+            had = [e["seq"] for e in d.events if e["conversation_id"] == conv]
+            if d in victims:
+                back = await ChatClient(node.url, alice_token).connect()
+                everyone.append(back)
+                devices[n] = back
+                caught = await back.ok("sync", {"conversation_id": conv, "since": max(had)})
+                assert "reset" not in caught
+                had += [e["seq"] for e in caught["events"]]
+            seqs[n] = had
+        await teacher.ok("send", {"conversation_id": conv, "body": "retour à 17 h"})
+        for n, d in enumerate(devices):
+            event = await d.wait_event(conv, 9)
+            assert event["message"]["body"] == "retour à 17 h"
+            live_after = [e["seq"] for e in d.events if e["conversation_id"] == conv
+                          and e["seq"] not in seqs[n]]
+            assert sorted(seqs[n] + live_after) == list(range(1, 10)), (n, seqs[n], live_after)
+            assert len(set(seqs[n] + live_after)) == 9  # nothing twice
+    finally:
+        for c in everyone:
+            await c.close()
