@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import multiprocessing as mp
 import threading
 import time
@@ -24,64 +23,21 @@ from typing import Any
 
 import aiohttp
 
+from bench._rawsio import RawSocketIO
+
 NS = "/attendance"
-EVENT = f"42{NS},"
 
 
-class RawGuardian:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, report: Callable[[int], None]
-                 ) -> None:
-        self.ws = ws
-        self.report = report
-        self.task: asyncio.Task[None] | None = None
+async def raw_guardian(http: aiohttp.ClientSession, url: str, token: str,
+                       report: Callable[[int], None]) -> RawSocketIO:
+    """A guardian's device on the minimal Socket.IO client (`bench/_rawsio.py`): follows its
+    feed and reports the student of each `notice` it receives."""
+    def on_event(name: str, payload: Any) -> None:
+        if name == "notice":
+            report(payload.get("student_id", -1))
 
-    @classmethod
-    async def connect(cls, http: aiohttp.ClientSession, url: str, token: str,
-                      report: Callable[[int], None]) -> RawGuardian:
-        ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-        ws = await http.ws_connect(ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
-        self = cls(ws, report)
-        opened = await ws.receive_str(timeout=60)
-        if not opened.startswith("0"):
-            raise RuntimeError(f"unexpected Engine.IO open: {opened[:80]}")
-        await ws.send_str(f"40{NS},{json.dumps({'token': token})}")
-        await self._expect(f"40{NS},")
-        await ws.send_str(f'42{NS},1["follow_feed",{{}}]')
-        answer = json.loads((await self._expect(f"43{NS},1"))[len(f"43{NS},1"):])[0]
-        if not answer.get("ok"):
-            raise RuntimeError(f"follow_feed refused: {answer}")
-        self.task = asyncio.create_task(self._read())
-        return self
-
-    async def _expect(self, prefix: str) -> str:
-        while True:
-            data = await self.ws.receive_str(timeout=60)
-            if data.startswith(prefix):
-                return data
-            if data.startswith(f"44{NS},"):
-                raise RuntimeError(f"connection refused: {data}")
-            await self._packet(data)
-
-    async def _packet(self, data: str) -> None:
-        if data.startswith(EVENT):
-            name, payload = json.loads(data[len(EVENT):])
-            if name == "notice":
-                self.report(payload.get("student_id", -1))
-        elif data == "2":
-            await self.ws.send_str("3")
-
-    async def _read(self) -> None:
-        with contextlib.suppress(Exception):
-            async for msg in self.ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    await self._packet(msg.data)
-
-    async def disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.send_str(f"41{NS},")
-            await self.ws.close()
-        if self.task is not None:
-            self.task.cancel()
+    return await RawSocketIO.connect(http, url, NS, token, "follow_feed", {}, on_event,
+                                     timeout_s=60)
 
 
 def worker_main(conn: Connection, url: str, tokens: list[str], concurrency: int) -> None:
@@ -100,15 +56,15 @@ async def _worker(conn: Connection, url: str, tokens: list[str], concurrency: in
         with lock:
             conn.send(("notice", student_id, t))
 
-    async def one(token: str) -> RawGuardian | str:
+    async def one(token: str) -> RawSocketIO | str:
         async with gate:
             try:
-                return await RawGuardian.connect(http, url, token, report)
+                return await raw_guardian(http, url, token, report)
             except Exception as exc:  # counted by the driver
                 return repr(exc)[:200]
 
     results = await asyncio.gather(*(one(t) for t in tokens))
-    clients = [r for r in results if isinstance(r, RawGuardian)]
+    clients = [r for r in results if isinstance(r, RawSocketIO)]
     errors = [r for r in results if isinstance(r, str)]
     # No collector pauses over thousands of clients in the measured window (a gen-2 pass
     # here took 250-500 ms and showed up as server latency): the run is short and bounded.

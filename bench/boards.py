@@ -54,6 +54,8 @@ from typing import Any
 
 import aiohttp
 
+from bench._rawsio import RawSocketIO
+
 ROOT = Path(__file__).resolve().parent.parent
 NS = "/boards"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -320,72 +322,20 @@ async def _recv(conn: Connection, wait_s: float) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, wait)
 
 
-class RawFollower:
-    """A follower speaking Engine.IO 4 / Socket.IO 5 itself over one aiohttp websocket.
+async def raw_follower(http: aiohttp.ClientSession, url: str, token: str, board_id: int,
+                       on_op: Any) -> RawSocketIO:
+    """A follower on the minimal Socket.IO client (`bench/_rawsio.py`): joins the board and
+    hands each op it receives to `on_op`, from the bare server's `op` events as from the ENT
+    server's `ops` frames (one per board tick)."""
+    def on_event(name: str, payload: Any) -> None:
+        if name == "op":
+            on_op(payload)
+        elif name == "ops":
+            for op in payload["ops"]:
+                on_op(op)
 
-    To the server it is the same client as python-socketio's (the same frames: namespace
-    connect with auth, `join` with an ack id, ping/pong), at a fraction of the CPU per
-    received event, so more of a small machine is left to the server under test.
-    """
-
-    EVENT = f"42{NS},"
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, on_op: Any) -> None:
-        self.ws = ws
-        self.on_op = on_op
-        self.task: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def connect(cls, http: aiohttp.ClientSession, url: str, token: str, board_id: int,
-                      on_op: Any) -> RawFollower:
-        ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-        ws = await http.ws_connect(ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
-        self = cls(ws, on_op)
-        opened = await ws.receive_str(timeout=30)
-        if not opened.startswith("0"):
-            raise RuntimeError(f"unexpected Engine.IO open: {opened[:80]}")
-        await ws.send_str(f"40{NS},{json.dumps({'token': token})}")
-        await self._expect(f"40{NS},")
-        await ws.send_str(f'42{NS},1["join",{json.dumps({"board_id": board_id})}]')
-        answer = json.loads((await self._expect(f"43{NS},1"))[len(f"43{NS},1"):])[0]
-        if not answer.get("ok"):
-            raise RuntimeError(f"join refused: {answer}")
-        self.task = asyncio.create_task(self._read())
-        return self
-
-    async def _expect(self, prefix: str) -> str:
-        """The next packet with that prefix (answering pings and keeping early ops)."""
-        while True:
-            data = await self.ws.receive_str(timeout=30)
-            if data.startswith(prefix):
-                return data
-            if data.startswith(f"44{NS},"):
-                raise RuntimeError(f"connection refused: {data}")
-            await self._packet(data)
-
-    async def _packet(self, data: str) -> None:
-        if data.startswith(self.EVENT):
-            name, payload = json.loads(data[len(self.EVENT):])
-            if name == "op":
-                self.on_op(payload)
-            elif name == "ops":  # the ENT server's batch: one frame per board tick
-                for op in payload["ops"]:
-                    self.on_op(op)
-        elif data == "2":  # Engine.IO ping
-            await self.ws.send_str("3")
-
-    async def _read(self) -> None:
-        with contextlib.suppress(Exception):
-            async for msg in self.ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    await self._packet(msg.data)
-
-    async def disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.send_str(f"41{NS},")
-        await self.ws.close()
-        if self.task is not None:
-            self.task.cancel()
+    return await RawSocketIO.connect(http, url, NS, token, "join", {"board_id": board_id},
+                                     on_event, timeout_s=30)
 
 
 async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
@@ -416,8 +366,8 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
     async def connect(token: str, board: int, board_id: int, follower: bool) -> Any:
         if follower and spec["client"] == "raw":
             async with sem:
-                raw = await RawFollower.connect(http, spec["url"], token, board_id,
-                                                on_op(board, follower))
+                raw = await raw_follower(http, spec["url"], token, board_id,
+                                         on_op(board, follower))
             clients.append(raw)
             return raw
         client = socketio.AsyncClient(reconnection=False, http_session=http,
