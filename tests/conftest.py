@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -110,6 +112,17 @@ async def start_server(aiohttp_server: Any) -> StartServer:
     return start
 
 
+async def two_nodes(start_server: StartServer, tmp_path: Path, db_path: Path,
+                    redis_prefix: str, **overrides: Any) -> tuple[str, str]:
+    """Two servers on one SQLite file and one Redis prefix, as two nodes of one ENT: their
+    base URLs."""
+    cfg = {"db_path": db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix,
+           **overrides}
+    a = await start_server(make_settings(tmp_path / "a", **cfg))
+    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    return a, b
+
+
 @pytest_asyncio.fixture
 async def demo_server(start_server: StartServer, tmp_path: Path, demo_db_path: Path) -> str:
     return await start_server(make_settings(tmp_path, db_path=demo_db_path))
@@ -158,12 +171,18 @@ async def token_for(base: str, acct: dict[str, Any]) -> str:
         return await login(s, base, acct)
 
 
-async def user_id(base: str, acct: dict[str, Any]) -> int:
-    """The account's user id, as /api/me tells it."""
+async def get_json(base: str, acct: dict[str, Any], path: str) -> tuple[int, Any]:
+    """GET `path` as that account (logged in on a throw-away session): status and body."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         await login(s, base, acct)
-        async with s.get(f"{base}/api/me") as r:
-            return int((await r.json())["user"]["id"])
+        async with s.get(f"{base}{path}") as r:
+            return r.status, await r.json()
+
+
+async def user_id(base: str, acct: dict[str, Any]) -> int:
+    """The account's user id, as /api/me tells it."""
+    _status, me = await get_json(base, acct, "/api/me")
+    return int(me["user"]["id"])
 
 
 async def wait_until(changed: asyncio.Event, predicate: Callable[[], Any],
@@ -238,3 +257,26 @@ async def live_clients(cls: type[LiveClient], default_base: str) -> AsyncIterato
     finally:
         for c in made:
             await c.close()
+
+
+class ConcurrencyWatch:
+    """Wraps a function that runs in threads (a snapshot check, a merge) to count how many
+    calls run at the same time (`most`) and in all (`calls`); `hold_s` widens the window in
+    which a second call could start, so that a missing lock shows."""
+
+    def __init__(self, real: Callable[..., Any], hold_s: float) -> None:
+        self.real, self.hold_s = real, hold_s
+        self.active = self.most = self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> Any:
+        with self._lock:
+            self.active += 1
+            self.calls += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(self.hold_s)
+            return self.real(*args)
+        finally:
+            with self._lock:
+                self.active -= 1

@@ -3,8 +3,6 @@ one of them snapshots it at a time (the lease `board:<id>`)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from realtime.boards import store
 from realtime.db import Database
 from tests.boards.conftest import stroke
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import ConcurrencyWatch, two_nodes
 
 
 async def test_snapshot_writes_only_move_forward(demo_db_path: Path) -> None:
@@ -60,41 +58,17 @@ async def test_snapshot_writes_only_move_forward(demo_db_path: Path) -> None:
         await db.close()
 
 
-class CheckWatch:
-    """Wraps the snapshot check (it runs in a thread, inside the lease) to see how many
-    snapshots of the board are being made at the same time, and how many in all."""
-
-    def __init__(self) -> None:
-        self.real = board_service._snapshot_is_faithful
-        self.active = self.most = self.calls = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, data: bytes, view: bytes) -> bool:
-        with self._lock:
-            self.active += 1
-            self.calls += 1
-            self.most = max(self.most, self.active)
-        try:
-            time.sleep(0.03)  # widen the window in which a second snapshot could start
-            return self.real(data, view)
-        finally:
-            with self._lock:
-                self.active -= 1
-
-
 @pytest.mark.redis
 async def test_two_processes_snapshot_a_board_one_at_a_time(
     start_server: Any, board_client: Any, tmp_path: Path, demo_db_path: Path,
     redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    watch = CheckWatch()
+    watch = ConcurrencyWatch(board_service._snapshot_is_faithful, 0.03)
     monkeypatch.setattr(board_service, "_snapshot_is_faithful", watch)
     every, ops = 20, 100
-    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix,
-           "board_snapshot_every": every}
-    a = await start_server(make_settings(tmp_path / "a", **cfg))
-    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix,
+                           board_snapshot_every=every)
     cast = Cast(demo_accounts)
     board = await create_board(a, cast)
     teacher = await board_client(cast.teacher, base=a)

@@ -9,16 +9,14 @@ import redis.asyncio as aioredis
 
 from tests.boards.conftest import stroke
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import two_nodes
 
 
 async def test_ops_cross_nodes_through_redis(
     start_server: Any, board_client: Any, tmp_path: Path, demo_db_path: Path,
     redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
 ) -> None:
-    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
-    a = await start_server(make_settings(tmp_path / "a", **cfg))
-    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     cast = Cast(demo_accounts)
     board = await create_board(a, cast)
     teacher = await board_client(cast.teacher, base=a)

@@ -10,15 +10,13 @@ import redis.asyncio as aioredis
 
 from tests.chat.conftest import Cast as ChatCast
 from tests.chat.conftest import ChatClient
-from tests.conftest import REDIS_URL, make_settings, token_for, user_id
+from tests.conftest import token_for, two_nodes, user_id
 
 
 async def test_chat_across_nodes(start_server: Any, tmp_path: Path, demo_db_path: Path,
                                  redis_prefix: str, redis_cleanup: aioredis.Redis,
                                  demo_accounts: list[dict[str, Any]]) -> None:
-    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
-    a = await start_server(make_settings(tmp_path / "a", **cfg))
-    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     cast = ChatCast(demo_accounts)
     clients: list[ChatClient] = []
     try:

@@ -5,8 +5,6 @@ intact afterwards while a teacher keeps typing."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,31 +13,8 @@ import redis.asyncio as aioredis
 from realtime.coursedocs import content, store
 from realtime.coursedocs.service import DocService
 from realtime.db import Database
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import REDIS_URL, ConcurrencyWatch, make_settings
 from tests.coursedocs.test_store import Writer, _doc, _text
-
-
-class MergeWatch:
-    """Wraps the real merge (it runs in a thread) to see how many run at the same time."""
-
-    def __init__(self) -> None:
-        self.real = content.merge
-        self.active = 0
-        self.most = 0
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, updates: list[bytes]) -> bytes:
-        with self._lock:
-            self.active += 1
-            self.calls += 1
-            self.most = max(self.most, self.active)
-        try:
-            time.sleep(0.02)  # widen the window in which a second merge could start
-            return self.real(updates)
-        finally:
-            with self._lock:
-                self.active -= 1
 
 
 @pytest.mark.redis
@@ -47,7 +22,7 @@ async def test_two_processes_never_compact_a_document_at_once(
     demo_db_path: Path, tmp_path: Path, redis_prefix: str, redis_cleanup: aioredis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    watch = MergeWatch()
+    watch = ConcurrencyWatch(content.merge, 0.02)
     monkeypatch.setattr(content, "merge", watch)
     dbs = [await Database.open(demo_db_path) for _ in range(2)]
     redises = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]

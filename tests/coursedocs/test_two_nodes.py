@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from realtime.coursedocs import protocol as wire
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import two_nodes
 from tests.coursedocs.conftest import new_doc, teacher_token, until
 from tests.coursedocs.test_socket import paragraph, stored_text
 
@@ -24,9 +24,7 @@ async def test_co_editors_on_two_nodes(
     redis_cleanup: aioredis.Redis, http: aiohttp.ClientSession,
     demo_accounts: list[dict[str, Any]], yclient: Any,
 ) -> None:
-    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
-    a = await start_server(make_settings(tmp_path / "a", **cfg))
-    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     token = await teacher_token(http, a, demo_accounts)
     doc = await new_doc(http, a, token)
     on_a = await yclient(a, doc["id"], token)

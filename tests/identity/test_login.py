@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import REDIS_URL, account, login, make_settings
+from tests.conftest import account, login, make_settings, two_nodes
 
 
 async def test_login_sets_cookie_and_me_works(demo_server: str, http: aiohttp.ClientSession,
@@ -139,9 +139,7 @@ async def test_rate_limit_is_shared_through_redis(
     redis_cleanup: Any, demo_accounts: list[dict[str, Any]]
 ) -> None:
     """Two servers (as two workers) count the same failures."""
-    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
-    a = await start_server(make_settings(tmp_path / "a", **cfg))
-    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     teacher = account(demo_accounts, "teacher")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         assert await _fail_until_limited(s, a, teacher["login"], 3) == [401] * 3

@@ -23,7 +23,7 @@ from realtime import keys
 from realtime.app import create_app
 from realtime.presence.model import Who
 from tests.chat.conftest import Cast, ChatClient, Clock, paris
-from tests.conftest import REDIS_URL, login, make_settings, token_for, user_id
+from tests.conftest import REDIS_URL, get_json, login, make_settings, token_for, user_id
 from tests.coursedocs.conftest import YClient, new_doc
 from tests.presence.conftest import PresenceClient
 
@@ -74,13 +74,6 @@ async def node(request: Any, aiohttp_server: Any, tmp_path: Path, demo_db_path: 
 @pytest.fixture
 def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
     return Cast(demo_accounts)
-
-
-async def get_json(base: str, acct: dict[str, Any], path: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        await login(s, base, acct)
-        async with s.get(f"{base}{path}") as r:
-            return r.status, await r.json()
 
 
 async def group(node: Node, cast: Cast) -> tuple[ChatClient, int, dict[str, int]]:

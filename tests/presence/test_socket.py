@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 import socketio
 
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import REDIS_URL, login, make_settings
+from tests.conftest import login, two_nodes
 
 
 @pytest.fixture
@@ -171,9 +171,7 @@ async def test_presence_crosses_nodes_through_redis(
     start_server: Any, clients: Any, tmp_path: Path, demo_db_path: Path, redis_prefix: str,
     redis_cleanup: aioredis.Redis, cast: Cast,
 ) -> None:
-    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
-    a = await start_server(make_settings(tmp_path / "a", **cfg))
-    b = await start_server(make_settings(tmp_path / "b", **cfg))
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     alice = await me(a, cast.alice)
     scope = f"school:{alice['school_id']}"
     cpe = await clients.watcher(a, cast.cpe)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from tests.chat.conftest import Cast, ChatClient
-from tests.conftest import login, token_for
+from tests.conftest import get_json, login, token_for
 from tests.coursedocs.conftest import YClient, new_doc
 from tests.presence.conftest import PresenceClient
 from tests.scale.conftest import PRESENCE_TIMEOUT_S, Cluster
@@ -23,11 +23,9 @@ def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
 
 async def roster(base: str, acct: dict[str, Any], scope: str) -> dict[int, int]:
     """Users → devices, read over REST on `base` (what another ENT service would do)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        await login(s, base, acct)
-        async with s.get(f"{base}/api/presence/{scope}") as r:
-            assert r.status == 200, await r.text()
-            return {u["id"]: u["devices"] for u in (await r.json())["users"]}
+    status, body = await get_json(base, acct, f"/api/presence/{scope}")
+    assert status == 200, body
+    return {u["id"]: u["devices"] for u in body["users"]}
 
 
 async def test_conversation_and_doc_rosters_cross_processes(
