@@ -25,6 +25,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {raw!r}")
+    return value
+
+
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -51,6 +64,7 @@ class Settings:
     kdf_parallelism: int = 1
     stream_max_len: int = 10_000
     stream_max_age_s: int = 7 * 24 * 3600
+    stream_group_ms: float = 2  # SQLite: transactions begin at most this often (group commit)
     shutdown_timeout_s: float = 10.0
     log_level: str = "INFO"
     log_json: bool = True
@@ -113,6 +127,7 @@ class Settings:
             kdf_parallelism=_int(env, "REALTIME_KDF_PARALLELISM", d.kdf_parallelism),
             stream_max_len=_int(env, "REALTIME_STREAM_MAX_LEN", d.stream_max_len),
             stream_max_age_s=_int(env, "REALTIME_STREAM_MAX_AGE", d.stream_max_age_s),
+            stream_group_ms=_float(env, "REALTIME_STREAM_GROUP_MS", d.stream_group_ms),
             shutdown_timeout_s=float(env.get("REALTIME_SHUTDOWN_TIMEOUT") or d.shutdown_timeout_s),
             log_level=(env.get("REALTIME_LOG_LEVEL") or d.log_level).upper(),
             log_json=_bool(env, "REALTIME_LOG_JSON", d.log_json),

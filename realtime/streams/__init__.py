@@ -28,4 +28,5 @@ def open_stream_store(
                                 settings.stream_max_age_s)
     from realtime.streams.sqlite import SqliteStreamStore
 
-    return SqliteStreamStore(db, settings.stream_max_len, settings.stream_max_age_s)
+    return SqliteStreamStore(db, settings.stream_max_len, settings.stream_max_age_s,
+                             group_s=settings.stream_group_ms / 1000)

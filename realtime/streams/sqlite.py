@@ -21,6 +21,9 @@ from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
 
 MAX_GROUP = 500  # appends written in one transaction at most
+# Transactions begin at most this often (leading edge: an append after a quiet spell is
+# written at once): under load, appends that arrive within it share one BEGIN … COMMIT.
+GROUP_S = 0.002
 
 
 def new_epoch() -> str:
@@ -68,20 +71,27 @@ class SqliteStreamStore(StreamStore):
         max_len: int,
         max_age_s: int,
         clock: Callable[[], float] = time.time,
+        group_s: float = GROUP_S,
     ) -> None:
         self.db = db
         self.max_len = max_len
         self.max_age_s = max_age_s
         self.clock = clock
+        self.group_s = group_s
         self._subs: dict[str, set[QueueSubscription]] = {}
         self._queue: list[tuple[str, bytes, Any, asyncio.Future[StreamEvent]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._last_commit = 0.0  # loop time at which the last transaction began
 
     async def append(self, stream: str, payload: Any) -> StreamEvent:
-        """Group commit: appends that arrive while a transaction is being written wait for
-        the next one, which writes them all (one BEGIN … COMMIT, one statement per stream
-        for the counter, one `executemany` for the rows). Each caller still returns only
-        after its own event is committed, so an acked event is as durable as before."""
+        """Group commit: appends that arrive while a transaction is being written, or within
+        `group_s` of the last one's start, wait for the next one, which writes them all (one
+        BEGIN … COMMIT, one statement per stream for the counter, one `executemany` for the
+        rows). A transaction is about 50 µs of CPU whether it holds one row or three, so
+        under load this pays it once per group instead of once per append, for at most
+        `group_s` of added wait; an append after a quiet spell is written at once. Each
+        caller still returns only after its own event is committed, so an acked event is as
+        durable as before."""
         fut: asyncio.Future[StreamEvent] = asyncio.get_running_loop().create_future()
         self._queue.append((stream, msgspec.json.encode(payload), payload, fut))
         if self._writer is None or self._writer.done():
@@ -89,9 +99,15 @@ class SqliteStreamStore(StreamStore):
         return await fut
 
     async def _write_batches(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue:
-            batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+            batch: list[tuple[str, bytes, Any, asyncio.Future[StreamEvent]]] = []
             try:
+                wait = self._last_commit + self.group_s - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last_commit = loop.time()
+                batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
                 events = await self._commit(batch)
             except BaseException as exc:
                 for *_, fut in batch:
