@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from realtime.boards.model import Actor, BoardState, Limits
-from realtime.boards.ops import Noop, Op
+from realtime.boards.ops import Noop, decode_op
 from realtime.boards.store import BoardMeta
 from realtime.identity.model import Principal
 from realtime.streams import Position, Reset, StreamEvent, StreamStore, Subscription
@@ -94,7 +94,7 @@ class LiveBoard:
             )
             op: dict[str, Any] = {"type": "control", **event.control}
         else:
-            decoded = msgspec.convert(event.op, Op)
+            decoded = decode_op(event.op)
             actor = Actor(id=event.author, is_teacher=event.teacher)
             applied = self.state.apply_event(decoded, actor, self.limits, event.origin)
             op = msgspec.to_builtins(applied)

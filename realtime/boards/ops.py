@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -132,6 +132,17 @@ class Noop(_Op, frozen=True, tag="noop"):
 
 ClientOp = Add | Append | Update | Move | Remove | Clear | AddPage | MovePage | RemovePage
 Op = ClientOp | Restore | RestorePage | Noop
+
+
+class _OpHolder(msgspec.Struct, frozen=True):
+    op: Op
+
+
+def decode_op(obj: Any) -> Op:
+    """`msgspec.convert(obj, Op)`, through a Struct: msgspec analyses a Struct's field types
+    once, but a bare union like `Op` anew on every call (measured: 55 µs against 3 µs, for
+    every op a board applies)."""
+    return msgspec.convert({"op": obj}, _OpHolder).op
 
 
 def finite(*values: float) -> bool:
