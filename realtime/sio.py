@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from realtime import keys
 from realtime.api import COOKIE_NAME
+from realtime.direct import DirectServer, MsgspecJSON
 from realtime.errors import AppError
 from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
@@ -35,9 +36,10 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
             manager = socketio.AsyncRedisManager(settings.redis_url, channel=channel)
         else:
             manager = RoomChannelRedisManager(settings.redis_url, channel=channel)
-    return socketio.AsyncServer(
+    return DirectServer(
         async_mode="aiohttp",
         client_manager=manager,
+        json=MsgspecJSON,
         # Several processes or nodes share no Engine.IO session: polling would need sticky
         # sessions, a websocket stays on the process it reached.
         transports=["websocket"] if settings.redis_url or settings.workers > 1

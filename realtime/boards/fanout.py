@@ -7,15 +7,11 @@ every member, so it is built once — the Engine.IO + Socket.IO message (`42/boa
 data]`, JSON by msgspec), and the websocket frame itself (server frames are not masked) —
 and then:
 
-- a member on a websocket gets those bytes written to its transport: one `write` each, no task;
-- a member on long-polling gets the same Engine.IO packet object put on its engine.io queue;
+- a member on a websocket whose writer is idle gets those bytes written to its transport: one
+  `write` each, no task (`realtime/direct.py` says when that keeps the socket's order);
+- any other member on this process (long-polling, packets waiting in its queue) gets the
+  same Engine.IO packet object put on its engine.io queue;
 - a member not on this process's engine.io server falls back to `sio.emit(to=sid)`.
-
-To reach the aiohttp websocket behind an engine.io socket, `track_websockets` swaps
-python-engineio's aiohttp websocket wrapper for a subclass that notes the response on the
-socket (python-engineio keeps it only in a local variable). The frame is sent uncompressed
-(RSV1 clear), which RFC 7692 allows even when permessage-deflate was negotiated, and it is
-written whole in one call, so it never interleaves with a frame aiohttp writes.
 
 Cross-node delivery does not go through here: every node follows the board's stream and
 delivers to its own members (see live.py).
@@ -36,9 +32,9 @@ from typing import Any
 
 import msgspec
 import socketio
-from aiohttp import web
 from engineio import packet as eio_packet
-from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from realtime.direct import track_websockets, transport_now, websocket_frame
 
 log = logging.getLogger(__name__)
 
@@ -50,60 +46,6 @@ LAG_CHECK_S = 0.05
 OVERLOADED_LAG_S = 0.025  # the loop woke this late: shed volatile traffic
 SUSTAIN_WEIGHT = 0.1  # of each wake-up in the loop lag's moving average
 ADMIT_LAG_S = 0.04  # … above which new ops are refused (`rate_limited`)
-
-
-class _TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
-    """python-engineio's aiohttp websocket, noting the aiohttp response on its engine.io
-    socket (`aiohttp_ws`) for as long as the connection lives."""
-
-    def __init__(self, handler: Any, server: Any) -> None:
-        owner = getattr(handler, "__self__", None)
-
-        async def tracked(ws: Any) -> Any:
-            if owner is not None:
-                owner.aiohttp_ws = ws._sock
-            try:
-                return await handler(ws)
-            finally:
-                if owner is not None:
-                    owner.aiohttp_ws = None
-
-        super().__init__(tracked, server)
-
-
-def track_websockets(sio: socketio.AsyncServer) -> None:
-    """Install `_TrackedWebSocket` on this server only (the driver table is copied)."""
-    table = getattr(sio.eio, "_async", None)
-    if isinstance(table, dict) and table.get("websocket") is eio_aiohttp.WebSocket:
-        sio.eio._async = {**table, "websocket": _TrackedWebSocket}
-
-
-def websocket_frame(payload: bytes) -> bytes:
-    """An unmasked, final, uncompressed text frame (RFC 6455 §5.2) carrying `payload`
-    (UTF-8 text)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
-
-
-def _transport(sock: Any, direct_before: bool) -> Any:
-    """The asyncio transport of the socket's websocket, or None (polling, an upgrade under
-    way, closing, unknown; or, for a member not written to directly yet, packets still on
-    its engine.io queue, which may hold its earlier frames): then the queue keeps this
-    member's frames in order."""
-    if not sock.upgraded or sock.upgrading or not (direct_before or sock.queue.empty()):
-        return None
-    ws: web.WebSocketResponse | None = getattr(sock, "aiohttp_ws", None)
-    writer = getattr(ws, "_writer", None) if ws is not None else None
-    transport = getattr(writer, "transport", None)
-    if transport is None or transport.is_closing() or ws is None or ws.closed:
-        return None
-    return transport
 
 
 class LoadGauge:
@@ -167,10 +109,9 @@ class Fanout:
         self.max_buffer = max_buffer
         self.volatile_buffer = volatile_buffer
         self.direct_writes = 0
-        track_websockets(sio)
+        track_websockets(sio)  # done by DirectServer already; kept for a plain AsyncServer
         self.gauge = LoadGauge()
         self.cut: set[str] = set()  # members disconnected for being too slow, until they go
-        self.direct: set[str] = set()  # members whose frames go straight to their websocket
         self.volatile_dropped = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -221,9 +162,8 @@ class Fanout:
                                           ignore_queue=True))
                 sent += 1
                 continue
-            transport = _transport(sock, sid in self.direct)
+            transport = transport_now(sock)
             if transport is not None:
-                self.direct.add(sid)
                 unsent = transport.get_write_buffer_size()
                 if volatile and unsent >= self.volatile_buffer:
                     self.volatile_dropped += 1
@@ -258,7 +198,6 @@ class Fanout:
 
     def forget(self, sid: str) -> None:
         self.cut.discard(sid)
-        self.direct.discard(sid)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
