@@ -15,6 +15,14 @@ Checkpoints (copying the WAL into the database file, with the fsyncs) do not run
 commit, as SQLite's automatic checkpoint does: a background connection, in its own thread,
 runs a PASSIVE checkpoint every `CHECKPOINT_EVERY_S` after writes, beside the writer. So
 commits never wait for a disk sync, and `write_batch` can run on the event loop's own thread.
+
+A PASSIVE checkpoint alone never lets the WAL start over while writes keep coming (SQLite
+rewinds the WAL only when a writer finds it entirely copied, and a commit always lands during
+the copy): under a steady load the file grew by megabytes a second. So once the WAL holds
+`WAL_RESTART_FRAMES`, the checkpointer runs a RESTART checkpoint: it takes the write lock for
+the little the passive one left, and the next commit writes the WAL from its start again
+(`journal_size_limit` then trims the file). Meanwhile a `write_batch` finds the lock taken and
+waits in aiosqlite's thread, never on the loop.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_EVERY_S = 1.0
+WAL_RESTART_FRAMES = 4096  # pages (16 MiB at 4 KiB): the WAL is started over past this
+WAL_SIZE_LIMIT = 32 * 1024 * 1024  # bytes of WAL file kept after it starts over
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -110,6 +120,7 @@ class Database:
         self._checkpoint_conn: aiosqlite.Connection | None = None
         self.inline_writes = 0  # write_batch calls run on the loop's thread (observability)
         self.checkpoints = 0
+        self.wal_restarts = 0  # RESTART checkpoints: the WAL started over
 
     @classmethod
     async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
@@ -128,6 +139,7 @@ class Database:
         await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if not in_memory:
             await conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+            await conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         db = cls(conn, path)
         if migrate:
             await db.migrate()
@@ -137,6 +149,7 @@ class Database:
             checkpoint_conn = await aiosqlite.connect(str(path), isolation_level=None)
             await checkpoint_conn.execute("PRAGMA synchronous=NORMAL")
             await checkpoint_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await checkpoint_conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             db._checkpoint_conn = checkpoint_conn
             db._checkpointer = asyncio.create_task(db._checkpoints(checkpoint_conn),
                                                    name="sqlite-checkpoint")
@@ -144,7 +157,8 @@ class Database:
 
     async def _checkpoints(self, conn: aiosqlite.Connection) -> None:
         """PASSIVE checkpoints from a second connection (its own thread), after writes: they
-        copy what readers no longer need and sync the files, never blocking the writer.
+        copy what readers no longer need and sync the files, never blocking the writer; a
+        RESTART one when the WAL has grown past `WAL_RESTART_FRAMES` (module docstring).
         `close()` closes the connection (also when this task is cancelled before it ran)."""
         done = 0
         while True:
@@ -153,11 +167,14 @@ class Database:
                 continue
             done = self._writes
             try:
-                await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cursor = await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                row = await cursor.fetchone()
+                self.checkpoints += 1
+                if row is not None and row[1] >= WAL_RESTART_FRAMES:
+                    await conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                    self.wal_restarts += 1
             except sqlite3.Error as exc:  # tried again after the next writes
                 log.warning("checkpoint failed", extra={"error": repr(exc)})
-            else:
-                self.checkpoints += 1
 
     async def migrate(self) -> list[int]:
         """Apply every migration not yet applied, each in its own transaction."""
