@@ -54,7 +54,9 @@ def _write_batch(
         first = last - count + 1
         rows.extend((stream, first + i, now, data) for i, data in enumerate(payloads))
         heads.append((epoch, first))
-        if last - max_len > trimmed_to:  # bound by size as we go
+        # Bound by size as we go, in steps of 1 % of the bound (not one row per commit, which
+        # would add two statements to every append of a long-lived board).
+        if last - max_len > trimmed_to + max_len // 100:
             cut = last - max_len
             conn.execute("DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut))
             conn.execute("UPDATE streams SET trimmed_to = ? WHERE name = ?", (cut, stream))

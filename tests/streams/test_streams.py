@@ -478,3 +478,27 @@ async def test_sqlite_group_commit_window(tmp_path: Path) -> None:
     finally:
         await store.close()
         await db.close()
+
+
+async def test_sqlite_trims_in_steps_of_one_percent(tmp_path: Path) -> None:
+    """Past its bound a stream is trimmed by 1 % of it at once, not one row per append; a
+    resume from before the cut is a reset, never a partial history."""
+    db = await Database.open(tmp_path / "trim.sqlite3")
+    store = SqliteStreamStore(db, 200, 3600, group_s=0)
+    try:
+        events = [await store.append("board:1", {"n": n}) for n in range(1, 204)]
+        # 203 appended, bound 200, step 2: the trim happens at 203, down to the last 200.
+        row = await db.fetchone("SELECT trimmed_to FROM streams WHERE name = 'board:1'")
+        assert row is not None and row[0] == 3
+        writes = db._writes
+        await store.append("board:1", {"n": 204})  # 204 - 200 = 4, not past 3 + 2: no trim
+        row = await db.fetchone("SELECT trimmed_to, (SELECT COUNT(*) FROM stream_events)"
+                                " FROM streams WHERE name = 'board:1'")
+        assert row is not None and tuple(row) == (3, 201) and db._writes == writes + 1
+        replay = await store.resume("board:1", events[0].epoch, 3)
+        assert isinstance(replay, Replay)
+        assert [e.payload["n"] for e in replay.events] == list(range(4, 205))
+        assert isinstance(await store.resume("board:1", events[0].epoch, 2), Reset)
+    finally:
+        await store.close()
+        await db.close()
