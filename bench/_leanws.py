@@ -86,6 +86,14 @@ def unmask(frame_payload: bytes, key: bytes) -> bytes:
         n, "little")
 
 
+def _settle(fut: asyncio.Future[None], exc: Exception) -> None:
+    """Fail a waiter that may have none (a connection that breaks after it opened): whoever
+    awaits it still gets the exception, nobody else logs "never retrieved"."""
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()
+
+
 class LeanSocketIO(asyncio.Protocol):
     """One Socket.IO connection to one namespace. Build it with `await LeanSocketIO.connect(…)`;
     the constructor and `connection_made`/`data_received` are the protocol's (tests feed them
@@ -107,6 +115,7 @@ class LeanSocketIO(asyncio.Protocol):
         self.open_packet: dict[str, Any] | None = None
         self.sid: str | None = None
         self.close_code: int | None = None
+        self.pings = 0  # Engine.IO pings answered
         self.error: Exception | None = None  # what broke the connection, if we broke it
         self._buf = bytearray()
         self._acks: dict[int, Ack] = {}
@@ -144,9 +153,6 @@ class LeanSocketIO(asyncio.Protocol):
             await asyncio.wait_for(asyncio.shield(self._joined), timeout_s)
         except BaseException:
             self.abort()
-            for fut in (self._opened, self._joined):  # seen here: no "never retrieved" log
-                if fut.done() and not fut.cancelled():
-                    fut.exception()
             raise
         return self
 
@@ -249,6 +255,7 @@ class LeanSocketIO(asyncio.Protocol):
     def _packet(self, p: bytes | bytearray) -> None:
         """Every Engine.IO / Socket.IO packet but a server event."""
         if p == b"2":  # Engine.IO ping
+            self.pings += 1
             self._send(b"3")
         elif p.startswith(self._ack):
             k = p.index(b"[", self._ack_len)
@@ -270,8 +277,7 @@ class LeanSocketIO(asyncio.Protocol):
             message = detail.get("message") if isinstance(detail, dict) else detail
             exc = ConnectionRefusedError(f"Socket.IO namespace {self.ns} refused the "
                                          f"connection: {message!r}")
-            if not self._joined.done():
-                self._joined.set_exception(exc)
+            _settle(self._joined, exc)
             self.abort()
         elif p.startswith(b"41" + self._nsp) or p == b"1":  # left by the server / EIO close
             self.abort()
@@ -358,10 +364,9 @@ class LeanSocketIO(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: Exception) -> None:
         for fut in (self._opened, self._joined):
-            if not fut.done():
-                fut.set_exception(exc)
+            _settle(fut, exc)
         if self.transport is not None:
             self.transport.abort()
         self.closed = True
@@ -370,8 +375,7 @@ class LeanSocketIO(asyncio.Protocol):
         self.closed = True
         lost = self.error or exc or ConnectionError("connection closed before it was open")
         for fut in (self._opened, self._joined):
-            if not fut.done():
-                fut.set_exception(lost)
+            _settle(fut, lost)
         if not self._lost.done():
             self._lost.set_result(None)
         self._acks.clear()
