@@ -21,8 +21,8 @@ latency = receipt − send on the machine's one clock. Followers are spread over
 client processes, each with its own uvloop; their CPU is reported so a client-side
 bottleneck shows. The clients (`--client`) are by default `bench/_leanws.py` for teachers
 and followers alike: Socket.IO over a websocket parsed straight from an asyncio.Protocol,
-a few µs of client CPU per delivery, so one core of clients can follow a busy server;
-`raw` (followers on aiohttp's websocket) and `sio` (python-socketio everywhere) remain.
+about half the client CPU per delivery of `raw` (followers on aiohttp's websocket, teachers
+on python-socketio), a third or less near saturation; `sio` is python-socketio everywhere.
 A warm-up precedes the measured window; everything stops by itself.
 
 `--url` (and `--bare-url`) drive servers started elsewhere instead — on another machine, so
@@ -508,6 +508,9 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
             if now - max(stats.last_receipt, m1) >= DRAIN_IDLE_S or now - m1 >= DRAIN_MAX_S:
                 break
             await asyncio.sleep(0.1)
+        for c in clients:  # a lean client that broke on a bad frame (it stopped receiving)
+            if isinstance(c, LeanSocketIO) and c.error is not None:
+                stats.errors[f"client {type(c.error).__name__}"] += 1
         conn.send(("result", {
             "latencies": stats.latencies.tobytes(), "ack_ms": stats.ack_ms.tobytes(),
             "deliveries": stats.deliveries, "acks": stats.acks,
