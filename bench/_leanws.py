@@ -281,7 +281,8 @@ class LeanSocketIO(asyncio.Protocol):
             self.abort()
         elif p.startswith(b"41" + self._nsp) or p == b"1":  # left by the server / EIO close
             self.abort()
-        # Anything else (noop `6`, other namespaces, binary events) is not ours to handle.
+        # Anything else (noop `6`, other namespaces, a binary event's header) is ignored; a
+        # binary frame (an attachment) is an error in `_control`.
 
     def _control(self, b0: int, payload: bytes | bytearray) -> None:
         op = b0 & 0x0F
