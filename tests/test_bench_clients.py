@@ -156,18 +156,13 @@ async def test_a_refused_namespace_connect_raises(demo_server: str) -> None:
                                    timeout_s=10)
 
 
-async def test_a_server_that_is_not_socketio_is_a_clear_error(demo_server: str) -> None:
+async def test_a_server_that_is_not_socketio_is_a_clear_error(
+    demo_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A 4xx instead of the 101 (here: an Engine.IO version the server does not speak)."""
-    import bench._leanws as lean
-
-    path = lean.PATH
-    lean.PATH = "/socket.io/?EIO=3&transport=websocket"
-    try:
-        with pytest.raises(WebSocketProtocolError, match="upgrade refused"):
-            await LeanSocketIO.connect(demo_server, NS, "x", lambda _n, _d: None,
-                                       timeout_s=10)
-    finally:
-        lean.PATH = path
+    monkeypatch.setattr("bench._leanws.PATH", "/socket.io/?EIO=3&transport=websocket")
+    with pytest.raises(WebSocketProtocolError, match="upgrade refused"):
+        await LeanSocketIO.connect(demo_server, NS, "x", lambda _n, _d: None, timeout_s=10)
 
 
 # --- the parser, fed by hand ----------------------------------------------------------------
