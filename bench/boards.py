@@ -19,7 +19,11 @@ Each teacher sends an acked `add` (a new stroke) then `append`s of 3 points, one
 run's t0) rides in the first point's x, so a follower in another process computes
 latency = receipt − send on the machine's one clock. Followers are spread over `--procs`
 client processes, each with its own uvloop; their CPU is reported so a client-side
-bottleneck shows. A warm-up precedes the measured window; everything stops by itself.
+bottleneck shows. The clients (`--client`) are by default `bench/_leanws.py` for teachers
+and followers alike: Socket.IO over a websocket parsed straight from an asyncio.Protocol,
+about half the client CPU per delivery of `raw` (followers on aiohttp's websocket, teachers
+on python-socketio), a third or less near saturation; `sio` is python-socketio everywhere.
+A warm-up precedes the measured window; everything stops by itself.
 
 `--url` (and `--bare-url`) drive servers started elsewhere instead — on another machine, so
 that the clients do not compete with the server for its cores: the ENT server seeded with
@@ -54,6 +58,7 @@ from typing import Any
 
 import aiohttp
 
+from bench._leanws import LeanSocketIO
 from bench._rawsio import RawSocketIO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,20 +327,39 @@ async def _recv(conn: Connection, wait_s: float) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, wait)
 
 
+def op_events(on_op: Any) -> Any:
+    """An `on_event(name, payload)` that hands each op received to `on_op`, from the bare
+    server's `op` events as from the ENT server's `ops` frames (one per board tick)."""
+    def on_event(name: str, payload: Any) -> None:
+        if name == "ops":
+            for op in payload["ops"]:
+                on_op(op)
+        elif name == "op":
+            on_op(payload)
+
+    return on_event
+
+
 async def raw_follower(http: aiohttp.ClientSession, url: str, token: str, board_id: int,
                        on_op: Any) -> RawSocketIO:
     """A follower on the minimal Socket.IO client (`bench/_rawsio.py`): joins the board and
-    hands each op it receives to `on_op`, from the bare server's `op` events as from the ENT
-    server's `ops` frames (one per board tick)."""
-    def on_event(name: str, payload: Any) -> None:
-        if name == "op":
-            on_op(payload)
-        elif name == "ops":
-            for op in payload["ops"]:
-                on_op(op)
-
+    hands each op it receives to `on_op`."""
     return await RawSocketIO.connect(http, url, NS, token, "join", {"board_id": board_id},
-                                     on_event, timeout_s=30)
+                                     op_events(on_op), timeout_s=30)
+
+
+async def lean_client(url: str, token: str, board_id: int, on_op: Any) -> LeanSocketIO:
+    """A follower or a teacher on the lean client (`bench/_leanws.py`): joins the board and
+    hands each op it receives (a teacher's own echo included) to `on_op`."""
+    client = await LeanSocketIO.connect(url, NS, token, op_events(on_op), timeout_s=30)
+    try:
+        answer = await client.call("join", {"board_id": board_id}, timeout_s=30)
+        if not answer.get("ok"):
+            raise RuntimeError(f"join refused: {answer}")
+    except BaseException:
+        client.abort()
+        raise
+    return client
 
 
 async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
@@ -364,6 +388,11 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
         return handle
 
     async def connect(token: str, board: int, board_id: int, follower: bool) -> Any:
+        if spec["client"] == "lean":
+            async with sem:
+                lean = await lean_client(spec["url"], token, board_id, on_op(board, follower))
+            clients.append(lean)
+            return lean
         if follower and spec["client"] == "raw":
             async with sem:
                 raw = await raw_follower(http, spec["url"], token, board_id,
@@ -406,6 +435,7 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
 
         async def draw(client: Any, board: int, board_id: int) -> None:
             rate, stroke_ops = spec["rate"], spec["stroke_ops"]
+            lean = isinstance(client, LeanSocketIO)
             period = 1 / rate
             k, stroke = 0, 0
             # Classes do not start in lockstep: teachers start one after the other during the
@@ -452,8 +482,11 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
                         stats.ack_ms.append((now - sent) * 1000)
 
                 try:
-                    await client.emit("op", {"board_id": board_id, "op": op}, namespace=NS,
-                                      callback=acked)
+                    if lean:  # written to the socket now, nothing to await
+                        client.emit("op", {"board_id": board_id, "op": op}, callback=acked)
+                    else:
+                        await client.emit("op", {"board_id": board_id, "op": op}, namespace=NS,
+                                          callback=acked)
                 except Exception as exc:  # a dropped client: counted, the others go on
                     stats.errors[type(exc).__name__] += 1
                     return
@@ -475,6 +508,9 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
             if now - max(stats.last_receipt, m1) >= DRAIN_IDLE_S or now - m1 >= DRAIN_MAX_S:
                 break
             await asyncio.sleep(0.1)
+        for c in clients:  # a lean client that broke on a bad frame (it stopped receiving)
+            if isinstance(c, LeanSocketIO) and c.error is not None:
+                stats.errors[f"client {type(c.error).__name__}"] += 1
         conn.send(("result", {
             "latencies": stats.latencies.tobytes(), "ack_ms": stats.ack_ms.tobytes(),
             "deliveries": stats.deliveries, "acks": stats.acks,
@@ -758,10 +794,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stroke-ops", type=int, default=30,
                    help="ops per stroke: one add, then appends (30)")
     p.add_argument("--procs", type=int, default=2, help="client processes (2)")
-    p.add_argument("--client", choices=("sio", "raw"), default="sio",
-                   help="followers: python-socketio AsyncClients (sio, the default), or a "
-                        "minimal Socket.IO client on aiohttp's websocket that costs less CPU "
-                        "per event (raw); teachers are always python-socketio clients")
+    p.add_argument("--client", choices=("lean", "raw", "sio"), default="lean",
+                   help="lean (the default): followers and teachers on bench/_leanws.py, a "
+                        "websocket spoken on a bare asyncio.Protocol, the cheapest per event; "
+                        "raw: followers on bench/_rawsio.py (aiohttp's websocket), teachers "
+                        "on python-socketio; sio: everyone on python-socketio AsyncClients")
     p.add_argument("--p99-target", type=float, default=50,
                    help="p99 bound of the capacity summary printed for several sizes (50)")
     p.add_argument("--system", choices=("both", "ent", "bare"), default="both")
