@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pycrdt
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
+from realtime.coursedocs import protocol as wire
 from realtime.coursedocs.model import FRAGMENT
 
 
@@ -64,11 +66,33 @@ def _copy_children(source: Any, target: Any) -> None:
             _copy_children(child, element)
 
 
+def client_ids(state_vector: bytes) -> set[int]:
+    """The clients a Yjs state vector (v1) knows: varUint count, then (client, clock) pairs."""
+    r = wire.Reader(state_vector)
+    ids = set()
+    for _ in range(r.var_uint()):
+        ids.add(r.var_uint())
+        r.var_uint()
+    return ids
+
+
+def server_client_id(current: bytes) -> int:
+    """A client id for an edit the server writes itself: 32 bits, as Yjs draws its own, and
+    none of the document's. pycrdt's default is 53 bits, which y-py (yrs 0.16) truncates to
+    32: a y-py client re-sending such content on its next sync would make it appear twice."""
+    taken = client_ids(pycrdt.get_state(current))
+    while True:
+        candidate = secrets.randbits(32)
+        if candidate and candidate not in taken:
+            return candidate
+
+
 def restore_update(current: bytes, old_state: bytes) -> bytes:
     """The update that, applied on top of `current`, makes the content equal to `old_state`:
     history is kept (it is a new edit that deletes today's content and inserts the old one),
     so every connected client converges to the old text by ordinary sync."""
-    work = build([current])
+    work = Doc(client_id=server_client_id(current))
+    work.apply_update(current)
     old = build([old_state])
     target, source = fragment(work), fragment(old)
     before = work.get_state()

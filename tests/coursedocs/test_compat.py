@@ -182,3 +182,30 @@ async def test_read_only_yjs_client_cannot_change_the_document(
     async with http.get(f"{demo_server}/api/docs/{doc['id']}?format=md",
                         headers={"Authorization": f"Bearer {token}"}) as r:
         assert "interdite" not in await r.text()
+
+
+def test_restored_content_is_not_doubled_by_a_ypy_resync() -> None:
+    """y-py (yrs 0.16) keeps client ids on 32 bits, as Yjs draws them: content written under
+    a wider id (pycrdt's default is 53 bits) is renumbered when y-py encodes it, so the step 2
+    of a y-py client's reconnection hands it back as another client's and it appears twice.
+    A restore is the one edit the server writes itself: it must use a 32-bit id."""
+    from pycrdt import Doc
+
+    from realtime.coursedocs import content
+
+    author = Doc(client_id=123456789)  # a Yjs-like client
+    frag = content.fragment(author)
+    with author.transaction():
+        frag.children.append(XmlElement("paragraph")).children.append(
+            XmlText("Version du lundi : « Liberté, égalité »"))
+    monday = author.get_update()
+    with author.transaction():
+        frag.children.append(XmlElement("paragraph")).children.append(XmlText("Ajout à jeter"))
+    restore = content.restore_update(author.get_update(), monday)
+    server = content.build([author.get_update(), restore])
+    restored = str(content.fragment(server))
+    assert restored == "<paragraph>Version du lundi : « Liberté, égalité »</paragraph>"
+    ypy = Y.YDoc()
+    Y.apply_update(ypy, server.get_update())  # a y-py client synced after the restore…
+    server.apply_update(Y.encode_state_as_update(ypy, server.get_state()))  # …reconnects
+    assert str(content.fragment(server)) == restored
