@@ -97,6 +97,7 @@ class Settings:
     docs_frames_per_s: int = 60
     docs_compact_every: int = 500
     docs_heartbeat_s: float = 25.0
+    docs_recheck_s: float = 5.0  # with Redis: an open document looks in SQLite for what it missed
     # GET /metrics: from loopback without a token, from elsewhere with this bearer token
     # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
     metrics_token: str | None = None
@@ -162,6 +163,7 @@ class Settings:
             docs_frames_per_s=_int(env, "REALTIME_DOCS_FRAMES_PER_S", d.docs_frames_per_s),
             docs_compact_every=_int(env, "REALTIME_DOCS_COMPACT_EVERY", d.docs_compact_every),
             docs_heartbeat_s=float(env.get("REALTIME_DOCS_HEARTBEAT") or d.docs_heartbeat_s),
+            docs_recheck_s=_float(env, "REALTIME_DOCS_RECHECK", d.docs_recheck_s),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
         )
 

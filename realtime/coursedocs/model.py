@@ -53,6 +53,11 @@ class Stored(msgspec.Struct, frozen=True):
     upto: int  # every update id <= upto is inside the snapshot
     updates: list[tuple[int, bytes]]
 
+    @property
+    def last_id(self) -> int:
+        """The newest update id this holds (or the snapshot covers)."""
+        return max(self.upto, self.updates[-1][0] if self.updates else 0)
+
     def all_updates(self) -> list[bytes]:
         head = [self.snapshot] if self.snapshot else []
         return head + [data for _, data in self.updates]

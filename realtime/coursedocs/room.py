@@ -66,15 +66,18 @@ class Connection:
             await self._sender
 
 
-Persist = Callable[[int, list[bytes]], Awaitable[None]]
+Persist = Callable[[int, list[bytes]], Awaitable[int]]  # → the last stored update's id
 Publish = Callable[[bytes, bytes], Awaitable[None]]  # (kind, payload) to other processes
 
 
 class Room:
     def __init__(self, doc_id: int, doc: Doc, persist: Persist,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = None, known_id: int = 0) -> None:
         self.doc_id = doc_id
         self.doc = doc
+        # The newest stored update id this room has applied, from its load, its own appends
+        # and SQLite catch-ups (relayed updates carry none): what a recheck reads after.
+        self.known_id = known_id
         self.conns: set[Connection] = set()
         self.awareness: dict[int, AwarenessEntry] = {}
         self._persist = persist
@@ -112,7 +115,7 @@ class Room:
                 self._idle.set()
                 continue
             try:
-                await self._persist(self.doc_id, [u for _, u in batch])
+                stored_id = await self._persist(self.doc_id, [u for _, u in batch])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -123,6 +126,7 @@ class Room:
                     c.close_soon(1011, "Enregistrement impossible, reconnectez-vous.")
                 self._idle.set()
                 continue
+            self.known_id = max(self.known_id, stored_id)
             for origin, update in batch:
                 self.doc.apply_update(update)
                 frame = wire.sync_update(update)
@@ -190,16 +194,20 @@ class Room:
         for c in self.conns:
             c.send(frame)
 
-    def catch_up(self, updates: list[bytes]) -> None:
-        """Apply what SQLite holds (after a lost relay) and send clients what they missed."""
+    def catch_up(self, updates: list[bytes], upto_id: int = 0) -> bool:
+        """Apply what SQLite holds (after a lost relay) and send clients what they missed;
+        True if that was anything. `upto_id`: the newest update id among them."""
         before = self.doc.get_state()
         for u in updates:
             self.doc.apply_update(u)
+        self.known_id = max(self.known_id, upto_id)
         diff = self.doc.get_update(before)
-        if diff != wire.EMPTY_UPDATE:
-            frame = wire.sync_update(diff)
-            for c in self.conns:
-                c.send(frame)
+        if diff == wire.EMPTY_UPDATE:
+            return False
+        frame = wire.sync_update(diff)
+        for c in self.conns:
+            c.send(frame)
+        return True
 
     def awareness_snapshot(self) -> bytes | None:
         if not self.awareness:

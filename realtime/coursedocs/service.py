@@ -63,6 +63,8 @@ class DocService:
         self._appended: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._compacting: set[int] = set()
+        self._rechecker: asyncio.Task[None] | None = None
+        self.gaps_caught_up = 0  # rechecks that found stored updates the relay never brought
 
     # --- metadata ------------------------------------------------------------------------
 
@@ -175,8 +177,12 @@ class DocService:
                                                self._resync(doc_id))
                     publish = self._publisher(doc_id)
                 stored = await store.load(self.db, doc_id)
-                room = Room(doc_id, content.build(stored.all_updates()), self._persist, publish)
+                room = Room(doc_id, content.build(stored.all_updates()), self._persist, publish,
+                            known_id=stored.last_id)
                 self.rooms[doc_id] = room
+                if self.relay is not None and self._rechecker is None:
+                    self._rechecker = asyncio.create_task(self._rechecks(),
+                                                          name="yjs-rechecks")
                 for kind, payload in self._inbox.pop(doc_id, []):
                     room.remote(kind, payload)
             return room
@@ -196,9 +202,42 @@ class DocService:
             async def catch_up() -> None:
                 room = self.rooms.get(doc_id)
                 if room is not None:
-                    room.catch_up((await store.load(self.db, doc_id)).all_updates())
+                    stored = await store.load(self.db, doc_id)
+                    room.catch_up(stored.all_updates(), stored.last_id)
             self._spawn(catch_up())
         return resync
+
+    async def _rechecks(self) -> None:
+        """With Redis, every `docs_recheck_s`: each open document reads the updates stored
+        after the newest it knows of. Pub/sub is at-most-once, and a process killed between
+        its commit and its publish never relays that update: without this, the other
+        processes' clients would lack it until the document was reopened (and a later edit
+        depending on it would stay pending in their Yjs documents). Updates the relay did
+        bring come back too (their ids travel with none) and change nothing."""
+        while True:
+            await asyncio.sleep(self.settings.docs_recheck_s)
+            for room in list(self.rooms.values()):
+                if self.rooms.get(room.doc_id) is not room or room.failed:
+                    continue
+                try:
+                    await self.recheck(room)
+                except Exception:  # the next round tries again
+                    log.exception("yjs recheck failed", extra={"doc_id": room.doc_id})
+
+    async def recheck(self, room: Room) -> bool:
+        """One recheck of `room` against SQLite; True if it brought something new."""
+        known = room.known_id
+        later = await store.updates_after(self.db, room.doc_id, known)
+        if later.upto > known:  # compacted past what we know: read the whole document
+            later = await store.load(self.db, room.doc_id)
+        if not later.updates and later.upto <= known:
+            return False
+        found = room.catch_up(later.all_updates(), later.last_id)
+        if found:
+            self.gaps_caught_up += 1
+            log.warning("yjs update missed by the relay, caught up from SQLite",
+                        extra={"doc_id": room.doc_id, "after": known, "upto": later.last_id})
+        return found
 
     def _publisher(self, doc_id: int) -> Callable[[bytes, bytes], Awaitable[None]]:
         relay = self.relay
@@ -262,9 +301,9 @@ class DocService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _persist(self, doc_id: int, updates: list[bytes]) -> None:
+    async def _persist(self, doc_id: int, updates: list[bytes]) -> int:
         now = self.clock()
-        await store.append(self.db, doc_id, updates, now)
+        stored_id = await store.append(self.db, doc_id, updates, now)
         n = self._appended.get(doc_id, 0) + len(updates)
         self._appended[doc_id] = n
         if n >= self.settings.docs_compact_every:
@@ -274,6 +313,7 @@ class DocService:
         if meta is not None:
             self.notifier.changed(Change("course.changed", meta.id, meta.school_id, meta.title,
                                          now))
+        return stored_id
 
     def handle(self, room: Room, conn: Connection, frame: bytes) -> None:
         """One y-protocols frame from a client. Raises ProtocolError / BadUpdate on garbage."""
@@ -373,6 +413,11 @@ class DocService:
 
     async def close(self) -> None:
         """Shutdown: close clients, let pending writes finish, send pending webhooks."""
+        if self._rechecker is not None:
+            self._rechecker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rechecker
+            self._rechecker = None
         await self.disconnect_everyone()
         for room in list(self.rooms.values()):
             await room.drained()

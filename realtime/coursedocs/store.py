@@ -105,15 +105,33 @@ async def delete(db: Database, doc_id: int) -> None:
 
 # --- content ---------------------------------------------------------------------------------
 
-async def append(db: Database, doc_id: int, updates: list[bytes], now: float) -> None:
+async def append(db: Database, doc_id: int, updates: list[bytes], now: float) -> int:
     """Append updates durably, in one transaction (each statement is a hop to aiosqlite's
-    thread, on the relay's critical path: keep them few)."""
+    thread, on the relay's critical path: keep them few); return the last one's id."""
     async with db.transaction() as conn:
         await conn.executemany(
             "INSERT INTO course_doc_updates (doc_id, data, created_at) VALUES (?, ?, ?)",
             [(doc_id, u, now) for u in updates],
         )
-        await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
+        cur = await conn.execute(
+            "UPDATE course_docs SET updated_at = ? WHERE id = ? RETURNING last_insert_rowid()",
+            (now, doc_id))
+        row = await cur.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def updates_after(db: Database, doc_id: int, after: int) -> Stored:
+    """The updates stored after id `after`, with the snapshot's bound (`upto`) but not the
+    snapshot itself: a caller whose `after` is below `upto` must load the whole document."""
+    async with db.transaction() as conn:
+        cur = await conn.execute("SELECT snapshot_upto FROM course_docs WHERE id = ?", (doc_id,))
+        head = await cur.fetchone()
+        cur = await conn.execute(
+            "SELECT id, data FROM course_doc_updates WHERE doc_id = ? AND id > ? ORDER BY id",
+            (doc_id, after))
+        rows = await cur.fetchall()
+    return Stored(snapshot=None, upto=head["snapshot_upto"] if head else 0,
+                  updates=[(r["id"], r["data"]) for r in rows])
 
 
 async def load(db: Database, doc_id: int) -> Stored:

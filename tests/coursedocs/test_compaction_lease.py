@@ -78,3 +78,38 @@ async def test_without_redis_the_lease_is_per_process(demo_db_path: Path, tmp_pa
     finally:
         await service.close()
         await db.close()
+
+
+@pytest.mark.redis
+async def test_a_recheck_reads_past_a_compaction_it_never_heard_of(
+    demo_db_path: Path, tmp_path: Path, redis_prefix: str, redis_cleanup: aioredis.Redis,
+) -> None:
+    """Updates another process stored without relaying, then compacted into the snapshot:
+    the open document's recheck finds its known id below the snapshot's and reads it all."""
+    dbs = [await Database.open(demo_db_path) for _ in range(2)]
+    redises = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    settings = make_settings(tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix,
+                             docs_recheck_s=3600)
+    a, b = (DocService(d, settings, redis=r) for d, r in zip(dbs, redises, strict=True))
+    try:
+        doc_id = await _doc(dbs[0])
+        w = Writer()
+        await store.append(dbs[0], doc_id, [w.write("Première leçon")], now=2.0)
+        room = await a._open(doc_id)
+        assert not await a.recheck(room)  # nothing new
+        for text in ("Deuxième : « élève »", "Troisième : café"):  # B never relays these
+            await store.append(dbs[1], doc_id, [w.write(text)], now=3.0)
+        assert await b.compact(doc_id)
+        stored = await store.load(dbs[1], doc_id)
+        assert stored.updates == [] and stored.upto > room.known_id
+        assert await a.recheck(room)
+        assert str(content.fragment(room.doc)) == str(w.frag)
+        assert room.known_id == stored.upto and a.gaps_caught_up == 1
+        assert not await a.recheck(room)
+    finally:
+        for s in (a, b):
+            await s.close()
+        for d in dbs:
+            await d.close()
+        for r in redises:
+            await r.aclose()
