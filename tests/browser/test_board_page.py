@@ -187,7 +187,7 @@ async def test_teacher_and_student_share_a_live_board(
     await expect(board(t_page)).to_have_attribute("data-item-count", "2")
 
     # A new Seyès page: the student, in follow mode, is taken there; shapes, text, highlighter.
-    await t_page.locator(".page-bar summary").click()
+    await t_page.locator(".page-bar .menu > summary").click()
     await t_page.get_by_role("button", name="Page Seyès").click()
     await expect(board(t_page)).to_have_attribute("data-page-count", "2")
     await expect(t_page.locator(".page-counter")).to_have_text("Page 2 sur 2")
