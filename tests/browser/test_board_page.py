@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
+from tests.boards.test_socket import Cast, create_board
 from tests.browser.test_home_page import (  # the same Chromium, the same helpers
     SCREENSHOTS,
     browser,  # noqa: F401 (a fixture)
@@ -186,7 +187,7 @@ async def test_teacher_and_student_share_a_live_board(
     await expect(board(t_page)).to_have_attribute("data-item-count", "2")
 
     # A new Seyès page: the student, in follow mode, is taken there; shapes, text, highlighter.
-    await t_page.locator(".page-bar summary").click()
+    await t_page.locator(".page-bar .menu > summary").click()
     await t_page.get_by_role("button", name="Page Seyès").click()
     await expect(board(t_page)).to_have_attribute("data-page-count", "2")
     await expect(t_page.locator(".page-counter")).to_have_text("Page 2 sur 2")
@@ -323,3 +324,114 @@ async def test_a_stroke_over_5000_items_redraws_nothing_else(
     assert took < 1000
     assert page.js_errors == []  # type: ignore[attr-defined]
     await context.close()
+
+
+# The « Questions » chat toggle against every other control of the board page, measured in the
+# page: its rectangle must meet none of them, closed or open, and the open panel may cover the
+# drawing area only — never the top bar, the toolbar or the page bar.
+LAYOUTS = {
+    "TBI": TBI,
+    "portable": {"width": 1366, "height": 768},
+    "tablette": {"width": 800, "height": 1280},
+    "téléphone": {"width": 390, "height": 844},
+}
+CHAT_LAYOUT = """async () => {
+  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const chat = document.querySelector('.board-chat');
+  const toggle = chat.querySelector(':scope > summary');
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    const s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'
+      && el.checkVisibility({ visibilityProperty: true }); // not in a closed <details> either
+  };
+  const meets = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
+    && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  const inside = (r) => r.left >= -0.5 && r.top >= -0.5 && r.right <= innerWidth + 0.5
+    && r.bottom <= innerHeight + 0.5;
+  const label = (el) => (el.getAttribute('aria-label') || el.title || el.textContent || '')
+    .replace(/\\s+/g, ' ').trim().slice(0, 40) || el.className;
+  const controls = [...document.querySelectorAll('.board-page :is(button, a[href], summary, '
+    + 'input, select, .page-counter, .zoom-text, .pen-badge)')]
+    .filter((el) => !chat.contains(el) && shown(el));
+  const bars = [...document.querySelectorAll('.board-bar, .board-tools, .page-bar')]
+    .filter((el) => shown(el) && !el.contains(chat));
+  const box = toggle.getBoundingClientRect();
+  const cx = (box.left + box.right) / 2;
+  const cy = (box.top + box.bottom) / 2;
+  const out = {
+    open: chat.open,
+    toggle_covers: controls.filter((el) => meets(box, el.getBoundingClientRect())).map(label),
+    toggle_on_screen: inside(box),
+    toggle_reachable: toggle.contains(document.elementFromPoint(cx, cy)),
+    controls: controls.length,
+  };
+  if (chat.open) {
+    // The panel: whatever the <details> shows besides its summary.
+    const parts = [...chat.querySelectorAll(':scope > :not(summary)')].filter(shown)
+      .map((el) => el.getBoundingClientRect());
+    const under = (el) => parts.some((p) => meets(p, el.getBoundingClientRect()));
+    out.panel_parts = parts.length;
+    out.panel_covers = controls.filter(under).map(label);
+    out.panel_covers_bars = bars.filter(under).map((el) => el.className);
+    out.panel_on_screen = parts.every(inside);
+  }
+  return out;
+}"""
+
+
+async def check_chat_layout(page: Page, who: str, size: str) -> list[str]:
+    """What is wrong with the « Questions » toggle and panel on this page as it stands."""
+    got = await page.evaluate(CHAT_LAYOUT)
+    where = f"{who} {size} ({'ouvert' if got['open'] else 'fermé'})"
+    problems = []
+    if got["controls"] < 8:
+        problems.append(f"{where}: only {got['controls']} controls found")
+    if got["toggle_covers"]:
+        problems.append(f"{where}: « Questions » covers {got['toggle_covers']}")
+    if not got["toggle_on_screen"] or not got["toggle_reachable"]:
+        problems.append(f"{where}: « Questions » off screen or covered: {got}")
+    if got["open"]:
+        if not got["panel_parts"] or not got["panel_on_screen"]:
+            problems.append(f"{where}: the panel is missing or off screen: {got}")
+        if got["panel_covers"] or got["panel_covers_bars"]:
+            problems.append(
+                f"{where}: the open panel covers {got['panel_covers']} {got['panel_covers_bars']}"
+            )
+    return problems
+
+
+async def test_the_questions_button_covers_no_control(
+    browser: Browser,  # noqa: F811
+    demo_server: str,
+    demo_accounts: list[dict[str, Any]],
+) -> None:
+    """TBI, laptop, tablet and phone; the teacher and a pupil; the chat panel closed and open."""
+    base = demo_server
+    cast = Cast(demo_accounts)
+    board_id = await create_board(base, cast)
+    problems: list[str] = []
+    pages = []
+    for who, acct in (("enseignant·e", cast.teacher), ("élève", cast.alice)):
+        context, page = await new_page(browser, TBI)
+        await log_in(page, base, acct)
+        await page.goto(f"{base}/#/boards/{board_id}")
+        await expect_online(page)
+        await expect(page.locator(".board-chat .thread")).to_be_attached()  # the chat joined
+        pages.append((who, context, page))
+    for who, _, page in pages:
+        toggle = page.locator(".board-chat > summary")
+        for size, viewport in LAYOUTS.items():
+            await page.set_viewport_size(viewport)
+            problems += await check_chat_layout(page, who, size)
+            await toggle.focus()  # by keyboard: Enter opens it, Enter on it again closes it
+            await page.keyboard.press("Enter")
+            await expect(page.locator(".board-chat")).to_have_js_property("open", True)
+            problems += await check_chat_layout(page, who, size)
+            await toggle.focus()
+            await page.keyboard.press("Enter")
+            await expect(page.locator(".board-chat")).to_have_js_property("open", False)
+    for _, context, page in pages:
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await context.close()
+    assert not problems, "\n".join(problems)

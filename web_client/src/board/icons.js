@@ -26,6 +26,7 @@ const PATHS = {
   follow: 'M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12z M12 12m-3 0a3 3 0 1 0 6 0a3 3 0 1 0-6 0',
   lock: 'M6 11h12v10H6z M8 11V7a4 4 0 0 1 8 0v4',
   back: 'M11 5l-7 7 7 7 M4 12h16',
+  chat: 'M4 5h16v11H10l-4 4v-4H4z M8 9h8 M8 12h5',
 };
 
 export function icon(name) {

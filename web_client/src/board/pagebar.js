@@ -41,11 +41,12 @@ export function pageBar(on, { teacher }) {
   const full = h('button', { type: 'button', class: 'btn tool', onclick: () => on.fullscreen() },
     icon('fullscreen'), h('span', { class: 'label-wide' }, 'Plein écran'));
 
+  const end = h('div', { class: 'bar-group' }, follow, full); // the page adds « Questions » here
   const el = h('div', { class: 'page-bar' },
     h('div', { class: 'bar-group', role: 'group', 'aria-label': 'Pages' },
       previous, counter, next, teacher ? menu : null),
     h('div', { class: 'bar-group', role: 'group', 'aria-label': 'Zoom' }, zoomOut, zoomText, zoomIn),
-    h('div', { class: 'bar-group' }, follow, full));
+    end);
 
   function update({ index, count, zoom, following, fullscreen }) {
     counter.textContent = count ? `Page ${index + 1} sur ${count}` : 'Aucune page';
@@ -58,5 +59,5 @@ export function pageBar(on, { teacher }) {
     full.querySelector('.label-wide').textContent = fullscreen ? 'Quitter le plein écran' : 'Plein écran';
   }
 
-  return { el, update };
+  return { el, end, update };
 }

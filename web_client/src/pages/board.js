@@ -73,13 +73,15 @@ export function renderBoard(root, { boardId }) {
   }, { teacher: true });
   const stage = h('div', { class: 'board-stage-wrap' }, view.el, message);
   view.el.setAttribute('role', 'img');
+  // The session's questions (board/chat.js): their button at the end of the page bar, their
+  // panel over the drawing area.
+  const chat = boardChat(boardId, { area: stage });
+  pages.end.append(chat.el);
   const main = h('main', { id: 'contenu', class: 'board-main', tabindex: '-1' },
     tools.el, stage, pages.el);
   const page = h('div', { class: 'board-page', dataset: { itemCount: '0', connection: 'connecting' } },
     header, main);
   replace(root, page);
-  const chat = boardChat(boardId); // the session's questions (board/chat.js)
-  page.append(chat.el);
   view.layout();
 
   // ——— the live link ———
