@@ -48,6 +48,12 @@ async def test_teacher_sees_who_follows_the_board(browser: Browser, demo_server:
         await expect(panel).to_contain_text(cast.alice["name"])
         await expect(panel).to_contain_text(cast.bob["name"])
         await check_accessibility(page)
+        # The list opens inside the window, not past its right edge (the menu sits at the
+        # bar's end on a TBI).
+        box = await panel.locator(".menu-list").evaluate(
+            "e => { const r = e.getBoundingClientRect();"
+            " return [r.left, r.right, window.innerWidth]; }")
+        assert 0 <= box[0] and box[1] <= box[2], box
         await page.screenshot(path=SCREENSHOTS / "board-followers.png")
         await bob.close()
         await expect(panel).to_have_attribute("data-count", "1")

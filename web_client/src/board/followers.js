@@ -10,7 +10,7 @@ export function followersPanel(boardId, { me } = {}) {
   const scope = `board:${boardId}`;
   const count = h('span', { class: 'followers-count' }, '0');
   const list = h('ul', { class: 'followers-list', 'aria-live': 'polite' });
-  const el = h('details', { class: 'menu followers', dataset: { scope } },
+  const el = h('details', { class: 'menu menu-end followers', dataset: { scope } },
     h('summary', { class: 'btn tool', title: 'Qui suit le tableau en ce moment' },
       h('span', { class: 'label-wide' }, 'Élèves connectés : '), count),
     h('div', { class: 'menu-list' }, list));
