@@ -143,6 +143,16 @@ class Metrics:
         self.stream_gaps = Counter(
             "realtime_stream_gaps", "Trous détectés dans un flux (pub/sub perdu), comblés "
             "depuis l'historique.", registry=r)
+        self.yjs_gaps = Counter(
+            "realtime_yjs_gaps", "Mises à jour de cours jamais relayées (pub/sub perdu, "
+            "processus arrêté entre écriture et publication), rattrapées depuis SQLite.",
+            registry=r)
+        self.direct_packets = Counter(
+            "realtime_sio_direct_packets", "Paquets Socket.IO (accusés, émissions) écrits "
+            "directement sur la websocket, sans la file d'engine.io.", registry=r)
+        self.wal_restarts = Counter(
+            "realtime_sqlite_wal_restarts", "Points de contrôle RESTART : le WAL a atteint "
+            "sa taille limite et repart du début.", registry=r)
         self.presence_entries = Gauge(
             "realtime_presence_entries", "Présences (appareil × portée) tenues et renouvelées "
             "par ce serveur.", registry=r, multiprocess_mode="livesum")
@@ -197,6 +207,7 @@ class Metrics:
             self.connected.labels("/yjs").set(sum(len(r.conns) for r in docs.rooms.values()))
             self._delta("yjs_reconnects", getattr(docs.relay, "reconnects", 0),
                         self.redis_reconnects.labels("yjs"))
+            self._delta("yjs_gaps", getattr(docs, "gaps_caught_up", 0), self.yjs_gaps)
         boards = app.get(keys.BOARDS)
         if boards is not None:
             self._delta("frames", getattr(boards, "frames_sent", 0), self.board_frames)
@@ -206,6 +217,10 @@ class Metrics:
                         self.volatile_dropped.labels("/boards"))
         self._delta("sio_reconnects", getattr(sio.manager, "reconnects", 0),
                     self.redis_reconnects.labels("socketio"))
+        self._delta("direct_packets", getattr(sio, "direct_packets", 0), self.direct_packets)
+        db = app.get(keys.DB)
+        if db is not None:
+            self._delta("wal_restarts", getattr(db, "wal_restarts", 0), self.wal_restarts)
         presence = app.get(keys.PRESENCE)
         if presence is not None:
             self.presence_entries.set(presence.held())

@@ -84,6 +84,10 @@ async def test_real_actions_move_the_counters(demo_server: str, board_client: An
     assert moved("realtime_sqlite_write_batch_size_count") >= 1
     assert moved("realtime_sqlite_write_batch_size_sum") >= 3  # the three ops, at least
     assert value(after, "realtime_presence_entries") >= 2  # the two board members
+    # The acks of the calls above went straight to their websockets (their writers idle).
+    assert moved("realtime_sio_direct_packets_total") >= 3 + 4
+    assert ("realtime_yjs_gaps_total", ()) in after  # exposed, nothing to catch up here
+    assert ("realtime_sqlite_wal_restarts_total", ()) in after
 
 
 async def test_event_loop_lag_is_sampled(demo_server: str) -> None:
