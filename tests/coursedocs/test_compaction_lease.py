@@ -5,7 +5,10 @@ intact afterwards while a teacher keeps typing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +20,26 @@ from tests.conftest import REDIS_URL, ConcurrencyWatch, make_settings
 from tests.coursedocs.test_store import Writer, _doc, _text
 
 
+@contextlib.asynccontextmanager
+async def two_services(db_path: Path, tmp_path: Path, redis_prefix: str, **overrides: Any
+                       ) -> AsyncIterator[tuple[list[Database], DocService, DocService]]:
+    """Two processes' worth of document services on one SQLite file and the real Redis."""
+    dbs = [await Database.open(db_path) for _ in range(2)]
+    redises = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    settings = make_settings(tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix,
+                             **overrides)
+    a, b = (DocService(d, settings, redis=r) for d, r in zip(dbs, redises, strict=True))
+    try:
+        yield dbs, a, b
+    finally:
+        for service in (a, b):
+            await service.close()
+        for d in dbs:
+            await d.close()
+        for r in redises:
+            await r.aclose()
+
+
 @pytest.mark.redis
 async def test_two_processes_never_compact_a_document_at_once(
     demo_db_path: Path, tmp_path: Path, redis_prefix: str, redis_cleanup: aioredis.Redis,
@@ -24,11 +47,7 @@ async def test_two_processes_never_compact_a_document_at_once(
 ) -> None:
     watch = ConcurrencyWatch(content.merge, 0.02)
     monkeypatch.setattr(content, "merge", watch)
-    dbs = [await Database.open(demo_db_path) for _ in range(2)]
-    redises = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]
-    settings = make_settings(tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix)
-    a, b = (DocService(d, settings, redis=r) for d, r in zip(dbs, redises, strict=True))
-    try:
+    async with two_services(demo_db_path, tmp_path, redis_prefix) as (dbs, a, b):
         doc_id = await _doc(dbs[0])
         w = Writer()
         results: list[bool] = []
@@ -52,13 +71,6 @@ async def test_two_processes_never_compact_a_document_at_once(
         stored = await store.load(dbs[1], doc_id)
         assert stored.updates == [] and _text(stored) == str(w.frag)
         assert str(w.frag).count("eçon") == 120
-    finally:
-        for s in (a, b):
-            await s.close()
-        for d in dbs:
-            await d.close()
-        for r in redises:
-            await r.aclose()
 
 
 async def test_without_redis_the_lease_is_per_process(demo_db_path: Path, tmp_path: Path
@@ -86,12 +98,8 @@ async def test_a_recheck_reads_past_a_compaction_it_never_heard_of(
 ) -> None:
     """Updates another process stored without relaying, then compacted into the snapshot:
     the open document's recheck finds its known id below the snapshot's and reads it all."""
-    dbs = [await Database.open(demo_db_path) for _ in range(2)]
-    redises = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]
-    settings = make_settings(tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                             docs_recheck_s=3600)
-    a, b = (DocService(d, settings, redis=r) for d, r in zip(dbs, redises, strict=True))
-    try:
+    async with two_services(demo_db_path, tmp_path, redis_prefix,
+                            docs_recheck_s=3600) as (dbs, a, b):
         doc_id = await _doc(dbs[0])
         w = Writer()
         await store.append(dbs[0], doc_id, [w.write("Première leçon")], now=2.0)
@@ -106,10 +114,3 @@ async def test_a_recheck_reads_past_a_compaction_it_never_heard_of(
         assert str(content.fragment(room.doc)) == str(w.frag)
         assert room.known_id == stored.upto and a.gaps_caught_up == 1
         assert not await a.recheck(room)
-    finally:
-        for s in (a, b):
-            await s.close()
-        for d in dbs:
-            await d.close()
-        for r in redises:
-            await r.aclose()

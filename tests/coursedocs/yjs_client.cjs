@@ -6,16 +6,10 @@
 // usage: node yjs_client.cjs <serverUrl ws://host/yjs> <docId> <token> <name> <json config>
 //   config: {"write": ["…"], "expect": ["…"], "timeout_ms": 15000}
 'use strict';
-const path = require('node:path');
-const { createRequire } = require('node:module');
-
-const req = createRequire(path.join(__dirname, '..', '..', 'web_client', 'package.json'));
-const Y = req('yjs');
-const { WebsocketProvider } = req('y-websocket');
-const WebSocket = req('ws');
-
-const [serverUrl, docId, token, name, rawConfig] = process.argv.slice(2);
-const config = JSON.parse(rawConfig);
+const {
+  Y, WebsocketProvider, WebSocket, appendParagraph,
+  args: { serverUrl, docId, token, name, config },
+} = require('./yjs_node.cjs');
 const denied = [];
 const warn = console.warn;
 console.warn = (...args) => {  // y-websocket reports permission-denied auth messages here
@@ -38,15 +32,10 @@ provider.awareness.on('change', () => {
 });
 
 function write(text) {
-  doc.transact(() => {
-    const p = new Y.XmlElement('paragraph');
-    const t = new Y.XmlText();
-    p.insert(0, [t]);
-    fragment.insert(fragment.length, [p]);
-    t.insert(0, text);
-    t.insert(t.length, ' (gras)', { bold: {} });
-    t.insert(t.length, ' lien', { link: { href: 'https://www.education.gouv.fr/' } });
-  });
+  appendParagraph(Y, doc, fragment, text, [
+    [' (gras)', { bold: {} }],
+    [' lien', { link: { href: 'https://www.education.gouv.fr/' } }],
+  ]);
 }
 
 function done(code) {

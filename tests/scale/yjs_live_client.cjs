@@ -12,17 +12,11 @@
 //           {"event": "text", "text": "<the fragment>"} after changes (at most every 10 ms,
 //           and always after the last one)
 'use strict';
-const path = require('node:path');
 const readline = require('node:readline');
-const { createRequire } = require('node:module');
-
-const req = createRequire(path.join(__dirname, '..', '..', 'web_client', 'package.json'));
-const Y = req('yjs');
-const { WebsocketProvider } = req('y-websocket');
-const WebSocket = req('ws');
-
-const [serverUrl, docId, token, name, rawConfig] = process.argv.slice(2);
-const config = JSON.parse(rawConfig || '{}');
+const {
+  Y, WebsocketProvider, WebSocket, appendParagraph,
+  args: { serverUrl, docId, token, name, config },
+} = require('../coursedocs/yjs_node.cjs');
 const say = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 
 const doc = new Y.Doc();
@@ -33,14 +27,7 @@ const provider = new WebsocketProvider(serverUrl, String(docId), doc, {
 provider.awareness.setLocalStateField('user', { name, color: '#2a9d8f' });
 
 function write(text) {
-  doc.transact(() => {
-    const p = new Y.XmlElement('paragraph');
-    const t = new Y.XmlText();
-    p.insert(0, [t]);
-    fragment.insert(fragment.length, [p]);
-    t.insert(0, text);
-    t.insert(t.length, ' (gras)', { bold: {} });
-  });
+  appendParagraph(Y, doc, fragment, text, [[' (gras)', { bold: {} }]]);
   say({ event: 'wrote', text, online: provider.wsconnected });
 }
 
