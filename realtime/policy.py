@@ -51,6 +51,7 @@ class Action(StrEnum):
     CHAT_MODERATE = "chat.moderate"
     CHAT_RECALL = "chat.recall"
     CHAT_CONFIGURE = "chat.configure"
+    CHAT_HANDLE_REPORTS = "chat.handle_reports"
     CREATE_DOC = "doc.create"
     VIEW_DOC = "doc.view"
     EDIT_DOC = "doc.edit"
@@ -476,6 +477,8 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.CHAT_MODERATE: (ConversationRef, _chat_moderate),
     Action.CHAT_RECALL: (ChatMessageRef, _chat_recall),
     Action.CHAT_CONFIGURE: (SchoolRef, _chat_configure),
+    # Reported messages: the vie scolaire (CPE) of the school lists and handles them.
+    Action.CHAT_HANDLE_REPORTS: (SchoolRef, _cpe_of),
     Action.CREATE_DOC: (SchoolRef, _create_doc),
     Action.VIEW_DOC: (DocRef, _view_doc),
     Action.EDIT_DOC: (DocRef, _edit_doc),

@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 
 UPLOADS_PER_WINDOW = 30
 UPLOAD_WINDOW_S = 600
+HANDLES_PER_WINDOW = 120  # a CPE clearing a backlog of reports, not a script
 PURGE_EVERY_S = 3600.0
 Minute = Annotated[int, msgspec.Meta(ge=0, le=24 * 60)]
+Note = Annotated[str, msgspec.Meta(max_length=500)]
 
 
 class RulesBody(Payload):
@@ -50,6 +52,12 @@ class RulesBody(Payload):
     quiet_hours: bool
     day_start_min: Minute
     day_end_min: Minute
+
+
+class HandleBody(Payload):
+    """`POST /api/chat/reports/{report_id}/handle`: handled=false reopens."""
+    note: Note | None = None
+    handled: bool = True
 
 
 def _service(request: web.Request) -> ChatService:
@@ -91,13 +99,26 @@ async def reports(request: web.Request) -> web.Response:
     return json_response({"reports": await _service(request).reports(p)})
 
 
+async def _limit(limiter: RateLimiter, key: str, message: str) -> None:
+    if await limiter.hit(key) > limiter.limit:
+        raise AppError("rate_limited", message, retry_after=await limiter.retry_after(key))
+
+
+async def handle_report(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    await _limit(request.app[HANDLE_LIMITER], f"h:{p.id}",
+                 "Trop de signalements traités d'affilée : patientez un peu.")
+    body = await read_json(request, HandleBody)
+    report = await _service(request).handle_report(p, path_int(request, "report_id"),
+                                                   body.note, body.handled)
+    return json_response({"ok": True, "report": report})
+
+
 async def upload(request: web.Request) -> web.Response:
     """The file is the raw body; its name is `?name=`. Type is read from its bytes."""
     p = await current_principal(request)
-    limiter = request.app[UPLOAD_LIMITER]
-    if await limiter.hit(f"u:{p.id}") > limiter.limit:
-        raise AppError("rate_limited", "Trop de fichiers envoyés : patientez un peu.",
-                       retry_after=await limiter.retry_after(f"u:{p.id}"))
+    await _limit(request.app[UPLOAD_LIMITER], f"u:{p.id}",
+                 "Trop de fichiers envoyés : patientez un peu.")
     service = _service(request)
     cap = service.limits.attachment_max_bytes
     data = await read_capped(request, cap,
@@ -152,6 +173,7 @@ async def put_settings(request: web.Request) -> web.Response:
 
 
 UPLOAD_LIMITER: web.AppKey[RateLimiter] = web.AppKey("chat_upload_limiter")
+HANDLE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("chat_handle_limiter")
 
 
 async def _purge_loop(service: ChatService) -> None:
@@ -174,6 +196,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         RedisRateLimiter(redis, f"{s.redis_prefix}:chat-upload", UPLOADS_PER_WINDOW,
                          UPLOAD_WINDOW_S)
         if redis is not None else MemoryRateLimiter(UPLOADS_PER_WINDOW, UPLOAD_WINDOW_S))
+    app[HANDLE_LIMITER] = (
+        RedisRateLimiter(redis, f"{s.redis_prefix}:chat-handle", HANDLES_PER_WINDOW,
+                         UPLOAD_WINDOW_S)
+        if redis is not None else MemoryRateLimiter(HANDLES_PER_WINDOW, UPLOAD_WINDOW_S))
     task = asyncio.create_task(_purge_loop(service), name="chat-purge")
     yield
     task.cancel()
@@ -190,6 +216,7 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.router.add_get("/api/chat/recipients", recipients)
     app.router.add_get("/api/chat/search", search)
     app.router.add_get("/api/chat/reports", reports)
+    app.router.add_post("/api/chat/reports/{report_id}/handle", handle_report)
     app.router.add_post("/api/chat/attachments", upload)
     app.router.add_get("/api/chat/attachments/{att_id}", download)
     app.router.add_get("/api/chat/settings/{school_id}", get_settings)

@@ -45,6 +45,7 @@ from realtime.policy import (
 
 NOT_FOUND_CONV = "Conversation introuvable."
 NOT_FOUND_MSG = "Message introuvable."
+NOT_FOUND_REPORT = "Signalement introuvable."
 NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
 
 
@@ -383,25 +384,66 @@ class ChatService(Delivery, Attachments):
                                            self.clock())
         if report_id is None:
             return  # already reported by this person: nothing new to tell
-        rows = await self.db.fetchall(
-            "SELECT id FROM users WHERE school_id = ? AND role = 'cpe' AND disabled = 0",
-            (loaded.conv.school_id,))
-        await self._emit_users([r["id"] for r in rows], "report",
+        await self._emit_users(await self._cpe_ids(loaded.conv.school_id), "report",
                                {"report_id": report_id, "message_id": msg.id,
                                 "conversation_id": msg.conversation_id})
 
-    async def reports(self, p: Principal) -> list[dict[str, Any]]:
-        if p.role.value != "cpe" or p.school_id is None:
-            raise not_found()
-        rows = await store.reports_of_school(self.db, p.school_id)
-        names = await people.people(self.db, sorted({r["author_id"] for r in rows}
-                                                    | {r["reporter_id"] for r in rows}))
+    async def _cpe_ids(self, school_id: int) -> list[int]:
+        """Who is told of reports: every active CPE of the school."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM users WHERE school_id = ? AND role = 'cpe' AND disabled = 0",
+            (school_id,))
+        return [r["id"] for r in rows]
+
+    async def _named_reports(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = await people.people(self.db, sorted(
+            {r["author_id"] for r in rows} | {r["reporter_id"] for r in rows}
+            | {r["handled_by"] for r in rows if r["handled_by"] is not None}))
+
+        def name(uid: int | None) -> str:
+            return names[uid].name if uid is not None and uid in names else ""
+
         for r in rows:
-            r["author"] = names[r["author_id"]].name if r["author_id"] in names else ""
-            r["reporter"] = names[r["reporter_id"]].name if r["reporter_id"] in names else ""
+            r["author"] = name(r["author_id"])
+            r["reporter"] = name(r["reporter_id"])
+            r["handled_by_name"] = name(r["handled_by"]) if r["handled_at"] else None
             if r["deleted_at"] or r["recalled_at"]:
                 r["body"] = model.DELETED_FR
         return rows
+
+    async def reports(self, p: Principal) -> list[dict[str, Any]]:
+        if p.school_id is None or not may(p, Action.CHAT_HANDLE_REPORTS,
+                                          SchoolRef(id=p.school_id)):
+            raise not_found()
+        return await self._named_reports(await store.reports_of_school(self.db, p.school_id))
+
+    async def handle_report(self, p: Principal, report_id: int, note: str | None,
+                            handled: bool = True) -> dict[str, Any]:
+        """Mark a reported message « traité » (or reopen it): every report of that message in
+        the school changes together, and every CPE of the school is told at once."""
+        if p.school_id is None or not may(p, Action.CHAT_HANDLE_REPORTS,
+                                          SchoolRef(id=p.school_id)):
+            raise AppError("forbidden", "Seule la vie scolaire traite les signalements.")
+        found = await store.report_by_id(self.db, report_id)
+        if found is None or not may(p, Action.CHAT_HANDLE_REPORTS,
+                                    SchoolRef(id=found["school_id"])):
+            raise not_found(NOT_FOUND_REPORT)
+        school_id, msg_id = found["school_id"], found["message_id"]
+        clean = (note or "").strip() or None
+        at = self.clock() if handled else None
+        async with self.db.transaction() as conn:
+            ids = await store.set_handled(conn, msg_id, school_id,
+                                          p.id if handled else None,
+                                          clean if handled else None, at)
+        row = await store.report_by_id(self.db, report_id)
+        if row is None:  # the message was erased meanwhile
+            raise not_found(NOT_FOUND_REPORT)
+        view = (await self._named_reports([row]))[0]
+        await self._emit_users(await self._cpe_ids(school_id), "report_handled", {
+            "message_id": msg_id, "report_ids": ids, "handled_at": view["handled_at"],
+            "handled_by_name": view["handled_by_name"], "note": view["note"],
+            "handled": handled})
+        return view
 
     # --- reading -----------------------------------------------------------------------
 

@@ -319,14 +319,35 @@ async def report(conn: aiosqlite.Connection, msg_id: int, reporter_id: int, scho
     return int(row[0]) if row else None
 
 
+_REPORT_SELECT = (
+    "SELECT r.id, r.message_id, r.reporter_id, r.school_id, r.reason, r.created_at,"
+    " r.handled_at, r.handled_by, r.note, m.conversation_id, m.author_id, m.body,"
+    " m.deleted_at, m.recalled_at FROM chat_reports r"
+    " JOIN chat_messages m ON m.id = r.message_id")
+
+
 async def reports_of_school(db: Database, school_id: int, limit: int = 100
                             ) -> list[dict[str, Any]]:
+    """Open reports first, then handled ones; newest first within each."""
     rows = await db.fetchall(
-        "SELECT r.id, r.message_id, r.reporter_id, r.reason, r.created_at, m.conversation_id,"
-        " m.author_id, m.body, m.deleted_at, m.recalled_at FROM chat_reports r"
-        " JOIN chat_messages m ON m.id = r.message_id WHERE r.school_id = ?"
-        " ORDER BY r.created_at DESC LIMIT ?", (school_id, limit))
+        f"{_REPORT_SELECT} WHERE r.school_id = ?"
+        " ORDER BY r.handled_at IS NOT NULL, r.created_at DESC LIMIT ?", (school_id, limit))
     return [dict(r) for r in rows]
+
+
+async def report_by_id(db: Database, report_id: int) -> dict[str, Any] | None:
+    r = await db.fetchone(f"{_REPORT_SELECT} WHERE r.id = ?", (report_id,))
+    return dict(r) if r else None
+
+
+async def set_handled(conn: aiosqlite.Connection, msg_id: int, school_id: int,
+                      by: int | None, note: str | None, at: float | None) -> list[int]:
+    """Mark (or, with `at` None, reopen) every report of this message in this school."""
+    cur = await conn.execute(
+        "UPDATE chat_reports SET handled_at = ?, handled_by = ?, note = ?"
+        " WHERE message_id = ? AND school_id = ? RETURNING id",
+        (at, by, note, msg_id, school_id))
+    return sorted(int(r[0]) for r in await cur.fetchall())
 
 
 # --- attachments ----------------------------------------------------------------------------

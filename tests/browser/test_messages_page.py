@@ -194,3 +194,51 @@ async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # 
     assert rules["day_end_min"] == 18 * 60 + 30 and rules["day_start_min"] == 7 * 60
     await staff.screenshot(path=SCREENSHOTS / "messagerie-staff-rules.png")
     await context.close()
+
+
+async def test_cpe_marks_a_report_handled_then_reopens_it(
+        browser: Browser, chat_server: ChatServer, cast: Cast) -> None:  # noqa: F811
+    base = chat_server.base
+    teacher = await ChatClient(base, await token_for(base, cast.teacher)).connect()
+    alice = await ChatClient(base, await token_for(base, cast.alice)).connect()
+    try:
+        ids = [await user_id(base, a) for a in (cast.alice, cast.bob)]
+        conv = (await teacher.ok("create", {"kind": "group", "title": "Classe", "members": ids,
+                                            "body": "Texte déplacé"}))["conversation_id"]
+        msg = (await alice.ok("history", {"conversation_id": conv}))["messages"][0]["id"]
+        await alice.ok("report", {"message_id": msg, "reason": "Pas correct"})
+    finally:
+        await teacher.close()
+        await alice.close()
+    context, cpe = await new_page(browser)
+    await log_in(cpe, base, cast.cpe)
+    await cpe.goto(f"{base}/#/messages")
+    await cpe.get_by_text("Messages signalés").click()
+    corner = cpe.locator(".school-corner")
+    await expect(corner.locator(".report-open")).to_contain_text("Texte déplacé")
+    await expect(corner.get_by_role("heading", name="Traités")).to_have_count(0)
+    await corner.get_by_label("Note (facultative)").fill("Élève averti, parents prévenus")
+    await corner.get_by_role("button", name="Marquer comme traité").click()
+    await expect(corner.get_by_role("heading", name="Traités")).to_be_visible()
+    done = corner.locator(".report-handled")
+    await expect(done).to_contain_text(f"Traité par {cast.cpe['name']} le ")
+    await expect(done).to_contain_text("Note : Élève averti, parents prévenus")
+    await expect(corner.locator(".report-open")).to_have_count(0)
+    assert await axe_violations(cpe) == []
+    await cpe.screenshot(path=SCREENSHOTS / "messagerie-cpe-report-handled.png")
+    # Reopened through the API by another device: the open corner follows live.
+    token = await token_for(base, cast.cpe)
+    report_id = await done.get_attribute("data-report-id")
+    async with aiohttp.ClientSession() as s, s.post(
+            f"{base}/api/chat/reports/{report_id}/handle", json={"handled": False},
+            headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 200
+    await expect(corner.locator(".report-open")).to_contain_text("Texte déplacé")
+    await expect(corner.get_by_role("heading", name="Traités")).to_have_count(0)
+    # And « Rouvrir » in the page does the same after handling again.
+    await corner.get_by_role("button", name="Marquer comme traité").click()
+    await corner.get_by_role("button", name="Rouvrir").click()
+    await expect(corner.locator(".report-open")).to_have_count(1)
+    await expect(cpe.locator(".chat-notice")).to_have_text("Signalement rouvert.")
+    assert cpe.js_errors == []  # type: ignore[attr-defined]
+    await context.close()

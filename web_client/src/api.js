@@ -61,6 +61,8 @@ export const api = {
   chatRecipients: () => request('GET', '/api/chat/recipients'),
   chatConversations: () => request('GET', '/api/chat/conversations'),
   chatReports: () => request('GET', '/api/chat/reports'),
+  chatHandleReport: (reportId, body) =>
+    request('POST', `/api/chat/reports/${encodeURIComponent(reportId)}/handle`, body),
   chatSettings: (schoolId) => request('GET', `/api/chat/settings/${encodeURIComponent(schoolId)}`),
   chatSaveSettings: (schoolId, rules) =>
     request('PUT', `/api/chat/settings/${encodeURIComponent(schoolId)}`, rules),

@@ -12,7 +12,8 @@ export class ChatConnection {
   /**
    * `handlers`: welcome(data), event(ev) (in order, for followed conversations),
    * notice(ev) (any event, e.g. to update the list), reset(id) (reload the thread),
-   * receipt(r), typing(t), conversation(summary), acked(a), status(state).
+   * receipt(r), typing(t), conversation(summary), acked(a), muted(m), report(r),
+   * report_handled(r), status(state).
    */
   constructor(handlers) {
     this.on = handlers;
@@ -30,7 +31,7 @@ export class ChatConnection {
       for (const id of this.heads.keys()) this.sync(id);
     });
     s.on('event', (ev) => this.receive(ev));
-    for (const name of ['receipt', 'typing', 'conversation', 'acked', 'muted', 'report']) {
+    for (const name of ['receipt', 'typing', 'conversation', 'acked', 'muted', 'report', 'report_handled']) {
       s.on(name, (data) => this.on[name]?.(data));
     }
   }

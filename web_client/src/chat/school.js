@@ -22,21 +22,65 @@ export function schoolCorner(me, tz, say) {
   return null;
 }
 
+const handledWhen = (ts, timeZone) => new Intl.DateTimeFormat('fr-FR',
+  { day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', timeZone }).format(new Date(ts * 1000));
+
+// Handling applies to every report of the same message: the CPE handles the message.
 function reports(tz, say) {
-  const list = h('ul', { class: 'result-list' }, h('li', { class: 'muted' }, 'Chargement…'));
+  const list = h('div', { class: 'reports' }, h('p', { class: 'muted' }, 'Chargement…'));
   const box = h('details', { class: 'school-corner' }, h('summary', { class: 'btn btn-light' }, 'Messages signalés'), list);
-  box.addEventListener('toggle', async () => {
-    if (!box.open) return;
+
+  const handle = async (r, body, done) => {
+    try {
+      await api.chatHandleReport(r.id, body);
+      say(done);
+      await load();
+    } catch (err) { say(err.message); }
+  };
+
+  const item = (r) => {
+    const head = [
+      h('p', { class: 'msg-meta' }, `${r.author} — signalé par ${r.reporter}, `, h('time', {}, when(r.created_at, tz))),
+      h('p', { class: 'msg-body' }, r.body),
+      r.reason ? h('p', { class: 'muted' }, `Motif : ${r.reason}`) : null,
+      h('p', {}, h('a', { href: `#/messages/${r.conversation_id}` }, 'Voir la conversation')),
+    ];
+    if (r.handled_at) {
+      return h('li', { class: 'report report-handled', dataset: { reportId: r.id } }, head,
+        h('p', { class: 'report-state' }, `Traité par ${r.handled_by_name || 'un compte supprimé'} le ${handledWhen(r.handled_at, tz)}`),
+        r.note ? h('p', { class: 'report-note' }, `Note : ${r.note}`) : null,
+        h('button', { type: 'button', class: 'btn btn-light',
+          onclick: () => handle(r, { handled: false }, 'Signalement rouvert.') }, 'Rouvrir'));
+    }
+    const noteId = `report-note-${r.id}`;
+    const note = h('textarea', { id: noteId, maxlength: 500, rows: 2 });
+    const form = h('form', { class: 'report-form' },
+      h('p', { class: 'field' }, h('label', { for: noteId }, 'Note (facultative)'), note),
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Marquer comme traité'));
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const text = note.value.trim();
+      handle(r, text ? { note: text } : {}, 'Signalement traité.');
+    };
+    return h('li', { class: 'report report-open', dataset: { reportId: r.id } }, head, form);
+  };
+
+  async function load() {
     try {
       const { reports: rows } = await api.chatReports();
-      replace(list, rows.length ? rows.map((r) => h('li', {},
-        h('p', { class: 'msg-meta' }, `${r.author} — signalé par ${r.reporter}, `, h('time', {}, when(r.created_at, tz))),
-        h('p', { class: 'msg-body' }, r.body),
-        r.reason ? h('p', { class: 'muted' }, `Motif : ${r.reason}`) : null,
-        h('a', { href: `#/messages/${r.conversation_id}` }, 'Voir la conversation'))) :
-        h('li', { class: 'empty' }, 'Aucun message signalé.'));
+      const open = rows.filter((r) => !r.handled_at);
+      const done = rows.filter((r) => r.handled_at);
+      replace(list,
+        h('h3', {}, 'À traiter'),
+        h('ul', { class: 'result-list' }, open.length ? open.map(item)
+          : h('li', { class: 'empty' }, 'Aucun message signalé à traiter.')),
+        done.length ? [h('h3', {}, 'Traités'), h('ul', { class: 'result-list' }, done.map(item))] : null);
     } catch (err) { say(err.message); }
-  });
+  }
+
+  box.addEventListener('toggle', () => { if (box.open) load(); });
+  // Live: a new report, or one handled or reopened by any CPE of the school.
+  box.refresh = () => { if (box.open) load(); };
   return box;
 }
 

@@ -38,7 +38,8 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
     notice, h('div', { class: 'chat-panes' }, listPane, h('div', { class: 'thread-col' }, back, threadPane)));
   replace(root, header, page);
   const say = (text) => { notice.textContent = text; setTimeout(() => { if (notice.textContent === text) notice.textContent = ''; }, 6000); };
-  page.querySelector('.school-corner-slot').append(schoolCorner(user, tz, say) ?? '');
+  const corner = schoolCorner(user, tz, say);
+  page.querySelector('.school-corner-slot').append(corner ?? '');
 
   const conn = new ChatConnection({
     welcome(data) {
@@ -74,6 +75,8 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
       const c = s.conversations.find((x) => x.id === r.conversation_id);
       if (c) { c.read_seq = Math.max(c.read_seq, r.read_seq); if (r.read_seq >= c.last_seq) c.unread = 0; renderList(); }
     },
+    report() { corner?.refresh?.(); },
+    report_handled() { corner?.refresh?.(); },
     muted(m) { const c = s.conversations.find((x) => x.id === m.conversation_id); if (c) { c.muted = m.muted; renderList(); } },
     status(state) { status?.set?.(state); },
   });
