@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.test_home_page import (  # the same Chromium, the same helpers
     AXE,
@@ -158,10 +158,8 @@ async def test_board_chat_panel(browser: Browser, chat_server: ChatServer,  # no
 
 
 
-async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # noqa: F811
-                                  cast: Cast) -> None:  # noqa: F811
-    base = chat_server.base
-    # A pupil reports a message in a group; the CPE finds it in « Messages signalés ».
+async def report_a_message(base: str, cast: Cast) -> int:  # noqa: F811
+    """The teacher writes « Texte déplacé » to a group; Alice reports it (« Pas correct »)."""
     teacher = await ChatClient(base, await token_for(base, cast.teacher)).connect()
     alice = await ChatClient(base, await token_for(base, cast.alice)).connect()
     try:
@@ -173,11 +171,25 @@ async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # 
     finally:
         await teacher.close()
         await alice.close()
+    return int(msg)
+
+
+async def open_reports(browser: Browser, base: str, cast: Cast  # noqa: F811
+                       ) -> tuple[BrowserContext, Page, Locator]:
+    """The CPE's messagerie open on « Messages signalés »: (context, page, its corner)."""
     context, cpe = await new_page(browser)
     await log_in(cpe, base, cast.cpe)
     await cpe.goto(f"{base}/#/messages")
     await cpe.get_by_text("Messages signalés").click()
-    corner = cpe.locator(".school-corner")
+    return context, cpe, cpe.locator(".school-corner")
+
+
+async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # noqa: F811
+                                  cast: Cast) -> None:  # noqa: F811
+    base = chat_server.base
+    # A pupil reports a message in a group; the CPE finds it in « Messages signalés ».
+    await report_a_message(base, cast)
+    context, _cpe, corner = await open_reports(browser, base, cast)
     await expect(corner).to_contain_text("Texte déplacé")
     await expect(corner).to_contain_text("Motif : Pas correct")
     await context.close()
@@ -199,22 +211,8 @@ async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # 
 async def test_cpe_marks_a_report_handled_then_reopens_it(
         browser: Browser, chat_server: ChatServer, cast: Cast) -> None:  # noqa: F811
     base = chat_server.base
-    teacher = await ChatClient(base, await token_for(base, cast.teacher)).connect()
-    alice = await ChatClient(base, await token_for(base, cast.alice)).connect()
-    try:
-        ids = [await user_id(base, a) for a in (cast.alice, cast.bob)]
-        conv = (await teacher.ok("create", {"kind": "group", "title": "Classe", "members": ids,
-                                            "body": "Texte déplacé"}))["conversation_id"]
-        msg = (await alice.ok("history", {"conversation_id": conv}))["messages"][0]["id"]
-        await alice.ok("report", {"message_id": msg, "reason": "Pas correct"})
-    finally:
-        await teacher.close()
-        await alice.close()
-    context, cpe = await new_page(browser)
-    await log_in(cpe, base, cast.cpe)
-    await cpe.goto(f"{base}/#/messages")
-    await cpe.get_by_text("Messages signalés").click()
-    corner = cpe.locator(".school-corner")
+    await report_a_message(base, cast)
+    context, cpe, corner = await open_reports(browser, base, cast)
     await expect(corner.locator(".report-open")).to_contain_text("Texte déplacé")
     await expect(corner.get_by_role("heading", name="Traités")).to_have_count(0)
     await corner.get_by_label("Note (facultative)").fill("Élève averti, parents prévenus")
