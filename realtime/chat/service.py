@@ -49,6 +49,10 @@ NOT_FOUND_REPORT = "Signalement introuvable."
 NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
 
 
+class _AlreadyDone(Exception):
+    """Inside a transaction: the report was already in the state asked for."""
+
+
 class ChatService(Delivery, Attachments):
     def __init__(self, db: Database, sio: socketio.AsyncServer, files: FileStore,
                  limits: Limits, tz: ZoneInfo, clock: Callable[[], float] = time.time) -> None:
@@ -431,10 +435,15 @@ class ChatService(Delivery, Attachments):
         school_id, msg_id = found["school_id"], found["message_id"]
         clean = (note or "").strip() or None
         at = self.clock() if handled else None
-        async with self.db.transaction() as conn:
-            ids = await store.set_handled(conn, msg_id, school_id,
-                                          p.id if handled else None,
-                                          clean if handled else None, at)
+        try:
+            async with self.db.transaction() as conn:
+                ids = await store.set_handled(conn, msg_id, school_id,
+                                              p.id if handled else None,
+                                              clean if handled else None, at)
+                if report_id not in ids:  # changed meanwhile: roll back, tell who did it
+                    raise _AlreadyDone
+        except _AlreadyDone:
+            await self._already_done(report_id, handled)
         row = await store.report_by_id(self.db, report_id)
         if row is None:  # the message was erased meanwhile
             raise not_found(NOT_FOUND_REPORT)
@@ -444,6 +453,16 @@ class ChatService(Delivery, Attachments):
             "handled_by_name": view["handled_by_name"], "note": view["note"],
             "handled": handled})
         return view
+
+    async def _already_done(self, report_id: int, handled: bool) -> None:
+        """Two CPE on one report: the second is told, nothing is overwritten."""
+        row = await store.report_by_id(self.db, report_id)
+        if row is None:
+            raise not_found(NOT_FOUND_REPORT)
+        if not handled:
+            raise AppError("conflict", "Ce signalement n'est pas traité : rien à rouvrir.")
+        who = (await self._named_reports([row]))[0]["handled_by_name"] or "un compte supprimé"
+        raise AppError("conflict", f"Ce signalement a déjà été traité par {who}.")
 
     # --- reading -----------------------------------------------------------------------
 

@@ -342,11 +342,13 @@ async def report_by_id(db: Database, report_id: int) -> dict[str, Any] | None:
 
 async def set_handled(conn: aiosqlite.Connection, msg_id: int, school_id: int,
                       by: int | None, note: str | None, at: float | None) -> list[int]:
-    """Mark (or, with `at` None, reopen) every report of this message in this school."""
+    """Mark the open reports of this message in this school (or, with `at` None, reopen the
+    handled ones). Only rows whose state changes are touched: a report handled earlier keeps
+    who handled it and the note; returns the ids changed."""
     cur = await conn.execute(
         "UPDATE chat_reports SET handled_at = ?, handled_by = ?, note = ?"
-        " WHERE message_id = ? AND school_id = ? RETURNING id",
-        (at, by, note, msg_id, school_id))
+        " WHERE message_id = ? AND school_id = ? AND (handled_at IS NULL) = ? RETURNING id",
+        (at, by, note, msg_id, school_id, at is not None))
     return sorted(int(r[0]) for r in await cur.fetchall())
 
 

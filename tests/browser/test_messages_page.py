@@ -211,32 +211,45 @@ async def test_school_team_corner(browser: Browser, chat_server: ChatServer,  # 
 async def test_cpe_marks_a_report_handled_then_reopens_it(
         browser: Browser, chat_server: ChatServer, cast: Cast) -> None:  # noqa: F811
     base = chat_server.base
-    await report_a_message(base, cast)
+    msg = await report_a_message(base, cast)
     context, cpe, corner = await open_reports(browser, base, cast)
     await expect(corner.locator(".report-open")).to_contain_text("Texte déplacé")
     await expect(corner.get_by_role("heading", name="Traités")).to_have_count(0)
+    first = await corner.locator(".report-open").get_attribute("data-report-id")
     await corner.get_by_label("Note (facultative)").fill("Élève averti, parents prévenus")
-    await corner.get_by_role("button", name="Marquer comme traité").click()
+    # Another report arrives while the CPE writes: the list follows, the note stays.
+    bob = await ChatClient(base, await token_for(base, cast.bob)).connect()
+    try:
+        await bob.ok("report", {"message_id": msg, "reason": "Propos déplacés"})
+    finally:
+        await bob.close()
+    await expect(corner.locator(".report-open")).to_have_count(2)
+    note = corner.locator(f"#report-note-{first}")
+    await expect(note).to_have_value("Élève averti, parents prévenus")
+    await corner.locator(f'.report-open[data-report-id="{first}"]').get_by_role(
+        "button", name="Marquer comme traité").click()
     await expect(corner.get_by_role("heading", name="Traités")).to_be_visible()
+    # The message is handled: both of its reports move to « Traités ».
     done = corner.locator(".report-handled")
-    await expect(done).to_contain_text(f"Traité par {cast.cpe['name']} le ")
-    await expect(done).to_contain_text("Note : Élève averti, parents prévenus")
+    await expect(done).to_have_count(2)
+    await expect(done.first).to_contain_text(f"Traité par {cast.cpe['name']} le ")
+    await expect(done.first).to_contain_text("Note : Élève averti, parents prévenus")
     await expect(corner.locator(".report-open")).to_have_count(0)
     assert await axe_violations(cpe) == []
     await cpe.screenshot(path=SCREENSHOTS / "messagerie-cpe-report-handled.png")
     # Reopened through the API by another device: the open corner follows live.
     token = await token_for(base, cast.cpe)
-    report_id = await done.get_attribute("data-report-id")
     async with aiohttp.ClientSession() as s, s.post(
-            f"{base}/api/chat/reports/{report_id}/handle", json={"handled": False},
+            f"{base}/api/chat/reports/{first}/handle", json={"handled": False},
             headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status == 200
-    await expect(corner.locator(".report-open")).to_contain_text("Texte déplacé")
+    await expect(corner.locator(".report-open")).to_have_count(2)
     await expect(corner.get_by_role("heading", name="Traités")).to_have_count(0)
     # And « Rouvrir » in the page does the same after handling again.
-    await corner.get_by_role("button", name="Marquer comme traité").click()
-    await corner.get_by_role("button", name="Rouvrir").click()
-    await expect(corner.locator(".report-open")).to_have_count(1)
+    await corner.get_by_role("button", name="Marquer comme traité").first.click()
+    await expect(done).to_have_count(2)
+    await corner.get_by_role("button", name="Rouvrir").first.click()
+    await expect(corner.locator(".report-open")).to_have_count(2)
     await expect(cpe.locator(".chat-notice")).to_have_text("Signalement rouvert.")
     assert cpe.js_errors == []  # type: ignore[attr-defined]
     await context.close()

@@ -20,6 +20,14 @@ async def _call(server: ChatServer, token: str, method: str, path: str,
         return r.status, await r.json()
 
 
+async def _rows(server: ChatServer, msg_id: int) -> list[dict[str, Any]]:
+    """The stored truth, not the API's view of it."""
+    rows = await server.service.db.fetchall(
+        "SELECT id, handled_at, handled_by, note FROM chat_reports WHERE message_id = ?"
+        " ORDER BY id", (msg_id,))
+    return [dict(r) for r in rows]
+
+
 async def _reports(server: ChatServer, token: str) -> list[dict[str, Any]]:
     status, body = await _call(server, token, "GET", "/api/chat/reports")
     assert status == 200, body
@@ -117,9 +125,11 @@ async def test_open_reports_come_before_handled_ones(
 
 async def test_refusals_change_nothing(chat_server: ChatServer, chat_client: Connect,
                                        cast: Cast) -> None:
-    _msg_id, cpe, _cpe2 = await _reported(chat_server, chat_client, cast)
+    msg_id, cpe, _cpe2 = await _reported(chat_server, chat_client, cast)
     token = await token_for(chat_server.base, cast.cpe)
     before = await _reports(chat_server, token)
+    stored = await _rows(chat_server, msg_id)
+    assert len(stored) == 2 and all(r["handled_at"] is None for r in stored)
     path = f"/api/chat/reports/{before[0]['id']}/handle"
     for who in (cast.teacher, cast.parent, cast.alice):
         other = await token_for(chat_server.base, who)
@@ -137,7 +147,66 @@ async def test_refusals_change_nothing(chat_server: ChatServer, chat_client: Con
         status, body = await _call(chat_server, token, "POST", path, bad)
         assert status == 400 and body["error"]["code"] == "invalid", (bad, body)
     assert await _reports(chat_server, token) == before
+    assert await _rows(chat_server, msg_id) == stored
     assert not cpe.received["report_handled"]
     # A note of exactly 500 characters is fine.
     status, body = await _call(chat_server, token, "POST", path, {"note": "é" * 500})
     assert status == 200 and body["report"]["note"] == "é" * 500
+
+
+async def test_a_report_is_not_handled_twice(chat_server: ChatServer, chat_client: Connect,
+                                             cast: Cast) -> None:
+    """Two CPE (or two tabs) on one report: the second is told who handled it; the first
+    note stays, no second event. Reopening an open report is refused the same way."""
+    msg_id, cpe, _cpe2 = await _reported(chat_server, chat_client, cast)
+    token = await token_for(chat_server.base, cast.cpe)
+    path = f"/api/chat/reports/{(await _reports(chat_server, token))[0]['id']}/handle"
+    status, _ = await _call(chat_server, token, "POST", path, {"note": NOTE})
+    assert status == 200
+    stored = await _rows(chat_server, msg_id)
+    await cpe.wait_for(lambda: len(cpe.received["report_handled"]) == 1)
+    status, body = await _call(chat_server, token, "POST", path, {"note": "Autre note"})
+    assert status == 409 and body["error"]["code"] == "conflict"
+    assert body["error"]["message"] == f"Ce signalement a déjà été traité par {cast.cpe['name']}."
+    assert await _rows(chat_server, msg_id) == stored
+    status, _ = await _call(chat_server, token, "POST", path, {"handled": False})
+    assert status == 200
+    status, body = await _call(chat_server, token, "POST", path, {"handled": False})
+    assert status == 409 and body["error"]["message"].startswith("Ce signalement n'est pas")
+    await cpe.wait_for(lambda: len(cpe.received["report_handled"]) == 2)
+    assert len(cpe.received["report_handled"]) == 2
+
+
+async def test_a_late_report_of_a_handled_message_is_open(
+        chat_server: ChatServer, chat_client: Connect, cast: Cast) -> None:
+    """Someone reports a message after it was handled: that report is new work, and handling
+    it leaves the earlier reports with their own handler and note."""
+    teacher = await chat_client(cast.teacher)
+    ids = [await user_id(chat_server.base, a) for a in (cast.alice, cast.bob)]
+    conv = (await teacher.ok("create", {"kind": "group", "title": "Groupe", "members": ids,
+                                        "body": "Bienvenue"}))["conversation_id"]
+    bob = await chat_client(cast.bob)
+    alice = await chat_client(cast.alice)
+    sent = await bob.ok("send", {"conversation_id": conv, "body": "Message blessant"})
+    msg_id = (await alice.wait_event(conv, sent["seq"]))["message"]["id"]
+    cpe = await chat_client(cast.cpe)
+    await alice.ok("report", {"message_id": msg_id, "reason": "Insulte"})
+    await cpe.wait_for(lambda: len(cpe.received["report"]) == 1)
+    token = await token_for(chat_server.base, cast.cpe)
+    first = await _reports(chat_server, token)
+    status, _ = await _call(chat_server, token, "POST",
+                            f"/api/chat/reports/{first[0]['id']}/handle", {"note": NOTE})
+    assert status == 200
+    await teacher.ok("report", {"message_id": msg_id, "reason": "Je regrette"})
+    await cpe.wait_for(lambda: len(cpe.received["report"]) == 2)
+    reports = await _reports(chat_server, token)
+    assert reports[0]["handled_at"] is None and reports[0]["reason"] == "Je regrette"
+    assert all(r["note"] == NOTE for r in reports[1:])
+    chat_server.clock.advance(60)
+    status, _ = await _call(chat_server, token, "POST",
+                            f"/api/chat/reports/{reports[0]['id']}/handle", {"note": "Vu"})
+    assert status == 200
+    await cpe.wait_for(lambda: len(cpe.received["report_handled"]) == 2)
+    assert cpe.received["report_handled"][1]["report_ids"] == [reports[0]["id"]]
+    notes = {r["id"]: r["note"] for r in await _rows(chat_server, msg_id)}
+    assert notes == {reports[0]["id"]: "Vu", **{r["id"]: NOTE for r in reports[1:]}}

@@ -30,12 +30,19 @@ function reports(tz, say) {
   const list = h('div', { class: 'reports' }, h('p', { class: 'muted' }, 'Chargement…'));
   const box = h('details', { class: 'school-corner' }, h('summary', { class: 'btn btn-light' }, 'Messages signalés'), list);
 
-  const handle = async (r, body, done) => {
+  // Notes being typed survive a live reload (another report arriving meanwhile).
+  const drafts = new Map();
+
+  const handle = async (r, body, done, button) => {
+    button.disabled = true;
     try {
       await api.chatHandleReport(r.id, body);
+      drafts.delete(r.id);
       say(done);
-      await load();
-    } catch (err) { say(err.message); }
+    } catch (err) {
+      say(err.message); // e.g. « déjà traité par … » : the list below shows who did
+    }
+    await load();
   };
 
   const item = (r) => {
@@ -50,17 +57,19 @@ function reports(tz, say) {
         h('p', { class: 'report-state' }, `Traité par ${r.handled_by_name || 'un compte supprimé'} le ${handledWhen(r.handled_at, tz)}`),
         r.note ? h('p', { class: 'report-note' }, `Note : ${r.note}`) : null,
         h('button', { type: 'button', class: 'btn btn-light',
-          onclick: () => handle(r, { handled: false }, 'Signalement rouvert.') }, 'Rouvrir'));
+          onclick: (e) => handle(r, { handled: false }, 'Signalement rouvert.', e.currentTarget) }, 'Rouvrir'));
     }
     const noteId = `report-note-${r.id}`;
-    const note = h('textarea', { id: noteId, maxlength: 500, rows: 2 });
+    const note = h('textarea', { id: noteId, maxlength: 500, rows: 2,
+      oninput: () => drafts.set(r.id, note.value) });
+    note.value = drafts.get(r.id) ?? '';
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Marquer comme traité');
     const form = h('form', { class: 'report-form' },
-      h('p', { class: 'field' }, h('label', { for: noteId }, 'Note (facultative)'), note),
-      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Marquer comme traité'));
+      h('p', { class: 'field' }, h('label', { for: noteId }, 'Note (facultative)'), note), submit);
     form.onsubmit = (e) => {
       e.preventDefault();
       const text = note.value.trim();
-      handle(r, text ? { note: text } : {}, 'Signalement traité.');
+      handle(r, text ? { note: text } : {}, 'Signalement traité.', submit);
     };
     return h('li', { class: 'report report-open', dataset: { reportId: r.id } }, head, form);
   };
@@ -70,11 +79,13 @@ function reports(tz, say) {
       const { reports: rows } = await api.chatReports();
       const open = rows.filter((r) => !r.handled_at);
       const done = rows.filter((r) => r.handled_at);
+      const focused = list.contains(document.activeElement) ? document.activeElement.id : '';
       replace(list,
         h('h3', {}, 'À traiter'),
         h('ul', { class: 'result-list' }, open.length ? open.map(item)
           : h('li', { class: 'empty' }, 'Aucun message signalé à traiter.')),
         done.length ? [h('h3', {}, 'Traités'), h('ul', { class: 'result-list' }, done.map(item))] : null);
+      if (focused) document.getElementById(focused)?.focus();
     } catch (err) { say(err.message); }
   }
 
