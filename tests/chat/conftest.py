@@ -20,7 +20,7 @@ from aiohttp import web
 from realtime import keys
 from realtime.app import create_app
 from realtime.chat.service import ChatService
-from tests.conftest import LiveClient, live_clients, make_settings
+from tests.conftest import LiveClient, live_clients, make_settings, user_id
 
 NS = "/chat"
 PARIS = ZoneInfo("Europe/Paris")
@@ -145,3 +145,18 @@ class Cast:
 @pytest.fixture
 def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
     return Cast(demo_accounts)
+
+
+async def hurtful_message(server: ChatServer, chat_client: Connect, cast: Cast
+                          ) -> tuple[int, Any, Any, Any]:
+    """A teacher's group with Alice and Bob, where Bob writes « Message blessant »: its id,
+    and the teacher's, Alice's and Bob's sockets."""
+    teacher = await chat_client(cast.teacher)
+    ids = [await user_id(server.base, a) for a in (cast.alice, cast.bob)]
+    conv = (await teacher.ok("create", {"kind": "group", "title": "Groupe", "members": ids,
+                                        "body": "Bienvenue"}))["conversation_id"]
+    bob = await chat_client(cast.bob)
+    alice = await chat_client(cast.alice)
+    sent = await bob.ok("send", {"conversation_id": conv, "body": "Message blessant"})
+    msg_id = (await alice.wait_event(conv, sent["seq"]))["message"]["id"]
+    return int(msg_id), teacher, alice, bob

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 
 from realtime import keys
-from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect
+from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect, hurtful_message
 from tests.conftest import token_for, user_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
@@ -164,16 +164,9 @@ async def test_attachments_limits_and_access(chat_server: ChatServer, chat_clien
 
 async def test_report_reaches_the_cpe(chat_server: ChatServer, chat_client: Connect,
                                       cast: Cast) -> None:
-    teacher = await chat_client(cast.teacher)
-    ids = [await user_id(chat_server.base, a) for a in (cast.alice, cast.bob)]
-    conv = (await teacher.ok("create", {"kind": "group", "title": "Groupe", "members": ids,
-                                        "body": "Bienvenue"}))["conversation_id"]
-    bob = await chat_client(cast.bob)
-    alice = await chat_client(cast.alice)
-    sent = await bob.ok("send", {"conversation_id": conv, "body": "Message blessant"})
-    event = await alice.wait_event(conv, sent["seq"])
+    msg_id, _teacher, alice, bob = await hurtful_message(chat_server, chat_client, cast)
     cpe = await chat_client(cast.cpe)
-    await alice.ok("report", {"message_id": event["message"]["id"], "reason": "Insulte"})
+    await alice.ok("report", {"message_id": msg_id, "reason": "Insulte"})
     await cpe.wait_for(lambda: cpe.received["report"])
     async with aiohttp.ClientSession() as s:
         token = await token_for(chat_server.base, cast.cpe)
@@ -185,7 +178,7 @@ async def test_report_reaches_the_cpe(chat_server: ChatServer, chat_client: Conn
         async with s.get(f"{chat_server.base}/api/chat/reports",
                          headers={"Authorization": f"Bearer {token}"}) as r:
             assert r.status == 404
-    answer = await bob.call("report", {"message_id": event["message"]["id"]})
+    answer = await bob.call("report", {"message_id": msg_id})
     assert answer["error"]["code"] == "invalid"
 
 

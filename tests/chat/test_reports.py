@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect
+from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect, hurtful_message
 from tests.conftest import token_for, user_id
 
 NOTE = "Élève averti, parents prévenus"
@@ -38,14 +38,7 @@ async def _reported(server: ChatServer, chat_client: Connect, cast: Cast
                     ) -> tuple[int, ChatClient, ChatClient]:
     """A teacher's group where Bob writes something hurtful; Alice and the teacher report it.
     Returns (message id, the CPE's socket, a second socket of the same CPE)."""
-    teacher = await chat_client(cast.teacher)
-    ids = [await user_id(server.base, a) for a in (cast.alice, cast.bob)]
-    conv = (await teacher.ok("create", {"kind": "group", "title": "Groupe", "members": ids,
-                                        "body": "Bienvenue"}))["conversation_id"]
-    bob = await chat_client(cast.bob)
-    alice = await chat_client(cast.alice)
-    sent = await bob.ok("send", {"conversation_id": conv, "body": "Message blessant"})
-    msg_id = (await alice.wait_event(conv, sent["seq"]))["message"]["id"]
+    msg_id, teacher, alice, _bob = await hurtful_message(server, chat_client, cast)
     cpe = await chat_client(cast.cpe)
     cpe2 = await chat_client(cast.cpe)
     await alice.ok("report", {"message_id": msg_id, "reason": "Insulte"})
@@ -181,14 +174,7 @@ async def test_a_late_report_of_a_handled_message_is_open(
         chat_server: ChatServer, chat_client: Connect, cast: Cast) -> None:
     """Someone reports a message after it was handled: that report is new work, and handling
     it leaves the earlier reports with their own handler and note."""
-    teacher = await chat_client(cast.teacher)
-    ids = [await user_id(chat_server.base, a) for a in (cast.alice, cast.bob)]
-    conv = (await teacher.ok("create", {"kind": "group", "title": "Groupe", "members": ids,
-                                        "body": "Bienvenue"}))["conversation_id"]
-    bob = await chat_client(cast.bob)
-    alice = await chat_client(cast.alice)
-    sent = await bob.ok("send", {"conversation_id": conv, "body": "Message blessant"})
-    msg_id = (await alice.wait_event(conv, sent["seq"]))["message"]["id"]
+    msg_id, teacher, alice, _bob = await hurtful_message(chat_server, chat_client, cast)
     cpe = await chat_client(cast.cpe)
     await alice.ok("report", {"message_id": msg_id, "reason": "Insulte"})
     await cpe.wait_for(lambda: len(cpe.received["report"]) == 1)
