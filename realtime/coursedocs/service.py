@@ -201,9 +201,8 @@ class DocService:
         def resync() -> None:
             async def catch_up() -> None:
                 room = self.rooms.get(doc_id)
-                if room is not None:
-                    stored = await store.load(self.db, doc_id)
-                    room.catch_up(stored.all_updates(), stored.last_id)
+                if room is not None:  # what was stored after what it knows, as a recheck reads
+                    await self.catch_up_stored(room)
             self._spawn(catch_up())
         return resync
 
@@ -220,12 +219,13 @@ class DocService:
                 if self.rooms.get(room.doc_id) is not room or room.failed:
                     continue
                 try:
-                    await self.recheck(room)
+                    await self.catch_up_stored(room)
                 except Exception:  # the next round tries again
                     log.exception("yjs recheck failed", extra={"doc_id": room.doc_id})
 
-    async def recheck(self, room: Room) -> bool:
-        """One recheck of `room` against SQLite; True if it brought something new."""
+    async def catch_up_stored(self, room: Room) -> bool:
+        """`room` reads from SQLite what was stored after the newest update it knows of (the
+        whole document if a compaction went past it); True if that brought something new."""
         known = room.known_id
         later = await store.updates_after(self.db, room.doc_id, known)
         if later.upto > known:  # compacted past what we know: read the whole document

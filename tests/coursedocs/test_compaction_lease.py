@@ -104,13 +104,13 @@ async def test_a_recheck_reads_past_a_compaction_it_never_heard_of(
         w = Writer()
         await store.append(dbs[0], doc_id, [w.write("Première leçon")], now=2.0)
         room = await a._open(doc_id)
-        assert not await a.recheck(room)  # nothing new
+        assert not await a.catch_up_stored(room)  # nothing new
         for text in ("Deuxième : « élève »", "Troisième : café"):  # B never relays these
             await store.append(dbs[1], doc_id, [w.write(text)], now=3.0)
         assert await b.compact(doc_id)
         stored = await store.load(dbs[1], doc_id)
         assert stored.updates == [] and stored.upto > room.known_id
-        assert await a.recheck(room)
+        assert await a.catch_up_stored(room)
         assert str(content.fragment(room.doc)) == str(w.frag)
         assert room.known_id == stored.upto and a.gaps_caught_up == 1
-        assert not await a.recheck(room)
+        assert not await a.catch_up_stored(room)
