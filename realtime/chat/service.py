@@ -415,18 +415,25 @@ class ChatService(Delivery, Attachments):
                 r["body"] = model.DELETED_FR
         return rows
 
-    async def reports(self, p: Principal) -> list[dict[str, Any]]:
+    @staticmethod
+    def _handles_reports(p: Principal) -> int | None:
+        """The school whose reports `p` lists and handles (its CPE), or None."""
         if p.school_id is None or not may(p, Action.CHAT_HANDLE_REPORTS,
                                           SchoolRef(id=p.school_id)):
+            return None
+        return p.school_id
+
+    async def reports(self, p: Principal) -> list[dict[str, Any]]:
+        school_id = self._handles_reports(p)
+        if school_id is None:
             raise not_found()
-        return await self._named_reports(await store.reports_of_school(self.db, p.school_id))
+        return await self._named_reports(await store.reports_of_school(self.db, school_id))
 
     async def handle_report(self, p: Principal, report_id: int, note: str | None,
                             handled: bool = True) -> dict[str, Any]:
         """Mark a reported message « traité » (or reopen it): every report of that message in
         the school changes together, and every CPE of the school is told at once."""
-        if p.school_id is None or not may(p, Action.CHAT_HANDLE_REPORTS,
-                                          SchoolRef(id=p.school_id)):
+        if self._handles_reports(p) is None:
             raise AppError("forbidden", "Seule la vie scolaire traite les signalements.")
         found = await store.report_by_id(self.db, report_id)
         if found is None or not may(p, Action.CHAT_HANDLE_REPORTS,
