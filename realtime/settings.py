@@ -129,7 +129,7 @@ class Settings:
             stream_max_len=_int(env, "REALTIME_STREAM_MAX_LEN", d.stream_max_len),
             stream_max_age_s=_int(env, "REALTIME_STREAM_MAX_AGE", d.stream_max_age_s),
             stream_group_ms=_float(env, "REALTIME_STREAM_GROUP_MS", d.stream_group_ms),
-            shutdown_timeout_s=float(env.get("REALTIME_SHUTDOWN_TIMEOUT") or d.shutdown_timeout_s),
+            shutdown_timeout_s=_float(env, "REALTIME_SHUTDOWN_TIMEOUT", d.shutdown_timeout_s),
             log_level=(env.get("REALTIME_LOG_LEVEL") or d.log_level).upper(),
             log_json=_bool(env, "REALTIME_LOG_JSON", d.log_json),
             timezone=env.get("REALTIME_TZ") or d.timezone,
@@ -139,10 +139,9 @@ class Settings:
             ws_compression=_bool(env, "REALTIME_WS_COMPRESSION", d.ws_compression),
             board_snapshot_every=_int(env, "REALTIME_BOARD_SNAPSHOT_EVERY",
                                       d.board_snapshot_every),
-            presence_heartbeat_s=float(env.get("REALTIME_PRESENCE_HEARTBEAT")
-                                       or d.presence_heartbeat_s),
-            presence_timeout_s=float(env.get("REALTIME_PRESENCE_TIMEOUT")
-                                     or d.presence_timeout_s),
+            presence_heartbeat_s=_float(env, "REALTIME_PRESENCE_HEARTBEAT",
+                                        d.presence_heartbeat_s),
+            presence_timeout_s=_float(env, "REALTIME_PRESENCE_TIMEOUT", d.presence_timeout_s),
             workers=_int(env, "REALTIME_WORKERS", d.workers),
             sio_channels=(env.get("REALTIME_SIO_CHANNELS") or d.sio_channels).lower(),
             attendance_retention_years=_int(env, "REALTIME_ATTENDANCE_RETENTION_YEARS",
@@ -157,12 +156,12 @@ class Settings:
             push_allow_http=_bool(env, "REALTIME_PUSH_ALLOW_HTTP", d.push_allow_http),
             docs_webhook_url=env.get("REALTIME_DOCS_WEBHOOK_URL") or None,
             docs_webhook_secret=env.get("REALTIME_DOCS_WEBHOOK_SECRET") or None,
-            docs_webhook_debounce_s=float(
-                env.get("REALTIME_DOCS_WEBHOOK_DEBOUNCE") or d.docs_webhook_debounce_s),
+            docs_webhook_debounce_s=_float(env, "REALTIME_DOCS_WEBHOOK_DEBOUNCE",
+                                           d.docs_webhook_debounce_s),
             docs_max_frame_bytes=_int(env, "REALTIME_DOCS_MAX_FRAME", d.docs_max_frame_bytes),
             docs_frames_per_s=_int(env, "REALTIME_DOCS_FRAMES_PER_S", d.docs_frames_per_s),
             docs_compact_every=_int(env, "REALTIME_DOCS_COMPACT_EVERY", d.docs_compact_every),
-            docs_heartbeat_s=float(env.get("REALTIME_DOCS_HEARTBEAT") or d.docs_heartbeat_s),
+            docs_heartbeat_s=_float(env, "REALTIME_DOCS_HEARTBEAT", d.docs_heartbeat_s),
             docs_recheck_s=_float(env, "REALTIME_DOCS_RECHECK", d.docs_recheck_s),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
         )

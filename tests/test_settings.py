@@ -22,3 +22,20 @@ def test_a_bad_stream_group_window_is_refused_by_name(raw: str) -> None:
 def test_a_bad_integer_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="REALTIME_BOARD_BATCH_MS must be an integer"):
         Settings.from_env({"REALTIME_BOARD_BATCH_MS": "quinze"})
+
+
+@pytest.mark.parametrize("name", ["REALTIME_SHUTDOWN_TIMEOUT", "REALTIME_PRESENCE_HEARTBEAT",
+                                  "REALTIME_PRESENCE_TIMEOUT", "REALTIME_DOCS_WEBHOOK_DEBOUNCE",
+                                  "REALTIME_DOCS_HEARTBEAT", "REALTIME_DOCS_RECHECK"])
+def test_every_duration_is_read_the_same_way(name: str) -> None:
+    """Seconds from the environment: a number is taken as given, anything else is refused by
+    the variable's name."""
+    field = {"REALTIME_SHUTDOWN_TIMEOUT": "shutdown_timeout_s",
+             "REALTIME_PRESENCE_HEARTBEAT": "presence_heartbeat_s",
+             "REALTIME_PRESENCE_TIMEOUT": "presence_timeout_s",
+             "REALTIME_DOCS_WEBHOOK_DEBOUNCE": "docs_webhook_debounce_s",
+             "REALTIME_DOCS_HEARTBEAT": "docs_heartbeat_s",
+             "REALTIME_DOCS_RECHECK": "docs_recheck_s"}[name]
+    assert getattr(Settings.from_env({name: "7.5"}), field) == 7.5
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: "sept"})
