@@ -5,7 +5,8 @@ connections on `<prefix>:yjs:<doc_id>`; every other process with that document o
 them and passes them to its local connections. Pub/sub is at-most-once, so SQLite stays the
 truth: a room subscribes *before* it loads (nothing committed after the load can be missed
 while the connection holds), and when the pub/sub connection had to be reopened every open
-room reloads from SQLite and sends its clients what it missed.
+room reads from SQLite what was stored after what it knows and sends its clients what it
+missed (`DocService.catch_up_stored`).
 """
 
 from __future__ import annotations
