@@ -126,14 +126,18 @@ def users() -> None:
 @click.option("--class", "class_name", default=None, help="Classe d'un élève, ex. « 6e A ».")
 @click.option("--child", "children", multiple=True, help="Identifiant d'un enfant (parents).")
 @click.option("--code", default=None, help="Code personnel (sinon un code est généré).")
+@click.option("--external-id", default=None,
+              help="Identifiant de la personne dans l'ENT (AAF ENTPersonJointure), pour le SSO.")
 @click.pass_obj
 def users_add(settings: Settings, login: str, role: str, name: str, uai: str | None,
-              class_name: str | None, children: tuple[str, ...], code: str | None) -> None:
+              class_name: str | None, children: tuple[str, ...], code: str | None,
+              external_id: str | None) -> None:
     """Ajoute un compte et affiche son code personnel."""
     from realtime.identity.accounts import AccountRow, import_rows
 
     row = AccountRow(login=login, role=role, name=name, uai=uai or "", code=code or "",
-                     class_name=class_name or "", children=list(children))
+                     class_name=class_name or "", children=list(children),
+                     external_id=external_id or "")
     result = _with_db(settings, lambda db: import_rows(db, settings, [row]))
     for login_, code_ in result:
         click.echo(f"{login_}\t{code_}")
@@ -146,7 +150,7 @@ def users_add(settings: Settings, login: str, role: str, name: str, uai: str | N
 @click.pass_obj
 def users_import(settings: Settings, csv_file: Any, codes_out: Any) -> None:
     """Importe des comptes depuis un CSV (colonnes : login, role, name, uai, code, class,
-    children). Tout ou rien : une ligne invalide et rien n'est importé."""
+    children, external_id). Tout ou rien : une ligne invalide et rien n'est importé."""
     from realtime.identity.accounts import import_rows, parse_csv
 
     rows = parse_csv(csv_file.read())

@@ -120,3 +120,49 @@ def test_migrate_command(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "schéma en version" in proc.stdout
+
+
+def _external_id(db_path: Path, login: str) -> str | None:
+    async def go() -> str | None:
+        db = await Database.open(db_path)
+        try:
+            found = await store.user_by_login(db, login)
+            return found[0].external_id if found else None
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def test_users_add_and_import_set_the_external_id(run: Any, tmp_path: Path,
+                                                  demo_db_path: Path) -> None:
+    result = run("users", "add", "ines.morel", "--role", "teacher", "--name", "Inès Morel",
+                 "--school", "0020032L", "--external-id", "AISNE-ENS-0001")
+    assert result.exit_code == 0, result.output
+    assert _external_id(demo_db_path, "ines.morel") == "AISNE-ENS-0001"
+
+    before = _count(demo_db_path)
+    clash = run("users", "add", "autre.prof", "--role", "teacher", "--name", "Autre",
+                "--school", "0020032L", "--external-id", "AISNE-ENS-0001")
+    assert clash.exit_code == 2 and "AISNE-ENS-0001" in clash.output
+    assert _count(demo_db_path) == before
+
+    csv_file = tmp_path / "ext.csv"
+    csv_file.write_text(
+        "login;role;name;uai;code;class;children;external_id\n"
+        "tom.roux;student;Tom Roux;0020032L;;6e A;;AISNE-ELV-0042\n"
+        "tom.roux2;student;Tom Roux bis;0020032L;;6e A;;AISNE-ELV-0042\n",
+        encoding="utf-8",
+    )
+    dup = run("users", "import", str(csv_file))
+    assert dup.exit_code == 2 and "ligne 3" in dup.output
+    assert _count(demo_db_path) == before
+    csv_file.write_text(
+        "login;role;name;uai;code;class;children;external_id\n"
+        "tom.roux;student;Tom Roux;0020032L;;6e A;;AISNE-ELV-0042\n",
+        encoding="utf-8",
+    )
+    ok = run("users", "import", str(csv_file))
+    assert ok.exit_code == 0, ok.output
+    assert _external_id(demo_db_path, "tom.roux") == "AISNE-ELV-0042"
+    assert _external_id(demo_db_path, "ines.morel") == "AISNE-ENS-0001"

@@ -20,7 +20,8 @@ from realtime.identity.model import Role
 from realtime.identity.service import LOGIN_MAX_LEN, check_code
 from realtime.settings import Settings
 
-COLUMNS = ("login", "role", "name", "uai", "code", "class", "children")
+EXTERNAL_ID_MAX_LEN = 128
+COLUMNS = ("login", "role", "name", "uai", "code", "class", "children", "external_id")
 
 
 class AccountRow(msgspec.Struct):
@@ -31,6 +32,7 @@ class AccountRow(msgspec.Struct):
     code: str = ""
     class_name: str = ""
     children: list[str] = []
+    external_id: str = ""
     line: int = 0
 
 
@@ -59,6 +61,7 @@ def parse_csv(text: str) -> list[AccountRow]:
                 code=(r.get("code") or "").strip(),
                 class_name=(r.get("class") or "").strip(),
                 children=[c.strip() for c in (r.get("children") or "").split("|") if c.strip()],
+                external_id=(r.get("external_id") or "").strip(),
                 line=i,
             )
         )
@@ -75,6 +78,7 @@ async def import_rows(
     """Create every account or none; return (login, personal code) pairs."""
     errors: list[str] = []
     seen: set[str] = set()
+    seen_external: set[str] = set()
     students_in_file = {r.login for r in rows if r.role == "student"}
     plans = []
     for r in rows:
@@ -92,6 +96,14 @@ async def import_rows(
         seen.add(r.login.casefold())
         if not r.name:
             problems.append("nom manquant")
+        if r.external_id:
+            if (len(r.external_id) > EXTERNAL_ID_MAX_LEN
+                    or not r.external_id.isprintable() or r.external_id != r.external_id.strip()):
+                problems.append("identifiant ENT (external_id) invalide")
+            elif (r.external_id in seen_external
+                  or await store.user_by_external_id(db, r.external_id)):
+                problems.append(f"l'identifiant ENT « {r.external_id} » existe déjà")
+            seen_external.add(r.external_id)
         if r.code:
             try:
                 check_code(r.code)
@@ -132,7 +144,7 @@ async def import_rows(
             user = await store.insert_user(
                 conn, login=r.login, role=role, name=r.name,
                 school_id=school.id if school and role is not Role.PARENT else None,
-                code_hash=code_hash,
+                code_hash=code_hash, external_id=r.external_id or None,
             )
             created[r.login] = user.id
         for r, _role, _s, klass, children, _code in plans:

@@ -33,6 +33,7 @@ class User(msgspec.Struct, frozen=True):
     name: str
     school_id: int | None
     disabled: bool = False
+    external_id: str | None = None  # the ENT's key (AAF ENTPersonJointure), for SSO
 
     def public(self) -> dict[str, object]:
         return {

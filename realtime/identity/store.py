@@ -7,7 +7,7 @@ import aiosqlite
 from realtime.db import Database
 from realtime.identity.model import Role, Session, User
 
-_USER_COLS = "id, login, role, name, school_id, disabled"
+_USER_COLS = "id, login, role, name, school_id, disabled, external_id"
 
 
 def _user(row: aiosqlite.Row) -> User:
@@ -18,6 +18,7 @@ def _user(row: aiosqlite.Row) -> User:
         name=row["name"],
         school_id=row["school_id"],
         disabled=bool(row["disabled"]),
+        external_id=row["external_id"],
     )
 
 
@@ -25,6 +26,14 @@ async def user_by_login(db: Database, login: str) -> tuple[User, str] | None:
     """The user and their code hash."""
     row = await db.fetchone(f"SELECT {_USER_COLS}, code_hash FROM users WHERE login = ?", (login,))
     return (_user(row), row["code_hash"]) if row else None
+
+
+async def user_by_external_id(db: Database, external_id: str) -> User | None:
+    """The account the ENT's directory knows by this key (AAF ENTPersonJointure)."""
+    row = await db.fetchone(
+        f"SELECT {_USER_COLS} FROM users WHERE external_id = ?", (external_id,)
+    )
+    return _user(row) if row else None
 
 
 async def user_by_id(db: Database, user_id: int) -> User | None:
@@ -50,12 +59,15 @@ async def insert_user(
     name: str,
     school_id: int | None,
     code_hash: str,
+    external_id: str | None = None,
 ) -> User:
     cur = await conn.execute(
-        "INSERT INTO users (login, role, name, school_id, code_hash) VALUES (?, ?, ?, ?, ?)",
-        (login, role.value, name, school_id, code_hash),
+        "INSERT INTO users (login, role, name, school_id, code_hash, external_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (login, role.value, name, school_id, code_hash, external_id),
     )
-    return User(id=cur.lastrowid or 0, login=login, role=role, name=name, school_id=school_id)
+    return User(id=cur.lastrowid or 0, login=login, role=role, name=name, school_id=school_id,
+                external_id=external_id)
 
 
 async def update_user(
