@@ -63,7 +63,25 @@ class Relations(msgspec.Struct, frozen=True):
 
 
 def valid_uai(uai: str) -> bool:
+    """The UAI's shape: seven digits and a letter (see `uai_check_ok` for the letter)."""
     return bool(UAI_RE.match(uai))
+
+
+# The UAI's key letter is the seven-digit number modulo 23 in this alphabet (no I, O, Q),
+# as the Éducation nationale's « Répertoire national des établissements » computes it.
+_UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+
+
+def uai_check_letter(digits: str) -> str:
+    """The key letter of a UAI's seven leading characters ("0020032" → "Z")."""
+    if len(digits) != 7 or not digits.isascii() or not digits.isdigit():
+        raise ValueError(f"UAI : sept chiffres attendus, pas {digits!r}")
+    return _UAI_LETTERS[int(digits) % 23]
+
+
+def uai_check_ok(uai: str) -> bool:
+    """A well-formed UAI whose key letter matches its digits."""
+    return valid_uai(uai) and uai[:7].isdigit() and uai_check_letter(uai[:7]) == uai[7]
 
 
 def level_of(class_name: str) -> str:
