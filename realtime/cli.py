@@ -98,8 +98,14 @@ def demo(settings: Settings, out: Path) -> None:
     async def go() -> dict[str, int]:
         db = await Database.open(settings.db_path)
         try:
-            kdf = (settings.kdf_time_cost, settings.kdf_memory_kib, settings.kdf_parallelism)
-            return await seed(db, plan, kdf)
+            with click.progressbar(length=len(plan.people), label="Comptes de démonstration",
+                                   show_pos=True, show_eta=True, file=sys.stderr) as bar:
+                def progress(done: int, _total: int) -> None:
+                    bar.update(done - bar.pos)
+
+                counts = await seed(db, plan, progress=progress)
+            click.echo("Écriture des emplois du temps et des conversations : fait.", err=True)
+            return counts
         finally:
             await db.close()
 

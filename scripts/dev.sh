@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # The README's two commands on a fresh Debian machine:
-#   scripts/dev.sh demo   install, seed the demo data on SQLite, start the server
-#   scripts/dev.sh test   install everything (Python, npm, Chromium), then run the whole suite
+#   scripts/dev.sh demo [--reset]   install, seed the demo data on SQLite, start the server
+#   scripts/dev.sh test [pytest args]   install everything (Python, npm, Chromium), run the suite
+# Each install step is skipped when what it installs is up to date (a stamp records the hash of
+# its inputs), so a second run starts in seconds. PYTHON=python3.12 picks the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 VENV=.venv
+
+fingerprint() {
+  # One hash of the named files' contents (and names), for the up-to-date stamps.
+  find "$@" -type f -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-32
+}
+
+up_to_date() {  # up_to_date STAMP_FILE VALUE
+  [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
+}
 
 need_apt() {
   # Install Debian packages that are missing (as root, or through sudo).
@@ -20,20 +31,44 @@ need_apt() {
 }
 
 python_deps() {
-  local extra=$1
+  local extra=$1 stamp="$VENV/.ent-installed" want
+  want="$(fingerprint pyproject.toml)"
+  # The test extras include everything the server needs: either stamp will do for `demo`.
+  if up_to_date "$stamp" "[test]$want" || up_to_date "$stamp" "$extra$want"; then
+    echo "==> python packages: up to date"
+    return 0
+  fi
   if [ ! -x "$VENV/bin/python" ]; then
+    # Debian's python3 has no venv (ensurepip) until python3-venv is installed.
+    "$PY" -c "import ensurepip" >/dev/null 2>&1 || need_apt python3-venv
     echo "==> python venv"
     "$PY" -m venv "$VENV"
   fi
   echo "==> pip install -e .$extra"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q -e ".$extra"
+  echo "$extra$want" > "$stamp"
 }
 
 web_client() {
   command -v npm >/dev/null || need_apt nodejs npm
-  echo "==> web client: npm ci && npm run build"
-  (cd web_client && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+  local deps build
+  deps="$(fingerprint web_client/package.json web_client/package-lock.json)"
+  if up_to_date web_client/node_modules/.ent-installed "$deps"; then
+    echo "==> web client packages: up to date"
+  else
+    echo "==> web client: npm ci"
+    (cd web_client && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$deps" > web_client/node_modules/.ent-installed
+  fi
+  build="$(fingerprint web_client/src web_client/build.mjs web_client/package-lock.json)"
+  if up_to_date web_client/dist/.ent-built "$build"; then
+    echo "==> web client build: up to date"
+  else
+    echo "==> web client: npm run build"
+    (cd web_client && npm run build --silent)
+    echo "$build" > web_client/dist/.ent-built
+  fi
 }
 
 ensure_redis() {
@@ -47,6 +82,15 @@ ensure_redis() {
 
 case "${1:-}" in
   demo)
+    if [ "${2:-}" = "--reset" ]; then
+      # Start over: the demo database (and its WAL), the install stamps.
+      db="${REALTIME_DB:-data/ent.sqlite3}"
+      echo "==> reset: removing $db and the install stamps"
+      rm -f "$db" "$db-wal" "$db-shm" "$VENV/.ent-installed" \
+        web_client/node_modules/.ent-installed web_client/dist/.ent-built
+    elif [ -n "${2:-}" ]; then
+      echo "usage: scripts/dev.sh demo [--reset]" >&2; exit 64
+    fi
     python_deps ""
     web_client
     "$VENV/bin/python" -m realtime demo --out demo-accounts.json
@@ -71,7 +115,7 @@ PY
     exec "$VENV/bin/pytest" "${@:2}"
     ;;
   *)
-    echo "usage: scripts/dev.sh demo | test [pytest args]" >&2
+    echo "usage: scripts/dev.sh demo [--reset] | test [pytest args]" >&2
     exit 64
     ;;
 esac

@@ -24,7 +24,9 @@ from realtime.demo.plan import DemoPlan, build_plan
 from realtime.demo.seed import accounts, seed
 from realtime.settings import Settings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# Database 15 and a random key prefix per test: the tests never touch what a developer keeps in
+# database 0 (the server's default), and they only delete their own prefix's keys.
+REDIS_URL = "redis://127.0.0.1:6379/15"
 ROOT = Path(__file__).resolve().parent.parent
 # Cheap Argon2 parameters: the tests hash over a thousand demo codes.
 TEST_KDF = (1, 1024, 1)

@@ -2,7 +2,13 @@
 
 Re-running changes nothing that is already right: schools, classes and users are upserted by
 their natural keys (UAI, class name, login), slots keep their ids, and a stored code hash is
-kept when it still verifies the demo code (hashing is the slow part, done on every core).
+kept when it still verifies the demo code, whatever its parameters.
+
+Demo codes are hashed with cheap Argon2id parameters (`DEMO_KDF`): the codes are public (they
+are written to demo-accounts.json) and 1,381 full-strength hashes took two minutes on a fresh
+2-core machine. An Argon2 hash string carries its own parameters, so the first login with a
+demo code verifies the cheap hash and stores a full-strength one (`IdentityService.login`
+rehashes whatever `needs_rehash` flags); a re-run keeps an upgraded hash as it is.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,12 @@ from realtime.identity import store as identity
 from realtime.identity.codes import CodeHasher
 from realtime.identity.model import Role
 
+# Argon2id at its cheapest sensible setting (about a millisecond): see the module docstring.
+DEMO_KDF = (1, 1024, 1)
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total) as the personal codes are hashed or checked."""
+
 _hasher: CodeHasher | None = None
 
 
@@ -32,33 +45,53 @@ def _init_worker(time_cost: int, memory_kib: int, parallelism: int) -> None:
 
 
 def _hash_if_needed(existing: str | None, code: str) -> str | None:
-    """A new hash, or None when the existing one already verifies this code."""
+    """A new hash, or None when the existing one already verifies this code (a hash
+    upgraded at login is kept: its parameters are in the string)."""
     assert _hasher is not None
-    if existing and _hasher.verify(existing, code) and not _hasher.needs_rehash(existing):
+    if existing and _hasher.verify(existing, code):
         return None
     return _hasher.hash(code)
 
 
+def _hash_chunk(pairs: list[tuple[str | None, str]]) -> list[str | None]:
+    return [_hash_if_needed(existing, code) for existing, code in pairs]
+
+
+_CHUNK = 50  # codes per pool task: a millisecond of hashing is not worth a round trip each
+
+
 async def _hashes(
-    people: list[Person], existing: dict[str, str], kdf: tuple[int, int, int]
+    people: list[Person], existing: dict[str, str], kdf: tuple[int, int, int],
+    progress: Progress | None,
 ) -> dict[str, str | None]:
     loop = asyncio.get_running_loop()
     workers = max(1, min(4, os.cpu_count() or 1))
+    done = 0
+
+    async def chunk(pool: ProcessPoolExecutor, part: list[Person]) -> list[str | None]:
+        nonlocal done
+        pairs = [(existing.get(p.login), p.code) for p in part]
+        result = await loop.run_in_executor(pool, _hash_chunk, pairs)
+        done += len(part)
+        if progress is not None:
+            progress(done, len(people))
+        return result
+
+    parts = [people[i:i + _CHUNK] for i in range(0, len(people), _CHUNK)]
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=kdf) as pool:
-        results = await asyncio.gather(
-            *(
-                loop.run_in_executor(pool, _hash_if_needed, existing.get(p.login), p.code)
-                for p in people
-            )
-        )
-    return {p.login: h for p, h in zip(people, results, strict=True)}
+        results = await asyncio.gather(*(chunk(pool, part) for part in parts))
+    flat = [h for part in results for h in part]
+    return {p.login: h for p, h in zip(people, flat, strict=True)}
 
 
-async def seed(db: Database, plan: DemoPlan, kdf: tuple[int, int, int]) -> dict[str, int]:
+async def seed(
+    db: Database, plan: DemoPlan, kdf: tuple[int, int, int] = DEMO_KDF,
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Apply the plan; return counts of what exists afterwards."""
     rows = await db.fetchall("SELECT login, code_hash FROM users")
     existing = {r["login"]: r["code_hash"] for r in rows}
-    new_hashes = await _hashes(plan.people, existing, kdf)
+    new_hashes = await _hashes(plan.people, existing, kdf, progress)
 
     async with db.transaction() as conn:
         school_ids: dict[str, int] = {}

@@ -95,3 +95,45 @@ def test_demo_command_writes_accounts(tmp_path: Path, monkeypatch: Any) -> None:
     assert parent["children"] and not parent["classes"]
     assert any("é" in a["name"] for a in accounts)  # the file keeps accents, not \\u escapes
     assert "é" in out.read_text(encoding="utf-8")
+
+
+def _hash_of(path: Path, login: str) -> str:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT code_hash FROM users WHERE login = ?", (login,)).fetchone()[0]
+
+
+async def test_demo_hashes_are_cheap_then_upgraded_at_first_login(
+    tmp_path: Path, demo_plan: DemoPlan, demo_accounts: list[dict[str, Any]], start_server: Any
+) -> None:
+    import aiohttp
+
+    from realtime.demo.seed import DEMO_KDF
+    from tests.conftest import account, login, make_settings
+
+    path = tmp_path / "demo.sqlite3"
+    db = await Database.open(path)
+    try:
+        await seed(db, demo_plan)  # the demo's own cheap parameters
+    finally:
+        await db.close()
+    teacher = account(demo_accounts, "teacher")
+    cheap = _hash_of(path, teacher["login"])
+    assert f"m={DEMO_KDF[1]},t={DEMO_KDF[0]},p={DEMO_KDF[2]}" in cheap
+
+    # The server runs with stronger parameters: the first login stores a hash made with them.
+    base = await start_server(make_settings(tmp_path, db_path=path, kdf_time_cost=2,
+                                            kdf_memory_kib=8192))
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, teacher)
+    upgraded = _hash_of(path, teacher["login"])
+    assert "m=8192,t=2,p=1" in upgraded
+
+    # Seeding again keeps the upgraded hash (it verifies the demo code) and the login works.
+    db = await Database.open(path)
+    try:
+        await seed(db, demo_plan)
+    finally:
+        await db.close()
+    assert _hash_of(path, teacher["login"]) == upgraded
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, teacher)
