@@ -1,4 +1,6 @@
 // Bundles src/main.js into dist/app.js (+ source map) and copies the page and the styles.
+// Pages imported with `import()` (the course editor: tiptap, ProseMirror, Yjs) become chunks in
+// dist/chunks/, loaded only when their page opens.
 // `node build.mjs --watch` rebuilds on every change (development).
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -23,8 +25,12 @@ async function copyStatic() {
 }
 
 const options = {
-  entryPoints: [join(src, 'main.js')],
-  outfile: join(dist, 'app.js'),
+  entryPoints: { app: join(src, 'main.js') },
+  outdir: dist,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
+  metafile: true,
   bundle: true,
   format: 'esm',
   target: ['es2020', 'chrome90', 'firefox90', 'safari15'],

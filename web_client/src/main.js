@@ -7,8 +7,6 @@ import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
 import { renderAbsences } from './pages/absences.js';
-import { renderBoard } from './pages/board.js';
-import { renderCourseDoc } from './pages/coursedoc.js';
 import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
 import { renderRoll } from './pages/roll.js';
@@ -71,6 +69,24 @@ async function loadMe() {
 
 let messagesPage = null; // kept while moving between conversations: one connection
 
+/**
+ * Open a page whose code is loaded on demand (a separate chunk: the course editor alone is
+ * most of the client's weight). `render` gets the module and returns the page's clean-up.
+ */
+function lazyPage(load, render) {
+  let left = false;
+  let leave = null;
+  replace(root, h('main', { id: 'contenu', tabindex: '-1' },
+    h('p', { class: 'loading', role: 'status' }, 'Chargement…')));
+  load().then((module) => {
+    if (!left) leave = render(module);
+  }).catch((err) => {
+    if (!left) fail(new Error("Cette page n'a pas pu être chargée. Vérifiez la connexion et réessayez."), root);
+    console.error(err);
+  });
+  return () => { left = true; leave?.(); };
+}
+
 async function route() {
   const { path, params } = parseHash();
   const messages = path.match(/^\/messages(?:\/(\d+|new))?$/);
@@ -102,7 +118,8 @@ async function route() {
   const board = path.match(/^\/boards\/([^/]+)$/);
   if (board) {
     const id = decodeURIComponent(board[1]);
-    leavePage = renderBoard(root, { boardId: /^\d+$/.test(id) ? Number(id) : id });
+    leavePage = lazyPage(() => import('./pages/board.js'), ({ renderBoard }) =>
+      renderBoard(root, { boardId: /^\d+$/.test(id) ? Number(id) : id }));
     return undefined;
   }
   if (messages) {
@@ -116,7 +133,8 @@ async function route() {
   }
   const courseDoc = path.match(/^\/docs\/(\d+)$/);
   if (courseDoc) {
-    leavePage = renderCourseDoc(root, { docId: Number(courseDoc[1]), me: state.me, fail });
+    leavePage = lazyPage(() => import('./pages/coursedoc.js'), ({ renderCourseDoc }) =>
+      renderCourseDoc(root, { docId: Number(courseDoc[1]), me: state.me, fail }));
     return undefined;
   }
   const date = params.get('date');
