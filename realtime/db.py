@@ -22,7 +22,16 @@ the copy): under a steady load the file grew by megabytes a second. So once the 
 `WAL_RESTART_FRAMES`, the checkpointer runs a RESTART checkpoint: it takes the write lock for
 the little the passive one left, and the next commit writes the WAL from its start again
 (`journal_size_limit` then trims the file). Meanwhile a `write_batch` finds the lock taken and
-waits in aiosqlite's thread, never on the loop.
+waits in its connection's own thread, never on the loop.
+
+`write_batch` runs on a connection of its own: a plain `sqlite3` connection this module owns,
+used from the loop's thread and, when another process holds the write lock, from a one-thread
+executor (no aiosqlite internals). Every write of the process, on either connection, holds the
+same asyncio lock, so they never overlap.
+
+Publishing after commit is the database's job: `transaction()` yields a connection with
+`on_commit(fn)`; the callbacks run once the COMMIT returned, in order, and are dropped on a
+rollback, so nobody is told of a change that did not happen.
 """
 
 from __future__ import annotations
@@ -30,9 +39,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -105,11 +116,25 @@ def _in_transaction_now(conn: sqlite3.Connection, fn: Callable[..., T], args: tu
     return _then_commit(conn, fn, args)
 
 
+class Transaction(aiosqlite.Connection):
+    """The type `transaction()` yields: an aiosqlite connection with `on_commit` (for type
+    checkers; at run time it is the connection itself, with `on_commit` bound to the
+    transaction under way)."""
+
+    def on_commit(self, fn: Callable[[], Any]) -> None: ...  # pragma: no cover
+
+
 class Database:
     """An open SQLite database. Use `transaction()` for every write."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path,
+                 batch_conn: sqlite3.Connection | None = None) -> None:
         self._conn = conn
+        self._batch_conn = batch_conn
+        # The batch connection's thread for when it must wait for another process's lock.
+        self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-batch")
+        self._after_commit: list[Callable[[], Any]] | None = None
+        conn.on_commit = self.on_commit  # type: ignore[attr-defined]  # see `Transaction`
         self.path = path
         self._lock = asyncio.Lock()
         self._closed = False
@@ -126,12 +151,12 @@ class Database:
     async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
         path = Path(path)
         in_memory = str(path) == ":memory:"
-        if not in_memory:
+        if in_memory:  # one in-memory database shared by this module's two connections
+            target, uri = f"file:ent-{secrets.token_hex(8)}?mode=memory&cache=shared", True
+        else:
             path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread=False: `write_batch` uses the connection from the loop's thread
-        # while holding the lock, so never at the same time as aiosqlite's thread.
-        conn = await aiosqlite.connect(str(path), isolation_level=None,
-                                       check_same_thread=False)
+            target, uri = str(path), False
+        conn = await aiosqlite.connect(target, isolation_level=None, uri=uri)
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA foreign_keys=ON")
@@ -140,7 +165,16 @@ class Database:
         if not in_memory:
             await conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
             await conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        db = cls(conn, path)
+        # check_same_thread=False: used from the loop's thread, or from `_batch_thread` while
+        # the loop awaits it, always under the lock: never from two threads at once.
+        batch_conn = sqlite3.connect(target, isolation_level=None, uri=uri,
+                                     check_same_thread=False)
+        for pragma in ("foreign_keys=ON", "synchronous=NORMAL",
+                       f"busy_timeout={BUSY_TIMEOUT_MS}"):
+            batch_conn.execute(f"PRAGMA {pragma}")
+        if not in_memory:
+            batch_conn.execute("PRAGMA wal_autocheckpoint=0")
+        db = cls(conn, path, batch_conn)
         if migrate:
             await db.migrate()
         if not in_memory:
@@ -215,23 +249,43 @@ class Database:
         return int(row["v"]) if row else 0
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction; commits on success, rolls back on any exception."""
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One write transaction; commits on success, rolls back on any exception. The
+        connection it yields takes `on_commit(fn)`: `fn()` runs after the COMMIT (publish
+        after commit), never after a rollback."""
         async with self._lock:
             if self._closed:
                 raise RuntimeError("database is closed")
             start = time.perf_counter()
+            callbacks: list[Callable[[], Any]] = []
+            self._after_commit = callbacks
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield self._conn  # type: ignore[misc]
             except BaseException:
+                self._after_commit = None
                 await self._conn.execute("ROLLBACK")
                 raise
             else:
+                self._after_commit = None
                 await self._conn.execute("COMMIT")
                 self._writes += 1
                 if self.observer is not None:
                     self.observer("transaction", time.perf_counter() - start, 1)
+        for fn in callbacks:  # outside the lock: a callback may start another transaction
+            try:
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("after-commit callback failed")
+
+    def on_commit(self, fn: Callable[[], Any]) -> None:
+        """Run `fn()` (a function, or one returning a coroutine to await) once the
+        transaction under way has committed; outside a transaction, a programming error."""
+        if self._after_commit is None:
+            raise RuntimeError("on_commit outside a transaction")
+        self._after_commit.append(fn)
 
     async def write_batch(self, fn: Callable[..., T], *args: Any, size: int = 1) -> T:
         """`fn(sqlite3_connection, *args)` inside one write transaction (BEGIN, fn, COMMIT or
@@ -249,17 +303,21 @@ class Database:
             if self._closed:
                 raise RuntimeError("database is closed")
             start = time.perf_counter()
-            conn = self._conn._conn
+            conn = self._batch_conn
+            assert conn is not None
+            loop = asyncio.get_running_loop()
             result: T
             if self._checkpointer is not None:  # a file in WAL mode, checkpoints elsewhere
                 try:
                     result = _in_transaction_now(conn, fn, args)
                 except _Busy:
-                    result = await self._conn._execute(_in_transaction, conn, fn, args)
+                    result = await loop.run_in_executor(
+                        self._batch_thread, _in_transaction, conn, fn, args)
                 else:
                     self.inline_writes += 1
             else:
-                result = await self._conn._execute(_in_transaction, conn, fn, args)
+                result = await loop.run_in_executor(
+                    self._batch_thread, _in_transaction, conn, fn, args)
             self._writes += 1
             if self.observer is not None:
                 self.observer("batch", time.perf_counter() - start, size)
@@ -295,6 +353,9 @@ class Database:
                 await asyncio.gather(self._checkpointer, return_exceptions=True)
             if self._checkpoint_conn is not None:
                 await self._checkpoint_conn.close()  # after any checkpoint under way
+            if self._batch_conn is not None:
+                self._batch_conn.close()
+            self._batch_thread.shutdown(wait=False)
             await self._conn.close()  # the last connection to close checkpoints the WAL
 
 

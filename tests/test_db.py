@@ -176,3 +176,52 @@ async def test_the_wal_starts_over_under_sustained_writes(tmp_path: Path,
         assert other.execute("SELECT COUNT(*) FROM streams").fetchone()[0] == 1500
     finally:
         other.close()
+
+
+async def test_on_commit_runs_after_the_commit_and_never_after_a_rollback(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "t.sqlite3")
+    seen: list[object] = []
+    try:
+        await db.execute("CREATE TABLE t (v TEXT PRIMARY KEY)")
+
+        async def count_rows() -> None:  # a coroutine callback sees the committed row
+            row = await db.fetchone("SELECT COUNT(*) AS n FROM t")
+            seen.append(("rows", row["n"] if row else None))
+
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES ('a')")
+            conn.on_commit(lambda: seen.append("first"))
+            conn.on_commit(count_rows)
+            conn.on_commit(lambda: seen.append("third"))
+            assert seen == []  # nothing before the commit
+        assert seen == ["first", ("rows", 1), "third"]
+
+        seen.clear()
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.transaction() as conn:
+                conn.on_commit(lambda: seen.append("rolled back"))
+                await conn.execute("INSERT INTO t VALUES ('b')")
+                await conn.execute("INSERT INTO t VALUES ('a')")  # duplicate: rollback
+        assert seen == []
+        assert (await db.fetchone("SELECT COUNT(*) AS n FROM t"))["n"] == 1
+
+        with pytest.raises(RuntimeError):
+            db.on_commit(lambda: None)  # outside a transaction: a programming error
+    finally:
+        await db.close()
+
+
+async def test_in_memory_database_shares_one_store_between_its_connections() -> None:
+    db = await Database.open(":memory:", migrate=False)
+    try:
+        await db.execute("CREATE TABLE t (v TEXT)")
+
+        def write(conn: sqlite3.Connection, values: list[str]) -> int:
+            conn.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
+            return len(values)
+
+        assert await db.write_batch(write, ["x", "y"]) == 2
+        rows = await db.fetchall("SELECT v FROM t ORDER BY v")
+        assert [r["v"] for r in rows] == ["x", "y"]
+    finally:
+        await db.close()
