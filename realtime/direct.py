@@ -28,8 +28,14 @@ from typing import Any
 
 import msgspec
 import socketio
-from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from realtime.internals import (
+    install_websocket_driver,
+    queue_has_waiting_getter,
+    raw_websocket,
+    websocket_transport,
+)
 
 
 class _TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -41,7 +47,7 @@ class _TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
         async def tracked(ws: Any) -> Any:
             if owner is not None:
-                owner.aiohttp_ws = ws._sock
+                owner.aiohttp_ws = raw_websocket(ws)
             try:
                 return await handler(ws)
             finally:
@@ -53,9 +59,7 @@ class _TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
 def track_websockets(sio: socketio.AsyncServer) -> None:
     """Install `_TrackedWebSocket` on this server only (the driver table is copied)."""
-    table = getattr(sio.eio, "_async", None)
-    if isinstance(table, dict) and table.get("websocket") is eio_aiohttp.WebSocket:
-        sio.eio._async = {**table, "websocket": _TrackedWebSocket}
+    install_websocket_driver(sio, _TrackedWebSocket)
 
 
 def websocket_frame(payload: bytes) -> bytes:
@@ -76,8 +80,7 @@ def writer_parked(sock: Any) -> bool:
     queue = sock.queue
     if queue.qsize():
         return False
-    getters = getattr(queue, "_getters", None)
-    return bool(getters) and any(not waiter.done() for waiter in getters)
+    return queue_has_waiting_getter(queue)
 
 
 def transport_now(sock: Any) -> Any:
@@ -85,11 +88,10 @@ def transport_now(sock: Any) -> Any:
     frame must go through the socket's queue (see the module's docstring)."""
     if sock.closed or sock.closing or not sock.upgraded or sock.upgrading:
         return None
-    ws: web.WebSocketResponse | None = getattr(sock, "aiohttp_ws", None)
+    ws = getattr(sock, "aiohttp_ws", None)
     if ws is None or ws.closed:
         return None
-    writer = getattr(ws, "_writer", None)
-    transport = getattr(writer, "transport", None)
+    transport = websocket_transport(ws)
     if transport is None or transport.is_closing() or not writer_parked(sock):
         return None
     return transport
@@ -123,7 +125,9 @@ def send_packet_now(sock: Any, pkt: Any) -> bool:
 class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server, sending each text packet straight to the client's
     websocket when `transport_now` allows (acks, emits to a connection), through the
-    socket's queue otherwise. Same frames, same order; two task switches fewer each."""
+    socket's queue otherwise. Same frames, same order; two task switches fewer each.
+    It overrides python-socketio's `_send_packet` / `_send_eio_packet`: the start-up
+    self-check (`realtime/internals.py`, « socketio_send_hooks ») says if they are gone."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

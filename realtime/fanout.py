@@ -23,7 +23,8 @@ from typing import Any
 import redis.asyncio as aioredis
 import socketio
 
-from realtime.metrics import count_reconnects
+from realtime.internals import redis_client_for
+from realtime.metrics import counting_pubsub
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,7 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
         for retries_left in (1, 0):
             try:
                 if self._publisher is None:
-                    self._publisher = aioredis.Redis.from_url(self.redis_url,
-                                                              **self.redis_options)
+                    self._publisher = redis_client_for(self)
                 return await self._publisher.publish(channel, self.json.dumps(data))
             except Exception as exc:
                 self._publisher = None
@@ -132,8 +132,8 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
             try:
                 async with self._guard():  # no room change half-way through a (re)connect
                     # The listener's own connection: publishing never replaces it under us.
-                    self.redis = aioredis.Redis.from_url(self.redis_url, **self.redis_options)
-                    self.pubsub = count_reconnects(self.redis.pubsub(), self)
+                    self.redis = redis_client_for(self)
+                    self.pubsub = counting_pubsub(self.redis, self)
                     self._subscribed = set(self._wanted)
                     await self.pubsub.subscribe(self.channel, *self._subscribed)
                     if self._opened:  # subscribed again after a lost connection

@@ -83,7 +83,9 @@ def worker_gone(pid: int) -> None:
 class _CountingPubSub(PubSub):
     """A pub/sub that notes its re-connections on its owner's `reconnects`."""
 
-    _owner: Any
+    def __init__(self, connection_pool: Any, owner: Any) -> None:
+        super().__init__(connection_pool)
+        self._owner = owner
 
     async def on_connect(self, connection: Any) -> None:
         # redis-py registers this (as a weak bound method) once the first connection is
@@ -92,14 +94,13 @@ class _CountingPubSub(PubSub):
         await super().on_connect(connection)
 
 
-def count_reconnects(pubsub: PubSub, owner: Any) -> PubSub:
-    """Count on `owner.reconnects` the re-connections redis-py makes by itself for this
-    pub/sub: it re-establishes a dropped connection inside `get_message`/`listen` and
-    subscribes again, so the listener never sees an error and a Redis restart would
-    otherwise leave no trace. Call it on a fresh `redis.pubsub()`."""
-    pubsub.__class__ = _CountingPubSub
-    pubsub._owner = owner  # type: ignore[attr-defined]
-    return pubsub
+def counting_pubsub(redis: Any, owner: Any) -> PubSub:
+    """A new pub/sub on `redis` that counts on `owner.reconnects` the re-connections
+    redis-py makes by itself: it re-establishes a dropped connection inside
+    `get_message`/`listen` and subscribes again, so the listener never sees an error and a
+    Redis restart would otherwise leave no trace. Made through redis-py's public `PubSub`
+    constructor, as `redis.pubsub()` does."""
+    return _CountingPubSub(redis.connection_pool, owner)
 
 
 class Metrics:
@@ -147,6 +148,10 @@ class Metrics:
             "realtime_yjs_gaps", "Mises à jour de cours jamais relayées (pub/sub perdu, "
             "processus arrêté entre écriture et publication), rattrapées depuis SQLite.",
             registry=r)
+        self.fast_paths = Gauge(
+            "realtime_fast_path", "Chemins rapides fondés sur des détails internes de "
+            "bibliothèques : 1 actif, 0 remplacé par la voie publique (realtime/internals.py).",
+            ["path"], registry=r, multiprocess_mode="min")
         self.direct_packets = Counter(
             "realtime_sio_direct_packets", "Paquets Socket.IO (accusés, émissions) écrits "
             "directement sur la websocket, sans la file d'engine.io.", registry=r)
@@ -293,8 +298,12 @@ async def _sampler(app: web.Application) -> AsyncIterator[None]:
 
 def install(app: web.Application) -> Metrics:
     """Before every feature: `sio.acked` and the database report into it from the start."""
+    from realtime import internals
+
     metrics = Metrics()
     app[keys.METRICS] = metrics
+    for path, on in internals.self_check().items():
+        metrics.fast_paths.labels(path).set(1 if on else 0)
     return metrics
 
 

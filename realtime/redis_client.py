@@ -11,7 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from realtime.metrics import count_reconnects
+from realtime.metrics import counting_pubsub
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class ResilientPubSub:
         broken (or breaks under us: Redis restarted)."""
         if not self._broken:
             if self._pubsub is None:
-                self._pubsub = count_reconnects(self.redis.pubsub(), self)
+                self._pubsub = counting_pubsub(self.redis, self)
             try:
                 await self._pubsub.subscribe(channel)
             except (RedisError, OSError) as exc:
@@ -121,7 +121,7 @@ class ResilientPubSub:
     async def _reopen(self) -> None:
         """A fresh connection; its SUBSCRIBE confirmations tell subclasses to catch up."""
         async with self._lock:
-            old, self._pubsub = self._pubsub, count_reconnects(self.redis.pubsub(), self)
+            old, self._pubsub = self._pubsub, counting_pubsub(self.redis, self)
             if old is not None:
                 with contextlib.suppress(Exception):
                     await old.aclose()
