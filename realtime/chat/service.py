@@ -496,7 +496,7 @@ class ChatService(Delivery, Attachments):
         (the client then reloads the latest page of history)."""
         loaded = await self.load(p, conv_id)
         head = loaded.conv.last_seq
-        if since > head:
+        if since > head or since < loaded.conv.purged_seq:
             return {"conversation_id": conv_id, "reset": True, "head": head}
         if head - since > self.limits.resume_max:
             return {"conversation_id": conv_id, "reset": True, "head": head}

@@ -29,7 +29,8 @@ def _conv(r: aiosqlite.Row) -> Conversation:
     return Conversation(id=r["id"], school_id=r["school_id"], kind=r["kind"], title=r["title"],
                         creator_id=r["creator_id"], board_id=r["board_id"],
                         open=bool(r["open"]), created_at=r["created_at"],
-                        last_seq=r["last_seq"], last_at=r["last_at"])
+                        last_seq=r["last_seq"], last_at=r["last_at"],
+                        purged_seq=r["purged_seq"])
 
 
 def _attachment(r: aiosqlite.Row) -> Attachment:
@@ -391,3 +392,70 @@ async def delete_attachments(db: Database, ids: list[int]) -> None:
         async with db.transaction() as conn:
             await conn.execute(f"DELETE FROM chat_attachments WHERE id IN ({_marks(len(ids))})",
                                ids)
+
+
+# --- retention ------------------------------------------------------------------------------
+
+_OPEN_REPORT = ("EXISTS (SELECT 1 FROM chat_reports r WHERE r.message_id = {m}"
+                " AND r.handled_at IS NULL)")
+
+
+async def _ids(conn: aiosqlite.Connection, sql: str, args: Iterable[Any]) -> list[int]:
+    cur = await conn.execute(sql, list(args))
+    return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def _delete_in(conn: aiosqlite.Connection, sql: str, ids: list[int]) -> int:
+    """`sql` holds one `{ids}`; run it over `ids` in chunks (SQLite's variable limit)."""
+    n = 0
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        cur = await conn.execute(sql.format(ids=_marks(len(part))), part)
+        n += max(cur.rowcount, 0)
+    return n
+
+
+async def purge_before(conn: aiosqlite.Connection, cutoff: float
+                       ) -> tuple[dict[str, int], list[str]]:
+    """Retention: erase messages written before `cutoff` with their files, acknowledgements,
+    reports and search rows, and the conversations with nothing left after it.
+
+    A message under a report the vie scolaire has not handled yet is kept (and so its
+    conversation): the CPE must be able to read what was reported before deciding. Returns
+    counts per table and the storage keys of files to unlink once committed."""
+    keep = _OPEN_REPORT.format(m="m.id")
+    msg_ids = await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.created_at < ?"
+                               f" AND NOT {keep}", [cutoff])
+    cur = await conn.execute(
+        "SELECT storage_key FROM chat_attachments WHERE message_id IN (SELECT m.id FROM"
+        f" chat_messages m WHERE m.created_at < ? AND NOT {keep})", (cutoff,))
+    keys = [r[0] for r in await cur.fetchall()]
+    out = {"chat_attachments": len(keys)}
+    out["chat_messages"] = len(msg_ids)
+    await _delete_in(conn, "DELETE FROM chat_fts WHERE rowid IN ({ids})", msg_ids)
+    out["chat_acks"] = await _delete_in(
+        conn, "DELETE FROM chat_acks WHERE message_id IN ({ids})", msg_ids)
+    out["chat_reports"] = await _delete_in(
+        conn, "DELETE FROM chat_reports WHERE message_id IN ({ids})", msg_ids)
+    await _delete_in(conn, "DELETE FROM chat_attachments WHERE message_id IN ({ids})", msg_ids)
+    # The stream: every event before the cutoff whose message (if any) is gone goes too; a
+    # client resuming from before the highest of them is told to reload (purged_seq).
+    await conn.execute(
+        "UPDATE chat_conversations SET purged_seq = MAX(purged_seq, (SELECT MAX(e.seq) FROM"
+        " chat_events e WHERE e.conversation_id = chat_conversations.id AND e.at < ?))"
+        " WHERE id IN (SELECT conversation_id FROM chat_events WHERE at < ?)", (cutoff, cutoff))
+    await _delete_in(conn, "DELETE FROM chat_messages WHERE id IN ({ids})", msg_ids)
+    cur = await conn.execute(
+        "DELETE FROM chat_events WHERE at < ? AND (message_id IS NULL OR message_id NOT IN"
+        " (SELECT id FROM chat_messages))", (cutoff,))
+    out["chat_events"] = max(cur.rowcount, 0)
+    # Conversations (not a board session's: those go with their board) silent since the
+    # cutoff and now without messages.
+    cur = await conn.execute(
+        "DELETE FROM chat_conversations WHERE kind != 'live' AND last_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM chat_messages m WHERE m.conversation_id = chat_conversations.id)",
+        (cutoff,))
+    out["chat_conversations"] = max(cur.rowcount, 0)
+    # Search rows of messages removed along with something else (a board's session chat).
+    await conn.execute("DELETE FROM chat_fts WHERE rowid NOT IN (SELECT id FROM chat_messages)")
+    return out, keys

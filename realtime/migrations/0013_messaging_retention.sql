@@ -1,0 +1,31 @@
+-- Messaging read receipts, reporters told of the outcome, and retention (issue 19, items 7-9).
+
+-- When a participant's read mark last moved: « Lu à 14 h 02 » beside each of one's messages.
+ALTER TABLE chat_participants ADD COLUMN read_at REAL;
+
+-- Every seq <= purged_seq of a conversation was removed by the retention purge: a client
+-- asking to resume from before it gets a reset (docs/chat.md, « Conservation »).
+ALTER TABLE chat_conversations ADD COLUMN purged_seq INTEGER NOT NULL DEFAULT 0;
+
+-- A reporter is told once when the vie scolaire handled their report; until then (offline
+-- reporters) the outcome waits for their next visit.
+ALTER TABLE chat_reports ADD COLUMN reporter_told_at REAL;
+
+-- Departed users: when an account was disabled, so that what it leaves behind (its course
+-- documents) is purged a configurable time later. Accounts already disabled start counting
+-- from this migration, never retroactively.
+ALTER TABLE users ADD COLUMN disabled_at REAL;
+UPDATE users SET disabled_at = CAST(strftime('%s', 'now') AS REAL) WHERE disabled = 1;
+CREATE TRIGGER users_disabled_at AFTER UPDATE OF disabled ON users
+    WHEN NEW.disabled = 1 AND OLD.disabled = 0 AND NEW.disabled_at IS NULL
+BEGIN
+    UPDATE users SET disabled_at = CAST(strftime('%s', 'now') AS REAL) WHERE id = NEW.id;
+END;
+CREATE TRIGGER users_enabled_again AFTER UPDATE OF disabled ON users
+    WHEN NEW.disabled = 0 AND OLD.disabled = 1
+BEGIN
+    UPDATE users SET disabled_at = NULL WHERE id = NEW.id;
+END;
+
+CREATE INDEX chat_messages_created ON chat_messages(created_at);
+CREATE INDEX boards_updated ON boards(updated_at);
