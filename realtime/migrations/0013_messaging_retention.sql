@@ -1,7 +1,14 @@
 -- Messaging read receipts, reporters told of the outcome, and retention (issue 19, items 7-9).
 
--- When a participant's read mark last moved: « Lu à 14 h 02 » beside each of one's messages.
-ALTER TABLE chat_participants ADD COLUMN read_at REAL;
+-- Each time a participant's read mark moves up, when: « Lu à 14 h 02 » beside each of one's
+-- messages is the first mark at or beyond its seq (at most one row per message and reader).
+CREATE TABLE chat_read_marks (
+    conversation_id INTEGER NOT NULL REFERENCES chat_conversations(id) ON DELETE CASCADE,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    at              REAL NOT NULL,
+    PRIMARY KEY (conversation_id, user_id, seq)
+) WITHOUT ROWID;
 
 -- Every seq <= purged_seq of a conversation was removed by the retention purge: a client
 -- asking to resume from before it gets a reset (docs/chat.md, « Conservation »).
