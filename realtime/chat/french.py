@@ -28,7 +28,7 @@ def hour(minute_of_day: int) -> str:
 
 
 def day_and_time(ts: float, tz: ZoneInfo) -> str:
-    """« le 4 décembre à 10 h 02 »."""
+    """« le 4 décembre à 10 h 02 », « le 1er mars à 9 h »."""
     local = dt.datetime.fromtimestamp(ts, tz)
     return (f"le {local.day}{'er' if local.day == 1 else ''} {MONTHS[local.month - 1]}"
-            f" à {local.hour} h {local.minute:02d}")
+            f" à {hour(local.hour * 60 + local.minute)}")

@@ -390,7 +390,12 @@ class ChatService(Delivery, Attachments, Outreach):
         now = self.clock()
         async with self.db.transaction() as conn:
             await store.ack(conn, msg.id, p.id, now)
+            # Acknowledging is reading: the author's « Lu » agrees with the acknowledgement.
+            read_seq = await store.mark_read(conn, msg.conversation_id, p.id, msg.seq, now)
         at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
+        await self._emit_users(loaded.members, "receipt",
+                               {"conversation_id": msg.conversation_id, "user_id": p.id,
+                                "read_seq": read_seq, "at": now})
         await self._emit_users(sorted({msg.author_id, p.id}), "acked",
                                {"conversation_id": msg.conversation_id, "message_id": msg.id,
                                 "user_id": p.id, "name": p.user.name, "at": at})

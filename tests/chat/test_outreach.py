@@ -183,3 +183,13 @@ async def test_class_distribution_lists(chat_server: ChatServer, chat_client: Co
     assert refused["error"]["code"] == "not_found"
     count = (await db.fetchone("SELECT COUNT(*) FROM chat_conversations"))[0]
     assert count == start + 2  # the refusals created nothing
+
+
+def test_french_dates() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+    paris_tz = ZoneInfo("Europe/Paris")
+    ts = dt.datetime(2026, 3, 1, 9, 0, tzinfo=paris_tz).timestamp()
+    assert french.day_and_time(ts, paris_tz) == "le 1er mars à 9 h"
+    ts = dt.datetime(2026, 12, 4, 10, 2, tzinfo=paris_tz).timestamp()
+    assert french.day_and_time(ts, paris_tz) == "le 4 décembre à 10 h 02"
