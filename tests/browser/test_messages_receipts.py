@@ -52,6 +52,17 @@ async def test_lu_appears_live_under_my_messages(
     # …Alice reads it on her phone: « Lu par Alice » appears on the teacher's screen, live.
     acontext, alice = await new_page(browser, viewport=PHONE)
     await log_in(alice, base, cast.alice)
+    # At home on the phone, the unread badge sits inside the « Messagerie » button.
+    badge = alice.locator(".messages-link .badge")
+    await expect(badge).to_have_text("1")
+    link_box = await alice.locator(".messages-link").bounding_box()
+    badge_box = await badge.bounding_box()
+    assert link_box is not None and badge_box is not None
+    assert link_box["y"] <= badge_box["y"] and (
+        badge_box["y"] + badge_box["height"] <= link_box["y"] + link_box["height"])
+    assert badge_box["x"] + badge_box["width"] <= link_box["x"] + link_box["width"]
+    await alice.screenshot(path=SCREENSHOTS / "home-student-phone-badge.png",
+                           clip={"x": 0, "y": 0, "width": PHONE["width"], "height": 300})
     await alice.goto(f"{base}/#/messages/{conv}")
     await expect(alice.locator(".msg-body").first).to_have_text("Qui présente lundi ?")
     await expect(status.locator(".read-state")).to_have_text(
@@ -79,7 +90,7 @@ async def test_lu_appears_live_under_my_messages(
     attach = await alice.locator(".composer .attach").bounding_box()
     assert box is not None and attach is not None
     assert box["y"] + box["height"] <= PHONE["height"] and abs(box["y"] - attach["y"]) < 4
-    await alice.screenshot(path=SCREENSHOTS / "messagerie-phone-thread.png")
+    await alice.screenshot(path=SCREENSHOTS / "messagerie-phone-composer.png")
     assert teacher.js_errors == [] and alice.js_errors == []  # type: ignore[attr-defined]
     await acontext.close()
     await context.close()
@@ -171,7 +182,7 @@ async def test_quiet_hours_and_a_reports_outcome_on_a_phone(
     assert title is not None and badge is not None
     assert abs((badge["y"] + badge["height"] / 2) - (title["y"] + title["height"] / 2)) < 6
     assert badge["x"] + badge["width"] <= PHONE["width"]
-    await alice.screenshot(path=SCREENSHOTS / "messagerie-phone-list.png")
+    await alice.screenshot(path=SCREENSHOTS / "messagerie-phone-list-groupe.png")
     for client in (teacher, alice_sock, bob):
         await client.close()
     assert alice.js_errors == []  # type: ignore[attr-defined]
