@@ -246,3 +246,45 @@ async def test_disabling_an_account_starts_its_departure_clock(
 def _now() -> float:
     import time
     return time.time()
+
+
+async def test_a_negative_duration_stops_the_start(aiohttp_server: Any, tmp_path: Path) -> None:
+    """A typo in a retention setting must not start a server that would erase too much."""
+    import pytest
+
+    from realtime.app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, retention_boards_days=-1))
+    with pytest.raises(ValueError, match="boards_days"):
+        await aiohttp_server(app)
+
+
+async def test_the_server_runs_the_job_in_the_background(
+        aiohttp_server: Any, tmp_path: Path, demo_db_path: Path, monkeypatch: Any) -> None:
+    """Started with the server (here without its minute of delay): an old board goes."""
+    import asyncio
+    import sqlite3
+    import time
+
+    from realtime.app import create_app
+    from tests.conftest import make_settings
+
+    with sqlite3.connect(demo_db_path) as conn:
+        school, klass, owner = conn.execute(
+            "SELECT c.school_id, c.id, t.teacher_id FROM classes c JOIN teachings t"
+            " ON t.class_id = c.id LIMIT 1").fetchone()
+        old = time.time() - 400 * DAY
+        board = conn.execute(
+            "INSERT INTO boards (school_id, class_id, owner_id, title, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'Ancien', ?, ?) RETURNING id",
+            (school, klass, owner, old, old)).fetchone()[0]
+    monkeypatch.setattr(retention, "FIRST_RUN_S", 0.0)
+    app = create_app(make_settings(tmp_path, db_path=demo_db_path))
+    await aiohttp_server(app)
+    db = app[keys.DB]
+    for _ in range(200):
+        if await db.fetchone("SELECT 1 FROM boards WHERE id = ?", (board,)) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await db.fetchone("SELECT 1 FROM boards WHERE id = ?", (board,)) is None

@@ -1,9 +1,5 @@
-// French as people read it: « d'Alice » but « de Bruno », lists « Alice, Bob et Chloé ».
-
-const ELIDES = /^[aeiouyhàâäéèêëîïôöùûüœæ]/i;
-
-/** « de » before a name, elided before a vowel or an h: « d'Alice », « de Bruno ». */
-export const deName = (name) => (ELIDES.test(name.trim()) ? `d'${name.trim()}` : `de ${name.trim()}`);
+// French as people read it: lists « Alice, Bob et Chloé » (elision of « de » before a name is
+// the server's: realtime/chat/french.py writes the sentences that carry names).
 
 /** « Alice », « Alice et Bob », « Alice, Bob et Chloé ». */
 export function andList(names) {
