@@ -94,12 +94,19 @@ class Report(msgspec.Struct):
             if c.cutoff is None:
                 lines.append("  conservation illimitée (durée 0) : rien n'est purgé")
                 continue
-            lines.append(f"  avant le {c.cutoff}")
+            lines.append(f"  avant le {_french_cutoff(c.cutoff)}")
             for table, n in c.rows.items():
                 lines.append(f"  {table:<28} {n:>8}")
             if c.category == "chat":
                 lines.append(f"  {'fichiers sur disque':<28} {c.files:>8}")
         return "\n".join(lines)
+
+
+def _french_cutoff(iso: str) -> str:
+    """« 01/09/2024 » for a date, « 04/12/2025 à 21:49 » for a moment."""
+    if len(iso) == 10:
+        return dt.date.fromisoformat(iso).strftime("%d/%m/%Y")
+    return dt.datetime.fromisoformat(iso).strftime("%d/%m/%Y à %H:%M")
 
 
 class _DryRun(Exception):
