@@ -36,3 +36,5 @@ END;
 
 CREATE INDEX chat_messages_created ON chat_messages(created_at);
 CREATE INDEX boards_updated ON boards(updated_at);
+-- A reporter's outcomes, read at each connection (welcome).
+CREATE INDEX chat_reports_reporter ON chat_reports(reporter_id, handled_at);
