@@ -149,8 +149,21 @@ async def test_quiet_hours_and_a_reports_outcome_on_a_phone(
         "Les familles et les élèves écrivent à l'établissement de 7 h à 20 h. Vous pourrez"
         " écrire demain à partir de 7 h ; une conversation déjà ouverte reste possible.")
     await parent.screenshot(path=SCREENSHOTS / "messagerie-heures-echange.png")
-    await context.close()
+    # In the daytime, the same form on the phone: each box beside its name, nothing wider
+    # than the screen.
     chat_server.clock.set(paris(10))
+    await parent.goto(f"{base}/#/messages")
+    await parent.goto(f"{base}/#/messages/new")
+    pick = parent.get_by_role("radio", name=cast.teacher["name"])
+    await expect(pick).to_be_visible()
+    radio = await pick.bounding_box()
+    name = await parent.locator(".dest-list label", has_text=cast.teacher["name"]).bounding_box()
+    assert radio is not None and name is not None
+    assert radio["width"] < 40 and radio["y"] >= name["y"] and (
+        radio["y"] + radio["height"] <= name["y"] + name["height"])
+    assert await parent.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await parent.screenshot(path=SCREENSHOTS / "messagerie-phone-compose.png")
+    await context.close()
 
     # A pupil reports a message; the CPE handles it; the pupil's page says so, live.
     msg_id, teacher, alice_sock, bob = await hurtful_message(chat_server, _connect(base), cast)

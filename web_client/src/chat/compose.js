@@ -59,7 +59,8 @@ export function composeForm({ api, conn, me, limits, onError, onSent }) {
           if (single) chosen.clear();
           if (e.target.checked) chosen.add(p.id); else chosen.delete(p.id);
           refresh();
-        } }), ` ${p.name}`, h('span', { class: 'muted dest-role' }, ` · ${roleLabel(p.role)}`)))) :
+        } }), h('span', { class: 'dest-text' }, p.name,
+        h('span', { class: 'muted dest-role' }, ` · ${roleLabel(p.role)}`))))) :
       h('li', { class: 'empty' }, everyone.length ? 'Personne ne correspond.'
         : quiet ? 'Personne pour le moment : voir les heures d’échange ci-dessus.'
           : 'Aucun destinataire possible pour le moment.'));
@@ -94,7 +95,7 @@ export function composeForm({ api, conn, me, limits, onError, onSent }) {
           title.placeholder = chosenLists.size ? 'Facultatif : le nom des listes par défaut' : '';
           listsLine.textContent = chosenLists.size
             ? `Listes : ${[...chosenLists.values()].map((x) => x.label).join(', ')}` : '';
-        } }), ` ${l.label} `, h('span', { class: 'muted' }, `(${l.count})`)))));
+        } }), h('span', { class: 'dest-text' }, `${l.label} `, h('span', { class: 'muted' }, `(${l.count})`))))));
   }
 
   const form = h('form', { class: 'card compose-form', onsubmit: async (e) => {
