@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
-from realtime import health, keys, metrics, redis_client, webclient
+from realtime import health, keys, metrics, redis_client, retention, webclient
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware, websocket_compression
 from realtime.attendance import routes as attendance_routes
@@ -37,7 +37,8 @@ MAINTENANCE_EVERY_S = 600.0
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
 FEATURES = (health, metrics, identity_routes, directory_routes, presence_routes, board_routes,
-            attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes)
+            attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes,
+            retention)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -179,6 +179,30 @@ def users_reset_code(settings: Settings, login: str, code: str | None) -> None:
     click.echo(f"{login}\t{new_code}")
 
 
+@cli.group()
+def retention() -> None:
+    """Conservation des données (docs/retention.md)."""
+
+
+@retention.command("purge")
+@click.option("--dry-run", is_flag=True,
+              help="Compter ce qui serait supprimé, sans rien supprimer.")
+@click.pass_obj
+def retention_purge(settings: Settings, dry_run: bool) -> None:
+    """Purge ce qui a dépassé sa durée de conservation et affiche un rapport par catégorie."""
+    import time
+
+    from realtime import retention as retention_mod
+
+    try:
+        retention_mod.Policy.from_settings(settings)
+    except ValueError as err:
+        _fail(str(err))
+    report = _with_db(settings, lambda db: retention_mod.purge(db, settings, time.time(),
+                                                               dry_run=dry_run))
+    click.echo(report.text(settings.tz))
+
+
 def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
     from realtime.db import Database
     from realtime.errors import AppError

@@ -9,6 +9,7 @@ HTTP_STATUS: dict[str, int] = {
     "invalid": 400,
     "unauthorized": 401,
     "forbidden": 403,
+    "quiet_hours": 403,  # messagerie: outside the school's hours of exchange, come back later
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
@@ -23,6 +24,7 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "invalid": "Requête invalide.",
     "unauthorized": "Vous devez vous connecter.",
     "forbidden": "Vous n'avez pas le droit de faire cela.",
+    "quiet_hours": "En dehors des heures d'échange : réessayez plus tard.",
     "not_found": "Introuvable.",
     "method_not_allowed": "Méthode non autorisée pour cette adresse.",
     "conflict": "Cette opération entre en conflit avec l'état actuel.",

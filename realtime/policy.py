@@ -52,6 +52,7 @@ class Action(StrEnum):
     CHAT_RECALL = "chat.recall"
     CHAT_CONFIGURE = "chat.configure"
     CHAT_HANDLE_REPORTS = "chat.handle_reports"
+    CHAT_WRITE_TO_CLASS = "chat.write_to_class"
     CREATE_DOC = "doc.create"
     VIEW_DOC = "doc.view"
     EDIT_DOC = "doc.edit"
@@ -397,6 +398,15 @@ def _chat_recall(p: Principal, t: Target) -> bool:
             and _chat_view(p, t.conversation))
 
 
+def _chat_write_to_class(p: Principal, t: Target) -> bool:
+    """A class's distribution list (its parents, its pupils): a teacher for the classes they
+    teach, the CPE for every class of their school."""
+    assert isinstance(t, ClassRef)
+    if p.role is Role.TEACHER:
+        return _in_school(p, t.school_id) and t.id in p.class_ids
+    return p.role is Role.CPE and _in_school(p, t.school_id)
+
+
 def _chat_configure(p: Principal, t: Target) -> bool:
     assert isinstance(t, SchoolRef)
     return p.role is Role.ADMIN or (p.role is Role.STAFF and _in_school(p, t.id))
@@ -479,6 +489,7 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.CHAT_CONFIGURE: (SchoolRef, _chat_configure),
     # Reported messages: the vie scolaire (CPE) of the school lists and handles them.
     Action.CHAT_HANDLE_REPORTS: (SchoolRef, _cpe_of),
+    Action.CHAT_WRITE_TO_CLASS: (ClassRef, _chat_write_to_class),
     Action.CREATE_DOC: (SchoolRef, _create_doc),
     Action.VIEW_DOC: (DocRef, _view_doc),
     Action.EDIT_DOC: (DocRef, _edit_doc),

@@ -82,6 +82,11 @@ class Settings:
     # this many years after their own (2: the school year after next), then purged.
     attendance_retention_years: int = 2
     attendance_overdue_min: int = 10
+    # Retention of everything else (docs/retention.md): days, 0 = never purge that category.
+    retention_chat_days: int = 365
+    retention_boards_days: int = 365
+    retention_departed_days: int = 90
+    retention_every_s: float = 24 * 3600.0
     # Web Push: without a key, one is generated beside the database on first start.
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:vie-scolaire@ent.invalid"
@@ -148,6 +153,13 @@ class Settings:
                                             d.attendance_retention_years),
             attendance_overdue_min=_int(env, "REALTIME_ATTENDANCE_OVERDUE_MIN",
                                         d.attendance_overdue_min),
+            retention_chat_days=_int(env, "REALTIME_RETENTION_CHAT_DAYS",
+                                     d.retention_chat_days),
+            retention_boards_days=_int(env, "REALTIME_RETENTION_BOARDS_DAYS",
+                                       d.retention_boards_days),
+            retention_departed_days=_int(env, "REALTIME_RETENTION_DEPARTED_DAYS",
+                                         d.retention_departed_days),
+            retention_every_s=_float(env, "REALTIME_RETENTION_EVERY", d.retention_every_s),
             vapid_private_key=env.get("REALTIME_VAPID_PRIVATE_KEY") or None,
             vapid_subject=env.get("REALTIME_VAPID_SUBJECT") or d.vapid_subject,
             push_allowed_hosts=tuple(h.strip() for h in env["REALTIME_PUSH_HOSTS"].split(",")

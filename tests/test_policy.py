@@ -153,7 +153,8 @@ LIVE_CLASS_10 = {"live_own", "live_ended", "live_closed"}
 NO_CHAT = {Action.CHAT_WRITE_TO: set(), Action.CHAT_START_GROUP: set(),
            Action.CHAT_VIEW: set(), Action.CHAT_POST: set(), Action.CHAT_INVITE: set(),
            Action.CHAT_MODERATE: set(), Action.CHAT_RECALL: set(),
-           Action.CHAT_CONFIGURE: set(), Action.CHAT_HANDLE_REPORTS: set()}
+           Action.CHAT_CONFIGURE: set(), Action.CHAT_HANDLE_REPORTS: set(),
+           Action.CHAT_WRITE_TO_CLASS: set()}
 CLASS_10_BOARDS = {"board_own", "board_pen", "board_locked", "board_ended"}
 SCHOOL_1_BOARDS = {*CLASS_10_BOARDS, "board_11"}
 NO_BOARD = {Action.CREATE_BOARD: set(), Action.VIEW_BOARD: set(), Action.DRAW_ON_BOARD: set(),
@@ -211,6 +212,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.CHAT_RECALL: {"msg_teacher_group"},
         Action.CHAT_CONFIGURE: set(),
         Action.CHAT_HANDLE_REPORTS: set(),
+        Action.CHAT_WRITE_TO_CLASS: {"class_10"},  # the classes they teach
         Action.CREATE_DOC: {"own_school"},
         Action.VIEW_DOC: {"doc_own", "doc_coedit", "doc_read10", "doc_edit10"},
         Action.EDIT_DOC: {"doc_own", "doc_coedit"},
@@ -298,6 +300,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.CHAT_RECALL: {"msg_cpe_group"},
         Action.CHAT_CONFIGURE: set(),
         Action.CHAT_HANDLE_REPORTS: {"own_school"},
+        Action.CHAT_WRITE_TO_CLASS: {"class_10", "class_11"},  # every class of the school
         **NO_DOC,
     },
     Role.STAFF: {
@@ -330,6 +333,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.CHAT_RECALL: {"msg_staff_info"},
         Action.CHAT_CONFIGURE: {"own_school"},
         Action.CHAT_HANDLE_REPORTS: set(),
+        Action.CHAT_WRITE_TO_CLASS: set(),
         **NO_DOC,
     },
     # Minors' absence data: not the département's administrators.

@@ -22,7 +22,6 @@ from realtime.streams import Position, Reset, StreamEvent
 log = logging.getLogger(__name__)
 
 REMINDER_EVERY_S = 60.0
-PURGE_EVERY_S = 24 * 3600.0
 
 
 class Attendance:
@@ -88,16 +87,11 @@ class Attendance:
                                      self.ctx.settings.attendance_retention_years)
 
     async def _background(self) -> None:
-        since_purge = PURGE_EVERY_S  # purge once a minute after start, then daily
+        # The daily purge is the retention job's (realtime/retention.py), with every other
+        # category; `purge()` stays for callers that want attendance's alone.
         while True:
             await asyncio.sleep(REMINDER_EVERY_S)
-            since_purge += REMINDER_EVERY_S
             try:
-                if since_purge >= PURGE_EVERY_S:
-                    since_purge = 0.0
-                    removed = await self.purge()
-                    if any(removed.values()):
-                        log.info("attendance details purged", extra=removed)
                 await self.tick()
             except Exception:
                 log.exception("attendance background work failed")

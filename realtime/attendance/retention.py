@@ -9,29 +9,37 @@ from __future__ import annotations
 
 import datetime as dt
 
+import aiosqlite
+
 from realtime.attendance.absences import retention_cutoff
 from realtime.db import Database
 
 
 async def purge(db: Database, today: dt.date, years: int) -> dict[str, int]:
+    async with db.transaction() as conn:
+        return await purge_in(conn, today, years)
+
+
+async def purge_in(conn: aiosqlite.Connection, today: dt.date, years: int) -> dict[str, int]:
+    """The purge inside the caller's transaction (the retention job's, which may roll it
+    back for a dry run)."""
     cutoff = retention_cutoff(today, years).isoformat()
     out: dict[str, int] = {}
-    async with db.transaction() as conn:
-        old = "SELECT id FROM rolls WHERE date < ?"
-        for table, sql in (
-            ("notifications", "DELETE FROM notifications WHERE date < ?"),
-            ("absence_events", f"DELETE FROM absence_events WHERE roll_id IN ({old})"),
-            ("roll_corrections", f"DELETE FROM roll_corrections WHERE roll_id IN ({old})"),
-            ("marks", f"DELETE FROM marks WHERE roll_id IN ({old})"),
-            ("roll_reminders", "DELETE FROM roll_reminders WHERE date < ?"),
-        ):
-            cur = await conn.execute(sql, (cutoff,))
-            out[table] = cur.rowcount
-        cutoff_ts = dt.datetime.combine(dt.date.fromisoformat(cutoff), dt.time()).timestamp()
-        cur = await conn.execute("DELETE FROM attendance_access_log WHERE at < ?", (cutoff_ts,))
-        out["attendance_access_log"] = cur.rowcount
-        cur = await conn.execute(
-            "UPDATE rolls SET roster = '[]', purged = 1 WHERE date < ? AND purged = 0",
-            (cutoff,))
-        out["rolls"] = cur.rowcount
+    old = "SELECT id FROM rolls WHERE date < ?"
+    for table, sql in (
+        ("notifications", "DELETE FROM notifications WHERE date < ?"),
+        ("absence_events", f"DELETE FROM absence_events WHERE roll_id IN ({old})"),
+        ("roll_corrections", f"DELETE FROM roll_corrections WHERE roll_id IN ({old})"),
+        ("marks", f"DELETE FROM marks WHERE roll_id IN ({old})"),
+        ("roll_reminders", "DELETE FROM roll_reminders WHERE date < ?"),
+    ):
+        cur = await conn.execute(sql, (cutoff,))
+        out[table] = cur.rowcount
+    cutoff_ts = dt.datetime.combine(dt.date.fromisoformat(cutoff), dt.time()).timestamp()
+    cur = await conn.execute("DELETE FROM attendance_access_log WHERE at < ?", (cutoff_ts,))
+    out["attendance_access_log"] = cur.rowcount
+    cur = await conn.execute(
+        "UPDATE rolls SET roster = '[]', purged = 1 WHERE date < ? AND purged = 0",
+        (cutoff,))
+    out["rolls"] = cur.rowcount
     return out

@@ -134,3 +134,16 @@ async def image(db: Database, board_id: int, sha256: str) -> tuple[str, bytes] |
         (board_id, sha256),
     )
     return (row["mime"], row["data"]) if row else None
+
+
+async def purge_before(conn: aiosqlite.Connection, cutoff: float) -> dict[str, int]:
+    """Retention: boards untouched since `cutoff` go, whatever their state, with their images
+    and their session's questions chat (foreign keys cascade). Their op streams are already
+    bounded by age (`REALTIME_STREAM_MAX_AGE`)."""
+    cur = await conn.execute(
+        "SELECT COUNT(*) FROM board_images WHERE board_id IN (SELECT id FROM boards"
+        " WHERE updated_at < ?)", (cutoff,))
+    row = await cur.fetchone()
+    images = int(row[0]) if row else 0
+    cur = await conn.execute("DELETE FROM boards WHERE updated_at < ?", (cutoff,))
+    return {"boards": max(cur.rowcount, 0), "board_images": images}

@@ -45,6 +45,7 @@ class Conversation(msgspec.Struct, frozen=True):
     created_at: float
     last_seq: int
     last_at: float
+    purged_seq: int = 0  # every seq up to this one was removed by the retention purge
 
 
 class Participant(msgspec.Struct, frozen=True):

@@ -83,7 +83,20 @@ async def messages(request: web.Request) -> web.Response:
 
 async def recipients(request: web.Request) -> web.Response:
     p = await current_principal(request)
-    return json_response({"recipients": await _service(request).recipients(p)})
+    service = _service(request)
+    return json_response({"recipients": await service.recipients(p),
+                          "quiet": await service.quiet_now(p),
+                          "lists": await service.class_lists(p)})
+
+
+async def receipts(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _service(request).receipts(p, path_int(request, "msg_id")))
+
+
+async def my_reports(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response({"reports": await _service(request).my_reports(p)})
 
 
 async def search(request: web.Request) -> web.Response:
@@ -216,6 +229,8 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.router.add_get("/api/chat/recipients", recipients)
     app.router.add_get("/api/chat/search", search)
     app.router.add_get("/api/chat/reports", reports)
+    app.router.add_get("/api/chat/reports/mine", my_reports)
+    app.router.add_get("/api/chat/messages/{msg_id}/receipts", receipts)
     app.router.add_post("/api/chat/reports/{report_id}/handle", handle_report)
     app.router.add_post("/api/chat/attachments", upload)
     app.router.add_get("/api/chat/attachments/{att_id}", download)

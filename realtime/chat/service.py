@@ -30,6 +30,7 @@ from realtime.chat.delivery import (
 )
 from realtime.chat.files import FileStore
 from realtime.chat.model import Conversation, Limits, Message
+from realtime.chat.outreach import ClassList, Outreach, quiet_refusal
 from realtime.db import Database
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
@@ -53,7 +54,7 @@ class _AlreadyDone(Exception):
     """Inside a transaction: the report was already in the state asked for."""
 
 
-class ChatService(Delivery, Attachments):
+class ChatService(Delivery, Attachments, Outreach):
     def __init__(self, db: Database, sio: socketio.AsyncServer, files: FileStore,
                  limits: Limits, tz: ZoneInfo, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -142,14 +143,31 @@ class ChatService(Delivery, Attachments):
         for uid in ids:
             ref = refs.get(uid)
             if ref is None or not may(p, Action.CHAT_WRITE_TO, ref):
+                # Someone one may write to in the daytime is not hidden at night: the
+                # refusal says it is the hour, and when it opens again.
+                quiet = quiet_refusal(p, ref) if ref is not None else None
+                if quiet is not None:
+                    raise quiet
                 raise AppError("not_found", NOT_FOUND_PEER, details={"user_id": uid})
         return refs
 
     # --- conversations -----------------------------------------------------------------
 
     async def create(self, p: Principal, kind: str, members: list[int], title: str,
-                     body: str, attachment_ids: list[int]) -> dict[str, Any]:
-        others = sorted(set(members) - {p.id})
+                     body: str, attachment_ids: list[int],
+                     lists: list[ClassList] | None = None) -> dict[str, Any]:
+        """A new conversation; `lists` adds the members of class distribution lists (the
+        parents or the pupils of a class), for a group or an information only."""
+        listed: list[int] = []
+        if lists:
+            if kind == "direct":
+                raise AppError("invalid", "Une liste de diffusion s'écrit en groupe ou en"
+                                          " information.")
+            listed, named = await self.expand_lists(p, lists)
+            if not listed:
+                raise AppError("invalid", "Cette liste de diffusion est vide.")
+            title = title or named[:self.limits.title_max]
+        others = sorted((set(members) | set(listed)) - {p.id})
         if not others:
             raise AppError("invalid", "Choisissez au moins un destinataire.")
         title = model.clean_title(title, self.limits)
@@ -181,7 +199,7 @@ class ChatService(Delivery, Attachments):
                                          creator_id=p.id, members=[p.id, *others], now=now)
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
                                                      [f.id for f in files])
-            await store.mark_read(conn, conv_id, p.id, seq)
+            await store.mark_read(conn, conv_id, p.id, seq, now)
         await self._publish_new_conversation(conv_id)
         await self._publish(conv_id, seq)
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
@@ -242,6 +260,7 @@ class ChatService(Delivery, Attachments):
         conversations = await self.summaries(p)
         return {"me": {"id": p.id, "name": p.user.name, "role": p.role.value},
                 "conversations": conversations,
+                "report_outcomes": await self.untold(p),
                 "unread": sum(c["unread"] for c in conversations if not c["muted"]),
                 "limits": {"body_max": self.limits.body_max,
                            "attachment_max_bytes": self.limits.attachment_max_bytes,
@@ -356,10 +375,10 @@ class ChatService(Delivery, Attachments):
             return min(seq, loaded.conv.last_seq)
         async with self.db.transaction() as conn:
             read_seq = await store.mark_read(conn, conv_id, p.id,
-                                             min(seq, loaded.conv.last_seq))
+                                             min(seq, loaded.conv.last_seq), self.clock())
         await self._emit_users(loaded.members, "receipt",
                                {"conversation_id": conv_id, "user_id": p.id,
-                                "read_seq": read_seq})
+                                "read_seq": read_seq, "at": self.clock()})
         return read_seq
 
     async def ack(self, p: Principal, msg_id: int) -> float:
@@ -371,10 +390,15 @@ class ChatService(Delivery, Attachments):
         now = self.clock()
         async with self.db.transaction() as conn:
             await store.ack(conn, msg.id, p.id, now)
+            # Acknowledging is reading: the author's « Lu » agrees with the acknowledgement.
+            read_seq = await store.mark_read(conn, msg.conversation_id, p.id, msg.seq, now)
         at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
+        await self._emit_users(loaded.members, "receipt",
+                               {"conversation_id": msg.conversation_id, "user_id": p.id,
+                                "read_seq": read_seq, "at": now})
         await self._emit_users(sorted({msg.author_id, p.id}), "acked",
                                {"conversation_id": msg.conversation_id, "message_id": msg.id,
-                                "user_id": p.id, "at": at})
+                                "user_id": p.id, "name": p.user.name, "at": at})
         return at
 
     async def report(self, p: Principal, msg_id: int, reason: str) -> None:
@@ -459,6 +483,8 @@ class ChatService(Delivery, Attachments):
             "message_id": msg_id, "report_ids": ids, "handled_at": view["handled_at"],
             "handled_by_name": view["handled_by_name"], "note": view["note"],
             "handled": handled})
+        if handled:
+            await self.tell_reporters(ids)
         return view
 
     async def _already_done(self, report_id: int, handled: bool) -> None:
@@ -496,7 +522,7 @@ class ChatService(Delivery, Attachments):
         (the client then reloads the latest page of history)."""
         loaded = await self.load(p, conv_id)
         head = loaded.conv.last_seq
-        if since > head:
+        if since > head or since < loaded.conv.purged_seq:
             return {"conversation_id": conv_id, "reset": True, "head": head}
         if head - since > self.limits.resume_max:
             return {"conversation_id": conv_id, "reset": True, "head": head}

@@ -8,6 +8,7 @@ import msgspec
 from aiohttp import web
 
 from realtime.chat.delivery import live_room, user_room
+from realtime.chat.outreach import ClassList
 from realtime.chat.service import ChatService
 from realtime.errors import AppError
 from realtime.identity.model import Principal
@@ -29,9 +30,17 @@ READS_PER_SECOND = 20.0  # list, open, history, sync, read, mute, live_join: che
 OPEN_MAX = 4  # conversations one connection is shown as viewing; opening more drops the oldest
 
 
+class ListRef(Payload):
+    """A class distribution list: its pupils' parents, or its pupils."""
+    class_id: Id
+    audience: Literal["parents", "students"]
+
+
 class Create(Payload):
     kind: Literal["direct", "group", "information"]
-    members: Ids
+    members: Ids = msgspec.field(default_factory=list)
+    lists: Annotated[list[ListRef], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list)
     body: Text = ""
     title: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     attachments: AttIds = msgspec.field(default_factory=list)
@@ -54,6 +63,10 @@ class Edit(Payload):
 
 class MessageOnly(Payload):
     message_id: Id
+
+
+class ReportIds(Payload):
+    report_ids: Annotated[list[Id], msgspec.Meta(max_length=100)]
 
 
 class Report(Payload):
@@ -166,7 +179,9 @@ class ChatNamespace(AuthedNamespace):
     @acked
     async def on_create(self, sid: str, data: Any = None) -> dict[str, Any]:
         p, m = await self._call(sid, data, Create, bucket=WRITE)
-        return await self.service.create(p, m.kind, m.members, m.title, m.body, m.attachments)
+        return await self.service.create(
+            p, m.kind, m.members, m.title, m.body, m.attachments,
+            [ClassList(class_id=x.class_id, audience=x.audience) for x in m.lists])
 
     @acked
     async def on_open(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -212,6 +227,18 @@ class ChatNamespace(AuthedNamespace):
         p, m = await self._call(sid, data, Report, bucket=WRITE)
         await self.service.report(p, m.message_id, m.reason)
         return {}
+
+    @acked
+    async def on_receipts(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """Who read (and acknowledged) one of my messages, by name and time."""
+        p, m = await self._call(sid, data, MessageOnly)
+        return await self.service.receipts(p, m.message_id)
+
+    @acked
+    async def on_outcomes_seen(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """The reporter saw these outcomes: they no longer wait in the welcome."""
+        p, m = await self._call(sid, data, ReportIds)
+        return {"seen": await self.service.outcomes_seen(p, m.report_ids)}
 
     @acked
     async def on_read(self, sid: str, data: Any = None) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def _conv(r: aiosqlite.Row) -> Conversation:
     return Conversation(id=r["id"], school_id=r["school_id"], kind=r["kind"], title=r["title"],
                         creator_id=r["creator_id"], board_id=r["board_id"],
                         open=bool(r["open"]), created_at=r["created_at"],
-                        last_seq=r["last_seq"], last_at=r["last_at"])
+                        last_seq=r["last_seq"], last_at=r["last_at"],
+                        purged_seq=r["purged_seq"])
 
 
 def _attachment(r: aiosqlite.Row) -> Attachment:
@@ -154,13 +155,27 @@ async def last_messages(db: Database, conv_ids: list[int]) -> dict[int, Message]
     return {r["conversation_id"]: _message(r) for r in rows}
 
 
-async def mark_read(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq: int) -> int:
-    """Raise the read mark to `seq` (never lower); returns the mark now."""
+async def mark_read(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq: int,
+                    now: float) -> int:
+    """Raise the read mark to `seq` (never lower); returns the mark now. A raise is also
+    written down with its time, so each message can say when each reader first reached it."""
     cur = await conn.execute(
         "UPDATE chat_participants SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ?"
         " AND user_id = ? RETURNING read_seq", (seq, conv_id, user_id))
     row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    mark = int(row[0]) if row else 0
+    if row and mark == seq:
+        await conn.execute("INSERT OR IGNORE INTO chat_read_marks (conversation_id, user_id,"
+                           " seq, at) VALUES (?, ?, ?, ?)", (conv_id, user_id, seq, now))
+    return mark
+
+
+async def read_times(db: Database, conv_id: int, seq: int) -> dict[int, float]:
+    """When each participant first read up to `seq` or beyond (those who did)."""
+    rows = await db.fetchall(
+        "SELECT user_id, MIN(at) AS at FROM chat_read_marks WHERE conversation_id = ?"
+        " AND seq >= ? GROUP BY user_id", (conv_id, seq))
+    return {r["user_id"]: r["at"] for r in rows}
 
 
 async def mark_own(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq: int) -> None:
@@ -321,7 +336,8 @@ async def report(conn: aiosqlite.Connection, msg_id: int, reporter_id: int, scho
 
 _REPORT_SELECT = (
     "SELECT r.id, r.message_id, r.reporter_id, r.school_id, r.reason, r.created_at,"
-    " r.handled_at, r.handled_by, r.note, m.conversation_id, m.author_id, m.body,"
+    " r.handled_at, r.handled_by, r.note, r.reporter_told_at, m.conversation_id,"
+    " m.author_id, m.body,"
     " m.deleted_at, m.recalled_at FROM chat_reports r"
     " JOIN chat_messages m ON m.id = r.message_id")
 
@@ -346,10 +362,45 @@ async def set_handled(conn: aiosqlite.Connection, msg_id: int, school_id: int,
     handled ones). Only rows whose state changes are touched: a report handled earlier keeps
     who handled it and the note; returns the ids changed."""
     cur = await conn.execute(
-        "UPDATE chat_reports SET handled_at = ?, handled_by = ?, note = ?"
-        " WHERE message_id = ? AND school_id = ? AND (handled_at IS NULL) = ? RETURNING id",
+        "UPDATE chat_reports SET handled_at = ?, handled_by = ?, note = ?,"
+        " reporter_told_at = NULL WHERE message_id = ? AND school_id = ?"
+        " AND (handled_at IS NULL) = ? RETURNING id",
         (at, by, note, msg_id, school_id, at is not None))
     return sorted(int(r[0]) for r in await cur.fetchall())
+
+
+async def reports_by_ids(db: Database, ids: list[int]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    rows = await db.fetchall(f"{_REPORT_SELECT} WHERE r.id IN ({_marks(len(ids))})", ids)
+    return [dict(r) for r in rows]
+
+
+async def untold_outcomes(db: Database, reporter_id: int, limit: int = 50
+                          ) -> list[dict[str, Any]]:
+    """Reports of this person handled by the vie scolaire that they have not seen yet."""
+    rows = await db.fetchall(
+        f"{_REPORT_SELECT} WHERE r.reporter_id = ? AND r.handled_at IS NOT NULL"
+        " AND r.reporter_told_at IS NULL ORDER BY r.handled_at LIMIT ?", (reporter_id, limit))
+    return [dict(r) for r in rows]
+
+
+async def reports_of_reporter(db: Database, reporter_id: int, limit: int = 100
+                              ) -> list[dict[str, Any]]:
+    rows = await db.fetchall(f"{_REPORT_SELECT} WHERE r.reporter_id = ?"
+                             " ORDER BY r.created_at DESC LIMIT ?", (reporter_id, limit))
+    return [dict(r) for r in rows]
+
+
+async def mark_told(conn: aiosqlite.Connection, reporter_id: int, ids: list[int],
+                    now: float) -> int:
+    if not ids:
+        return 0
+    cur = await conn.execute(
+        f"UPDATE chat_reports SET reporter_told_at = ? WHERE reporter_id = ? AND id IN"
+        f" ({_marks(len(ids))}) AND handled_at IS NOT NULL AND reporter_told_at IS NULL",
+        [now, reporter_id, *ids])
+    return max(cur.rowcount, 0)
 
 
 # --- attachments ----------------------------------------------------------------------------
@@ -391,3 +442,71 @@ async def delete_attachments(db: Database, ids: list[int]) -> None:
         async with db.transaction() as conn:
             await conn.execute(f"DELETE FROM chat_attachments WHERE id IN ({_marks(len(ids))})",
                                ids)
+
+
+# --- retention ------------------------------------------------------------------------------
+
+_OPEN_REPORT = ("EXISTS (SELECT 1 FROM chat_reports r WHERE r.message_id = {m}"
+                " AND r.handled_at IS NULL)")
+
+
+async def _ids(conn: aiosqlite.Connection, sql: str, args: Iterable[Any]) -> list[int]:
+    cur = await conn.execute(sql, list(args))
+    return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def _delete_in(conn: aiosqlite.Connection, sql: str, ids: list[int]) -> int:
+    """`sql` holds one `{ids}`; run it over `ids` in chunks (SQLite's variable limit)."""
+    n = 0
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        cur = await conn.execute(sql.format(ids=_marks(len(part))), part)
+        n += max(cur.rowcount, 0)
+    return n
+
+
+async def purge_before(conn: aiosqlite.Connection, cutoff: float
+                       ) -> tuple[dict[str, int], list[str]]:
+    """Retention: erase messages written before `cutoff` with their files, acknowledgements,
+    reports and search rows, and the conversations with nothing left after it.
+
+    A message under a report the vie scolaire has not handled yet is kept (and so its
+    conversation): the CPE must be able to read what was reported before deciding. Returns
+    counts per table and the storage keys of files to unlink once committed."""
+    keep = _OPEN_REPORT.format(m="m.id")
+    msg_ids = await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.created_at < ?"
+                               f" AND NOT {keep}", [cutoff])
+    cur = await conn.execute(
+        "SELECT storage_key FROM chat_attachments WHERE message_id IN (SELECT m.id FROM"
+        f" chat_messages m WHERE m.created_at < ? AND NOT {keep})", (cutoff,))
+    keys = [r[0] for r in await cur.fetchall()]
+    out = {"chat_attachments": len(keys)}
+    out["chat_messages"] = len(msg_ids)
+    await _delete_in(conn, "DELETE FROM chat_fts WHERE rowid IN ({ids})", msg_ids)
+    out["chat_acks"] = await _delete_in(
+        conn, "DELETE FROM chat_acks WHERE message_id IN ({ids})", msg_ids)
+    out["chat_reports"] = await _delete_in(
+        conn, "DELETE FROM chat_reports WHERE message_id IN ({ids})", msg_ids)
+    await _delete_in(conn, "DELETE FROM chat_attachments WHERE message_id IN ({ids})", msg_ids)
+    # The stream: every event before the cutoff whose message (if any) is gone goes too; a
+    # client resuming from before the highest of them is told to reload (purged_seq).
+    await conn.execute(
+        "UPDATE chat_conversations SET purged_seq = MAX(purged_seq, (SELECT MAX(e.seq) FROM"
+        " chat_events e WHERE e.conversation_id = chat_conversations.id AND e.at < ?))"
+        " WHERE id IN (SELECT conversation_id FROM chat_events WHERE at < ?)", (cutoff, cutoff))
+    await _delete_in(conn, "DELETE FROM chat_messages WHERE id IN ({ids})", msg_ids)
+    await conn.execute("DELETE FROM chat_read_marks WHERE at < ?", (cutoff,))
+    cur = await conn.execute(
+        "DELETE FROM chat_events WHERE at < ? AND (message_id IS NULL OR message_id NOT IN"
+        " (SELECT id FROM chat_messages))", (cutoff,))
+    out["chat_events"] = max(cur.rowcount, 0)
+    # Conversations (not a board session's: those go with their board) silent since the
+    # cutoff and now without messages.
+    cur = await conn.execute(
+        "DELETE FROM chat_conversations WHERE kind != 'live' AND last_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM chat_messages m WHERE m.conversation_id = chat_conversations.id)",
+        (cutoff,))
+    out["chat_conversations"] = max(cur.rowcount, 0)
+    # Search rows of messages removed along with something else (a board's session chat).
+    await conn.execute("DELETE FROM chat_fts WHERE rowid NOT IN (SELECT id FROM chat_messages)")
+    return out, keys

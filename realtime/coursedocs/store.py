@@ -202,3 +202,26 @@ async def version_state(db: Database, doc_id: int, version_id: int) -> bytes | N
         "SELECT state FROM course_doc_versions WHERE id = ? AND doc_id = ?",
         (version_id, doc_id))
     return bytes(row["state"]) if row else None
+
+
+async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str, int]:
+    """Retention: the course documents of teachers whose account was disabled before `cutoff`.
+
+    A document a colleague still co-edits is not erased: it passes to the co-editor who has
+    an active account (the first by id), so a class keeps its course when one of its two
+    teachers leaves. The others go with their updates and versions (foreign keys cascade)."""
+    departed = ("SELECT id FROM users WHERE disabled = 1 AND disabled_at IS NOT NULL"
+                " AND disabled_at < ?")
+    heir = ("SELECT MIN(e.teacher_id) FROM course_doc_editors e JOIN users u"
+            " ON u.id = e.teacher_id WHERE e.doc_id = course_docs.id AND u.disabled = 0")
+    cur = await conn.execute(
+        f"SELECT id, ({heir}) AS heir FROM course_docs WHERE owner_id IN ({departed})",
+        (cutoff,))
+    rows = [(int(r[0]), r[1]) for r in await cur.fetchall()]
+    moved = [(int(h), d) for d, h in rows if h is not None]
+    gone = [d for d, h in rows if h is None]
+    await conn.executemany("UPDATE course_docs SET owner_id = ? WHERE id = ?", moved)
+    await conn.executemany("DELETE FROM course_doc_editors WHERE doc_id = ? AND teacher_id = ?",
+                           [(d, h) for h, d in moved])
+    await conn.executemany("DELETE FROM course_docs WHERE id = ?", [(d,) for d in gone])
+    return {"course_docs": len(gone), "course_docs_transferred": len(moved)}

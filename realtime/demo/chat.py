@@ -54,7 +54,7 @@ async def seed_chat(db: Database, plan: DemoPlan) -> int:
                         " fractions. Bonne soirée.")):
                 now += 600
                 _msg, seq = await store.insert_message(conn, conv, author, body, now, [])
-                await store.mark_read(conn, conv, author, seq)
+                await store.mark_read(conn, conv, author, seq, now)
             info = await store.create(
                 conn, school_id=school_id, kind="information",
                 title=f"Réunion parents-professeurs ({klass})", creator_id=ids[staff[0].login],

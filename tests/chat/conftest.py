@@ -64,7 +64,7 @@ class ChatClient(LiveClient):
 
     NS = NS
     EVENTS = ("welcome", "event", "receipt", "typing", "conversation", "acked", "report",
-              "report_handled", "muted")
+              "report_handled", "muted", "report_outcome")
 
     @property
     def me(self) -> dict[str, Any]:

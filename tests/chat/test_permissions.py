@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from tests.chat.conftest import Cast, ChatServer, Connect, paris
-from tests.conftest import login, user_id
+from tests.conftest import login, token_for, user_id
 
 
 async def _ids(server: ChatServer, cast: Cast, *names: str) -> list[int]:
@@ -92,16 +92,36 @@ async def test_quiet_hours_stop_families_starting_not_staff(
     chat_server.clock.set(paris(21, 30))
     answer = await parent.call("create", {"kind": "direct", "members": [teacher_id],
                                           "body": "Encore moi"})
-    assert answer["error"]["code"] == "not_found"
+    # The refusal says why and when (not « introuvable », as if the teacher did not exist).
+    assert answer["error"]["code"] == "quiet_hours"
+    assert answer["error"]["message"] == (
+        "Les familles et les élèves écrivent à l'établissement de 7 h à 20 h. Vous pourrez"
+        " écrire demain à partir de 7 h ; une conversation déjà ouverte reste possible.")
+    assert answer["error"]["details"] == {"user_id": teacher_id, "opens_at": 420,
+                                          "closes_at": 1200}
     assert await _recipients(chat_server, cast.parent) == set()
+    token = await token_for(chat_server.base, cast.parent)
+    async with aiohttp.ClientSession() as s, s.get(
+            f"{chat_server.base}/api/chat/recipients",
+            headers={"Authorization": f"Bearer {token}"}) as r:
+        body = await r.json()
+    assert body["quiet"]["opens_at"] == 420 and "demain à partir de 7 h" in body["quiet"]["message"]
+    assert body["lists"] == []
+    # Someone never reachable stays « introuvable » at night too: the hour reveals nothing.
+    other_id = (await _ids(chat_server, cast, "other_teacher"))[0]
+    answer = await parent.call("create", {"kind": "direct", "members": [other_id],
+                                          "body": "Bonsoir"})
+    assert answer["error"]["code"] == "not_found"
     # Starting is what quiet hours stop; a conversation already open goes on, and the
     # school team may still write.
     assert (await parent.ok("send", {"conversation_id": conv, "body": "Merci"}))
     assert (await teacher.ok("create", {"kind": "direct", "members": [parent_id],
                                         "body": "Réponse tardive"}))
     chat_server.clock.set(paris(6, 59))
-    assert not (await parent.call("create", {"kind": "direct", "members": [teacher_id],
-                                             "body": "Tôt"}))["ok"]
+    early = await parent.call("create", {"kind": "direct", "members": [teacher_id],
+                                         "body": "Tôt"})
+    assert early["error"]["code"] == "quiet_hours"
+    assert "Vous pourrez écrire à partir de 7 h ;" in early["error"]["message"]
     chat_server.clock.set(paris(7, 0))
     assert (await parent.ok("create", {"kind": "direct", "members": [teacher_id],
                                        "body": "Bonjour"}))

@@ -8,6 +8,13 @@ const TEAM = new Set(['teacher', 'cpe', 'staff']);
 
 export function composeForm({ api, conn, me, limits, onError, onSent }) {
   const chosen = new Set();
+  const chosenLists = new Map(); // "class_id:audience" → list
+  let quiet = null;
+  const quietNote = h('p', { class: 'quiet-note', role: 'note', hidden: true });
+  const listsPicks = h('ul', { class: 'lists-list' });
+  const listsLine = h('p', { class: 'dest-chosen', 'aria-live': 'polite' });
+  const listsBox = h('fieldset', { class: 'field', hidden: true },
+    h('legend', {}, 'Listes de diffusion'), listsPicks, listsLine);
   const attached = [];
   let everyone = [];
   const team = TEAM.has(me.role);
@@ -25,7 +32,14 @@ export function composeForm({ api, conn, me, limits, onError, onSent }) {
   const chips = h('ul', { class: 'attach-chips' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Envoyer');
 
-  kind.addEventListener('change', () => { titleRow.hidden = kind.value === 'direct'; refresh(); });
+  kind.addEventListener('change', () => {
+    if (kind.value === 'direct' && chosenLists.size) {
+      onError('Une liste de diffusion s’écrit en groupe ou en information.');
+      kind.value = 'information';
+    }
+    titleRow.hidden = kind.value === 'direct';
+    refresh();
+  });
   filter.addEventListener('input', refresh);
   fileInput.addEventListener('change', async () => {
     for (const file of fileInput.files) {
@@ -45,31 +59,60 @@ export function composeForm({ api, conn, me, limits, onError, onSent }) {
           if (single) chosen.clear();
           if (e.target.checked) chosen.add(p.id); else chosen.delete(p.id);
           refresh();
-        } }), ` ${p.name} `, h('span', { class: 'muted' }, `(${roleLabel(p.role)})`)))) :
-      h('li', { class: 'empty' }, everyone.length ? 'Personne ne correspond.' :
-        'Aucun destinataire possible pour le moment (en dehors des heures d’échange, les familles et les élèves ne peuvent pas commencer de conversation).'));
+        } }), h('span', { class: 'dest-text' }, p.name,
+        h('span', { class: 'muted dest-role' }, ` · ${roleLabel(p.role)}`))))) :
+      h('li', { class: 'empty' }, everyone.length ? 'Personne ne correspond.'
+        : quiet ? 'Personne pour le moment : voir les heures d’échange ci-dessus.'
+          : 'Aucun destinataire possible pour le moment.'));
     const names = everyone.filter((p) => chosen.has(p.id)).map((p) => p.name);
     chosenLine.textContent = names.length ? `Destinataires : ${names.join(', ')}` : 'Aucun destinataire choisi.';
   }
 
-  api.chatRecipients().then(({ recipients }) => {
+  api.chatRecipients().then(({ recipients, quiet: q, lists }) => {
     everyone = recipients;
+    quiet = q ?? null;
+    quietNote.hidden = !quiet;
+    quietNote.textContent = quiet?.message ?? '';
+    renderLists(lists ?? []);
     picks.removeAttribute('aria-busy');
     refresh();
   }, (err) => onError(err.message));
 
+  // Class distribution lists (a teacher's classes, the CPE's school): « Parents des élèves
+  // de 5e A (52) ». Choosing one makes the message a group or an information.
+  function renderLists(lists) {
+    listsBox.hidden = !lists.length;
+    replace(listsPicks, lists.map((l) => h('li', {}, h('label', {},
+      h('input', { type: 'checkbox', name: 'list', value: `${l.class_id}:${l.audience}`,
+        onchange: (e) => {
+          const key = `${l.class_id}:${l.audience}`;
+          if (e.target.checked) chosenLists.set(key, l); else chosenLists.delete(key);
+          if (chosenLists.size && kind.value === 'direct') {
+            kind.value = 'information';
+            titleRow.hidden = false;
+            refresh();
+          }
+          title.placeholder = chosenLists.size ? 'Facultatif : le nom des listes par défaut' : '';
+          listsLine.textContent = chosenLists.size
+            ? `Listes : ${[...chosenLists.values()].map((x) => x.label).join(', ')}` : '';
+        } }), h('span', { class: 'dest-text' }, `${l.label} `, h('span', { class: 'muted' }, `(${l.count})`))))));
+  }
+
   const form = h('form', { class: 'card compose-form', onsubmit: async (e) => {
     e.preventDefault();
-    if (!chosen.size) { onError('Choisissez au moins un destinataire.'); return; }
+    if (!chosen.size && !chosenLists.size) { onError('Choisissez au moins un destinataire.'); return; }
     submit.disabled = true;
     const answer = await conn.call('create', { kind: kind.value, members: [...chosen],
+      lists: [...chosenLists.values()].map((l) => ({ class_id: l.class_id, audience: l.audience })),
       title: title.value, body: body.value, attachments: attached.map((a) => a.id) });
     submit.disabled = false;
     if (!answer.ok) { onError(answer.error.message); return; }
     onSent(answer.conversation_id);
   } },
   h('h2', { tabindex: '-1' }, 'Nouveau message'),
+  quietNote,
   team ? h('p', { class: 'field' }, h('label', { for: 'conv-kind' }, 'Type'), kind) : null,
+  listsBox,
   h('fieldset', { class: 'field' }, h('legend', {}, 'Destinataires'),
     h('label', { for: 'dest-filter', class: 'visually-hidden' }, 'Filtrer les destinataires'), filter, picks, chosenLine),
   titleRow,

@@ -13,7 +13,7 @@ export class ChatConnection {
    * `handlers`: welcome(data), event(ev) (in order, for followed conversations),
    * notice(ev) (any event, e.g. to update the list), reset(id) (reload the thread),
    * receipt(r), typing(t), conversation(summary), acked(a), muted(m), report(r),
-   * report_handled(r), status(state).
+   * report_handled(r), report_outcome(o) (to a reporter: the CPE handled it), status(state).
    */
   constructor(handlers) {
     this.on = handlers;
@@ -31,7 +31,8 @@ export class ChatConnection {
       for (const id of this.heads.keys()) this.sync(id);
     });
     s.on('event', (ev) => this.receive(ev));
-    for (const name of ['receipt', 'typing', 'conversation', 'acked', 'muted', 'report', 'report_handled']) {
+    for (const name of ['receipt', 'typing', 'conversation', 'acked', 'muted', 'report', 'report_handled',
+      'report_outcome']) {
       s.on(name, (data) => this.on[name]?.(data));
     }
   }

@@ -2,6 +2,7 @@
 // who is typing, and the composer. Used by the messagerie page and the board's chat panel.
 import { h, replace } from '../dom.js';
 import { uploadFile, when } from './connection.js';
+import { andList } from '../french.js';
 
 const TEAM = new Set(['teacher', 'cpe', 'staff']);
 const TYPING_SHOWN_MS = 4000;
@@ -10,6 +11,8 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
   const t = {
     conv: null, names: new Map(), items: new Map(), before: null, typingTimer: null,
     pending: [], lastTyping: 0, online: new Set(),
+    read: new Map(), // participant id → how far they have read (seq), live from `receipt`
+    openReceipts: new Set(), // my messages whose « Qui l'a lu ? » list is open
   };
   const title = h('h2', { class: 'thread-title', tabindex: '-1' });
   const people = h('p', { class: 'thread-people' });
@@ -47,6 +50,7 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
   function load(conv, page) {
     t.conv = conv;
     t.names = new Map(conv.participants.map((p) => [p.id, p.name]));
+    t.read = new Map(Object.entries(conv.read ?? {}).map(([k, v]) => [Number(k), v]));
     title.textContent = conv.title || conv.participants.filter((p) => p.id !== me.id)
       .map((p) => p.name).join(', ') || 'Conversation';
     renderPeople();
@@ -116,7 +120,9 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
         if (mine) {
           const n = Object.keys(m.acks ?? {}).length;
           const total = Math.max(0, (t.conv.participants?.length ?? 1) - 1);
-          actions.append(h('span', { class: 'ack-count' }, `Accusés de réception : ${n}/${total}`));
+          const who = Object.keys(m.acks ?? {}).map((id) => t.names.get(Number(id)) ?? 'Participant');
+          actions.append(h('span', { class: 'ack-count' }, `Accusés de réception : ${n}/${total}`,
+            who.length ? h('span', { class: 'ack-names' }, ` — ${andList(who.slice(0, 5))}${who.length > 5 ? '…' : ''}`) : null));
         } else if (m.acks && m.acks[String(me.id)]) {
           actions.append(h('span', { class: 'ack-done' }, '✓ Réception accusée'));
         } else {
@@ -129,6 +135,7 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
         }
       }
     }
+    const status = mine && !gone && !live ? readStatus(m) : null;
     return h('li', { class: `msg${mine ? ' msg-mine' : ''}${gone ? ' msg-gone' : ''}`,
       dataset: { id: String(m.id), seq: String(m.seq) } },
       h('p', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, m.author_id === me.id ? 'Moi' : (m.author_name ?? nameOf(m.author_id))), ' · ',
@@ -137,7 +144,55 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
       m.attachments?.length ? h('ul', { class: 'msg-files' }, m.attachments.map((a) =>
         h('li', {}, h('a', { href: a.url, target: '_blank', rel: 'noopener' },
           `${a.name} (${Math.max(1, Math.round(a.size / 1024))} Kio)`)))) : null,
-      actions);
+      actions, status);
+  }
+
+  // « Lu » under each of my messages: in a one-to-one conversation « Lu » or « Envoyé »; in a
+  // group or an information, who read it by name, and the full list (with times, and who
+  // acknowledged an information) on demand from the server (`receipts`).
+  function readStatus(m) {
+    const others = (t.conv?.participants ?? []).filter((p) => p.id !== me.id);
+    const readers = others.filter((p) => (t.read.get(p.id) ?? 0) >= m.seq);
+    let text;
+    if (t.conv.kind === 'direct') text = readers.length ? 'Lu' : 'Envoyé';
+    else if (!readers.length) text = 'Envoyé, pas encore lu';
+    else if (readers.length === others.length) text = others.length > 1 ? 'Lu par tous' : 'Lu';
+    else {
+      const names = readers.map((p) => p.name);
+      text = `Lu par ${names.length > 3 ? `${names.slice(0, 3).join(', ')} et ${names.length - 3} autre${names.length > 4 ? 's' : ''}` : andList(names)} (${readers.length}/${others.length})`;
+    }
+    const line = h('span', { class: readers.length ? 'read-state is-read' : 'read-state' },
+      readers.length ? '✓✓ ' : '✓ ', text);
+    if (t.conv.kind === 'direct') return h('p', { class: 'msg-status' }, line);
+    const list = h('ul', { class: 'receipts-list' }, h('li', { class: 'muted' }, 'Chargement…'));
+    const box = h('details', { class: 'receipts', open: t.openReceipts.has(m.id) },
+      h('summary', {}, t.conv.kind === 'information' ? 'Qui a lu, qui a accusé réception ?' : 'Qui l’a lu ?'), list);
+    box.addEventListener('toggle', () => {
+      if (box.open) { t.openReceipts.add(m.id); fillReceipts(m, list); } else t.openReceipts.delete(m.id);
+    });
+    if (box.open) fillReceipts(m, list);
+    return h('div', { class: 'msg-status' }, line, box);
+  }
+
+  const longWhen = (ts) => new Intl.DateTimeFormat('fr-FR', { day: 'numeric', month: 'long',
+    hour: '2-digit', minute: '2-digit', timeZone: tz }).format(new Date(ts * 1000));
+
+  async function fillReceipts(m, list) {
+    const answer = await conn.call('receipts', { message_id: m.id });
+    if (!answer.ok) { replace(list, h('li', {}, answer.error.message)); return; }
+    replace(list, answer.recipients.map((r) => h('li', { class: r.read ? 'is-read' : '' },
+      h('span', { class: 'receipt-name' }, r.name), ' — ',
+      r.read ? `lu le ${longWhen(r.read_at ?? m.created_at)}` : 'pas encore lu',
+      answer.kind === 'information'
+        ? (r.acked_at ? `, réception accusée le ${longWhen(r.acked_at)}` : ', réception pas encore accusée') : '')));
+  }
+
+  function receipt(r) {
+    if (!t.conv || r.conversation_id !== t.conv.id) return;
+    if ((t.read.get(r.user_id) ?? 0) >= r.read_seq) return;
+    t.read.set(r.user_id, r.read_seq);
+    if (r.user_id === me.id) return;
+    for (const { m } of t.items.values()) if (m.author_id === me.id && m.seq <= r.read_seq) upsert(m);
   }
 
   function upsert(m) {
@@ -170,7 +225,11 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
 
   function acked(data) {
     const item = t.items.get(data.message_id);
-    if (item) { item.m.acks = { ...(item.m.acks ?? {}), [data.user_id]: data.at }; upsert(item.m); }
+    if (item) {
+      if (data.name && !t.names.has(data.user_id)) t.names.set(data.user_id, data.name);
+      item.m.acks = { ...(item.m.acks ?? {}), [data.user_id]: data.at };
+      upsert(item.m);
+    }
   }
 
   async function loadOlder() {
@@ -240,7 +299,7 @@ export function createThread({ conn, me, tz, limits = {}, live = false, onError 
     onError?.(answer.ok ? 'Message signalé à la vie scolaire (CPE). Merci.' : answer.error.message);
   }
 
-  return { el, load, apply, typing, acked, online, get conv() { return t.conv; },
+  return { el, load, apply, typing, acked, receipt, online, get conv() { return t.conv; },
     lastSeq: () => Math.max(0, ...[...t.items.values()].map((i) => i.m.seq)),
     destroy: () => clearTimeout(t.typingTimer) };
 }

@@ -15,6 +15,8 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
   const user = { id: me.user.id, role: me.user.role, name: me.user.name, school_id: me.user.school_id };
   const s = { conversations: [], limits: {}, thread: null, openId: conversationId ?? null };
   const notice = h('p', { class: 'chat-notice', role: 'status', 'aria-live': 'polite' });
+  // Outcomes of my reports (the vie scolaire handled them): they stay until « Compris ».
+  const outcomes = h('ul', { class: 'outcomes', 'aria-live': 'polite' });
   const listEl = h('ul', { class: 'conv-list', 'aria-busy': 'true' }, h('li', { class: 'muted' }, 'Chargement…'));
   const totalBadge = h('span', { class: 'badge', hidden: true });
   const search = h('input', { type: 'search', class: 'chat-search', placeholder: 'Rechercher dans mes messages',
@@ -35,7 +37,7 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
       h('p', { class: 'brand' }, 'Messagerie'), status));
   const page = h('main', { id: 'contenu', class: 'chat-page', tabindex: '-1',
     dataset: { view: conversationId ? 'thread' : 'list' } },
-    notice, h('div', { class: 'chat-panes' }, listPane, h('div', { class: 'thread-col' }, back, threadPane)));
+    notice, outcomes, h('div', { class: 'chat-panes' }, listPane, h('div', { class: 'thread-col' }, back, threadPane)));
   replace(root, header, page);
   const say = (text) => { notice.textContent = text; setTimeout(() => { if (notice.textContent === text) notice.textContent = ''; }, 6000); };
   const corner = schoolCorner(user, tz, say);
@@ -45,6 +47,7 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
     welcome(data) {
       s.conversations = data.conversations;
       s.limits = data.limits;
+      for (const o of data.report_outcomes ?? []) showOutcome(o);
       renderList();
       if (s.openId === 'new') showCompose();
       else if (s.openId && !s.thread) openThread(s.openId);
@@ -71,15 +74,29 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
     typing(t) { if (s.thread?.conv?.id === t.conversation_id) s.thread.typing(t); },
     acked(a) { if (s.thread?.conv?.id === a.conversation_id) s.thread.acked(a); },
     receipt(r) {
+      s.thread?.receipt?.(r); // « Lu » under my messages, live
       if (r.user_id !== user.id) return;
       const c = s.conversations.find((x) => x.id === r.conversation_id);
       if (c) { c.read_seq = Math.max(c.read_seq, r.read_seq); if (r.read_seq >= c.last_seq) c.unread = 0; renderList(); }
     },
     report() { corner?.refresh?.(); },
     report_handled() { corner?.refresh?.(); },
+    report_outcome(o) { showOutcome(o); },
     muted(m) { const c = s.conversations.find((x) => x.id === m.conversation_id); if (c) { c.muted = m.muted; renderList(); } },
     status(state) { status?.set?.(state); },
   });
+
+  function showOutcome(o) {
+    if (outcomes.querySelector(`[data-report-id="${o.report_id}"]`)) return;
+    const item = h('li', { class: 'outcome', dataset: { reportId: String(o.report_id) } },
+      h('span', {}, o.message), ' ',
+      h('a', { href: `#/messages/${o.conversation_id}` }, 'Voir la conversation'), ' ',
+      h('button', { type: 'button', class: 'btn btn-light btn-small', onclick: async () => {
+        const answer = await conn.call('outcomes_seen', { report_ids: [o.report_id] });
+        if (answer.ok) item.remove(); else say(answer.error.message);
+      } }, 'Compris'));
+    outcomes.append(item);
+  }
 
   // Who has the open conversation on screen (presence), shown as « en ligne » in its header.
   const roster = watchRoster((users) => s.thread?.online(users));
@@ -106,10 +123,13 @@ export function renderMessages(root, { me, tz, conversationId, status, open }) {
     replace(listEl, s.conversations.map((c) => h('li', {},
       h('a', { class: `conv${c.id === s.thread?.conv?.id ? ' conv-open' : ''}${c.unread ? ' conv-unread' : ''}`,
         href: `#/messages/${c.id}`, 'aria-current': c.id === s.thread?.conv?.id ? 'true' : false },
-        h('span', { class: 'conv-title' }, titleOf(c)),
-        KIND_LABELS[c.kind] ? h('span', { class: 'conv-kind' }, KIND_LABELS[c.kind]) : null,
-        c.muted ? h('span', { class: 'conv-kind' }, 'En sourdine') : null,
-        c.unread ? h('span', { class: 'badge', 'aria-label': `${c.unread} non lu${c.unread > 1 ? 's' : ''}` }, String(c.unread)) : null,
+        // Title and tags on the first line, the badge at its end; the last message and the
+        // time on the second: fixed places, so a tag never pushes the badge onto a new row.
+        h('span', { class: 'conv-head' },
+          h('span', { class: 'conv-title' }, titleOf(c)),
+          KIND_LABELS[c.kind] ? h('span', { class: 'conv-kind' }, KIND_LABELS[c.kind]) : null,
+          c.muted ? h('span', { class: 'conv-kind' }, 'En sourdine') : null),
+        c.unread ? h('span', { class: 'badge conv-badge', 'aria-label': `${c.unread} non lu${c.unread > 1 ? 's' : ''}` }, String(c.unread)) : null,
         h('span', { class: 'conv-last' }, c.last ? c.last.body : ''),
         h('time', { class: 'conv-when' }, when(c.last_at, tz))))));
   }

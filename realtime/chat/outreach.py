@@ -1,0 +1,198 @@
+"""What the messagerie tells people beyond the messages themselves: why a recipient cannot be
+written to now (quiet hours), the class distribution lists of the school team, who read and
+who acknowledged each of one's messages, and a report's outcome to whoever reported it.
+
+Mixed into ChatService (like Delivery and Attachments): every decision still goes through
+`realtime/policy.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from realtime.chat import french, people, store
+from realtime.chat.model import Message
+from realtime.db import Database
+from realtime.errors import AppError, not_found
+from realtime.identity.model import Principal, Role
+from realtime.policy import Action, ChatPeerRef, ClassRef, may
+
+AUDIENCES = {"parents": "Parents des élèves de {name}", "students": "Élèves de {name}"}
+NOT_FOUND_LIST = "Liste de diffusion introuvable ou hors de vos classes."
+
+
+class ClassList(msgspec.Struct, frozen=True):
+    """A class's distribution list: `audience` is "parents" or "students"."""
+
+    class_id: int
+    audience: str
+
+
+def quiet_refusal(p: Principal, ref: ChatPeerRef) -> AppError | None:
+    """`quiet_hours` when the only thing keeping `p` from writing to `ref` is the time of day
+    (the same request at the start of the school's day would be allowed)."""
+    rules = ref.rules
+    if not rules.quiet_hours:
+        return None
+    at_opening = msgspec.structs.replace(ref, local_minute=rules.day_start_min)
+    if not may(p, Action.CHAT_WRITE_TO, at_opening):
+        return None
+    when = ("à partir de" if ref.local_minute < rules.day_start_min
+            else "demain à partir de")
+    return AppError(
+        "quiet_hours",
+        f"Les familles et les élèves écrivent à l'établissement de"
+        f" {french.hour(rules.day_start_min)} à {french.hour(rules.day_end_min)}."
+        f" Vous pourrez écrire {when} {french.hour(rules.day_start_min)} ; une conversation"
+        f" déjà ouverte reste possible.",
+        details={"user_id": ref.id, "opens_at": rules.day_start_min,
+                 "closes_at": rules.day_end_min})
+
+
+class Outreach:
+    db: Database
+    tz: ZoneInfo
+    clock: Callable[[], float]
+
+    async def peers(self, p: Principal, ids: list[int], rules: Any = None
+                    ) -> dict[int, ChatPeerRef]:
+        raise NotImplementedError
+
+    async def _message(self, p: Principal, msg_id: int) -> tuple[Message, Any]:
+        raise NotImplementedError
+
+    async def _emit_users(self, user_ids: list[int], event: str, data: dict[str, Any]
+                          ) -> None:
+        raise NotImplementedError
+
+    # --- quiet hours -------------------------------------------------------------------
+
+    async def quiet_now(self, p: Principal) -> dict[str, Any] | None:
+        """For the compose form: the school team hidden from `p` by quiet hours right now,
+        and when they can be written to again (None when nobody is hidden)."""
+        if p.role not in (Role.PARENT, Role.STUDENT):
+            return None
+        ids = await people.candidates(self.db, sorted(p.school_ids), p.role)
+        for ref in (await self.peers(p, ids)).values():
+            err = quiet_refusal(p, ref) if not may(p, Action.CHAT_WRITE_TO, ref) else None
+            if err is not None:
+                return {"message": err.message, **(err.details or {})}
+        return None
+
+    # --- class distribution lists ------------------------------------------------------
+
+    async def class_lists(self, p: Principal) -> list[dict[str, Any]]:
+        """The lists `p` may write to: a teacher's classes, the CPE's whole school."""
+        if p.role not in (Role.TEACHER, Role.CPE) or p.school_id is None:
+            return []
+        rows = await self.db.fetchall(
+            "SELECT c.id, c.name, c.school_id,"
+            " (SELECT COUNT(DISTINCT g.guardian_id) FROM guardianships g JOIN enrollments e"
+            "  ON e.student_id = g.student_id JOIN users u ON u.id = g.guardian_id"
+            "  WHERE e.class_id = c.id AND u.disabled = 0) AS parents,"
+            " (SELECT COUNT(*) FROM enrollments e JOIN users u ON u.id = e.student_id"
+            "  WHERE e.class_id = c.id AND u.disabled = 0) AS students"
+            " FROM classes c WHERE c.school_id = ? ORDER BY c.name", (p.school_id,))
+        out = []
+        for r in rows:
+            if not may(p, Action.CHAT_WRITE_TO_CLASS, ClassRef(id=r["id"],
+                                                                school_id=r["school_id"])):
+                continue
+            for audience, label in AUDIENCES.items():
+                out.append({"class_id": r["id"], "class_name": r["name"], "audience": audience,
+                            "label": label.format(name=r["name"]), "count": r[audience]})
+        return out
+
+    async def expand_lists(self, p: Principal, lists: list[ClassList]
+                           ) -> tuple[list[int], str]:
+        """The members of these lists (enabled accounts) and a title naming them."""
+        members: set[int] = set()
+        titles: list[str] = []
+        for item in lists:
+            row = await self.db.fetchone("SELECT id, name, school_id FROM classes WHERE id = ?",
+                                         (item.class_id,))
+            if row is None or item.audience not in AUDIENCES or not may(
+                    p, Action.CHAT_WRITE_TO_CLASS, ClassRef(id=row["id"],
+                                                            school_id=row["school_id"])):
+                raise AppError("not_found", NOT_FOUND_LIST, details={"class_id": item.class_id})
+            sql = ("SELECT DISTINCT g.guardian_id AS id FROM guardianships g JOIN enrollments e"
+                   " ON e.student_id = g.student_id JOIN users u ON u.id = g.guardian_id"
+                   " WHERE e.class_id = ? AND u.disabled = 0" if item.audience == "parents" else
+                   "SELECT e.student_id AS id FROM enrollments e JOIN users u"
+                   " ON u.id = e.student_id WHERE e.class_id = ? AND u.disabled = 0")
+            members.update(r["id"] for r in await self.db.fetchall(sql, (row["id"],)))
+            titles.append(AUDIENCES[item.audience].format(name=row["name"]))
+        return sorted(members), ", ".join(titles)
+
+    # --- read receipts and acknowledgements ----------------------------------------------
+
+    async def receipts(self, p: Principal, msg_id: int) -> dict[str, Any]:
+        """Who of the other participants read this message of mine, and when; for an
+        information, who acknowledged it, and when. Names, not only counts."""
+        msg, loaded = await self._message(p, msg_id)
+        if msg.author_id != p.id or loaded.conv.kind == "live":
+            raise not_found("Message introuvable.")
+        others = [u for u in loaded.members if u != p.id]
+        parts = {x.user_id: x for x in await store.participants(self.db, loaded.conv.id)}
+        times = await store.read_times(self.db, loaded.conv.id, msg.seq)
+        acks = ((await store.acks_of(self.db, [msg.id]))[msg.id]
+                if loaded.conv.kind == "information" else {})
+        found = await people.people(self.db, others)
+        rows = []
+        for uid in others:
+            read = uid in parts and parts[uid].read_seq >= msg.seq
+            rows.append({"user_id": uid,
+                         "name": found[uid].name if uid in found else "Compte désactivé",
+                         "role": found[uid].role if uid in found else "",
+                         "read": read, "read_at": times.get(uid) if read else None,
+                         "acked_at": acks.get(uid)})
+        rows.sort(key=lambda r: (not r["read"], r["name"]))
+        return {"message_id": msg.id, "conversation_id": msg.conversation_id,
+                "kind": loaded.conv.kind, "recipients": rows,
+                "read": sum(r["read"] for r in rows), "acked": len(acks), "total": len(rows)}
+
+    # --- a report's outcome, for its reporter --------------------------------------------
+
+    def _outcome(self, r: dict[str, Any], names: dict[int, people.Person]) -> dict[str, Any]:
+        author = names[r["author_id"]].name if r["author_id"] in names else "un compte supprimé"
+        when = french.day_and_time(r["handled_at"], self.tz)
+        return {"report_id": r["id"], "message_id": r["message_id"],
+                "conversation_id": r["conversation_id"], "handled_at": r["handled_at"],
+                "author_name": author,
+                "message": f"La vie scolaire a traité votre signalement du message"
+                           f" {french.de(author)} ({when})."}
+
+    async def _outcomes(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = await people.people(self.db, sorted({r["author_id"] for r in rows}))
+        return [self._outcome(r, names) for r in rows if r["handled_at"] is not None]
+
+    async def tell_reporters(self, report_ids: list[int]) -> None:
+        """After a CPE handled a message: each reporter's devices hear the outcome at once;
+        until one of them says it was seen, it also waits in their next welcome."""
+        rows = [r for r in await store.reports_by_ids(self.db, report_ids)
+                if r["handled_at"] is not None]
+        names = await people.people(self.db, sorted({r["author_id"] for r in rows}))
+        for r in rows:
+            await self._emit_users([r["reporter_id"]], "report_outcome", self._outcome(r, names))
+
+    async def untold(self, p: Principal) -> list[dict[str, Any]]:
+        return await self._outcomes(await store.untold_outcomes(self.db, p.id))
+
+    async def outcomes_seen(self, p: Principal, report_ids: list[int]) -> int:
+        async with self.db.transaction() as conn:
+            return await store.mark_told(conn, p.id, report_ids, self.clock())
+
+    async def my_reports(self, p: Principal) -> list[dict[str, Any]]:
+        """What I reported, and where each stands (the CPE's note stays internal)."""
+        rows = await store.reports_of_reporter(self.db, p.id)
+        names = await people.people(self.db, sorted({r["author_id"] for r in rows}))
+        return [{"report_id": r["id"], "message_id": r["message_id"],
+                 "conversation_id": r["conversation_id"], "created_at": r["created_at"],
+                 "reason": r["reason"], "handled_at": r["handled_at"],
+                 "author_name": names[r["author_id"]].name if r["author_id"] in names
+                 else "un compte supprimé",
+                 "state": "handled" if r["handled_at"] else "open"} for r in rows]
