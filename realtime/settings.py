@@ -82,6 +82,9 @@ class Settings:
     # this many years after their own (2: the school year after next), then purged.
     attendance_retention_years: int = 2
     attendance_overdue_min: int = 10
+    # AAF import (docs/identity.md): an account the feed disabled is deleted after this many
+    # days, never before the attendance retention (whichever is longer applies).
+    aaf_delete_after_days: int = 730
     # Web Push: without a key, one is generated beside the database on first start.
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:vie-scolaire@ent.invalid"
@@ -148,6 +151,8 @@ class Settings:
                                             d.attendance_retention_years),
             attendance_overdue_min=_int(env, "REALTIME_ATTENDANCE_OVERDUE_MIN",
                                         d.attendance_overdue_min),
+            aaf_delete_after_days=_int(env, "REALTIME_AAF_DELETE_AFTER_DAYS",
+                                       d.aaf_delete_after_days),
             vapid_private_key=env.get("REALTIME_VAPID_PRIVATE_KEY") or None,
             vapid_subject=env.get("REALTIME_VAPID_SUBJECT") or d.vapid_subject,
             push_allowed_hosts=tuple(h.strip() for h in env["REALTIME_PUSH_HOSTS"].split(",")

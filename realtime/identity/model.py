@@ -45,6 +45,15 @@ class User(msgspec.Struct, frozen=True):
         }
 
 
+class FeedAccount(msgspec.Struct, frozen=True):
+    """An account as the directory feed (AAF import) sees it: `source` is "aaf" for the
+    accounts it manages, `disabled_at` is when the feed disabled it (None otherwise)."""
+
+    user: User
+    source: str | None = None
+    disabled_at: str | None = None
+
+
 class Session(msgspec.Struct, frozen=True):
     id: str
     user_id: int

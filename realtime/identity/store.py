@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiosqlite
 
 from realtime.db import Database
-from realtime.identity.model import Role, Session, User
+from realtime.identity.model import FeedAccount, Role, Session, User
 
 _USER_COLS = "id, login, role, name, school_id, disabled, external_id"
 
@@ -60,11 +60,12 @@ async def insert_user(
     school_id: int | None,
     code_hash: str,
     external_id: str | None = None,
+    source: str | None = None,
 ) -> User:
     cur = await conn.execute(
-        "INSERT INTO users (login, role, name, school_id, code_hash, external_id)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (login, role.value, name, school_id, code_hash, external_id),
+        "INSERT INTO users (login, role, name, school_id, code_hash, external_id, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (login, role.value, name, school_id, code_hash, external_id, source),
     )
     return User(id=cur.lastrowid or 0, login=login, role=role, name=name, school_id=school_id,
                 external_id=external_id)
@@ -126,3 +127,52 @@ async def purge_sessions(conn: aiosqlite.Connection, now: float) -> None:
         "DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)",
         (now - 86400, now - 86400),
     )
+
+
+# --- the directory feed (AAF import) -------------------------------------------------------
+
+async def feed_accounts(db: Database) -> dict[str, FeedAccount]:
+    """Every account that carries an external id, by that id."""
+    rows = await db.fetchall(
+        f"SELECT {_USER_COLS}, source, disabled_at FROM users WHERE external_id IS NOT NULL"
+    )
+    return {r["external_id"]: FeedAccount(user=_user(r), source=r["source"],
+                                          disabled_at=r["disabled_at"]) for r in rows}
+
+
+async def taken_logins(db: Database) -> set[str]:
+    """Every login in use, case-folded (logins are unique regardless of case)."""
+    return {r["login"].casefold() for r in await db.fetchall("SELECT login FROM users")}
+
+
+async def adopt_for_feed(conn: aiosqlite.Connection, user_id: int, source: str) -> None:
+    await conn.execute("UPDATE users SET source = ? WHERE id = ?", (source, user_id))
+
+
+async def disable_user(conn: aiosqlite.Connection, user_id: int, at: str, now: float) -> None:
+    """The account can no longer sign in and every session it holds is revoked (open
+    sockets are cut by the session revocation's own mechanism)."""
+    await conn.execute(
+        "UPDATE users SET disabled = 1, disabled_at = ? WHERE id = ?", (at, user_id)
+    )
+    await revoke_user_sessions(conn, user_id, now)
+
+
+async def enable_user(conn: aiosqlite.Connection, user_id: int) -> None:
+    await conn.execute(
+        "UPDATE users SET disabled = 0, disabled_at = NULL WHERE id = ?", (user_id,)
+    )
+
+
+async def feed_disabled_before(db: Database, source: str, cutoff: str) -> list[User]:
+    rows = await db.fetchall(
+        f"SELECT {_USER_COLS} FROM users WHERE source = ? AND disabled = 1"
+        " AND disabled_at IS NOT NULL AND disabled_at < ?",
+        (source, cutoff),
+    )
+    return [_user(r) for r in rows]
+
+
+async def delete_user(conn: aiosqlite.Connection, user_id: int) -> None:
+    """Gone with everything that is theirs (the schema cascades)."""
+    await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
