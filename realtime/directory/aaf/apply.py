@@ -126,6 +126,7 @@ class Importer:
         self.accounts: dict[str, FeedAccount] = {}
         self.taken: set[str] = set()
         self.enrolments: dict[int, int] = {}
+        self.school_ids: dict[str, int] = {}  # external id → id, as stored before the run
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -134,6 +135,10 @@ class Importer:
         self.taken = await identity_store.taken_logins(self.db)
         rows = await self.db.fetchall("SELECT student_id, class_id FROM enrollments")
         self.enrolments = {r[0]: r[1] for r in rows}
+        # Read before any transaction: the database's lock is held for the whole dry run.
+        rows = await self.db.fetchall(
+            "SELECT external_id, id FROM schools WHERE external_id IS NOT NULL")
+        self.school_ids = {r[0]: r[1] for r in rows}
         if not self.dry_run:
             await self._schools(self.db.transaction)
             await self._absentees(self.db.transaction)
@@ -156,9 +161,8 @@ class Importer:
         for s in self.snap.staff.values():
             by_school_staff[s.school].append(s)
         for key in self.snap.broken_schools:
-            found = await self.db.fetchone("SELECT id FROM schools WHERE external_id = ?", (key,))
-            if found:
-                self.protected_schools.add(found[0])
+            if key in self.school_ids:
+                self.protected_schools.add(self.school_ids[key])
         schools = list(self.snap.schools.values())
         for i, rec in enumerate(schools, 1):
             saved = (dict(self.accounts), set(self.taken), dict(self.enrolments), set(self.seen),
@@ -173,10 +177,8 @@ class Importer:
                 self.summary.counts = counts
                 self.summary.skipped.append(Skip(f"établissement {rec.uai}",
                                                  f"rien n'a été appliqué ({exc})"))
-                found = await self.db.fetchone("SELECT id FROM schools WHERE external_id = ?",
-                                               (rec.key,))
-                if found:
-                    self.protected_schools.add(found[0])
+                if rec.key in self.school_ids:
+                    self.protected_schools.add(self.school_ids[rec.key])
             self.progress(f"Établissement {i}/{len(schools)} : {rec.uai} {rec.name}")
             await asyncio.sleep(0)
 
