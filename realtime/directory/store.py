@@ -327,25 +327,55 @@ async def enrollments_in(conn: aiosqlite.Connection, school_id: int) -> dict[int
     return {r[0]: r[1] for r in rows}
 
 
-async def sync_set(conn: aiosqlite.Connection, table: str, key: tuple[str, int],
-                   columns: tuple[str, ...], wanted: set[tuple[Any, ...]],
-                   scope: str = "", scope_params: tuple[Any, ...] = ()) -> bool:
-    """Make the rows of `table` whose `key` column equals the key's value exactly `wanted`
-    (tuples of `columns`), within an optional extra SQL `scope`. True if anything changed.
-    Table and column names come from this module's callers, never from input."""
-    col, value = key
-    where = f"{col} = ?" + (f" AND {scope}" if scope else "")
-    have = {tuple(r) for r in await _rows(
-        conn, f"SELECT {', '.join(columns)} FROM {table} WHERE {where}", (value, *scope_params))}
-    gone, new = have - wanted, wanted - have
-    marks = ", ".join("?" * (len(columns) + 1))
-    for row in gone:
-        cond = " AND ".join(f"{c} = ?" for c in columns)
-        await conn.execute(f"DELETE FROM {table} WHERE {col} = ? AND {cond}", (value, *row))
-    for row in new:
-        await conn.execute(
-            f"INSERT INTO {table} ({col}, {', '.join(columns)}) VALUES ({marks})", (value, *row))
-    return bool(gone or new)
+# Relations the feed keeps in step, as (table, key column, other columns): read whole once
+# per run, compared in memory, and only the differences written.
+FEED_RELATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "group_members": ("student_id", ("group_id",)),
+    "guardianships": ("student_id", ("guardian_id",)),
+    "teachings": ("teacher_id", ("class_id", "subject")),
+    "group_teachings": ("teacher_id", ("group_id", "subject")),
+    "class_tutors": ("teacher_id", ("class_id",)),
+}
+
+
+def feed_relation_sql(table: str, source: str) -> tuple[str, tuple[Any, ...]]:
+    """The query that reads one of `FEED_RELATIONS` (guardianships: only the links to the
+    feed's own guardians, so a link made by hand to an account outside it stays)."""
+    key, cols = FEED_RELATIONS[table]
+    if table == "guardianships":
+        return ("SELECT g.student_id, g.guardian_id FROM guardianships g JOIN users u"
+                " ON u.id = g.guardian_id WHERE u.source = ?", (source,))
+    return f"SELECT {key}, {', '.join(cols)} FROM {table}", ()
+
+
+async def change_relation(conn: aiosqlite.Connection, table: str,
+                          removed: list[tuple[Any, ...]], added: list[tuple[Any, ...]]) -> None:
+    """Rows (key, *columns) of one of `FEED_RELATIONS` to delete and to insert."""
+    key, cols = FEED_RELATIONS[table]
+    names = (key, *cols)
+    if removed:
+        cond = " AND ".join(f"{c} = ?" for c in names)
+        await conn.executemany(f"DELETE FROM {table} WHERE {cond}", removed)
+    if added:
+        await conn.executemany(
+            f"INSERT OR IGNORE INTO {table} ({', '.join(names)})"
+            f" VALUES ({', '.join('?' * len(names))})", added)
+
+
+async def enroll_many(conn: aiosqlite.Connection, pairs: list[tuple[int, int]]) -> None:
+    """(student id, class id): each pupil in exactly that class."""
+    await conn.executemany(
+        "INSERT INTO enrollments (student_id, class_id) VALUES (?, ?)"
+        " ON CONFLICT (student_id) DO UPDATE SET class_id = excluded.class_id", pairs)
+
+
+async def set_guardian_contacts(conn: aiosqlite.Connection, rows: list[GuardianContact]) -> None:
+    await conn.executemany(
+        "INSERT INTO guardian_contacts (guardian_id, home_phone, work_phone, mobile_phone, email)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guardian_id) DO UPDATE SET"
+        " home_phone = excluded.home_phone, work_phone = excluded.work_phone,"
+        " mobile_phone = excluded.mobile_phone, email = excluded.email",
+        [(c.guardian_id, c.home_phone, c.work_phone, c.mobile_phone, c.email) for c in rows])
 
 
 async def upsert_group(conn: aiosqlite.Connection, school_id: int, code: str, name: str
@@ -361,22 +391,6 @@ async def upsert_group(conn: aiosqlite.Connection, school_id: int, code: str, na
         "INSERT INTO class_groups (school_id, code, name) VALUES (?, ?, ?)",
         (school_id, code, name))
     return int(cur.lastrowid or 0), True
-
-
-async def set_guardian_contact(conn: aiosqlite.Connection, c: GuardianContact) -> bool:
-    values = (c.home_phone, c.work_phone, c.mobile_phone, c.email)
-    rows = await _rows(conn, "SELECT home_phone, work_phone, mobile_phone, email"
-                       " FROM guardian_contacts WHERE guardian_id = ?", (c.guardian_id,))
-    if rows and tuple(rows[0]) == values:
-        return False
-    await conn.execute(
-        "INSERT INTO guardian_contacts (guardian_id, home_phone, work_phone, mobile_phone, email)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guardian_id) DO UPDATE SET"
-        " home_phone = excluded.home_phone, work_phone = excluded.work_phone,"
-        " mobile_phone = excluded.mobile_phone, email = excluded.email",
-        (c.guardian_id, *values),
-    )
-    return True
 
 
 async def guardian_contacts(db: Database, guardian_ids: list[int]) -> dict[int, GuardianContact]:

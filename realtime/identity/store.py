@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import aiosqlite
 
 from realtime.db import Database
@@ -131,22 +134,22 @@ async def purge_sessions(conn: aiosqlite.Connection, now: float) -> None:
 
 # --- the directory feed (AAF import) -------------------------------------------------------
 
-async def feed_accounts(db: Database) -> dict[str, FeedAccount]:
+# `fetch(sql, params)` returns rows: `Database.fetchall`, or a reader on the connection of a
+# transaction under way (the dry run holds the database's lock throughout).
+Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[Any]]]
+
+
+async def feed_accounts(fetch: Fetch) -> dict[str, FeedAccount]:
     """Every account that carries an external id, by that id."""
-    rows = await db.fetchall(
-        f"SELECT {_USER_COLS}, source, disabled_at FROM users WHERE external_id IS NOT NULL"
-    )
+    rows = await fetch(
+        f"SELECT {_USER_COLS}, source, disabled_at FROM users WHERE external_id IS NOT NULL", ())
     return {r["external_id"]: FeedAccount(user=_user(r), source=r["source"],
                                           disabled_at=r["disabled_at"]) for r in rows}
 
 
-async def taken_logins(db: Database) -> set[str]:
+async def taken_logins(fetch: Fetch) -> set[str]:
     """Every login in use, case-folded (logins are unique regardless of case)."""
-    return {r["login"].casefold() for r in await db.fetchall("SELECT login FROM users")}
-
-
-async def adopt_for_feed(conn: aiosqlite.Connection, user_id: int, source: str) -> None:
-    await conn.execute("UPDATE users SET source = ? WHERE id = ?", (source, user_id))
+    return {r["login"].casefold() for r in await fetch("SELECT login FROM users", ())}
 
 
 async def disable_user(conn: aiosqlite.Connection, user_id: int, at: str, now: float) -> None:
@@ -158,21 +161,39 @@ async def disable_user(conn: aiosqlite.Connection, user_id: int, at: str, now: f
     await revoke_user_sessions(conn, user_id, now)
 
 
-async def enable_user(conn: aiosqlite.Connection, user_id: int) -> None:
-    await conn.execute(
-        "UPDATE users SET disabled = 0, disabled_at = NULL WHERE id = ?", (user_id,)
-    )
-
-
-async def feed_disabled_before(db: Database, source: str, cutoff: str) -> list[User]:
-    rows = await db.fetchall(
-        f"SELECT {_USER_COLS} FROM users WHERE source = ? AND disabled = 1"
-        " AND disabled_at IS NOT NULL AND disabled_at < ?",
-        (source, cutoff),
-    )
-    return [_user(r) for r in rows]
-
-
 async def delete_user(conn: aiosqlite.Connection, user_id: int) -> None:
     """Gone with everything that is theirs (the schema cascades)."""
     await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+
+async def insert_feed_users(conn: aiosqlite.Connection, source: str, code_hash: str,
+                            rows: list[tuple[str, Role, str, int | None, str]]) -> dict[str, int]:
+    """Create accounts in bulk: (login, role, name, school id, external id) each. Returns
+    external id → user id."""
+    await conn.executemany(
+        "INSERT INTO users (login, role, name, school_id, code_hash, external_id, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(login, role.value, name, school_id, code_hash, ext, source)
+         for login, role, name, school_id, ext in rows])
+    out: dict[str, int] = {}
+    keys = [r[4] for r in rows]
+    for i in range(0, len(keys), 500):
+        part = keys[i:i + 500]
+        cur = await conn.execute(
+            f"SELECT id, external_id FROM users WHERE external_id IN ({','.join('?' * len(part))})",
+            part)
+        out.update({r[1]: r[0] for r in await cur.fetchall()})
+    return out
+
+
+async def update_feed_users(conn: aiosqlite.Connection, source: str,
+                            rows: list[tuple[int, Role, str, int | None]]) -> None:
+    """(id, role, name, school id) each; the accounts become the feed's."""
+    await conn.executemany(
+        "UPDATE users SET role = ?, name = ?, school_id = ?, source = ? WHERE id = ?",
+        [(role.value, name, school_id, source, uid) for uid, role, name, school_id in rows])
+
+
+async def enable_users(conn: aiosqlite.Connection, ids: list[int]) -> None:
+    await conn.executemany(
+        "UPDATE users SET disabled = 0, disabled_at = NULL WHERE id = ?", [(i,) for i in ids])

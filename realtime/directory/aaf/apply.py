@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from realtime.db import Database
 from realtime.directory import store
 from realtime.directory.aaf.model import (
     PupilRec,
+    RelativeRec,
     SchoolRec,
     Skip,
     Snapshot,
@@ -110,7 +113,23 @@ class _DryRun(Exception):
     pass
 
 
+class _Want(msgspec.Struct):
+    """One person as this snapshot wants them."""
+
+    kind: str
+    key: str
+    role: Role
+    name: str
+    first: str
+    last: str
+    school_id: int | None
+
+
 class Importer:
+    """Diffs the snapshot against what is stored, read once in a few queries, and writes only
+    the differences, in bulk, school by school (the steady nightly run writes almost nothing
+    and asks the database almost nothing)."""
+
     def __init__(self, db: Database, snap: Snapshot, *, now: dt.datetime, delete_after_days: int,
                  dry_run: bool = False, progress: Callable[[str], None] = lambda _: None) -> None:
         self.db, self.snap, self.now, self.dry_run = db, snap, now, dry_run
@@ -121,91 +140,216 @@ class Importer:
         self.summary.read = snap.read
         self.summary.skipped = list(snap.skipped)
         self.seen: set[str] = set()
-        self.guardians_done: dict[str, int] = {}
         self.protected_schools: set[int] = set()
+        # The stored truth, mirrored (and kept in step with every write of the run).
         self.accounts: dict[str, FeedAccount] = {}
         self.taken: set[str] = set()
         self.enrolments: dict[int, int] = {}
-        self.school_ids: dict[str, int] = {}  # external id → id, as stored before the run
+        self.school_ids: dict[str, int] = {}
+        self.relations: dict[str, dict[int, set[tuple[Any, ...]]]] = {}
+        self.contacts: dict[int, tuple[str, str, str, str]] = {}
+
+    async def _load(self, fetch: identity_store.Fetch) -> None:
+        self.accounts = await identity_store.feed_accounts(fetch)
+        self.taken = await identity_store.taken_logins(fetch)
+        self.enrolments = {r[0]: r[1] for r in await fetch(
+            "SELECT student_id, class_id FROM enrollments", ())}
+        self.school_ids = {r[0]: r[1] for r in await fetch(
+            "SELECT external_id, id FROM schools WHERE external_id IS NOT NULL", ())}
+        for table in store.FEED_RELATIONS:
+            sql, params = store.feed_relation_sql(table, FEED)
+            mirror: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
+            for r in await fetch(sql, params):
+                mirror[r[0]].add(tuple(r[1:]))
+            self.relations[table] = mirror
+        self.contacts = {r[0]: tuple(r[1:]) for r in await fetch(  # type: ignore[misc]
+            "SELECT guardian_id, home_phone, work_phone, mobile_phone, email"
+            " FROM guardian_contacts", ())}
 
     # --- the run ---------------------------------------------------------------------------
 
     async def run(self) -> Summary:
-        self.accounts = await identity_store.feed_accounts(self.db)
-        self.taken = await identity_store.taken_logins(self.db)
-        rows = await self.db.fetchall("SELECT student_id, class_id FROM enrollments")
-        self.enrolments = {r[0]: r[1] for r in rows}
-        # Read before any transaction: the database's lock is held for the whole dry run.
-        rows = await self.db.fetchall(
-            "SELECT external_id, id FROM schools WHERE external_id IS NOT NULL")
-        self.school_ids = {r[0]: r[1] for r in rows}
         if not self.dry_run:
-            await self._schools(self.db.transaction)
+            await self._load(lambda sql, params: self.db.fetchall(sql, params))
+            await self._schools(self.db.transaction, self._load_outside)
             await self._absentees(self.db.transaction)
             return self.summary
         try:
             async with self.db.transaction() as conn:
-                unit = _savepoints(conn)
-                await self._schools(unit)
-                await self._absentees(unit)
+                async def fetch(sql: str, params: tuple[Any, ...]) -> list[Any]:
+                    cur = await conn.execute(sql, params)
+                    return list(await cur.fetchall())
+
+                async def reload() -> None:
+                    await self._load(fetch)
+
+                await self._load(fetch)
+                await self._schools(_savepoints(conn), reload)
+                await self._absentees(_savepoints(conn))
                 raise _DryRun
         except _DryRun:
             pass
         return self.summary
 
-    async def _schools(self, unit: Callable[[], Any]) -> None:
-        by_school_pupils: dict[str, list[PupilRec]] = defaultdict(list)
+    async def _load_outside(self) -> None:
+        await self._load(lambda sql, params: self.db.fetchall(sql, params))
+
+    async def _schools(self, unit: Callable[[], Any],
+                       reload: Callable[[], Awaitable[None]]) -> None:
+        pupils_of: dict[str, list[PupilRec]] = defaultdict(list)
         for p in self.snap.pupils.values():
-            by_school_pupils[p.school].append(p)
-        by_school_staff: dict[str, list[StaffRec]] = defaultdict(list)
-        for s in self.snap.staff.values():
-            by_school_staff[s.school].append(s)
+            pupils_of[p.school].append(p)
+        staff_of: dict[str, list[StaffRec]] = defaultdict(list)
+        for st in self.snap.staff.values():
+            staff_of[st.school].append(st)
         for key in self.snap.broken_schools:
             if key in self.school_ids:
                 self.protected_schools.add(self.school_ids[key])
         schools = list(self.snap.schools.values())
         for i, rec in enumerate(schools, 1):
-            saved = (dict(self.accounts), set(self.taken), dict(self.enrolments), set(self.seen),
-                     dict(self.guardians_done), _copy_counts(self.summary))
+            counts, moved, skipped, seen = (_copy_counts(self.summary), self.summary.moved,
+                                            len(self.summary.skipped), set(self.seen))
             try:
                 async with unit() as conn:
-                    await self._school(conn, rec, by_school_pupils[rec.key],
-                                       by_school_staff[rec.key])
-            except (aiosqlite.Error, ValueError) as exc:
-                (self.accounts, self.taken, self.enrolments, self.seen, self.guardians_done,
-                 counts) = saved
-                self.summary.counts = counts
+                    await self._school(conn, rec, pupils_of[rec.key], staff_of[rec.key])
+            except (sqlite3.Error, ValueError) as exc:
+                # Rolled back whole: the mirrors are read again from the stored truth.
+                self.summary.counts, self.summary.moved, self.seen = counts, moved, seen
+                del self.summary.skipped[skipped:]
                 self.summary.skipped.append(Skip(f"établissement {rec.uai}",
                                                  f"rien n'a été appliqué ({exc})"))
+                await reload()
                 if rec.key in self.school_ids:
                     self.protected_schools.add(self.school_ids[rec.key])
             self.progress(f"Établissement {i}/{len(schools)} : {rec.uai} {rec.name}")
-            await asyncio.sleep(0)
 
     async def _school(self, conn: aiosqlite.Connection, rec: SchoolRec,
                       pupils: list[PupilRec], staff: list[StaffRec]) -> None:
-        s = self.summary
+        sid = await self._school_row(conn, rec)
+        class_ids = await self._classes(conn, rec, sid)
+        group_ids = await self._groups(conn, rec, sid, pupils)
+
+        wants: list[_Want] = []
+        kept: list[PupilRec] = []
+        for p in pupils:
+            if p.class_code not in class_ids:
+                self.summary.skipped.append(Skip(f"élève {p.key} ({p.name})",
+                                                 f"classe « {p.class_code} » ignorée"))
+                continue
+            kept.append(p)
+            wants.append(_Want("pupils", p.key, Role.STUDENT, p.name, p.first, p.last, sid))
+        guardians: dict[str, RelativeRec] = {}
+        for p in kept:
+            for gkey in p.guardians:
+                rel = self.snap.relatives.get(gkey)
+                if rel is None:
+                    self.summary.skipped.append(Skip(f"responsable {gkey} de l'élève {p.key}",
+                                                     "absent des fichiers PersRelEleve"))
+                elif gkey in self.snap.staff:
+                    self.summary.skipped.append(Skip(
+                        f"responsable {gkey} de l'élève {p.key}",
+                        "aussi personnel de l'Éducation nationale : un seul compte (personnel)"))
+                elif gkey not in self.seen and gkey not in guardians:
+                    guardians[gkey] = rel
+                    wants.append(_Want("guardians", gkey, Role.PARENT, rel.name, rel.first,
+                                       rel.last, None))
+        for st in staff:
+            wants.append(_Want("staff", st.key, st.role, st.name, st.first, st.last, sid))
+        states = await self._accounts(conn, wants)
+        changed: set[str] = set()
+        ids = {key: self.accounts[key].user.id for key in states}
+
+        # Pupils: class (enrolment), groups, legal representatives.
+        moves = []
+        for p in kept:
+            uid, cid = ids[p.key], class_ids[p.class_code]
+            if self.enrolments.get(uid) != cid:
+                if uid in self.enrolments:
+                    self.summary.moved += 1
+                moves.append((uid, cid))
+                self.enrolments[uid] = cid
+                changed.add(p.key)
+        await store.enroll_many(conn, moves)
+        rel: dict[str, dict[int, set[tuple[Any, ...]]]] = defaultdict(dict)
+        for p in kept:
+            uid = ids[p.key]
+            rel["group_members"][uid] = {(group_ids[g],) for g in p.groups if g in group_ids}
+            rel["guardianships"][uid] = {
+                (self.accounts[g].user.id,) for g in p.guardians
+                if g in self.accounts and g in self.seen and g not in self.snap.staff}
+        # Staff: classes and groups taught (with the subject), form tutor.
+        for st in staff:
+            uid = ids[st.key]
+            rel["teachings"][uid] = self._taught(st, st.classes, class_ids, "classe")
+            rel["group_teachings"][uid] = self._taught(st, st.groups, group_ids, "groupe")
+            rel["class_tutors"][uid] = {(class_ids[c],) for c in st.tutor_of if c in class_ids}
+        by_id = {uid: key for key, uid in ids.items()}
+        for table, wanted in rel.items():
+            for uid in await self._relation(conn, table, wanted):
+                changed.add(by_id[uid])
+        # Guardians' contact details.
+        contacts = []
+        for gkey, r in guardians.items():
+            gid = ids[gkey]
+            values = (r.home_phone, r.work_phone, r.mobile_phone, r.email)
+            if self.contacts.get(gid) != values:
+                contacts.append(store.GuardianContact(gid, *values))
+                self.contacts[gid] = values
+                changed.add(gkey)
+        await store.set_guardian_contacts(conn, contacts)
+
+        for w in wants:
+            state = states[w.key]
+            self.summary.add(w.kind, "updated" if state == "unchanged" and w.key in changed
+                             else state)
+
+    def _taught(self, st: StaffRec, pairs: list[tuple[str, str]], known: dict[str, int],
+                kind: str) -> set[tuple[Any, ...]]:
+        out: set[tuple[Any, ...]] = set()
+        for code, subject in pairs:
+            if code in known:
+                out.add((known[code], self.snap.subject_name(subject)))
+            else:
+                self.summary.skipped.append(Skip(f"enseignement de {st.key} ({st.name})",
+                                                 f"{kind} inconnue « {code} »"
+                                                 if kind == "classe"
+                                                 else f"{kind} inconnu « {code} »"))
+        return out
+
+    async def _relation(self, conn: aiosqlite.Connection, table: str,
+                        wanted: dict[int, set[tuple[Any, ...]]]) -> set[int]:
+        """Make each key's rows exactly `wanted[key]`; the keys whose rows changed."""
+        mirror = self.relations[table]
+        removed: list[tuple[Any, ...]] = []
+        added: list[tuple[Any, ...]] = []
+        changed = set()
+        for key, rows in wanted.items():
+            have = mirror.get(key, set())
+            if have == rows:
+                continue
+            removed.extend((key, *r) for r in have - rows)
+            added.extend((key, *r) for r in rows - have)
+            mirror[key] = set(rows)
+            changed.add(key)
+        await store.change_relation(conn, table, removed, added)
+        return changed
+
+    async def _school_row(self, conn: aiosqlite.Connection, rec: SchoolRec) -> int:
         school = (await store.school_by_external_id(conn, rec.key)
                   or await store.school_by_uai_in(conn, rec.uai))
         if school is None:
             sid = await store.insert_school(conn, rec.uai, rec.name, rec.town, rec.key)
-            s.add("schools", "created")
+            self.summary.add("schools", "created")
         else:
             sid = school.id
-            ext = await conn.execute("SELECT external_id FROM schools WHERE id = ?", (sid,))
-            row = await ext.fetchone()
-            if (school.uai, school.name, school.town, row[0] if row else None) != (
-                    rec.uai, rec.name, rec.town, rec.key):
+            if (school.uai, school.name, school.town, self.school_ids.get(rec.key)) != (
+                    rec.uai, rec.name, rec.town, sid):
                 await store.update_school(conn, sid, rec.uai, rec.name, rec.town, rec.key)
-                s.add("schools", "updated")
+                self.summary.add("schools", "updated")
             else:
-                s.add("schools", "unchanged")
-
-        class_ids = await self._classes(conn, rec, sid)
-        group_ids = await self._groups(conn, rec, sid, pupils, staff)
-        done = await self._pupils(conn, rec, sid, pupils, class_ids, group_ids)
-        await self._guardians(conn, done)
-        await self._staff(conn, rec, sid, staff, class_ids, group_ids)
+                self.summary.add("schools", "unchanged")
+        self.school_ids[rec.key] = sid
+        return sid
 
     async def _classes(self, conn: aiosqlite.Connection, rec: SchoolRec, sid: int
                        ) -> dict[str, int]:
@@ -226,141 +370,60 @@ class Importer:
         return out
 
     async def _groups(self, conn: aiosqlite.Connection, rec: SchoolRec, sid: int,
-                      pupils: list[PupilRec], staff: list[StaffRec]) -> dict[str, int]:
+                      pupils: list[PupilRec]) -> dict[str, int]:
         names = dict(rec.groups)
         for p in pupils:
             for g in p.groups:
                 names.setdefault(g, g)
+        cur = await conn.execute("SELECT code FROM class_groups WHERE school_id = ?", (sid,))
+        existing = {r[0] for r in await cur.fetchall()}
         out: dict[str, int] = {}
         for code, name in sorted(names.items()):
-            before = await conn.execute(
-                "SELECT 1 FROM class_groups WHERE school_id = ? AND code = ?", (sid, code))
-            existed = await before.fetchone() is not None
             out[code], changed = await store.upsert_group(conn, sid, code, name)
             self.summary.add("groups", "unchanged" if not changed else
-                             ("updated" if existed else "created"))
+                             ("updated" if code in existing else "created"))
         return out
 
-    async def _account(self, conn: aiosqlite.Connection, kind: str, key: str, role: Role,
-                       name: str, first: str, last: str, school_id: int | None
-                       ) -> tuple[int, str]:
-        """Create or update one person: its id, and "created", "updated" or "unchanged"
-        (the caller counts it once its relations are synced too)."""
-        self.seen.add(key)
-        acc = self.accounts.get(key)
-        if acc is None:
-            login = unique_login(base_login(first, last), self.taken)
-            user = await identity_store.insert_user(
-                conn, login=login, role=role, name=name, school_id=school_id,
-                code_hash=NO_CODE, external_id=key, source=FEED)
-            self.accounts[key] = FeedAccount(user=user, source=FEED)
-            return user.id, "created"
-        u, changed = acc.user, False
-        if (u.role, u.name, u.school_id) != (role, name, school_id):
-            await identity_store.update_user(conn, u.id, role=role, name=name,
-                                             school_id=school_id)
-            changed = True
-        if acc.source != FEED:
-            await identity_store.adopt_for_feed(conn, u.id, FEED)
-            changed = True
-        disabled = u.disabled
-        if u.disabled and acc.disabled_at is not None:
-            await identity_store.enable_user(conn, u.id)
-            self.summary.add(kind, "enabled")
-            disabled = False
-        new_user = User(id=u.id, login=u.login, role=role, name=name, school_id=school_id,
-                        disabled=disabled, external_id=key)
-        self.accounts[key] = FeedAccount(user=new_user, source=FEED,
-                                         disabled_at=None if not disabled else acc.disabled_at)
-        return u.id, "updated" if changed else "unchanged"
-
-    async def _pupils(self, conn: aiosqlite.Connection, rec: SchoolRec, sid: int,
-                      pupils: list[PupilRec], class_ids: dict[str, int],
-                      group_ids: dict[str, int]) -> list[tuple[PupilRec, int]]:
-        done = []
-        for p in pupils:
-            cid = class_ids.get(p.class_code)
-            if cid is None:
-                self.summary.skipped.append(Skip(f"élève {p.key} ({p.name})",
-                                                 f"classe « {p.class_code} » ignorée"))
+    async def _accounts(self, conn: aiosqlite.Connection, wants: list[_Want]) -> dict[str, str]:
+        """Create, update or re-enable these people in bulk: key → "created", "updated" or
+        "unchanged"."""
+        states: dict[str, str] = {}
+        new: list[tuple[str, Role, str, int | None, str]] = []
+        updates: list[tuple[int, Role, str, int | None]] = []
+        enable: list[int] = []
+        for w in wants:
+            self.seen.add(w.key)
+            acc = self.accounts.get(w.key)
+            if acc is None:
+                login = unique_login(base_login(w.first, w.last), self.taken)
+                new.append((login, w.role, w.name, w.school_id, w.key))
+                states[w.key] = "created"
                 continue
-            uid, state = await self._account(conn, "pupils", p.key, Role.STUDENT, p.name,
-                                             p.first, p.last, sid)
-            old = self.enrolments.get(uid)
-            relinked = False
-            if old != cid:
-                await store.enroll(conn, uid, cid)
-                self.enrolments[uid] = cid
-                relinked = True
-                if old is not None:
-                    self.summary.moved += 1
-            relinked |= await store.sync_set(
-                conn, "group_members", ("student_id", uid), ("group_id",),
-                {(group_ids[g],) for g in p.groups if g in group_ids})
-            done.append((p, uid, state if state != "unchanged" or not relinked
-                         else "updated"))
-        return done
-
-    def _count(self, kind: str, state: str, changed: bool) -> None:
-        self.summary.add(kind, "updated" if state == "unchanged" and changed else state)
-
-    async def _guardians(self, conn: aiosqlite.Connection,
-                         pupils: list[tuple[PupilRec, int, str]]) -> None:
-        for p, pid, pstate in pupils:
-            gids: set[tuple[int]] = set()
-            for gkey in p.guardians:
-                rel = self.snap.relatives.get(gkey)
-                if rel is None:
-                    self.summary.skipped.append(Skip(
-                        f"responsable {gkey} de l'élève {p.key}",
-                        "absent des fichiers PersRelEleve"))
-                    continue
-                gid = self.guardians_done.get(gkey)
-                if gid is None:
-                    gid, state = await self._account(conn, "guardians", gkey, Role.PARENT,
-                                                     rel.name, rel.first, rel.last, None)
-                    self.guardians_done[gkey] = gid
-                    contact = await store.set_guardian_contact(conn, store.GuardianContact(
-                        guardian_id=gid, home_phone=rel.home_phone, work_phone=rel.work_phone,
-                        mobile_phone=rel.mobile_phone, email=rel.email))
-                    self._count("guardians", state, contact)
-                gids.add((gid,))
-            # Only the feed's guardians are synced: a link the administration made by hand
-            # to an account outside the feed stays.
-            relinked = await store.sync_set(
-                conn, "guardianships", ("student_id", pid), ("guardian_id",), gids,
-                scope="guardian_id IN (SELECT id FROM users WHERE source = ?)",
-                scope_params=(FEED,))
-            self._count("pupils", pstate, relinked)
-
-    async def _staff(self, conn: aiosqlite.Connection, rec: SchoolRec, sid: int,
-                     staff: list[StaffRec], class_ids: dict[str, int],
-                     group_ids: dict[str, int]) -> None:
-        for st in staff:
-            uid, state = await self._account(conn, "staff", st.key, st.role, st.name,
-                                             st.first, st.last, sid)
-            teach: set[tuple[int, str]] = set()
-            for code, subject in st.classes:
-                if code in class_ids:
-                    teach.add((class_ids[code], self.snap.subject_name(subject)))
-                else:
-                    self.summary.skipped.append(Skip(
-                        f"enseignement de {st.key} ({st.name})", f"classe inconnue « {code} »"))
-            gteach: set[tuple[int, str]] = set()
-            for code, subject in st.groups:
-                if code in group_ids:
-                    gteach.add((group_ids[code], self.snap.subject_name(subject)))
-                else:
-                    self.summary.skipped.append(Skip(
-                        f"enseignement de {st.key} ({st.name})", f"groupe inconnu « {code} »"))
-            tutor = {(class_ids[c],) for c in st.tutor_of if c in class_ids}
-            changed = await store.sync_set(conn, "teachings", ("teacher_id", uid),
-                                           ("class_id", "subject"), teach)
-            changed |= await store.sync_set(conn, "group_teachings", ("teacher_id", uid),
-                                            ("group_id", "subject"), gteach)
-            changed |= await store.sync_set(conn, "class_tutors", ("teacher_id", uid),
-                                            ("class_id",), tutor)
-            self._count("staff", state, changed)
+            u = acc.user
+            state = "unchanged"
+            if (u.role, u.name, u.school_id) != (w.role, w.name, w.school_id) or (
+                    acc.source != FEED):
+                updates.append((u.id, w.role, w.name, w.school_id))
+                state = "updated"
+            disabled, disabled_at = u.disabled, acc.disabled_at
+            if u.disabled and acc.disabled_at is not None:
+                enable.append(u.id)
+                self.summary.add(w.kind, "enabled")
+                disabled, disabled_at = False, None
+            states[w.key] = state
+            self.accounts[w.key] = FeedAccount(
+                user=User(id=u.id, login=u.login, role=w.role, name=w.name,
+                          school_id=w.school_id, disabled=disabled, external_id=w.key),
+                source=FEED, disabled_at=disabled_at)
+        if new:
+            ids = await identity_store.insert_feed_users(conn, FEED, NO_CODE, new)
+            for login, role, name, school_id, key in new:
+                self.accounts[key] = FeedAccount(
+                    user=User(id=ids[key], login=login, role=role, name=name,
+                              school_id=school_id, external_id=key), source=FEED)
+        await identity_store.update_feed_users(conn, FEED, updates)
+        await identity_store.enable_users(conn, enable)
+        return states
 
     async def _absentees(self, unit: Callable[[], Any]) -> None:
         """Disable the feed's accounts this full snapshot no longer names, then delete those

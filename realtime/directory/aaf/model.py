@@ -187,6 +187,10 @@ class Snapshot:
         if not uai_check_ok(uai):
             self.broken_schools.add(key)
             return self.skip(what, f"UAI invalide « {uai} »")
+        twin = next((k for k, v in self.schools.items() if v.uai == uai and k != key), None)
+        if twin is not None:
+            self.broken_schools.add(key)
+            return self.skip(what, f"UAI déjà porté par l'établissement {twin}")
         name = r.first("ENTStructureNomCourant").replace("$", " ").strip() or uai
         classes = {}
         for v in r.all("ENTStructureClasses"):

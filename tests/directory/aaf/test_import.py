@@ -247,3 +247,46 @@ async def test_a_pupil_who_moves_takes_boards_rolls_and_chat_with_them(
     assert await reach("6001") == {"6A": False, "6B": True}
     assert "lea.martin" not in [s.login for s in await directory.students_of_class(db, six_a.id)]
     assert "lea.martin" in [s.login for s in await directory.students_of_class(db, six_b.id)]
+
+
+async def test_a_school_that_fails_is_rolled_back_whole_and_its_people_kept(
+        db: Database, snap1: Path, snap2: Path) -> None:
+    fail_tilleuls = ("CREATE TRIGGER fail_tilleuls BEFORE INSERT ON enrollments"
+                     " WHEN NEW.class_id IN (SELECT c.id FROM classes c JOIN schools s"
+                     " ON s.id = c.school_id WHERE s.uai = '0040002F')"
+                     " BEGIN SELECT RAISE(ABORT, 'panne simulée'); END")
+    await db.execute(fail_tilleuls)
+    first = await import_aaf(db, snap1, now=NOW)
+    assert ("établissement 0040002F", "rien n'a été appliqué (panne simulée)") in {
+        (w, r) for w, r in first.as_dict()["skipped"]}
+    assert await directory.school_by_uai(db, TILLEULS) is None  # nothing half-applied
+    assert await person(db, "5004") is None and await person(db, "7005") is None
+    assert await class_of(db, "5001") == "6A"  # the other school is there
+    assert first.counts["pupils"]["created"] == 3 and first.counts["schools"]["created"] == 1
+
+    await db.execute("DROP TRIGGER fail_tilleuls")
+    await import_aaf(db, snap1, now=NOW)
+    # Tonight Les Tilleuls fails again: Nathan is not in the snapshot, but his school could not
+    # be applied (re-enrolling the homonym fails), so he is not taken for gone.
+    await db.execute("CREATE TRIGGER fail_tilleuls2 BEFORE INSERT ON enrollments"
+                     " WHEN NEW.student_id IN (SELECT id FROM users WHERE external_id = '5006')"
+                     " BEGIN SELECT RAISE(ABORT, 'panne simulée'); END")
+    await db.execute("DELETE FROM enrollments WHERE student_id IN"
+                     " (SELECT id FROM users WHERE external_id = '5006')")
+    second = await import_aaf(db, snap2, now=NOW)
+    assert ("établissement 0040002F", "rien n'a été appliqué (panne simulée)") in {
+        (w, r) for w, r in second.as_dict()["skipped"]}
+    assert (await person(db, "5004"))["disabled"] == 0
+    assert (await person(db, "6006"))["disabled"] == 0
+    assert await class_of(db, "5001") == "6B"
+
+
+async def test_two_structures_with_one_uai_keep_the_first(db: Database, tmp_path: Path) -> None:
+    from tests.directory.aaf.files import school, write
+
+    folder = snapshot(tmp_path / "twin")
+    write(folder, "EtabEducNat", 1, [school("4009", JEAN_MOULIN, "DOUBLON", "X", [], [])])
+    summary = await import_aaf(db, folder, now=NOW)
+    assert ("établissement 4009 (0040001E)", "UAI déjà porté par l'établissement 4001") in {
+        (w, r) for w, r in summary.as_dict()["skipped"]}
+    assert (await directory.school_by_uai(db, JEAN_MOULIN)).name == "COLLÈGE JEAN MOULIN"
