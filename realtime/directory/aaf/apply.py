@@ -144,6 +144,7 @@ class Importer:
         # The stored truth, mirrored (and kept in step with every write of the run).
         self.accounts: dict[str, FeedAccount] = {}
         self.taken: set[str] = set()
+        self.tried: dict[str, int] = {}
         self.enrolments: dict[int, int] = {}
         self.school_ids: dict[str, int] = {}
         self.relations: dict[str, dict[int, set[tuple[Any, ...]]]] = {}
@@ -395,7 +396,7 @@ class Importer:
             self.seen.add(w.key)
             acc = self.accounts.get(w.key)
             if acc is None:
-                login = unique_login(base_login(w.first, w.last), self.taken)
+                login = unique_login(base_login(w.first, w.last), self.taken, self.tried)
                 new.append((login, w.role, w.name, w.school_id, w.key))
                 states[w.key] = "created"
                 continue

@@ -105,13 +105,18 @@ def base_login(first: str, last: str) -> str:
     return ".".join(parts) or "compte"
 
 
-def unique_login(base: str, taken: set[str]) -> str:
-    """`base`, or `base2`, `base3`… the first free one (case-insensitive); marks it taken."""
-    login, n = base, 1
+def unique_login(base: str, taken: set[str], tried: dict[str, int] | None = None) -> str:
+    """`base`, or `base2`, `base3`… the first free one (case-insensitive); marks it taken.
+    `tried` remembers, per base, the last number tried, so that a thousand homonyms cost a
+    thousand steps and not half a million."""
+    n = tried.get(base.casefold(), 1) if tried is not None else 1
+    login = base if n == 1 else f"{base}{n}"
     while login.casefold() in taken:
         n += 1
         login = f"{base}{n}"
     taken.add(login.casefold())
+    if tried is not None:
+        tried[base.casefold()] = n
     return login
 
 
