@@ -3,8 +3,10 @@
 Idempotent by construction: every write first compares with what is stored, so the same
 snapshot twice changes nothing and the summary says so. A school whose writes fail is rolled
 back whole and reported; its people are then protected from being disabled as absent.
-`dry_run` runs everything inside one transaction (a savepoint per school) and rolls it back:
-the summary is the one a real run would print, and nothing is written.
+A dry run applies the snapshot to a copy of the database and throws it away (`import_aaf`):
+the summary is the one a real run would print, nothing is written, no writer waits. (An
+in-memory database has no copy: there the run goes inside one transaction, a savepoint per
+school, rolled back at the end.)
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -485,8 +488,35 @@ def _savepoints(conn: aiosqlite.Connection) -> Callable[[], Any]:
 async def import_aaf(db: Database, folder: Path, *, prefix: str = "", dry_run: bool = False,
                      now: dt.datetime | None = None, delete_after_days: int = 730,
                      progress: Callable[[str], None] = lambda _: None) -> Summary:
-    """Read the snapshot (in a thread: parsing 50 MB is CPU work) and apply it."""
+    """Read the snapshot (in a thread: parsing 50 MB is CPU work) and apply it.
+
+    A dry run applies it to a copy of the database (SQLite's online backup, a read that
+    blocks no writer) and throws the copy away: a running server's writes never wait for
+    it, where one transaction held for the whole run would make them time out."""
     snap = await asyncio.to_thread(read_snapshot, folder, prefix, progress)
-    importer = Importer(db, snap, now=now or dt.datetime.now(dt.UTC),
-                        delete_after_days=delete_after_days, dry_run=dry_run, progress=progress)
-    return await importer.run()
+    when = now or dt.datetime.now(dt.UTC)
+    if not dry_run or str(db.path) == ":memory:":
+        return await Importer(db, snap, now=when, delete_after_days=delete_after_days,
+                              dry_run=dry_run, progress=progress).run()
+    with tempfile.TemporaryDirectory(prefix="aaf-dry-run-") as tmp:
+        copy_path = Path(tmp) / "copy.sqlite3"
+        progress("Simulation : copie de la base…")
+        await asyncio.to_thread(_backup, db.path, copy_path)
+        copy = await Database.open(copy_path)
+        try:
+            summary = await Importer(copy, snap, now=when, delete_after_days=delete_after_days,
+                                     progress=progress).run()
+        finally:
+            await copy.close()
+    summary.dry_run = True
+    return summary
+
+
+def _backup(source: Path, target: Path) -> None:
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
