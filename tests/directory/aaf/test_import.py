@@ -290,3 +290,23 @@ async def test_two_structures_with_one_uai_keep_the_first(db: Database, tmp_path
     assert ("établissement 4009 (0040001E)", "UAI déjà porté par l'établissement 4001") in {
         (w, r) for w, r in summary.as_dict()["skipped"]}
     assert (await directory.school_by_uai(db, JEAN_MOULIN)).name == "COLLÈGE JEAN MOULIN"
+
+
+async def test_an_account_made_by_hand_with_the_external_id_is_adopted(
+        db: Database, snap1: Path) -> None:
+    """`users add --external-id` or the CSV set the same key: the feed takes the account over
+    (login and code kept: SSO and the personal code both still lead to it)."""
+    from realtime.identity.model import Role
+
+    async with db.transaction() as conn:
+        await identity.insert_user(conn, login="maman.lea", role=Role.PARENT,
+                                   name="Sophie Martin", school_id=None, code_hash="h",
+                                   external_id="6001")
+    summary = await import_aaf(db, snap1, now=NOW)
+    assert summary.counts["guardians"]["created"] == 4
+    assert summary.counts["guardians"]["updated"] == 1
+    sophie = await person(db, "6001")
+    assert (sophie["login"], sophie["name"], sophie["source"], sophie["code_hash"]) == (
+        "maman.lea", "Sophie MARTIN", "aaf", "h")
+    lea = await person(db, "5001")
+    assert sophie["id"] in {g.id for g in await directory.guardians_of(db, lea["id"])}
