@@ -240,6 +240,10 @@ class Importer:
                 self.summary.skipped.append(Skip(f"élève {p.key} ({p.name})",
                                                  f"classe « {p.class_code} » ignorée"))
                 continue
+            if p.key in self.seen:  # named by another record already (a guardian's id)
+                self.summary.skipped.append(Skip(f"élève {p.key} ({p.name})",
+                                                 "identifiant déjà porté par une autre fiche"))
+                continue
             kept.append(p)
             wants.append(_Want("pupils", p.key, Role.STUDENT, p.name, p.first, p.last, sid))
         guardians: dict[str, RelativeRec] = {}
@@ -257,8 +261,16 @@ class Importer:
                     guardians[gkey] = rel
                     wants.append(_Want("guardians", gkey, Role.PARENT, rel.name, rel.first,
                                        rel.last, None))
+        wanted_keys = {w.key for w in wants}
+        staff_kept: list[StaffRec] = []
         for st in staff:
+            if st.key in self.seen or st.key in wanted_keys:
+                self.summary.skipped.append(Skip(f"personnel {st.key} ({st.name})",
+                                                 "identifiant déjà porté par une autre fiche"))
+                continue
+            staff_kept.append(st)
             wants.append(_Want("staff", st.key, st.role, st.name, st.first, st.last, sid))
+        staff = staff_kept
         states = await self._accounts(conn, wants)
         changed: set[str] = set()
         ids = {key: self.accounts[key].user.id for key in states}

@@ -310,3 +310,16 @@ async def test_an_account_made_by_hand_with_the_external_id_is_adopted(
         "maman.lea", "Sophie MARTIN", "aaf", "h")
     lea = await person(db, "5001")
     assert sophie["id"] in {g.id for g in await directory.guardians_of(db, lea["id"])}
+
+
+async def test_one_identifier_on_two_records_keeps_the_first(db: Database, tmp_path: Path) -> None:
+    from tests.directory.aaf.files import staff, write
+
+    folder = snapshot(tmp_path / "clash")
+    write(folder, "PersEducNat", 1, [staff("5002", "Faux", "DOUBLON", "4001", [],
+                                           presence="O")])
+    summary = await import_aaf(db, folder, now=NOW)
+    assert ("personnel 5002 (Faux DOUBLON)", "identifiant déjà porté par une autre fiche") in {
+        (w, r) for w, r in summary.as_dict()["skipped"]}
+    assert (await person(db, "5002"))["role"] == "student"
+    assert (await import_aaf(db, folder, now=NOW)).changes() == 0
