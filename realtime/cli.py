@@ -203,6 +203,39 @@ def retention_purge(settings: Settings, dry_run: bool) -> None:
     click.echo(report.text(settings.tz))
 
 
+@cli.group()
+def directory() -> None:
+    """Annuaire : établissements, classes, élèves, responsables, personnels."""
+
+
+@directory.command("import-aaf")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--academy-prefix", default="",
+              help="Préfixe des identifiants de l'académie (ex. « AIX » : AIX-2397809).")
+@click.option("--dry-run", is_flag=True,
+              help="Affiche le bilan sans rien écrire.")
+@click.pass_obj
+def directory_import_aaf(settings: Settings, folder: Path, academy_prefix: str,
+                         dry_run: bool) -> None:
+    """Importe un export complet de l'AAF (dossier des fichiers …_Complet_…_0000.xml)."""
+    from realtime.directory.aaf.apply import AafError, import_aaf
+
+    days = max(settings.aaf_delete_after_days, 365 * settings.attendance_retention_years)
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        summary = _with_db(settings, lambda db: import_aaf(
+            db, folder, prefix=academy_prefix.strip(), dry_run=dry_run,
+            delete_after_days=days, progress=progress))
+    except AafError as err:
+        _fail(str(err))
+        return
+    for line in summary.lines():
+        click.echo(line)
+
+
 def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
     from realtime.db import Database
     from realtime.errors import AppError

@@ -23,6 +23,7 @@ class Action(StrEnum):
     LIST_CLASS_STUDENTS = "class.list_students"
     VIEW_CLASS_TIMETABLE = "class.timetable"
     VIEW_STUDENT = "student.view"
+    VIEW_GUARDIAN_CONTACTS = "student.guardian_contacts"
     VIEW_TEACHER_TIMETABLE = "teacher.timetable"
     MANAGE_USERS = "users.manage"
     CREATE_BOARD = "board.create"
@@ -73,6 +74,15 @@ class StudentRef(msgspec.Struct, frozen=True):
     id: int
     school_id: int
     class_id: int
+
+
+class GuardianContactsRef(msgspec.Struct, frozen=True):
+    """A pupil's guardians' phones and e-mails, with the form tutors of the pupil's class."""
+
+    student_id: int
+    school_id: int
+    class_id: int
+    tutor_ids: frozenset[int] = frozenset()
 
 
 class TeacherRef(msgspec.Struct, frozen=True):
@@ -166,8 +176,8 @@ class DocRef(msgspec.Struct, frozen=True):
     edit_classes: frozenset[int] = frozenset()
 
 
-Target = (SchoolRef | ClassRef | StudentRef | TeacherRef | BoardRef | RollRef | ChatPeerRef
-          | ConversationRef | ChatMessageRef | DocRef)
+Target = (SchoolRef | ClassRef | StudentRef | GuardianContactsRef | TeacherRef | BoardRef
+          | RollRef | ChatPeerRef | ConversationRef | ChatMessageRef | DocRef)
 Rule = Callable[[Principal, Target], bool]
 
 
@@ -215,6 +225,18 @@ def _view_student(p: Principal, t: Target) -> bool:
     if p.role is Role.PARENT:
         return t.id in p.child_ids
     return False
+
+
+def _view_guardian_contacts(p: Principal, t: Target) -> bool:
+    """Guardians' phones and e-mails, by need-to-know: the vie scolaire (CPE) and the
+    administration (secretariat, direction) of the pupil's school, who call families about
+    absences, incidents and emergencies, and the pupil's form tutor (professeur principal),
+    the family's appointed teacher contact. Other teachers reach families through the
+    messaging; the département's administrator and other families have no need of them."""
+    assert isinstance(t, GuardianContactsRef)
+    if _school_team(p, t.school_id):
+        return True
+    return p.role is Role.TEACHER and _in_school(p, t.school_id) and p.id in t.tutor_ids
 
 
 def _view_teacher_timetable(p: Principal, t: Target) -> bool:
@@ -458,6 +480,7 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.LIST_CLASS_STUDENTS: (ClassRef, _list_class_students),
     Action.VIEW_CLASS_TIMETABLE: (ClassRef, _view_class),
     Action.VIEW_STUDENT: (StudentRef, _view_student),
+    Action.VIEW_GUARDIAN_CONTACTS: (GuardianContactsRef, _view_guardian_contacts),
     Action.VIEW_TEACHER_TIMETABLE: (TeacherRef, _view_teacher_timetable),
     Action.MANAGE_USERS: (SchoolRef, _manage_users),
     Action.CREATE_BOARD: (ClassRef, _create_board),

@@ -87,6 +87,9 @@ class Settings:
     retention_boards_days: int = 365
     retention_departed_days: int = 90
     retention_every_s: float = 24 * 3600.0
+    # AAF import (docs/identity.md): an account the feed disabled is deleted after this many
+    # days, never before the attendance retention (whichever is longer applies).
+    aaf_delete_after_days: int = 730
     # Web Push: without a key, one is generated beside the database on first start.
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:vie-scolaire@ent.invalid"
@@ -160,6 +163,8 @@ class Settings:
             retention_departed_days=_int(env, "REALTIME_RETENTION_DEPARTED_DAYS",
                                          d.retention_departed_days),
             retention_every_s=_float(env, "REALTIME_RETENTION_EVERY", d.retention_every_s),
+            aaf_delete_after_days=_int(env, "REALTIME_AAF_DELETE_AFTER_DAYS",
+                                       d.aaf_delete_after_days),
             vapid_private_key=env.get("REALTIME_VAPID_PRIVATE_KEY") or None,
             vapid_subject=env.get("REALTIME_VAPID_SUBJECT") or d.vapid_subject,
             push_allowed_hosts=tuple(h.strip() for h in env["REALTIME_PUSH_HOSTS"].split(",")

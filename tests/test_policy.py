@@ -20,6 +20,7 @@ from realtime.policy import (
     ClassRef,
     ConversationRef,
     DocRef,
+    GuardianContactsRef,
     RollRef,
     SchoolRef,
     StudentRef,
@@ -70,6 +71,16 @@ TARGETS = {
     "doc_20": DocRef(id=6, school_id=2, owner_id=60, editors=frozenset({50}),
                      edit_classes=frozenset({10, 20})),
 }
+# Guardians' phones and e-mails of pupil 100: the teacher 50 is the form tutor of class 10
+# (« contacts_tutor_10 »), or only one of its teachers (« contacts_10 »); another school's.
+TARGETS.update({
+    "contacts_tutor_10": GuardianContactsRef(student_id=100, school_id=1, class_id=10,
+                                             tutor_ids=frozenset({50})),
+    "contacts_10": GuardianContactsRef(student_id=100, school_id=1, class_id=10),
+    "contacts_20": GuardianContactsRef(student_id=200, school_id=2, class_id=20,
+                                       tutor_ids=frozenset({50})),
+})
+SCHOOL_1_CONTACTS = {"contacts_tutor_10", "contacts_10"}
 SCHOOL_1_ROLLS = {"roll_own", "roll_replacing", "roll_colleague_10", "roll_11", "roll_study"}
 NO_ATTENDANCE = {Action.TAKE_ROLL: set(), Action.VIEW_ROLL: set(),
                  Action.NAME_REPLACEMENT: set(), Action.CREATE_STUDY_HALL: set(),
@@ -187,6 +198,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.LIST_CLASS_STUDENTS: {"class_10"},
         Action.VIEW_CLASS_TIMETABLE: {"class_10"},
         Action.VIEW_STUDENT: {"student_100"},
+        Action.VIEW_GUARDIAN_CONTACTS: {"contacts_tutor_10"},
         Action.VIEW_TEACHER_TIMETABLE: {"teacher_50"},
         Action.MANAGE_USERS: set(),
         Action.CREATE_BOARD: {"class_10"},
@@ -225,6 +237,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.LIST_CLASS_STUDENTS: set(),
         Action.VIEW_CLASS_TIMETABLE: {"class_10"},
         Action.VIEW_STUDENT: {"student_100"},
+        Action.VIEW_GUARDIAN_CONTACTS: set(),
         Action.VIEW_TEACHER_TIMETABLE: set(),
         Action.MANAGE_USERS: set(),
         **NO_BOARD,
@@ -250,6 +263,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.LIST_CLASS_STUDENTS: set(),
         Action.VIEW_CLASS_TIMETABLE: {"class_10"},
         Action.VIEW_STUDENT: {"student_100"},
+        Action.VIEW_GUARDIAN_CONTACTS: set(),
         Action.VIEW_TEACHER_TIMETABLE: set(),
         Action.MANAGE_USERS: set(),
         **NO_BOARD,
@@ -272,6 +286,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.LIST_CLASS_STUDENTS: {"class_10", "class_11"},
         Action.VIEW_CLASS_TIMETABLE: {"class_10", "class_11"},
         Action.VIEW_STUDENT: {"student_100", "student_101"},
+        Action.VIEW_GUARDIAN_CONTACTS: SCHOOL_1_CONTACTS,
         Action.VIEW_TEACHER_TIMETABLE: {"teacher_50", "teacher_51"},
         Action.MANAGE_USERS: set(),
         **NO_BOARD,
@@ -309,6 +324,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.LIST_CLASS_STUDENTS: {"class_10", "class_11"},
         Action.VIEW_CLASS_TIMETABLE: {"class_10", "class_11"},
         Action.VIEW_STUDENT: {"student_100", "student_101"},
+        Action.VIEW_GUARDIAN_CONTACTS: SCHOOL_1_CONTACTS,
         Action.VIEW_TEACHER_TIMETABLE: {"teacher_50", "teacher_51"},
         Action.MANAGE_USERS: {"own_school"},
         **NO_BOARD,
@@ -337,7 +353,9 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         **NO_DOC,
     },
     # Minors' absence data: not the département's administrators.
+    # Guardians' contact details: the school team's, not the département's.
     Role.ADMIN: {**{action: EVERYTHING for action in Action}, **NO_BOARD,
+                 Action.VIEW_GUARDIAN_CONTACTS: set(),
                  Action.VIEW_BOARD: EVERYTHING, **NO_ATTENDANCE, **NO_CHAT,
                  Action.CHAT_VIEW: {*LIVE_CLASS_10, "live_11", "live_20"},
                  Action.CHAT_CONFIGURE: EVERYTHING, **NO_DOC},
@@ -371,7 +389,8 @@ def test_no_school_team_member_reaches_another_school() -> None:
         assert not ALLOWED[role][Action.VIEW_CLASS] & {"class_20"}
         for action in Action:
             assert not ALLOWED[role][action] & {"other_school", "class_20", "student_200",
-                                                "teacher_60", "board_20", "roll_20", "doc_20"}
+                                                "teacher_60", "board_20", "roll_20", "doc_20",
+                                                "contacts_20"}
 
 
 def test_disabled_user_may_nothing() -> None:

@@ -85,7 +85,12 @@ def uai_check_ok(uai: str) -> bool:
 
 
 def level_of(class_name: str) -> str:
-    """"4e B" → "4e"; a name that is not a collège class is refused."""
+    """"4e B" → "4e"; a name that is not a collège class is refused.
+
+    For classes named by hand (demo, CSV). A class from the académie's feed keeps the code
+    the school gave it (« 6A », « 601 », « 3EME1 »: the « structure$code » key) and takes its
+    level from its pupils' MEF (realtime/directory/aaf/model.py); nothing else in the server
+    reads a class's name, which is only shown."""
     if not CLASS_NAME_RE.match(class_name):
         raise ValueError(f"nom de classe invalide : {class_name!r} (attendu : « 6e A » … « 3e Z »)")
     return class_name[:2]

@@ -1,4 +1,5 @@
-"""`/api/classes`, `/api/classes/{id}/students`, `/api/timetable`, `/api/children`, …"""
+"""`/api/classes`, `/api/classes/{id}/students`, `/api/timetable`, `/api/children`,
+`/api/students/{id}/guardians` (the school team's view of guardians' contact details), …"""
 
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ async def children(request: web.Request) -> web.Response:
     return json_response({"children": await _service(request).children(p)})
 
 
+async def guardian_contacts(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(
+        await _service(request).guardian_contacts(p, path_int(request, "student_id")))
+
+
 async def school(request: web.Request) -> web.Response:
     p = await current_principal(request)
     return json_response(await _service(request).school(p, path_int(request, "school_id")))
@@ -68,3 +75,4 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.router.add_get("/api/timetable", timetable)
     app.router.add_get("/api/children", children)
     app.router.add_get("/api/schools/{school_id}", school)
+    app.router.add_get("/api/students/{student_id}/guardians", guardian_contacts)

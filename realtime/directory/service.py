@@ -11,7 +11,16 @@ from realtime.directory.model import CourseSlot, SchoolClass, Student
 from realtime.errors import AppError, not_found
 from realtime.identity import store as identity_store
 from realtime.identity.model import Principal, Role
-from realtime.policy import Action, ClassRef, SchoolRef, StudentRef, TeacherRef, may, require
+from realtime.policy import (
+    Action,
+    ClassRef,
+    GuardianContactsRef,
+    SchoolRef,
+    StudentRef,
+    TeacherRef,
+    may,
+    require,
+)
 
 
 def _class_ref(c: SchoolClass) -> ClassRef:
@@ -61,6 +70,29 @@ class DirectoryService:
             raise not_found("Élève introuvable.")
         require(p, Action.VIEW_STUDENT, _student_ref(s), "Élève introuvable.")
         return s
+
+    async def guardian_contacts(self, p: Principal, student_id: int) -> dict[str, Any]:
+        """A pupil's legal representatives with their phones and e-mails from the directory
+        feed, for the school team (policy: `_view_guardian_contacts`)."""
+        s = await store.student(self.db, student_id)
+        if s is None:
+            raise not_found("Élève introuvable.")
+        tutors = frozenset(await store.tutors_of_class(self.db, s.class_id))
+        require(p, Action.VIEW_GUARDIAN_CONTACTS,
+                GuardianContactsRef(student_id=s.id, school_id=s.school_id, class_id=s.class_id,
+                                    tutor_ids=tutors), "Élève introuvable.")
+        guardians = [g for g in await store.guardians_of(self.db, s.id) if not g.disabled]
+        contacts = await store.guardian_contacts(self.db, [g.id for g in guardians])
+        c = await store.school_class(self.db, s.class_id)
+        out = []
+        for g in guardians:
+            k = contacts.get(g.id) or store.GuardianContact(guardian_id=g.id)
+            out.append({"id": g.id, "name": g.name, "home_phone": k.home_phone,
+                        "work_phone": k.work_phone, "mobile_phone": k.mobile_phone,
+                        "email": k.email})
+        return {"student": {"id": s.id, "name": s.name, "class_id": s.class_id,
+                            "class_name": c.name if c else ""},
+                "guardians": out}
 
     async def children(self, p: Principal) -> list[dict[str, Any]]:
         if p.role is not Role.PARENT:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiosqlite
+import msgspec
 
 from realtime.db import Database
 from realtime.directory.model import CourseSlot, Relations, School, SchoolClass, Student
@@ -265,3 +268,150 @@ async def sync_school_timetable(
     await conn.execute(
         f"DELETE FROM course_slots WHERE school_id = ? AND id NOT IN ({marks})", [school_id, *keep]
     )
+
+
+# --- the directory feed (AAF import): syncs that say whether anything changed ---------------
+
+class GuardianContact(msgspec.Struct, frozen=True):
+    """A guardian's contact details as the feed gives them (empty string: none)."""
+
+    guardian_id: int
+    home_phone: str = ""
+    work_phone: str = ""
+    mobile_phone: str = ""
+    email: str = ""
+
+
+async def _rows(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    cur = await conn.execute(sql, params)
+    return list(await cur.fetchall())
+
+
+async def school_by_external_id(conn: aiosqlite.Connection, external_id: str) -> School | None:
+    rows = await _rows(conn, "SELECT * FROM schools WHERE external_id = ?", (external_id,))
+    return _school(rows[0]) if rows else None
+
+
+async def school_by_uai_in(conn: aiosqlite.Connection, uai: str) -> School | None:
+    rows = await _rows(conn, "SELECT * FROM schools WHERE uai = ?", (uai,))
+    return _school(rows[0]) if rows else None
+
+
+async def insert_school(conn: aiosqlite.Connection, uai: str, name: str, town: str,
+                        external_id: str) -> int:
+    cur = await conn.execute(
+        "INSERT INTO schools (uai, name, town, external_id) VALUES (?, ?, ?, ?)",
+        (uai, name, town, external_id),
+    )
+    return int(cur.lastrowid or 0)
+
+
+async def update_school(conn: aiosqlite.Connection, school_id: int, uai: str, name: str,
+                        town: str, external_id: str) -> None:
+    await conn.execute(
+        "UPDATE schools SET uai = ?, name = ?, town = ?, external_id = ? WHERE id = ?",
+        (uai, name, town, external_id, school_id),
+    )
+
+
+async def classes_in(conn: aiosqlite.Connection, school_id: int) -> dict[str, SchoolClass]:
+    rows = await _rows(conn, "SELECT * FROM classes WHERE school_id = ?", (school_id,))
+    return {r["name"]: _class(r) for r in rows}
+
+
+async def enrollments_in(conn: aiosqlite.Connection, school_id: int) -> dict[int, int]:
+    """student id → class id, for the school's classes."""
+    rows = await _rows(
+        conn, "SELECT e.student_id, e.class_id FROM enrollments e JOIN classes c"
+        " ON c.id = e.class_id WHERE c.school_id = ?", (school_id,))
+    return {r[0]: r[1] for r in rows}
+
+
+# Relations the feed keeps in step, as (table, key column, other columns): read whole once
+# per run, compared in memory, and only the differences written.
+FEED_RELATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "group_members": ("student_id", ("group_id",)),
+    "guardianships": ("student_id", ("guardian_id",)),
+    "teachings": ("teacher_id", ("class_id", "subject")),
+    "group_teachings": ("teacher_id", ("group_id", "subject")),
+    "class_tutors": ("teacher_id", ("class_id",)),
+}
+
+
+def feed_relation_sql(table: str, source: str) -> tuple[str, tuple[Any, ...]]:
+    """The query that reads one of `FEED_RELATIONS` (guardianships: only the links to the
+    feed's own guardians, so a link made by hand to an account outside it stays)."""
+    key, cols = FEED_RELATIONS[table]
+    if table == "guardianships":
+        return ("SELECT g.student_id, g.guardian_id FROM guardianships g JOIN users u"
+                " ON u.id = g.guardian_id WHERE u.source = ?", (source,))
+    return f"SELECT {key}, {', '.join(cols)} FROM {table}", ()
+
+
+async def change_relation(conn: aiosqlite.Connection, table: str,
+                          removed: list[tuple[Any, ...]], added: list[tuple[Any, ...]]) -> None:
+    """Rows (key, *columns) of one of `FEED_RELATIONS` to delete and to insert."""
+    key, cols = FEED_RELATIONS[table]
+    names = (key, *cols)
+    if removed:
+        cond = " AND ".join(f"{c} = ?" for c in names)
+        await conn.executemany(f"DELETE FROM {table} WHERE {cond}", removed)
+    if added:
+        await conn.executemany(
+            f"INSERT OR IGNORE INTO {table} ({', '.join(names)})"
+            f" VALUES ({', '.join('?' * len(names))})", added)
+
+
+async def enroll_many(conn: aiosqlite.Connection, pairs: list[tuple[int, int]]) -> None:
+    """(student id, class id): each pupil in exactly that class."""
+    await conn.executemany(
+        "INSERT INTO enrollments (student_id, class_id) VALUES (?, ?)"
+        " ON CONFLICT (student_id) DO UPDATE SET class_id = excluded.class_id", pairs)
+
+
+async def set_guardian_contacts(conn: aiosqlite.Connection, rows: list[GuardianContact]) -> None:
+    await conn.executemany(
+        "INSERT INTO guardian_contacts (guardian_id, home_phone, work_phone, mobile_phone, email)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guardian_id) DO UPDATE SET"
+        " home_phone = excluded.home_phone, work_phone = excluded.work_phone,"
+        " mobile_phone = excluded.mobile_phone, email = excluded.email",
+        [(c.guardian_id, c.home_phone, c.work_phone, c.mobile_phone, c.email) for c in rows])
+
+
+async def upsert_group(conn: aiosqlite.Connection, school_id: int, code: str, name: str
+                       ) -> tuple[int, bool]:
+    rows = await _rows(conn, "SELECT id, name FROM class_groups WHERE school_id = ? AND code = ?",
+                       (school_id, code))
+    if rows:
+        if rows[0][1] != name:
+            await conn.execute("UPDATE class_groups SET name = ? WHERE id = ?", (name, rows[0][0]))
+            return int(rows[0][0]), True
+        return int(rows[0][0]), False
+    cur = await conn.execute(
+        "INSERT INTO class_groups (school_id, code, name) VALUES (?, ?, ?)",
+        (school_id, code, name))
+    return int(cur.lastrowid or 0), True
+
+
+async def guardian_contacts(db: Database, guardian_ids: list[int]) -> dict[int, GuardianContact]:
+    if not guardian_ids:
+        return {}
+    marks = ",".join("?" * len(guardian_ids))
+    rows = await db.fetchall(
+        f"SELECT * FROM guardian_contacts WHERE guardian_id IN ({marks})", guardian_ids)
+    return {r["guardian_id"]: GuardianContact(
+        guardian_id=r["guardian_id"], home_phone=r["home_phone"], work_phone=r["work_phone"],
+        mobile_phone=r["mobile_phone"], email=r["email"]) for r in rows}
+
+
+async def tutors_of_class(db: Database, class_id: int) -> list[int]:
+    rows = await db.fetchall(
+        "SELECT teacher_id FROM class_tutors WHERE class_id = ? ORDER BY teacher_id", (class_id,))
+    return [r["teacher_id"] for r in rows]
+
+
+async def groups_of_student(db: Database, student_id: int) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT g.name FROM class_groups g JOIN group_members m ON m.group_id = g.id"
+        " WHERE m.student_id = ? ORDER BY g.name", (student_id,))
+    return [r["name"] for r in rows]

@@ -12,6 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 CODE_MIN_LEN = 8
 CODE_MAX_LEN = 128
+# The code hash of an account that has no usable personal code (created by the directory
+# feed: the ENT's SSO is its way in) until the administration issues one.
+NO_CODE = "!aucun-code"
 
 
 def generate_code(length: int = 10, rng: secrets.SystemRandom | None = None) -> str:
@@ -31,12 +34,17 @@ class CodeHasher:
         return self._ph.hash(code)
 
     def verify(self, code_hash: str | None, code: str) -> bool:
+        usable = code_hash is not None and not code_hash.startswith("!")
         try:
-            return self._ph.verify(code_hash or self._dummy, code) and code_hash is not None
+            # An account without a code costs the same hashing as any other: the answer's
+            # timing does not tell which accounts have none.
+            return self._ph.verify(code_hash if usable else self._dummy, code) and usable
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
     def needs_rehash(self, code_hash: str) -> bool:
+        if code_hash.startswith("!"):
+            return False
         return self._ph.check_needs_rehash(code_hash)
 
     async def hash_async(self, code: str) -> str:

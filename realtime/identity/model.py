@@ -45,6 +45,16 @@ class User(msgspec.Struct, frozen=True):
         }
 
 
+class FeedAccount(msgspec.Struct, frozen=True):
+    """An account as the directory feed (AAF import) sees it: `source` is "aaf" for the
+    accounts it manages; `feed_disabled`: the feed (not a person) disabled it, so it comes
+    back if the feed names it again."""
+
+    user: User
+    source: str | None = None
+    feed_disabled: bool = False
+
+
 class Session(msgspec.Struct, frozen=True):
     id: str
     user_id: int

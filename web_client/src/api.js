@@ -53,6 +53,8 @@ export const api = {
   classes: () => request('GET', '/api/classes'),
   classStudents: (classId) =>
     request('GET', `/api/classes/${encodeURIComponent(classId)}/students`),
+  guardianContacts: (studentId) =>
+    request('GET', `/api/students/${encodeURIComponent(studentId)}/guardians`),
   boards: (classId) => request('GET', `/api/boards${query({ class_id: classId })}`),
   board: (id) => request('GET', `/api/boards/${encodeURIComponent(id)}`),
   createBoard: (title, classId, slotId) =>

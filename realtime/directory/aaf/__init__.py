@@ -1,0 +1,1 @@
+"""The académie's directory feed (AAF): reading a full snapshot and applying it."""
