@@ -45,6 +45,27 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().replace(" ", "")
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+_ROLES = ("teacher", "student", "parent", "cpe", "staff", "admin")
+
+
+def _roles(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of roles (identity.model.Role values)."""
+    roles = tuple(r.strip().lower() for r in (env.get(name) or "").split(",") if r.strip())
+    unknown = [r for r in roles if r not in _ROLES]
+    if unknown:
+        raise ValueError(f"{name}: unknown roles {unknown}; known: {', '.join(_ROLES)}")
+    return roles
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     db_path: Path = Path("./data/ent.sqlite3")
@@ -101,6 +122,24 @@ class Settings:
     # GET /metrics: from loopback without a token, from elsewhere with this bearer token
     # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
     metrics_token: str | None = None
+    # Signing in through the ENT (docs/identity.md). The public address of this service, as
+    # the browser sees it: CAS service and OIDC redirect URIs are built on it (without it,
+    # on the request's own scheme and Host).
+    public_url: str | None = None
+    cas_url: str | None = None  # the CAS base, e.g. https://ent.example.fr/cas
+    cas_validate: str = "/serviceValidate"  # or /p3/serviceValidate
+    cas_id: str = "user"  # the field naming the person: `user`, or an attribute (externalId)
+    cas_single_logout: bool = True  # our logout also ends the CAS session
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_id_claim: str = "sub"
+    oidc_scopes: str = "openid profile"
+    # How the id the ENT gives is matched: against users.external_id, or the login.
+    sso_match: str = "external_id"
+    sso_id_prefix: str = ""  # prepended (when missing) to the ENT's id: the academy prefix
+    # Roles the ENT feed covers, refused on the personal-code login (empty: none).
+    code_login_off: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -164,6 +203,20 @@ class Settings:
             docs_heartbeat_s=_float(env, "REALTIME_DOCS_HEARTBEAT", d.docs_heartbeat_s),
             docs_recheck_s=_float(env, "REALTIME_DOCS_RECHECK", d.docs_recheck_s),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
+            public_url=(env.get("REALTIME_PUBLIC_URL") or "").rstrip("/") or None,
+            cas_url=(env.get("REALTIME_CAS_URL") or "").rstrip("/") or None,
+            cas_validate=env.get("REALTIME_CAS_VALIDATE") or d.cas_validate,
+            cas_id=env.get("REALTIME_CAS_ID") or d.cas_id,
+            cas_single_logout=_bool(env, "REALTIME_CAS_SINGLE_LOGOUT", d.cas_single_logout),
+            oidc_issuer=env.get("REALTIME_OIDC_ISSUER") or None,  # kept as is: iss must match
+            oidc_client_id=env.get("REALTIME_OIDC_CLIENT_ID") or None,
+            oidc_client_secret=env.get("REALTIME_OIDC_CLIENT_SECRET") or None,
+            oidc_id_claim=env.get("REALTIME_OIDC_ID_CLAIM") or d.oidc_id_claim,
+            oidc_scopes=env.get("REALTIME_OIDC_SCOPES") or d.oidc_scopes,
+            sso_match=_choice(env, "REALTIME_SSO_MATCH", d.sso_match,
+                              ("external_id", "login", "external_id,login")),
+            sso_id_prefix=env.get("REALTIME_SSO_ID_PREFIX") or d.sso_id_prefix,
+            code_login_off=_roles(env, "REALTIME_CODE_LOGIN_OFF"),
         )
 
     @property

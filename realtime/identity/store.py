@@ -126,3 +126,48 @@ async def purge_sessions(conn: aiosqlite.Connection, now: float) -> None:
         "DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)",
         (now - 86400, now - 86400),
     )
+
+
+# --- sign-ins through the ENT (migration 0015) -----------------------------------------------
+
+
+async def user_is_disabled(conn: aiosqlite.Connection, user_id: int) -> bool:
+    """Read inside the transaction that opens a session, so an account disabled a moment
+    before cannot slip a session in between the check and the insert."""
+    cur = await conn.execute("SELECT disabled FROM users WHERE id = ?", (user_id,))
+    row = await cur.fetchone()
+    return row is None or bool(row[0])
+
+
+async def sso_index_used(db: Database, provider: str, index_hash: str) -> bool:
+    row = await db.fetchone(
+        "SELECT 1 FROM sso_logins WHERE provider = ? AND index_hash = ?", (provider, index_hash)
+    )
+    return row is not None
+
+
+async def insert_sso_login(conn: aiosqlite.Connection, provider: str, index_hash: str,
+                           session_id: str, now: float) -> bool:
+    """False when that ticket (or nonce) already opened a session: a replay."""
+    cur = await conn.execute(
+        "INSERT INTO sso_logins (provider, index_hash, session_id, created_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (provider, index_hash, session_id, now),
+    )
+    return cur.rowcount == 1
+
+
+async def sessions_by_sso_index(db: Database, provider: str, index_hash: str) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT session_id FROM sso_logins WHERE provider = ? AND index_hash = ?",
+        (provider, index_hash),
+    )
+    return [r["session_id"] for r in rows]
+
+
+async def sso_provider_of(db: Database, session_id: str) -> str | None:
+    """'cas' or 'oidc' for a session opened through the ENT, None for a personal code."""
+    row = await db.fetchone(
+        "SELECT provider FROM sso_logins WHERE session_id = ?", (session_id,)
+    )
+    return row["provider"] if row else None

@@ -1,0 +1,15 @@
+-- Sign-ins through the ENT's SSO (docs/identity.md). One row per session opened by CAS or
+-- OpenID Connect, keyed by a SHA-256 of what the provider handed us once: the CAS service
+-- ticket (which is also the SessionIndex of CAS back-channel logout requests) or the OIDC
+-- nonce. The primary key makes a replayed ticket fail on every node sharing the database;
+-- the session column lets a back-channel logout find the session to end, and our logout
+-- know that it may also end the CAS session. Rows go with their session.
+
+CREATE TABLE sso_logins (
+    provider    TEXT NOT NULL CHECK (provider IN ('cas', 'oidc')),
+    index_hash  TEXT NOT NULL,
+    session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (provider, index_hash)
+);
+CREATE INDEX sso_logins_session ON sso_logins(session_id);
