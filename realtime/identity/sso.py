@@ -391,6 +391,11 @@ async def oidc_callback(request: web.Request) -> web.Response:
         return await _refuse(request, "rate_limited", "oidc", counts=False)
     flow = _flow_of(request)
     state = request.query.get("state", "")
+    if flow is not None and "error" in request.query and not state:
+        # The person said no (some providers drop `state` from error answers): nothing is
+        # opened either way, so say what happened rather than « expired ».
+        return await _refuse(request, "denied", "oidc", counts=False,
+                             log_detail=request.query.get("error", "")[:100])
     if flow is None or not hmac.compare_digest(state.encode(), flow.state.encode()):
         return await _refuse(request, "bad_state", "oidc", counts=True)
     if "error" in request.query:
