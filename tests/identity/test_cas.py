@@ -184,3 +184,67 @@ async def test_personal_code_can_be_turned_off_for_roles_the_feed_covers(
         async with http.get(back, allow_redirects=False) as r:
             assert r.status == 302
         assert (await me(http, base))[1]["user"]["login"] == teacher["login"]
+
+
+async def test_two_nodes_share_replay_protection_and_back_channel_logout(
+        start_server: Any, tmp_path: Any, sso_db_path: Any, cas_server: CasServer,
+        redis_prefix: str, redis_cleanup: Any) -> None:
+    """Several nodes of the ENT behind one address share the database: a ticket used on one
+    is refused on the other, and a back-channel logout reaching any node ends the session."""
+    from tests.conftest import two_nodes
+
+    a, b = await two_nodes(start_server, tmp_path, sso_db_path, redis_prefix,
+                           cas_url=cas_server.url, cas_id="externalId")
+    async with jar_session() as http:
+        back = await cas_ticket_url(http, a, "prof.cas")
+        async with http.get(back, allow_redirects=False) as r:
+            assert r.status == 302
+            token = r.cookies["ent_session"].value
+        ticket = parse_qs(urlsplit(str(back)).query)["ticket"][0]
+    on_b = URL(str(back).replace(a, b), encoded=True)
+    async with jar_session() as other, other.get(on_b, allow_redirects=False) as r:
+        assert r.status == 403
+        assert "Ticket déjà utilisé" in await r.text()
+
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as bare:
+        async with bare.get(f"{a}/api/me", headers=auth) as r:
+            assert r.status == 200
+        logout_request = (
+            '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"'
+            ' xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="id1" Version="2.0"'
+            ' IssueInstant="2026-12-04T10:00:00Z"><saml:NameID>@NOT_USED@</saml:NameID>'
+            f"<samlp:SessionIndex>{ticket}</samlp:SessionIndex></samlp:LogoutRequest>")
+        async with bare.post(f"{b}/auth/cas/callback",
+                             data={"logoutRequest": logout_request}) as r:
+            assert r.status == 200
+        for node in (a, b):
+            async with bare.get(f"{node}/api/me", headers=auth) as r:
+                assert r.status == 401
+
+
+async def test_sso_is_absent_until_configured(demo_server: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{demo_server}/api/config") as r:
+            assert (await r.json())["sso"] == {"providers": [], "code_login_off": []}
+        for path in ("/auth/cas/login", "/auth/cas/callback?ticket=ST-1", "/auth/oidc/login"):
+            async with http.get(f"{demo_server}{path}", allow_redirects=False) as r:
+                assert r.status == 404
+
+
+async def test_match_on_the_cas_user_as_login(sso_server: Any, sso_db_path: Any,
+                                              demo_accounts: list[dict[str, Any]]) -> None:
+    """REALTIME_CAS_ID=user with REALTIME_SSO_MATCH=login: the CAS login is our login."""
+    import sqlite3
+
+    parent = next(a for a in demo_accounts if a["role"] == "parent")
+    with sqlite3.connect(sso_db_path) as conn:
+        conn.execute("UPDATE users SET login = 'eleve.inconnu' WHERE login = ?",
+                     (parent["login"],))
+    base = await sso_server(cas_id="user", sso_match="login")
+    async with jar_session() as http:
+        back = await cas_ticket_url(http, base, "eleve.inconnu")
+        async with http.get(back, allow_redirects=False) as r:
+            assert r.status == 302
+        status, body = await me(http, base)
+    assert status == 200 and body["user"]["name"] == parent["name"]
