@@ -54,6 +54,12 @@ def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ..
     return raw
 
 
+def _prefix(raw: str) -> str:
+    """`AIX` or `AIX-` → `AIX-`, as `directory import-aaf --academy-prefix` writes ids."""
+    raw = raw.strip().rstrip("-")
+    return f"{raw}-" if raw else ""
+
+
 _ROLES = ("teacher", "student", "parent", "cpe", "staff", "admin")
 
 
@@ -137,7 +143,7 @@ class Settings:
     oidc_scopes: str = "openid profile"
     # How the id the ENT gives is matched: against users.external_id, or the login.
     sso_match: str = "external_id"
-    sso_id_prefix: str = ""  # prepended (when missing) to the ENT's id: the academy prefix
+    sso_id_prefix: str = ""  # "AIX-": prepended (when missing) to the ENT's id, as the AAF import
     # Roles the ENT feed covers, refused on the personal-code login (empty: none).
     code_login_off: tuple[str, ...] = ()
 
@@ -215,7 +221,8 @@ class Settings:
             oidc_scopes=env.get("REALTIME_OIDC_SCOPES") or d.oidc_scopes,
             sso_match=_choice(env, "REALTIME_SSO_MATCH", d.sso_match,
                               ("external_id", "login", "external_id,login")),
-            sso_id_prefix=env.get("REALTIME_SSO_ID_PREFIX") or d.sso_id_prefix,
+            # The same value as `directory import-aaf --academy-prefix` (AIX → AIX-2397809).
+            sso_id_prefix=_prefix(env.get("REALTIME_SSO_ID_PREFIX") or ""),
             code_login_off=_roles(env, "REALTIME_CODE_LOGIN_OFF"),
         )
 

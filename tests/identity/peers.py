@@ -39,6 +39,8 @@ CAS_USERS = {
     "prof.cas": ("mdp-prof-cas", {"externalId": "ACA-1001", "email": "prof@ent.invalid"}),
     "eleve.desactive": ("mdp-eleve-cas", {"externalId": "ACA-1002"}),
     "eleve.inconnu": ("mdp-inconnu-cas", {"externalId": "ACA-9999"}),
+    # Open ENT NG's ExternalIdRegisteredService: <cas:user> is the AAF id, prefix stripped.
+    "2397809": ("mdp-aaf-cas", {}),
 }
 
 

@@ -248,3 +248,22 @@ async def test_match_on_the_cas_user_as_login(sso_server: Any, sso_db_path: Any,
             assert r.status == 302
         status, body = await me(http, base)
     assert status == 200 and body["user"]["name"] == parent["name"]
+
+
+async def test_open_ent_ng_external_id_service_with_academy_prefix(
+        sso_server: Any, sso_db_path: Any, demo_accounts: list[dict[str, Any]]) -> None:
+    """Open ENT NG's ExternalId registered service sends the AAF id without the academy
+    prefix in <cas:user>; the AAF import stored it with the prefix (AIX-2397809)."""
+    import sqlite3
+
+    parent = next(a for a in demo_accounts if a["role"] == "parent")
+    with sqlite3.connect(sso_db_path) as conn:
+        conn.execute("UPDATE users SET external_id = 'AIX-2397809' WHERE login = ?",
+                     (parent["login"],))
+    base = await sso_server(cas_id="user", sso_id_prefix="AIX-")
+    async with jar_session() as http:
+        back = await cas_ticket_url(http, base, "2397809")
+        async with http.get(back, allow_redirects=False) as r:
+            assert r.status == 302
+        status, body = await me(http, base)
+    assert status == 200 and body["user"]["login"] == parent["login"]

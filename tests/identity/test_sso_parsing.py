@@ -104,7 +104,9 @@ def test_settings_read_the_sso_variables() -> None:
         "REALTIME_CODE_LOGIN_OFF": "student, Parent",
         "REALTIME_SSO_MATCH": "external_id,login",
         "REALTIME_PUBLIC_URL": "https://rt.ent.example.fr/",
+        "REALTIME_SSO_ID_PREFIX": "AIX",
     })
+    assert s.sso_id_prefix == "AIX-"  # as `directory import-aaf --academy-prefix AIX`
     assert s.cas_url == "https://ent.example.fr/cas"
     assert s.cas_validate == "/p3/serviceValidate" and s.cas_id == "externalId"
     assert s.oidc_issuer == "https://ent.example.fr/"  # kept as is: `iss` must match exactly
