@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,25 @@ def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ..
     if raw not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
     return raw
+
+
+def _is_loopback_or_https(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
+
+
+def _check_sso(s: Settings) -> None:
+    """A half-configured SSO fails at start-up with its variable's name, not at the first
+    sign-in; plain http is for a provider on this machine only (tests, a local proxy)."""
+    for name, url in (("REALTIME_CAS_URL", s.cas_url), ("REALTIME_OIDC_ISSUER", s.oidc_issuer),
+                      ("REALTIME_PUBLIC_URL", s.public_url)):
+        if url and not _is_loopback_or_https(url):
+            raise ValueError(f"{name} must be an https:// URL, got {url!r}")
+    if s.oidc_issuer and not s.oidc_client_id:
+        raise ValueError("REALTIME_OIDC_CLIENT_ID is required with REALTIME_OIDC_ISSUER")
+    if s.oidc_client_id and not s.oidc_issuer:
+        raise ValueError("REALTIME_OIDC_ISSUER is required with REALTIME_OIDC_CLIENT_ID")
 
 
 def _prefix(raw: str) -> str:
@@ -151,7 +171,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         d = cls()
-        return cls(
+        built = cls(
             db_path=Path(env.get("REALTIME_DB") or d.db_path),
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("REALTIME_REDIS_PREFIX") or d.redis_prefix,
@@ -225,6 +245,8 @@ class Settings:
             sso_id_prefix=_prefix(env.get("REALTIME_SSO_ID_PREFIX") or ""),
             code_login_off=_roles(env, "REALTIME_CODE_LOGIN_OFF"),
         )
+        _check_sso(built)
+        return built
 
     @property
     def tz(self) -> ZoneInfo:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import msgspec
@@ -139,7 +139,9 @@ class OidcClient:
         if self.client_secret is None:
             form["client_id"] = self.client_id  # a public client
         elif "client_secret_basic" in methods:
-            auth = aiohttp.BasicAuth(self.client_id, self.client_secret)
+            # RFC 6749 §2.3.1: each part form-encoded before Basic (a secret may hold ':').
+            auth = aiohttp.BasicAuth(quote(self.client_id, safe=""),
+                                     quote(self.client_secret, safe=""))
         else:
             form |= {"client_id": self.client_id, "client_secret": self.client_secret}
         status, body = await fetch(self.http, "POST", meta["token_endpoint"], MAX_DOC_BYTES,

@@ -452,6 +452,9 @@ async def _sso_ctx(app: web.Application) -> Any:
 def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     s = app[keys.SETTINGS]
     if not (cas_enabled(s) or oidc_enabled(s)):
+        if s.code_login_off:
+            log.warning("REALTIME_CODE_LOGIN_OFF without CAS or OIDC: those roles cannot sign in",
+                        extra={"roles": list(s.code_login_off)})
         return
     app.cleanup_ctx.append(_sso_ctx)
     if cas_enabled(s):

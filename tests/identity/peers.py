@@ -125,9 +125,14 @@ ReplaceAttributName.objects.create(name="*", replace="", service_pattern=p)
 
 
 class CasServer:
-    def __init__(self, url: str, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
         self.url = url  # the CAS base: {url}/login, {url}/serviceValidate…
         self.proc = proc
+        self.log_path = log_path  # its access log: which requests reached it
+
+    def validations(self) -> int:
+        """How many ticket validations the CAS server has answered so far."""
+        return self.log_path.read_text(errors="replace").count("serviceValidate?")
 
 
 @contextmanager
@@ -151,7 +156,7 @@ def run_cas_server(workdir: Path) -> Iterator[CasServer]:
          f"127.0.0.1:{port}"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_port(port, proc)
-        yield CasServer(f"http://127.0.0.1:{port}/cas", proc)
+        yield CasServer(f"http://127.0.0.1:{port}/cas", proc, workdir / "cas.log")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -267,3 +267,50 @@ async def test_open_ent_ng_external_id_service_with_academy_prefix(
             assert r.status == 302
         status, body = await me(http, base)
     assert status == 200 and body["user"]["login"] == parent["login"]
+
+
+async def test_a_flood_of_forged_tickets_stops_reaching_the_cas(
+        sso_server: Any, cas_server: CasServer) -> None:
+    """A pupil hammering the callback with made-up tickets: after the address's allowance,
+    refused at once, without a round trip to the CAS server each time."""
+    base = await sso_server(login_max_failures_per_ip=3)
+    async with aiohttp.ClientSession() as http:
+        for i in range(3):
+            async with http.get(f"{base}/auth/cas/callback",
+                                params={"ticket": f"ST-forged-{i}"}) as r:
+                assert r.status == 403
+        before = cas_server.validations()
+        for i in range(5):
+            async with http.get(f"{base}/auth/cas/callback",
+                                params={"ticket": f"ST-forged-more-{i}"}) as r:
+                assert r.status == 429
+                assert "Trop de tentatives" in await r.text()
+        assert cas_server.validations() == before
+
+
+async def test_a_disabled_account_gets_no_session_by_any_path(
+        sso_server: Any, sso_db_path: Any, sso_people: dict[str, Any]) -> None:
+    """Disabled (by the AAF import or an administrator): not by CAS, not by its personal
+    code, and a session opened before is no longer honoured."""
+    import sqlite3
+
+    base = await sso_server()
+    teacher = sso_people["ACA-1001"]
+    async with jar_session() as http:
+        back = await cas_ticket_url(http, base, "prof.cas")
+        async with http.get(back, allow_redirects=False) as r:
+            assert r.status == 302
+        assert (await me(http, base))[0] == 200
+        with sqlite3.connect(sso_db_path) as conn:
+            conn.execute("UPDATE users SET disabled = 1 WHERE external_id = 'ACA-1001'")
+        assert (await me(http, base))[0] == 401
+        # Still signed in at the ENT: the CAS hands a ticket at once, and it opens nothing.
+        async with http.get(f"{base}/auth/cas/login") as r:
+            assert r.status == 403
+            assert str(r.url).startswith(f"{base}/auth/cas/callback?ticket=ST-")
+            assert "Compte désactivé" in await r.text()
+        assert (await me(http, base))[0] == 401
+        async with http.post(f"{base}/api/login", json={"login": teacher["login"],
+                                                        "code": teacher["code"]}) as r:
+            assert r.status == 401
+            assert "Set-Cookie" not in r.headers

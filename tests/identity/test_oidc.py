@@ -200,3 +200,23 @@ async def test_oidc_next_never_leaves_the_site(sso_server: Any, oidc_provider: H
         async with http.get(back, allow_redirects=False) as r:
             assert r.status == 302
             assert r.headers["Location"] == "/"
+
+
+async def test_providers_that_do_not_answer(start_server: Any, tmp_path: Any,
+                                            sso_db_path: Any) -> None:
+    """The ENT is down: a French page says so, nothing is opened, nothing hangs."""
+    from tests.conftest import make_settings
+    from tests.identity.peers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    base = await start_server(make_settings(
+        tmp_path, db_path=sso_db_path, cas_url=f"{dead}/cas", oidc_issuer=dead,
+        oidc_client_id=OIDC_CLIENT_ID))
+    async with jar_session() as http:
+        async with http.get(f"{base}/auth/oidc/login", allow_redirects=False) as r:
+            assert r.status == 502
+            assert "ENT injoignable" in await r.text()
+        async with http.get(f"{base}/auth/cas/callback", params={"ticket": "ST-1"}) as r:
+            assert r.status == 502
+            assert "ENT injoignable" in await r.text()
+        assert await me(http, base) == 401

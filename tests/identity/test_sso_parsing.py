@@ -117,3 +117,17 @@ def test_settings_read_the_sso_variables() -> None:
         Settings.from_env({"REALTIME_CODE_LOGIN_OFF": "eleve"})
     with pytest.raises(ValueError, match="REALTIME_SSO_MATCH"):
         Settings.from_env({"REALTIME_SSO_MATCH": "email"})
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"REALTIME_OIDC_ISSUER": "https://ent.example.fr"}, "REALTIME_OIDC_CLIENT_ID is required"),
+    ({"REALTIME_OIDC_CLIENT_ID": "rt"}, "REALTIME_OIDC_ISSUER is required"),
+    ({"REALTIME_CAS_URL": "http://ent.example.fr/cas"}, "REALTIME_CAS_URL must be an https"),
+    ({"REALTIME_OIDC_ISSUER": "http://ent.example.fr", "REALTIME_OIDC_CLIENT_ID": "rt"},
+     "REALTIME_OIDC_ISSUER must be an https"),
+])
+def test_half_configured_sso_fails_at_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)
+    # A provider on this machine may speak plain http (tests, a local proxy).
+    Settings.from_env({"REALTIME_CAS_URL": "http://127.0.0.1:8443/cas"})
