@@ -72,6 +72,22 @@ def _check_sso(s: Settings) -> None:
         raise ValueError("REALTIME_OIDC_CLIENT_ID is required with REALTIME_OIDC_ISSUER")
     if s.oidc_client_id and not s.oidc_issuer:
         raise ValueError("REALTIME_OIDC_ISSUER is required with REALTIME_OIDC_CLIENT_ID")
+    if s.saml_idp_metadata:
+        for name, value in (("REALTIME_SAML_SP_KEY", s.saml_sp_key),
+                            ("REALTIME_SAML_SP_CERT", s.saml_sp_cert),
+                            ("REALTIME_PUBLIC_URL", s.public_url)):
+            if not value:
+                raise ValueError(f"{name} is required with REALTIME_SAML_IDP_METADATA")
+        for name, path in (("REALTIME_SAML_IDP_METADATA", s.saml_idp_metadata),
+                           ("REALTIME_SAML_SP_KEY", s.saml_sp_key),
+                           ("REALTIME_SAML_SP_CERT", s.saml_sp_cert)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no file {path}")
+
+
+def _path(env: dict[str, str], name: str) -> Path | None:
+    raw = (env.get(name) or "").strip()
+    return Path(raw) if raw else None
 
 
 def _prefix(raw: str) -> str:
@@ -161,6 +177,12 @@ class Settings:
     oidc_client_secret: str | None = None
     oidc_id_claim: str = "sub"
     oidc_scopes: str = "openid profile"
+    # SAML 2.0 (ÉduConnect through a federation): the IdP's metadata file, this service's key
+    # and certificate (PEM files), and the attribute naming the person (`nameid`: the NameID).
+    saml_idp_metadata: Path | None = None
+    saml_sp_key: Path | None = None
+    saml_sp_cert: Path | None = None
+    saml_id_attribute: str = "nameid"
     # How the id the ENT gives is matched: against users.external_id, or the login.
     sso_match: str = "external_id"
     sso_id_prefix: str = ""  # "AIX-": prepended (when missing) to the ENT's id, as the AAF import
@@ -239,6 +261,10 @@ class Settings:
             oidc_client_secret=env.get("REALTIME_OIDC_CLIENT_SECRET") or None,
             oidc_id_claim=env.get("REALTIME_OIDC_ID_CLAIM") or d.oidc_id_claim,
             oidc_scopes=env.get("REALTIME_OIDC_SCOPES") or d.oidc_scopes,
+            saml_idp_metadata=_path(env, "REALTIME_SAML_IDP_METADATA"),
+            saml_sp_key=_path(env, "REALTIME_SAML_SP_KEY"),
+            saml_sp_cert=_path(env, "REALTIME_SAML_SP_CERT"),
+            saml_id_attribute=env.get("REALTIME_SAML_ID_ATTRIBUTE") or d.saml_id_attribute,
             sso_match=_choice(env, "REALTIME_SSO_MATCH", d.sso_match,
                               ("external_id", "login", "external_id,login")),
             # The same value as `directory import-aaf --academy-prefix` (AIX → AIX-2397809).

@@ -32,6 +32,8 @@ from realtime.identity import cas, store
 from realtime.identity.model import User
 from realtime.identity.oidc import OidcClient, OidcRefusal
 from realtime.identity.outbound import ProviderUnavailable, client_session, fetch
+from realtime.identity.saml import SamlServiceProvider
+from realtime.identity.saml import add_routes as saml_routes
 from realtime.identity.service import DISABLED_MESSAGE, REPLAYED_MESSAGE, sso_index_hash
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.settings import Settings
@@ -46,6 +48,7 @@ MAX_ID_LEN = 256
 MAX_CODE_LEN = 4096
 MAX_LOGOUT_REQUEST = 16 * 1024
 BUTTON_LABEL = "Se connecter avec l'ENT"
+SAML_LABEL = "Se connecter avec ÉduConnect"  # SAML here means ÉduConnect through a federation
 
 
 class SsoState:
@@ -61,6 +64,7 @@ class SsoState:
         self.oidc = (OidcClient(http, settings.oidc_issuer, settings.oidc_client_id,
                                 settings.oidc_client_secret, settings.oidc_scopes)
                      if oidc_enabled(settings) else None)
+        self.saml = SamlServiceProvider(settings) if saml_enabled(settings) else None
 
 
 def cas_enabled(settings: Settings) -> bool:
@@ -71,6 +75,10 @@ def oidc_enabled(settings: Settings) -> bool:
     return bool(settings.oidc_issuer and settings.oidc_client_id)
 
 
+def saml_enabled(settings: Settings) -> bool:
+    return settings.saml_idp_metadata is not None
+
+
 def public_config(settings: Settings) -> dict[str, Any]:
     """What the login page needs: which buttons to show, which roles the code form refuses."""
     providers = []
@@ -79,6 +87,8 @@ def public_config(settings: Settings) -> dict[str, Any]:
     if oidc_enabled(settings):
         label = BUTTON_LABEL if not providers else f"{BUTTON_LABEL} (OpenID Connect)"
         providers.append({"id": "oidc", "url": "/auth/oidc/login", "label": label})
+    if saml_enabled(settings):
+        providers.append({"id": "saml", "url": "/auth/saml/login", "label": SAML_LABEL})
     return {"providers": providers, "code_login_off": list(settings.code_login_off)}
 
 
@@ -200,7 +210,7 @@ def refusal_page(reason: str, *, provider: str, detail: str | None = None) -> we
     return response
 
 
-async def _refuse(request: web.Request, reason: str, provider: str, *, counts: bool,
+async def refuse(request: web.Request, reason: str, provider: str, *, counts: bool,
                   detail: str | None = None, log_detail: str = "") -> web.Response:
     """A refusal page; `counts`: a failure that may be an attack (forged or replayed ticket,
     wrong state) counts against the address, so a flood of them costs nothing after a while."""
@@ -213,30 +223,30 @@ async def _refuse(request: web.Request, reason: str, provider: str, *, counts: b
     return response
 
 
-def _redirect(location: str) -> web.Response:
+def redirect(location: str) -> web.Response:
     return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-async def _sign_in(request: web.Request, user: User, provider: str, index: str,
+async def sign_in(request: web.Request, user: User, provider: str, index: str,
                    next_path: str) -> web.Response:
     """The session, once the ENT vouched for `user`; the same refusals on every path."""
     if user.disabled:
-        return await _refuse(request, "disabled", provider, counts=False,
+        return await refuse(request, "disabled", provider, counts=False,
                              log_detail=f"user {user.id}")
     try:
         token = await request.app[keys.IDENTITY].sso_login(user, provider, index)
     except AppError as err:
         reason = "replayed" if err.message == REPLAYED_MESSAGE else "disabled"
-        return await _refuse(request, reason, provider, counts=reason == "replayed",
+        return await refuse(request, reason, provider, counts=reason == "replayed",
                              log_detail=f"user {user.id}")
     log.info("sso sign-in", extra={"provider": provider, "user_id": user.id})
-    response = _redirect(next_path)
+    response = redirect(next_path)
     set_session_cookie(response, token, request.app[keys.SETTINGS])
     response.del_cookie(FLOW_COOKIE if provider == "oidc" else NEXT_COOKIE, path="/auth/")
     return response
 
 
-async def _limited(request: web.Request) -> bool:
+async def limited(request: web.Request) -> bool:
     return await request.app[keys.SSO].limiter.blocked(f"addr:{client_address(request)}")
 
 
@@ -258,7 +268,7 @@ async def cas_login(request: web.Request) -> web.Response:
     s = request.app[keys.SETTINGS]
     assert s.cas_url
     next_path = safe_next(request.query.get("next"))
-    response = _redirect(cas.login_url(s.cas_url, f"{base_url(request)}/auth/cas/callback"))
+    response = redirect(cas.login_url(s.cas_url, f"{base_url(request)}/auth/cas/callback"))
     response.set_cookie(NEXT_COOKIE, request.app[keys.SSO].flow.dumps({"next": next_path}),
                         max_age=FLOW_MAX_AGE_S, path="/auth/", httponly=True, samesite="Lax",
                         secure=s.cookie_secure)
@@ -282,14 +292,14 @@ def _cas_next(request: web.Request) -> str:
 async def cas_callback(request: web.Request) -> web.Response:
     s = request.app[keys.SETTINGS]
     assert s.cas_url
-    if await _limited(request):
-        return await _refuse(request, "rate_limited", "cas", counts=False)
+    if await limited(request):
+        return await refuse(request, "rate_limited", "cas", counts=False)
     ticket = request.query.get("ticket", "")
     if not cas.ticket_looks_valid(ticket):
-        return await _refuse(request, "bad_ticket", "cas", counts=True, log_detail="malformed")
+        return await refuse(request, "bad_ticket", "cas", counts=True, log_detail="malformed")
     db = request.app[keys.DB]
     if await store.sso_index_used(db, "cas", sso_index_hash(ticket)):
-        return await _refuse(request, "replayed", "cas", counts=True)
+        return await refuse(request, "replayed", "cas", counts=True)
     url = cas.validate_url(s.cas_url, s.cas_validate, _cas_service(request), ticket)
     try:
         status, body = await fetch(request.app[keys.SSO].http, "GET", url, cas.MAX_RESPONSE_BYTES)
@@ -298,17 +308,17 @@ async def cas_callback(request: web.Request) -> web.Response:
         success = cas.parse_validation(body)
     except ProviderUnavailable as exc:
         log.warning("CAS server unavailable", extra={"error": str(exc)})
-        return await _refuse(request, "unavailable", "cas", counts=False)
+        return await refuse(request, "unavailable", "cas", counts=False)
     except cas.CasRefusal as exc:
-        return await _refuse(request, "bad_ticket", "cas", counts=True, log_detail=str(exc))
+        return await refuse(request, "bad_ticket", "cas", counts=True, log_detail=str(exc))
     ident = success.identifier(s.cas_id)
     if ident is None:
-        return await _refuse(request, "no_identifier", "cas", counts=False,
+        return await refuse(request, "no_identifier", "cas", counts=False,
                              log_detail=f"no {s.cas_id} for {success.user}")
     user = await find_account(db, s, ident)
     if user is None:
-        return await _refuse(request, "unknown", "cas", counts=False, detail=ident[:MAX_ID_LEN])
-    return await _sign_in(request, user, "cas", ticket, _cas_next(request))
+        return await refuse(request, "unknown", "cas", counts=False, detail=ident[:MAX_ID_LEN])
+    return await sign_in(request, user, "cas", ticket, _cas_next(request))
 
 
 async def cas_back_channel_logout(request: web.Request) -> web.Response:
@@ -364,7 +374,7 @@ async def oidc_login(request: web.Request) -> web.Response:
     except ProviderUnavailable as exc:
         log.warning("OIDC provider unavailable", extra={"error": str(exc)})
         return refusal_page("unavailable", provider="oidc")
-    response = _redirect(auth.url)
+    response = redirect(auth.url)
     s = request.app[keys.SETTINGS]
     response.set_cookie(FLOW_COOKIE, sso.flow.dumps(msgspec.to_builtins(flow)),
                         max_age=FLOW_MAX_AGE_S, path="/auth/", httponly=True, samesite="Lax",
@@ -387,26 +397,26 @@ async def oidc_callback(request: web.Request) -> web.Response:
     sso = request.app[keys.SSO]
     s = request.app[keys.SETTINGS]
     assert sso.oidc is not None
-    if await _limited(request):
-        return await _refuse(request, "rate_limited", "oidc", counts=False)
+    if await limited(request):
+        return await refuse(request, "rate_limited", "oidc", counts=False)
     flow = _flow_of(request)
     state = request.query.get("state", "")
     if flow is not None and "error" in request.query and not state:
         # The person said no (some providers drop `state` from error answers): nothing is
         # opened either way, so say what happened rather than « expired ».
-        return await _refuse(request, "denied", "oidc", counts=False,
+        return await refuse(request, "denied", "oidc", counts=False,
                              log_detail=request.query.get("error", "")[:100])
     if flow is None or not hmac.compare_digest(state.encode(), flow.state.encode()):
-        return await _refuse(request, "bad_state", "oidc", counts=True)
+        return await refuse(request, "bad_state", "oidc", counts=True)
     if "error" in request.query:
-        return await _refuse(request, "denied", "oidc", counts=False,
+        return await refuse(request, "denied", "oidc", counts=False,
                              log_detail=request.query.get("error", "")[:100])
     code = request.query.get("code", "")
     if not code or len(code) > MAX_CODE_LEN:
-        return await _refuse(request, "bad_token", "oidc", counts=True, log_detail="no code")
+        return await refuse(request, "bad_token", "oidc", counts=True, log_detail="no code")
     db = request.app[keys.DB]
     if await store.sso_index_used(db, "oidc", sso_index_hash(flow.nonce)):
-        return await _refuse(request, "replayed", "oidc", counts=True)
+        return await refuse(request, "replayed", "oidc", counts=True)
     try:
         tokens = await sso.oidc.exchange(code, _redirect_uri(request), flow.verifier)
         claims = await sso.oidc.verify_id_token(tokens["id_token"], flow.nonce)
@@ -417,19 +427,19 @@ async def oidc_callback(request: web.Request) -> web.Response:
                 ident = info.get(s.oidc_id_claim)
     except ProviderUnavailable as exc:
         log.warning("OIDC provider unavailable", extra={"error": str(exc)})
-        return await _refuse(request, "unavailable", "oidc", counts=False)
+        return await refuse(request, "unavailable", "oidc", counts=False)
     except OidcRefusal as exc:
         reason = "bad_nonce" if exc.reason == "bad_nonce" else (
             "bad_ticket" if exc.reason == "provider_error" else "bad_token")
-        return await _refuse(request, reason, "oidc", counts=True, log_detail=str(exc))
+        return await refuse(request, reason, "oidc", counts=True, log_detail=str(exc))
     if not isinstance(ident, str | int) or isinstance(ident, bool):
-        return await _refuse(request, "no_identifier", "oidc", counts=False,
+        return await refuse(request, "no_identifier", "oidc", counts=False,
                              log_detail=f"no claim {s.oidc_id_claim}")
     ident = str(ident)
     user = await find_account(db, s, ident)
     if user is None:
-        return await _refuse(request, "unknown", "oidc", counts=False, detail=ident[:MAX_ID_LEN])
-    return await _sign_in(request, user, "oidc", flow.nonce, flow.next)
+        return await refuse(request, "unknown", "oidc", counts=False, detail=ident[:MAX_ID_LEN])
+    return await sign_in(request, user, "oidc", flow.nonce, flow.next)
 
 
 # --- wiring ----------------------------------------------------------------------------------
@@ -451,7 +461,7 @@ async def _sso_ctx(app: web.Application) -> Any:
 
 def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     s = app[keys.SETTINGS]
-    if not (cas_enabled(s) or oidc_enabled(s)):
+    if not (cas_enabled(s) or oidc_enabled(s) or saml_enabled(s)):
         if s.code_login_off:
             log.warning("REALTIME_CODE_LOGIN_OFF without CAS or OIDC: those roles cannot sign in",
                         extra={"roles": list(s.code_login_off)})
@@ -464,3 +474,5 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     if oidc_enabled(s):
         app.router.add_get("/auth/oidc/login", oidc_login)
         app.router.add_get("/auth/oidc/callback", oidc_callback)
+    if saml_enabled(s):
+        saml_routes(app)

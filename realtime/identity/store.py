@@ -171,3 +171,25 @@ async def sso_provider_of(db: Database, session_id: str) -> str | None:
         "SELECT provider FROM sso_logins WHERE session_id = ?", (session_id,)
     )
     return row["provider"] if row else None
+
+
+async def insert_saml_request(conn: aiosqlite.Connection, request_id: str, next_path: str,
+                              now: float, max_age_s: float) -> None:
+    """Remember a request sent to the SAML IdP; forget those too old to be answered."""
+    await conn.execute("DELETE FROM saml_requests WHERE created_at < ?", (now - max_age_s,))
+    await conn.execute(
+        "INSERT INTO saml_requests (id, next_path, created_at) VALUES (?, ?, ?)",
+        (request_id, next_path, now),
+    )
+
+
+async def take_saml_request(conn: aiosqlite.Connection, request_id: str, now: float,
+                            max_age_s: float) -> str | None:
+    """The `next` of a pending request, consumed: a second answer to it finds nothing."""
+    cur = await conn.execute(
+        "SELECT next_path, created_at FROM saml_requests WHERE id = ?", (request_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await conn.execute("DELETE FROM saml_requests WHERE id = ?", (request_id,))
+    return row[0] if row[1] >= now - max_age_s else None

@@ -86,3 +86,23 @@ async def test_oidc_in_chromium_there_and_back(browser: Browser, sso_server: Any
     await expect(page.get_by_role("heading", level=1)).to_have_text("Connexion à votre espace")
     assert page.js_errors == []  # type: ignore[attr-defined]
     await context.close()
+
+
+async def test_saml_in_chromium_there_and_back(browser: Browser,  # noqa: F811
+                                               saml_server: tuple[str, Any],
+                                               sso_people: dict[str, Any]) -> None:
+    from tests.identity.saml_idp import SAML_USERS
+
+    base, idp = saml_server
+    context, page = await new_page(browser)
+    await page.goto(f"{base}/")
+    await page.get_by_role("link", name="Se connecter avec ÉduConnect").click()
+    await page.wait_for_url(f"{idp.url}/sso/redirect?**")
+    await page.get_by_label("Identifiant").fill("prof.saml")
+    await page.get_by_label("Mot de passe").fill(SAML_USERS["prof.saml"][0])
+    await page.get_by_role("button", name="Se connecter").click()
+    # The IdP's page posts the signed Response back to us by itself.
+    await expect(page.get_by_role("heading", name="Mon espace", level=1)).to_be_visible()
+    await expect(page.get_by_role("banner")).to_contain_text(sso_people["ACA-1001"]["name"])
+    assert page.js_errors == []  # type: ignore[attr-defined]
+    await context.close()
