@@ -77,31 +77,44 @@ def sso_server(start_server: StartServer, tmp_path: Path, sso_db_path: Path,
 
 
 @pytest_asyncio.fixture
-async def saml_server(aiohttp_server: Any, tmp_path: Path,
-                      sso_db_path: Path) -> AsyncIterator[tuple[str, Any]]:
-    """Our server as a SAML SP of a real pysaml2 IdP on loopback: (our base URL, the IdP).
-
-    The two exchange metadata as a federation would: the IdP's file is given to us; ours,
-    served at /auth/saml/metadata, is loaded by the IdP."""
+async def start_saml(aiohttp_server: Any, tmp_path: Path,
+                     sso_db_path: Path) -> AsyncIterator[Any]:
+    """Start our server as a SAML SP of a real pysaml2 IdP on loopback; returns (our base
+    URL, the IdP). The two exchange metadata as a federation would: the IdP's file is given
+    to us; ours, served at /auth/saml/metadata, is loaded by the IdP."""
     import aiohttp
 
     from realtime.app import create_app
     from tests.identity.peers import free_port
     from tests.identity.saml_idp import SamlIdp, make_key_and_cert
 
-    folder = tmp_path / "saml"
-    folder.mkdir()
-    idp = SamlIdp(folder, free_port())
-    sp_key, sp_cert = make_key_and_cert(folder, "sp")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = make_settings(tmp_path, db_path=sso_db_path, public_url=base,
-                             saml_idp_metadata=idp.write_metadata(), saml_sp_key=sp_key,
-                             saml_sp_cert=sp_cert)
-    await aiohttp_server(create_app(settings), port=port)
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/auth/saml/metadata") as r:
-        assert r.status == 200
-        sp_metadata = await r.text()
-    await idp.start(sp_metadata)
-    yield base, idp
-    await idp.close()
+    idps = []
+
+    async def start(**overrides: Any) -> tuple[str, Any]:
+        folder = tmp_path / f"saml{len(idps)}"
+        folder.mkdir()
+        idp = SamlIdp(folder, free_port())
+        idps.append(idp)
+        sp_key, sp_cert = make_key_and_cert(folder, "sp")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = make_settings(tmp_path / folder.name, db_path=sso_db_path, public_url=base,
+                                 saml_idp_metadata=idp.write_metadata(), saml_sp_key=sp_key,
+                                 saml_sp_cert=sp_cert, **overrides)
+        await aiohttp_server(create_app(settings), port=port)
+        async with aiohttp.ClientSession() as http, http.get(
+                f"{base}/auth/saml/metadata") as r:
+            assert r.status == 200
+            sp_metadata = await r.text()
+        await idp.start(sp_metadata)
+        return base, idp
+
+    yield start
+    for idp in idps:
+        await idp.close()
+
+
+@pytest_asyncio.fixture
+async def saml_server(start_saml: Any) -> tuple[str, Any]:
+    """Our server and the IdP, with the NameID naming the person."""
+    return await start_saml()

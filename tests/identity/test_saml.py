@@ -58,6 +58,18 @@ async def test_saml_sign_in(saml_server: tuple[str, Any], sso_people: dict[str, 
     assert status == 200 and body["user"]["login"] == sso_people["ACA-1001"]["login"]
 
 
+async def test_saml_id_from_an_attribute(start_saml: Any,
+                                         sso_people: dict[str, Any]) -> None:
+    """ÉduConnect names people by attributes (FrEduCtId…), not only by the NameID."""
+    base, _idp = await start_saml(saml_id_attribute="FrEduCtId")
+    async with jar_session() as http:
+        page, page_url = await saml_response_page(http, base, "prof.saml")
+        async with await post_back(http, page, page_url) as r:
+            assert r.status == 302, await r.text()
+        status, body = await me(http, base)
+    assert status == 200 and body["user"]["login"] == sso_people["ACA-1001"]["login"]
+
+
 async def test_saml_refusals(saml_server: tuple[str, Any]) -> None:
     base, _idp = saml_server
     for username, title in (("inconnu.saml", "Compte introuvable"),

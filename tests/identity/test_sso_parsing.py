@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from realtime.identity import cas
@@ -131,3 +133,17 @@ def test_half_configured_sso_fails_at_start(env: dict[str, str], message: str) -
         Settings.from_env(env)
     # A provider on this machine may speak plain http (tests, a local proxy).
     Settings.from_env({"REALTIME_CAS_URL": "http://127.0.0.1:8443/cas"})
+
+
+def test_saml_needs_its_files_and_public_url(tmp_path: Path) -> None:
+    meta = tmp_path / "idp.xml"
+    meta.write_text("<md/>")
+    env = {"REALTIME_SAML_IDP_METADATA": str(meta), "REALTIME_SAML_SP_KEY": str(meta),
+           "REALTIME_SAML_SP_CERT": str(meta), "REALTIME_PUBLIC_URL": "https://rt.example.fr"}
+    assert Settings.from_env(env).saml_idp_metadata == meta
+    with pytest.raises(ValueError, match="REALTIME_PUBLIC_URL is required"):
+        Settings.from_env({k: v for k, v in env.items() if k != "REALTIME_PUBLIC_URL"})
+    with pytest.raises(ValueError, match="REALTIME_SAML_SP_KEY is required"):
+        Settings.from_env({k: v for k, v in env.items() if k != "REALTIME_SAML_SP_KEY"})
+    with pytest.raises(ValueError, match="REALTIME_SAML_SP_CERT: no file"):
+        Settings.from_env(env | {"REALTIME_SAML_SP_CERT": str(tmp_path / "absent.crt")})
