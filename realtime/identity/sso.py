@@ -203,7 +203,7 @@ def refusal_page(reason: str, *, provider: str, detail: str | None = None) -> we
 <p class="brand">ENT des collèges</p>
 <h1>{html.escape(title)}</h1>
 <div class="alert" role="alert"><p>{html.escape(message)}</p>{extra}</div>
-{retry}<p><a href="/#/login">Revenir à la page de connexion</a></p>
+{retry}<p><a class="btn btn-block" href="/#/login">Revenir à la page de connexion</a></p>
 </div></main></body></html>"""
     response = web.Response(text=body, status=status, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"

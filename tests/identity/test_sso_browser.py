@@ -82,6 +82,8 @@ async def test_oidc_in_chromium_there_and_back(browser: Browser, sso_server: Any
     await page.get_by_role("button", name="Authorize").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Compte introuvable")
     await expect(page.get_by_role("alert")).to_contain_text("ACA-9999")
+    await check_accessibility(page)
+    await page.screenshot(path=SCREENSHOTS / "login-ent-refused.png")
     await page.get_by_role("link", name="Revenir à la page de connexion").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Connexion à votre espace")
     assert page.js_errors == []  # type: ignore[attr-defined]
