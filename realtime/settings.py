@@ -177,6 +177,7 @@ class Settings:
     oidc_client_secret: str | None = None
     oidc_id_claim: str = "sub"
     oidc_scopes: str = "openid profile"
+    oidc_single_logout: bool = True  # our logout goes on to the provider's end_session
     # SAML 2.0 (ÉduConnect through a federation): the IdP's metadata file, this service's key
     # and certificate (PEM files), and the attribute naming the person (`nameid`: the NameID).
     saml_idp_metadata: Path | None = None
@@ -261,6 +262,7 @@ class Settings:
             oidc_client_secret=env.get("REALTIME_OIDC_CLIENT_SECRET") or None,
             oidc_id_claim=env.get("REALTIME_OIDC_ID_CLAIM") or d.oidc_id_claim,
             oidc_scopes=env.get("REALTIME_OIDC_SCOPES") or d.oidc_scopes,
+            oidc_single_logout=_bool(env, "REALTIME_OIDC_SINGLE_LOGOUT", d.oidc_single_logout),
             saml_idp_metadata=_path(env, "REALTIME_SAML_IDP_METADATA"),
             saml_sp_key=_path(env, "REALTIME_SAML_SP_KEY"),
             saml_sp_cert=_path(env, "REALTIME_SAML_SP_CERT"),

@@ -42,7 +42,7 @@ async def logout(request: web.Request) -> web.Response:
     provider = await identity.session_provider(token)
     await identity.logout(token)
     body: dict[str, object] = {"ok": True}
-    redirect = logout_redirect(request, provider)
+    redirect = await logout_redirect(request, provider)
     if redirect:
         body["redirect"] = redirect
     response = json_response(body)

@@ -16,7 +16,7 @@ import html
 import logging
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import msgspec
@@ -106,12 +106,26 @@ def base_url(request: web.Request) -> str:
     return configured or f"{request.scheme}://{request.host}"
 
 
-def logout_redirect(request: web.Request, provider: str | None) -> str | None:
-    """Where the browser goes after our logout: the CAS logout, when that session came from
-    CAS and single logout is on (a shared TBI computer must not stay signed in at the ENT)."""
+async def logout_redirect(request: web.Request, provider: str | None) -> str | None:
+    """Where the browser goes after our logout: the ENT's own logout, when the session came
+    from it and single logout is on (a shared TBI computer must not stay signed in at the
+    ENT). CAS: `{CAS}/logout?service=`; OIDC: the provider's `end_session_endpoint`
+    (RP-initiated logout) when its discovery announces one."""
     s = request.app[keys.SETTINGS]
+    back = f"{base_url(request)}/"
     if provider == "cas" and s.cas_url and s.cas_single_logout:
-        return cas.logout_url(s.cas_url, f"{base_url(request)}/")
+        return cas.logout_url(s.cas_url, back)
+    sso = request.app.get(keys.SSO)
+    if provider == "oidc" and s.oidc_single_logout and sso is not None and sso.oidc:
+        try:
+            meta = await sso.oidc.metadata()
+        except ProviderUnavailable:
+            return None  # our session is over all the same
+        end = meta.get("end_session_endpoint")
+        if isinstance(end, str) and end:
+            query = urlencode({"client_id": sso.oidc.client_id,
+                               "post_logout_redirect_uri": back})
+            return f"{end}{'&' if '?' in end else '?'}{query}"
     return None
 
 

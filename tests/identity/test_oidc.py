@@ -220,3 +220,30 @@ async def test_providers_that_do_not_answer(start_server: Any, tmp_path: Any,
             assert r.status == 502
             assert "ENT injoignable" in await r.text()
         assert await me(http, base) == 401
+
+
+async def test_oidc_logout_goes_on_to_the_providers_end_session(
+        sso_server: Any, oidc_provider: HostileNetwork) -> None:
+    base = await sso_server(oidc_provider, cas_url=None)
+    async with jar_session() as http:
+        back, _ = await callback_url(http, base, "ACA-1001")
+        async with http.get(back, allow_redirects=False) as r:
+            assert r.status == 302
+        async with http.post(f"{base}/api/logout") as r:
+            body = await r.json()
+        assert await me(http, base) == 401
+        end = urlsplit(body["redirect"])
+        assert f"{end.scheme}://{end.netloc}{end.path}" == (
+            f"{oidc_provider.url}/oauth2/end_session")
+        assert parse_qs(end.query) == {"client_id": [OIDC_CLIENT_ID],
+                                       "post_logout_redirect_uri": [f"{base}/"]}
+        # The provider's own end-of-session page answers it (and then sends the person back).
+        async with http.get(URL(body["redirect"], encoded=True)) as r:
+            assert r.status == 200
+    base = await sso_server(oidc_provider, cas_url=None, oidc_single_logout=False)
+    async with jar_session() as http:
+        back, _ = await callback_url(http, base, "ACA-1001")
+        async with http.get(back, allow_redirects=False):
+            pass
+        async with http.post(f"{base}/api/logout") as r:
+            assert "redirect" not in await r.json()
