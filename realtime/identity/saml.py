@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 REQUEST_MAX_AGE_S = 600.0
 MAX_RESPONSE_B64 = 256 * 1024
+# Pending requests kept at most (a few hundred bytes each): far above a département's
+# sign-ins in ten minutes, low enough that a flood of /auth/saml/login stays harmless.
+MAX_PENDING_REQUESTS = 50_000
 
 
 class SamlIdentity(msgspec.Struct, frozen=True):
@@ -174,8 +177,12 @@ async def saml_login(request: web.Request) -> web.Response:
         log.warning("SAML request failed", extra={"error": f"{type(exc).__name__}: {exc}"})
         return refusal_page("unavailable", provider="saml")
     async with request.app[keys.DB].transaction() as conn:
-        await store.insert_saml_request(conn, request_id, next_path,
-                                        request.app[keys.IDENTITY].clock(), REQUEST_MAX_AGE_S)
+        kept = await store.insert_saml_request(conn, request_id, next_path,
+                                               request.app[keys.IDENTITY].clock(),
+                                               REQUEST_MAX_AGE_S, MAX_PENDING_REQUESTS)
+    if not kept:
+        log.warning("SAML: too many pending requests", extra={"max": MAX_PENDING_REQUESTS})
+        return refusal_page("rate_limited", provider="saml")
     return redirect(location)
 
 

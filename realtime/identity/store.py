@@ -174,13 +174,20 @@ async def sso_provider_of(db: Database, session_id: str) -> str | None:
 
 
 async def insert_saml_request(conn: aiosqlite.Connection, request_id: str, next_path: str,
-                              now: float, max_age_s: float) -> None:
-    """Remember a request sent to the SAML IdP; forget those too old to be answered."""
+                              now: float, max_age_s: float, max_pending: int) -> bool:
+    """Remember a request sent to the SAML IdP; forget those too old to be answered. False
+    (nothing written) past `max_pending` waiting requests: a flood of /auth/saml/login
+    cannot grow the table without bound."""
     await conn.execute("DELETE FROM saml_requests WHERE created_at < ?", (now - max_age_s,))
+    cur = await conn.execute("SELECT COUNT(*) FROM saml_requests")
+    row = await cur.fetchone()
+    if row is not None and row[0] >= max_pending:
+        return False
     await conn.execute(
         "INSERT INTO saml_requests (id, next_path, created_at) VALUES (?, ?, ?)",
         (request_id, next_path, now),
     )
+    return True
 
 
 async def take_saml_request(conn: aiosqlite.Connection, request_id: str, now: float,

@@ -122,3 +122,19 @@ async def test_saml_replayed_tampered_and_unsolicited_responses(
         async with stranger.post(f"{base}/auth/saml/acs", data={"SAMLResponse": "pas du SAML"}
                                  ) as r:
             assert r.status == 400
+
+
+async def test_a_flood_of_saml_logins_cannot_grow_the_pending_table(
+        saml_server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from realtime.identity import saml
+
+    monkeypatch.setattr(saml, "MAX_PENDING_REQUESTS", 3)
+    base, _idp = saml_server
+    async with aiohttp.ClientSession() as http:
+        statuses = []
+        for _ in range(5):
+            async with http.get(f"{base}/auth/saml/login", allow_redirects=False) as r:
+                statuses.append(r.status)
+                if r.status == 429:
+                    assert "Trop de tentatives" in await r.text()
+    assert statuses == [302, 302, 302, 429, 429]
