@@ -324,6 +324,9 @@ async def cas_callback(request: web.Request) -> web.Response:
         log.warning("CAS server unavailable", extra={"error": str(exc)})
         return await refuse(request, "unavailable", "cas", counts=False)
     except cas.CasRefusal as exc:
+        if exc.code == "INVALID_RESPONSE":  # not a CAS answer: an error page from a proxy…
+            log.warning("CAS server answered garbage", extra={"error": str(exc)})
+            return await refuse(request, "unavailable", "cas", counts=False)
         return await refuse(request, "bad_ticket", "cas", counts=True, log_detail=str(exc))
     ident = success.identifier(s.cas_id)
     if ident is None:

@@ -314,3 +314,23 @@ async def test_a_disabled_account_gets_no_session_by_any_path(
                                                         "code": teacher["code"]}) as r:
             assert r.status == 401
             assert "Set-Cookie" not in r.headers
+
+
+async def test_a_cas_answering_garbage_is_unavailable_not_a_forged_ticket(
+        start_server: Any, aiohttp_server: Any, tmp_path: Any, sso_db_path: Any) -> None:
+    """A proxy's HTML error page where the CAS answer should be: « ENT injoignable »."""
+    from aiohttp import web
+
+    from tests.conftest import make_settings
+
+    proxy_page = web.Application()
+    proxy_page.router.add_get("/cas/serviceValidate", lambda _r: web.Response(
+        text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"))
+    broken = await aiohttp_server(proxy_page)
+    base = await start_server(make_settings(
+        tmp_path, db_path=sso_db_path, cas_url=str(broken.make_url("/cas")).rstrip("/")))
+    async with jar_session() as http:
+        async with http.get(f"{base}/auth/cas/callback", params={"ticket": "ST-1"}) as r:
+            assert r.status == 502
+            assert "ENT injoignable" in await r.text()
+        assert (await me(http, base))[0] == 401
