@@ -134,18 +134,18 @@ class OidcClient:
         meta = await self.metadata()
         form = {"grant_type": "authorization_code", "code": code,
                 "redirect_uri": redirect_uri, "code_verifier": verifier}
-        auth = None
+        headers = {"Accept": "application/json"}
         methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         if self.client_secret is None:
             form["client_id"] = self.client_id  # a public client
         elif "client_secret_basic" in methods:
             # RFC 6749 §2.3.1: each part form-encoded before Basic (a secret may hold ':').
-            auth = aiohttp.BasicAuth(quote(self.client_id, safe=""),
-                                     quote(self.client_secret, safe=""))
+            pair = f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         else:
             form |= {"client_id": self.client_id, "client_secret": self.client_secret}
         status, body = await fetch(self.http, "POST", meta["token_endpoint"], MAX_DOC_BYTES,
-                                   data=form, auth=auth, headers={"Accept": "application/json"})
+                                   data=form, headers=headers)
         if status >= 500:
             raise ProviderUnavailable(f"token endpoint: HTTP {status}")
         try:

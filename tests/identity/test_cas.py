@@ -323,9 +323,12 @@ async def test_a_cas_answering_garbage_is_unavailable_not_a_forged_ticket(
 
     from tests.conftest import make_settings
 
+    async def error_page(_request: web.Request) -> web.Response:
+        return web.Response(text="<html><body>502 Bad Gateway</body></html>",
+                            content_type="text/html")
+
     proxy_page = web.Application()
-    proxy_page.router.add_get("/cas/serviceValidate", lambda _r: web.Response(
-        text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"))
+    proxy_page.router.add_get("/cas/serviceValidate", error_page)
     broken = await aiohttp_server(proxy_page)
     base = await start_server(make_settings(
         tmp_path, db_path=sso_db_path, cas_url=str(broken.make_url("/cas")).rstrip("/")))
