@@ -15,6 +15,7 @@ import hmac
 import html
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -462,7 +463,8 @@ async def oidc_callback(request: web.Request) -> web.Response:
 # --- wiring ----------------------------------------------------------------------------------
 
 
-async def _sso_ctx(app: web.Application) -> Any:
+async def _sso_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After the database and Redis (the limiter shares Redis with the other workers)."""
     s = app[keys.SETTINGS]
     redis = app[keys.REDIS]
     limiter: RateLimiter = (
@@ -480,7 +482,7 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     s = app[keys.SETTINGS]
     if not (cas_enabled(s) or oidc_enabled(s) or saml_enabled(s)):
         if s.code_login_off:
-            log.warning("REALTIME_CODE_LOGIN_OFF without CAS or OIDC: those roles cannot sign in",
+            log.warning("REALTIME_CODE_LOGIN_OFF without any SSO: those roles cannot sign in",
                         extra={"roles": list(s.code_login_off)})
         return
     app.cleanup_ctx.append(_sso_ctx)
