@@ -21,8 +21,10 @@ from realtime.coursedocs import routes as coursedoc_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
+from realtime.identity import sso
 from realtime.identity import store as identity_store
 from realtime.identity.codes import CodeHasher
+from realtime.identity.model import Role
 from realtime.identity.service import IdentityService
 from realtime.identity.tokens import TokenSigner
 from realtime.presence import routes as presence_routes
@@ -36,8 +38,8 @@ MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
-FEATURES = (health, metrics, identity_routes, directory_routes, presence_routes, board_routes,
-            attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes,
+FEATURES = (health, metrics, identity_routes, sso, directory_routes, presence_routes,
+            board_routes, attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes,
             retention)
 
 
@@ -83,6 +85,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
         TokenSigner(s.resolved_secret(), s.token_ttl_s),
         per_login=_limiter(app, "login", s.login_max_failures_per_login),
         per_address=_limiter(app, "login-addr", s.login_max_failures_per_ip),
+        code_login_off=frozenset(Role(r) for r in s.code_login_off),
     )
     yield
 

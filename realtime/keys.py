@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from realtime.coursedocs.service import DocService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
+    from realtime.identity.sso import SsoState
     from realtime.metrics import Metrics
     from realtime.presence.service import PresenceService
     from realtime.ratelimit import RateLimiter
@@ -35,3 +36,4 @@ ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 DOCS: web.AppKey[DocService] = web.AppKey("docs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SSO: web.AppKey[SsoState] = web.AppKey("sso")  # only when CAS or OIDC is configured

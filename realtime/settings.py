@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,68 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().replace(" ", "")
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _is_loopback_or_https(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
+
+
+def _check_sso(s: Settings) -> None:
+    """A half-configured SSO fails at start-up with its variable's name, not at the first
+    sign-in; plain http is for a provider on this machine only (tests, a local proxy)."""
+    for name, url in (("REALTIME_CAS_URL", s.cas_url), ("REALTIME_OIDC_ISSUER", s.oidc_issuer),
+                      ("REALTIME_PUBLIC_URL", s.public_url)):
+        if url and not _is_loopback_or_https(url):
+            raise ValueError(f"{name} must be an https:// URL, got {url!r}")
+    if s.oidc_issuer and not s.oidc_client_id:
+        raise ValueError("REALTIME_OIDC_CLIENT_ID is required with REALTIME_OIDC_ISSUER")
+    if s.oidc_client_id and not s.oidc_issuer:
+        raise ValueError("REALTIME_OIDC_ISSUER is required with REALTIME_OIDC_CLIENT_ID")
+    if s.saml_idp_metadata:
+        for name, value in (("REALTIME_SAML_SP_KEY", s.saml_sp_key),
+                            ("REALTIME_SAML_SP_CERT", s.saml_sp_cert),
+                            ("REALTIME_PUBLIC_URL", s.public_url)):
+            if not value:
+                raise ValueError(f"{name} is required with REALTIME_SAML_IDP_METADATA")
+        for name, path in (("REALTIME_SAML_IDP_METADATA", s.saml_idp_metadata),
+                           ("REALTIME_SAML_SP_KEY", s.saml_sp_key),
+                           ("REALTIME_SAML_SP_CERT", s.saml_sp_cert)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no file {path}")
+
+
+def _path(env: dict[str, str], name: str) -> Path | None:
+    raw = (env.get(name) or "").strip()
+    return Path(raw) if raw else None
+
+
+def _prefix(raw: str) -> str:
+    """`AIX` or `AIX-` → `AIX-`, as `directory import-aaf --academy-prefix` writes ids."""
+    raw = raw.strip().rstrip("-")
+    return f"{raw}-" if raw else ""
+
+
+_ROLES = ("teacher", "student", "parent", "cpe", "staff", "admin")
+
+
+def _roles(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of roles (identity.model.Role values)."""
+    roles = tuple(r.strip().lower() for r in (env.get(name) or "").split(",") if r.strip())
+    unknown = [r for r in roles if r not in _ROLES]
+    if unknown:
+        raise ValueError(f"{name}: unknown roles {unknown}; known: {', '.join(_ROLES)}")
+    return roles
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +172,37 @@ class Settings:
     # GET /metrics: from loopback without a token, from elsewhere with this bearer token
     # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
     metrics_token: str | None = None
+    # Signing in through the ENT (docs/identity.md). The public address of this service, as
+    # the browser sees it: CAS service and OIDC redirect URIs are built on it (without it,
+    # on the request's own scheme and Host).
+    public_url: str | None = None
+    cas_url: str | None = None  # the CAS base, e.g. https://ent.example.fr/cas
+    cas_validate: str = "/serviceValidate"  # or /p3/serviceValidate
+    cas_id: str = "user"  # the field naming the person: `user`, or an attribute (externalId)
+    cas_single_logout: bool = True  # our logout also ends the CAS session
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_id_claim: str = "sub"
+    oidc_scopes: str = "openid profile"
+    oidc_single_logout: bool = True  # our logout goes on to the provider's end_session
+    # SAML 2.0 (ÉduConnect through a federation): the IdP's metadata file, this service's key
+    # and certificate (PEM files), and the attribute naming the person (`nameid`: the NameID).
+    saml_idp_metadata: Path | None = None
+    saml_sp_key: Path | None = None
+    saml_sp_cert: Path | None = None
+    saml_id_attribute: str = "nameid"
+    # How the id the ENT gives is matched: against users.external_id, or the login.
+    sso_match: str = "external_id"
+    sso_id_prefix: str = ""  # "AIX-": prepended (when missing) to the ENT's id, as the AAF import
+    # Roles the ENT feed covers, refused on the personal-code login (empty: none).
+    code_login_off: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         d = cls()
-        return cls(
+        built = cls(
             db_path=Path(env.get("REALTIME_DB") or d.db_path),
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("REALTIME_REDIS_PREFIX") or d.redis_prefix,
@@ -181,7 +269,29 @@ class Settings:
             docs_heartbeat_s=_float(env, "REALTIME_DOCS_HEARTBEAT", d.docs_heartbeat_s),
             docs_recheck_s=_float(env, "REALTIME_DOCS_RECHECK", d.docs_recheck_s),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
+            public_url=(env.get("REALTIME_PUBLIC_URL") or "").rstrip("/") or None,
+            cas_url=(env.get("REALTIME_CAS_URL") or "").rstrip("/") or None,
+            cas_validate=env.get("REALTIME_CAS_VALIDATE") or d.cas_validate,
+            cas_id=env.get("REALTIME_CAS_ID") or d.cas_id,
+            cas_single_logout=_bool(env, "REALTIME_CAS_SINGLE_LOGOUT", d.cas_single_logout),
+            oidc_issuer=env.get("REALTIME_OIDC_ISSUER") or None,  # kept as is: iss must match
+            oidc_client_id=env.get("REALTIME_OIDC_CLIENT_ID") or None,
+            oidc_client_secret=env.get("REALTIME_OIDC_CLIENT_SECRET") or None,
+            oidc_id_claim=env.get("REALTIME_OIDC_ID_CLAIM") or d.oidc_id_claim,
+            oidc_scopes=env.get("REALTIME_OIDC_SCOPES") or d.oidc_scopes,
+            oidc_single_logout=_bool(env, "REALTIME_OIDC_SINGLE_LOGOUT", d.oidc_single_logout),
+            saml_idp_metadata=_path(env, "REALTIME_SAML_IDP_METADATA"),
+            saml_sp_key=_path(env, "REALTIME_SAML_SP_KEY"),
+            saml_sp_cert=_path(env, "REALTIME_SAML_SP_CERT"),
+            saml_id_attribute=env.get("REALTIME_SAML_ID_ATTRIBUTE") or d.saml_id_attribute,
+            sso_match=_choice(env, "REALTIME_SSO_MATCH", d.sso_match,
+                              ("external_id", "login", "external_id,login")),
+            # The same value as `directory import-aaf --academy-prefix` (AIX → AIX-2397809).
+            sso_id_prefix=_prefix(env.get("REALTIME_SSO_ID_PREFIX") or ""),
+            code_login_off=_roles(env, "REALTIME_CODE_LOGIN_OFF"),
         )
+        _check_sso(built)
+        return built
 
     @property
     def tz(self) -> ZoneInfo:

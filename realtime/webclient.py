@@ -23,6 +23,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def client_config(request: web.Request) -> web.Response:
     """Limits are configuration, published to clients (DESIGN.md)."""
     from realtime.api import json_response
+    from realtime.identity import sso
 
     s = request.app[keys.SETTINGS]
     return json_response(
@@ -31,6 +32,7 @@ async def client_config(request: web.Request) -> web.Response:
             "token_ttl_s": s.token_ttl_s,
             "timezone": s.timezone,
             "transports": ["websocket"],
+            "sso": sso.public_config(s),  # « Se connecter avec l'ENT » (docs/identity.md)
         }
     )
 

@@ -105,7 +105,7 @@ PY
     exec "$VENV/bin/python" -m realtime serve --host "${REALTIME_HOST:-127.0.0.1}" --port "${PORT:-8080}"
     ;;
   test)
-    need_apt chromium fonts-dejavu-core poppler-utils
+    need_apt chromium fonts-dejavu-core poppler-utils xmlsec1
     python_deps "[test]"
     web_client
     ensure_redis

@@ -15,6 +15,7 @@ from realtime.api import (
     token_of,
 )
 from realtime.directory import store as directory
+from realtime.identity.sso import logout_redirect, set_session_cookie
 from realtime.validation import Payload
 
 
@@ -30,21 +31,21 @@ async def login(request: web.Request) -> web.Response:
         body.login, body.code, client_address(request)
     )
     response = json_response({"token": token, "user": user.public()})
-    response.set_cookie(
-        COOKIE_NAME,
-        token,
-        max_age=settings.token_ttl_s,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=settings.cookie_secure,
-    )
+    set_session_cookie(response, token, settings)
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
-    await request.app[keys.IDENTITY].logout(token_of(request))
-    response = json_response({"ok": True})
+    """`redirect`, when present: the ENT's logout, for a session opened through it."""
+    identity = request.app[keys.IDENTITY]
+    token = token_of(request)
+    provider = await identity.session_provider(token)
+    await identity.logout(token)
+    body: dict[str, object] = {"ok": True}
+    redirect = await logout_redirect(request, provider)
+    if redirect:
+        body["redirect"] = redirect
+    response = json_response(body)
     response.del_cookie(COOKIE_NAME, path="/")
     return response
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 import time
 from collections.abc import Callable
+
+import aiosqlite
 
 from realtime.db import Database
 from realtime.directory import store as directory
@@ -18,6 +21,28 @@ from realtime.ratelimit import RateLimiter
 
 LOGIN_MAX_LEN = 64
 BAD_LOGIN_MESSAGE = "Identifiant ou code personnel incorrect."
+DISABLED_MESSAGE = (
+    "Ce compte est désactivé : il ne peut plus se connecter. Si c'est une erreur, adressez-vous"
+    " au secrétariat de votre établissement."
+)
+REPLAYED_MESSAGE = (
+    "Ce ticket de connexion a déjà servi : il ne peut ouvrir qu'une session. Reconnectez-vous"
+    " depuis l'ENT."
+)
+# Who is meant, in the message that sends them to the ENT.
+_ROLE_PLURALS_FR: dict[Role, str] = {
+    Role.TEACHER: "Les enseignants",
+    Role.STUDENT: "Les élèves",
+    Role.PARENT: "Les responsables légaux",
+    Role.CPE: "Les CPE",
+    Role.STAFF: "Les personnels de l'administration",
+    Role.ADMIN: "Les administrateurs",
+}
+
+
+def code_login_off_message(role: Role) -> str:
+    return (f"{_ROLE_PLURALS_FR[role]} se connectent avec leur compte ENT : utilisez le bouton"
+            " « Se connecter avec l'ENT ». Le code personnel ne sert plus pour ce compte.")
 
 
 def _wait_message(seconds: int) -> str:
@@ -35,8 +60,11 @@ class IdentityService:
         per_login: RateLimiter,
         per_address: RateLimiter,
         clock: Callable[[], float] = time.time,
+        code_login_off: frozenset[Role] = frozenset(),
     ) -> None:
         self.db = db
+        # Roles the ENT feed covers: they sign in through the ENT only (docs/identity.md).
+        self.code_login_off = code_login_off
         self.hasher = hasher
         self.signer = signer
         self.per_login = per_login
@@ -62,8 +90,21 @@ class IdentityService:
             await self.per_login.hit(login_key)
             await self.per_address.hit(address_key)
             raise AppError("unauthorized", BAD_LOGIN_MESSAGE)
+        # Only after the right code: a guesser learns nothing about which accounts exist.
+        if user.role in self.code_login_off:
+            raise AppError("forbidden", code_login_off_message(user.role))
 
         await self.per_login.reset(login_key)
+        async with self.db.transaction() as conn:
+            session = await self._open_session(conn, user)
+            if code_hash and self.hasher.needs_rehash(code_hash):
+                await store.set_code_hash(conn, user.id, await self.hasher.hash_async(code))
+        return self.signer.sign(session.id), user
+
+    async def _open_session(self, conn: aiosqlite.Connection, user: User) -> Session:
+        """Every path to a session goes through here: a disabled account never gets one."""
+        if await store.user_is_disabled(conn, user.id):
+            raise AppError("forbidden", DISABLED_MESSAGE)
         now = self.clock()
         session = Session(
             id=secrets.token_urlsafe(24),
@@ -71,11 +112,31 @@ class IdentityService:
             created_at=now,
             expires_at=now + self.signer.ttl_s,
         )
+        await store.insert_session(conn, session)
+        return session
+
+    async def sso_login(self, user: User, provider: str, index: str) -> str:
+        """A token for someone the ENT vouched for (CAS ticket or OIDC ID token checked by
+        the caller). `index` is what the provider handed us once (the CAS service ticket, the
+        OIDC nonce): its first use opens the session, any other is refused as a replay, on
+        every node sharing the database."""
+        index_hash = sso_index_hash(index)
         async with self.db.transaction() as conn:
-            await store.insert_session(conn, session)
-            if code_hash and self.hasher.needs_rehash(code_hash):
-                await store.set_code_hash(conn, user.id, await self.hasher.hash_async(code))
-        return self.signer.sign(session.id), user
+            session = await self._open_session(conn, user)
+            if not await store.insert_sso_login(conn, provider, index_hash, session.id,
+                                                session.created_at):
+                raise AppError("forbidden", REPLAYED_MESSAGE)  # rolls the session back
+        return self.signer.sign(session.id)
+
+    async def logout_session(self, session_id: str) -> None:
+        """End one session by its id (a CAS back-channel logout names the ticket, not our
+        token): through `logout`, so whatever a logout does (closing open sockets) applies."""
+        await self.logout(self.signer.sign(session_id))
+
+    async def session_provider(self, token: str | None) -> str | None:
+        """'cas' or 'oidc' when the token's session was opened through the ENT."""
+        sid = self.signer.session_id(token or "")
+        return await store.sso_provider_of(self.db, sid) if sid else None
 
     async def logout(self, token: str | None) -> None:
         sid = self.signer.session_id(token or "")
@@ -136,6 +197,11 @@ class IdentityService:
             await store.revoke_user_sessions(conn, user.id, self.clock())
         await self.per_login.reset(f"login:{user.login.casefold()}")
         return user
+
+
+def sso_index_hash(index: str) -> str:
+    """Tickets are bearer secrets for a moment: only their hash is kept."""
+    return hashlib.sha256(index.encode()).hexdigest()
 
 
 def check_code(code: str) -> None:

@@ -200,3 +200,75 @@ async def enable_users(conn: aiosqlite.Connection, ids: list[int]) -> None:
     await conn.executemany(
         "UPDATE users SET disabled = 0, disabled_at = NULL, feed_disabled = 0 WHERE id = ?",
         [(i,) for i in ids])
+# --- sign-ins through the ENT (migration 0015) -----------------------------------------------
+
+
+async def user_is_disabled(conn: aiosqlite.Connection, user_id: int) -> bool:
+    """Read inside the transaction that opens a session, so an account disabled a moment
+    before cannot slip a session in between the check and the insert."""
+    cur = await conn.execute("SELECT disabled FROM users WHERE id = ?", (user_id,))
+    row = await cur.fetchone()
+    return row is None or bool(row[0])
+
+
+async def sso_index_used(db: Database, provider: str, index_hash: str) -> bool:
+    row = await db.fetchone(
+        "SELECT 1 FROM sso_logins WHERE provider = ? AND index_hash = ?", (provider, index_hash)
+    )
+    return row is not None
+
+
+async def insert_sso_login(conn: aiosqlite.Connection, provider: str, index_hash: str,
+                           session_id: str, now: float) -> bool:
+    """False when that ticket (or nonce) already opened a session: a replay."""
+    cur = await conn.execute(
+        "INSERT INTO sso_logins (provider, index_hash, session_id, created_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (provider, index_hash, session_id, now),
+    )
+    return cur.rowcount == 1
+
+
+async def sessions_by_sso_index(db: Database, provider: str, index_hash: str) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT session_id FROM sso_logins WHERE provider = ? AND index_hash = ?",
+        (provider, index_hash),
+    )
+    return [r["session_id"] for r in rows]
+
+
+async def sso_provider_of(db: Database, session_id: str) -> str | None:
+    """'cas' or 'oidc' for a session opened through the ENT, None for a personal code."""
+    row = await db.fetchone(
+        "SELECT provider FROM sso_logins WHERE session_id = ?", (session_id,)
+    )
+    return row["provider"] if row else None
+
+
+async def insert_saml_request(conn: aiosqlite.Connection, request_id: str, next_path: str,
+                              now: float, max_age_s: float, max_pending: int) -> bool:
+    """Remember a request sent to the SAML IdP; forget those too old to be answered. False
+    (nothing written) past `max_pending` waiting requests: a flood of /auth/saml/login
+    cannot grow the table without bound."""
+    await conn.execute("DELETE FROM saml_requests WHERE created_at < ?", (now - max_age_s,))
+    cur = await conn.execute("SELECT COUNT(*) FROM saml_requests")
+    row = await cur.fetchone()
+    if row is not None and row[0] >= max_pending:
+        return False
+    await conn.execute(
+        "INSERT INTO saml_requests (id, next_path, created_at) VALUES (?, ?, ?)",
+        (request_id, next_path, now),
+    )
+    return True
+
+
+async def take_saml_request(conn: aiosqlite.Connection, request_id: str, now: float,
+                            max_age_s: float) -> str | None:
+    """The `next` of a pending request, consumed: a second answer to it finds nothing."""
+    cur = await conn.execute(
+        "SELECT next_path, created_at FROM saml_requests WHERE id = ?", (request_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await conn.execute("DELETE FROM saml_requests WHERE id = ?", (request_id,))
+    return row[0] if row[1] >= now - max_age_s else None

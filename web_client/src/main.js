@@ -17,6 +17,7 @@ import { connect, disconnect, liveStatus } from './socket.js';
 const root = document.getElementById('app');
 const state = {
   me: null, tz: 'Europe/Paris', status: null, notice: null, focusTitle: false, wanted: null,
+  sso: null,
 };
 
 function parseHash() {
@@ -44,7 +45,13 @@ function expired() {
 }
 
 async function logout() {
-  try { await api.logout(); } catch { /* the session is dropped locally all the same */ }
+  let ended = null;
+  try { ended = await api.logout(); } catch { /* the session is dropped locally all the same */ }
+  if (ended?.redirect) { // signed in through the ENT: leave the ENT too (single logout)
+    disconnect();
+    location.assign(ended.redirect);
+    return;
+  }
   state.me = null;
   disconnect();
   state.notice = 'Vous êtes déconnecté·e.';
@@ -103,6 +110,8 @@ async function route() {
     state.notice = null;
     return renderLogin(root, {
       notice,
+      sso: state.sso,
+      wanted: state.wanted,
       onLoggedIn: async () => {
         await loadMe();
         state.focusTitle = true;
@@ -189,6 +198,7 @@ async function start() {
   try {
     const [config] = await Promise.all([api.config().catch(() => ({})), loadMe()]);
     if (config.timezone) state.tz = config.timezone;
+    state.sso = config.sso ?? null;
   } catch (err) {
     root.removeAttribute('aria-busy');
     return showFatal(err);
