@@ -147,6 +147,10 @@ class Metrics:
             "realtime_yjs_gaps", "Mises à jour de cours jamais relayées (pub/sub perdu, "
             "processus arrêté entre écriture et publication), rattrapées depuis SQLite.",
             registry=r)
+        self.yjs_refused = Counter(
+            "realtime_yjs_refused", "Trames ou connexions /yjs refusées, par raison "
+            "(malformed, structure, sync_flood, rate, text, origin, awareness, internal).",
+            ["reason"], registry=r)
         self.direct_packets = Counter(
             "realtime_sio_direct_packets", "Paquets Socket.IO (accusés, émissions) écrits "
             "directement sur la websocket, sans la file d'engine.io.", registry=r)
@@ -208,6 +212,8 @@ class Metrics:
             self._delta("yjs_reconnects", getattr(docs.relay, "reconnects", 0),
                         self.redis_reconnects.labels("yjs"))
             self._delta("yjs_gaps", getattr(docs, "gaps_caught_up", 0), self.yjs_gaps)
+            for reason, n in docs.refused_counts().items():
+                self._delta(f"yjs_refused_{reason}", n, self.yjs_refused.labels(reason))
         boards = app.get(keys.BOARDS)
         if boards is not None:
             self._delta("frames", getattr(boards, "frames_sent", 0), self.board_frames)

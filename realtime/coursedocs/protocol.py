@@ -183,7 +183,7 @@ def decode_awareness(update: bytes) -> list[AwarenessEntry]:
         client_id, clock, state = r.var_uint(), r.var_uint(), r.var_string()
         try:
             json.loads(state)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # "[[[[…" 100,000 deep: RecursionError
             raise ProtocolError("awareness state is not JSON") from exc
         entries.append(AwarenessEntry(client_id, clock, state))
     if not r.done():

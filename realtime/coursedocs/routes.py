@@ -11,7 +11,6 @@ from aiohttp import web
 
 from realtime import keys
 from realtime.api import current_principal, json_response, path_int, read_json
-from realtime.coursedocs import render
 from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
 from realtime.coursedocs.service import DocService
 from realtime.coursedocs.wire import yjs_socket
@@ -114,16 +113,14 @@ async def get_doc(request: web.Request) -> web.Response:
     if wanted == "application/octet-stream":
         return web.Response(body=await service.state(meta.id), headers=headers,
                             content_type="application/octet-stream")
-    doc = await service.document(meta.id)
+    rendered = await service.rendered(meta, wanted)
     if wanted == "text/html":
-        page = render.html_page(meta.title, render.to_html(doc))
         headers["Content-Security-Policy"] = "default-src 'none'; img-src * data:"
-        return web.Response(text=page, content_type="text/html", headers=headers)
+        return web.Response(text=rendered, content_type="text/html", headers=headers)
     if wanted == "text/markdown":
-        return web.Response(text=f"# {meta.title}\n\n" + render.to_markdown(doc),
-                            content_type="text/markdown", headers=headers)
+        return web.Response(text=rendered, content_type="text/markdown", headers=headers)
     body = (await describe(request, p, [meta]))[0]
-    body["content"] = render.to_json(doc)
+    body["content"] = rendered
     return json_response(body, headers=headers)
 
 

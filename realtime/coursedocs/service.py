@@ -7,15 +7,17 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from pycrdt import Doc
 
-from realtime.coursedocs import content, store
+from realtime.coursedocs import content, render, store
 from realtime.coursedocs import protocol as wire
 from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
 from realtime.coursedocs.relay import Relay
-from realtime.coursedocs.room import Connection, Room
+from realtime.coursedocs.room import SYNC_DEFERRED_MAX, SYNC_PER_S, Connection, Room
+from realtime.coursedocs.room import Limits as ConnLimits
 from realtime.coursedocs.webhook import Change, Notifier
 from realtime.db import Database
 from realtime.errors import AppError, not_found
@@ -42,6 +44,10 @@ def _clean(text: str, limit: int, what: str) -> str:
     return text
 
 
+class Throttled(ValueError):
+    """A client past a per-connection budget (the message is for people)."""
+
+
 class DocService:
     def __init__(self, db: Database, settings: Settings,
                  clock: Callable[[], float] = time.time, redis: aioredis.Redis | None = None
@@ -65,6 +71,24 @@ class DocService:
         self._compacting: set[int] = set()
         self._rechecker: asyncio.Task[None] | None = None
         self.gaps_caught_up = 0  # rechecks that found stored updates the relay never brought
+        self.content_limits = content.Limits(max_depth=settings.docs_max_depth,
+                                             max_nodes=settings.docs_max_nodes)
+        self.conn_limits = ConnLimits(queue_bytes=settings.docs_send_queue_bytes,
+                                      awareness_clients=settings.docs_awareness_clients,
+                                      awareness_bytes=settings.docs_awareness_bytes)
+        # Frames refused, by reason (ProtocolError, limits…): /metrics' realtime_yjs_refused.
+        self.refused: dict[str, int] = {}
+        self._awareness_refused = 0  # of rooms that left memory
+
+    def count_refused(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def refused_counts(self) -> dict[str, int]:
+        """Refusals by reason, awareness entries ignored by the rooms included."""
+        counts = dict(self.refused)
+        counts["awareness"] = self._awareness_refused + sum(
+            r.awareness_refused for r in self.rooms.values())
+        return counts
 
     # --- metadata ------------------------------------------------------------------------
 
@@ -178,7 +202,7 @@ class DocService:
                     publish = self._publisher(doc_id)
                 stored = await store.load(self.db, doc_id)
                 room = Room(doc_id, content.build(stored.all_updates()), self._persist, publish,
-                            known_id=stored.last_id)
+                            known_id=stored.last_id, limits=self.content_limits)
                 self.rooms[doc_id] = room
                 if self.relay is not None and self._rechecker is None:
                     self._rechecker = asyncio.create_task(self._rechecks(),
@@ -289,6 +313,7 @@ class DocService:
         if room.conns or self._holders.get(room.doc_id) or self.rooms.get(room.doc_id) is not room:
             return
         del self.rooms[room.doc_id]
+        self._awareness_refused += room.awareness_refused
         self._opening.pop(room.doc_id, None)
         await room.close()
         if self.relay is not None:
@@ -316,29 +341,64 @@ class DocService:
         return stored_id
 
     def handle(self, room: Room, conn: Connection, frame: bytes) -> None:
-        """One y-protocols frame from a client. Raises ProtocolError / BadUpdate on garbage."""
+        """One y-protocols frame from a client. Raises ProtocolError / BadUpdate on garbage,
+        TooDeep past a structure limit, Throttled for a client asking the whole document
+        again and again."""
         msg = wire.decode(frame)
         if msg.kind is wire.MessageType.SYNC:
             if msg.sync is wire.SyncType.STEP1:
-                try:
-                    diff = room.doc.get_update(msg.payload)
-                except Exception as exc:
-                    raise wire.ProtocolError("bad state vector") from exc
-                conn.send(wire.sync_step2(diff))
+                self._step1(room, conn, msg.payload)
                 return
             if msg.payload == wire.EMPTY_UPDATE:
                 return
             if not conn.can_edit:
                 conn.send(wire.permission_denied(READ_ONLY))
                 return
-            content.check_update(msg.payload)
-            room.submit(msg.payload, conn)
+            room.admit(msg.payload, conn)
         elif msg.kind is wire.MessageType.AWARENESS:
             room.awareness_update(conn, wire.decode_awareness(msg.payload))
         elif msg.kind is wire.MessageType.QUERY_AWARENESS:
             snapshot = room.awareness_snapshot()
             if snapshot is not None:
                 conn.send(snapshot)
+
+    def _step1(self, room: Room, conn: Connection, state_vector: bytes) -> None:
+        """Answer a sync step 1 with what the client lacks: up to the whole document, so a
+        connection gets SYNC_BURST answers, then one every 1/SYNC_PER_S s. Requests beyond
+        that wait (only the latest is kept, answered when the budget allows); past
+        SYNC_DEFERRED_MAX waiting ones the client is closed."""
+        content.client_ids(state_vector)  # ProtocolError if it is not a state vector
+        if conn.sync_deferred is None and conn.sync_budget.take():
+            self._answer(room, conn, state_vector)
+            return
+        conn.sync_deferred = state_vector
+        conn.sync_waiting += 1
+        if conn.sync_waiting > SYNC_DEFERRED_MAX:
+            raise Throttled("Trop de demandes de synchronisation.")
+        if conn.sync_timer is None:
+            delay = 1 / SYNC_PER_S
+            conn.sync_timer = asyncio.get_running_loop().call_later(
+                delay, self._deferred_answer, room, conn)
+
+    def _deferred_answer(self, room: Room, conn: Connection) -> None:
+        conn.sync_timer = None
+        state_vector, conn.sync_deferred = conn.sync_deferred, None
+        if state_vector is None or conn.closing or conn not in room.conns:
+            return
+        conn.sync_budget.take()
+        conn.sync_waiting = 0
+        try:
+            self._answer(room, conn, state_vector)
+        except wire.ProtocolError:
+            conn.close_soon(1007, "malformed y-protocols frame")
+
+    @staticmethod
+    def _answer(room: Room, conn: Connection, state_vector: bytes) -> None:
+        try:
+            diff = room.doc.get_update(state_vector)
+        except Exception as exc:
+            raise wire.ProtocolError("bad state vector") from exc
+        conn.send(wire.sync_step2(diff))
 
     # --- content, compaction, versions -------------------------------------------------------
 
@@ -374,10 +434,17 @@ class DocService:
             await room.drained()
         read = await store.load(self.db, doc_id)
         updates = read.all_updates()
-        return content.merge(updates) if updates else Doc().get_update()
+        if not updates:
+            return Doc().get_update()
+        return await asyncio.to_thread(content.merge, updates)
 
     async def document(self, doc_id: int) -> Doc:
         return content.build([await self.state(doc_id)])
+
+    async def rendered(self, meta: DocMeta, wanted: str) -> Any:
+        """JSON, HTML or Markdown of the stored content, rendered in a worker thread."""
+        return await asyncio.to_thread(render.rendering, await self.state(meta.id), wanted,
+                                       meta.title)
 
     async def versions(self, p: Principal, doc_id: int) -> list[Version]:
         meta = await self.visible(p, doc_id)
