@@ -116,7 +116,8 @@ class Gate:
     def reset(self, updates: list[bytes]) -> None:
         self.doc = build(updates)
         self._deepest = 0
-        fragment(self.doc).observe_deep(self._observe)
+        self._fragment = fragment(self.doc)  # the subscription lives as long as these
+        self._subscription = self._fragment.observe_deep(self._observe)
 
     def _observe(self, events: list[Any]) -> None:
         stop = self.limits.max_depth

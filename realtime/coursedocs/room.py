@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 RELAY_UPDATE, RELAY_AWARENESS = b"u", b"a"  # see relay.py
 SEND_QUEUE_MAX = 2000  # frames waiting for a slow client before it is dropped
 SYNC_BURST, SYNC_PER_S = 4, 0.5  # whole-document answers (sync step 2) per connection
+CLOSE_WAIT_S = 2.0  # for the client's answer to a close, before the connection is cut
 SYNC_DEFERRED_MAX = 20  # step 1 requests waiting for the budget before the client is closed
 
 
@@ -44,8 +45,10 @@ class Connection:
     in bytes: a client that does not read is closed (1013) and what was queued is freed."""
 
     def __init__(self, ws: web.WebSocketResponse, principal: Principal, can_edit: bool,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None,
+                 transport: asyncio.BaseTransport | None = None) -> None:
         self.ws = ws
+        self.transport = transport
         self.principal = principal
         self.can_edit = can_edit
         self.limits = limits or Limits()
@@ -78,8 +81,21 @@ class Connection:
     def close_soon(self, code: int, reason: str) -> None:
         if self._closing is None:  # keep a reference: the loop holds tasks only weakly
             self._drop_queue()
-            self._closing = asyncio.get_running_loop().create_task(
-                self.ws.close(code=code, message=reason.encode("utf-8")[:120]))
+            self._closing = asyncio.get_running_loop().create_task(self.shut(code, reason))
+
+    async def shut(self, code: int, reason: str) -> bool:
+        """Close with `code`; a client that does not read cannot even take the close frame
+        (the write waits for it forever): after CLOSE_WAIT_S the TCP connection is cut."""
+        self._drop_queue()
+        try:
+            await asyncio.wait_for(
+                self.ws.close(code=code, message=reason.encode("utf-8")[:120]), CLOSE_WAIT_S)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+        if not self.ws.closed or self.ws.close_code is None:
+            if self.transport is not None:
+                self.transport.abort()
+        return True
 
     def _drop_queue(self) -> None:
         """Free what was waiting for this client, at once."""

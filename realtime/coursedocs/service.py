@@ -140,6 +140,9 @@ class DocService:
                 " AND school_id = ? AND disabled = 0", (*wanted, meta.school_id))
             if len(rows) != len(wanted):
                 raise AppError("invalid", "Co-éditeurs : enseignants de l'établissement seulement.")
+        # Only the classes one teaches (kept: those already shared, even if no longer taught).
+        if set(classes) - p.class_ids - set(meta.classes):
+            raise AppError("invalid", "Classes : seulement celles où vous enseignez.")
         if classes:
             marks = ",".join("?" * len(classes))
             rows = await self.db.fetchall(

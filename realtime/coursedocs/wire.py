@@ -88,11 +88,11 @@ async def serve(request: web.Request, ws: web.WebSocketResponse, service: DocSer
     async for msg in ws:
         if msg.type is not WSMsgType.BINARY:
             service.count_refused("text")
-            await ws.close(code=1003, message=b"binary y-protocols frames only")
+            await conn.shut(1003, "binary y-protocols frames only")
             break
         if not bucket.take():
             service.count_refused("rate")
-            await ws.close(code=1008, message=b"Trop de messages.")
+            await conn.shut(1008, "Trop de messages.")
             break
         try:
             service.handle(room, conn, msg.data)
@@ -105,7 +105,7 @@ async def serve(request: web.Request, ws: web.WebSocketResponse, service: DocSer
                 log.warning("yjs frame failed", extra={"doc_id": meta.id, "error": repr(exc)})
             else:
                 log.info("yjs frame refused", extra={"doc_id": meta.id, "reason": reason})
-            await ws.close(code=code, message=text.encode("utf-8")[:120])
+            await conn.shut(code, text)
             break
 
 
@@ -118,13 +118,13 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
                                max_msg_size=settings.docs_max_frame_bytes)
     await ws.prepare(request)
     conn = Connection(ws, principal, may(principal, Action.EDIT_DOC, meta.ref()),
-                      service.conn_limits)
+                      service.conn_limits, request.transport)
     try:
         room = await service.join(meta, conn)
     except Exception:
         log.warning("yjs join failed", extra={"doc_id": meta.id}, exc_info=True)
         await conn.stop()
-        await ws.close(code=1011, message=b"Document indisponible.")
+        await conn.shut(1011, "Document indisponible.")
         return ws
     # Who has the document open, for other ENT services (GET /api/presence/doc:<id>) and the
     # editor's list: a roster in the presence store, renewed while this websocket lives.
@@ -143,5 +143,5 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
             log.warning("presence leave failed", extra={"doc_id": meta.id})
         await conn.stop()
         if not ws.closed:
-            await ws.close()
+            await conn.shut(1000, "")
     return ws
