@@ -103,6 +103,8 @@ class Settings:
     docs_send_queue_bytes: int = 16 * 1024 * 1024  # bytes waiting for one /yjs client
     docs_awareness_clients: int = 8  # awareness clients one /yjs connection may announce
     docs_awareness_bytes: int = 4096  # one awareness state (name, colour, cursor)
+    docs_auto_version_s: float = 600.0  # editing time between automatic versions (0: none)
+    docs_image_bytes: int = 5 * 1024 * 1024  # an image uploaded into a course
     # GET /metrics: from loopback without a token, from elsewhere with this bearer token
     # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
     metrics_token: str | None = None
@@ -176,6 +178,9 @@ class Settings:
                                         d.docs_awareness_clients),
             docs_awareness_bytes=_int(env, "REALTIME_DOCS_AWARENESS_BYTES",
                                       d.docs_awareness_bytes),
+            docs_auto_version_s=_float(env, "REALTIME_DOCS_AUTO_VERSION",
+                                       d.docs_auto_version_s),
+            docs_image_bytes=_int(env, "REALTIME_DOCS_IMAGE_BYTES", d.docs_image_bytes),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,14 @@ from pycrdt import Doc
 
 from realtime.coursedocs import content, render, store
 from realtime.coursedocs import protocol as wire
-from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
+from realtime.coursedocs.model import (
+    LABEL_MAX,
+    TITLE_MAX,
+    ClassMode,
+    DocMeta,
+    Version,
+    VersionKind,
+)
 from realtime.coursedocs.relay import Relay
 from realtime.coursedocs.room import SYNC_DEFERRED_MAX, SYNC_PER_S, Connection, Room
 from realtime.coursedocs.room import Limits as ConnLimits
@@ -33,6 +41,7 @@ READ_ONLY = "Document en lecture seule : vos modifications ne sont pas enregistr
 ACTIONS_PER_MINUTE = 30  # creations, versions, restores per user: each one stores a state
 MAX_EDITORS = 50
 MAX_CLASSES = 50
+AUTO_VERSIONS_KEPT = 50  # the timeline of automatic versions, per document
 
 
 def _clean(text: str, limit: int, what: str) -> str:
@@ -79,6 +88,7 @@ class DocService:
         # Frames refused, by reason (ProtocolError, limits…): /metrics' realtime_yjs_refused.
         self.refused: dict[str, int] = {}
         self._awareness_refused = 0  # of rooms that left memory
+        self._dirty: dict[int, float] = {}  # doc → first edit not in a version yet
 
     def count_refused(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -161,6 +171,7 @@ class DocService:
         if room is not None:
             await room.drained()
         await store.delete(self.db, meta.id)
+        self._dirty.pop(meta.id, None)
         if room is not None:
             for c in list(room.conns):
                 c.close_soon(4404, "Document supprimé.")
@@ -321,6 +332,9 @@ class DocService:
         await room.close()
         if self.relay is not None:
             await self.relay.unsubscribe(room.doc_id)
+        if self._dirty.pop(room.doc_id, None) is not None and \
+                self.settings.docs_auto_version_s > 0:
+            await self.auto_version(room.doc_id, "Fin de séance")
         if self._appended.pop(room.doc_id, 0):
             await self.compact(room.doc_id)
 
@@ -332,6 +346,7 @@ class DocService:
     async def _persist(self, doc_id: int, updates: list[bytes]) -> int:
         now = self.clock()
         stored_id = await store.append(self.db, doc_id, updates, now)
+        self._edited(doc_id, now)
         n = self._appended.get(doc_id, 0) + len(updates)
         self._appended[doc_id] = n
         if n >= self.settings.docs_compact_every:
@@ -460,20 +475,75 @@ class DocService:
         return await store.add_version(self.db, meta.id, label, await self.state(meta.id), p.id,
                                        self.clock())
 
-    async def restore(self, p: Principal, doc_id: int, version_id: int) -> None:
-        """A new edit that brings every client back to the version's content."""
+    async def add_image(self, p: Principal, meta: DocMeta, mime: str, data: bytes) -> str:
+        """Store an image in the course (content-addressed: the same image twice is one)."""
+        await self._budget(p)
+        digest = hashlib.sha256(data).hexdigest()
+        await store.put_image(self.db, meta.id, digest, mime, data, p.id, self.clock())
+        return f"/api/docs/{meta.id}/images/{digest}"
+
+    async def version_preview(self, p: Principal, doc_id: int, version_id: int, wanted: str
+                              ) -> Any:
+        """A version as JSON, HTML or Markdown, to look at before restoring it."""
+        meta = await self.visible(p, doc_id)
+        old = await store.version_state(self.db, meta.id, version_id)
+        if old is None:
+            raise not_found("Version introuvable.")
+        return await asyncio.to_thread(render.rendering, old, wanted, meta.title)
+
+    async def restore(self, p: Principal, doc_id: int, version_id: int) -> Version:
+        """A new edit that brings every client back to the version's content, after keeping
+        the current content as a version (kind `restore`): a restore never loses work.
+        Returns that version."""
         meta = await self.allowed(p, doc_id, Action.VERSION_DOC)
         old = await store.version_state(self.db, meta.id, version_id)
         if old is None:
             raise not_found("Version introuvable.")
+        target = next((v for v in await store.versions(self.db, meta.id)
+                       if v.id == version_id), None)
         await self._budget(p)
+        label = f"Avant le retour à « {target.label if target else version_id} »"
+        kept = await store.add_version(self.db, meta.id, label[:LABEL_MAX],
+                                       await self.state(meta.id), p.id, self.clock(),
+                                       VersionKind.RESTORE)
         async with self._using(meta.id) as room:
             await room.drained()
-            update = content.restore_update(room.doc.get_update(), old)
+            update = await asyncio.to_thread(content.restore_update, room.doc.get_update(),
+                                             old)
             room.submit(update, None)
             await room.drained()
             if room.failed:
                 raise AppError("unavailable", "La restauration n'a pas pu être enregistrée.")
+        self._dirty.pop(meta.id, None)
+        return kept
+
+    async def auto_version(self, doc_id: int, label: str) -> Version | None:
+        """A version on the timeline (kind `auto`), unless nothing changed since the last
+        one; the oldest automatic ones beyond AUTO_VERSIONS_KEPT are dropped."""
+        state = await self.state(doc_id)
+        latest = await store.versions(self.db, doc_id, limit=1)
+        if latest:
+            previous = await store.version_state(self.db, doc_id, latest[0].id)
+            if previous == state:
+                return None
+        try:
+            v = await store.add_version(self.db, doc_id, label, state, None, self.clock(),
+                                        VersionKind.AUTO)
+        except Exception:  # the document was deleted meanwhile
+            log.info("automatic version skipped", extra={"doc_id": doc_id})
+            return None
+        await store.prune_auto_versions(self.db, doc_id, AUTO_VERSIONS_KEPT)
+        return v
+
+    def _edited(self, doc_id: int, now: float) -> None:
+        """Every `docs_auto_version_s` of editing, a version on the timeline."""
+        every = self.settings.docs_auto_version_s
+        if every <= 0:
+            return
+        since = self._dirty.setdefault(doc_id, now)
+        if now - since >= every:
+            self._dirty[doc_id] = now
+            self._spawn(self.auto_version(doc_id, "Version automatique"))
 
     async def disconnect_everyone(self) -> None:
         """SIGTERM: tell clients to come back later (y-websocket reconnects by itself)."""
