@@ -194,8 +194,13 @@ class DocService:
         ref = meta.ref()
         for c in list(room.conns):
             if not may(c.principal, Action.VIEW_DOC, ref):
+                # 4400–4499: y-websocket stops reconnecting and emits `closed`.
                 c.close_soon(4403, "Ce document ne vous est plus partagé.")
-            c.can_edit = may(c.principal, Action.EDIT_DOC, ref)
+                continue
+            can_edit = may(c.principal, Action.EDIT_DOC, ref)
+            if can_edit != c.can_edit:
+                c.can_edit = can_edit
+                c.send(wire.access_changed("edit" if can_edit else "read"))
 
     # --- rooms ----------------------------------------------------------------------------
 
