@@ -105,6 +105,7 @@ export function renderCourseDoc(root, { docId, me, fail }) {
           versions,
           doc.can_manage ? sharePanel(doc, {
             onError: showError,
+            taught: me.class_ids,
             onRenamed: (title) => { heading.textContent = title; setTitle(title); },
           }) : null)));
   }, (err) => fail(err, main));
