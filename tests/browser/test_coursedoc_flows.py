@@ -86,6 +86,7 @@ async def test_access_changes_reach_the_pupil_live(
     await t.get_by_role("button", name="Enregistrer le partage").click()
     await expect(s.get_by_role("alert")).to_contain_text("Ce cours ne vous est plus partagé")
     await expect(s.locator(".doc-status")).to_have_text("Accès retiré")
+    await expect(s.locator(".doc-notice")).to_be_hidden()  # « you may edit » no longer holds
     await expect(content(s)).to_have_attribute("contenteditable", "false")
     await expect(s.get_by_role("toolbar")).to_be_hidden()
     await s.wait_for_timeout(3000)

@@ -57,6 +57,7 @@ export function renderCourseDoc(root, { docId, me, fail }) {
       onClosed: ({ code }) => {
         const [state, text] = CLOSED[code] ?? ['revoked', 'La connexion au cours a été fermée.'];
         ended = true;
+        replace(notice);
         setEditable(false);
         setStatus(state);
         showError(text);
