@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,7 +118,13 @@ class Gate:
         self.doc = build(updates)
         self._deepest = 0
         self._fragment = fragment(self.doc)  # the subscription lives as long as these
-        self._subscription = self._fragment.observe_deep(self._observe)
+        gate = weakref.ref(self)  # the document's callback must not hold its gate: no cycle
+
+        def observe(events: list[Any]) -> None:
+            live = gate()
+            if live is not None:
+                live._observe(events)
+        self._subscription = self._fragment.observe_deep(observe)
 
     def _observe(self, events: list[Any]) -> None:
         stop = self.limits.max_depth

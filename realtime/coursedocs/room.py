@@ -115,13 +115,17 @@ class Connection:
             self.queued_bytes -= len(frame)
             try:
                 await self.ws.send_bytes(frame)
-            except (ConnectionError, RuntimeError):
+            except (ConnectionError, RuntimeError) as exc:
+                # aiohttp keeps this exception (its protocol's drain future, reachable from
+                # `self.ws`); its traceback holds this frame, so `self`: a reference cycle
+                # that kept a dead connection and its queue in memory until a full GC.
+                exc.__traceback__ = None
                 return
 
     async def stop(self) -> None:
-        """The socket is gone: end the sender and drop every reference that would keep this
-        object alive (the task's coroutine holds `self`: a cycle only a full GC would free,
-        with whatever was queued in it)."""
+        """The socket is gone: end the sender, drop the queue and every reference that would
+        keep this object alive (see `_send_loop`: a cycle only a full GC would free, with
+        whatever was queued in it)."""
         sender, self._sender = self._sender, None
         if sender is not None:
             sender.cancel()
@@ -161,7 +165,8 @@ class Room:
         self._idle = asyncio.Event()
         self._idle.set()
         self.failed = False
-        self._writer = asyncio.create_task(self._write_loop(), name=f"yjs-writer-{doc_id}")
+        self._writer: asyncio.Task[None] | None = asyncio.create_task(
+            self._write_loop(), name=f"yjs-writer-{doc_id}")
 
     # --- content ---------------------------------------------------------------------------
 
@@ -230,9 +235,13 @@ class Room:
                 self._idle.set()
 
     async def close(self) -> None:
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        """Stop the writer and let go of it: its coroutine holds `self`, a cycle that would
+        keep the whole document in memory until a full garbage collection."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
 
     # --- awareness --------------------------------------------------------------------------
 

@@ -461,9 +461,6 @@ class DocService:
             return Doc().get_update()
         return await asyncio.to_thread(content.merge, updates)
 
-    async def document(self, doc_id: int) -> Doc:
-        return content.build([await self.state(doc_id)])
-
     async def rendered(self, meta: DocMeta, wanted: str) -> Any:
         """JSON, HTML or Markdown of the stored content, rendered in a worker thread."""
         return await asyncio.to_thread(render.rendering, await self.state(meta.id), wanted,

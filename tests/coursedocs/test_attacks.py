@@ -387,3 +387,26 @@ async def test_a_teacher_shares_only_with_classes_they_teach(
                         json={"classes": [{"id": mine, "mode": "edit"}]}) as r:
         assert r.status == 200
 
+
+
+async def test_a_document_that_leaves_memory_is_freed_at_once(
+    tmp_path: Path, demo_db_path: Path, aiohttp_server: Any, http: aiohttp.ClientSession,
+    demo_accounts: list[dict[str, Any]],
+) -> None:
+    """The room's writer task held the room (and its two copies of the document) in a cycle:
+    freed only by a full collection. Now by reference counting."""
+    app, base = await app_server(aiohttp_server, tmp_path, demo_db_path)
+    service = app[keys.DOCS]
+    token = await teacher_token(http, base, demo_accounts)
+    doc = await new_doc(http, base, token)
+    gc.disable()
+    try:
+        c = await YClient(http, base, doc["id"], token).connect()
+        paragraph(c, "Un cours de " + "géographie " * 5000)
+        await until(lambda: not service.rooms[doc["id"]].busy)
+        room = weakref.ref(service.rooms[doc["id"]])
+        await c.close()
+        await until(lambda: doc["id"] not in service.rooms)
+        await until(lambda: room() is None, 5)
+    finally:
+        gc.enable()
