@@ -413,7 +413,7 @@ class DocService:
         try:
             self._answer(room, conn, state_vector)
         except wire.ProtocolError:
-            conn.close_soon(1007, "malformed y-protocols frame")
+            conn.close_soon(1007, "Message Yjs invalide.")
 
     @staticmethod
     def _answer(room: Room, conn: Connection, state_vector: bytes) -> None:

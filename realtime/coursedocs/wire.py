@@ -71,7 +71,7 @@ async def authorize(request: web.Request) -> tuple[Principal, DocMeta]:
 def _refusal(exc: BaseException) -> tuple[str, int, str]:
     """(metric reason, close code, close reason) for a frame the server refuses."""
     if isinstance(exc, (ProtocolError, BadUpdate)):
-        return "malformed", 1007, "malformed y-protocols frame"
+        return "malformed", 1007, "Message Yjs invalide."
     if isinstance(exc, TooDeep):
         return "structure", 1009, str(exc)
     if isinstance(exc, Throttled):
@@ -88,7 +88,7 @@ async def serve(request: web.Request, ws: web.WebSocketResponse, service: DocSer
     async for msg in ws:
         if msg.type is not WSMsgType.BINARY:
             service.count_refused("text")
-            await conn.shut(1003, "binary y-protocols frames only")
+            await conn.shut(1003, "Messages Yjs binaires seulement.")
             break
         if not bucket.take():
             service.count_refused("rate")

@@ -190,6 +190,18 @@ async def test_images_undo_redo_export_and_print(
     assert "Le château de Vincennes, un donjon de 52 mètres" in text and src in text
     await t.screenshot(path=str(SCREENSHOTS / "coursedoc-image-and-exports-tbi.png"))
 
+    # A refusal of the server is said, in French (here a value nested past the bound).
+    await t.evaluate("""() => {
+        const update = [1, 1, 1, 0, 8, 1, 1, 120, 1];
+        for (let i = 0; i < 40; i++) update.push(117, 1);
+        update.push(126, 0);
+        window.__coursedoc.provider.ws.send(new Uint8Array([0, 2, update.length, ...update]));
+    }""")
+    await expect(t.get_by_role("alert")).to_contain_text(
+        "Modification refusée par le serveur : Message Yjs invalide.")
+    await expect(t.locator(".doc-status")).to_have_text("À jour")  # back, nothing lost
+    await expect(content(t)).to_contain_text("52 mètres")
+
     # Print: only the course, no toolbar, side panels or buttons.
     await t.emulate_media(media="print")
     await expect(t.get_by_role("toolbar")).to_be_hidden()

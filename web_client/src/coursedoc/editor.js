@@ -32,7 +32,7 @@ export function colorOf(userId) {
  * onClosed({ code, reason }): the server ended it for good (4403 unshared, 4404 deleted);
  * y-websocket stops reconnecting on 4400–4499 codes. */
 export function openEditor(element, {
-  docId, user, editable, onStatus, onPeople, onDenied, onAccess, onClosed, onImages,
+  docId, user, editable, onStatus, onPeople, onDenied, onAccess, onClosed, onImages, onRefused,
 }) {
   const ydoc = new Y.Doc();
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -84,6 +84,11 @@ export function openEditor(element, {
     else if (kind === 1) onAccess?.(text);
   };
   provider.on('closed', (event) => onClosed?.(event));
+  // A refusal of the server (malformed, over a limit, too many requests) closes the socket
+  // with its code and a French reason: say it, rather than a silent « Reconnexion… ».
+  provider.on('connection-close', (event) => {
+    if (event && [1007, 1008, 1009, 1013].includes(event.code)) onRefused?.(event.code, event.reason);
+  });
 
   return {
     editor, provider, ydoc,

@@ -63,6 +63,9 @@ export function renderCourseDoc(root, { docId, me, fail }) {
         showError(text);
       },
       onImages: (files) => insertImages(session.editor, docId, files, showError),
+      onRefused: (code, reason) => showError(code === 1013
+        ? 'Connexion trop lente : le cours se recharge.'
+        : `Modification refusée par le serveur${reason ? ` : ${reason}` : '.'}`),
     });
     window.__coursedoc = session; // test hook (browser tests)
     // Who has the course open, from the presence store (every server process; what other
