@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ ACTIONS_PER_MINUTE = 30  # creations, versions, restores per user: each one stor
 MAX_EDITORS = 50
 MAX_CLASSES = 50
 AUTO_VERSIONS_KEPT = 50  # the timeline of automatic versions, per document
+RENDERINGS_KEPT = 32  # recent JSON/HTML/Markdown renderings, per process
 
 
 def _clean(text: str, limit: int, what: str) -> str:
@@ -89,6 +91,7 @@ class DocService:
         self.refused: dict[str, int] = {}
         self._awareness_refused = 0  # of rooms that left memory
         self._dirty: dict[int, float] = {}  # doc → first edit not in a version yet
+        self._renderings: OrderedDict[tuple[int, float, str, str], Any] = OrderedDict()
 
     def count_refused(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -462,9 +465,20 @@ class DocService:
         return await asyncio.to_thread(content.merge, updates)
 
     async def rendered(self, meta: DocMeta, wanted: str) -> Any:
-        """JSON, HTML or Markdown of the stored content, rendered in a worker thread."""
-        return await asyncio.to_thread(render.rendering, await self.state(meta.id), wanted,
-                                       meta.title)
+        """JSON, HTML or Markdown of the stored content, rendered in a worker thread, and
+        kept for the next reader of the same state (`updated_at` moves with every stored
+        change, rename or share): a class opening the course at once renders it once."""
+        key = (meta.id, meta.updated_at, meta.title, wanted)
+        found = self._renderings.get(key)
+        if found is not None:
+            self._renderings.move_to_end(key)
+            return found
+        out = await asyncio.to_thread(render.rendering, await self.state(meta.id), wanted,
+                                      meta.title)
+        self._renderings[key] = out
+        while len(self._renderings) > RENDERINGS_KEPT:
+            self._renderings.popitem(last=False)
+        return out
 
     async def versions(self, p: Principal, doc_id: int) -> list[Version]:
         meta = await self.visible(p, doc_id)

@@ -6,6 +6,7 @@ Screenshots at 1920×1080 (and a phone for the pupil) go to docs/screenshots/.""
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,20 @@ async def test_images_undo_redo_export_and_print(
         "() => document.querySelector('.doc-content img')?.naturalWidth === 40")
     assert (await image.get_attribute("alt")) == "donjon"
 
+    # Pasted from the clipboard (a screenshot, a copied image): uploaded the same way.
+    pasted = base64.b64encode(png(12, 9)).decode()
+    await content(t).locator("p").first.click()
+    await t.evaluate("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], 'capture.png', { type: 'image/png' }));
+        document.querySelector('.doc-content').dispatchEvent(
+            new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    }""", pasted)
+    await expect(image).to_have_count(2)
+    await t.wait_for_function(
+        "() => [...document.querySelectorAll('.doc-content img')].some(i => i.naturalWidth === 12)")
+
     # Undo / redo (one's own edits).
     await content(t).locator("p").first.click()
     await t.keyboard.press("End")
@@ -188,6 +203,7 @@ async def test_images_undo_redo_export_and_print(
     download = await waiting.value
     text = (await asyncio.to_thread(Path(await download.path()).read_bytes)).decode("utf-8")
     assert "Le château de Vincennes, un donjon de 52 mètres" in text and src in text
+    assert "![capture](" in text
     await t.screenshot(path=str(SCREENSHOTS / "coursedoc-image-and-exports-tbi.png"))
 
     # A refusal of the server is said, in French (here a value nested past the bound).
