@@ -105,6 +105,7 @@ class Settings:
     docs_awareness_bytes: int = 4096  # one awareness state (name, colour, cursor)
     docs_auto_version_s: float = 600.0  # editing time between automatic versions (0: none)
     docs_image_bytes: int = 5 * 1024 * 1024  # an image uploaded into a course
+    docs_images_total_bytes: int = 100 * 1024 * 1024  # all the images of one course
     # GET /metrics: from loopback without a token, from elsewhere with this bearer token
     # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
     metrics_token: str | None = None
@@ -181,6 +182,8 @@ class Settings:
             docs_auto_version_s=_float(env, "REALTIME_DOCS_AUTO_VERSION",
                                        d.docs_auto_version_s),
             docs_image_bytes=_int(env, "REALTIME_DOCS_IMAGE_BYTES", d.docs_image_bytes),
+            docs_images_total_bytes=_int(env, "REALTIME_DOCS_IMAGES_TOTAL_BYTES",
+                                         d.docs_images_total_bytes),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
         )
 

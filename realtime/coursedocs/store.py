@@ -228,6 +228,13 @@ async def put_image(db: Database, doc_id: int, sha256: str, mime: str, data: byt
         " created_at) VALUES (?, ?, ?, ?, ?, ?)", (doc_id, sha256, mime, data, user_id, now))
 
 
+async def images_bytes(db: Database, doc_id: int) -> int:
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM course_doc_images WHERE doc_id = ?",
+        (doc_id,))
+    return int(row["n"]) if row else 0
+
+
 async def image(db: Database, doc_id: int, sha256: str) -> tuple[str, bytes] | None:
     row = await db.fetchone(
         "SELECT mime, data FROM course_doc_images WHERE doc_id = ? AND sha256 = ?",

@@ -118,7 +118,8 @@ async def test_images_uploaded_into_a_course(
     demo_accounts: list[dict[str, Any]],
 ) -> None:
     base = await start_server(make_settings(tmp_path, db_path=demo_db_path,
-                                            docs_image_bytes=4096))
+                                            docs_image_bytes=4096,
+                                            docs_images_total_bytes=6000))
     token, ptoken, doc = await shared_with_pupil(http, base, demo_accounts, demo_db_path, "read")
     url = f"{base}/api/docs/{doc['id']}/images"
     image = png()
@@ -143,6 +144,12 @@ async def test_images_uploaded_into_a_course(
         async with http.post(url, data=data, headers={**auth(who),
                                                       "Content-Type": mime}) as r:
             assert r.status == status, (mime, await r.text())
+    # The course's images together are bounded too (a pupil cannot fill the disk).
+    for size, status in ((2000, 201), (3000, 201), (1500, 413)):
+        data = png() + bytes(size)
+        async with http.post(url, data=data, headers={**auth(token),
+                                                      "Content-Type": "image/png"}) as r:
+            assert r.status == status, await r.text()
     stranger = await teacher_token(http, base, demo_accounts, 1)
     async with http.get(f"{base}{src}", headers=auth(stranger)) as r:
         assert r.status == 404
