@@ -19,7 +19,9 @@ export function versionsPanel(doc, { onError }) {
   const input = h('input', { type: 'text', id: 'version-label', maxlength: '200',
     placeholder: 'ex. Avant le conseil pédagogique' });
   const message = h('p', { class: 'muted', role: 'status' });
-  const preview = h('section', { class: 'version-preview', hidden: true, 'aria-labelledby': 'preview-title' });
+  // A modal dialog, wide enough to read a course at 1920×1080 as on a phone (Échap closes).
+  const preview = h('dialog', { class: 'version-preview', 'aria-labelledby': 'preview-title',
+    onclose: () => closePreview() });
   let shown = null;
 
   async function load() {
@@ -37,7 +39,7 @@ export function versionsPanel(doc, { onError }) {
   function closePreview() {
     shown?.destroy();
     shown = null;
-    preview.hidden = true;
+    if (preview.open) preview.close();
     replace(preview);
   }
 
@@ -57,8 +59,7 @@ export function versionsPanel(doc, { onError }) {
           doc.can_version ? h('button', { type: 'button', class: 'btn btn-primary restore',
             onclick: () => restore(v) }, 'Revenir à cette version') : null,
           h('button', { type: 'button', class: 'btn btn-light', onclick: closePreview }, "Fermer l'aperçu")));
-      preview.hidden = false;
-      preview.querySelector('h3').focus?.();
+      preview.showModal();
     } catch (err) { onError(err.message); }
   }
 
