@@ -161,6 +161,40 @@ async def test_a_reader_that_never_reads_is_bounded_then_cut_and_freed(
     await writer.close()
 
 
+async def test_a_reader_that_vanishes_mid_send_is_freed(
+    tmp_path: Path, demo_db_path: Path, aiohttp_server: Any, http: aiohttp.ClientSession,
+    demo_accounts: list[dict[str, Any]],
+) -> None:
+    """The leak of issue #13 item 4: a client stops reading while the server writes to it,
+    then its connection drops. aiohttp keeps the write's « Connection lost » error, whose
+    traceback held the send loop's frame — and the connection, with everything queued."""
+    app, base = await app_server(aiohttp_server, tmp_path, demo_db_path)
+    service = app[keys.DOCS]
+    token = await teacher_token(http, base, demo_accounts)
+    doc = await new_doc(http, base, token)
+    writer = await YClient(http, base, doc["id"], token).connect()
+    for i in range(24):  # a 1.2 MB course: more than the socket buffers take
+        paragraph(writer, f"{i} " + "Le Moyen Âge occidental. " * 2000)
+    await until(lambda: not service.rooms[doc["id"]].busy and len(writer.text()) > 1_150_000)
+    room = service.rooms[doc["id"]]
+    gc.disable()
+    try:
+        before = set(room.conns)
+        reader = await NonReader(ws_url(base, doc["id"], token)).connect()
+        await until(lambda: len(room.conns) == 2)
+        ref = weakref.ref((room.conns - before).pop())
+        del before
+        for _ in range(4):  # within the budget: the server writes 4 × 1.2 MB it cannot send
+            await reader.send(STEP1_EMPTY)
+        await asyncio.sleep(0.5)
+        reader.close()  # unread data: the connection is reset under the blocked write
+        await until(lambda: len(room.conns) == 1)
+        await until(lambda: ref() is None, 5)
+    finally:
+        gc.enable()
+    await writer.close()
+
+
 async def test_asking_for_the_document_again_and_again_is_throttled_then_closed(
     demo_server: str, http: aiohttp.ClientSession, demo_accounts: list[dict[str, Any]],
     yclient: Any,
