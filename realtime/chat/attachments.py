@@ -3,7 +3,8 @@ only to whoever may read the message they belong to."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from realtime.chat import model, store
 from realtime.chat.files import FileStore
@@ -14,17 +15,20 @@ from realtime.identity.model import Principal
 
 
 class Attachments:
-    """Mixed into ChatService: the files of messages."""
+    """Part of ChatService: the files of messages. `readable` is the service's own check
+    that a principal may read a message (it raises when not)."""
 
-    db: Database
-    files: FileStore
-    limits: Limits
-    clock: Callable[[], float]
+    def __init__(self, db: Database, files: FileStore, limits: Limits,
+                 clock: Callable[[], float],
+                 readable: Callable[[Principal, int], Awaitable[tuple[Message, Any]]]
+                 ) -> None:
+        self.db = db
+        self.files = files
+        self.limits = limits
+        self.clock = clock
+        self._message = readable
 
-    async def _message(self, p: Principal, msg_id: int) -> tuple[Message, object]:
-        raise NotImplementedError
-
-    async def _pending(self, p: Principal, ids: list[int]) -> list[Attachment]:
+    async def pending(self, p: Principal, ids: list[int]) -> list[Attachment]:
         if len(ids) > self.limits.attachments_per_message:
             raise AppError("too_large", f"{self.limits.attachments_per_message} pièces jointes"
                                         " au plus par message.")

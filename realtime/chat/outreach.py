@@ -2,13 +2,13 @@
 written to now (quiet hours), the class distribution lists of the school team, who read and
 who acknowledged each of one's messages, and a report's outcome to whoever reported it.
 
-Mixed into ChatService (like Delivery and Attachments): every decision still goes through
-`realtime/policy.py`.
+A part of ChatService (like Attachments), given the service's own peer references and
+message check: every decision still goes through `realtime/policy.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ import msgspec
 
 from realtime.chat import french, people, store
 from realtime.chat.model import Message
+from realtime.chat.rooms import ChatRooms
 from realtime.db import Database
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal, Role
@@ -53,21 +54,19 @@ def quiet_refusal(p: Principal, ref: ChatPeerRef) -> AppError | None:
                  "closes_at": rules.day_end_min})
 
 
+Peers = Callable[[Principal, list[int]], Awaitable[dict[int, ChatPeerRef]]]
+Readable = Callable[[Principal, int], Awaitable[tuple[Message, Any]]]
+
+
 class Outreach:
-    db: Database
-    tz: ZoneInfo
-    clock: Callable[[], float]
-
-    async def peers(self, p: Principal, ids: list[int], rules: Any = None
-                    ) -> dict[int, ChatPeerRef]:
-        raise NotImplementedError
-
-    async def _message(self, p: Principal, msg_id: int) -> tuple[Message, Any]:
-        raise NotImplementedError
-
-    async def _emit_users(self, user_ids: list[int], event: str, data: dict[str, Any]
-                          ) -> None:
-        raise NotImplementedError
+    def __init__(self, db: Database, tz: ZoneInfo, clock: Callable[[], float], peers: Peers,
+                 readable: Readable, rooms: ChatRooms) -> None:
+        self.db = db
+        self.tz = tz
+        self.clock = clock
+        self.peers = peers
+        self._message = readable
+        self._emit_users = rooms.emit_users
 
     # --- quiet hours -------------------------------------------------------------------
 

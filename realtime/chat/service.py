@@ -1,9 +1,9 @@
 """Messaging: the only place that decides. Load → policy → domain → persist → publish.
 
-Delivery: every socket of a user sits in the room `chatuser:<id>`, so one emit per
-participant reaches each of their open devices (across processes through the Socket.IO
-manager); a live-session chat uses the room `chatlive:<conversation id>` of those who opened
-it. What a socket missed while away it asks for with `sync` (seq after seq, from SQLite).
+The service composes three parts: `ChatRooms` (rooms.py) keeps the connections and emits
+after the commit, `Attachments` the files of messages, `Outreach` what the messagerie tells
+beyond messages (quiet hours, class lists, receipts, report outcomes). What a socket missed
+while away it asks for with `sync` (seq after seq, from SQLite).
 """
 
 from __future__ import annotations
@@ -20,17 +20,10 @@ from realtime.boards import store as boards_store
 from realtime.boards.service import board_ref
 from realtime.chat import model, people, store
 from realtime.chat.attachments import Attachments
-from realtime.chat.delivery import (
-    NAMESPACE,
-    Delivery,
-    Loaded,
-    acks_for,
-    live_room,
-    user_room,
-)
 from realtime.chat.files import FileStore
 from realtime.chat.model import Conversation, Limits, Message
 from realtime.chat.outreach import ClassList, Outreach, quiet_refusal
+from realtime.chat.rooms import ChatRooms, acks_for, describe
 from realtime.db import Database
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
@@ -43,6 +36,7 @@ from realtime.policy import (
     SchoolRef,
     may,
 )
+from realtime.presence.service import PresenceService
 
 NOT_FOUND_CONV = "Conversation introuvable."
 NOT_FOUND_MSG = "Message introuvable."
@@ -54,15 +48,63 @@ class _AlreadyDone(Exception):
     """Inside a transaction: the report was already in the state asked for."""
 
 
-class ChatService(Delivery, Attachments, Outreach):
+class Loaded:
+    """A conversation with its members and its policy reference, loaded once per call."""
+
+    __slots__ = ("conv", "members", "ref")
+
+    def __init__(self, conv: Conversation, members: list[int], ref: ConversationRef) -> None:
+        self.conv, self.members, self.ref = conv, members, ref
+
+
+class ChatService:
     def __init__(self, db: Database, sio: socketio.AsyncServer, files: FileStore,
-                 limits: Limits, tz: ZoneInfo, clock: Callable[[], float] = time.time) -> None:
+                 limits: Limits, tz: ZoneInfo, clock: Callable[[], float] = time.time,
+                 presence: PresenceService | None = None) -> None:
         self.db = db
-        self.sio = sio
-        self.files = files
         self.limits = limits
         self.tz = tz
         self.clock = clock
+        self.rooms = ChatRooms(db, sio, presence)
+        # The parts read the time through the service, so a test's clock reaches them all.
+        self.attachments = Attachments(db, files, limits, self.now, self._message)
+        self.outreach = Outreach(db, tz, self.now, self.peers, self._message, self.rooms)
+
+    def now(self) -> float:
+        return self.clock()
+
+    # --- connections -------------------------------------------------------------------
+
+    async def connected(self, sid: str, p: Principal) -> dict[str, Any]:
+        """A new connection: it hears everything addressed to `p`; the welcome to send it."""
+        await self.rooms.enter_user(sid, p.id)
+        return await self.welcome(p)
+
+    async def disconnected(self, sid: str) -> None:
+        await self.rooms.forget(sid)
+
+    async def open(self, p: Principal, sid: str, conv_id: int) -> dict[str, Any]:
+        """A conversation on screen: its detail, and `p` shown as viewing it."""
+        detail = await self.detail(p, conv_id)
+        await self.rooms.viewing(sid, p, conv_id)
+        return {"conversation": detail}
+
+    async def close(self, sid: str, conv_id: int) -> None:
+        """The conversation left the screen: no longer shown as viewing it."""
+        await self.rooms.not_viewing(sid, conv_id)
+
+    async def live_join(self, p: Principal, sid: str, board_id: int) -> dict[str, Any]:
+        """Open a board session's chat: the latest page, then live events in the room."""
+        conv = await self.live(p, board_id)
+        await self.rooms.enter_live(sid, conv.id)
+        await self.rooms.viewing(sid, p, conv.id)
+        return {"conversation": await self.detail(p, conv.id),
+                **await self.history(p, conv.id, None)}
+
+    async def live_leave(self, p: Principal, sid: str, board_id: int) -> None:
+        conv = await self.live(p, board_id)
+        await self.rooms.leave_live(sid, conv.id)
+        await self.rooms.not_viewing(sid, conv.id)
 
     # --- loading and policy ------------------------------------------------------------
 
@@ -163,7 +205,7 @@ class ChatService(Delivery, Attachments, Outreach):
             if kind == "direct":
                 raise AppError("invalid", "Une liste de diffusion s'écrit en groupe ou en"
                                           " information.")
-            listed, named = await self.expand_lists(p, lists)
+            listed, named = await self.outreach.expand_lists(p, lists)
             if not listed:
                 raise AppError("invalid", "Cette liste de diffusion est vide.")
             title = title or named[:self.limits.title_max]
@@ -193,15 +235,15 @@ class ChatService(Delivery, Attachments, Outreach):
                 sent = await self.send(p, existing, body, attachment_ids)
                 return {"conversation_id": existing, "created": False, **sent}
         now = self.clock()
-        files = await self._pending(p, attachment_ids)
+        files = await self.attachments.pending(p, attachment_ids)
         async with self.db.transaction() as conn:
             conv_id = await store.create(conn, school_id=school, kind=kind, title=title,
                                          creator_id=p.id, members=[p.id, *others], now=now)
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
                                                      [f.id for f in files])
             await store.mark_read(conn, conv_id, p.id, seq, now)
-        await self._publish_new_conversation(conv_id)
-        await self._publish(conv_id, seq)
+        await self.rooms.publish_new_conversation(conv_id)
+        await self.rooms.publish(conv_id, seq)
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
 
     async def _direct_between(self, a: int, b: int, school: int) -> int | None:
@@ -226,7 +268,7 @@ class ChatService(Delivery, Attachments, Outreach):
             if not may(p, Action.CHAT_VIEW, ref):
                 continue  # e.g. a disabled account, a conversation of a school left behind
             out.append({
-                **self._describe(conv, members[conv.id], found), "read_seq": r["read_seq"],
+                **describe(conv, members[conv.id], found), "read_seq": r["read_seq"],
                 "muted": r["muted"], "unread": r["unread"],
                 "last": last[conv.id].view() if conv.id in last else None,
                 "can_post": may(p, Action.CHAT_POST, ref),
@@ -234,21 +276,12 @@ class ChatService(Delivery, Attachments, Outreach):
             })
         return out
 
-    def _describe(self, conv: Conversation, members: list[int],
-                  found: dict[int, people.Person]) -> dict[str, Any]:
-        return {"id": conv.id, "kind": conv.kind, "title": conv.title,
-                "creator_id": conv.creator_id, "board_id": conv.board_id, "open": conv.open,
-                "school_id": conv.school_id, "last_seq": conv.last_seq, "last_at": conv.last_at,
-                "participants": [found[u].public() if u in found else
-                                 {"id": u, "name": "Compte désactivé", "role": ""}
-                                 for u in members]}
-
     async def detail(self, p: Principal, conv_id: int) -> dict[str, Any]:
         loaded = await self.load(p, conv_id)
         parts = await store.participants(self.db, conv_id) if loaded.conv.kind != "live" else []
         found = await people.people(self.db, loaded.members)
         me = next((x for x in parts if x.user_id == p.id), None)
-        return {**self._describe(loaded.conv, loaded.members, found),
+        return {**describe(loaded.conv, loaded.members, found),
                 "read": {str(x.user_id): x.read_seq for x in parts},
                 "read_seq": me.read_seq if me else loaded.conv.last_seq,
                 "muted": me.muted if me else False,
@@ -260,7 +293,7 @@ class ChatService(Delivery, Attachments, Outreach):
         conversations = await self.summaries(p)
         return {"me": {"id": p.id, "name": p.user.name, "role": p.role.value},
                 "conversations": conversations,
-                "report_outcomes": await self.untold(p),
+                "report_outcomes": await self.outreach.untold(p),
                 "unread": sum(c["unread"] for c in conversations if not c["muted"]),
                 "limits": {"body_max": self.limits.body_max,
                            "attachment_max_bytes": self.limits.attachment_max_bytes,
@@ -282,8 +315,8 @@ class ChatService(Delivery, Attachments, Outreach):
             await store.add_members(conn, conv_id, new, now)
             seq = await store.append_event(conn, conv_id, "joined", now,
                                            data={"user_ids": new, "by": p.id})
-        await self._publish_new_conversation(conv_id, only=new)
-        await self._publish(conv_id, seq)
+        await self.rooms.publish_new_conversation(conv_id, only=new)
+        await self.rooms.publish(conv_id, seq)
         return seq
 
     async def set_open(self, p: Principal, conv_id: int, open_: bool) -> int:
@@ -295,7 +328,7 @@ class ChatService(Delivery, Attachments, Outreach):
             await store.set_open(conn, conv_id, open_)
             seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
                                            now, data={"by": p.id})
-        await self._publish(conv_id, seq)
+        await self.rooms.publish(conv_id, seq)
         return seq
 
     async def mute(self, p: Principal, conv_id: int, muted: bool) -> None:
@@ -304,7 +337,7 @@ class ChatService(Delivery, Attachments, Outreach):
             raise AppError("invalid", "Le fil de la séance ne se met pas en sourdine.")
         async with self.db.transaction() as conn:
             await store.set_muted(conn, conv_id, p.id, muted)
-        await self._emit_users([p.id], "muted", {"conversation_id": conv_id, "muted": muted})
+        await self.rooms.emit_users([p.id], "muted", {"conversation_id": conv_id, "muted": muted})
 
     # --- messages ----------------------------------------------------------------------
 
@@ -314,7 +347,7 @@ class ChatService(Delivery, Attachments, Outreach):
         if attachment_ids and loaded.conv.kind == "live":
             raise AppError("invalid", "Pas de pièce jointe dans le fil de la séance.")
         body = model.clean_body(body, self.limits, allow_empty=bool(attachment_ids))
-        files = await self._pending(p, attachment_ids)
+        files = await self.attachments.pending(p, attachment_ids)
         now = self.clock()
         async with self.db.transaction() as conn:
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
@@ -330,9 +363,9 @@ class ChatService(Delivery, Attachments, Outreach):
         item = {"conversation_id": conv_id, "seq": seq, "kind": "message", "at": now,
                 "message": view}
         if loaded.conv.kind == "live":
-            await self.sio.emit("event", item, room=live_room(conv_id), namespace=NAMESPACE)
+            await self.rooms.emit_live(conv_id, "event", item)
         else:
-            await self._emit_users(loaded.members, "event", item)
+            await self.rooms.emit_users(loaded.members, "event", item)
         return {"message_id": msg_id, "seq": seq}
 
     async def edit(self, p: Principal, msg_id: int, body: str) -> int:
@@ -343,7 +376,7 @@ class ChatService(Delivery, Attachments, Outreach):
         body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
         async with self.db.transaction() as conn:
             seq = await store.edit_message(conn, msg, body, self.clock())
-        await self._publish(msg.conversation_id, seq, loaded)
+        await self.rooms.publish(msg.conversation_id, seq)
         return seq
 
     async def delete(self, p: Principal, msg_id: int) -> int:
@@ -365,8 +398,8 @@ class ChatService(Delivery, Attachments, Outreach):
     async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
         async with self.db.transaction() as conn:
             seq, keys = await store.remove_message(conn, msg, p.id, self.clock(), recall)
-        await self.files.remove(keys)
-        await self._publish(msg.conversation_id, seq, loaded)
+        await self.attachments.files.remove(keys)
+        await self.rooms.publish(msg.conversation_id, seq)
         return seq
 
     async def read(self, p: Principal, conv_id: int, seq: int) -> int:
@@ -376,7 +409,7 @@ class ChatService(Delivery, Attachments, Outreach):
         async with self.db.transaction() as conn:
             read_seq = await store.mark_read(conn, conv_id, p.id,
                                              min(seq, loaded.conv.last_seq), self.clock())
-        await self._emit_users(loaded.members, "receipt",
+        await self.rooms.emit_users(loaded.members, "receipt",
                                {"conversation_id": conv_id, "user_id": p.id,
                                 "read_seq": read_seq, "at": self.clock()})
         return read_seq
@@ -393,10 +426,10 @@ class ChatService(Delivery, Attachments, Outreach):
             # Acknowledging is reading: the author's « Lu » agrees with the acknowledgement.
             read_seq = await store.mark_read(conn, msg.conversation_id, p.id, msg.seq, now)
         at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
-        await self._emit_users(loaded.members, "receipt",
+        await self.rooms.emit_users(loaded.members, "receipt",
                                {"conversation_id": msg.conversation_id, "user_id": p.id,
                                 "read_seq": read_seq, "at": now})
-        await self._emit_users(sorted({msg.author_id, p.id}), "acked",
+        await self.rooms.emit_users(sorted({msg.author_id, p.id}), "acked",
                                {"conversation_id": msg.conversation_id, "message_id": msg.id,
                                 "user_id": p.id, "name": p.user.name, "at": at})
         return at
@@ -412,7 +445,7 @@ class ChatService(Delivery, Attachments, Outreach):
                                            self.clock())
         if report_id is None:
             return  # already reported by this person: nothing new to tell
-        await self._emit_users(await self._cpe_ids(loaded.conv.school_id), "report",
+        await self.rooms.emit_users(await self._cpe_ids(loaded.conv.school_id), "report",
                                {"report_id": report_id, "message_id": msg.id,
                                 "conversation_id": msg.conversation_id})
 
@@ -479,12 +512,12 @@ class ChatService(Delivery, Attachments, Outreach):
         if row is None:  # the message was erased meanwhile
             raise not_found(NOT_FOUND_REPORT)
         view = (await self._named_reports([row]))[0]
-        await self._emit_users(await self._cpe_ids(school_id), "report_handled", {
+        await self.rooms.emit_users(await self._cpe_ids(school_id), "report_handled", {
             "message_id": msg_id, "report_ids": ids, "handled_at": view["handled_at"],
             "handled_by_name": view["handled_by_name"], "note": view["note"],
             "handled": handled})
         if handled:
-            await self.tell_reporters(ids)
+            await self.outreach.tell_reporters(ids)
         return view
 
     async def _already_done(self, report_id: int, handled: bool) -> None:
@@ -496,6 +529,26 @@ class ChatService(Delivery, Attachments, Outreach):
             raise AppError("conflict", "Ce signalement n'est pas traité : rien à rouvrir.")
         who = (await self._named_reports([row]))[0]["handled_by_name"] or "un compte supprimé"
         raise AppError("conflict", f"Ce signalement a déjà été traité par {who}.")
+
+    # --- school settings ---------------------------------------------------------------
+
+    async def _configurable(self, p: Principal, school_id: int) -> None:
+        if not may(p, Action.CHAT_CONFIGURE, SchoolRef(id=school_id)):
+            raise not_found("Établissement introuvable.")
+        if await self.db.fetchone("SELECT 1 FROM schools WHERE id = ?", (school_id,)) is None:
+            raise not_found("Établissement introuvable.")
+
+    async def rules(self, p: Principal, school_id: int) -> ChatRules:
+        """A school's messaging rules, for whoever may configure them."""
+        await self._configurable(p, school_id)
+        return await store.rules_of(self.db, school_id)
+
+    async def set_rules(self, p: Principal, school_id: int, rules: ChatRules) -> ChatRules:
+        await self._configurable(p, school_id)
+        if rules.day_start_min >= rules.day_end_min:
+            raise AppError("invalid", "La journée doit commencer avant de finir.")
+        await store.set_rules(self.db, school_id, rules)
+        return rules
 
     # --- reading -----------------------------------------------------------------------
 
@@ -512,7 +565,7 @@ class ChatService(Delivery, Attachments, Outreach):
         n = min(limit or self.limits.history_page, self.limits.history_page)
         msgs = await store.history(self.db, conv_id, before, n)
         views = await self._views(p, loaded, msgs)
-        await self._name_authors(views)
+        await self.rooms.name_authors(views)
         return {"conversation_id": conv_id, "messages": views,
                 "head": loaded.conv.last_seq,
                 "before": msgs[0].seq if len(msgs) == n else None}
@@ -528,24 +581,22 @@ class ChatService(Delivery, Attachments, Outreach):
             return {"conversation_id": conv_id, "reset": True, "head": head}
         events = await store.events_after(self.db, conv_id, since, self.limits.resume_max)
         return {"conversation_id": conv_id, "head": head,
-                "events": await self._render(p.id, loaded, events)}
+                "events": await self.rooms.render(p.id, loaded.conv, events)}
 
     async def search(self, p: Principal, text: str) -> list[dict[str, Any]]:
         msgs = await store.search(self.db, p.id, model.fts_query(text), 50)
         views = [m.view() for m in msgs]
-        await self._name_authors(views)
+        await self.rooms.name_authors(views)
         return views
 
     async def typing(self, p: Principal, sid: str, conv_id: int) -> None:
         loaded = await self.load(p, conv_id, Action.CHAT_POST)
         data = {"conversation_id": conv_id, "user_id": p.id, "name": p.user.name}
         if loaded.conv.kind == "live":
-            await self.sio.emit("typing", data, room=live_room(conv_id), skip_sid=sid,
-                                namespace=NAMESPACE)
+            await self.rooms.emit_live(conv_id, "typing", data, skip_sid=sid)
             return
-        for uid in loaded.members:
-            if uid != p.id:
-                await self.sio.emit("typing", data, room=user_room(uid), namespace=NAMESPACE)
+        await self.rooms.emit_users([uid for uid in loaded.members if uid != p.id], "typing",
+                                    data)
 
     # --- live-session chat -------------------------------------------------------------
 

@@ -7,13 +7,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from realtime.chat.delivery import live_room, user_room
 from realtime.chat.outreach import ClassList
 from realtime.chat.service import ChatService
 from realtime.errors import AppError
 from realtime.identity.model import Principal
-from realtime.keys import CHAT, PRESENCE
-from realtime.presence.model import conversation
+from realtime.keys import CHAT
 from realtime.ratelimit import TokenBucket
 from realtime.sio import AuthedNamespace, acked
 from realtime.validation import Payload, convert
@@ -27,7 +25,6 @@ PAYLOAD_MAX = 48 * 1024
 TYPING_PER_SECOND = 1.0
 WRITE, TYPING, READ = 0, 1, 2  # the per-connection budgets
 READS_PER_SECOND = 20.0  # list, open, history, sync, read, mute, live_join: cheaper, still bounded
-OPEN_MAX = 4  # conversations one connection is shown as viewing; opening more drops the oldest
 
 
 class ListRef(Payload):
@@ -117,7 +114,6 @@ class ChatNamespace(AuthedNamespace):
     def __init__(self, app: web.Application) -> None:
         super().__init__("/chat", app)
         self._buckets: dict[str, tuple[TokenBucket, TokenBucket, TokenBucket]] = {}
-        self._viewing: dict[str, list[int]] = {}  # sid → conversations it has open (presence)
 
     @property
     def service(self) -> ChatService:
@@ -128,30 +124,11 @@ class ChatNamespace(AuthedNamespace):
         self._buckets[sid] = (TokenBucket(limits.messages_per_second, limits.messages_burst),
                               TokenBucket(TYPING_PER_SECOND, 3),
                               TokenBucket(READS_PER_SECOND, 2 * READS_PER_SECOND))
-        await self.enter_room(sid, user_room(principal.id))
-        await self.emit("welcome", await self.service.welcome(principal), to=sid)
+        await self.emit("welcome", await self.service.connected(sid, principal), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)
-        self._viewing.pop(sid, None)
-        await self.app[PRESENCE].leave_all(sid)
-
-    async def _viewing_now(self, sid: str, p: Principal, conv_id: int) -> None:
-        """This connection has the conversation on screen: it is present there (the
-        messagerie's « en ligne »), renewed by the presence heartbeat until closed."""
-        viewing = self._viewing.setdefault(sid, [])
-        if conv_id in viewing:
-            return
-        viewing.append(conv_id)
-        await self.app[PRESENCE].enter(conversation(conv_id), p, sid)
-        while len(viewing) > OPEN_MAX:
-            await self.app[PRESENCE].leave(conversation(viewing.pop(0)), sid)
-
-    async def _not_viewing(self, sid: str, conv_id: int) -> None:
-        viewing = self._viewing.get(sid, [])
-        if conv_id in viewing:
-            viewing.remove(conv_id)
-            await self.app[PRESENCE].leave(conversation(conv_id), sid)
+        await self.service.disconnected(sid)
 
     def _decode(self, sid: str, data: Any, type_: type, bucket: int | None) -> Any:
         """Size first, then the budget (`WRITE`, `READ`, or None for typing's own), then
@@ -186,15 +163,13 @@ class ChatNamespace(AuthedNamespace):
     @acked
     async def on_open(self, sid: str, data: Any = None) -> dict[str, Any]:
         p, m = await self._call(sid, data, Conv)
-        detail = await self.service.detail(p, m.conversation_id)
-        await self._viewing_now(sid, p, m.conversation_id)
-        return {"conversation": detail}
+        return await self.service.open(p, sid, m.conversation_id)
 
     @acked
     async def on_close(self, sid: str, data: Any = None) -> dict[str, Any]:
         """The conversation left the screen: no longer shown as viewing it."""
         _p, m = await self._call(sid, data, Conv)
-        await self._not_viewing(sid, m.conversation_id)
+        await self.service.close(sid, m.conversation_id)
         return {}
 
     @acked
@@ -232,13 +207,13 @@ class ChatNamespace(AuthedNamespace):
     async def on_receipts(self, sid: str, data: Any = None) -> dict[str, Any]:
         """Who read (and acknowledged) one of my messages, by name and time."""
         p, m = await self._call(sid, data, MessageOnly)
-        return await self.service.receipts(p, m.message_id)
+        return await self.service.outreach.receipts(p, m.message_id)
 
     @acked
     async def on_outcomes_seen(self, sid: str, data: Any = None) -> dict[str, Any]:
         """The reporter saw these outcomes: they no longer wait in the welcome."""
         p, m = await self._call(sid, data, ReportIds)
-        return {"seen": await self.service.outcomes_seen(p, m.report_ids)}
+        return {"seen": await self.service.outreach.outcomes_seen(p, m.report_ids)}
 
     @acked
     async def on_read(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -280,18 +255,12 @@ class ChatNamespace(AuthedNamespace):
     async def on_live_join(self, sid: str, data: Any = None) -> dict[str, Any]:
         """Open a board session's chat: the latest page, then live events in the room."""
         p, m = await self._call(sid, data, Live)
-        conv = await self.service.live(p, m.board_id)
-        await self.enter_room(sid, live_room(conv.id))
-        await self._viewing_now(sid, p, conv.id)
-        return {"conversation": await self.service.detail(p, conv.id),
-                **await self.service.history(p, conv.id, None)}
+        return await self.service.live_join(p, sid, m.board_id)
 
     @acked
     async def on_live_leave(self, sid: str, data: Any = None) -> dict[str, Any]:
         p, m = await self._call(sid, data, Live)
-        conv = await self.service.live(p, m.board_id)
-        await self.leave_room(sid, live_room(conv.id))
-        await self._not_viewing(sid, conv.id)
+        await self.service.live_leave(p, sid, m.board_id)
         return {}
 
     async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any] | None:

@@ -154,8 +154,8 @@ async def test_attachments_limits_and_access(chat_server: ChatServer, chat_clien
         "messages"][0]
     principal = await chat_server.app[keys.IDENTITY].authenticate(t_token)
     assert principal is not None
-    stored = await chat_server.service.attachment(principal, body["id"])
-    key_path = chat_server.service.files.path(stored.storage_key)
+    stored = await chat_server.service.attachments.attachment(principal, body["id"])
+    key_path = chat_server.service.attachments.files.path(stored.storage_key)
     assert key_path.exists()
     await teacher.ok("delete", {"message_id": msg["id"]})
     assert not key_path.exists()
@@ -189,10 +189,10 @@ async def test_files_never_sent_are_purged_after_a_day(chat_server: ChatServer,
     assert status == 201
     principal = await chat_server.app[keys.IDENTITY].authenticate(token)
     assert principal is not None
-    path = chat_server.service.files.path(
-        (await chat_server.service.attachment(principal, kept["id"])).storage_key)
-    assert await chat_server.service.purge_pending() == 0 and path.exists()
+    path = chat_server.service.attachments.files.path(
+        (await chat_server.service.attachments.attachment(principal, kept["id"])).storage_key)
+    assert await chat_server.service.attachments.purge_pending() == 0 and path.exists()
     chat_server.clock.advance(25 * 3600)
-    assert await chat_server.service.purge_pending() == 1
+    assert await chat_server.service.attachments.purge_pending() == 1
     assert not path.exists()
     assert (await _download(chat_server, token, kept["id"]))[0] == 404

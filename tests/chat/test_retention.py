@@ -79,7 +79,7 @@ async def _fixture_data(server: ChatServer, chat_client: Connect, cast: Cast
     for att in (old_file, recent_file):
         key = (await db.fetchone("SELECT storage_key FROM chat_attachments WHERE id = ?",
                                  (att,)))["storage_key"]
-        files[att] = server.service.files.path(key)
+        files[att] = server.service.attachments.files.path(key)
         assert files[att].exists()
 
     # Boards: one untouched for 400 days (with an image), one of this year.
