@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
-from realtime import chat, health, keys, metrics, redis_client, retention, webclient
+from realtime import chat, coursedocs, health, keys, metrics, redis_client, retention, webclient
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware, websocket_compression
 from realtime.attendance import routes as attendance_routes
 from realtime.boards import routes as board_routes
-from realtime.coursedocs import routes as coursedoc_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
@@ -38,7 +37,7 @@ MAINTENANCE_EVERY_S = 600.0
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
 FEATURES = (health, metrics, identity_routes, sso, directory_routes, presence_routes,
-            board_routes, attendance_routes, coursedoc_routes, webclient, sio_mod, chat,
+            board_routes, attendance_routes, coursedocs, webclient, sio_mod, chat,
             retention)
 
 

@@ -213,10 +213,10 @@ class Metrics:
             self.connected.labels(namespace).set(len(rooms.get(None, ())))
         docs = app.get(keys.DOCS)
         if docs is not None:
-            self.connected.labels("/yjs").set(sum(len(r.conns) for r in docs.rooms.values()))
-            self._delta("yjs_reconnects", getattr(docs.relay, "reconnects", 0),
+            self.connected.labels("/yjs").set(docs.rooms.connected())
+            self._delta("yjs_reconnects", getattr(docs.rooms.relay, "reconnects", 0),
                         self.redis_reconnects.labels("yjs"))
-            self._delta("yjs_gaps", getattr(docs, "gaps_caught_up", 0), self.yjs_gaps)
+            self._delta("yjs_gaps", docs.rooms.gaps_caught_up, self.yjs_gaps)
             for reason, n in docs.refused_counts().items():
                 self._delta(f"yjs_refused_{reason}", n, self.yjs_refused.labels(reason))
         boards = app.get(keys.BOARDS)

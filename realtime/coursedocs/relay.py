@@ -6,7 +6,7 @@ them and passes them to its local connections. Pub/sub is at-most-once, so SQLit
 truth: a room subscribes *before* it loads (nothing committed after the load can be missed
 while the connection holds), and when the pub/sub connection had to be reopened every open
 room reads from SQLite what was stored after what it knows and sends its clients what it
-missed (`DocService.catch_up_stored`).
+missed (`DocRooms.catch_up_stored`).
 """
 
 from __future__ import annotations

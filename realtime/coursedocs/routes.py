@@ -1,25 +1,22 @@
-"""`/api/docs…` for the ENT and the web client, `/yjs/{doc_id}`, and the feature's setup."""
+"""`/api/docs…` for the ENT and the web client: decode, find the caller, call the service.
+
+The feature is wired in `realtime/coursedocs/__init__.py: setup`; `/yjs/{doc_id}` is in
+`websocket.py`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
-import socketio
 from aiohttp import web
 
 from realtime import keys
 from realtime.api import current_principal, json_response, path_int, read_capped, read_json
-from realtime.coursedocs import store
-from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
+from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, Version
 from realtime.coursedocs.service import DocService
-from realtime.coursedocs.wire import yjs_socket
-from realtime.directory import store as directory
-from realtime.errors import AppError, not_found
-from realtime.identity.model import Principal
-from realtime.policy import Action, may
-from realtime.presence.model import Kind
+from realtime.coursedocs.websocket import yjs_socket
+from realtime.errors import AppError
+from realtime.policy import Action
 from realtime.validation import Payload
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
@@ -51,27 +48,6 @@ def _service(request: web.Request) -> DocService:
     return request.app[keys.DOCS]
 
 
-async def describe(request: web.Request, p: Principal, metas: list[DocMeta]
-                   ) -> list[dict[str, Any]]:
-    people = {m.owner_id for m in metas} | {e for m in metas for e in m.editors}
-    names = await directory.names_of(request.app[keys.DB], people)
-    out = []
-    for m in metas:
-        ref = m.ref()
-        out.append({
-            "id": m.id, "title": m.title, "school_id": m.school_id,
-            "owner": {"id": m.owner_id, "name": names.get(m.owner_id, "")},
-            "editors": [{"id": e, "name": names.get(e, "")} for e in sorted(m.editors)],
-            "classes": [{"id": c, "mode": mode.value} for c, mode in sorted(m.classes.items())],
-            "created_at": m.created_at, "updated_at": m.updated_at,
-            "can_edit": may(p, Action.EDIT_DOC, ref),
-            "can_version": may(p, Action.VERSION_DOC, ref),
-            "can_manage": may(p, Action.MANAGE_DOC, ref),
-            "ws": f"/yjs/{m.id}",
-        })
-    return out
-
-
 def _version(v: Version) -> dict[str, Any]:
     return {"id": v.id, "label": v.label, "created_by": v.created_by,
             "created_at": v.created_at, "kind": v.kind.value}
@@ -80,14 +56,14 @@ def _version(v: Version) -> dict[str, Any]:
 async def list_docs(request: web.Request) -> web.Response:
     p = await current_principal(request)
     metas = await _service(request).listing(p)
-    return json_response({"docs": await describe(request, p, metas)})
+    return json_response({"docs": await _service(request).describe(p, metas)})
 
 
 async def create_doc(request: web.Request) -> web.Response:
     p = await current_principal(request)
     body = await read_json(request, TitleBody)
     meta = await _service(request).create(p, body.title)
-    return json_response((await describe(request, p, [meta]))[0], status=201)
+    return json_response((await _service(request).describe(p, [meta]))[0], status=201)
 
 
 def _wanted(request: web.Request) -> str:
@@ -120,7 +96,7 @@ async def get_doc(request: web.Request) -> web.Response:
         return web.Response(text=rendered, content_type="text/html", headers=headers)
     if wanted == "text/markdown":
         return web.Response(text=rendered, content_type="text/markdown", headers=headers)
-    body = (await describe(request, p, [meta]))[0]
+    body = (await _service(request).describe(p, [meta]))[0]
     body["content"] = rendered
     return json_response(body, headers=headers)
 
@@ -129,7 +105,7 @@ async def rename_doc(request: web.Request) -> web.Response:
     p = await current_principal(request)
     body = await read_json(request, TitleBody)
     meta = await _service(request).rename(p, path_int(request, "doc_id"), body.title)
-    return json_response((await describe(request, p, [meta]))[0])
+    return json_response((await _service(request).describe(p, [meta]))[0])
 
 
 async def share_doc(request: web.Request) -> web.Response:
@@ -139,7 +115,7 @@ async def share_doc(request: web.Request) -> web.Response:
     if len(classes) != len(body.classes):
         raise AppError("invalid", "Une classe figure deux fois.")
     meta = await _service(request).share(p, path_int(request, "doc_id"), body.editors, classes)
-    return json_response((await describe(request, p, [meta]))[0])
+    return json_response((await _service(request).describe(p, [meta]))[0])
 
 
 async def delete_doc(request: web.Request) -> web.Response:
@@ -213,11 +189,8 @@ async def get_image(request: web.Request) -> web.Response:
     content-addressed, so cached for good, and never sniffed or run as anything else."""
     p = await current_principal(request)
     service = _service(request)
-    meta = await service.visible(p, path_int(request, "doc_id"))
-    found = await store.image(request.app[keys.DB], meta.id, request.match_info["sha256"])
-    if found is None:
-        raise not_found("Image introuvable.")
-    mime, data = found
+    mime, data = await service.image(p, path_int(request, "doc_id"),
+                                     request.match_info["sha256"])
     return web.Response(body=data, content_type=mime, headers={
         "Cache-Control": "private, max-age=31536000, immutable",
         "X-Content-Type-Options": "nosniff",
@@ -225,32 +198,7 @@ async def get_image(request: web.Request) -> web.Response:
         "Content-Disposition": "inline"})
 
 
-def _viewable(service: DocService) -> Callable[[Principal, int], Awaitable[bool]]:
-    """Who may read a document's presence roster: whoever may see the document."""
-    async def viewable(p: Principal, doc_id: int) -> bool:
-        try:
-            await service.visible(p, doc_id)
-        except AppError:
-            return False
-        return True
-    return viewable
-
-
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    service = DocService(app[keys.DB], app[keys.SETTINGS], redis=app[keys.REDIS])
-    app[keys.DOCS] = service
-    app[keys.PRESENCE].register(Kind.DOC, _viewable(service))  # who has it open
-    yield
-    await service.close()
-
-
-async def _disconnect(app: web.Application) -> None:
-    await app[keys.DOCS].disconnect_everyone()
-
-
-def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
-    app.cleanup_ctx.append(_lifecycle)
-    app.on_shutdown.append(_disconnect)
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/yjs/{doc_id}", yjs_socket)
     app.router.add_get("/api/docs", list_docs)
     app.router.add_post("/api/docs", create_doc)

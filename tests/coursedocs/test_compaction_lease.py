@@ -59,15 +59,15 @@ async def test_two_processes_never_compact_a_document_at_once(
 
         async def compactor(service: DocService) -> None:
             for _ in range(15):
-                results.append(await service.compact(doc_id))
+                results.append(await service.rooms.compact(doc_id))
                 await asyncio.sleep(0.005)
 
         await asyncio.gather(typist(), compactor(a), compactor(b))
         assert watch.most == 1  # never two merges of the document at once
         assert True in results and watch.calls < len(results)  # some skipped: held elsewhere
-        assert await redis_cleanup.exists(a.leases.key(f"doc:{doc_id}")) == 0  # released
+        assert await redis_cleanup.exists(a.rooms.leases.key(f"doc:{doc_id}")) == 0  # released
         await store.append(dbs[0], doc_id, [w.write("Dernière ligne")], now=3.0)
-        assert await b.compact(doc_id)
+        assert await b.rooms.compact(doc_id)
         stored = await store.load(dbs[1], doc_id)
         assert stored.updates == [] and _text(stored) == str(w.frag)
         assert str(w.frag).count("eçon") == 120
@@ -82,10 +82,10 @@ async def test_without_redis_the_lease_is_per_process(demo_db_path: Path, tmp_pa
         w = Writer()
         for i in range(10):
             await store.append(db, doc_id, [w.write(f"x{i}")], now=2.0)
-        async with service.leases.hold(f"doc:{doc_id}") as mine:
+        async with service.rooms.leases.hold(f"doc:{doc_id}") as mine:
             assert mine
-            assert not await service.compact(doc_id)  # the holder is compacting: skip
-        assert await service.compact(doc_id)
+            assert not await service.rooms.compact(doc_id)  # the holder is compacting: skip
+        assert await service.rooms.compact(doc_id)
         assert _text(await store.load(db, doc_id)) == str(w.frag)
     finally:
         await service.close()
@@ -103,14 +103,14 @@ async def test_a_recheck_reads_past_a_compaction_it_never_heard_of(
         doc_id = await _doc(dbs[0])
         w = Writer()
         await store.append(dbs[0], doc_id, [w.write("Première leçon")], now=2.0)
-        room = await a._open(doc_id)
-        assert not await a.catch_up_stored(room)  # nothing new
+        room = await a.rooms.open(doc_id)
+        assert not await a.rooms.catch_up_stored(room)  # nothing new
         for text in ("Deuxième : « élève »", "Troisième : café"):  # B never relays these
             await store.append(dbs[1], doc_id, [w.write(text)], now=3.0)
-        assert await b.compact(doc_id)
+        assert await b.rooms.compact(doc_id)
         stored = await store.load(dbs[1], doc_id)
         assert stored.updates == [] and stored.upto > room.known_id
-        assert await a.catch_up_stored(room)
+        assert await a.rooms.catch_up_stored(room)
         assert str(content.fragment(room.doc)) == str(w.frag)
-        assert room.known_id == stored.upto and a.gaps_caught_up == 1
-        assert not await a.catch_up_stored(room)
+        assert room.known_id == stored.upto and a.rooms.gaps_caught_up == 1
+        assert not await a.rooms.catch_up_stored(room)

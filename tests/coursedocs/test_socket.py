@@ -295,7 +295,7 @@ async def test_background_compaction_while_editing_loses_nothing(
         if i % 5 == 0:
             await asyncio.sleep(0.01)
     await until(lambda: a.text() == b.text() and a.text().count("phrase") == 60)
-    await until(lambda: not app[keys.DOCS]._tasks)  # background compactions done
+    await until(lambda: not app[keys.DOCS].rooms._tasks)  # background compactions done
     db = app[keys.DB]
     stored = await store.load(db, doc["id"])
     assert stored.snapshot is not None  # it did compact…

@@ -57,7 +57,7 @@ async def test_compaction_keeps_content_identical(db: Database, tmp_path: Path) 
         await store.append(db, doc_id, [w.write(f"Ligne {i} : été, forêt")], now=2.0)
     before = _text(await store.load(db, doc_id))
     service = DocService(db, make_settings(tmp_path))
-    assert await service.compact(doc_id)
+    assert await service.rooms.compact(doc_id)
     after = await store.load(db, doc_id)
     assert after.snapshot is not None and after.updates == []
     assert _text(after) == before == str(w.frag)
@@ -107,11 +107,11 @@ async def test_concurrent_compactions_and_appends_lose_nothing(db: Database,
 
     async def compactor() -> None:
         for _ in range(30):
-            await service.compact(doc_id)
+            await service.rooms.compact(doc_id)
             await asyncio.sleep(0.001)
 
     await asyncio.gather(typist(), compactor(), compactor())
-    await service.compact(doc_id)
+    await service.rooms.compact(doc_id)
     assert _text(await store.load(db, doc_id)) == str(w.frag)
     assert str(w.frag).count("rappe") == 200
 

@@ -23,10 +23,10 @@ from realtime.coursedocs.content import BadUpdate, TooDeep
 from realtime.coursedocs.model import DocMeta
 from realtime.coursedocs.protocol import ProtocolError
 from realtime.coursedocs.room import Connection, Room
-from realtime.coursedocs.service import DocService, Throttled
+from realtime.coursedocs.rooms import Throttled
+from realtime.coursedocs.service import DocService
 from realtime.errors import AppError
 from realtime.identity.model import Principal
-from realtime.policy import Action, may
 from realtime.presence.model import doc as doc_scope
 from realtime.ratelimit import TokenBucket
 
@@ -95,7 +95,7 @@ async def serve(request: web.Request, ws: web.WebSocketResponse, service: DocSer
             await conn.shut(1008, "Trop de messages.")
             break
         try:
-            service.handle(room, conn, msg.data)
+            service.rooms.handle(room, conn, msg.data)
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # pyo3's PanicException is a BaseException
@@ -117,10 +117,9 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=settings.docs_heartbeat_s,
                                max_msg_size=settings.docs_max_frame_bytes)
     await ws.prepare(request)
-    conn = Connection(ws, principal, may(principal, Action.EDIT_DOC, meta.ref()),
-                      service.conn_limits, request.transport)
+    conn = service.connection(principal, meta, ws, request.transport)
     try:
-        room = await service.join(meta, conn)
+        room = await service.rooms.join(meta.id, conn)
     except Exception:
         log.warning("yjs join failed", extra={"doc_id": meta.id}, exc_info=True)
         await conn.stop()
@@ -136,7 +135,7 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
     except Exception:
         log.warning("yjs connection failed", extra={"doc_id": meta.id}, exc_info=True)
     finally:
-        service.leave(room, conn)
+        service.rooms.leave(room, conn)
         try:
             await presence.leave(doc_scope(meta.id), device)
         except Exception:
