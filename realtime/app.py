@@ -11,11 +11,20 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
-from realtime import chat, coursedocs, health, keys, metrics, redis_client, retention, webclient
+from realtime import (
+    boards,
+    chat,
+    coursedocs,
+    health,
+    keys,
+    metrics,
+    redis_client,
+    retention,
+    webclient,
+)
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware, websocket_compression
 from realtime.attendance import routes as attendance_routes
-from realtime.boards import routes as board_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
@@ -37,7 +46,7 @@ MAINTENANCE_EVERY_S = 600.0
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
 FEATURES = (health, metrics, identity_routes, sso, directory_routes, presence_routes,
-            board_routes, attendance_routes, coursedocs, webclient, sio_mod, chat,
+            boards, attendance_routes, coursedocs, webclient, sio_mod, chat,
             retention)
 
 

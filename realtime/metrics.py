@@ -221,9 +221,9 @@ class Metrics:
                 self._delta(f"yjs_refused_{reason}", n, self.yjs_refused.labels(reason))
         boards = app.get(keys.BOARDS)
         if boards is not None:
-            self._delta("frames", getattr(boards, "frames_sent", 0), self.board_frames)
-            self._delta("deliveries", getattr(boards, "deliveries", 0), self.board_deliveries)
-            fanout = getattr(boards, "fanout", None)
+            self._delta("frames", boards.rooms.frames_sent, self.board_frames)
+            self._delta("deliveries", boards.rooms.deliveries, self.board_deliveries)
+            fanout = boards.rooms.fanout
             self._delta("dropped", getattr(fanout, "volatile_dropped", 0),
                         self.volatile_dropped.labels("/boards"))
         self._delta("sio_reconnects", getattr(sio.manager, "reconnects", 0),

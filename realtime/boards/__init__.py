@@ -1,1 +1,41 @@
-"""Live classroom boards: the teacher's whiteboard, followed and drawn on by the class."""
+"""Live classroom boards: the teacher's whiteboard, followed and drawn on by the class.
+
+`setup(app, sio)` is where the feature is wired: the service (deciding) with its live boards
+(rooms.py) opened and closed with the app, the `/boards` namespace and the `/api/boards…`
+routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import socketio
+from aiohttp import web
+
+from realtime import keys
+from realtime.boards import routes
+from realtime.boards.model import Limits
+from realtime.boards.service import BoardService
+from realtime.boards.socket import BoardsNamespace
+from realtime.lease import Leases
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    s = app[keys.SETTINGS]
+    service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits(),
+                           batch_ms=s.board_batch_ms,
+                           snapshot_every=s.board_snapshot_every,
+                           presence=app.get(keys.PRESENCE),
+                           leases=Leases(app[keys.REDIS], s.redis_prefix))
+    admit_ms = s.board_admit_lag_ms
+    service.rooms.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
+    service.start()
+    app[keys.BOARDS] = service
+    yield
+    await service.close()
+
+
+def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
+    app.cleanup_ctx.append(_lifecycle)
+    sio.register_namespace(BoardsNamespace(app))
+    routes.add_routes(app)

@@ -1,4 +1,6 @@
-"""`/api/boards…`: create, list, read, images, exports; and the feature's setup."""
+"""`/api/boards…`: create, list, read, images, exports.
+
+The feature is wired in `realtime/boards/__init__.py: setup`."""
 
 from __future__ import annotations
 
@@ -6,12 +8,10 @@ import asyncio
 import hashlib
 import re
 import unicodedata
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
-import socketio
 from aiohttp import web
 
 from realtime import keys
@@ -24,11 +24,8 @@ from realtime.api import (
     read_json,
 )
 from realtime.boards import export, store
-from realtime.boards.model import Limits
 from realtime.boards.service import BoardService, board_ref
-from realtime.boards.socket import BoardsNamespace
 from realtime.errors import AppError, not_found
-from realtime.lease import Leases
 from realtime.policy import Action, may
 from realtime.validation import Payload
 
@@ -158,23 +155,7 @@ async def export_pdf(request: web.Request) -> web.Response:
     })
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    service = BoardService(app[keys.DB], app[keys.STREAMS], app[keys.SIO], Limits(),
-                           batch_ms=app[keys.SETTINGS].board_batch_ms,
-                           snapshot_every=app[keys.SETTINGS].board_snapshot_every,
-                           presence=app.get(keys.PRESENCE),
-                           leases=Leases(app[keys.REDIS], app[keys.SETTINGS].redis_prefix))
-    admit_ms = app[keys.SETTINGS].board_admit_lag_ms
-    service.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
-    service.start()
-    app[keys.BOARDS] = service
-    yield
-    await service.close()
-
-
-def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
-    app.cleanup_ctx.append(_lifecycle)
-    sio.register_namespace(BoardsNamespace(app))
+def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/boards", create_board)
     app.router.add_get("/api/boards", list_boards)
     app.router.add_get("/api/boards/{board_id}", get_board)

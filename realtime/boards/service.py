@@ -1,31 +1,24 @@
-"""Boards: the only place that decides. Load → policy → domain → persist (stream) → publish."""
+"""Boards: the only place that decides. Load → policy → domain → persist (stream) → publish.
+
+The boards open in this process (loading, following, fan-out, snapshots, unloading) are kept
+by `LiveBoards` (rooms.py); the service decides who may see, join, draw and control, and
+calls in.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import socketio
-from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from realtime.boards import store
-from realtime.boards.fanout import Fanout
-from realtime.boards.live import (
-    NAMESPACE,
-    Event,
-    LiveBoard,
-    Member,
-    follow,
-    room_name,
-    stream_name,
-)
+from realtime.boards.live import Event
 from realtime.boards.model import Actor, BoardState, Limits, Rejection
 from realtime.boards.ops import ClientOp, Item, Page
+from realtime.boards.rooms import BATCH_MS, SNAPSHOT_EVERY, LiveBoards
 from realtime.boards.store import BoardMeta
 from realtime.db import Database
 from realtime.directory import store as directory
@@ -33,24 +26,12 @@ from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.lease import Leases
 from realtime.policy import Action, BoardRef, ClassRef, may
-from realtime.presence import model as presence_scope
-from realtime.streams import Replay, Reset, StreamStore
+from realtime.streams import StreamStore
 
 if TYPE_CHECKING:
     from realtime.presence.service import PresenceService
 
-log = logging.getLogger(__name__)
-
-SNAPSHOT_EVERY = 1_000  # applied events between two snapshots (a load replays at most these)
-BATCH_MS = 15.0  # a board's ops leave in one frame per tick of this length
-UNLOAD_AFTER_S = 30.0  # a board with no local member leaves memory after this
-# After a lost stream history (Redis restarted empty), look again this long after rebuilding
-# for a fuller snapshot of the old history written by another process.
-RECHECK_AFTER_LOSS_S = (5.0, 15.0)
 TITLE_MAX = 120
-# A snapshot that saves what only this process has (on a reset, on unload) waits this long for
-# another process's compaction of the board to finish; a periodic one just skips.
-SNAPSHOT_WAIT_S = 5.0
 BUSY_MESSAGE = ("Le serveur est très sollicité : l'opération n'a pas été enregistrée, "
                 "réessayez dans un instant.")
 
@@ -72,7 +53,7 @@ def _reject(r: Rejection) -> AppError:
 
 
 class BoardService:
-    """Boards of this process: metadata, the live ones, ops, controls, volatile traffic."""
+    """Decisions on boards: metadata, joining, ops, controls, volatile traffic."""
 
     def __init__(
         self,
@@ -86,26 +67,15 @@ class BoardService:
         presence: PresenceService | None = None,
         leases: Leases | None = None,
     ) -> None:
-        self.leases = leases or Leases(None, "")  # one process compacts a board at a time
-        self.presence = presence  # who follows: reported, never read from rooms
         self.db = db
-        self.streams = streams
-        self.sio = sio
         self.limits = limits
         self.clock = clock
-        self.batch_ms = batch_ms
-        self.snapshot_every = snapshot_every
-        self.fanout = Fanout(sio, NAMESPACE)
-        self.frames_sent = self.deliveries = 0
-        self.live: dict[int, LiveBoard] = {}
+        self.rooms = LiveBoards(db, streams, sio, limits, clock, batch_ms, snapshot_every,
+                                presence, leases)
         self.refused_busy = 0  # ops refused by admission control
-        self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
-        # The snapshot each live board was loaded from: what its first snapshot of a new
-        # epoch may replace (store.save_snapshot).
-        self._built_on: dict[int, tuple[LiveBoard, store.Snapshot]] = {}
 
     def start(self) -> None:
-        self.fanout.gauge.start()
+        self.rooms.start()
 
     # --- metadata -------------------------------------------------------------------------
 
@@ -129,7 +99,7 @@ class BoardService:
                                   slot_id=slot_id, owner_id=p.id, title=title, now=self.clock())
 
     async def visible(self, p: Principal, board_id: int) -> BoardMeta:
-        live = self.live.get(board_id)
+        live = self.rooms.live.get(board_id)
         meta = live.meta if live else await store.get(self.db, board_id)
         if meta is None or not may(p, Action.VIEW_BOARD, board_ref(meta)):
             raise not_found("Tableau introuvable.")
@@ -154,8 +124,8 @@ class BoardService:
     async def current_state(self, p: Principal, board_id: int) -> tuple[BoardMeta, BoardState]:
         """For export: the live state if the board is open here, else snapshot + stream."""
         await self.visible(p, board_id)
-        live = await self.open(board_id)
-        self._schedule_unload(live)
+        live = await self.rooms.open(board_id)
+        self.rooms.schedule_unload(live)
         return live.meta, live.state
 
     async def export_view(self, p: Principal, board_id: int
@@ -169,158 +139,11 @@ class BoardService:
 
     # --- live -----------------------------------------------------------------------------
 
-    async def open(self, board_id: int) -> LiveBoard:
-        live = self.live.get(board_id)
-        if live is not None:
-            return live
-        task = self._opening.get(board_id)
-        if task is None:
-            task = asyncio.ensure_future(self._load(board_id))
-            self._opening[board_id] = task
-            task.add_done_callback(lambda _t: self._opening.pop(board_id, None))
-        return await asyncio.shield(task)
-
-    async def _load(self, board_id: int) -> LiveBoard:
-        meta = await store.get(self.db, board_id)
-        if meta is None:
-            raise not_found("Tableau introuvable.")
-        snap = await store.snapshot(self.db, board_id)
-        state = BoardState.load(snap.data) if snap.data else BoardState.new()
-        head = await self.streams.head(stream_name(board_id))
-        if snap.epoch is None or snap.epoch == head.epoch:
-            result = await self.streams.resume(stream_name(board_id), head.epoch, snap.seq)
-        else:  # the stream was recreated since the snapshot: replay all of its new history
-            result = await self.streams.resume(stream_name(board_id), head.epoch, 0)
-        live = LiveBoard(meta=meta, state=state, epoch=head.epoch, seq=snap.seq
-                         if snap.epoch == head.epoch else 0, limits=self.limits)
-        if isinstance(result, Replay):
-            for ev in result.events:
-                live.apply(ev.seq, msgspec.convert(ev.payload, Event))
-        else:
-            log.error("board history lost beyond its snapshot",
-                      extra={"board": board_id, "reason": result.reason})
-            live.seq = result.head
-        live.applied_since_snapshot = 0
-        live.pending.clear()  # history: members get it through join, not as live frames
-        self.live[board_id] = live
-        self._built_on[board_id] = (live, snap)
-        live.task = asyncio.create_task(
-            follow(live, self.streams, self._after_apply, self._on_reset),
-            name=f"board-{board_id}",
-        )
-        if snap.epoch is not None and snap.epoch != head.epoch:
-            self._recheck_later(live, snap)
-        return live
-
-    def _after_apply(self, live: LiveBoard) -> None:
-        """Called for every applied event, never awaits: the fan-out waits for nothing."""
-        if live.flush_timer is None:
-            # At most one frame per tick, and no wait for an op that comes after a quiet tick:
-            # it leaves at the end of this loop pass (with whatever else was applied in it);
-            # ops that follow a frame closely wait for the tick's end, then leave together.
-            loop = asyncio.get_running_loop()
-            wait = live.last_flush + self.batch_ms / 1000 - loop.time()
-            live.flush_timer = (loop.call_later(wait, self._flush, live) if wait > 0
-                                else loop.call_soon(self._flush, live))
-        if live.applied_since_snapshot >= self.snapshot_every and live.compacting is None:
-            live.compacting = asyncio.create_task(self.compact(live))
-            live.compacting.add_done_callback(lambda _t: setattr(live, "compacting", None))
-
-    def _flush(self, live: LiveBoard) -> None:
-        """The board's tick: every op applied since the last one, in one frame per room."""
-        live.flush_timer = None
-        live.last_flush = asyncio.get_running_loop().time()
-        ops = live.take_pending()
-        if ops and live.members:  # ["ops", {"board_id", "ops": [...]}] from encoded ops
-            body = b'["ops",{"board_id":%d,"ops":[%b]}]' % (live.id, b",".join(ops))
-            self.deliveries += self.fanout.send_encoded(live.members, "ops", body)
-            self.frames_sent += 1  # per tick, not per delivery (metrics.py samples these)
-
-    def _recheck_later(self, live: LiveBoard, was: store.Snapshot) -> None:
-        """Rebuilt after a lost history from the best snapshot there was: another process
-        that had applied more of the old history may write a fuller one a moment later."""
-        loop = asyncio.get_running_loop()
-        for delay in RECHECK_AFTER_LOSS_S:
-            loop.call_later(delay, lambda: asyncio.ensure_future(self._recheck(live, was)))
-
-    async def _recheck(self, live: LiveBoard, was: store.Snapshot) -> None:
-        if self.live.get(live.id) is not live:
-            return
-        now = await store.snapshot(self.db, live.id)
-        if now.epoch == was.epoch and now.seq > was.seq:
-            log.warning("fuller snapshot of a lost history: rebuilding",
-                        extra={"board": live.id, "seq": now.seq, "was": was.seq})
-            await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
-                                namespace=NAMESPACE, ignore_queue=True)
-            await self._unload(live, compact=False)
-
-    async def _on_reset(self, live: LiveBoard, reset: Reset) -> None:
-        """The stream's history was lost (Redis restarted empty) or this node fell too far
-        behind. What this node applied is kept as a snapshot first — every op it acked is in
-        it, and a snapshot only ever moves forward — then members are told to join again and
-        the board is rebuilt from that snapshot plus the stream's new history."""
-        if self.live.get(live.id) is not live:
-            return  # already rebuilt: the follower and an append may both notice
-        log.warning("board stream reset", extra={"board": live.id, "reason": reset.reason})
-        await self.compact(live, wait_s=SNAPSHOT_WAIT_S)
-        await self.sio.emit("reset", {"board_id": live.id}, room=room_name(live.id),
-                            namespace=NAMESPACE, ignore_queue=True)
-        await self._unload(live, compact=False)
-
-    async def compact(self, live: LiveBoard, wait_s: float = 0.0) -> None:
-        """Snapshot the state at its seq, checked to change nothing before it is written.
-
-        Every process with the board open applies the same ops and would snapshot it: the
-        lease `board:<id>` lets one do it at a time (the others skip, or wait `wait_s` when
-        their snapshot saves what only they hold). The write itself only moves forward (in
-        SQL), so an overlap past the lease costs work, never a newer snapshot.
-
-        Only the two encodings happen on the event loop (they must see one seq); the check
-        and the write run beside the fan-out, which never waits for them."""
-        async with self.leases.hold(f"board:{live.id}", wait_s) as mine:
-            if not mine and not wait_s:  # another process is snapshotting the board right
-                live.applied_since_snapshot = 0  # now, at about this seq: count anew
-                return
-            if not mine:  # held past the wait: write anyway, the SQL keeps it forward-only
-                log.warning("board snapshot lease still held, writing anyway",
-                            extra={"board": live.id})
-            data = live.state.dump()
-            view = msgspec.json.encode(live.state.snapshot())
-            epoch, seq, counted = live.epoch, live.seq, live.applied_since_snapshot
-            live.applied_since_snapshot = 0
-            if not await asyncio.to_thread(_snapshot_is_faithful, data, view):
-                log.error("snapshot check failed; not written", extra={"board": live.id})
-                live.applied_since_snapshot += counted
-                return
-            built = self._built_on.get(live.id)
-            built_on = built[1] if built is not None and built[0] is live else None
-            try:
-                written = await store.save_snapshot(self.db, live.id, data, epoch, seq,
-                                                    self.clock(), built_on=built_on)
-            except Exception:
-                live.applied_since_snapshot += counted
-                raise
-        if not written and built_on is not None and built_on.epoch != epoch:
-            # Built on an old history's snapshot that another process has since replaced
-            # with a fuller one: rebuild from it (never awaited here: unload awaits us).
-            asyncio.get_running_loop().call_soon(
-                lambda: asyncio.ensure_future(self._recheck(live, built_on)))
-
     async def join(
         self, p: Principal, sid: str, board_id: int, since: tuple[str, int] | None
     ) -> dict[str, Any]:
-        meta = await self.visible(p, board_id)
-        live = await self.open(board_id)
-        if live.unload_timer is not None:
-            live.unload_timer.cancel()
-            live.unload_timer = None
-        await self.sio.enter_room(sid, room_name(board_id), namespace=NAMESPACE)
-        if live.flush_timer is not None:  # what is pending goes to the members before this one
-            live.flush_timer.cancel()
-            self._flush(live)
-        live.members[sid] = Member(principal=p, sid=sid)
-        if self.presence is not None:
-            await self.presence.enter(presence_scope.board(board_id), p, sid)
+        await self.visible(p, board_id)
+        live = await self.rooms.enter(p, sid, board_id)
         meta = live.meta
         ref = board_ref(meta)
         answer: dict[str, Any] = {
@@ -329,7 +152,7 @@ class BoardService:
                    "is_teacher": may(p, Action.CONTROL_BOARD, ref) or (
                        p.id == meta.owner_id),
                    "can_draw": may(p, Action.DRAW_ON_BOARD, ref)},
-            "limits": msgspec.to_builtins(self.limits), "batch_ms": self.batch_ms,
+            "limits": msgspec.to_builtins(self.limits), "batch_ms": self.rooms.batch_ms,
             "pen": pen_of(meta), "state": meta.state, "view": live.view,
         }
         # Computed without awaiting: no op can slip between the position and the content.
@@ -342,65 +165,11 @@ class BoardService:
         return answer
 
     async def leave(self, sid: str, board_id: int | None = None) -> None:
-        boards = [self.live[board_id]] if board_id in self.live else (
-            list(self.live.values()) if board_id is None else [])
-        if board_id is None:
-            self.fanout.forget(sid)
-        for live in boards:
-            if live.members.pop(sid, None) is not None:
-                await self.sio.leave_room(sid, room_name(live.id), namespace=NAMESPACE)
-                self._schedule_unload(live)
-                if self.presence is not None:
-                    await self.presence.leave(presence_scope.board(live.id), sid)
-        if board_id is None and self.presence is not None:  # disconnected: every board
-            await self.presence.leave_all(sid)
-
-    def _schedule_unload(self, live: LiveBoard) -> None:
-        if live.members or live.unload_timer is not None:
-            return
-        loop = asyncio.get_running_loop()
-        live.unload_timer = loop.call_later(
-            UNLOAD_AFTER_S, lambda: asyncio.ensure_future(self._unload_if_idle(live))
-        )
-
-    async def _unload_if_idle(self, live: LiveBoard) -> None:
-        live.unload_timer = None
-        if not live.members:
-            await self._unload(live)
-
-    async def _unload(self, live: LiveBoard, compact: bool = True) -> None:
-        if self.live.get(live.id) is live:
-            del self.live[live.id]
-        if live.flush_timer is not None:
-            live.flush_timer.cancel()
-            self._flush(live)
-        if live.compacting is not None:
-            with contextlib.suppress(Exception):
-                await live.compacting
-        if compact and live.applied_since_snapshot:
-            await self.compact(live, wait_s=SNAPSHOT_WAIT_S)
-        if self._built_on.get(live.id, (None,))[0] is live:
-            del self._built_on[live.id]
-        if live.task is not None:
-            live.task.cancel()
-            if live.task is not asyncio.current_task():  # the follower may unload itself
-                with contextlib.suppress(asyncio.CancelledError):
-                    await live.task
+        """`sid` stops following one board, or every board (None: it disconnected)."""
+        await self.rooms.leave(sid, board_id)
 
     async def close(self) -> None:
-        """Shutdown: every open board is snapshotted before the database closes."""
-        for live in list(self.live.values()):
-            if live.unload_timer is not None:
-                live.unload_timer.cancel()
-            await self._unload(live)
-        await self.fanout.close()
-
-    def member(self, sid: str, board_id: int) -> tuple[LiveBoard, Principal]:
-        live = self.live.get(board_id)
-        member = live.members.get(sid) if live else None
-        if live is None or member is None:
-            raise AppError("invalid", "Rejoignez d'abord le tableau (join).")
-        return live, member.principal
+        await self.rooms.close()
 
     # --- ops ------------------------------------------------------------------------------
 
@@ -408,12 +177,12 @@ class BoardService:
         """Admission control: while the event loop runs late on average, a new op would only
         queue behind the others (and its followers' latency with it): refuse it instead,
         before anything is applied. Controls (lock, end, pen) are rare and always admitted."""
-        if self.fanout.gauge.saturated:
+        if self.rooms.saturated:
             self.refused_busy += 1
             raise AppError("rate_limited", BUSY_MESSAGE)
 
     async def submit(self, sid: str, board_id: int, op: ClientOp) -> int:
-        live, p = self.member(sid, board_id)
+        live, p = self.rooms.member(sid, board_id)
         self._admit()
         ref = board_ref(live.meta)
         if not may(p, Action.DRAW_ON_BOARD, ref):
@@ -423,11 +192,11 @@ class BoardService:
             live.state.check(op, actor, self.limits)
         except Rejection as r:
             raise _reject(r) from r
-        return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
+        return await self.rooms.append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               op=msgspec.to_builtins(op)))
 
     async def undo(self, sid: str, board_id: int, redo: bool) -> int:
-        live, p = self.member(sid, board_id)
+        live, p = self.rooms.member(sid, board_id)
         self._admit()
         ref = board_ref(live.meta)
         if not may(p, Action.DRAW_ON_BOARD, ref):
@@ -437,7 +206,7 @@ class BoardService:
             op = live.state.undo_candidate(actor, self.limits, redo=redo)
         except Rejection as r:
             raise _reject(r) from r
-        return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
+        return await self.rooms.append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               origin="redo" if redo else "undo",
                                               op=msgspec.to_builtins(op)))
 
@@ -445,7 +214,7 @@ class BoardService:
         self, sid: str, board_id: int, *, state: str | None = None,
         pen: str | list[int] | None = None,
     ) -> int:
-        live, p = self.member(sid, board_id)
+        live, p = self.rooms.member(sid, board_id)
         meta = live.meta
         if not may(p, Action.CONTROL_BOARD, board_ref(meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e de la classe pilote le tableau.")
@@ -466,62 +235,30 @@ class BoardService:
         await store.set_controls(self.db, meta.id, state=new_state, pen_all=pen_all,
                                  pen=pen_ids, now=self.clock())
         control = {"state": new_state, "pen_all": pen_all, "pen": sorted(pen_ids)}
-        seq = await self._append(live, Event(author=p.id, teacher=True, origin="control",
+        seq = await self.rooms.append(live, Event(author=p.id, teacher=True, origin="control",
                                              control=control))
         updated = live.meta
-        await self.sio.emit("pen", {"board_id": meta.id, "pen": pen_of(updated)},
-                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
-        await self.sio.emit("state", {"board_id": meta.id, "state": updated.state},
-                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
+        await self.rooms.announce(meta.id, "pen", {"board_id": meta.id, "pen": pen_of(updated)})
+        await self.rooms.announce(meta.id, "state", {"board_id": meta.id,
+                                                     "state": updated.state})
         return seq
-
-    async def _append(self, live: LiveBoard, event: Event) -> int:
-        appended = await self.streams.append(stream_name(live.id), msgspec.to_builtins(event))
-        if appended.epoch != live.epoch:
-            # The stream began a new history (Redis lost its keys) and ours is one of its first
-            # events: rebuild the board now, so that the ack still means "applied here".
-            await self._on_reset(live, Reset(epoch=appended.epoch, head=appended.seq,
-                                             reason="epoch_changed"))
-            live = await self.open(live.id)
-        # The ack waits until this process has applied it, so the author's next op is checked
-        # against a state that includes this one.
-        async with asyncio.timeout(10):
-            await live.wait_applied(appended.seq)
-        return appended.seq
 
     # --- volatile -------------------------------------------------------------------------
 
     async def pointer(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
         """Volatile: to local members only, dropped for a lagging socket or a busy server."""
-        live, p = self.member(sid, board_id)
-        await self._volatile(live, "pointer", {"board_id": board_id, "user_id": p.id,
+        live, p = self.rooms.member(sid, board_id)
+        await self.rooms.volatile(live, "pointer", {"board_id": board_id, "user_id": p.id,
                                                "name": p.user.name, **data}, sid)
 
     async def view(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
-        live, p = self.member(sid, board_id)
+        live, p = self.rooms.member(sid, board_id)
         if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e guide la vue de la classe.")
         live.view = {"board_id": board_id, **data}  # a late joiner gets the last one anyway
         # One per page change or zoom from one teacher: shedding it on a busy loop saves
         # nothing and leaves the class on the wrong page (a lagging socket still skips it).
-        await self._volatile(live, "view", live.view, sid, shed_on_lag=False)
-
-    async def _volatile(self, live: LiveBoard, event: str, data: dict[str, Any],
-                        sid: str, shed_on_lag: bool = True) -> None:
-        """Local members get it straight on their sockets; members held by other processes
-        through the Socket.IO manager's Redis channel (every local sid skipped there)."""
-        self.fanout.send(live.members, event, data, volatile=True, skip_sid=sid,
-                         shed_on_lag=shed_on_lag)
-        if isinstance(self.sio.manager, AsyncPubSubManager):
-            await self.sio.emit(event, data, room=room_name(live.id), namespace=NAMESPACE,
-                                skip_sid=[sid, *live.members])
-
-
-def _snapshot_is_faithful(data: bytes, view: bytes) -> bool:
-    """Reloading the snapshot gives back the same bytes and the same board members see."""
-    reloaded = BoardState.load(data)
-    return reloaded.dump() == data and msgspec.json.encode(reloaded.snapshot()) == view
-
+        await self.rooms.volatile(live, "view", live.view, sid, shed_on_lag=False)
 
 def _why_not_draw(meta: BoardMeta) -> str:
     if meta.state == "ended":

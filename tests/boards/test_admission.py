@@ -74,7 +74,7 @@ async def classroom(aiohttp_server: Any, tmp_path: Path, demo_db_path: Path,
 async def test_a_lagging_loop_refuses_new_ops_and_applies_none(classroom: Classroom) -> None:
     teacher, alice, board = classroom.teacher, classroom.alice, classroom.board
     service = classroom.app[keys.BOARDS]
-    gauge = service.fanout.gauge
+    gauge = service.rooms.fanout.gauge
     before = await teacher.call("op", {"board_id": board, "op": stroke("avant")})
     assert before["ok"]
     assert not gauge.saturated  # one op on a quiet server is not refused
@@ -109,7 +109,7 @@ async def test_a_lagging_loop_sheds_pointers_but_not_the_teachers_view(
     classroom: Classroom,
 ) -> None:
     teacher, alice, board = classroom.teacher, classroom.alice, classroom.board
-    fanout = classroom.app[keys.BOARDS].fanout
+    fanout = classroom.app[keys.BOARDS].rooms.fanout
     classroom.hog_the_loop()
     await until(lambda: fanout.gauge.overloaded)
     await teacher.sio.emit("pointer", {"board_id": board, "x": 10, "y": 20},

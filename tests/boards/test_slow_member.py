@@ -54,7 +54,7 @@ async def test_a_member_that_stops_reading_is_cut_and_resumes(
     app = create_app(make_settings(tmp_path, db_path=demo_db_path, board_admit_lag_ms=0))
     server = await aiohttp_server(app)
     base = str(server.make_url("")).rstrip("/")
-    app[keys.BOARDS].fanout.max_buffer = 64 * 1024  # cut sooner than in production
+    app[keys.BOARDS].rooms.fanout.max_buffer = 64 * 1024  # cut sooner than in production
     cast = Cast(demo_accounts)
     board = await create_board(base, cast)
     tokens = {}
@@ -70,7 +70,7 @@ async def test_a_member_that_stops_reading_is_cut_and_resumes(
         # A slow link: the kernel's buffers on the server's side of Alice's connection are
         # made small too, so what she does not read piles up in the server's process.
         service = app[keys.BOARDS]
-        live = service.live[board]
+        live = service.rooms.live[board]
         alice_id = next(m.principal.id for m in live.members.values()
                         if m.principal.user.login == cast.alice["login"])
         sid = next(s for s, m in live.members.items() if m.principal.id == alice_id)
@@ -98,7 +98,7 @@ async def test_a_member_that_stops_reading_is_cut_and_resumes(
             elif msg.data.startswith(f"41{NS}"):
                 break
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 150, seqs[-3:]
-        assert sid in service.fanout.cut or sid not in live.members
+        assert sid in service.rooms.fanout.cut or sid not in live.members
 
         # It comes back and asks for what it missed: exactly the rest.
         back = await BoardClient(base, tokens["alice"]).connect()

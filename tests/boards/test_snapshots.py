@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from realtime.boards import service as board_service
+from realtime.boards import rooms as board_rooms
 from realtime.boards import store
 from realtime.db import Database
 from tests.boards.conftest import stroke
@@ -64,8 +64,8 @@ async def test_two_processes_snapshot_a_board_one_at_a_time(
     redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    watch = ConcurrencyWatch(board_service._snapshot_is_faithful, 0.03)
-    monkeypatch.setattr(board_service, "_snapshot_is_faithful", watch)
+    watch = ConcurrencyWatch(board_rooms._snapshot_is_faithful, 0.03)
+    monkeypatch.setattr(board_rooms, "_snapshot_is_faithful", watch)
     every, ops = 20, 100
     a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix,
                            board_snapshot_every=every)

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from realtime import keys
 from realtime.app import create_app
-from realtime.boards import service as board_service
+from realtime.boards import rooms as board_rooms
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import REDIS_URL, make_settings, token_for
 from tests.scale.clients import Follower, stroke
@@ -27,7 +27,7 @@ async def test_the_process_behind_catches_up_after_a_lost_history(
     aiohttp_server: Any, tmp_path: Path, demo_db_path: Path, redis_prefix: str,
     redis_cleanup: aioredis.Redis, cast: Cast, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(board_service, "RECHECK_AFTER_LOSS_S", (0.5, 1.5))
+    monkeypatch.setattr(board_rooms, "RECHECK_AFTER_LOSS_S", (0.5, 1.5))
     cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
     node_a = await aiohttp_server(create_app(make_settings(tmp_path / "a", **cfg)))
     node_b = await aiohttp_server(create_app(make_settings(tmp_path / "b", **cfg)))
@@ -57,10 +57,10 @@ async def test_the_process_behind_catches_up_after_a_lost_history(
                                    f"{redis_prefix}:stream:board:{board}:log")
         every = {f"s{i}" for i in range(30)}
         # B notices first, and rebuilds from what it had: 28 ops.
-        node_b.app[keys.BOARDS].live[board].subscription.check()
+        node_b.app[keys.BOARDS].rooms.live[board].subscription.check()
         await alice.wait_for(lambda: alice.resets == 1 and len(alice.items) == 28)
         # A notices, and writes the fuller snapshot; B looks again and rebuilds.
-        node_a.app[keys.BOARDS].live[board].subscription.check()
+        node_a.app[keys.BOARDS].rooms.live[board].subscription.check()
         await teacher.wait_for(lambda: teacher.resets == 1 and teacher.items == every)
         await alice.wait_for(lambda: alice.items == every, 5)
         assert alice.resets == 2
