@@ -24,6 +24,7 @@ from realtime.identity import routes as identity_routes
 from realtime.identity import store as identity_store
 from realtime.identity.codes import CodeHasher
 from realtime.identity.service import IdentityService
+from realtime.identity.sessions import SessionBus, channel_for
 from realtime.identity.tokens import TokenSigner
 from realtime.presence import routes as presence_routes
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -74,6 +75,17 @@ def _limiter(app: web.Application, name: str, limit: int) -> RateLimiter:
     return MemoryRateLimiter(limit, s.login_window_s)
 
 
+async def _sessions(app: web.Application) -> AsyncIterator[None]:
+    """Live connections by session, closed when their session ends (docs/security.md)."""
+    s = app[keys.SETTINGS]
+    bus = SessionBus(app[keys.DB], app[keys.REDIS], channel_for(s.redis_prefix),
+                     recheck_s=s.session_recheck_s)
+    await bus.start()
+    app[keys.SESSIONS] = bus
+    yield
+    await bus.close()
+
+
 async def _identity(app: web.Application) -> AsyncIterator[None]:
     s = app[keys.SETTINGS]
     app[keys.IDENTITY] = IdentityService(
@@ -82,6 +94,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
         TokenSigner(s.resolved_secret(), s.token_ttl_s),
         per_login=_limiter(app, "login", s.login_max_failures_per_login),
         per_address=_limiter(app, "login-addr", s.login_max_failures_per_ip),
+        sessions=app[keys.SESSIONS],
     )
     yield
 
@@ -124,7 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     sio: socketio.AsyncServer = sio_mod.create_sio(settings)
     sio.attach(app)
     app[keys.SIO] = sio
-    for ctx in (_database, _redis, _streams, _identity, _background):
+    for ctx in (_database, _redis, _streams, _sessions, _identity, _background):
         app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(_close_clients)
     for feature in FEATURES:

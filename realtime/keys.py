@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from realtime.coursedocs.service import DocService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
+    from realtime.identity.sessions import SessionBus
     from realtime.metrics import Metrics
     from realtime.presence.service import PresenceService
     from realtime.ratelimit import RateLimiter
@@ -28,6 +29,7 @@ REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 STREAMS: web.AppKey[StreamStore] = web.AppKey("streams")
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
+SESSIONS: web.AppKey[SessionBus] = web.AppKey("sessions")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")

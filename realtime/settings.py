@@ -101,6 +101,9 @@ class Settings:
     # GET /metrics: from loopback without a token, from elsewhere with this bearer token
     # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
     metrics_token: str | None = None
+    # Security (docs/security.md): how often live connections' sessions are checked again
+    # in the database (the safety net behind the session-ended messages).
+    session_recheck_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -164,6 +167,7 @@ class Settings:
             docs_heartbeat_s=_float(env, "REALTIME_DOCS_HEARTBEAT", d.docs_heartbeat_s),
             docs_recheck_s=_float(env, "REALTIME_DOCS_RECHECK", d.docs_recheck_s),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
+            session_recheck_s=_float(env, "REALTIME_SESSION_RECHECK", d.session_recheck_s),
         )
 
     @property

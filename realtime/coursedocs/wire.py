@@ -50,9 +50,15 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
     # editor's list: a roster in the presence store, renewed while this websocket lives.
     device = f"yjs-{secrets.token_hex(6)}"
     presence = request.app[keys.PRESENCE]
+    # A session that ends (logout, new code, expiry, account disabled) closes this socket.
+    watch = request.app[keys.SESSIONS].watch(
+        principal.session_id, principal.id,
+        lambda: conn.close_soon(1008, "Session terminée : identifiez-vous à nouveau."))
     try:
         await presence.enter(doc_scope(meta.id), principal, device)
         async for msg in ws:
+            if watch.ended:
+                break
             if msg.type is not WSMsgType.BINARY:
                 await ws.close(code=1003, message=b"binary y-protocols frames only")
                 break
@@ -66,6 +72,7 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
                 await ws.close(code=1007, message=b"malformed y-protocols frame")
                 break
     finally:
+        watch.cancel()
         service.leave(room, conn)
         await presence.leave(doc_scope(meta.id), device)
         await conn.stop()

@@ -13,6 +13,7 @@ from realtime.errors import AppError
 from realtime.identity import store
 from realtime.identity.codes import CODE_MAX_LEN, CODE_MIN_LEN, CodeHasher
 from realtime.identity.model import Principal, Role, Session, User
+from realtime.identity.sessions import SessionBus
 from realtime.identity.tokens import TokenSigner
 from realtime.ratelimit import RateLimiter
 
@@ -35,8 +36,10 @@ class IdentityService:
         per_login: RateLimiter,
         per_address: RateLimiter,
         clock: Callable[[], float] = time.time,
+        sessions: SessionBus | None = None,
     ) -> None:
         self.db = db
+        self.sessions = sessions  # closes the live connections of a session that ends
         self.hasher = hasher
         self.signer = signer
         self.per_login = per_login
@@ -80,8 +83,49 @@ class IdentityService:
     async def logout(self, token: str | None) -> None:
         sid = self.signer.session_id(token or "")
         if sid:
-            async with self.db.transaction() as conn:
-                await store.revoke_session(conn, sid, self.clock())
+            await self.end_session(sid)
+
+    # --- sessions that end (docs/security.md « How sessions end ») -----------------------
+
+    async def end_session(self, session_id: str) -> None:
+        """Revoke one session and close every live connection made with it, on every
+        worker and node (logout; a CAS back-channel logout names the session to end)."""
+        async with self.db.transaction() as conn:
+            await store.revoke_session(conn, session_id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(sessions=[session_id])
+
+    async def end_user_sessions(self, user_id: int) -> None:
+        """Revoke every session of a user and close all their live connections."""
+        async with self.db.transaction() as conn:
+            await store.revoke_user_sessions(conn, user_id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(users=[user_id])
+
+    async def disable_user(self, login: str) -> User:
+        """Disable an account (it can no longer log in) and end all its sessions at once:
+        the one call for an account that leaves (AAF import, SSO de-provisioning, the
+        `users disable` command). Idempotent."""
+        user = await self._user(login)
+        async with self.db.transaction() as conn:
+            await store.set_disabled(conn, user.id, True)
+            await store.revoke_user_sessions(conn, user.id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(users=[user.id])
+        return user
+
+    async def enable_user(self, login: str) -> User:
+        """Allow a disabled account to log in again (its old sessions stay ended)."""
+        user = await self._user(login)
+        async with self.db.transaction() as conn:
+            await store.set_disabled(conn, user.id, False)
+        return user
+
+    async def _user(self, login: str) -> User:
+        found = await store.user_by_login(self.db, login)
+        if not found:
+            raise AppError("not_found", f"Aucun compte « {login} ».")
+        return found[0]
 
     async def authenticate(self, token: str | None) -> Principal | None:
         """The principal behind a token, or None for a forged, expired or revoked one."""
@@ -134,6 +178,8 @@ class IdentityService:
         async with self.db.transaction() as conn:
             await store.set_code_hash(conn, user.id, code_hash)
             await store.revoke_user_sessions(conn, user.id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(users=[user.id])
         await self.per_login.reset(f"login:{user.login.casefold()}")
         return user
 
