@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -120,8 +121,58 @@ async def current_principal(request: web.Request) -> Principal:
     return principal
 
 
+CLIENT_ADDRESS: web.RequestKey[str] = web.RequestKey("client_address")
+
+
+def _ip(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address out of a forwarded hop: `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:80`,
+    `"[2001:db8::1]"`; None for `unknown`, an obfuscated `_name` or garbage."""
+    value = raw.strip().strip('"')
+    if value.startswith("["):
+        value = value[1:].split("]", 1)[0]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _hops(request: web.Request) -> list[str]:
+    """The addresses the proxies recorded, nearest last: RFC 7239 `Forwarded` when
+    present, else `X-Forwarded-For` (every such header, in order)."""
+    if "Forwarded" in request.headers:
+        return [f.get("for", "") for f in request.forwarded]
+    return [hop for value in request.headers.getall("X-Forwarded-For", ())
+            for hop in value.split(",")]
+
+
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address, as login limits and logs count it.
+
+    Behind a load balancer every request comes from the proxy, so its forwarding headers
+    are believed, but only when the TCP peer is one of `REALTIME_TRUSTED_PROXIES`: reading
+    them from the right, the first hop that is not a trusted proxy is the client (anything
+    further left was written by the client itself and may be forged). Without trusted
+    proxies the headers are ignored: anyone could write them."""
+    cached = request.get(CLIENT_ADDRESS)
+    if cached is not None:
+        return cached
+    peer = request.remote or "unknown"
+    trusted = request.app[keys.SETTINGS].trusted_proxies
+    address = peer
+    if trusted:
+        peer_ip = _ip(peer)
+        if peer_ip is not None and any(peer_ip in net for net in trusted):
+            for raw in reversed(_hops(request)):
+                hop = _ip(raw)
+                if hop is None:  # unreadable: stop trusting what lies beyond it
+                    break
+                address = str(hop)
+                if not any(hop in net for net in trusted):
+                    break
+    request[CLIENT_ADDRESS] = address
+    return address
 
 
 def query_int(request: web.Request, name: str) -> int | None:

@@ -27,7 +27,13 @@ from realtime.identity.service import IdentityService
 from realtime.identity.sessions import SessionBus, channel_for
 from realtime.identity.tokens import TokenSigner
 from realtime.presence import routes as presence_routes
-from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from realtime.ratelimit import (
+    MemoryRateLimiter,
+    MemoryThrottle,
+    RateLimiter,
+    RedisRateLimiter,
+    RedisThrottle,
+)
 from realtime.settings import Settings
 from realtime.streams import open_stream_store
 
@@ -95,6 +101,9 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
         per_login=_limiter(app, "login", s.login_max_failures_per_login),
         per_address=_limiter(app, "login-addr", s.login_max_failures_per_ip),
         sessions=app[keys.SESSIONS],
+        throttle=(RedisThrottle(app[keys.REDIS], f"{s.redis_prefix}:login")
+                  if app[keys.REDIS] is not None else MemoryThrottle()),
+        max_delay_s=s.login_max_delay_s,
     )
     yield
 

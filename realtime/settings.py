@@ -6,6 +6,7 @@ on an embedded SQLite file with in-memory fan-out, so a laptop needs nothing els
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,22 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[Network, ...]:
+    raw = env.get(name) or ""
+    out = []
+    for part in raw.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{name}: not an address or CIDR: {part!r}") from exc
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +121,10 @@ class Settings:
     # Security (docs/security.md): how often live connections' sessions are checked again
     # in the database (the safety net behind the session-ended messages).
     session_recheck_s: float = 5.0
+    # Peers (CIDRs) whose X-Forwarded-For / Forwarded headers are believed: the load
+    # balancers. Without any, the client address is the TCP peer.
+    trusted_proxies: tuple[Network, ...] = ()
+    login_max_delay_s: float = 60.0  # the longest progressive delay between two attempts
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -168,6 +189,8 @@ class Settings:
             docs_recheck_s=_float(env, "REALTIME_DOCS_RECHECK", d.docs_recheck_s),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
             session_recheck_s=_float(env, "REALTIME_SESSION_RECHECK", d.session_recheck_s),
+            trusted_proxies=_networks(env, "REALTIME_TRUSTED_PROXIES"),
+            login_max_delay_s=_float(env, "REALTIME_LOGIN_MAX_DELAY", d.login_max_delay_s),
         )
 
     @property

@@ -12,10 +12,11 @@ from realtime.directory import store as directory
 from realtime.errors import AppError
 from realtime.identity import store
 from realtime.identity.codes import CODE_MAX_LEN, CODE_MIN_LEN, CodeHasher
+from realtime.identity.devices import DeviceCookies
 from realtime.identity.model import Principal, Role, Session, User
 from realtime.identity.sessions import SessionBus
 from realtime.identity.tokens import TokenSigner
-from realtime.ratelimit import RateLimiter
+from realtime.ratelimit import RateLimiter, Throttle
 
 LOGIN_MAX_LEN = 64
 BAD_LOGIN_MESSAGE = "Identifiant ou code personnel incorrect."
@@ -25,6 +26,12 @@ def _wait_message(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     unit = "minute" if minutes == 1 else "minutes"
     return f"Trop de tentatives de connexion échouées. Réessayez dans {minutes} {unit}."
+
+
+def _delay_message(seconds: int) -> str:
+    unit = "seconde" if seconds == 1 else "secondes"
+    return (f"Trop de tentatives de connexion échouées : patientez {seconds} {unit} avant "
+            "de réessayer.")
 
 
 class IdentityService:
@@ -37,24 +44,50 @@ class IdentityService:
         per_address: RateLimiter,
         clock: Callable[[], float] = time.time,
         sessions: SessionBus | None = None,
+        throttle: Throttle | None = None,
+        max_delay_s: float = 60.0,
     ) -> None:
         self.db = db
         self.sessions = sessions  # closes the live connections of a session that ends
+        self.throttle = throttle  # progressive delays per login and per address
+        self.devices = DeviceCookies(signer.secret)  # browsers that logged in before
+        self.max_delay_s = max_delay_s
         self.hasher = hasher
         self.signer = signer
         self.per_login = per_login
         self.per_address = per_address
         self.clock = clock
 
-    async def login(self, login: str, code: str, address: str) -> tuple[str, User]:
+    async def login(self, login: str, code: str, address: str,
+                    device: str | None = None) -> tuple[str, User]:
         """A token and the user, or `unauthorized` / `rate_limited` (checked before hashing,
-        so a flood of guesses costs the server nothing)."""
+        so a flood of guesses costs the server nothing).
+
+        The policy (docs/security.md « Login limits »): failures are counted per login, per
+        address and per (login, address) pair — or (login, device) for a browser that
+        already logged in to this account (`device`, from its device cookie). The pair is
+        locked after `per_login.limit` failures until the window ends; the login and the
+        address are only slowed down (one attempt per 1, 2, 4 … s, up to `max_delay_s`)
+        once they pass their own limit. A known device skips those delays: other people's
+        failures never refuse the rightful user's right code on their own device."""
         login = login.strip()
-        login_key, address_key = f"login:{login.casefold()}", f"addr:{address}"
-        for limiter, key in ((self.per_login, login_key), (self.per_address, address_key)):
-            if await limiter.blocked(key):
-                wait = await limiter.retry_after(key)
-                raise AppError("rate_limited", _wait_message(wait), retry_after=wait)
+        folded = login.casefold()
+        login_key, address_key = f"login:{folded}", f"addr:{address}"
+        pair_key = f"pair:{folded}:" + (f"dev:{device}" if device else f"addr:{address}")
+        if await self.per_login.blocked(pair_key):
+            wait = await self.per_login.retry_after(pair_key)
+            raise AppError("rate_limited", _wait_message(wait), retry_after=wait)
+        if device is None and self.throttle is not None:
+            for limiter, key in ((self.per_login, login_key), (self.per_address, address_key)):
+                failures = await limiter.count(key)
+                if failures < limiter.limit:
+                    continue
+                delay = min(self.max_delay_s, 2.0 ** (failures - limiter.limit))
+                wait_s = await self.throttle.take(key, delay)
+                if wait_s > 0:
+                    seconds = max(1, math.ceil(wait_s))
+                    raise AppError("rate_limited", _delay_message(seconds),
+                                   retry_after=seconds)
 
         found = None
         if 0 < len(login) <= LOGIN_MAX_LEN and len(code) <= CODE_MAX_LEN:
@@ -62,11 +95,14 @@ class IdentityService:
         user, code_hash = found if found else (None, None)
         ok = await self.hasher.verify_async(code_hash, code)
         if not ok or user is None or user.disabled:
+            await self.per_login.hit(pair_key)
             await self.per_login.hit(login_key)
             await self.per_address.hit(address_key)
             raise AppError("unauthorized", BAD_LOGIN_MESSAGE)
 
-        await self.per_login.reset(login_key)
+        # The pair's own failures are forgiven; the login's and the address's stay counted
+        # (an attacker must not reset their cost by knowing when the user logs in).
+        await self.per_login.reset(pair_key)
         now = self.clock()
         session = Session(
             id=secrets.token_urlsafe(24),
