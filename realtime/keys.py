@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import socketio
 
     from realtime.attendance.hub import Attendance
+    from realtime.boards.exporter import Exporter
     from realtime.boards.service import BoardService
     from realtime.chat.service import ChatService
     from realtime.coursedocs.service import DocService
@@ -32,6 +33,7 @@ IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 SESSIONS: web.AppKey[SessionBus] = web.AppKey("sessions")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
+EXPORTS: web.AppKey[Exporter] = web.AppKey("exports")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
 ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")

@@ -125,6 +125,8 @@ class Settings:
     # balancers. Without any, the client address is the TCP peer.
     trusted_proxies: tuple[Network, ...] = ()
     login_max_delay_s: float = 60.0  # the longest progressive delay between two attempts
+    exports_per_min: int = 12  # board exports (SVG, PDF) per user per minute
+    export_workers: int = 2  # processes rendering exports, off the event loop
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -191,6 +193,8 @@ class Settings:
             session_recheck_s=_float(env, "REALTIME_SESSION_RECHECK", d.session_recheck_s),
             trusted_proxies=_networks(env, "REALTIME_TRUSTED_PROXIES"),
             login_max_delay_s=_float(env, "REALTIME_LOGIN_MAX_DELAY", d.login_max_delay_s),
+            exports_per_min=_int(env, "REALTIME_EXPORTS_PER_MIN", d.exports_per_min),
+            export_workers=_int(env, "REALTIME_EXPORT_WORKERS", d.export_workers),
         )
 
     @property
