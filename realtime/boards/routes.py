@@ -31,6 +31,7 @@ from realtime.errors import AppError, not_found
 from realtime.lease import Leases
 from realtime.policy import Action, may
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from realtime.text import clean_filename
 from realtime.validation import Payload
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
@@ -114,7 +115,7 @@ _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 def attachment(title: str, ext: str) -> str:
     """A Content-Disposition for a download named after the board: an ASCII fallback (accents
     folded) for old clients and the exact UTF-8 name per RFC 5987/6266 for the others."""
-    name = re.sub(r"[\x00-\x1f\x7f/\\\"]+", " ", title).strip() or "tableau"
+    name = clean_filename(title, fallback="tableau")
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     ascii_name = _FILENAME_UNSAFE.sub("_", folded).strip(" ._") or "tableau"
     return (f'attachment; filename="{ascii_name}.{ext}"; '
