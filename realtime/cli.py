@@ -155,9 +155,11 @@ def users_import(settings: Settings, csv_file: Any, codes_out: Any) -> None:
 
     rows = parse_csv(csv_file.read())
     result = _with_db(settings, lambda db: import_rows(db, settings, rows))
-    codes_out.write("login,code\n")
-    for login_, code_ in result:
-        codes_out.write(f"{login_},{code_}\n")
+    from realtime.text import SafeCsvWriter
+
+    out = SafeCsvWriter(codes_out, lineterminator="\n")
+    out.writerow(["login", "code"])
+    out.writerows(result)
     click.echo(f"{len(result)} compte(s) importé(s).", err=True)
 
 

@@ -10,7 +10,10 @@ its whitespace collapsed. Pure: the domain models use it too.
 
 from __future__ import annotations
 
+import csv
 import unicodedata
+from collections.abc import Iterable
+from typing import Any
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
                           "\u200e\u200f\u061c")
@@ -42,3 +45,29 @@ def clean_filename(name: str, fallback: str = "fichier", limit: int = 120) -> st
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch for ch in clean_text(base) if ch not in _FILENAME_FORBIDDEN)
     return base.strip(" .")[:limit].strip() or fallback
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell a spreadsheet will not run: text starting with `=`, `+`, `-`, `@`, a tab or
+    a carriage return (a formula to Excel or LibreOffice: `=HYPERLINK(…)`, `=cmd|…`) gets a
+    leading apostrophe (OWASP « CSV injection »). Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """`csv.writer` whose every cell goes through `csv_cell`: every CSV export uses it."""
+
+    def __init__(self, out: Any, **kwargs: Any) -> None:
+        self._writer = csv.writer(out, **kwargs)
+
+    def writerow(self, row: Iterable[object]) -> Any:
+        return self._writer.writerow([csv_cell(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        for row in rows:
+            self.writerow(row)
