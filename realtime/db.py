@@ -40,6 +40,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from realtime.private import private_file, tighten
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
@@ -127,7 +129,10 @@ class Database:
         path = Path(path)
         in_memory = str(path) == ":memory:"
         if not in_memory:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+            private_file(path)
+            for extra in ("-wal", "-shm"):
+                tighten(path.with_name(path.name + extra))
         # check_same_thread=False: `write_batch` uses the connection from the loop's thread
         # while holding the lock, so never at the same time as aiosqlite's thread.
         conn = await aiosqlite.connect(str(path), isolation_level=None,

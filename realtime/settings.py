@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from realtime.private import private_dir
+
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -213,7 +215,7 @@ class Settings:
         if self.secret:
             return self.secret
         path = self.db_path.parent / "secret.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
             return path.read_text().strip()
         except FileNotFoundError:
