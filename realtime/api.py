@@ -68,6 +68,46 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(AppError("internal"))
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CROSS_SITE_MESSAGE = "Requête refusée : elle ne vient pas d'une page de l'ENT."
+
+
+def same_origin(request: web.Request) -> bool:
+    """Does this request come from one of our own pages (or from no browser at all)?
+
+    Browsers say where a request comes from: `Sec-Fetch-Site` (every current browser) and
+    `Origin` (on every cross-origin request and every POST). A page of another site, even
+    one of the same registrable domain, is not ours. A request with neither header did not
+    come from a browser page (a script, another ENT service), and cannot carry a victim's
+    cookie without their knowledge."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    if origin == "null":  # sandboxed frames, file:// pages, some redirects
+        return False
+    scheme, _, rest = origin.partition("://")
+    return scheme in ("http", "https") and rest.lower() == request.host.lower()
+
+
+@web.middleware
+async def same_origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Cross-site request forgery: a state-changing request that a browser may send with the
+    session cookie (no `Authorization` header: the cookie is what authenticates it) must come
+    from the ENT's own origin, JSON body or not (logout, uploads, a version restore). A
+    bearer token is never sent by a browser on its own, so those requests are left alone."""
+    if (request.method in UNSAFE_METHODS and "Authorization" not in request.headers
+            and not same_origin(request)):
+        log.info("cross-site request refused", extra={
+            "path": request.path, "method": request.method,
+            "origin": request.headers.get("Origin"),
+            "fetch_site": request.headers.get("Sec-Fetch-Site")})
+        return error_response(AppError("forbidden", CROSS_SITE_MESSAGE))
+    return await handler(request)
+
+
 async def read_json(request: web.Request, type_: type[T]) -> T:
     """The body decoded into `type_`; too large, not JSON or not the right shape → 4xx."""
     if request.content_type != "application/json":

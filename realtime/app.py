@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
-from realtime import health, keys, metrics, redis_client, webclient
+from realtime import headers, health, keys, metrics, redis_client, webclient
 from realtime import sio as sio_mod
-from realtime.api import errors_middleware, websocket_compression
+from realtime.api import errors_middleware, same_origin_middleware, websocket_compression
 from realtime.attendance import routes as attendance_routes
 from realtime.boards import routes as board_routes
 from realtime.chat import routes as chat_routes
@@ -43,8 +43,8 @@ MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
-FEATURES = (health, metrics, identity_routes, directory_routes, presence_routes, board_routes,
-            attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes)
+FEATURES = (headers, health, metrics, identity_routes, directory_routes, presence_routes,
+            board_routes, attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -139,7 +139,8 @@ async def _close_clients(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[websocket_compression(settings.ws_compression), errors_middleware],
+        middlewares=[websocket_compression(settings.ws_compression), errors_middleware,
+                     same_origin_middleware],
     )
     app[keys.SETTINGS] = settings
     metrics.install(app)

@@ -127,6 +127,9 @@ class Settings:
     # balancers. Without any, the client address is the TCP peer.
     trusted_proxies: tuple[Network, ...] = ()
     login_max_delay_s: float = 60.0  # the longest progressive delay between two attempts
+    # Origins allowed to show the ENT's pages in a frame (the académie's portal); none: only
+    # the ENT itself (frame-ancestors 'self').
+    frame_ancestors: tuple[str, ...] = ()
     exports_per_min: int = 12  # board exports (SVG, PDF) per user per minute
     export_workers: int = 2  # processes rendering exports, off the event loop
 
@@ -195,6 +198,7 @@ class Settings:
             session_recheck_s=_float(env, "REALTIME_SESSION_RECHECK", d.session_recheck_s),
             trusted_proxies=_networks(env, "REALTIME_TRUSTED_PROXIES"),
             login_max_delay_s=_float(env, "REALTIME_LOGIN_MAX_DELAY", d.login_max_delay_s),
+            frame_ancestors=tuple((env.get("REALTIME_FRAME_ANCESTORS") or "").split()),
             exports_per_min=_int(env, "REALTIME_EXPORTS_PER_MIN", d.exports_per_min),
             export_workers=_int(env, "REALTIME_EXPORT_WORKERS", d.export_workers),
         )
