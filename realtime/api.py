@@ -64,6 +64,16 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = _STATUS_CODES.get(exc.status, "invalid" if exc.status < 500 else "internal")
         return error_response(AppError(code))
     except Exception:
+        writer = request.writer
+        if writer is not None and writer.output_size > 0:
+            # The response already started (an upgraded websocket): an HTTP 500 written now
+            # would land inside the websocket stream. The connection is closed instead.
+            log.warning("error after the response started, connection closed",
+                        extra={"path": request.path, "method": request.method},
+                        exc_info=True)
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPException() from None  # nothing more is written on a closed socket
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return error_response(AppError("internal"))
 
