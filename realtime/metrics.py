@@ -151,8 +151,8 @@ class Metrics:
             "realtime_sio_direct_packets", "Paquets Socket.IO (accusés, émissions) écrits "
             "directement sur la websocket, sans la file d'engine.io.", registry=r)
         self.malformed_frames = Counter(
-            "realtime_malformed_frames", "Trames mal formées reçues (la connexion est fermée), "
-            "par transport.", ["transport"], registry=r)
+            "realtime_malformed_frames", "Trames mal formées reçues (refusées, la connexion "
+            "fermée au-delà d'un seuil), par transport.", ["transport"], registry=r)
         self.sessions_ended = Counter(
             "realtime_session_ended_connections", "Connexions fermées parce que leur session "
             "a pris fin (déconnexion, nouveau code, expiration, compte désactivé).", registry=r)
