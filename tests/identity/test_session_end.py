@@ -231,3 +231,32 @@ async def test_cli_disable_with_redis_reaches_every_node(
         finally:
             await on_a.close()
             await on_b.close()
+
+
+async def test_deleted_account_is_cut(start_server: StartServer, tmp_path: Path,
+                                      demo_db_path: Path,
+                                      demo_accounts: list[dict[str, Any]]) -> None:
+    """An account deleted from the database by another tool (its sessions go with it, ON
+    DELETE CASCADE): the periodic recheck finds the session gone."""
+    import sqlite3
+
+    base = await start_server(make_settings(tmp_path, db_path=demo_db_path,
+                                            session_recheck_s=0.5))
+    teacher = account(demo_accounts, "teacher")
+    token = await token_for(base, teacher)
+    async with aiohttp.ClientSession() as http:
+        doc_id = await _doc(http, base, token)
+        e = await Everywhere().open(http, base, token, doc_id)
+        try:
+            await _still_open(e)
+
+            def delete() -> None:
+                with sqlite3.connect(demo_db_path, timeout=10) as conn:
+                    conn.execute("PRAGMA foreign_keys=ON")
+                    conn.execute("DELETE FROM users WHERE login = ?", (teacher["login"],))
+
+            await asyncio.to_thread(delete)
+            await e.cut()
+            await _cannot_send(e, base, token)
+        finally:
+            await e.close()
