@@ -71,7 +71,7 @@ class IdentityService:
         once they pass their own limit. A known device skips those delays: other people's
         failures never refuse the rightful user's right code on their own device."""
         login = login.strip()
-        folded = login.casefold()
+        folded = login.casefold()[:LOGIN_MAX_LEN + 1]  # keys stay small: no login is longer
         login_key, address_key = f"login:{folded}", f"addr:{address}"
         pair_key = f"pair:{folded}:" + (f"dev:{device}" if device else f"addr:{address}")
         if await self.per_login.blocked(pair_key):
@@ -82,7 +82,7 @@ class IdentityService:
                 failures = await limiter.count(key)
                 if failures < limiter.limit:
                     continue
-                delay = min(self.max_delay_s, 2.0 ** (failures - limiter.limit))
+                delay = min(self.max_delay_s, 2.0 ** min(failures - limiter.limit, 30))
                 wait_s = await self.throttle.take(key, delay)
                 if wait_s > 0:
                     seconds = max(1, math.ceil(wait_s))
