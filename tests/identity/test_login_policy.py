@@ -122,3 +122,27 @@ async def test_failures_cost_the_attacker_time_per_login(
             await _try(s, base, "autre.compte", "xxxxxxxx", at(77))
         status, body, retry = await _try(s, base, "autre.compte", "xxxxxxxx", at(77))
         assert status == 429 and int(retry) > 60
+
+
+async def test_delays_are_shared_by_every_node(
+        start_server: StartServer, tmp_path: Path, demo_db_path: Path, redis_prefix: str,
+        redis_cleanup: Any, demo_accounts: list[dict[str, Any]]) -> None:
+    """With Redis, the slots of the progressive delay are one for the whole ENT: a botnet
+    cannot multiply its guesses by the number of nodes."""
+    from tests.conftest import two_nodes
+
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix,
+                           trusted_proxies=LOOPBACK)
+    teacher = account(demo_accounts, "teacher")
+    async with _jar() as s:
+        for i in range(5):
+            node = a if i % 2 else b
+            status, *_ = await _try(s, node, teacher["login"], "xxxxxxxx",
+                                    {"X-Forwarded-For": f"203.0.113.{i}"})
+            assert status == 401
+        status, *_ = await _try(s, a, teacher["login"], "xxxxxxxx",
+                                {"X-Forwarded-For": "203.0.113.60"})
+        assert status == 401  # the slot, taken on node a
+        status, body, retry = await _try(s, b, teacher["login"], "xxxxxxxx",
+                                         {"X-Forwarded-For": "203.0.113.61"})
+        assert status == 429 and int(retry) >= 1, body  # node b knows
