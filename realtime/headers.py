@@ -10,13 +10,19 @@ their stricter one.
 
 from __future__ import annotations
 
+import re
+
 import socketio
 from aiohttp import web
 
 from realtime import keys
 
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
 
 def page_policy(host: str, frame_ancestors: str) -> str:
+    # the Host header is the client's: only a well-formed host may enter the policy
+    sockets = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
     return "; ".join((
         "default-src 'self'",
         "script-src 'self'",
@@ -25,7 +31,7 @@ def page_policy(host: str, frame_ancestors: str) -> str:
         "img-src 'self' data: blob: https:",
         "font-src 'self'",
         # websockets to this host: 'self' covers them only in recent browsers
-        f"connect-src 'self' ws://{host} wss://{host}",
+        f"connect-src 'self'{sockets}",
         "worker-src 'self'",
         "manifest-src 'self'",
         "object-src 'none'",
