@@ -7,8 +7,9 @@ One run starts the ENT server (`python -m realtime serve`, demo data) three time
 its own process, and drives it with the same clients:
 
 - `on the loop (before)`: `REALTIME_EXPORT_WORKERS=0`, the code path before the fix (SVG
-  rendered on the event loop, PDF in a thread that holds the GIL);
-- `worker processes (after)`: the default, two processes render;
+  rendered on the event loop, PDF in a thread that holds the GIL, no limit per user);
+- `worker processes (after)`: the default, two processes render; one user waits for at
+  most two renders at a time, the pupil's other exports are refused (`refused`);
 - `after, board unchanged`: the same, but the boards do not change between rounds, so
   every export after the first comes from the cache keyed by the board's seq.
 

@@ -27,6 +27,8 @@ from realtime.errors import AppError
 from realtime.ratelimit import RateLimiter
 
 CACHE_BYTES = 32 * 1024 * 1024
+PER_USER_RENDERS = 2
+ONE_AT_A_TIME_MESSAGE = "Vos exports précédents sont en cours : réessayez dans un instant."
 BUSY_MESSAGE = "Le serveur prépare déjà beaucoup d'exports : réessayez dans un instant."
 
 
@@ -80,6 +82,7 @@ class Exporter:
         self._cache: OrderedDict[Key, bytes] = OrderedDict()
         self._cached_size = 0
         self._running: dict[Key, asyncio.Future[bytes]] = {}
+        self._by_user: dict[int, int] = {}  # renders each user is waiting for
         self._pool: ProcessPoolExecutor | None = None
         self.renders = 0  # renders started (tests, metrics)
         self.hits = 0
@@ -107,9 +110,24 @@ class Exporter:
         return data
 
     async def render(self, key: Key, title: str, pages: list[Any], items: list[Any],
-                     images: export.Images) -> bytes:
+                     images: export.Images, user_id: int = 0) -> bytes:
         """The export's bytes: from the cache, from a render of the same state already
-        under way, or rendered now in a worker process."""
+        under way, or rendered now in a worker process. One user waits for at most
+        `PER_USER_RENDERS` renders at a time, so nobody can fill the queue for everyone."""
+        if self._by_user.get(user_id, 0) >= PER_USER_RENDERS and not self.inline:
+            raise AppError("rate_limited", ONE_AT_A_TIME_MESSAGE, retry_after=2)
+        self._by_user[user_id] = self._by_user.get(user_id, 0) + 1
+        try:
+            return await self._render_once(key, title, pages, items, images)
+        finally:
+            left = self._by_user[user_id] - 1
+            if left:
+                self._by_user[user_id] = left
+            else:
+                del self._by_user[user_id]
+
+    async def _render_once(self, key: Key, title: str, pages: list[Any], items: list[Any],
+                           images: export.Images) -> bytes:
         data = self.cached(key)
         if data is not None:
             return data

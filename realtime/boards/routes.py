@@ -147,7 +147,7 @@ async def _export(request: web.Request, fmt: str) -> tuple[str, bytes]:
             found = await store.image(request.app[keys.DB], meta.id, digest)
             if found is not None:
                 images[src] = found
-    return meta.title, await exporter.render(key, meta.title, pages, items, images)
+    return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
 
 
 async def export_svg(request: web.Request) -> web.Response:
