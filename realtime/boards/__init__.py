@@ -1,8 +1,8 @@
 """Live classroom boards: the teacher's whiteboard, followed and drawn on by the class.
 
 `setup(app, sio)` is where the feature is wired: the service (deciding) with its live boards
-(rooms.py) opened and closed with the app, the `/boards` namespace and the `/api/boards…`
-routes.
+(rooms.py) opened and closed with the app, the export workers, the `/boards` namespace and
+the `/api/boards…` routes.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from aiohttp import web
 
 from realtime import keys
 from realtime.boards import routes
+from realtime.boards.exporter import Exporter
 from realtime.boards.model import Limits
 from realtime.boards.service import BoardService
 from realtime.boards.socket import BoardsNamespace
 from realtime.lease import Leases
+from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -35,7 +37,20 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await service.close()
 
 
+async def _exports(app: web.Application) -> AsyncIterator[None]:
+    s = app[keys.SETTINGS]
+    redis = app[keys.REDIS]
+    limiter: RateLimiter = (
+        RedisRateLimiter(redis, f"{s.redis_prefix}:export", s.exports_per_min, 60)
+        if redis is not None else MemoryRateLimiter(s.exports_per_min, 60))
+    exporter = Exporter(limiter, workers=s.export_workers)
+    app[keys.EXPORTS] = exporter
+    yield
+    exporter.close()
+
+
 def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(_exports)
     sio.register_namespace(BoardsNamespace(app))
     routes.add_routes(app)
