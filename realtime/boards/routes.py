@@ -4,7 +4,6 @@ The feature is wired in `realtime/boards/__init__.py: setup`."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from typing import Annotated
@@ -22,10 +21,8 @@ from realtime.api import (
     read_capped,
     read_json,
 )
-from realtime.boards import export, store
-from realtime.boards.service import BoardService, board_ref
-from realtime.errors import AppError, not_found
-from realtime.policy import Action, may
+from realtime.boards.service import BoardService
+from realtime.errors import AppError
 from realtime.text import clean_filename
 from realtime.validation import Payload
 
@@ -76,9 +73,7 @@ async def get_board(request: web.Request) -> web.Response:
 async def upload_image(request: web.Request) -> web.Response:
     p = await current_principal(request)
     service = _service(request)
-    meta = await service.visible(p, path_int(request, "board_id"))
-    if not may(p, Action.DRAW_ON_BOARD, board_ref(meta)):
-        raise AppError("forbidden", "Vous n'avez pas le stylet sur ce tableau.")
+    meta = await service.image_target(p, path_int(request, "board_id"))
     mime = request.content_type
     if mime not in IMAGE_TYPES:
         raise AppError("unsupported_media_type", "Image PNG, JPEG, WebP ou GIF attendue.")
@@ -87,18 +82,13 @@ async def upload_image(request: web.Request) -> web.Response:
                                            "plus).")
     if not data.startswith(_MAGIC[mime]):
         raise AppError("invalid", "Le fichier n'est pas une image du type annoncé.")
-    digest = hashlib.sha256(data).hexdigest()
-    await store.put_image(request.app[keys.DB], meta.id, digest, mime, data, service.clock())
-    return json_response({"src": f"/api/boards/{meta.id}/images/{digest}"}, status=201)
+    return json_response({"src": await service.add_image(meta, mime, data)}, status=201)
 
 
 async def get_image(request: web.Request) -> web.Response:
     p = await current_principal(request)
-    meta = await _service(request).visible(p, path_int(request, "board_id"))
-    found = await store.image(request.app[keys.DB], meta.id, request.match_info["sha256"])
-    if found is None:
-        raise not_found("Image introuvable.")
-    mime, data = found
+    mime, data = await _service(request).image(p, path_int(request, "board_id"),
+                                               request.match_info["sha256"])
     return web.Response(body=data, content_type=mime,
                         headers={"Cache-Control": "private, max-age=31536000, immutable",
                                  "X-Content-Type-Options": "nosniff"})
@@ -118,31 +108,9 @@ def attachment(title: str, ext: str) -> str:
 
 
 async def _export(request: web.Request, fmt: str) -> tuple[str, bytes]:
-    """Who may view the board may export it (same not_found otherwise), within their budget
-    of exports per minute; rendered in a worker process from the board's current state and
-    only the images that state uses and that belong to this board, or served from the
-    cache while the board has not changed (docs/security.md « Limits »)."""
     p = await current_principal(request)
-    service = _service(request)
-    exporter = request.app[keys.EXPORTS]
-    board_id = path_int(request, "board_id")
-    meta, _state = await service.current_state(p, board_id)
-    await exporter.admit(p.id)
-    live = service.live.get(meta.id)
-    key = (meta.id, live.epoch if live else "", live.seq if live else -1, meta.title, fmt)
-    cached = exporter.cached(key) if live else None
-    if cached is not None:
-        return meta.title, cached
-    meta, pages, items = await service.export_view(p, board_id)
-    prefix = f"/api/boards/{meta.id}/images/"
-    images: export.Images = {}
-    for src in export.image_sources(pages, items):
-        digest = src[len(prefix):] if src.startswith(prefix) else ""
-        if re.fullmatch(r"[0-9a-f]{64}", digest):
-            found = await store.image(request.app[keys.DB], meta.id, digest)
-            if found is not None:
-                images[src] = found
-    return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
+    return await _service(request).export(p, path_int(request, "board_id"), fmt,
+                                          request.app[keys.EXPORTS])
 
 
 async def export_svg(request: web.Request) -> web.Response:

@@ -7,6 +7,8 @@ calls in.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import socketio
 
-from realtime.boards import store
+from realtime.boards import export, store
+from realtime.boards.exporter import Exporter
 from realtime.boards.live import Event
 from realtime.boards.model import Actor, BoardState, Limits, Rejection
 from realtime.boards.ops import ClientOp, Item, Page
@@ -138,7 +141,52 @@ class BoardService:
                  for i in state.items.values()]
         return meta, list(state.pages), items
 
-    # --- live -----------------------------------------------------------------------------
+    async def image_target(self, p: Principal, board_id: int) -> BoardMeta:
+        """The board an image is uploaded to, if `p` may draw on it (checked before the
+        upload is read)."""
+        meta = await self.visible(p, board_id)
+        if not may(p, Action.DRAW_ON_BOARD, board_ref(meta)):
+            raise AppError("forbidden", "Vous n'avez pas le stylet sur ce tableau.")
+        return meta
+
+    async def add_image(self, meta: BoardMeta, mime: str, data: bytes) -> str:
+        """Store an image of the board (content-addressed); the path its items refer to."""
+        digest = hashlib.sha256(data).hexdigest()
+        await store.put_image(self.db, meta.id, digest, mime, data, self.clock())
+        return f"/api/boards/{meta.id}/images/{digest}"
+
+    async def image(self, p: Principal, board_id: int, digest: str) -> tuple[str, bytes]:
+        meta = await self.visible(p, board_id)
+        found = await store.image(self.db, meta.id, digest)
+        if found is None:
+            raise not_found("Image introuvable.")
+        return found
+
+    async def export(self, p: Principal, board_id: int, fmt: str, exporter: Exporter
+                     ) -> tuple[str, bytes]:
+        """Who may view the board may export it (same not_found otherwise), within their
+        budget of exports per minute; rendered in a worker process from the board's current
+        state and only the images that state uses and that belong to this board, or served
+        from the cache while the board has not changed (docs/security.md « Limits »)."""
+        meta, _state = await self.current_state(p, board_id)
+        await exporter.admit(p.id)
+        live = self.rooms.live.get(meta.id)
+        key = (meta.id, live.epoch if live else "", live.seq if live else -1, meta.title, fmt)
+        cached = exporter.cached(key) if live else None
+        if cached is not None:
+            return meta.title, cached
+        meta, pages, items = await self.export_view(p, board_id)
+        prefix = f"/api/boards/{meta.id}/images/"
+        images: export.Images = {}
+        for src in export.image_sources(pages, items):
+            digest = src[len(prefix):] if src.startswith(prefix) else ""
+            if re.fullmatch(r"[0-9a-f]{64}", digest):
+                found = await store.image(self.db, meta.id, digest)
+                if found is not None:
+                    images[src] = found
+        return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
+
+    # --- members ----------------------------------------------------------------------------
 
     async def join(
         self, p: Principal, sid: str, board_id: int, since: tuple[str, int] | None
