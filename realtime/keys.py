@@ -11,6 +11,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import socketio
 
     from realtime.attendance.hub import Attendance
+    from realtime.boards.imports import PageImporter
+    from realtime.boards.routes import ThumbnailCache
     from realtime.boards.service import BoardService
     from realtime.chat.service import ChatService
     from realtime.coursedocs.service import DocService
@@ -30,6 +32,8 @@ STREAMS: web.AppKey[StreamStore] = web.AppKey("streams")
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
+BOARD_IMPORTS: web.AppKey[PageImporter] = web.AppKey("board_imports")
+BOARD_THUMBNAILS: web.AppKey[ThumbnailCache] = web.AppKey("board_thumbnails")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
 ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")

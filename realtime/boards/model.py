@@ -55,6 +55,9 @@ class Limits(msgspec.Struct, frozen=True):
     text_length: int = 2_000
     image_bytes: int = 2 * 1024 * 1024
     payload_bytes: int = 64 * 1024
+    # `POST /api/boards/{id}/import`: a PDF or a photo, and how many pages one PDF may add
+    import_bytes: int = 40 * 1024 * 1024
+    import_pages: int = 60
 
 
 class Rejection(Exception):

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import msgspec
 import socketio
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from realtime import keys
 from realtime.api import (
@@ -23,7 +23,9 @@ from realtime.api import (
     read_capped,
     read_json,
 )
-from realtime.boards import export, store
+from realtime.boards import export, rasterize, store
+from realtime.boards.export.pdf import board_crop
+from realtime.boards.imports import PageImporter
 from realtime.boards.model import Limits
 from realtime.boards.service import BoardService, board_ref
 from realtime.boards.socket import BoardsNamespace
@@ -95,6 +97,80 @@ async def upload_image(request: web.Request) -> web.Response:
     return json_response({"src": f"/api/boards/{meta.id}/images/{digest}"}, status=201)
 
 
+async def import_pages(request: web.Request) -> web.Response:
+    """A PDF's pages (or one photo) as new pages at the end of the board (imports.py)."""
+    p = await current_principal(request)
+    board_id = path_int(request, "board_id")
+    importer: PageImporter = request.app[keys.BOARD_IMPORTS]
+    await importer.check(p, board_id)  # before reading tens of megabytes
+    cap = _service(request).limits.import_bytes
+    too_large = f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus)."
+    if request.content_length is not None and request.content_length > cap + 64 * 1024:
+        raise AppError("too_large", too_large)
+    if not request.content_type.startswith("multipart/form-data"):
+        raise AppError("unsupported_media_type",
+                       "Envoyez le fichier en multipart/form-data, champ « file ».")
+    reader = await request.multipart()
+    data, name = None, ""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            continue
+        name = part.filename or ""
+        chunks, size = [], 0
+        while chunk := await part.read_chunk(256 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raise AppError("too_large", too_large)
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        break
+    if not data:
+        raise AppError("invalid", "Aucun fichier reçu (champ « file »).")
+    pages = await importer.run(p, board_id, data, name)
+    return json_response({"pages": pages}, status=201)
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """Page 1 as it is now, small: the « Reprendre le cours » cards. Rendered off the loop
+    from the PDF export, and kept per board and stream position (`ThumbnailCache`)."""
+    p = await current_principal(request)
+    service = _service(request)
+    board_id = path_int(request, "board_id")
+    meta = await service.visible(p, board_id)
+    state = await service.peek(meta.id)
+    cache: ThumbnailCache = request.app[keys.BOARD_THUMBNAILS]
+    png = cache.get(meta.id, state.position)
+    if png is None:
+        first = state.pages[:1]
+        page_items = [i for i in state.items if first and i.page_id == first[0].id]
+        images = await _images(request, meta.id, first, page_items)
+        pdf = await asyncio.to_thread(export.render_pdf, meta.title, first, page_items, images)
+        png = await asyncio.get_running_loop().run_in_executor(
+            rasterize.RENDER_POOL, rasterize.thumbnail_png, pdf, board_crop())
+        cache.put(meta.id, state.position, png)
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "private, no-cache",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+class ThumbnailCache:
+    """The last thumbnail of each board, valid while the board's stream has not moved."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: dict[int, tuple[tuple[str, int], bytes]] = {}
+
+    def get(self, board_id: int, position: tuple[str, int]) -> bytes | None:
+        found = self._entries.get(board_id)
+        return found[1] if found and found[0] == position else None
+
+    def put(self, board_id: int, position: tuple[str, int], png: bytes) -> None:
+        self._entries.pop(board_id, None)
+        self._entries[board_id] = (position, png)
+        while len(self._entries) > self.size:
+            del self._entries[next(iter(self._entries))]
+
+
 async def get_image(request: web.Request) -> web.Response:
     p = await current_principal(request)
     meta = await _service(request).visible(p, path_int(request, "board_id"))
@@ -125,15 +201,21 @@ async def _export_input(request: web.Request) -> tuple[str, list[Any], list[Any]
     state, and only the images that state uses and that belong to this board."""
     p = await current_principal(request)
     meta, pages, items = await _service(request).export_view(p, path_int(request, "board_id"))
-    prefix = f"/api/boards/{meta.id}/images/"
+    return meta.title, pages, items, await _images(request, meta.id, pages, items)
+
+
+async def _images(request: web.Request, board_id: int, pages: list[Any], items: list[Any]
+                  ) -> export.Images:
+    """The images `pages` and `items` use that belong to this board."""
+    prefix = f"/api/boards/{board_id}/images/"
     images: export.Images = {}
     for src in export.image_sources(pages, items):
         digest = src[len(prefix):] if src.startswith(prefix) else ""
         if re.fullmatch(r"[0-9a-f]{64}", digest):
-            found = await store.image(request.app[keys.DB], meta.id, digest)
+            found = await store.image(request.app[keys.DB], board_id, digest)
             if found is not None:
                 images[src] = found
-    return meta.title, pages, items, images
+    return images
 
 
 async def export_svg(request: web.Request) -> web.Response:
@@ -168,6 +250,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
+    app[keys.BOARD_IMPORTS] = PageImporter(service)
+    app[keys.BOARD_THUMBNAILS] = ThumbnailCache()
     yield
     await service.close()
 
@@ -180,5 +264,7 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.router.add_get("/api/boards/{board_id}", get_board)
     app.router.add_post("/api/boards/{board_id}/images", upload_image)
     app.router.add_get("/api/boards/{board_id}/images/{sha256:[0-9a-f]{64}}", get_image)
+    app.router.add_post("/api/boards/{board_id}/import", import_pages)
+    app.router.add_get("/api/boards/{board_id}/thumbnail.png", thumbnail)
     app.router.add_get("/api/boards/{board_id}/export.svg", export_svg)
     app.router.add_get("/api/boards/{board_id}/export.pdf", export_pdf)

@@ -1,0 +1,158 @@
+"""A PDF (or a photo) becomes board pages: `POST /api/boards/{id}/import`.
+
+Synchronous by design: the request answers once every page exists (a 40-page worksheet takes a
+few seconds), with the pages it added. Meanwhile the board's members see each page arrive as
+it is rendered — an ordinary `add_page` op, so it is durable, sequenced, undoable and in
+`join` like any other page — and an `import` event `{board_id, done, total, name}` after
+each one, which the web client shows as a progress bar. Rendering runs in the render thread
+(rasterize.py), never on the event loop; one import at a time per board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from typing import Any
+
+from realtime.boards import store
+from realtime.boards.live import NAMESPACE, room_name
+from realtime.boards.ops import AddPage, Page, RemovePage
+from realtime.boards.rasterize import (
+    RENDER_POOL,
+    Unreadable,
+    kind_of,
+    pdf_page_count,
+    render_image,
+    render_pdf,
+)
+from realtime.boards.service import BoardService, board_ref
+from realtime.errors import AppError
+from realtime.identity.model import Principal
+from realtime.policy import Action, may
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRIES = 50  # admission control said "busy": try the page again, 100 ms apart
+
+
+class PageImporter:
+    def __init__(self, service: BoardService) -> None:
+        self.service = service
+        self._busy: set[int] = set()  # boards with an import under way here
+
+    async def check(self, p: Principal, board_id: int) -> None:
+        """Before reading the upload: who may import (the teacher: pages are theirs)."""
+        meta = await self.service.visible(p, board_id)
+        ref = board_ref(meta)
+        if not may(p, Action.DRAW_ON_BOARD, ref) or not may(p, Action.CONTROL_BOARD, ref):
+            if meta.state == "ended":
+                raise AppError("forbidden", "La séance est terminée : le tableau est en lecture "
+                                            "seule.")
+            raise AppError("forbidden", "Seul·e l'enseignant·e de la classe importe des pages.")
+
+    async def run(self, p: Principal, board_id: int, data: bytes, name: str
+                  ) -> list[dict[str, Any]]:
+        await self.check(p, board_id)
+        kind = kind_of(data)
+        if kind is None:
+            raise AppError("unsupported_media_type",
+                           "Fichier PDF ou image (PNG, JPEG, WebP, GIF) attendu.")
+        if board_id in self._busy:
+            raise AppError("conflict", "Un import est déjà en cours sur ce tableau.")
+        self._busy.add(board_id)
+        try:
+            return await self._run(p, board_id, kind, data, name)
+        finally:
+            self._busy.discard(board_id)
+
+    async def _run(self, p: Principal, board_id: int, kind: str, data: bytes, name: str
+                   ) -> list[dict[str, Any]]:
+        service, limits = self.service, self.service.limits
+        loop = asyncio.get_running_loop()
+        live = await service.open(board_id)
+        room = max(0, limits.pages_per_board - len(live.state.pages))
+        try:
+            if kind == "pdf":
+                count = await loop.run_in_executor(RENDER_POOL, pdf_page_count, data)
+                if count < 1:
+                    raise AppError("invalid", "Ce PDF n'a aucune page.")
+                if count > limits.import_pages:
+                    raise AppError("too_large", f"Ce PDF a {count} pages : {limits.import_pages} "
+                                                "au plus par import.")
+            else:
+                count = 1
+            if count > room:
+                raise AppError("too_large", f"Le tableau ne peut plus recevoir que {room} "
+                                            f"page{'s' if room > 1 else ''} "
+                                            f"({limits.pages_per_board} au plus).")
+            frames: asyncio.Queue[tuple[int, int, bytes] | BaseException | None] = (
+                asyncio.Queue(maxsize=4))  # rendering waits when storing lags behind
+            stop = False
+
+            def emit(index: int, total: int, jpeg: bytes) -> None:
+                asyncio.run_coroutine_threadsafe(frames.put((index, total, jpeg)), loop).result()
+
+            def render() -> None:
+                try:
+                    if kind == "pdf":
+                        render_pdf(data, emit, cancelled=lambda: stop)
+                    else:
+                        emit(0, 1, render_image(data))
+                except BaseException as exc:  # handed to the loop, raised there
+                    asyncio.run_coroutine_threadsafe(frames.put(exc), loop).result()
+                    return
+                asyncio.run_coroutine_threadsafe(frames.put(None), loop).result()
+
+            rendering = loop.run_in_executor(RENDER_POOL, render)
+            added: list[Page] = []
+            try:
+                while (got := await frames.get()) is not None:
+                    if isinstance(got, BaseException):
+                        raise got
+                    index, total, jpeg = got
+                    added.append(await self._add_page(p, board_id, jpeg))
+                    await service.sio.emit(
+                        "import", {"board_id": board_id, "done": index + 1, "total": total,
+                                   "name": name[:120]},
+                        room=room_name(board_id), namespace=NAMESPACE)
+            except BaseException:
+                stop = True
+                while not rendering.done():  # let the render thread finish its last put
+                    if frames.empty():
+                        await asyncio.sleep(0.01)
+                    else:
+                        frames.get_nowait()
+                await self._undo_pages(p, board_id, added)
+                raise
+            await rendering
+        except Unreadable as exc:
+            raise AppError(exc.code, exc.message) from exc
+        return [{"id": page.id, "background": page.background, "image": page.image}
+                for page in added]
+
+    async def _add_page(self, p: Principal, board_id: int, jpeg: bytes) -> Page:
+        digest = hashlib.sha256(jpeg).hexdigest()
+        await store.put_image(self.service.db, board_id, digest, "image/jpeg", jpeg,
+                              self.service.clock())
+        page = Page(id=f"imp-{secrets.token_hex(6)}", background="image",
+                    image=f"/api/boards/{board_id}/images/{digest}")
+        for _ in range(BUSY_RETRIES):
+            try:
+                await self.service.submit_as(p, board_id, AddPage(page=page))
+                return page
+            except AppError as err:
+                if err.code != "rate_limited":
+                    raise
+                await asyncio.sleep(0.1)
+        raise AppError("rate_limited", "Le serveur est très sollicité : import interrompu.")
+
+    async def _undo_pages(self, p: Principal, board_id: int, added: list[Page]) -> None:
+        """A failed import leaves no half document behind: its pages go again."""
+        for page in reversed(added):
+            try:
+                await self.service.submit_as(p, board_id, RemovePage(page_id=page.id))
+            except Exception:
+                log.exception("could not take back an imported page",
+                              extra={"board": board_id, "page": page.id})
