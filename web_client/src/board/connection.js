@@ -94,6 +94,8 @@ export class BoardConnection {
     s.on('state', mine((msg) => this.on.state(msg.state)));
     s.on('view', mine((msg) => this.on.view(msg)));
     s.on('pointer', mine((msg) => this.on.pointer(msg)));
+    s.on('import', mine((msg) => this.on.importProgress?.(msg))); // pages being imported
+    s.on('instrument', mine((msg) => this.on.instrument?.(msg))); // the teacher's ruler…
     s.on('reset', mine(() => this.resync())); // the server lost the history: start afresh
   }
 
