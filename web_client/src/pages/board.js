@@ -59,7 +59,7 @@ export function renderBoard(root, { boardId }) {
         download: true }, 'Exporter en SVG')));
   const header = h('header', { class: 'board-bar' },
     h('a', { class: 'btn btn-light back', href: '#/', title: 'Retour à Mon espace' },
-      icon('back'), h('span', { class: 'label-wide' }, 'Mon espace')),
+      icon('back'), h('span', { class: 'label-wide label-back' }, 'Mon espace')),
     h('div', { class: 'board-heading' }, title, meta),
     status, penBadge, teacherBox, exportMenu);
 
@@ -650,6 +650,7 @@ export function renderBoard(root, { boardId }) {
     penBadge.textContent = model.boardState === 'ended' ? 'Terminé · lecture seule'
       : isTeacher() ? penText(model.pen, names)
         : draw ? 'Vous avez le stylet' : "Vous n'avez pas le stylet";
+    penBadge.title = penBadge.textContent; // in full, where the header cuts it short
     penBadge.classList.toggle('ended', model.boardState === 'ended');
     page.dataset.state = model.boardState;
     penBadge.classList.toggle('has-pen', !isTeacher() && draw);
