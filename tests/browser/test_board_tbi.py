@@ -7,8 +7,10 @@ the session (lock, rename, pages, clear, end); « Reprendre le cours »; the lay
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -54,6 +56,17 @@ async def session_action(page: Page, name: str) -> None:
     await page.get_by_role("button", name=name).click()
 
 
+async def eventually(get: Any, check: Any, wait_s: float = 10) -> Any:
+    """`await get()` until `check(value)` holds (Playwright for Python has no expect.poll)."""
+    value = None
+    for _ in range(int(wait_s * 20)):
+        value = await get()
+        if check(value):
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"still {value!r}")
+
+
 async def items(page: Page) -> list[dict[str, Any]]:
     return await page.evaluate("() => [...window.__board.items.values()]")
 
@@ -88,7 +101,8 @@ async def test_a_worksheet_pdf_becomes_pages_and_the_pupil_sees_the_writing(
     await expect(teacher.locator(".import-progress")).to_contain_text("3 pages importées")
     await expect(pupil.locator(".import-progress")).to_contain_text("3 pages importées")
     await expect(teacher.locator(".page-counter")).to_have_text("Page 2 sur 4")
-    backgrounds = await pupil.evaluate("() => window.__board.pages.map(p => p.background ?? 'blank')")
+    backgrounds = await pupil.evaluate(
+        "() => window.__board.pages.map(p => p.background ?? 'blank')")
     assert backgrounds == ["blank", "image", "image", "image"]
 
     # The PDF's page 2 (the board's page 3): the teacher writes on it, the pupil follows.
@@ -174,7 +188,7 @@ async def test_select_move_resize_restyle_delete_and_undo(
     box0 = rect["box"]
 
     # Click the rectangle's edge with « Sélection » and drag it: it moves, for the pupil too.
-    await teacher.get_by_role("button", name="Sélection").click()
+    await teacher.get_by_role("button", name="Sélection", exact=True).click()
     await drag(teacher, (0.2, 0.3), (0.3, 0.4))
     await teacher.wait_for_timeout(200)
 
@@ -188,7 +202,7 @@ async def test_select_move_resize_restyle_delete_and_undo(
     # Undo: back where it was, on both screens.
     await teacher.keyboard.press("Control+z")
     for page in (teacher, pupil):
-        await expect.poll(lambda p=page: rect_box(p)).to_equal(box0)
+        await eventually(lambda p=page: rect_box(p), lambda v: v == box0)
 
     # Resize with the corner handle: proportions kept, one undo takes it back.
     b = await rect_box(teacher)
@@ -196,14 +210,15 @@ async def test_select_move_resize_restyle_delete_and_undo(
     await drag(teacher, corner, (corner[0] + 0.1, corner[1] + 0.1))
     await teacher.wait_for_timeout(200)
     bigger = await rect_box(pupil)
-    assert bigger["w"] > box0["w"] * 1.3 and abs(bigger["w"] / bigger["h"] - box0["w"] / box0["h"]) < 0.05
+    assert bigger["w"] > box0["w"] * 1.3
+    assert abs(bigger["w"] / bigger["h"] - box0["w"] / box0["h"]) < 0.05  # proportions kept
     await teacher.get_by_role("button", name="Annuler").click()
-    await expect.poll(lambda: rect_box(pupil)).to_equal(box0)
+    await eventually(lambda: rect_box(pupil), lambda v: v == box0)
 
     # Restyle the selection: green.
     await teacher.get_by_role("button", name="Vert").click()
-    await expect.poll(lambda: pupil.evaluate(
-        f"() => window.__board.items.get({rect['id']!r}).style.color")).to_equal("#15803d")
+    colour = f"() => window.__board.items.get({rect['id']!r}).style.color"
+    await eventually(lambda: pupil.evaluate(colour), lambda v: v == "#15803d")
 
     # Lasso around the stroke and the rectangle: two selected; Suppr deletes both; undo.
     await teacher.keyboard.press("Escape")
@@ -230,27 +245,25 @@ async def test_select_move_resize_restyle_delete_and_undo(
     await expect(field).to_have_value("Énoncé")
     await field.fill("Énoncé corrigé")
     await field.press("Enter")
-    await expect.poll(lambda: pupil.evaluate(
-        f"() => window.__board.items.get({text['id']!r}).text")).to_equal("Énoncé corrigé")
+    words = f"() => window.__board.items.get({text['id']!r}).text"
+    await eventually(lambda: pupil.evaluate(words), lambda v: v == "Énoncé corrigé")
     await teacher.keyboard.press("Control+z")
-    await expect.poll(lambda: pupil.evaluate(
-        f"() => window.__board.items.get({text['id']!r}).text")).to_equal("Énoncé")
+    await eventually(lambda: pupil.evaluate(words), lambda v: v == "Énoncé")
 
     # A pupil with the pen selects only their own items.
     await teacher.evaluate("() => window.__board.conn.control('grant', {pen: 'everyone'})")
     await expect(board(pupil)).to_have_attribute("data-can-draw", "true")
-    await pupil.get_by_role("button", name="Sélection").click()
+    await pupil.get_by_role("button", name="Sélection", exact=True).click()
     await pupil.mouse.click(*await at(pupil, (0.2, 0.3)))  # the teacher's rectangle
     assert await pupil.evaluate("() => window.__board.selection.ids") == []
     await pupil.get_by_role("button", name="Stylo").click()
     await draw_stroke(pupil, (0.3, 0.75), (0.5, 0.8))
-    await pupil.get_by_role("button", name="Sélection").click()
+    await pupil.get_by_role("button", name="Sélection", exact=True).click()
     await drag(pupil, (0.3, 0.75), (0.3, 0.55))
     mine = (await items(pupil))[-1]
     assert mine["author"] != rect.get("author")
-    await expect.poll(lambda: teacher.evaluate(
-        f"() => Math.round(window.__board.items.get({mine['id']!r}).points[0][1])")
-    ).to_be_less_than(700)
+    start_y = f"() => Math.round(window.__board.items.get({mine['id']!r}).points[0][1])"
+    await eventually(lambda: teacher.evaluate(start_y), lambda v: v < 700)
 
     assert teacher.js_errors == [] and pupil.js_errors == []  # type: ignore[attr-defined]
     await s_context.close()
@@ -300,20 +313,19 @@ async def test_running_the_session_from_the_page(
     await teacher.mouse.down()
     await teacher.mouse.move(kb["x"] + kb["width"] / 2, kb["y"] + kb["height"] / 2 - 120, steps=6)
     await teacher.mouse.up()
-    angle = await teacher.evaluate(
-        "() => window.__board.instruments.placed.find(i => i.kind === 'ruler').angle")
+    ruler_angle = "() => window.__board.instruments.placed.find(i => i.kind === 'ruler').angle"
+    angle = await teacher.evaluate(ruler_angle)
     assert 300 < angle < 359, angle
-    await expect.poll(lambda: pupil.evaluate(
-        "() => window.__board.instruments.placed.find(i => i.kind === 'ruler').angle")
-    ).to_equal(angle)
+    await eventually(lambda: pupil.evaluate(ruler_angle), lambda v: v == angle)
     await teacher.get_by_role("button", name="Stylo").click()
-    # Draw a wavy stroke starting right on the ruler's edge: every point lands on the edge.
-    x0, y0 = ruler["x"] + 40, ruler["y"]
-    start = (x0 / 1920, y0 / 1080)
-    await draw_stroke(teacher, start, (start[0] + 0.2, start[1] - 0.05))
-    line = (await items(teacher))[-1]["points"]
-    import math
+    # Draw a wavy stroke starting just beside the turned ruler's edge (its body is on the
+    # other side), going along it: every point lands on the edge.
     a = math.radians(angle)
+    ux, uy, nx, ny = math.cos(a), math.sin(a), -math.sin(a), math.cos(a)
+    x0, y0 = ruler["x"] + 100 * ux - 8 * nx, ruler["y"] + 100 * uy - 8 * ny
+    x1, y1 = x0 + 500 * ux - 30 * nx, y0 + 500 * uy - 30 * ny
+    await draw_stroke(teacher, (x0 / 1920, y0 / 1080), (x1 / 1920, y1 / 1080))
+    line = (await items(teacher))[-1]["points"]
     off = [abs(-(px - ruler["x"]) * math.sin(a) + (py - ruler["y"]) * math.cos(a))
            for px, py in line]
     assert max(off) < 1.5, off  # straight along the ruler, waves or not
@@ -332,16 +344,22 @@ async def test_running_the_session_from_the_page(
     await expect(dialog.locator(".page-thumb")).to_have_count(3)
     first = await teacher.evaluate("() => window.__board.pages[0].id")
     await dialog.get_by_role("button", name="Descendre la page 1").click()
-    await expect.poll(lambda: pupil.evaluate("() => window.__board.pages[1].id")).to_equal(first)
+    second = "() => window.__board.pages[1].id"
+    await eventually(lambda: pupil.evaluate(second), lambda v: v == first)
     await teacher.screenshot(path=SCREENSHOTS / "board-pages-tbi.png")
     await dialog.get_by_role("button", name="Supprimer la page 3").click()
     await teacher.get_by_role("button", name="Supprimer", exact=True).click()
     await expect(board(pupil)).to_have_attribute("data-page-count", "2")
-    await dialog.get_by_role("button", name="Fermer").click()
+    # Go to the page with the ruler's stroke by its thumbnail (the panel closes).
+    where = await teacher.evaluate("""() => window.__board.pages.findIndex(
+      (p) => [...window.__board.items.values()].some((i) => i.page_id === p.id))""")
+    await dialog.get_by_role("button", name=f"Aller à la page {where + 1}").click()
+    await expect(dialog).to_be_hidden()
+    await expect(teacher.locator(".page-counter")).to_have_text(f"Page {where + 1} sur 2")
 
     # Clear the page (asked first), then undo.
-    await teacher.get_by_role("button", name="Page précédente").click()
     n = await item_count(teacher)
+    assert n >= 1
     await session_action(teacher, "Effacer la page")
     await teacher.get_by_role("button", name="Effacer la page").last.click()
     await expect(board(pupil)).to_have_attribute("data-item-count", "0")
@@ -389,8 +407,8 @@ async def test_resume_cards_show_real_dates_pages_and_thumbnails(
             today, today - dt.timedelta(days=1), today + dt.timedelta(days=1))
         assert "1970" not in stamp
         thumb = card.locator("img.board-thumb")
-        await expect.poll(lambda t=thumb: t.evaluate("i => i.complete && i.naturalWidth")
-                          ).to_be_greater_than(100)
+        await eventually(lambda t=thumb: t.evaluate("i => i.complete && i.naturalWidth"),
+                         lambda v: v > 100)
         await page.screenshot(path=SCREENSHOTS / name, full_page=True)
         assert page.js_errors == []  # type: ignore[attr-defined]
         await context.close()

@@ -105,7 +105,7 @@ export async function uploadImage(boardId, file, maxBytes) {
 
 /** A hidden file input, opened by a button: `pick(accept)` resolves with the chosen file. */
 export function filePicker() {
-  const input = h('input', { type: 'file', class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true' });
+  const input = h('input', { type: 'file', hidden: true }); // opened by its button
   let resolver = null;
   input.addEventListener('change', () => {
     const file = input.files?.[0] ?? null;
