@@ -285,6 +285,7 @@ export function renderBoard(root, { boardId }) {
     icon('lock'), h('span', { class: 'label-wide' }, 'Verrouiller'));
     lock.dataset.role = 'lock';
     followers = followersPanel(board.id, { me: model.me }); // who follows (presence)
+    pen.button.title = 'Donner le stylet';
     replace(teacherBox, pen.button, lock, followers.el, session);
     teacherBox.hidden = false;
     page.append(pen.dialog);
