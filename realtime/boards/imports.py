@@ -35,6 +35,9 @@ from realtime.policy import Action, may
 log = logging.getLogger(__name__)
 
 BUSY_RETRIES = 50  # admission control said "busy": try the page again, 100 ms apart
+# The render thread hands each page to the loop and waits for room in the queue; never for
+# ever (a loop shut down meanwhile must not leave the thread stuck, and the process with it).
+HANDOFF_S = 120.0
 
 
 class PageImporter:
@@ -91,8 +94,11 @@ class PageImporter:
                 asyncio.Queue(maxsize=4))  # rendering waits when storing lags behind
             stop = False
 
+            def hand(got: tuple[int, int, bytes] | BaseException | None) -> None:
+                asyncio.run_coroutine_threadsafe(frames.put(got), loop).result(HANDOFF_S)
+
             def emit(index: int, total: int, jpeg: bytes) -> None:
-                asyncio.run_coroutine_threadsafe(frames.put((index, total, jpeg)), loop).result()
+                hand((index, total, jpeg))
 
             def render() -> None:
                 try:
@@ -101,9 +107,9 @@ class PageImporter:
                     else:
                         emit(0, 1, render_image(data))
                 except BaseException as exc:  # handed to the loop, raised there
-                    asyncio.run_coroutine_threadsafe(frames.put(exc), loop).result()
+                    hand(exc)
                     return
-                asyncio.run_coroutine_threadsafe(frames.put(None), loop).result()
+                hand(None)
 
             rendering = loop.run_in_executor(RENDER_POOL, render)
             added: list[Page] = []
