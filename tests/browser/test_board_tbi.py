@@ -417,7 +417,10 @@ async def test_resume_cards_show_real_dates_pages_and_thumbnails(
 LAYOUT = """() => {
   const bar = document.querySelector('.board-bar');
   const kids = [...bar.children].filter((el) => el.getBoundingClientRect().width > 0);
-  const middles = kids.map((el) => { const r = el.getBoundingClientRect(); return (r.top + r.bottom) / 2; });
+  const middles = kids.map((el) => {
+    const r = el.getBoundingClientRect();
+    return (r.top + r.bottom) / 2;
+  });
   const spread = Math.max(...middles) - Math.min(...middles);
   const buttons = [...document.querySelectorAll('.board-tools button, .page-bar button, '
     + '.board-bar button, .board-bar summary, .page-bar summary')]
