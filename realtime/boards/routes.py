@@ -131,7 +131,8 @@ async def import_pages(request: web.Request) -> web.Response:
 
 
 async def thumbnail(request: web.Request) -> web.Response:
-    """Page 1 as it is now, small: the « Reprendre le cours » cards. Rendered off the loop
+    """The first page with something on it, as it is now, small: the « Reprendre le cours »
+    cards. Rendered off the loop
     from the PDF export, and kept per board and stream position (`ThumbnailCache`)."""
     p = await current_principal(request)
     service = _service(request)
@@ -141,8 +142,12 @@ async def thumbnail(request: web.Request) -> web.Response:
     cache: ThumbnailCache = request.app[keys.BOARD_THUMBNAILS]
     png = cache.get(meta.id, state.position)
     if png is None:
-        first = state.pages[:1]
-        page_items = [i for i in state.items if first and i.page_id == first[0].id]
+        # The first page with something on it (an imported worksheet, drawings), else page 1.
+        drawn = {i.page_id for i in state.items}
+        shown = next((p for p in state.pages if p.background == "image" or p.id in drawn),
+                     state.pages[0] if state.pages else None)
+        first = [shown] if shown is not None else []
+        page_items = [i for i in state.items if shown is not None and i.page_id == shown.id]
         images = await _images(request, meta.id, first, page_items)
         pdf = await asyncio.to_thread(export.render_pdf, meta.title, first, page_items, images)
         png = await asyncio.get_running_loop().run_in_executor(

@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.boards.pdfs import phone_photo, worksheet_pdf
+from tests.boards.test_import import upload
 from tests.boards.test_socket import Cast, create_board
 from tests.browser.test_board_page import (
     TBI,
@@ -391,6 +392,8 @@ async def test_resume_cards_show_real_dates_pages_and_thumbnails(
     cast = Cast(demo_accounts)
     older = await create_board(base, cast, "Cours de lundi")
     newer = await create_board(base, cast, "Cours d'aujourd'hui")
+    status, _ = await upload(base, cast.teacher, newer, worksheet_pdf(2, "Fractions"))
+    assert status == 201
     for viewport, name in ((TBI, "home-teacher-boards.png"), (PHONE, "home-boards-phone.png")):
         context, page = await new_page(browser, viewport)
         await log_in(page, base, cast.teacher)
@@ -400,7 +403,7 @@ async def test_resume_cards_show_real_dates_pages_and_thumbnails(
         assert ids.index(newer) < ids.index(older)  # newest first
         card = page.locator(f".board-row[data-board-id='{newer}']")
         await expect(card).to_contain_text(f"Classe {cast.class_name}")
-        await expect(card).to_contain_text("1 page")
+        await expect(card).to_contain_text("3 pages")
         today = dt.datetime.now().astimezone().date()
         stamp = await card.locator("time").get_attribute("datetime")
         assert stamp and dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).date() in (
@@ -409,6 +412,16 @@ async def test_resume_cards_show_real_dates_pages_and_thumbnails(
         thumb = card.locator("img.board-thumb")
         await eventually(lambda t=thumb: t.evaluate("i => i.complete && i.naturalWidth"),
                          lambda v: v > 100)
+        # The worksheet's first page, not the blank page 1: its blue band is in the picture.
+        blue = await thumb.evaluate("""(img) => {
+          const c = document.createElement('canvas');
+          c.width = img.naturalWidth; c.height = img.naturalHeight;
+          const g = c.getContext('2d');
+          g.drawImage(img, 0, 0);
+          const d = g.getImageData(c.width / 2, Math.round(c.height * 0.02), 1, 1).data;
+          return [d[0], d[1], d[2]];
+        }""")
+        assert blue[2] > 150 and blue[0] < 100, blue
         await page.screenshot(path=SCREENSHOTS / name, full_page=True)
         assert page.js_errors == []  # type: ignore[attr-defined]
         await context.close()
