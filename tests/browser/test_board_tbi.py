@@ -334,6 +334,42 @@ async def test_running_the_session_from_the_page(
     await pupil.screenshot(path=SCREENSHOTS / "board-instruments-phone.png")
     await teacher.get_by_role("button", name="Règle").click()  # put away
     await expect(pupil.locator(".instrument-ruler")).not_to_be_attached()
+    await teacher.get_by_role("button", name="Rapporteur").click()
+
+    # The compass: opened wider with the square handle on its pencil, then turned by its
+    # knob: the pencil draws an arc, every point at the opening's distance from the needle.
+    await teacher.get_by_role("button", name="Compas").click()
+    await expect(pupil.locator(".instrument-compass")).to_be_attached()
+    spread = await teacher.locator(".instrument-compass .spread").bounding_box()
+    assert spread
+    sx, sy = spread["x"] + spread["width"] / 2, spread["y"] + spread["height"] / 2
+    await teacher.mouse.move(sx, sy)
+    await teacher.mouse.down()
+    await teacher.mouse.move(sx + 60, sy, steps=5)
+    await teacher.mouse.up()
+    compass = "() => window.__board.instruments.placed.find(i => i.kind === 'compass')"
+    opened = await teacher.evaluate(compass)
+    assert opened["size"] > 5 * 48 + 20, opened
+    before = await item_count(teacher)
+    kb = await teacher.locator(".instrument-compass .knob").bounding_box()
+    assert kb
+    cx, cy = await at(teacher, (opened["x"] / 1920, opened["y"] / 1080))
+    kx, ky = kb["x"] + kb["width"] / 2, kb["y"] + kb["height"] / 2
+    r = math.hypot(kx - cx, ky - cy)
+    start = math.atan2(ky - cy, kx - cx)
+    await teacher.mouse.move(kx, ky)
+    await teacher.mouse.down()
+    for k in range(1, 19):  # a quarter turn, clockwise on screen
+        t = start + math.radians(5 * k)
+        await teacher.mouse.move(cx + r * math.cos(t), cy + r * math.sin(t))
+    await teacher.mouse.up()
+    await expect(board(pupil)).to_have_attribute("data-item-count", str(before + 1))
+    arc = (await items(pupil))[-1]["points"]
+    radii = [math.hypot(x - opened["x"], y - opened["y"]) for x, y in arc]
+    assert len(arc) > 60 and max(radii) - min(radii) < 1, (len(arc), min(radii), max(radii))
+    assert abs(radii[0] - opened["size"]) < 1
+    await teacher.screenshot(path=SCREENSHOTS / "board-compass-tbi.png")
+    await teacher.get_by_role("button", name="Compas").click()
 
     # Pages: add two, reorder with thumbnails, delete one.
     for _ in range(2):

@@ -35,6 +35,7 @@ const PATHS = {
   import: 'M6 3h8l4 4v14H6z M12 9v8 M8.5 13.5L12 17l3.5-3.5',
   pages: 'M4 4h7v7H4z M13 4h7v7h-7z M4 13h7v7H4z M13 13h7v7h-7z',
   session: 'M4 6h16 M4 12h16 M4 18h16',
+  compass: 'M12 3v3 M12 6l-6 15 M12 6l6 15 M12 6m-2 0a2 2 0 1 0 4 0a2 2 0 1 0-4 0 M8 15h8',
   up: 'M12 19V5 M6 11l6-6 6 6',
   down: 'M12 5v14 M6 13l6 6 6-6',
   trash: 'M4 7h16 M9 7V4h6v3 M6 7l1 13h10l1-13 M10 11v6 M14 11v6',

@@ -1,5 +1,6 @@
 // Geometry instruments for collège maths: a ruler (graduated in cm and mm), a set square
-// (équerre) and a protractor (rapporteur, 0–180°). The teacher lays them on the sheet and
+// (équerre), a protractor (rapporteur, 0–180°) and a compass (compas: set its opening with the
+// square handle on its pencil, then turn the yellow knob: the pencil draws the arc). The teacher lays them on the sheet and
 // moves them with a finger, a stylus or the mouse: drag the body to move, drag the round knob
 // to turn (the angle is shown, and snaps to whole degrees; to 15° steps near them). A pen
 // stroke that starts along an edge follows it, as a pencil along a real ruler. The class sees
@@ -16,12 +17,14 @@ export const INSTRUMENTS = [
   ['ruler', 'Règle'],
   ['square', 'Équerre'],
   ['protractor', 'Rapporteur'],
+  ['compass', 'Compas'],
 ];
 
 const DEFAULTS = {
   ruler: { size: 20 * CM, x: 420, y: 640, angle: 0 },
   square: { size: 10 * CM, x: 700, y: 800, angle: 0 },
   protractor: { size: 6 * CM, x: 960, y: 760, angle: 0 },
+  compass: { size: 5 * CM, x: 860, y: 540, angle: 0 },
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -88,12 +91,27 @@ function protractorShape(r) {
   return g;
 }
 
-const SHAPES = { ruler: rulerShape, square: squareShape, protractor: protractorShape };
+/** The needle at (0, 0), the pencil at (size, 0), the hinge above their middle. */
+function compassShape(size) {
+  const g = el('g');
+  const top = -Math.max(120, size * 0.6);
+  g.append(el('path', { d: `M0 0L${size / 2} ${top}L${size} 0`, class: 'legs' }));
+  g.append(el('circle', { cx: size / 2, cy: top, r: 22, class: 'body' }));
+  g.append(el('path', { d: 'M-5 -30L0 0L5 -30Z', class: 'needle' }));
+  g.append(el('path', { d: `M${size - 7} -34L${size} 0L${size + 7} -34Z`, class: 'pencil' }));
+  g.append(el('path', { d: `M0 0H${size}`, class: 'radius' }));
+  g.append(text(size / 2, 28, `${(size / CM).toFixed(1).replace('.', ',')} cm`, 18, { class: 'unit' }));
+  return g;
+}
+
+const SHAPES = { ruler: rulerShape, square: squareShape, protractor: protractorShape,
+  compass: compassShape };
 
 /** Where the rotation knob sits, in the instrument's own coordinates. */
 function knobOf(kind, size) {
   if (kind === 'ruler') return [size + 4, CM + 5];
   if (kind === 'square') return [size - 30, -24];
+  if (kind === 'compass') return [size + 34, -58];
   return [size + 2, -30];
 }
 
@@ -101,11 +119,13 @@ function knobOf(kind, size) {
 function edgesOf(kind, size) {
   if (kind === 'ruler') return [[[-16, 0], [size + 16, 0]]];
   if (kind === 'square') return [[[0, 0], [size, 0]], [[0, 0], [0, -size * 0.62]]];
+  if (kind === 'compass') return [];
   return [[[-size - 14, 0], [size + 14, 0]]];
 }
 
 /**
- * `ctx`: view, isTeacher(), pageId(), send(message), changed().
+ * `ctx`: view, isTeacher(), pageId(), send(message), changed(), arc(points) (the compass
+ * drew: one stroke to add), preview(item | null) (the arc being drawn).
  * Returns { el, toggle(kind), shown(kind), received(msg), load(list), guide(point), clear() }.
  */
 export function instrumentLayer(ctx) {
@@ -127,18 +147,36 @@ export function instrumentLayer(ctx) {
     const editable = ctx.isTeacher();
     const g = el('g', { class: `instrument instrument-${inst.kind}${editable ? ' editable' : ''}`,
       transform: `translate(${inst.x} ${inst.y}) rotate(${inst.angle})`, 'data-kind': inst.kind });
-    g.append(SHAPES[inst.kind](inst.size));
+    inst.shape = SHAPES[inst.kind](inst.size);
+    g.append(inst.shape);
     const [kx, ky] = knobOf(inst.kind, inst.size);
     const knob = el('g', { class: 'knob', transform: `translate(${kx} ${ky})` },
       el('circle', { r: 26 }), el('path', { d: 'M-10 -4a11 11 0 1 1 0 8M-10 -4v-8M-10 -4h8', class: 'arrow' }));
     const angle = text(0, 0, '', 18, { class: 'angle', x: kx, y: ky + (inst.kind === 'ruler' ? 52 : -40) });
     if (editable) g.append(knob);
+    inst.knob = knob;
+    let spread = null;
+    if (editable && inst.kind === 'compass') {
+      spread = el('rect', { x: inst.size - 18, y: -18, width: 36, height: 36, rx: 6, class: 'spread' });
+      g.append(spread);
+      inst.spread = spread;
+    }
     g.append(angle);
     inst.node = g;
     inst.angleText = angle;
     g.style.display = inst.page_id === ctx.pageId() ? '' : 'none';
     svg.append(g);
-    if (editable) wire(inst, g, knob);
+    if (editable) wire(inst, g, knob, spread);
+  }
+
+  /** A new opening of the compass, drawn in place (the gesture goes on on the same node). */
+  function reshape(inst) {
+    const shape = SHAPES[inst.kind](inst.size);
+    inst.shape.replaceWith(shape);
+    inst.shape = shape;
+    const [kx, ky] = knobOf(inst.kind, inst.size);
+    inst.knob?.setAttribute('transform', `translate(${kx} ${ky})`);
+    inst.spread?.setAttribute('x', String(inst.size - 18));
   }
 
   function place(inst) {
@@ -149,7 +187,7 @@ export function instrumentLayer(ctx) {
     return view.toBoard(e.clientX, e.clientY);
   }
 
-  function wire(inst, g, knob) {
+  function wire(inst, g, knob, spread) {
     let drag = null;
     const down = (mode) => (e) => {
       if (e.pointerType === 'mouse' && e.button !== 0) return;
@@ -161,6 +199,7 @@ export function instrumentLayer(ctx) {
       if (mode === 'turn') g.classList.add('turning');
     };
     knob.addEventListener('pointerdown', down('turn'));
+    spread?.addEventListener('pointerdown', down('spread'));
     g.addEventListener('pointerdown', (e) => { if (!drag) down('move')(e); });
     g.addEventListener('pointermove', (e) => {
       if (!drag || e.pointerId !== drag.id) return;
@@ -168,6 +207,25 @@ export function instrumentLayer(ctx) {
       if (drag.mode === 'move') {
         inst.x = Math.max(-200, Math.min(PAGE_W + 200, drag.x + p[0] - drag.from[0]));
         inst.y = Math.max(-200, Math.min(PAGE_H + 200, drag.y + p[1] - drag.from[1]));
+      } else if (drag.mode === 'spread') { // the compass's opening, and where its pencil is
+        inst.size = Math.round(Math.max(CM / 2, Math.min(25 * CM, Math.hypot(p[0] - inst.x, p[1] - inst.y))));
+        inst.angle = Math.round(((Math.atan2(p[1] - inst.y, p[0] - inst.x) * 180) / Math.PI + 360) % 360);
+        reshape(inst);
+      } else if (inst.kind === 'compass') { // turning the compass: its pencil draws
+        const [kx, ky] = knobOf(inst.kind, inst.size);
+        const base = (Math.atan2(ky, kx) * 180) / Math.PI;
+        const a = (Math.atan2(p[1] - inst.y, p[0] - inst.x) * 180) / Math.PI - base;
+        drag.arc ??= { last: inst.angle, sweep: 0, points: [pencil(inst, inst.angle)] };
+        let step = a - drag.arc.last;
+        step -= 360 * Math.round(step / 360); // the shortest way round
+        drag.arc.sweep = Math.max(-360, Math.min(360, drag.arc.sweep + step));
+        drag.arc.last = a;
+        const from = drag.arc.start ?? (drag.arc.start = inst.angle);
+        const n = Math.ceil(Math.abs(drag.arc.sweep));
+        drag.arc.points = Array.from({ length: n + 1 }, (_, i) => pencil(inst, from + (drag.arc.sweep * i) / Math.max(1, n)));
+        inst.angle = ((from + drag.arc.sweep) % 360 + 360) % 360;
+        inst.angleText.textContent = `${Math.round(Math.abs(drag.arc.sweep))}°`;
+        ctx.preview?.({ id: 'compass-arc', kind: 'stroke', page_id: inst.page_id, points: drag.arc.points });
       } else {
         const [kx, ky] = knobOf(inst.kind, inst.size);
         const base = (Math.atan2(ky, kx) * 180) / Math.PI;
@@ -183,13 +241,25 @@ export function instrumentLayer(ctx) {
     });
     const up = (e) => {
       if (!drag || e.pointerId !== drag.id) return;
+      const arc = drag.arc;
       drag = null;
+      if (arc) {
+        ctx.preview?.(null);
+        if (e.type === 'pointerup' && Math.abs(arc.sweep) >= 2) ctx.arc?.(arc.points);
+      }
       g.classList.remove('turning');
       inst.angleText.textContent = '';
       send(inst, true);
     };
     g.addEventListener('pointerup', up);
     g.addEventListener('pointercancel', up);
+  }
+
+  /** Where the compass's pencil is when turned to `angle` degrees. */
+  function pencil(inst, angle) {
+    const a = (angle * Math.PI) / 180;
+    return [Math.round((inst.x + inst.size * Math.cos(a)) * 10) / 10,
+      Math.round((inst.y + inst.size * Math.sin(a)) * 10) / 10];
   }
 
   function message(inst, shown = true) {
@@ -211,7 +281,12 @@ export function instrumentLayer(ctx) {
     const inst = placed.get(kind) ?? { kind, ...DEFAULTS[kind] };
     Object.assign(inst, fields);
     placed.set(kind, inst);
-    if (!inst.node || !svg.contains(inst.node)) draw(inst); else { place(inst); refresh(); }
+    if (!inst.node || !svg.contains(inst.node)) draw(inst);
+    else {
+      if (inst.shape && fields.size && inst.kind === 'compass') reshape(inst);
+      place(inst);
+      refresh();
+    }
     return inst;
   }
 

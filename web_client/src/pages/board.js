@@ -184,6 +184,9 @@ export function renderBoard(root, { boardId }) {
     pageId: () => model.pageId,
     send: (msg) => conn.volatile('instrument', msg),
     changed: () => refresh(),
+    preview: (item) => view.preview('compass', item && { ...item, style: inputCtx.style('stroke') }),
+    arc: (points) => commit({ type: 'add', item: { id: newId(model.me?.id), kind: 'stroke',
+      page_id: model.pageId, style: inputCtx.style('stroke'), points } }),
   });
   inputCtx.guide = (point) => instruments.guide(point);
   const panel = pagesPanel(state, {
