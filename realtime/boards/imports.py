@@ -5,7 +5,7 @@ few seconds), with the pages it added. Meanwhile the board's members see each pa
 it is rendered — an ordinary `add_page` op, so it is durable, sequenced, undoable and in
 `join` like any other page — and an `import` event `{board_id, done, total, name}` after
 each one, which the web client shows as a progress bar. Rendering runs in the render thread
-(rasterize.py), never on the event loop; one import at a time per board.
+(rasterize.py), never on the event loop; one import at a time per board and per person.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class PageImporter:
     def __init__(self, service: BoardService) -> None:
         self.service = service
         self._busy: set[int] = set()  # boards with an import under way here
+        self._users: set[int] = set()  # people with an import under way here
 
     async def check(self, p: Principal, board_id: int) -> None:
         """Before reading the upload: who may import (the teacher: pages are theirs)."""
@@ -64,11 +65,16 @@ class PageImporter:
                            "Fichier PDF ou image (PNG, JPEG, WebP, GIF) attendu.")
         if board_id in self._busy:
             raise AppError("conflict", "Un import est déjà en cours sur ce tableau.")
+        if p.id in self._users:  # heavy work: one at a time per person (DESIGN.md)
+            raise AppError("rate_limited", "Vous avez déjà un import en cours : attendez qu'il "
+                                           "se termine.")
         self._busy.add(board_id)
+        self._users.add(p.id)
         try:
             return await self._run(p, board_id, kind, data, name)
         finally:
             self._busy.discard(board_id)
+            self._users.discard(p.id)
 
     async def _run(self, p: Principal, board_id: int, kind: str, data: bytes, name: str
                    ) -> list[dict[str, Any]]:

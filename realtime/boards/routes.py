@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -27,7 +28,7 @@ from realtime.boards import export, rasterize, store
 from realtime.boards.export.pdf import board_crop
 from realtime.boards.imports import PageImporter
 from realtime.boards.model import Limits
-from realtime.boards.service import BoardService, board_ref
+from realtime.boards.service import BoardService, Peek, board_ref
 from realtime.boards.socket import BoardsNamespace
 from realtime.errors import AppError, not_found
 from realtime.lease import Leases
@@ -142,38 +143,60 @@ async def thumbnail(request: web.Request) -> web.Response:
     cache: ThumbnailCache = request.app[keys.BOARD_THUMBNAILS]
     png = cache.get(meta.id, state.position)
     if png is None:
-        # The first page with something on it (an imported worksheet, drawings), else page 1.
-        drawn = {i.page_id for i in state.items}
-        shown = next((p for p in state.pages if p.background == "image" or p.id in drawn),
-                     state.pages[0] if state.pages else None)
-        first = [shown] if shown is not None else []
-        page_items = [i for i in state.items if shown is not None and i.page_id == shown.id]
-        images = await _images(request, meta.id, first, page_items)
-        pdf = await asyncio.to_thread(export.render_pdf, meta.title, first, page_items, images)
-        png = await asyncio.get_running_loop().run_in_executor(
-            rasterize.RENDER_POOL, rasterize.thumbnail_png, pdf, board_crop())
+        png = await cache.once(meta.id, lambda: _render_thumbnail(request, meta, state))
         cache.put(meta.id, state.position, png)
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "private, no-cache",
                                  "X-Content-Type-Options": "nosniff"})
 
 
-class ThumbnailCache:
-    """The last thumbnail of each board, valid while the board's stream has not moved."""
+async def _render_thumbnail(request: web.Request, meta: store.BoardMeta, state: Peek
+                            ) -> bytes:
+    """The export's drawing of that page (reportlab, in a thread), rasterised small."""
+    # The first page with something on it (an imported worksheet, drawings), else page 1.
+    drawn = {i.page_id for i in state.items}
+    shown = next((p for p in state.pages if p.background == "image" or p.id in drawn),
+                 state.pages[0] if state.pages else None)
+    first = [shown] if shown is not None else []
+    page_items = [i for i in state.items if shown is not None and i.page_id == shown.id]
+    images = await _images(request, meta.id, first, page_items)
+    pdf = await asyncio.to_thread(export.render_pdf, meta.title, first, page_items, images)
+    return await asyncio.get_running_loop().run_in_executor(
+        rasterize.RENDER_POOL, rasterize.thumbnail_png, pdf, board_crop())
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._entries: dict[int, tuple[tuple[str, int], bytes]] = {}
+
+class ThumbnailCache:
+    """The last thumbnail of each board: valid while the board's stream has not moved, and
+    for `fresh_s` anyway (a board being drawn on moves every few ms: asking for its thumbnail
+    again and again must not render it again and again). One render at a time per board:
+    requests that arrive meanwhile wait for it."""
+
+    def __init__(self, size: int = 256, fresh_s: float = 20.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.fresh_s, self.clock = size, fresh_s, clock
+        self._entries: dict[int, tuple[tuple[str, int], float, bytes]] = {}
+        self._running: dict[int, asyncio.Future[bytes]] = {}
 
     def get(self, board_id: int, position: tuple[str, int]) -> bytes | None:
         found = self._entries.get(board_id)
-        return found[1] if found and found[0] == position else None
+        if found is None:
+            return None
+        at, made, png = found
+        return png if at == position or self.clock() - made < self.fresh_s else None
 
     def put(self, board_id: int, position: tuple[str, int], png: bytes) -> None:
         self._entries.pop(board_id, None)
-        self._entries[board_id] = (position, png)
+        self._entries[board_id] = (position, self.clock(), png)
         while len(self._entries) > self.size:
             del self._entries[next(iter(self._entries))]
+
+    async def once(self, board_id: int, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        running = self._running.get(board_id)
+        if running is None:
+            running = asyncio.ensure_future(render())
+            self._running[board_id] = running
+            running.add_done_callback(lambda _f: self._running.pop(board_id, None))
+        return await asyncio.shield(running)
 
 
 async def get_image(request: web.Request) -> web.Response:

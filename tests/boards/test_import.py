@@ -5,6 +5,7 @@ carry them, a crash loses none; bad files change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import signal
 from pathlib import Path
@@ -157,3 +158,20 @@ async def test_imported_pages_survive_a_crash(demo_db_path: Path,
         for p in pages[1:]:
             status, jpeg, mime = await fetch(base, people.alice, p["image"])
             assert status == 200 and mime == "image/jpeg" and len(jpeg) > 10_000
+
+
+async def test_one_import_at_a_time_per_board(
+        demo_server: str, board_client: Any, cast: Cast) -> None:
+    """Two imports sent together on one board: one runs, the other is told to wait; the
+    board then has exactly the pages of one of them."""
+    board = await create_board(demo_server, cast)
+    pdf = worksheet_pdf(20)
+    results = await asyncio.gather(*(upload(demo_server, cast.teacher, board, pdf)
+                                     for _ in range(2)))
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [201, 409], results
+    refused = next(body for status, body in results if status == 409)
+    assert "déjà en cours" in refused["error"]["message"]
+    teacher = await board_client(cast.teacher)
+    join = await teacher.call("join", {"board_id": board})
+    assert len(join["snapshot"]["pages"]) == 21

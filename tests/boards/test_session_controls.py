@@ -3,11 +3,13 @@ and the « Reprendre le cours » cards (page count, thumbnail)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
 from PIL import Image
 
+from realtime.boards.routes import ThumbnailCache
 from tests.boards.conftest import stroke
 from tests.boards.pdfs import worksheet_pdf
 from tests.boards.test_import import fetch, upload
@@ -83,3 +85,25 @@ async def test_resume_cards_have_page_count_and_thumbnail(
     assert (await fetch(demo_server, cast.outsider, f"/api/boards/{board}/thumbnail.png"))[0] \
         == 404
     await teacher.close()
+
+
+async def test_a_thumbnail_is_rendered_once_per_board_at_a_time() -> None:
+    """A board being drawn on moves every few ms: its thumbnail is not rendered again for each
+    request, and requests that come together share one render."""
+    now = [0.0]
+    cache = ThumbnailCache(fresh_s=20, clock=lambda: now[0])
+    renders = 0
+
+    async def render() -> bytes:
+        nonlocal renders
+        renders += 1
+        await asyncio.sleep(0.05)
+        return b"png"
+
+    together = await asyncio.gather(*(cache.once(7, render) for _ in range(5)))
+    assert together == [b"png"] * 5 and renders == 1
+    cache.put(7, ("e", 10), b"png")
+    assert cache.get(7, ("e", 11)) == b"png"  # moved, but fresh enough
+    now[0] = 21
+    assert cache.get(7, ("e", 11)) is None  # moved and old: render again
+    assert cache.get(7, ("e", 10)) == b"png"  # not moved: still right
