@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import io
 import math
 import re
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from tests.boards.pdfs import phone_photo, worksheet_pdf
@@ -160,6 +162,37 @@ async def test_a_worksheet_pdf_becomes_pages_and_the_pupil_sees_the_writing(
     # It is selected at once, to be moved: the select tool is on, the handle drawn.
     await expect(board(teacher)).to_have_attribute("data-tool", "select")
     assert await teacher.evaluate("() => window.__board.selection.ids") == [image["id"]]
+    # Moved, then resized by its handle: the pupil's copy follows.
+    box = image["box"]
+    centre = ((box["x"] + box["w"] / 2) / 1920, (box["y"] + box["h"] / 2) / 1080)
+    await drag(teacher, centre, (centre[0] - 0.2, centre[1]))
+    moved_x = f"() => window.__board.items.get({image['id']!r}).box.x"
+    await eventually(lambda: pupil.evaluate(moved_x), lambda v: abs(v - (box["x"] - 384)) < 3)
+    corner = ((box["x"] - 384 + box["w"] + 2) / 1920, (box["y"] + box["h"] + 2) / 1080)
+    await drag(teacher, corner, (corner[0] + 0.05, corner[1] + 0.05))
+    width = f"() => window.__board.items.get({image['id']!r}).box.w"
+    await eventually(lambda: pupil.evaluate(width), lambda v: v > box["w"] * 1.1)
+
+    # The image button inserts one too (a PNG chosen from the device).
+    png = io.BytesIO()
+    Image.new("RGB", (300, 200), (21, 128, 61)).save(png, "PNG")
+    async with teacher.expect_file_chooser() as chooser:
+        await teacher.get_by_role("button", name="Insérer une image").click()
+    await (await chooser.value).set_files(
+        files=[{"name": "figure.png", "mimeType": "image/png", "buffer": png.getvalue()}])
+    await expect(board(pupil)).to_have_attribute("data-item-count", "3")
+
+    # And a PDF pasted (Ctrl+V) is imported as pages.
+    async with teacher.expect_response(f"{base}/api/boards/{board_id}/import") as pasted_pdf:
+        await teacher.evaluate("""(b64) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], 'colle.pdf', { type: 'application/pdf' }));
+          document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt,
+            bubbles: true, cancelable: true }));
+        }""", one)
+    assert (await pasted_pdf.value).status == 201
+    await expect(board(pupil)).to_have_attribute("data-page-count", "6")
 
     assert teacher.js_errors == [] and pupil.js_errors == []  # type: ignore[attr-defined]
     await s_context.close()
@@ -383,6 +416,7 @@ async def test_running_the_session_from_the_page(
     await dialog.get_by_role("button", name="Descendre la page 1").click()
     second = "() => window.__board.pages[1].id"
     await eventually(lambda: pupil.evaluate(second), lambda v: v == first)
+    await check_accessibility(teacher)
     await teacher.screenshot(path=SCREENSHOTS / "board-pages-tbi.png")
     await dialog.get_by_role("button", name="Supprimer la page 3").click()
     await teacher.get_by_role("button", name="Supprimer", exact=True).click()
@@ -503,6 +537,7 @@ async def test_tbi_layout_laptop_and_phone(
     got = await page.evaluate(LAYOUT)
     assert got["rows"] == 1 and got["barHeight"] < 100, got  # the header does not wrap
     assert got["unreachable"] == [] and got["count"] > 30, got
+    await check_accessibility(page)
     # A tool touched with a finger shows its name (no hover on a TBI).
     await page.get_by_role("button", name="Rapporteur").tap()
     await expect(page.locator(".touch-tip")).to_have_text("Rapporteur")
