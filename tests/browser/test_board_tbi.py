@@ -541,6 +541,24 @@ async def test_tbi_layout_laptop_and_phone(
     # A tool touched with a finger shows its name (no hover on a TBI).
     await page.get_by_role("button", name="Rapporteur").tap()
     await expect(page.locator(".touch-tip")).to_have_text("Rapporteur")
+    # The protractor, dragged with a finger (real touch events), moves for the class.
+    where = "() => window.__board.instruments.placed.find(i => i.kind === 'protractor')"
+    before = await page.evaluate(where)
+    body = await page.locator(".instrument-protractor .body").bounding_box()
+    assert body
+    x, y = body["x"] + body["width"] / 2, body["y"] + body["height"] * 0.6
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                                "touchPoints": [{"x": x, "y": y}]})
+    for k in range(1, 11):
+        await cdp.send("Input.dispatchTouchEvent", {
+            "type": "touchMove", "touchPoints": [{"x": x - 12 * k, "y": y + 6 * k}]})
+    await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    after = await page.evaluate(where)
+    scale = 1920 / (await page.locator(".board-sheet").bounding_box() or {"width": 1920})["width"]
+    assert abs((before["x"] - after["x"]) - 120 * scale) < 4, (before, after)
+    assert abs((after["y"] - before["y"]) - 60 * scale) < 4, (before, after)
+    assert await item_count(page) == 0  # the finger moved the instrument, drew nothing
     for viewport in (LAPTOP, PHONE):
         await page.set_viewport_size(viewport)
         await page.wait_for_timeout(200)

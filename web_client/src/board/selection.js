@@ -216,6 +216,7 @@ export function selectionTool(ctx) {
 
   /** Items gone (erased by someone, page changed): forget them. */
   function prune() {
+    if (!ids.size) return; // nothing selected: nothing to do on every remote op
     const still = [...ids].filter((id) => state.items.get(id)?.page_id === ctx.pageId());
     if (still.length !== ids.size) set(still);
     else view.redrawTop();
