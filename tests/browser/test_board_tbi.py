@@ -266,6 +266,14 @@ async def test_select_move_resize_restyle_delete_and_undo(
     await teacher.mouse.up()
     selected = await teacher.evaluate("() => window.__board.selection.ids")
     assert sorted(selected) == sorted([rect["id"], stroke["id"]])
+    # Both recoloured in one gesture: one op, and one undo takes both back.
+    colours = f"""() => [{rect['id']!r}, {stroke['id']!r}]
+      .map((id) => window.__board.items.get(id).style.color)"""
+    was = await pupil.evaluate(colours)
+    await teacher.get_by_role("button", name="Violet").click()
+    await eventually(lambda: pupil.evaluate(colours), lambda v: v == ["#7e22ce", "#7e22ce"])
+    await teacher.keyboard.press("Control+z")
+    await eventually(lambda: pupil.evaluate(colours), lambda v: v == was)
     await teacher.keyboard.press("Delete")
     await expect(board(pupil)).to_have_attribute("data-item-count", "1")
     await teacher.keyboard.press("Control+z")

@@ -20,6 +20,8 @@ function sameOp(a, b) {
     case 'add': return a.item.id === b.item?.id;
     case 'append': return a.item_id === b.item_id && a.points.length === b.points?.length;
     case 'update': return a.item_id === b.item_id;
+    case 'update_many': return a.updates.length === b.updates?.length
+      && a.updates.every((u, i) => u.item_id === b.updates[i]?.item_id);
     case 'move':
     case 'remove': return String(a.item_ids) === String(b.item_ids);
     case 'clear':

@@ -1,8 +1,8 @@
 // The « Sélection » tool: touch or click an item to select it (Maj adds), or draw a loop
 // around several (lasso); drag them to move them, drag the corner handle to resize, change
 // their colour or width with the usual buttons, delete them, double-tap a text to edit it.
-// Each change is one op (one `move`, one `update` per item, one `remove`), so undo and redo
-// (held by the server, per author) take each back. A pupil with the pen selects only their
+// Each gesture is one op (one `move`, one `update_many`, one `remove`), so one undo (held by
+// the server, per author) takes it back whole. A pupil with the pen selects only their
 // own items, as the server rules.
 import { bounds, hits } from './geometry.js';
 
@@ -34,7 +34,7 @@ const round = (v) => Math.round(v * 10) / 10;
 
 /**
  * `ctx`: state, view, pageId(), canEdit(item), local(op), commit(op), changed(),
- * editText(item).
+ * editText(item), limits().
  */
 export function selectionTool(ctx) {
   const { state, view } = ctx;
@@ -158,9 +158,7 @@ export function selectionTool(ctx) {
         ctx.local({ type: 'update', item_id: item.id, set });
       }
       if (e.type === 'pointerup' && g.last && Math.abs(g.last - 1) > 0.01) {
-        for (const item of g.originals) {
-          ctx.commit({ type: 'update', item_id: item.id, set: scaled(item, g.box, g.last) });
-        }
+        commitUpdates(g.originals.map((item) => ({ item_id: item.id, set: scaled(item, g.box, g.last) })));
       }
     }
   }
@@ -198,14 +196,41 @@ export function selectionTool(ctx) {
     c.restore();
   }
 
+  /**
+   * One `update_many` for the gesture (one undo), in pieces if it is too big for one message
+   * (a resize of long strokes carries all their points).
+   */
+  function commitUpdates(updates) {
+    const max = (ctx.limits?.()?.payload_bytes || 65536) * 0.8;
+    let batch = [];
+    let size = 0;
+    const flush = () => {
+      if (batch.length === 1) ctx.commit({ type: 'update', ...batch[0] });
+      else if (batch.length) {
+        ctx.commit({ type: 'update_many', updates: batch.map((u) => ({ type: 'update', ...u })) });
+      }
+      batch = [];
+      size = 0;
+    };
+    for (const u of updates) {
+      const n = JSON.stringify(u).length;
+      if (batch.length && (size + n > max || batch.length >= 500)) flush();
+      batch.push(u);
+      size += n;
+    }
+    flush();
+  }
+
   /** Restyle: the colour or width buttons while something is selected. */
   function restyle(change) {
+    const updates = [];
     for (const item of items()) {
       const style = { color: '#1a1a1a', width: 4, opacity: 1, fill: null, ...item.style, ...change };
       if (item.kind === 'text' && change.width) continue; // a text's size is its font size
       if (item.kind === 'highlighter' && change.width) style.width = Math.min(64, change.width * 4);
-      ctx.commit({ type: 'update', item_id: item.id, set: { style } });
+      updates.push({ item_id: item.id, set: { style } });
     }
+    commitUpdates(updates);
   }
 
   function remove() {

@@ -176,6 +176,7 @@ export function renderBoard(root, { boardId }) {
     commit,
     changed: () => refresh(),
     editText: (item) => editText(item),
+    limits: () => model.limits,
   });
   inputCtx.selection = selection;
   const instruments = instrumentLayer({
