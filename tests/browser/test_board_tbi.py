@@ -453,6 +453,8 @@ async def test_running_the_session_from_the_page(
     await expect(board(pupil)).to_have_attribute("data-can-draw", "false")
     await expect(board(teacher)).to_have_attribute("data-can-draw", "false")
     await expect(lock).to_be_disabled()
+    await expect(teacher.get_by_role("button", name="Donner le stylet")).to_be_disabled()
+    await expect(teacher.locator(".page-bar .menu")).to_be_hidden()
     await check_accessibility(pupil)
     await pupil.screenshot(path=SCREENSHOTS / "board-ended-phone.png")
     await teacher.screenshot(path=SCREENSHOTS / "board-ended-tbi.png")

@@ -669,10 +669,13 @@ export function renderBoard(root, { boardId }) {
         : 'Verrouiller : seul·e vous pourrez écrire';
       lock.setAttribute('aria-label', locked ? 'Verrouillé (déverrouiller)' : 'Verrouiller');
     }
-    const ended = model.boardState === 'ended';
+    const ended = model.boardState === 'ended'; // read-only: no pen to give, no page to add
     for (const el of teacherBox.querySelectorAll('.session-menu [data-action]')) {
       el.disabled = ended && el.dataset.action !== 'rename';
     }
+    const penButton = teacherBox.querySelector('.pen-button');
+    if (penButton) penButton.disabled = ended;
+    if (model.started) pages.el.querySelector('.menu').hidden = !isTeacher() || ended;
     if (model.started) {
       meta.textContent = [model.board?.owner_name, stateLabel()].filter(Boolean).join(' · ');
     }
