@@ -233,6 +233,11 @@ async def test_select_move_resize_restyle_delete_and_undo(
     assert abs(moved["x"] - box0["x"] - 192) < 3 and abs(moved["y"] - box0["y"] - 108) < 3
     assert await rect_box(teacher) == moved
     await teacher.screenshot(path=SCREENSHOTS / "board-selection-tbi.png")
+    await teacher.set_viewport_size(PHONE)  # the same selection on a phone's screen
+    await teacher.wait_for_timeout(300)
+    await teacher.screenshot(path=SCREENSHOTS / "board-selection-phone.png")
+    await teacher.set_viewport_size(TBI)
+    await teacher.wait_for_timeout(300)
     # Undo: back where it was, on both screens.
     await teacher.keyboard.press("Control+z")
     for page in (teacher, pupil):
@@ -426,6 +431,13 @@ async def test_running_the_session_from_the_page(
     await eventually(lambda: pupil.evaluate(second), lambda v: v == first)
     await check_accessibility(teacher)
     await teacher.screenshot(path=SCREENSHOTS / "board-pages-tbi.png")
+    # The pupil's « Pages »: thumbnails to go to a page, nothing to move or delete.
+    await pupil.get_by_role("button", name="Pages").click()
+    p_dialog = pupil.get_by_role("dialog", name="Pages du tableau")
+    await expect(p_dialog.locator(".page-thumb")).to_have_count(3)
+    await expect(p_dialog.get_by_role("button", name=re.compile("Supprimer"))).to_have_count(0)
+    await pupil.screenshot(path=SCREENSHOTS / "board-pages-phone.png")
+    await p_dialog.get_by_role("button", name="Fermer").click()
     await dialog.get_by_role("button", name="Supprimer la page 3").click()
     await teacher.get_by_role("button", name="Supprimer", exact=True).click()
     await expect(board(pupil)).to_have_attribute("data-page-count", "2")
