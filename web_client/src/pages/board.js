@@ -5,6 +5,7 @@ import { boardChat } from '../board/chat.js';
 import { h, replace, setTitle } from '../dom.js';
 import { BoardConnection } from '../board/connection.js';
 import { followersPanel } from '../board/followers.js';
+import { preload } from '../board/draw.js';
 import { PAGE_H, PAGE_W } from '../board/geometry.js';
 import { newId } from '../board/ids.js';
 import { attachInput } from '../board/input.js';
@@ -306,10 +307,20 @@ export function renderBoard(root, { boardId }) {
     return change;
   }
 
-  function commit(op) {
-    local(op);
+  /**
+   * Apply here and send. Refused for speed (`rate_limited`: a busy server, say rendering a
+   * PDF), nothing was applied there: the same op goes again a little later, as strokes do
+   * (stroke.js); refused otherwise, the board is fetched again to show the server's truth.
+   */
+  function commit(op, retries = 0) {
+    if (!retries) local(op);
     conn.submit(op).then((ack) => {
-      if (!ack.ok && ack.error?.code !== 'reset') refused(ack.error, { resync: true });
+      if (ack.ok || ack.error?.code === 'reset') return;
+      if (ack.error?.code === 'rate_limited' && retries < 12) {
+        setTimeout(() => commit(op, retries + 1), 250 + Math.random() * 350);
+        return;
+      }
+      refused(ack.error, { resync: true });
     });
   }
 
@@ -516,6 +527,10 @@ export function renderBoard(root, { boardId }) {
     model.lastIndex = state.pageIndex(id);
     view.setPage(id);
     instruments.refresh();
+    const i = model.lastIndex; // the pages on either side: their backgrounds, ready
+    for (const near of [state.pages[i + 1], state.pages[i - 1]]) {
+      if (near?.background === 'image') preload(near.image);
+    }
   }
 
   function goTo(index, { manual = false } = {}) {
