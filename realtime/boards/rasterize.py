@@ -22,8 +22,9 @@ from realtime.boards.ops import PAGE_H, PAGE_W
 # 1.5 × the 1920 × 1080 sheet: sharp on a TBI, and still sharp at 150 % zoom.
 FRAME_W, FRAME_H = PAGE_W * 3 // 2, PAGE_H * 3 // 2
 JPEG_QUALITY = 85
-# A photo decodes to width × height × 4 bytes: 40 Mpx is a 48 Mpx phone's photo reduced, and
-# bounds one decode to ~160 MiB (Pillow's own bomb check stops at 179 Mpx).
+# A 48 Mpx phone's photo passes. A JPEG decodes reduced to the frame's size (`draft`); a PNG
+# of 50 Mpx decodes whole, to at most ~200 MiB, one at a time per process (one render thread).
+# Pillow's own bomb check would stop only at 179 Mpx.
 MAX_PIXELS = 50_000_000
 IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF", "MPO": "JPEG"}
 
