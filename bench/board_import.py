@@ -175,6 +175,34 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
             table2 = [["POST …/import (ENT)", str(n), f"{took:.2f}", f"{n / took:.1f}",
                        f"{rss0:.0f}", f"{peak:.0f}", f"{len(progress)}"]]
 
+            # 4. Another class's board on the same server while a PDF is imported: the ack
+            # latency of its teacher's ops, quiet server (baseline) against during an import.
+            other = next(a for a in accounts if a["role"] == "teacher" and a["classes"]
+                         and a["login"] != teacher_acct["login"])
+            other_t = Teacher(server.url, await login(http, server.url, other))
+            async with http.get(f"{server.url}/api/classes", headers=other_t.headers) as r:
+                other_class = (await r.json())["classes"][0]["id"]
+            busy_board = await other_t.board(http, other_class, "Autre classe")
+            drawer = await client(server.url, other_t.token)
+            await drawer.call("join", {"board_id": busy_board}, namespace="/boards")
+            table4 = []
+            for label, importing in (("quiet server (baseline)", False),
+                                     ("during a 40-page import", True)):
+                target = await teacher.board(http, class_id, f"Import {label}")
+                job = (asyncio.create_task(teacher.upload(http, target, pdf)) if importing
+                       else None)
+                acks = await ack_latencies(drawer, busy_board, seconds=3.0, rate=30,
+                                           prefix="q" if not importing else "i")
+                if job is not None:
+                    await job
+                acks.sort()
+                table4.append([label, str(len(acks)), f"{acks[len(acks) // 2]:.1f}",
+                               f"{acks[int(len(acks) * 0.99) - 1]:.1f}", f"{acks[-1]:.1f}"])
+            await drawer.disconnect()
+            table4.append(["ratio import / quiet", "",
+                           f"{float(table4[1][2]) / float(table4[0][2]):.2f}×",
+                           f"{float(table4[1][3]) / float(table4[0][3]):.2f}×", ""])
+
             # 3. Pupils joining a board of background pages, and of blank pages.
             rows3 = []
             # (a first round, not shown, warms the server's paths up for both)
@@ -231,9 +259,30 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     show("2. The import through the server (upload → every page added, one pupil joined)",
          ["request", "pages", "seconds", "pages/s", "server RSS MiB before", "peak MiB",
           "progress events"], table2)
+    show("4. Another board's ops on the same server (acked add, 30/s for 3 s)",
+         ["while", "ops", "ack p50 ms", "ack p99 ms", "ack max ms"], table4)
     show(f"3. {args.pupils} pupils join at once a board of {args.board_pages} pages",
          ["board", "pages", "pupils", "join p50 ms", "join max ms", "join answer KiB",
           "background KiB (page shown)"], table3)
+
+
+async def ack_latencies(sio: socketio.AsyncClient, board: int, seconds: float, rate: int,
+                        prefix: str) -> list[float]:
+    """Acked `add`s at `rate` per second for `seconds`: each one's ack latency in ms."""
+    out: list[float] = []
+    t_end = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        ack = await sio.call("op", {"board_id": board, "op": {"type": "add", "item": {
+            "id": f"{prefix}{i}", "kind": "stroke", "page_id": "p1",
+            "points": [[i % 1900, 50], [i % 1900 + 5, 60]]}}}, namespace="/boards")
+        took = time.perf_counter() - t0
+        if ack.get("ok"):
+            out.append(took * 1000)
+        i += 1
+        await asyncio.sleep(max(0.0, 1 / rate - took))
+    return out
 
 
 def show(title: str, head: list[str], rows: list[list[str]]) -> None:

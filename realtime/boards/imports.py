@@ -4,28 +4,34 @@ Synchronous by design: the request answers once every page exists (a 40-page wor
 few seconds), with the pages it added. Meanwhile the board's members see each page arrive as
 it is rendered — an ordinary `add_page` op, so it is durable, sequenced, undoable and in
 `join` like any other page — and an `import` event `{board_id, done, total, name}` after
-each one, which the web client shows as a progress bar. Rendering runs in the render thread
-(rasterize.py), never on the event loop; one import at a time per board and per person.
+each one, which the web client shows as a progress bar. Rendering runs in the render process
+(rasterize.py), never on the event loop nor in its interpreter, one page ahead of the page
+being stored; one import at a time per board and per person.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import os
 import secrets
-from typing import Any
+import tempfile
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 from realtime.boards import store
 from realtime.boards.live import NAMESPACE, room_name
 from realtime.boards.ops import AddPage, Page, RemovePage
 from realtime.boards.rasterize import (
-    RENDER_POOL,
     Unreadable,
     kind_of,
     pdf_page_count,
     render_image,
-    render_pdf,
+    render_pdf_page,
+    render_pool,
 )
 from realtime.boards.service import BoardService, board_ref
 from realtime.errors import AppError
@@ -34,15 +40,14 @@ from realtime.policy import Action, may
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 BUSY_RETRIES = 50  # admission control said "busy": try the page again, 100 ms apart
-# The render thread hands each page to the loop and waits for room in the queue; never for
-# ever (a loop shut down meanwhile must not leave the thread stuck, and the process with it).
-HANDOFF_S = 120.0
 
 
 class PageImporter:
     def __init__(self, service: BoardService) -> None:
         self.service = service
+        self.pool = render_pool()  # its process starts with the first import
         self._busy: set[int] = set()  # boards with an import under way here
         self._users: set[int] = set()  # people with an import under way here
 
@@ -79,12 +84,12 @@ class PageImporter:
     async def _run(self, p: Principal, board_id: int, kind: str, data: bytes, name: str
                    ) -> list[dict[str, Any]]:
         service, limits = self.service, self.service.limits
-        loop = asyncio.get_running_loop()
         live = await service.open(board_id)
         room = max(0, limits.pages_per_board - len(live.state.pages))
+        path = await asyncio.to_thread(_spill, data) if kind == "pdf" else ""
         try:
             if kind == "pdf":
-                count = await loop.run_in_executor(RENDER_POOL, pdf_page_count, data)
+                count = await self.render(pdf_page_count, path)
                 if count < 1:
                     raise AppError("invalid", "Ce PDF n'a aucune page.")
                 if count > limits.import_pages:
@@ -96,53 +101,53 @@ class PageImporter:
                 raise AppError("too_large", f"Le tableau ne peut plus recevoir que {room} "
                                             f"page{'s' if room > 1 else ''} "
                                             f"({limits.pages_per_board} au plus).")
-            frames: asyncio.Queue[tuple[int, int, bytes] | BaseException | None] = (
-                asyncio.Queue(maxsize=4))  # rendering waits when storing lags behind
-            stop = False
 
-            def hand(got: tuple[int, int, bytes] | BaseException | None) -> None:
-                asyncio.run_coroutine_threadsafe(frames.put(got), loop).result(HANDOFF_S)
+            def page(index: int) -> asyncio.Future[bytes]:
+                return asyncio.ensure_future(
+                    self.render(render_pdf_page, path, index) if kind == "pdf"
+                    else self.render(render_image, data))
 
-            def emit(index: int, total: int, jpeg: bytes) -> None:
-                hand((index, total, jpeg))
-
-            def render() -> None:
-                try:
-                    if kind == "pdf":
-                        render_pdf(data, emit, cancelled=lambda: stop)
-                    else:
-                        emit(0, 1, render_image(data))
-                except BaseException as exc:  # handed to the loop, raised there
-                    hand(exc)
-                    return
-                hand(None)
-
-            rendering = loop.run_in_executor(RENDER_POOL, render)
             added: list[Page] = []
+            ahead = page(0)  # the next page renders while this one is stored and sent
             try:
-                while (got := await frames.get()) is not None:
-                    if isinstance(got, BaseException):
-                        raise got
-                    index, total, jpeg = got
+                for index in range(count):
+                    jpeg = await ahead
+                    if index + 1 < count:
+                        ahead = page(index + 1)
                     added.append(await self._add_page(p, board_id, jpeg))
                     await service.sio.emit(
-                        "import", {"board_id": board_id, "done": index + 1, "total": total,
+                        "import", {"board_id": board_id, "done": index + 1, "total": count,
                                    "name": name[:120]},
                         room=room_name(board_id), namespace=NAMESPACE)
             except BaseException:
-                stop = True
-                while not rendering.done():  # let the render thread finish its last put
-                    if frames.empty():
-                        await asyncio.sleep(0.01)
-                    else:
-                        frames.get_nowait()
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
                 await self._undo_pages(p, board_id, added)
                 raise
-            await rendering
         except Unreadable as exc:
             raise AppError(exc.code, exc.message) from exc
+        finally:
+            if path:
+                await asyncio.to_thread(os.unlink, path)
         return [{"id": page.id, "background": page.background, "image": page.image}
                 for page in added]
+
+    async def render(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the render process. A worker that died (a PDF that crashed PDFium)
+        is replaced for the next task, and this one is refused as unreadable."""
+        pool = self.pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        except BrokenProcessPool as exc:
+            if self.pool is pool:
+                log.error("board render process died; starting another")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = render_pool()
+            raise AppError("invalid", "Ce fichier n'a pas pu être lu.") from exc
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def _add_page(self, p: Principal, board_id: int, jpeg: bytes) -> Page:
         digest = hashlib.sha256(jpeg).hexdigest()
@@ -168,3 +173,11 @@ class PageImporter:
             except Exception:
                 log.exception("could not take back an imported page",
                               extra={"board": board_id, "page": page.id})
+
+
+def _spill(data: bytes) -> str:
+    """The PDF in a temporary file, that the render process opens for each page."""
+    fd, path = tempfile.mkstemp(prefix="board-import-", suffix=".pdf")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path

@@ -1,7 +1,9 @@
 """Worksheets and textbook pages as board backgrounds: a PDF's pages or a photo, rendered to
-16:9 JPEG frames the size of a TBI sheet. Synchronous and CPU-bound: callers run it off the
-event loop, in `RENDER_POOL` (one thread, because PDFium is not thread-safe: every call into
-it must come from the same thread, one at a time).
+16:9 JPEG frames the size of a TBI sheet. Synchronous and CPU-bound: callers run it in a
+`render_pool()`, a process of its own (PDFium is not thread-safe, and rendering in a thread of
+the server took the interpreter from the board fan-out: other classes' ops waited, and
+admission control refused some, while a PDF was imported — docs/performance.md). One worker
+process: one page at a time, whatever the number of imports.
 
 A page keeps its proportions: it is scaled to fit the frame and centred on white (an A4
 portrait worksheet stands in the middle of the board, room on its sides to write), so the web
@@ -11,8 +13,12 @@ client, the SVG and the PDF export all draw a background over the whole sheet un
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 import pypdfium2 as pdfium
 from PIL import Image, ImageOps
@@ -26,16 +32,35 @@ JPEG_QUALITY = 85
 # of 50 Mpx decodes whole, to at most ~200 MiB, one at a time per process (one render thread).
 # Pillow's own bomb check would stop only at 179 Mpx.
 MAX_PIXELS = 50_000_000
+ORPHAN_CHECK_S = 1.0
 IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF", "MPO": "JPEG"}
 
-RENDER_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board-render")
+
+
+def render_pool() -> ProcessPoolExecutor:
+    """The render worker: a spawned process (not forked from a server with threads, sockets
+    and an event loop), started on its first task, and gone with the server (`_watch_server`)."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_watch_server, initargs=(os.getpid(),))
+
+
+def _watch_server(server_pid: int) -> None:
+    """In the render process: a server killed outright (a crash, SIGKILL) cannot tell its
+    worker to stop, and the worker would wait for tasks for ever: it leaves by itself once
+    its parent is no longer the server."""
+    def watch() -> None:
+        while os.getppid() == server_pid:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="render-orphan-watch", daemon=True).start()
 
 
 class Unreadable(Exception):
     """The file is not what it claims to be, or cannot be read: `message` is for people."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(code, message)  # both in args: it crosses from the render process
         self.code = code
         self.message = message
 
@@ -70,10 +95,10 @@ def _frame(img: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def pdf_page_count(data: bytes) -> int:
+def pdf_page_count(path: str) -> int:
     """How many pages, reading nothing else: refused before any page is added."""
     try:
-        pdf = pdfium.PdfDocument(data)
+        pdf = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as exc:
         raise Unreadable("invalid", _pdf_error(exc)) from exc
     try:
@@ -88,10 +113,37 @@ def _pdf_error(exc: Exception) -> str:
     return "Ce fichier PDF est illisible ou endommagé."
 
 
-def render_pdf(data: bytes, emit: Callable[[int, int, bytes], None], *,
-               cancelled: Callable[[], bool] = lambda: False) -> int:
-    """Each page as a frame, in order: `emit(index, count, jpeg)` after each (a caller in
-    another thread hands it to the loop). The document is parsed once for all its pages."""
+def _page_frame(pdf: pdfium.PdfDocument, index: int) -> bytes:
+    page = pdf[index]
+    try:
+        w, h = page.get_size()
+        if not (w > 1 and h > 1):
+            raise Unreadable("invalid", f"La page {index + 1} du PDF est vide.")
+        scale = min(FRAME_W / w, FRAME_H / h)
+        img = page.render(scale=scale, may_draw_forms=True).to_pil()
+    except pdfium.PdfiumError as exc:
+        raise Unreadable("invalid", f"La page {index + 1} du PDF est illisible.") from exc
+    finally:
+        page.close()
+    return _frame(img)
+
+
+def render_pdf_page(path: str, index: int) -> bytes:
+    """One page as a frame (a task of the render process: the PDF is a file, opened lazily
+    by PDFium, so a page costs its own rendering, not the transfer of the document)."""
+    try:
+        pdf = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as exc:
+        raise Unreadable("invalid", _pdf_error(exc)) from exc
+    try:
+        return _page_frame(pdf, index)
+    finally:
+        pdf.close()
+
+
+def render_pdf(data: bytes | str, emit: Callable[[int, int, bytes], None]) -> int:
+    """Every page as a frame, in order, `emit(index, count, jpeg)` after each, the document
+    parsed once (the benchmark's measure of rendering alone)."""
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -99,21 +151,7 @@ def render_pdf(data: bytes, emit: Callable[[int, int, bytes], None], *,
     try:
         count = len(pdf)
         for index in range(count):
-            if cancelled():
-                break
-            page = pdf[index]
-            try:
-                w, h = page.get_size()
-                if not (w > 1 and h > 1):
-                    raise Unreadable("invalid", f"La page {index + 1} du PDF est vide.")
-                scale = min(FRAME_W / w, FRAME_H / h)
-                bitmap = page.render(scale=scale, may_draw_forms=True)
-                img = bitmap.to_pil()
-            except pdfium.PdfiumError as exc:
-                raise Unreadable("invalid", f"La page {index + 1} du PDF est illisible.") from exc
-            finally:
-                page.close()
-            emit(index, count, _frame(img))
+            emit(index, count, _page_frame(pdf, index))
         return count
     finally:
         pdf.close()

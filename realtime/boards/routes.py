@@ -152,7 +152,8 @@ async def thumbnail(request: web.Request) -> web.Response:
 
 async def _render_thumbnail(request: web.Request, meta: store.BoardMeta, state: Peek
                             ) -> bytes:
-    """The export's drawing of that page (reportlab, in a thread), rasterised small."""
+    """The export's drawing of that page (reportlab, in a thread), rasterised small in the
+    render process."""
     # The first page with something on it (an imported worksheet, drawings), else page 1.
     drawn = {i.page_id for i in state.items}
     shown = next((p for p in state.pages if p.background == "image" or p.id in drawn),
@@ -161,8 +162,8 @@ async def _render_thumbnail(request: web.Request, meta: store.BoardMeta, state: 
     page_items = [i for i in state.items if shown is not None and i.page_id == shown.id]
     images = await _images(request, meta.id, first, page_items)
     pdf = await asyncio.to_thread(export.render_pdf, meta.title, first, page_items, images)
-    return await asyncio.get_running_loop().run_in_executor(
-        rasterize.RENDER_POOL, rasterize.thumbnail_png, pdf, board_crop())
+    return await request.app[keys.BOARD_IMPORTS].render(rasterize.thumbnail_png, pdf,
+                                                        board_crop())
 
 
 class ThumbnailCache:
@@ -278,9 +279,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
-    app[keys.BOARD_IMPORTS] = PageImporter(service)
+    app[keys.BOARD_IMPORTS] = importer = PageImporter(service)
     app[keys.BOARD_THUMBNAILS] = ThumbnailCache()
     yield
+    importer.close()
     await service.close()
 
 

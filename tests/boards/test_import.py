@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,15 @@ from tests.boards.test_durability import _client, server_process
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import login
 from tests.test_server import _free_port, _wait_ready
+
+
+def children_of(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return f.read().split()
+
+
+def alive(pid: str) -> bool:
+    return os.path.exists(f"/proc/{pid}")
 
 
 async def upload(base: str, acct: dict[str, Any], board: int, data: bytes,
@@ -146,8 +156,16 @@ async def test_imported_pages_survive_a_crash(demo_db_path: Path,
         board = await create_board(base, people)
         status, body = await upload(base, people.teacher, board, worksheet_pdf(4))
         assert status == 201, body
+        workers = children_of(proc.pid)
+        assert workers, "the render process runs beside the server"
         proc.send_signal(signal.SIGKILL)  # no goodbye, no final snapshot
         proc.wait(timeout=10)
+        # Its render process does not outlive it (it would wait for tasks for ever).
+        for _ in range(100):
+            if not any(alive(w) for w in workers):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(alive(w) for w in workers), workers
     with server_process(demo_db_path, port) as proc:
         await _wait_ready(base, proc)
         alice = await _client(base, people.alice)
