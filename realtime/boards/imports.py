@@ -17,8 +17,10 @@ import hashlib
 import logging
 import os
 import secrets
+import signal
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -41,6 +43,7 @@ from realtime.policy import Action, may
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+RENDER_TIMEOUT_S = 60.0  # one page (or one photo, or one thumbnail): a normal one takes 0.1 s
 BUSY_RETRIES = 50  # admission control said "busy": try the page again, 100 ms apart
 
 
@@ -48,6 +51,7 @@ class PageImporter:
     def __init__(self, service: BoardService) -> None:
         self.service = service
         self.pool = render_pool()  # its process starts with the first import
+        self._worker_pid: int | None = None
         self._busy: set[int] = set()  # boards with an import under way here
         self._users: set[int] = set()  # people with an import under way here
 
@@ -134,17 +138,34 @@ class PageImporter:
                 for page in added]
 
     async def render(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in the render process. A worker that died (a PDF that crashed PDFium)
-        is replaced for the next task, and this one is refused as unreadable."""
+        """`fn(*args)` in the render process, for `RENDER_TIMEOUT_S` at most. A worker that died
+        (a PDF that crashed PDFium) or that took too long (it is killed) is replaced for the
+        next task, and this one is refused as unreadable."""
+        loop = asyncio.get_running_loop()
         pool = self.pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            if self._worker_pid is None:  # which process to stop, should a page never end
+                self._worker_pid = await loop.run_in_executor(pool, os.getpid)
+            return await asyncio.wait_for(loop.run_in_executor(pool, fn, *args),
+                                          RENDER_TIMEOUT_S)
+        except TimeoutError as exc:
+            log.error("board render took too long; its process is stopped")
+            self._replace(pool, kill=True)
+            raise AppError("invalid", "Ce fichier est trop long à lire : une page dépasse "
+                                      f"{RENDER_TIMEOUT_S:.0f} s.") from exc
         except BrokenProcessPool as exc:
-            if self.pool is pool:
-                log.error("board render process died; starting another")
-                pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = render_pool()
+            log.error("board render process died; starting another")
+            self._replace(pool)
             raise AppError("invalid", "Ce fichier n'a pas pu être lu.") from exc
+
+    def _replace(self, pool: ProcessPoolExecutor, kill: bool = False) -> None:
+        if self.pool is not pool:
+            return  # another task replaced it already
+        if kill and self._worker_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._worker_pid, signal.SIGKILL)
+        pool.shutdown(wait=False, cancel_futures=True)
+        self.pool, self._worker_pid = render_pool(), None
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

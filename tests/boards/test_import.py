@@ -9,6 +9,7 @@ import asyncio
 import io
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,34 @@ async def test_one_import_at_a_time_per_board(
     teacher = await board_client(cast.teacher)
     join = await teacher.call("join", {"board_id": board})
     assert len(join["snapshot"]["pages"]) == 21
+
+
+async def test_a_render_that_never_ends_is_stopped_and_the_next_one_works(
+        monkeypatch: Any) -> None:
+    """A page that keeps PDFium busy for ever must not keep every later import waiting: its
+    render process is killed at the time limit and a new one takes the next task."""
+    from realtime.boards import imports
+    from realtime.errors import AppError
+
+    monkeypatch.setattr(imports, "RENDER_TIMEOUT_S", 1.0)
+    importer = imports.PageImporter(service=None)  # type: ignore[arg-type]
+    try:
+        first = await importer.render(os.getpid)
+        try:
+            await importer.render(time.sleep, 30)
+            raise AssertionError("not stopped")
+        except AppError as err:
+            assert err.code == "invalid" and "trop long" in err.message
+        assert not alive(str(first)) or await _gone(first)
+        second = await importer.render(os.getpid)
+        assert second != first
+    finally:
+        importer.close()
+
+
+async def _gone(pid: int) -> bool:
+    for _ in range(50):
+        if not alive(str(pid)):
+            return True
+        await asyncio.sleep(0.1)
+    return False
