@@ -238,6 +238,11 @@ async def test_select_move_resize_restyle_delete_and_undo(
     await teacher.screenshot(path=SCREENSHOTS / "board-selection-phone.png")
     await teacher.set_viewport_size(TBI)
     await teacher.wait_for_timeout(300)
+    # The arrow keys nudge it (Maj: 10 units), each one an op.
+    await teacher.keyboard.press("Shift+ArrowRight")
+    await eventually(lambda: rect_box(pupil), lambda v: abs(v["x"] - moved["x"] - 10) < 0.01)
+    await teacher.keyboard.press("Control+z")
+    await eventually(lambda: rect_box(pupil), lambda v: v == moved)
     # Undo: back where it was, on both screens.
     await teacher.keyboard.press("Control+z")
     for page in (teacher, pupil):

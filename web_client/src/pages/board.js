@@ -709,6 +709,13 @@ export function renderBoard(root, { boardId }) {
       e.preventDefault();
       selection.remove();
     } else if (e.key === 'Escape' && selection.size) selection.clear();
+    else if (selection.size && e.key.startsWith('Arrow')) { // nudge: 1 unit, 10 with Maj
+      e.preventDefault();
+      const step = e.shiftKey ? 10 : 1;
+      const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step],
+        ArrowDown: [0, step] }[e.key] ?? [0, 0];
+      if (dx || dy) commit({ type: 'move', item_ids: selection.ids, dx, dy });
+    }
     else if (e.key === 'PageDown') goTo(pageIndex() + 1, { manual: true });
     else if (e.key === 'PageUp') goTo(pageIndex() - 1, { manual: true });
   }
