@@ -112,13 +112,14 @@ class PageImporter:
                     else self.render(render_image, data))
 
             added: list[Page] = []
+            batch = secrets.token_hex(4)
             ahead = page(0)  # the next page renders while this one is stored and sent
             try:
                 for index in range(count):
                     jpeg = await ahead
                     if index + 1 < count:
                         ahead = page(index + 1)
-                    added.append(await self._add_page(p, board_id, jpeg))
+                    added.append(await self._add_page(p, board_id, jpeg, batch, index))
                     await service.sio.emit(
                         "import", {"board_id": board_id, "done": index + 1, "total": count,
                                    "name": name[:120]},
@@ -170,11 +171,14 @@ class PageImporter:
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _add_page(self, p: Principal, board_id: int, jpeg: bytes) -> Page:
+    async def _add_page(self, p: Principal, board_id: int, jpeg: bytes, batch: str,
+                        index: int) -> Page:
+        """One page of the import `batch`: `imp-<batch>-<n>`, so that a client can tell the
+        pages of one document (the web client offers to delete them together)."""
         digest = hashlib.sha256(jpeg).hexdigest()
         await store.put_image(self.service.db, board_id, digest, "image/jpeg", jpeg,
                               self.service.clock())
-        page = Page(id=f"imp-{secrets.token_hex(6)}", background="image",
+        page = Page(id=f"imp-{batch}-{index + 1}", background="image",
                     image=f"/api/boards/{board_id}/images/{digest}")
         for _ in range(BUSY_RETRIES):
             try:

@@ -194,6 +194,15 @@ async def test_a_worksheet_pdf_becomes_pages_and_the_pupil_sees_the_writing(
     assert (await pasted_pdf.value).status == 201
     await expect(board(pupil)).to_have_attribute("data-page-count", "6")
 
+    # The wrong worksheet? Its three pages go together, from « Pages » (asked first).
+    assert [p["id"].rsplit("-", 1)[1] for p in imported] == ["1", "2", "3"]
+    await teacher.get_by_role("button", name="Pages", exact=True).click()
+    await teacher.get_by_role("button", name="Supprimer les 3 pages de cet import").click()
+    await teacher.get_by_role("button", name="Supprimer les pages").click()
+    await expect(board(pupil)).to_have_attribute("data-page-count", "3")
+    left = await pupil.evaluate("() => window.__board.pages.map(p => p.id)")
+    assert not set(left) & {p["id"] for p in imported}
+
     assert teacher.js_errors == [] and pupil.js_errors == []  # type: ignore[attr-defined]
     await s_context.close()
     await t_context.close()

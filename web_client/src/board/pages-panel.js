@@ -7,6 +7,7 @@ import { PAGE_H, PAGE_W } from './geometry.js';
 import { icon } from './icons.js';
 
 const THUMB_W = 192;
+const IMPORTED = /^imp-([0-9a-f]+)-\d+$/; // pages of one imported document share this prefix
 const THUMB_H = (THUMB_W * PAGE_H) / PAGE_W;
 
 function thumbnail(state, page) {
@@ -21,7 +22,8 @@ function thumbnail(state, page) {
 }
 
 /**
- * `on`: go(pageId), move(pageId, index), remove(pageId), teacher(), current().
+ * `on`: go(pageId), move(pageId, index), remove(pageId), removeAll(pageIds), teacher(),
+ * current().
  * The panel is a <dialog> over the board; `render()` again after the pages change.
  */
 export function pagesPanel(state, on) {
@@ -37,7 +39,20 @@ export function pagesPanel(state, on) {
     const teacher = on.teacher();
     const current = on.current();
     const n = state.pages.length;
+    const batches = new Map(); // an import → its pages' ids
+    for (const page of state.pages) {
+      const batch = IMPORTED.exec(page.id)?.[1];
+      if (batch) batches.set(batch, [...(batches.get(batch) ?? []), page.id]);
+    }
     replace(list, state.pages.map((page, i) => {
+      const batch = IMPORTED.exec(page.id)?.[1];
+      const siblings = batch ? batches.get(batch) : [];
+      // On the first page of an import: delete the whole document at once.
+      const whole = teacher && siblings.length > 1 && siblings[0] === page.id && siblings.length < n
+        ? h('button', { type: 'button', class: 'btn danger page-import-remove',
+          onclick: () => on.removeAll(siblings) },
+        icon('trash'), `Supprimer les ${siblings.length} pages de cet import`)
+        : null;
       const label = `Page ${i + 1}`;
       const go = h('button', { type: 'button', class: 'page-go', 'aria-current': page.id === current ? 'page' : null,
         'aria-label': `Aller à la page ${i + 1}`, onclick: () => { on.go(page.id); dialog.close(); } },
@@ -50,7 +65,7 @@ export function pagesPanel(state, on) {
         h('button', { type: 'button', class: 'btn tool danger', title: 'Supprimer', disabled: n === 1,
           'aria-label': `Supprimer la page ${i + 1}`, onclick: () => on.remove(page.id, i) }, icon('trash')))
         : null;
-      return h('li', { class: 'page-entry', dataset: { pageId: page.id } }, go, actions);
+      return h('li', { class: 'page-entry', dataset: { pageId: page.id } }, go, actions, whole);
     }));
   }
 

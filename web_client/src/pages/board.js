@@ -195,6 +195,7 @@ export function renderBoard(root, { boardId }) {
     go: (id) => goTo(state.pageIndex(id), { manual: true }),
     move: (id, index) => commit({ type: 'move_page', page_id: id, index }),
     remove: removePage,
+    removeAll: removeImport,
     teacher: isTeacher,
     current: () => model.pageId,
   });
@@ -408,6 +409,14 @@ export function renderBoard(root, { boardId }) {
     const yes = await ask(page, { title: `Supprimer la page ${index + 1} ?`, confirm: 'Supprimer', danger: true,
       text: 'La page et ce qui est écrit dessus disparaissent. « Annuler » (Ctrl+Z) la fait revenir.' });
     if (yes) commit({ type: 'remove_page', page_id: id });
+    panel.render();
+  }
+
+  async function removeImport(ids) {
+    const yes = await ask(page, { title: `Supprimer les ${ids.length} pages de cet import ?`,
+      confirm: 'Supprimer les pages', danger: true,
+      text: 'Les pages du document importé et ce qui est écrit dessus disparaissent, pour toute la classe.' });
+    if (yes) for (const id of ids) if (state.page(id)) commit({ type: 'remove_page', page_id: id });
     panel.render();
   }
 
