@@ -1,8 +1,8 @@
 """Live classroom boards: the teacher's whiteboard, followed and drawn on by the class.
 
 `setup(app, sio)` is where the feature is wired: the service (deciding) with its live boards
-(rooms.py) opened and closed with the app, the export workers, the `/boards` namespace and
-the `/api/boards…` routes.
+(rooms.py) opened and closed with the app, the page importer and its render process, the
+export workers, the `/boards` namespace and the `/api/boards…` routes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from aiohttp import web
 from realtime import keys
 from realtime.boards import routes
 from realtime.boards.exporter import Exporter
+from realtime.boards.imports import PageImporter
 from realtime.boards.model import Limits
 from realtime.boards.service import BoardService
 from realtime.boards.socket import BoardsNamespace
@@ -33,7 +34,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service.rooms.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
+    app[keys.BOARD_IMPORTS] = importer = PageImporter(service)
+    app[keys.BOARD_THUMBNAILS] = routes.ThumbnailCache()
     yield
+    importer.close()
     await service.close()
 
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -33,6 +34,7 @@ from realtime.boards.live import (
     stream_name,
 )
 from realtime.boards.model import BoardState, Limits
+from realtime.boards.ops import Item, Page
 from realtime.db import Database
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
@@ -54,6 +56,15 @@ RECHECK_AFTER_LOSS_S = (5.0, 15.0)
 # A snapshot that saves what only this process has (on a reset, on unload) waits this long for
 # another process's compaction of the board to finish; a periodic one just skips.
 SNAPSHOT_WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Peek:
+    """A board's pages and items at one position of its stream."""
+
+    pages: list[Page]
+    items: list[Item]
+    position: tuple[str, int]
 
 
 class LiveBoards:
@@ -141,6 +152,30 @@ class LiveBoards:
             self._recheck_later(live, snap)
         return live
 
+    async def peek(self, board_id: int) -> Peek:
+        """The board as it is now, without opening it here when it is not open (no follower
+        for a glance): its snapshot plus the stream's events after it. Copied, for a thread."""
+        live = self.live.get(board_id)
+        if live is None:
+            meta = await store.get(self.db, board_id)
+            if meta is None:
+                raise not_found("Tableau introuvable.")
+            snap = await store.snapshot(self.db, board_id)
+            state = BoardState.load(snap.data) if snap.data else BoardState.new()
+            head = await self.streams.head(stream_name(board_id))
+            same = snap.epoch is None or snap.epoch == head.epoch
+            live = LiveBoard(meta=meta, state=state, epoch=head.epoch,
+                             seq=snap.seq if same else 0, limits=self.limits)
+            if head.seq > live.seq:
+                result = await self.streams.resume(stream_name(board_id), head.epoch, live.seq)
+                if isinstance(result, Replay):
+                    for ev in result.events:
+                        live.apply(ev.seq, msgspec.convert(ev.payload, Event))
+        items = [msgspec.structs.replace(i, points=list(i.points)) if i.points else i
+                 for i in live.state.items.values()]
+        items.sort(key=lambda i: i.z)
+        return Peek(pages=list(live.state.pages), items=items, position=(live.epoch, live.seq))
+
     def _after_apply(self, live: LiveBoard) -> None:
         """Called for every applied event, never awaits: the fan-out waits for nothing."""
         if live.flush_timer is None:
@@ -215,6 +250,7 @@ class LiveBoards:
                             extra={"board": live.id})
             data = live.state.dump()
             view = msgspec.json.encode(live.state.snapshot())
+            page_count = len(live.state.pages)
             epoch, seq, counted = live.epoch, live.seq, live.applied_since_snapshot
             live.applied_since_snapshot = 0
             if not await asyncio.to_thread(_snapshot_is_faithful, data, view):
@@ -225,7 +261,8 @@ class LiveBoards:
             built_on = built[1] if built is not None and built[0] is live else None
             try:
                 written = await store.save_snapshot(self.db, live.id, data, epoch, seq,
-                                                    self.clock(), built_on=built_on)
+                                                    self.clock(), built_on=built_on,
+                                                    page_count=page_count)
             except Exception:
                 live.applied_since_snapshot += counted
                 raise

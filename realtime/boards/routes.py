@@ -4,13 +4,16 @@ The feature is wired in `realtime/boards/__init__.py: setup`."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import quote
 
 import msgspec
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from realtime import keys
 from realtime.api import (
@@ -21,7 +24,10 @@ from realtime.api import (
     read_capped,
     read_json,
 )
-from realtime.boards.service import BoardService
+from realtime.boards import export, rasterize, store
+from realtime.boards.export.pdf import board_crop
+from realtime.boards.imports import PageImporter
+from realtime.boards.service import BoardService, Peek
 from realtime.errors import AppError
 from realtime.text import clean_filename
 from realtime.validation import Payload
@@ -85,6 +91,108 @@ async def upload_image(request: web.Request) -> web.Response:
     return json_response({"src": await service.add_image(meta, mime, data)}, status=201)
 
 
+async def import_pages(request: web.Request) -> web.Response:
+    """A PDF's pages (or one photo) as new pages at the end of the board (imports.py)."""
+    p = await current_principal(request)
+    board_id = path_int(request, "board_id")
+    importer: PageImporter = request.app[keys.BOARD_IMPORTS]
+    await importer.check(p, board_id)  # before reading tens of megabytes
+    cap = _service(request).limits.import_bytes
+    too_large = f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus)."
+    if request.content_length is not None and request.content_length > cap + 64 * 1024:
+        raise AppError("too_large", too_large)
+    if not request.content_type.startswith("multipart/form-data"):
+        raise AppError("unsupported_media_type",
+                       "Envoyez le fichier en multipart/form-data, champ « file ».")
+    reader = await request.multipart()
+    data, name = None, ""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            continue
+        name = part.filename or ""
+        chunks, size = [], 0
+        while chunk := await part.read_chunk(256 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raise AppError("too_large", too_large)
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        break
+    if not data:
+        raise AppError("invalid", "Aucun fichier reçu (champ « file »).")
+    pages = await importer.run(p, board_id, data, name)
+    return json_response({"pages": pages}, status=201)
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """The first page with something on it, as it is now, small: the « Reprendre le cours »
+    cards. Rendered off the loop
+    from the PDF export, and kept per board and stream position (`ThumbnailCache`)."""
+    p = await current_principal(request)
+    service = _service(request)
+    board_id = path_int(request, "board_id")
+    meta = await service.visible(p, board_id)
+    state = await service.peek(meta.id)
+    cache: ThumbnailCache = request.app[keys.BOARD_THUMBNAILS]
+    png = cache.get(meta.id, state.position)
+    if png is None:
+        png = await cache.once(meta.id, lambda: _render_thumbnail(request, meta, state))
+        cache.put(meta.id, state.position, png)
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "private, no-cache",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+async def _render_thumbnail(request: web.Request, meta: store.BoardMeta, state: Peek
+                            ) -> bytes:
+    """The export's drawing of that page (reportlab, in a thread), rasterised small in the
+    render process."""
+    # The first page with something on it (an imported worksheet, drawings), else page 1.
+    drawn = {i.page_id for i in state.items}
+    shown = next((p for p in state.pages if p.background == "image" or p.id in drawn),
+                 state.pages[0] if state.pages else None)
+    first = [shown] if shown is not None else []
+    page_items = [i for i in state.items if shown is not None and i.page_id == shown.id]
+    images = await _service(request).images_of(meta.id, first, page_items)
+    pdf = await asyncio.to_thread(export.render_pdf, meta.title, first, page_items, images)
+    return await request.app[keys.BOARD_IMPORTS].render(rasterize.thumbnail_png, pdf,
+                                                        board_crop())
+
+
+class ThumbnailCache:
+    """The last thumbnail of each board: valid while the board's stream has not moved, and
+    for `fresh_s` anyway (a board being drawn on moves every few ms: asking for its thumbnail
+    again and again must not render it again and again). One render at a time per board:
+    requests that arrive meanwhile wait for it."""
+
+    def __init__(self, size: int = 256, fresh_s: float = 20.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.fresh_s, self.clock = size, fresh_s, clock
+        self._entries: dict[int, tuple[tuple[str, int], float, bytes]] = {}
+        self._running: dict[int, asyncio.Future[bytes]] = {}
+
+    def get(self, board_id: int, position: tuple[str, int]) -> bytes | None:
+        found = self._entries.get(board_id)
+        if found is None:
+            return None
+        at, made, png = found
+        return png if at == position or self.clock() - made < self.fresh_s else None
+
+    def put(self, board_id: int, position: tuple[str, int], png: bytes) -> None:
+        self._entries.pop(board_id, None)
+        self._entries[board_id] = (position, self.clock(), png)
+        while len(self._entries) > self.size:
+            del self._entries[next(iter(self._entries))]
+
+    async def once(self, board_id: int, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        running = self._running.get(board_id)
+        if running is None:
+            running = asyncio.ensure_future(render())
+            self._running[board_id] = running
+            running.add_done_callback(lambda _f: self._running.pop(board_id, None))
+        return await asyncio.shield(running)
+
+
 async def get_image(request: web.Request) -> web.Response:
     p = await current_principal(request)
     mime, data = await _service(request).image(p, path_int(request, "board_id"),
@@ -138,5 +246,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/boards/{board_id}", get_board)
     app.router.add_post("/api/boards/{board_id}/images", upload_image)
     app.router.add_get("/api/boards/{board_id}/images/{sha256:[0-9a-f]{64}}", get_image)
+    app.router.add_post("/api/boards/{board_id}/import", import_pages)
+    app.router.add_get("/api/boards/{board_id}/thumbnail.png", thumbnail)
     app.router.add_get("/api/boards/{board_id}/export.svg", export_svg)
     app.router.add_get("/api/boards/{board_id}/export.pdf", export_pdf)

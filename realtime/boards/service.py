@@ -21,7 +21,7 @@ from realtime.boards.exporter import Exporter
 from realtime.boards.live import Event
 from realtime.boards.model import Actor, BoardState, Limits, Rejection
 from realtime.boards.ops import ClientOp, Item, Page
-from realtime.boards.rooms import BATCH_MS, SNAPSHOT_EVERY, LiveBoards
+from realtime.boards.rooms import BATCH_MS, SNAPSHOT_EVERY, LiveBoards, Peek
 from realtime.boards.store import BoardMeta
 from realtime.db import Database
 from realtime.directory import store as directory
@@ -118,11 +118,13 @@ class BoardService:
 
     async def describe(self, meta: BoardMeta) -> dict[str, Any]:
         names = await directory.names_of(self.db, {meta.owner_id})
+        live = self.rooms.live.get(meta.id)
         return {
             "id": meta.id, "title": meta.title, "school_id": meta.school_id,
             "class_id": meta.class_id, "slot_id": meta.slot_id, "owner_id": meta.owner_id,
             "owner_name": names.get(meta.owner_id, ""), "state": meta.state,
             "created_at": meta.created_at, "updated_at": meta.updated_at,
+            "page_count": len(live.state.pages) if live is not None else meta.page_count,
         }
 
     async def current_state(self, p: Principal, board_id: int) -> tuple[BoardMeta, BoardState]:
@@ -148,6 +150,10 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, board_ref(meta)):
             raise AppError("forbidden", "Vous n'avez pas le stylet sur ce tableau.")
         return meta
+
+    async def peek(self, board_id: int) -> Peek:
+        """The board as it is now, without opening it here (a glance for a thumbnail)."""
+        return await self.rooms.peek(board_id)
 
     async def add_image(self, meta: BoardMeta, mime: str, data: bytes) -> str:
         """Store an image of the board (content-addressed); the path its items refer to."""
@@ -176,15 +182,22 @@ class BoardService:
         if cached is not None:
             return meta.title, cached
         meta, pages, items = await self.export_view(p, board_id)
-        prefix = f"/api/boards/{meta.id}/images/"
+        images = await self.images_of(meta.id, pages, items)
+        return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
+
+    async def images_of(self, board_id: int, pages: list[Any], items: list[Any]
+                        ) -> export.Images:
+        """The images `pages` and `items` use that belong to this board (an export or a
+        thumbnail draws no other board's image, whatever a src says)."""
+        prefix = f"/api/boards/{board_id}/images/"
         images: export.Images = {}
         for src in export.image_sources(pages, items):
             digest = src[len(prefix):] if src.startswith(prefix) else ""
             if re.fullmatch(r"[0-9a-f]{64}", digest):
-                found = await store.image(self.db, meta.id, digest)
+                found = await store.image(self.db, board_id, digest)
                 if found is not None:
                     images[src] = found
-        return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
+        return images
 
     # --- members ----------------------------------------------------------------------------
 
@@ -203,6 +216,7 @@ class BoardService:
                    "can_draw": may(p, Action.DRAW_ON_BOARD, ref)},
             "limits": msgspec.to_builtins(self.limits), "batch_ms": self.rooms.batch_ms,
             "pen": pen_of(meta), "state": meta.state, "view": live.view,
+            "instruments": list(live.instruments.values()),
         }
         # Computed without awaiting: no op can slip between the position and the content.
         ops = live.ops_after(*since) if since else None
@@ -261,12 +275,16 @@ class BoardService:
 
     async def control(
         self, sid: str, board_id: int, *, state: str | None = None,
-        pen: str | list[int] | None = None,
+        pen: str | list[int] | None = None, title: str | None = None,
     ) -> int:
         live, p = self.rooms.member(sid, board_id)
         meta = live.meta
         if not may(p, Action.CONTROL_BOARD, board_ref(meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e de la classe pilote le tableau.")
+        if title is not None:
+            title = " ".join(title.split())
+            if not title or len(title) > TITLE_MAX:
+                raise AppError("invalid", f"Le titre doit compter de 1 à {TITLE_MAX} caractères.")
         pen_all, pen_ids = meta.pen_all, meta.pen
         if pen is not None:
             if pen == "everyone":
@@ -283,7 +301,11 @@ class BoardService:
         new_state = state or meta.state
         await store.set_controls(self.db, meta.id, state=new_state, pen_all=pen_all,
                                  pen=pen_ids, now=self.clock())
-        control = {"state": new_state, "pen_all": pen_all, "pen": sorted(pen_ids)}
+        control: dict[str, Any] = {"state": new_state, "pen_all": pen_all,
+                                   "pen": sorted(pen_ids)}
+        if title is not None:  # renamed: every node's meta and every member's header follow
+            await store.set_title(self.db, meta.id, title, self.clock())
+            control["title"] = title
         seq = await self.rooms.append(live, Event(author=p.id, teacher=True, origin="control",
                                              control=control))
         updated = live.meta
@@ -291,6 +313,23 @@ class BoardService:
         await self.rooms.announce(meta.id, "state", {"board_id": meta.id,
                                                      "state": updated.state})
         return seq
+
+    async def submit_as(self, p: Principal, board_id: int, op: ClientOp) -> int:
+        """An op from a REST request (a page import) rather than a member's socket: the same
+        admission, policy and rules as `submit`."""
+        live = await self.rooms.open(board_id)
+        self.rooms.schedule_unload(live)
+        self._admit()
+        ref = board_ref(live.meta)
+        if not may(p, Action.DRAW_ON_BOARD, ref):
+            raise AppError("forbidden", _why_not_draw(live.meta))
+        actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
+        try:
+            live.state.check(op, actor, self.limits)
+        except Rejection as r:
+            raise _reject(r) from r
+        return await self.rooms.append(live, Event(author=p.id, teacher=actor.is_teacher,
+                                                   op=msgspec.to_builtins(op)))
 
     # --- volatile -------------------------------------------------------------------------
 
@@ -308,6 +347,20 @@ class BoardService:
         # One per page change or zoom from one teacher: shedding it on a busy loop saves
         # nothing and leaves the class on the wrong page (a lagging socket still skips it).
         await self.rooms.volatile(live, "view", live.view, sid, shed_on_lag=False)
+
+    async def instrument(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
+        """The teacher's ruler or protractor, where the class sees it; the last position of
+        each kind is kept (a late joiner gets them in `join`'s `instruments`)."""
+        live, p = self.rooms.member(sid, board_id)
+        if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
+            raise AppError("forbidden", "Seul·e l'enseignant·e montre les instruments.")
+        message = {"board_id": board_id, **data}
+        if data.get("shown", True):
+            live.instruments[data["kind"]] = message
+        else:
+            live.instruments.pop(data["kind"], None)
+        await self.rooms.volatile(live, "instrument", message, sid, shed_on_lag=False)
+
 
 def _why_not_draw(meta: BoardMeta) -> str:
     if meta.state == "ended":
