@@ -58,6 +58,9 @@ class Loaded:
 
 
 class ChatService:
+    """Decisions of the messagerie, on the parts it composes (`rooms`, `attachments`,
+    `outreach`), which decide nothing the service has not checked first."""
+
     def __init__(self, db: Database, sio: socketio.AsyncServer, files: FileStore,
                  limits: Limits, tz: ZoneInfo, clock: Callable[[], float] = time.time,
                  presence: PresenceService | None = None) -> None:

@@ -55,6 +55,8 @@ def _clean(text: str, limit: int, what: str) -> str:
 
 
 class DocService:
+    """Decisions on course documents; `rooms` keeps the open ones live in this process."""
+
     def __init__(self, db: Database, settings: Settings,
                  clock: Callable[[], float] = time.time, redis: aioredis.Redis | None = None
                  ) -> None:
