@@ -7,6 +7,7 @@ import { AttendanceConnection, apiJson } from '../attendance/connection.js';
 import { currentSubscription, enablePush, pushSupported } from '../attendance/push.js';
 import { longDate } from '../dates.js';
 import { liveStatus } from '../socket.js';
+import { countOf, liveLog } from '../announce.js';
 
 const POSITION_KEY = 'ent.attendance.feed';
 
@@ -16,13 +17,15 @@ export function renderAbsences(root, ctx) {
   const status = liveStatus();
   const error = h('div', { class: 'alert', role: 'alert' });
   const notices = h('ul', { class: 'notice-list' });
-  const unread = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const unread = h('p', { class: 'muted' });
+  // A notice that arrives live is said as its sentence (who, when), not as a count.
+  const arrived = liveLog({ label: 'Nouvelles notifications', className: 'live-log' });
   const records = h('div', { class: 'records' });
   const pushBox = h('div', { class: 'push-box' });
   const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
     h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
   const feedSection = parent ? h('section', { class: 'card', 'aria-labelledby': 'notices-title' },
-    h('h2', { id: 'notices-title' }, 'Notifications de la vie scolaire'), unread, pushBox,
+    h('h2', { id: 'notices-title' }, 'Notifications de la vie scolaire'), unread, arrived.el, pushBox,
     h('button', { type: 'button', class: 'btn', onclick: () => markRead(null) }, 'Tout marquer comme lu'),
     notices) : null;
   replace(root, header, h('main', { id: 'contenu', class: 'absences-page', tabindex: '-1' },
@@ -90,7 +93,8 @@ export function renderAbsences(root, ctx) {
     if (!parent) return;
     const list = [...items.values()].sort((a, b) => b.id - a.id);
     const n = list.filter((x) => !x.read).length;
-    unread.textContent = n ? `${n} notification(s) non lue(s)` : 'Aucune notification non lue';
+    unread.textContent = n ? countOf(n, 'notification non lue', 'notifications non lues')
+      : 'Aucune notification non lue';
     replace(notices, list.length ? list.map((x) => h('li', {
       class: `notice-item${x.read ? '' : ' unread'}`, 'data-notice-id': x.id, 'data-kind': x.kind },
     h('p', { class: 'notice-title' }, h('strong', {}, x.title), x.read ? '' : h('span', { class: 'badge' }, 'Nouveau')),
@@ -151,6 +155,7 @@ export function renderAbsences(root, ctx) {
     conn = new AttendanceConnection(status);
     conn.onConnect = follow;
     conn.on('notice', (x) => {
+      if (!items.has(x.id)) arrived.say(`Nouvelle notification : ${x.body}`);
       items.set(x.id, x);
       remember(x.epoch, x.seq);
       drawNotices();

@@ -16,6 +16,7 @@ import { icon } from '../board/icons.js';
 import { BoardView } from '../board/view.js';
 import { liveStatus } from '../socket.js';
 import { textTool } from '../board/text.js';
+import { attachBoardKeys } from '../board/keyboard.js';
 
 const ZOOMS = [1, 1.5, 2, 3, 4];
 const FONT_SIZES = { 3: 32, 6: 48, 12: 72 };
@@ -147,6 +148,7 @@ export function renderBoard(root, { boardId }) {
     commit: (item) => commit({ type: 'add', item: { ...item, id: newId(model.me?.id),
       page_id: model.pageId, style: { color: model.colour, width: 1, opacity: 1, fill: null } } }),
   });
+  const boardKeys = attachBoardKeys(inputCtx); // shapes and text placed by keyboard too
 
   function joined(answer, { snapshot }) {
     model.me = answer.me ?? model.me;
@@ -460,6 +462,7 @@ export function renderBoard(root, { boardId }) {
     document.removeEventListener('fullscreenchange', onFullscreen);
     if (document.fullscreenElement) document.exitFullscreen?.();
     cancelGestures();
+    boardKeys.destroy();
     text.close();
     clearTimeout(viewTimer);
     clearTimeout(messageTimer);
