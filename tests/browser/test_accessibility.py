@@ -53,6 +53,8 @@ class Site:
         self.base, self.cast = base, cast
         self.board_id = 0
         self.doc_id = 0
+        self.slot: dict[str, Any] = {}  # a recent course of the cast's class, and its day
+        self.day = ""
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -67,6 +69,7 @@ async def site(tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path,
     app[keys.CHAT].clock = Clock(paris(10))  # quiet hours never depend on when CI runs
     base = str(server.make_url("")).rstrip("/")
     s = Site(base, Cast(demo_accounts))
+    s.slot, s.day = await recent_slot(base, s.cast.teacher, s.cast.class_name)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         await login(http, base, s.cast.teacher)
         async with http.get(f"{base}/api/classes") as r:
@@ -159,20 +162,12 @@ async def log_in_by_keyboard(page: Page, site: Site, acct: dict[str, Any]) -> No
     await expect(page.get_by_role("heading", name="Mon espace", level=1)).to_be_focused()
 
 
-class Shared:
-    """What one test leaves for the next (the module shares one server)."""
-
-    slot: dict[str, Any]
-    day: str
-
-
 async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: Site) -> None:
     """Keyboard only: a teacher logs in, takes and validates a roll without losing focus;
     the parent's home and absences page say the absence as a sentence, the CPE's dashboard
     one line per change; the parent justifies it by keyboard on a 320 px phone."""
     cast = site.cast
-    slot, day = await recent_slot(site.base, cast.teacher, cast.class_name)
-    Shared.slot, Shared.day = slot, day
+    slot, day = site.slot, site.day
     student, mate = cast.student["name"], cast.classmate["name"]
 
     home_ctx, home = await open_as(browser, site, cast.guardians[0], NARROW, is_mobile=True,
@@ -202,8 +197,9 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await expect(teacher.get_by_role("heading", level=1)).to_contain_text(cast.class_name)
     await tab_to(teacher, teacher.get_by_role("button", name="Tous présents"))
     await teacher.keyboard.press("Enter")
-    await expect(teacher.locator(".roll-counts")).to_contain_text("0 absent·es")
     rows = teacher.locator(".student-row")
+    await expect(rows.first).to_be_visible()
+    await expect(teacher.locator('.student-toggle[data-state="none"]')).to_have_count(0)
     pupils = await rows.count()
     # One Tab stop per pupil: their présent / absent button; the rest is reached by arrows.
     stops = await teacher.locator(".roll-list").evaluate(
@@ -247,6 +243,10 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await teacher.keyboard.press("ArrowRight")
     note = mate_row.get_by_role("button", name=f"Commentaire pour {mate}")
     await expect(note).to_be_focused()
+    # Its name is what it shows (« ✎ Commentaire »), then whose: WCAG 2.5.3 label in name.
+    assert await note.get_attribute("aria-label") is None
+    await expect(note.locator(".note-label")).to_have_text("Commentaire")
+    await expect(note).to_have_accessible_name(f"Commentaire pour {mate}")
     await teacher.keyboard.press("Enter")
     box = mate_row.get_by_label(f"Texte du commentaire pour {mate}")
     await expect(box).to_be_focused()
@@ -308,3 +308,185 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
         assert page.js_errors == []  # type: ignore[attr-defined]
     for c in (home_ctx, absences_ctx, cpe_ctx, ctx):
         await c.close()
+
+
+async def test_board_and_course_editor_by_keyboard(browser: Browser, site: Site) -> None:
+    """A rectangle, an arrow and a text placed on the board with the keyboard alone; the
+    course editor's writing area shows a focus ring."""
+    ctx, page = await open_as(browser, site, site.cast.teacher, {"width": 1280, "height": 720})
+    await page.goto(f"{site.base}/#/boards/{site.board_id}")
+    await expect(page.locator(".board-page")).to_have_attribute("data-can-draw", "true")
+    area = page.get_by_role("application")
+    await expect(area).to_have_attribute("aria-roledescription", "surface de dessin")
+    before = await page.evaluate("() => window.__board.items.size")
+
+    async def pick(tool: str) -> None:
+        await tab_to(page, page.get_by_role("button", name=tool, exact=True))
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("button", name=tool, exact=True)).to_have_attribute(
+            "aria-pressed", "true")
+
+    await pick("Rectangle")
+    await tab_to(page, area)
+    await expect(page.locator(".board-cursor")).to_be_visible()
+    await page.keyboard.press("Enter")
+    status = area.get_by_role("status")
+    await expect(status).to_contain_text("Rectangle : premier coin posé")
+    for key in ("Shift+ArrowRight", "Shift+ArrowRight", "Shift+ArrowDown"):
+        await page.keyboard.press(key)
+    await page.keyboard.press("Enter")
+    await expect(status).to_have_text("Rectangle posé au tableau.")
+    await page.wait_for_function(f"() => window.__board.items.size === {before + 1}")
+    rect = await page.evaluate("() => [...window.__board.items.values()].at(-1)")
+    assert rect["kind"] == "rect" and rect["box"]["w"] == 240 and rect["box"]["h"] == 120
+
+    # Escape gives up a shape half placed.
+    await pick("Flèche")
+    await tab_to(page, area)
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Escape")
+    await expect(status).to_have_text("Forme annulée.")
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Shift+ArrowLeft")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(f"() => window.__board.items.size === {before + 2}")
+
+    await pick("Texte")
+    await tab_to(page, area)
+    await page.keyboard.press("ArrowUp")
+    await page.keyboard.press("Enter")
+    field = page.get_by_label("Texte à écrire au tableau (Entrée pour valider)")
+    await expect(field).to_be_focused()
+    await page.keyboard.type("Bonjour")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(f"() => window.__board.items.size === {before + 3}")
+    await expect(area).to_be_focused()  # the keyboard comes back to the board
+    text = await page.evaluate("() => [...window.__board.items.values()].at(-1)")
+    assert text["kind"] == "text" and text["text"] == "Bonjour"
+    # Fresh from the server: what the keyboard placed is stored.
+    svg = await (await page.request.get(f"{site.base}/api/boards/{site.board_id}/export.svg")
+                 ).text()
+    assert "Bonjour" in svg
+    assert await axe(page) == []
+
+    # The course editor: the writing area shows where the keyboard is.
+    await page.goto(f"{site.base}/#/docs/{site.doc_id}")
+    editor = page.get_by_role("textbox", name="Contenu du cours")
+    await expect(editor).to_be_visible()
+    surface = page.locator(".doc-surface")
+    assert await surface.evaluate("el => getComputedStyle(el).outlineStyle") == "none"
+    await tab_to(page, editor)
+    ring = await surface.evaluate(
+        "el => [getComputedStyle(el).outlineStyle, parseFloat(getComputedStyle(el).outlineWidth)]")
+    assert ring[0] == "solid" and ring[1] >= 2, ring
+    assert await axe(page) == []
+    assert page.js_errors == []  # type: ignore[attr-defined]
+    await ctx.close()
+
+
+async def test_message_sent_by_keyboard(browser: Browser, site: Site) -> None:
+    cast = site.cast
+    ctx, page = await open_as(browser, site, None, NARROW, is_mobile=True, has_touch=True)
+    await log_in_by_keyboard(page, site, cast.guardians[0])
+    await tab_to(page, page.get_by_role("link", name="Messagerie"))
+    await page.keyboard.press("Enter")
+    await tab_to(page, page.get_by_role("link", name="Nouveau message"))
+    await page.keyboard.press("Enter")
+    await tab_to(page, page.get_by_label("Filtrer les destinataires"))
+    await page.keyboard.type(cast.teacher["name"].split()[-1])
+    radio = page.get_by_role("radio", name=cast.teacher["name"])
+    await tab_to(page, radio)
+    await page.keyboard.press("Space")
+    await expect(radio).to_be_checked()
+    await tab_to(page, page.get_by_label("Message", exact=True))
+    await page.keyboard.type("Bonjour, pouvez-vous me rappeler ?")
+    await tab_to(page, page.get_by_role("button", name="Envoyer"))
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".thread .msg-body").first).to_have_text(
+        "Bonjour, pouvez-vous me rappeler ?")
+    assert await overflow(page) == []
+    assert await axe(page) == []
+    assert page.js_errors == []  # type: ignore[attr-defined]
+    await ctx.close()
+
+
+def page_states(site: Site) -> list[tuple[str, str, str | None]]:
+    """Every page in its main states: (who, address, a text that says it is ready). Run after
+    the keyboard tests, the roll is validated, the parent's notice is there with its reason
+    given, the messagerie has a thread."""
+    cast = site.cast
+    day = site.day
+    return [
+        ("nobody", "/#/login", None),
+        ("teacher", "/#/", "Emploi du temps du jour"),
+        ("teacher", f"/#/?date={day}", "Appels du jour"),
+        ("teacher", f"/#/appel?slot={site.slot['id']}&date={day}", "présent·es"),
+        ("teacher", f"/#/boards/{site.board_id}", "En direct"),
+        ("teacher", f"/#/docs/{site.doc_id}", "À jour"),
+        ("teacher", "/#/messages", "Messagerie"),
+        ("parent", "/#/", "Mes enfants"),
+        ("parent", "/#/absences", "Historique"),
+        ("parent", "/#/messages", "Messagerie"),
+        ("parent", "/#/messages/new", "Destinataires"),
+        ("cpe", "/#/", "Classes de l'établissement"),
+        ("cpe", f"/#/vie-scolaire?date={day}", cast.class_name),
+        ("student", "/#/", "Emploi du temps du jour"),
+        ("student", "/#/absences", "Historique"),
+    ]
+
+
+async def visit_all(browser: Browser, site: Site, viewport: dict[str, int],
+                    **kw: Any) -> dict[str, list[str]]:
+    """Each page state in one context per person: axe's violations, and what overflows."""
+    cast = site.cast
+    people = {"nobody": None, "teacher": cast.teacher, "parent": cast.guardians[0],
+              "cpe": cast.cpe, "student": cast.student}
+    found: dict[str, list[str]] = {}
+    contexts: dict[str, tuple[BrowserContext, Page]] = {}
+    for who, address, ready in page_states(site):
+        if who not in contexts:
+            contexts[who] = await open_as(browser, site, people[who], viewport, **kw)
+        page = contexts[who][1]
+        await page.goto(site.base + address)
+        if ready:
+            await expect(page.locator("body")).to_contain_text(ready)
+        await expect(page.locator("#app")).not_to_have_attribute("aria-busy", "true")
+        problems = await axe(page) + await overflow(page)
+        if await page.title() == "ENT des collèges":
+            problems.append("the page has no title of its own")
+        if problems:
+            found[f"{who} {address}"] = problems
+    for context, page in contexts.values():
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await context.close()
+    return found
+
+
+async def test_every_page_passes_axe_and_reflows_at_320_px(browser: Browser, site: Site
+                                                           ) -> None:
+    """WCAG 1.4.10: at 320 CSS px (a phone, or 400 % zoom) nothing scrolls sideways; axe-core
+    finds no WCAG 2.1 A/AA violation on any page state."""
+    assert await visit_all(browser, site, NARROW, is_mobile=True, has_touch=True) == {}
+
+
+async def test_every_page_at_200_percent_zoom(browser: Browser, site: Site) -> None:
+    """A 1280 × 800 desktop at 200 %: 640 × 400 CSS px, a desktop browser (no touch)."""
+    assert await visit_all(browser, site, ZOOMED, device_scale_factor=2) == {}
+
+
+async def test_every_page_passes_axe_on_the_desktop_and_the_cpe_skips_the_table(
+        browser: Browser, site: Site) -> None:
+    assert await visit_all(browser, site, DESKTOP) == {}
+    ctx, page = await open_as(browser, site, site.cast.cpe)
+    await page.goto(f"{site.base}/#/vie-scolaire?date={site.day}")
+    await expect(page.locator(".dash-grid tbody tr").first).to_be_visible()
+    # Mon espace, the skip link of the page, the table's own: the third Tab stop at most.
+    skip = page.get_by_role("link", name="Passer le tableau des appels")
+    await page.locator("h1").focus()
+    assert await tab_to(page, skip) == 1
+    await expect(skip).to_be_visible()  # shown when it has the focus
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Permanence")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("Salle")).to_be_focused()  # past the whole table
+    await ctx.close()
