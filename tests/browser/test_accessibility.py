@@ -35,6 +35,7 @@ from tests.browser.test_home_page import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
+    SCREENSHOTS,
     log_in,
 )
 from tests.chat.conftest import Clock, paris
@@ -303,6 +304,8 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await expect(absences.locator(".event-list li").first).to_contain_text("Motif à traiter")
     assert await overflow(absences) == [], await overflow(absences)
     assert await axe(absences) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await absences.screenshot(path=SCREENSHOTS / "a11y-absences-320.png", full_page=True)
     await expect(cpe.locator(".dash-changes")).to_contain_text(f"Absence à traiter : {student}")
     for page in (home, absences, cpe, teacher):
         assert page.js_errors == []  # type: ignore[attr-defined]
@@ -361,6 +364,8 @@ async def test_board_and_course_editor_by_keyboard(browser: Browser, site: Site)
     await page.keyboard.press("Enter")
     await page.wait_for_function(f"() => window.__board.items.size === {before + 3}")
     await expect(area).to_be_focused()  # the keyboard comes back to the board
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / "a11y-board-keyboard.png")
     text = await page.evaluate("() => [...window.__board.items.values()].at(-1)")
     assert text["kind"] == "text" and text["text"] == "Bonjour"
     # Fresh from the server: what the keyboard placed is stored.
@@ -467,6 +472,15 @@ async def test_every_page_passes_axe_and_reflows_at_320_px(browser: Browser, sit
     """WCAG 1.4.10: at 320 CSS px (a phone, or 400 % zoom) nothing scrolls sideways; axe-core
     finds no WCAG 2.1 A/AA violation on any page state."""
     assert await visit_all(browser, site, NARROW, is_mobile=True, has_touch=True) == {}
+    ctx, page = await open_as(browser, site, site.cast.cpe, NARROW, is_mobile=True,
+                              has_touch=True)
+    await page.goto(f"{site.base}/#/vie-scolaire?date={site.day}")
+    cell = page.locator(".dash-grid tbody tr").first.locator("td, th").nth(4)
+    await expect(cell).to_have_attribute("data-label", "État")  # each value says its column
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.get_by_role("heading", name="Appels", exact=True).scroll_into_view_if_needed()
+    await page.screenshot(path=SCREENSHOTS / "a11y-vie-scolaire-320.png")
+    await ctx.close()
 
 
 async def test_every_page_at_200_percent_zoom(browser: Browser, site: Site) -> None:

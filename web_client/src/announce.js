@@ -22,19 +22,6 @@ export function liveLog({ label, keep = 5, className = 'live-log' } = {}) {
   };
 }
 
-/** A status region whose text is replaced, for a single current message (« Appel validé »). */
-export function liveStatusLine(className = 'visually-hidden') {
-  const el = h('p', { class: className, role: 'status', 'aria-live': 'polite' });
-  return {
-    el,
-    say(text) {
-      // Emptied first, so the same sentence twice is read twice (two notices alike).
-      el.textContent = '';
-      setTimeout(() => { el.textContent = text; }, 50);
-    },
-  };
-}
-
 /** French plural of a count and its noun: « 1 notification non lue », « 2 notifications non lues ». */
 export function countOf(n, one, many) {
   return `${n} ${n > 1 ? many : one}`;
