@@ -196,6 +196,8 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await tab_to(teacher, link.first)
     await teacher.keyboard.press("Enter")
     await expect(teacher.get_by_role("heading", level=1)).to_contain_text(cast.class_name)
+    help_text = teacher.locator(".roll-help")
+    await expect(help_text).to_have_css("position", "absolute")  # not in a touch user's way
     await tab_to(teacher, teacher.get_by_role("button", name="Tous présents"))
     await teacher.keyboard.press("Enter")
     rows = teacher.locator(".student-row")
@@ -209,6 +211,7 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     assert stops == pupils
     first = rows.first.locator(".student-toggle")
     assert await tab_to(teacher, first) <= 2  # past « Valider l'appel », straight to the list
+    await expect(help_text).to_have_css("position", "static")  # a keyboard user sees it
     await teacher.keyboard.press("Tab")
     await expect(rows.nth(1).locator(".student-toggle")).to_be_focused()  # the next pupil
 
@@ -307,6 +310,11 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await absences.screenshot(path=SCREENSHOTS / "a11y-absences-320.png", full_page=True)
     await expect(cpe.locator(".dash-changes")).to_contain_text(f"Absence à traiter : {student}")
+    # Read on another device: the home's badge goes, its name says nothing unread.
+    await absences.get_by_role("button", name="Tout marquer comme lu").focus()
+    await absences.keyboard.press("Enter")
+    await expect(home.locator(".attendance-links .badge")).to_be_hidden()
+    await expect(badge).to_have_accessible_name("Absences et notifications")
     for page in (home, absences, cpe, teacher):
         assert page.js_errors == []  # type: ignore[attr-defined]
     for c in (home_ctx, absences_ctx, cpe_ctx, ctx):
