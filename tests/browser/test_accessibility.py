@@ -9,6 +9,7 @@ one real server with the demo data, shared by the whole module (the CI machine i
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -56,6 +57,7 @@ class Site:
         self.doc_id = 0
         self.slot: dict[str, Any] = {}  # a recent course of the cast's class, and its day
         self.day = ""
+        self.thread = ""  # the messagerie thread the keyboard test starts, once it has run
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -230,6 +232,9 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await expect(toggle).to_have_attribute("aria-pressed", "true")
     await expect(toggle).to_be_focused()  # the list was redrawn; focus stayed on the pupil
     await expect(teacher.locator(".roll-message")).to_have_text(f"{student} : absent·e.")
+    # Only that sentence is said: the totals line is no live region.
+    assert await teacher.locator(".roll-list, .roll-counts").evaluate_all(
+        "els => els.filter(e => e.closest('[aria-live], [role=status], [role=log]'))") == []
     await teacher.keyboard.press("Home")
     await go_to(mate)
     mate_row = rows.filter(has_text=mate)
@@ -417,6 +422,8 @@ async def test_message_sent_by_keyboard(browser: Browser, site: Site) -> None:
     await page.keyboard.press("Enter")
     await expect(page.locator(".thread .msg-body").first).to_have_text(
         "Bonjour, pouvez-vous me rappeler ?")
+    await expect(page).to_have_url(re.compile(r"#/messages/\d+$"))
+    site.thread = page.url.split("#", 1)[1]
     assert await overflow(page) == []
     assert await axe(page) == []
     assert page.js_errors == []  # type: ignore[attr-defined]
@@ -441,6 +448,9 @@ def page_states(site: Site) -> list[tuple[str, str, str | None]]:
         ("parent", "/#/absences", "Historique"),
         ("parent", "/#/messages", "Messagerie"),
         ("parent", "/#/messages/new", "Destinataires"),
+        *([("parent", f"/#{site.thread}", "Bonjour, pouvez-vous me rappeler ?"),
+           ("teacher", f"/#{site.thread}", "Bonjour, pouvez-vous me rappeler ?")]
+          if site.thread else []),
         ("cpe", "/#/", "Classes de l'établissement"),
         ("cpe", f"/#/vie-scolaire?date={day}", cast.class_name),
         ("student", "/#/", "Emploi du temps du jour"),

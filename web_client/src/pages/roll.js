@@ -21,7 +21,8 @@ export function renderRoll(root, { slotId, hallId, date }) {
   const message = h('p', { class: 'roll-message', role: 'status', 'aria-live': 'polite',
     tabindex: '-1' });
   const error = h('div', { class: 'alert', role: 'alert' });
-  const counts = h('p', { class: 'roll-counts', 'aria-live': 'polite' });
+  // Not a live region: each mark is said once by the status line, the totals are not re-read.
+  const counts = h('p', { class: 'roll-counts' });
   const help = h('p', { class: 'roll-help muted', id: 'roll-help' }, 'Au clavier : Tab passe '
     + "d'un·e élève à l'autre, Espace marque absent·e ou présent·e, les flèches gauche et droite "
     + 'mènent aux autres marques et au commentaire, haut et bas à l’élève précédent·e ou suivant·e.');
