@@ -327,8 +327,8 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
 
 
 async def test_board_and_course_editor_by_keyboard(browser: Browser, site: Site) -> None:
-    """A rectangle, an arrow and a text placed on the board with the keyboard alone; the
-    course editor's writing area shows a focus ring."""
+    """A rectangle, an arrow, a text and a pen line placed on the board with the keyboard
+    alone, then the line erased; the course editor's writing area shows a focus ring."""
     ctx, page = await open_as(browser, site, site.cast.teacher, {"width": 1280, "height": 720})
     await page.goto(f"{site.base}/#/boards/{site.board_id}")
     await expect(page.locator(".board-page")).to_have_attribute("data-can-draw", "true")
@@ -377,6 +377,26 @@ async def test_board_and_course_editor_by_keyboard(browser: Browser, site: Site)
     await page.keyboard.press("Enter")
     await page.wait_for_function(f"() => window.__board.items.size === {before + 3}")
     await expect(area).to_be_focused()  # the keyboard comes back to the board
+    # The pen: Entrée starts a line that follows the cursor, Entrée ends it.
+    await pick("Stylo")
+    await tab_to(page, area)
+    for key in ("Shift+ArrowDown", "Shift+ArrowDown", "Shift+ArrowLeft", "Shift+ArrowLeft"):
+        await page.keyboard.press(key)  # away from what is already there
+    await page.keyboard.press("Enter")
+    await expect(status).to_contain_text("Tracé commencé")
+    for key in ("ArrowDown", "ArrowDown", "ArrowRight", "ArrowRight"):
+        await page.keyboard.press(key)
+    await page.keyboard.press("Enter")
+    await expect(status).to_have_text("Tracé posé au tableau.")
+    await page.wait_for_function(f"() => window.__board.items.size === {before + 4}")
+    stroke = await page.evaluate("() => [...window.__board.items.values()].at(-1)")
+    assert stroke["kind"] == "stroke" and len(stroke["points"]) == 5
+    # The eraser takes away what lies under the cursor: the end of that line.
+    await pick("Gomme")
+    await tab_to(page, area)
+    await page.keyboard.press("Enter")
+    await expect(status).to_have_text("1 élément effacé.")
+    await page.wait_for_function(f"() => window.__board.items.size === {before + 3}")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=SCREENSHOTS / "a11y-board-keyboard.png")
     text = await page.evaluate("() => [...window.__board.items.values()].at(-1)")

@@ -2,18 +2,22 @@
 // the focus and shows a cursor. Arrows move it (Maj: faster). Entrée (or Espace): with
 // « Texte », a field opens at the cursor; with a shape (trait, flèche, rectangle, ellipse),
 // the first Entrée sets one corner and shows the shape following the cursor, the second
-// places it. Échap gives up. What happens is said in a polite live region.
+// places it; with the pen or the highlighter, Entrée starts a line that follows the cursor
+// and Entrée ends it; with the eraser, Entrée erases what is under the cursor. Échap gives
+// up. What happens is said in a polite live region.
 import { h } from '../dom.js';
 import { PAGE_H, PAGE_W } from './geometry.js';
+import { hits } from './geometry.js';
 import { newId } from './ids.js';
 
 const SHAPES = { line: 'Trait', arrow: 'Flèche', rect: 'Rectangle', ellipse: 'Ellipse' };
+const LINES = { pen: 'Tracé', highlighter: 'Surlignage' };
 const STEP = 20; // board units per arrow press (the page is 1920 × 1080)
 const BIG_STEP = 120;
 
 /**
- * `ctx`: the board page's input context (view, me(), tool(), pageId(), canDraw(), style(kind),
- * commit(op), openText(x, y, clientX, clientY)).
+ * `ctx`: the board page's input context (view, state, me(), tool(), pageId(), canDraw(),
+ * limits(), style(kind), commit(op), openText(x, y, clientX, clientY)).
  */
 export function attachBoardKeys(ctx) {
   const { view } = ctx;
@@ -21,7 +25,9 @@ export function attachBoardKeys(ctx) {
   const help = h('p', { class: 'visually-hidden', id: 'board-keys-help' },
     'Au clavier : les flèches déplacent le curseur (avec Maj, plus vite). Entrée : avec l’outil '
     + 'Texte, écrire à cet endroit ; avec une forme, poser un premier coin puis, après avoir '
-    + 'déplacé le curseur, le second. Échap : annuler.');
+    + 'déplacé le curseur, le second ; avec le stylo ou le surligneur, commencer un tracé qui '
+    + 'suit le curseur, puis le finir ; avec la gomme, effacer ce qui est sous le curseur. '
+    + 'Échap : annuler.');
   const said = h('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
   const cursor = h('div', { class: 'board-cursor', 'aria-hidden': 'true', hidden: true });
   // An application, no longer a mere picture: it takes the keys (its label stays the page's).
@@ -34,6 +40,7 @@ export function attachBoardKeys(ctx) {
 
   let at = null; // the cursor, in board units
   let anchor = null; // a shape's first corner
+  let line = null; // the points of a pen or highlighter line being drawn
 
   const say = (text) => { said.textContent = text; };
   const where = ([x, y]) => `${Math.round((x / PAGE_W) * 100)} % depuis la gauche, `
@@ -57,6 +64,21 @@ export function attachBoardKeys(ctx) {
     cursor.style.top = `${top}px`;
     cursor.hidden = false;
     if (anchor) view.preview('keyboard', shape());
+    if (line) view.preview('keyboard', lineItem('preview'));
+  }
+
+  function lineItem(id) {
+    const tool = ctx.tool();
+    const kind = tool === 'pen' ? 'stroke' : 'highlighter';
+    return { id, kind, page_id: ctx.pageId(), style: ctx.style(kind), points: line.map((p) => [...p]) };
+  }
+
+  /** The teacher erases anything; a student only their own items (as the server rules). */
+  function erasable(item) {
+    const me = ctx.me();
+    if (!me || me.is_teacher) return Boolean(me);
+    if (item.author !== undefined && item.author !== null) return String(item.author) === String(me.id);
+    return item.id.startsWith(`${me.id}-`);
   }
 
   function shape() {
@@ -69,6 +91,7 @@ export function attachBoardKeys(ctx) {
 
   function cancel() {
     if (anchor) { anchor = null; view.preview('keyboard', null); say('Forme annulée.'); }
+    if (line) { line = null; view.preview('keyboard', null); say('Tracé annulé.'); }
   }
 
   function act() {
@@ -86,9 +109,33 @@ export function attachBoardKeys(ctx) {
       });
       return;
     }
+    if (tool in LINES) {
+      if (!line) {
+        line = [[...at]];
+        say(`${LINES[tool]} commencé ${where(at)}. Déplacez le curseur, puis Entrée pour finir.`);
+        show();
+        return;
+      }
+      const item = lineItem(newId(ctx.me()?.id));
+      line = null;
+      view.preview('keyboard', null);
+      if (item.points.length < 2) { say('Tracé trop court : rien n’est posé.'); return; }
+      ctx.commit({ type: 'add', item });
+      say(`${LINES[tool]} posé au tableau.`);
+      return;
+    }
+    if (tool === 'eraser') {
+      const r = 14 * view.unitsPerPixel();
+      const ids = [...ctx.state.items.values()].filter((item) => item.page_id === ctx.pageId()
+        && erasable(item) && hits(item, at[0], at[1], r)).map((item) => item.id);
+      if (!ids.length) { say('Rien à effacer sous le curseur.'); return; }
+      ctx.commit({ type: 'remove', item_ids: ids });
+      say(`${ids.length} élément${ids.length > 1 ? 's' : ''} effacé${ids.length > 1 ? 's' : ''}.`);
+      return;
+    }
     if (!(tool in SHAPES)) {
-      say(`L'outil choisi se manie au doigt ou à la souris ; au clavier : Texte, ${
-        Object.values(SHAPES).join(', ').toLowerCase()}.`);
+      say("L'outil choisi se manie au doigt ou à la souris ; au clavier : stylo, surligneur, "
+        + `texte, ${Object.values(SHAPES).join(', ').toLowerCase()}, gomme.`);
       return;
     }
     if (!anchor) {
@@ -116,6 +163,10 @@ export function attachBoardKeys(ctx) {
       const v = view.visible();
       at = [Math.max(v.x, Math.min(v.x + v.w, at[0] + move[0])),
         Math.max(v.y, Math.min(v.y + v.h, at[1] + move[1]))];
+      if (line) {
+        const max = ctx.limits?.()?.points_per_stroke || 5000;
+        if (line.length < max) line.push([...at]);
+      }
       show();
     } else if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();
