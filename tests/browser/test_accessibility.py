@@ -121,6 +121,20 @@ async def axe(page: Page) -> list[str]:
              .map(v => `${v.id}: ${v.help} — ${v.nodes.map(n => n.target).join(' ')}`)""")
 
 
+async def small_targets(page: Page) -> list[str]:
+    """Controls smaller than 44 × 44 CSS px (RGAA 13.x / WCAG 2.5.5): fingers and whiteboards."""
+    return await page.evaluate(
+        """() => [...document.querySelectorAll('button, input, select, textarea, a[href], summary')]
+             .filter((el) => el.offsetParent !== null
+               && !el.closest('.skip-link, .skip-inline, .visually-hidden') // (their label is)
+               && !(el.matches('a') && el.closest('p, li, td') && !el.classList.contains('btn')))
+             .map((el) => [el, el.getBoundingClientRect()])
+             .filter(([, r]) => r.width > 0 && (r.height < 44 || r.width < 44))
+             .map(([el, r]) => `small: ${el.tagName.toLowerCase()}.${el.className} `
+               + `"${(el.textContent || el.getAttribute('aria-label') || el.id).trim().slice(0, 30)}" `
+               + `${Math.round(r.width)}×${Math.round(r.height)}`)""")
+
+
 async def overflow(page: Page) -> list[str]:
     """What sticks out sideways: the page's horizontal scroll, and the widest culprits."""
     return await page.evaluate(
@@ -494,7 +508,7 @@ async def visit_all(browser: Browser, site: Site, viewport: dict[str, int],
         if ready:
             await expect(page.locator("body")).to_contain_text(ready)
         await expect(page.locator("#app")).not_to_have_attribute("aria-busy", "true")
-        problems = await axe(page) + await overflow(page)
+        problems = await axe(page) + await overflow(page) + await small_targets(page)
         if await page.title() == "ENT des collèges":
             problems.append("the page has no title of its own")
         if problems:
