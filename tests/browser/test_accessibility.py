@@ -131,7 +131,7 @@ async def small_targets(page: Page) -> list[str]:
              .map((el) => [el, el.getBoundingClientRect()])
              .filter(([, r]) => r.width > 0 && (r.height < 44 || r.width < 44))
              .map(([el, r]) => `small: ${el.tagName.toLowerCase()}.${el.className} `
-               + `"${(el.textContent || el.getAttribute('aria-label') || el.id).trim().slice(0, 30)}" `
+               + `"${(el.textContent || el.id).trim().slice(0, 30)}" `
                + `${Math.round(r.width)}×${Math.round(r.height)}`)""")
 
 
