@@ -306,6 +306,7 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     log = cpe.locator(".dash-changes")
     where = f"{cast.class_name}, {slot['start']} : "
     await expect(log).to_contain_text(f"{where}appel validé")
+    await expect(row).to_have_class(re.compile("just-changed"))  # seen, not only heard
     lines = await log.locator("p").all_text_contents()
     assert all(line.startswith(where) or line.startswith("Absence à traiter") for line in lines)
     assert not any("appel(s) validé(s)" in line for line in lines), lines

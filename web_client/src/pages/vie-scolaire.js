@@ -88,10 +88,13 @@ export function renderVieScolaire(root, { date }) {
     const row = model.rows.find((r) => (u.slot_id && r.slot_id === u.slot_id)
       || (u.study_hall_id && r.study_hall_id === u.study_hall_id));
     if (!row) { if (u.study_hall_id) load(); return; } // a study hall opened meanwhile
-    changes.say(rollChange(row, u));
+    const said = rollChange(row, u);
+    changes.say(said);
     Object.assign(row, { roll_id: u.id, state: u.state, absent: u.absent, late: u.late,
       overdue: false, replacement_id: u.replacement_id, replacement_name: u.replacement_name ?? '' });
     drawGrid();
+    // The changed row shows it too (a short highlight), not only the screen reader's line.
+    if (said) grid.querySelector(`tr[data-roll-id="${u.id}"]`)?.classList.add('just-changed');
   });
   conn.on('overdue', (o) => {
     const row = model.rows.find((r) => r.slot_id === o.slot_id);
