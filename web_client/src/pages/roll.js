@@ -23,9 +23,11 @@ export function renderRoll(root, { slotId, hallId, date }) {
   const error = h('div', { class: 'alert', role: 'alert' });
   // Not a live region: each mark is said once by the status line, the totals are not re-read.
   const counts = h('p', { class: 'roll-counts' });
-  const help = h('p', { class: 'roll-help muted', id: 'roll-help' }, 'Au clavier : Tab passe '
-    + "d'un·e élève à l'autre, Espace marque absent·e ou présent·e, les flèches gauche et droite "
-    + 'mènent aux autres marques et au commentaire, haut et bas à l’élève précédent·e ou suivant·e.');
+  // Always shown, short: hiding it until the keyboard is used would move the list under a
+  // finger in the middle of a tap.
+  const help = h('p', { class: 'roll-help muted', id: 'roll-help' }, 'Clavier : Tab, '
+    + "d'un·e élève à l'autre ; Espace, absent·e ou présent·e ; ← →, autres marques et "
+    + 'commentaire ; ↑ ↓, élève précédent·e ou suivant·e.');
   const list = h('ul', { class: 'roll-list', 'aria-label': 'Élèves', 'aria-describedby': 'roll-help' });
   attachRollKeys(list);
   const allPresent = h('button', { type: 'button', class: 'btn', onclick: () => act('all_present') },
