@@ -317,21 +317,41 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await absences.keyboard.type("Convenance")  # the select's own type-ahead
     await expect(reason).to_have_value("convenance")
     await absences.keyboard.press("Tab")
-    await absences.keyboard.type("Rendez-vous médical")
+    comment = notice.get_by_label("Précision (facultatif)")
+    await expect(comment).to_be_focused()
+    await absences.keyboard.type("Rendez-vous")
+    # Meanwhile, on another device, the notices are read: this page redraws its list, and
+    # keeps the parent's place: focus, what was chosen, what was typed.
+    other_ctx, other = await open_as(browser, site, cast.guardians[0], NARROW, is_mobile=True,
+                                     has_touch=True)
+    await other.goto(f"{site.base}/#/absences")
+    await other.get_by_role("button", name="Tout marquer comme lu").click()
+    await expect(absences.get_by_text("Aucune notification non lue")).to_be_visible()
+    await expect(home.locator(".attendance-links .badge")).to_be_hidden()  # the home's too
+    await expect(badge).to_have_accessible_name("Absences et notifications")
+    await other_ctx.close()
+    await expect(comment).to_be_focused()
+    await expect(comment).to_have_value("Rendez-vous")
+    await expect(reason).to_have_value("convenance")
+    await absences.keyboard.type(" médical")
     await absences.keyboard.press("Tab")
-    await expect(notice.get_by_role("button", name="Envoyer le motif")).to_be_focused()
+    send = notice.get_by_role("button", name="Envoyer le motif")
+    await expect(send).to_be_focused()
     await absences.keyboard.press("Enter")
     await expect(absences.locator(".event-list li").first).to_contain_text("Motif à traiter")
+    await expect(absences.locator(".absences-page [role=status].sent")).to_have_text(
+        f"Motif envoyé ({student}) : Convenance personnelle. La vie scolaire va le traiter.")
+    await expect(send).to_be_focused()  # the lists were redrawn; the parent is where they were
+    stored = await (await absences.request.get(f"{site.base}/api/attendance/me")).json()
+    event = next(e for c in stored["children"] if c["student"]["name"] == student
+                 for e in c["events"] if e["date"] == day and e["start"] == slot["start"])
+    assert (event["reason_label"], event["reason_comment"]) == (
+        "Convenance personnelle", "Rendez-vous médical")
     assert await overflow(absences) == [], await overflow(absences)
     assert await axe(absences) == []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await absences.screenshot(path=SCREENSHOTS / "a11y-absences-320.png", full_page=True)
     await expect(cpe.locator(".dash-changes")).to_contain_text(f"Absence à traiter : {student}")
-    # Read on another device: the home's badge goes, its name says nothing unread.
-    await absences.get_by_role("button", name="Tout marquer comme lu").focus()
-    await absences.keyboard.press("Enter")
-    await expect(home.locator(".attendance-links .badge")).to_be_hidden()
-    await expect(badge).to_have_accessible_name("Absences et notifications")
     for page in (home, absences, cpe, teacher):
         assert page.js_errors == []  # type: ignore[attr-defined]
     for c in (home_ctx, absences_ctx, cpe_ctx, ctx):

@@ -8,6 +8,7 @@ import { currentSubscription, enablePush, pushSupported } from '../attendance/pu
 import { longDate } from '../dates.js';
 import { liveStatus } from '../socket.js';
 import { countOf, liveLog } from '../announce.js';
+import { keepPlace } from '../focus.js';
 
 const POSITION_KEY = 'ent.attendance.feed';
 
@@ -35,6 +36,8 @@ export function renderAbsences(root, ctx) {
       h('h2', { id: 'history-title' }, 'Historique'), records)));
 
   const fail = (err) => replace(error, h('p', {}, err.message));
+  const sent = h('p', { class: 'sent', role: 'status', 'aria-live': 'polite' });
+  error.after(sent);
   const items = new Map(); // notice id → notice
   let reasons = [];
   let conn = null;
@@ -45,7 +48,7 @@ export function renderAbsences(root, ctx) {
       const me = await apiJson('GET', '/api/attendance/me');
       const list = parent ? me.children : [me];
       reasons = list[0]?.reasons ?? [];
-      replace(records, list.map((r) => childRecord(r)));
+      keepPlace(records, 'data-event-id', () => replace(records, list.map((r) => childRecord(r))));
       drawNotices();
     } catch (err) { fail(err); }
   }
@@ -81,6 +84,8 @@ export function renderAbsences(root, ctx) {
         await apiJson('POST', `/api/attendance/absences/${eventId}/reason`,
           { reason_code: select.value, comment: comment.value });
         replace(error);
+        sent.textContent = `Motif envoyé (${about}) : ${select.selectedOptions[0].textContent}. `
+          + 'La vie scolaire va le traiter.';
         await loadRecords();
       } catch (err) { fail(err); }
     } },
@@ -95,14 +100,14 @@ export function renderAbsences(root, ctx) {
     const n = list.filter((x) => !x.read).length;
     unread.textContent = n ? countOf(n, 'notification non lue', 'notifications non lues')
       : 'Aucune notification non lue';
-    replace(notices, list.length ? list.map((x) => h('li', {
+    keepPlace(notices, 'data-notice-id', () => replace(notices, list.length ? list.map((x) => h('li', {
       class: `notice-item${x.read ? '' : ' unread'}`, 'data-notice-id': x.id, 'data-kind': x.kind },
     h('p', { class: 'notice-title' }, h('strong', {}, x.title), x.read ? '' : h('span', { class: 'badge' }, 'Nouveau')),
     h('p', {}, x.body),
     x.can_justify && x.event_id ? reasonForm(x.event_id, x.student_name) : null,
     x.read ? null : h('button', { type: 'button', class: 'btn', onclick: () => markRead([x.id]) },
       'Marquer comme lu')))
-      : h('li', { class: 'empty' }, 'Aucune notification.'));
+      : h('li', { class: 'empty' }, 'Aucune notification.')));
     if (pointed && items.has(pointed) && (!items.get(pointed).can_justify || reasons.length)) {
       const li = notices.querySelector(`[data-notice-id="${pointed}"]`);
       pointed = null;
