@@ -197,6 +197,18 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await cpe.goto(f"{site.base}/#/vie-scolaire?date={day}")
     row = cpe.locator(f'tr[data-slot-id="{slot["id"]}"]')
     await expect(row).to_have_attribute("data-state", "todo")
+    # The CPE, by keyboard, opens « Remplacer » on another course not taken yet: the grid is
+    # redrawn by every update that follows, and must leave the menu open and the focus in it.
+    other_slot = await cpe.evaluate(
+        """(mine) => [...document.querySelectorAll('tr[data-state="todo"]')]
+             .find(tr => tr.querySelector('details.replace-menu')
+                   && tr.dataset.slotId !== String(mine)).dataset.slotId""", slot["id"])
+    other_row = cpe.locator(f'tr[data-slot-id="{other_slot}"]')
+    await other_row.locator("summary").focus()
+    await cpe.keyboard.press("Enter")
+    await cpe.keyboard.press("Tab")
+    replacement = other_row.get_by_role("combobox")
+    await expect(replacement).to_be_focused()
     # The summary is no live region: redrawn on every update, it would be read every time.
     summary = cpe.locator(".dash-summary")
     assert await summary.get_attribute("aria-live") is None
@@ -304,6 +316,8 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     where = f"{cast.class_name}, {slot['start']} : "
     await expect(log).to_contain_text(f"{where}appel validé")
     await expect(row).to_have_class(re.compile("just-changed"))  # seen, not only heard
+    await expect(other_row.locator("details")).to_have_attribute("open", "")
+    await expect(replacement).to_be_focused()
     lines = await log.locator("p").all_text_contents()
     assert all(line.startswith(where) or line.startswith("Absence à traiter") for line in lines)
     assert not any("appel(s) validé(s)" in line for line in lines), lines

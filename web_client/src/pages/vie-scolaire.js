@@ -9,6 +9,7 @@ import { longDate } from '../dates.js';
 import { reasonsSection } from '../attendance/reasons.js';
 import { liveStatus } from '../socket.js';
 import { labelColumns, liveLog } from '../announce.js';
+import { keepPlace } from '../focus.js';
 
 export function renderVieScolaire(root, { date }) {
   setTitle('Vie scolaire');
@@ -118,7 +119,7 @@ export function renderVieScolaire(root, { date }) {
     const done = model.rows.filter((r) => r.state === 'done').length;
     summary.textContent = `${done} appel(s) validé(s) sur ${model.rows.length}`
       + (late ? ` — ${late} non fait(s) 10 min après le début` : '');
-    replace(grid, model.rows.map((r) => h('tr', {
+    keepPlace(grid, 'data-state', () => replace(grid, model.rows.map((r) => h('tr', {
       class: r.overdue ? 'overdue' : null, 'data-state': r.state, 'data-slot-id': r.slot_id ?? '',
       'data-roll-id': r.roll_id ?? '',
     },
@@ -132,7 +133,7 @@ export function renderVieScolaire(root, { date }) {
     h('td', {}, h('span', { class: `badge state-${r.state}` }, ROLL_STATES[r.state]),
       r.overdue ? h('span', { class: 'badge overdue-badge' }, 'En retard') : null),
     h('td', {}, String(r.absent)),
-    h('td', {}, String(r.late)))));
+    h('td', {}, String(r.late))))), rowKey);
   }
 
   function replaceMenu(r) {
@@ -154,8 +155,8 @@ export function renderVieScolaire(root, { date }) {
 
   function drawPending() {
     const items = [...model.pending.values()];
-    replace(pendingList, items.length ? items.map(pendingItem)
-      : h('li', { class: 'empty' }, 'Aucune absence à traiter.'));
+    keepPlace(pendingList, 'data-event-id', () => replace(pendingList, items.length
+      ? items.map(pendingItem) : h('li', { class: 'empty' }, 'Aucune absence à traiter.')));
   }
 
   function pendingItem(a) {
@@ -203,4 +204,9 @@ function rollChange(row, u) {
     said.push(u.replacement_name ? `remplacement par ${u.replacement_name}` : 'remplacement retiré');
   }
   return said.length ? `${rollName(row)} : ${said.join(', ')}.` : '';
+}
+
+/** A row of the grid, named across redraws: its course, or its study hall's link. */
+function rowKey(tr) {
+  return tr.dataset.slotId || tr.querySelector('a[href]')?.getAttribute('href') || null;
 }
