@@ -56,13 +56,16 @@ REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 SQLITE = "SQLite, 1 process"
 
 
-def system_name(workers: int) -> str:
-    return SQLITE if workers == 0 else f"Redis, {workers} worker" + ("s" if workers > 1 else "")
+def system_name(workers: int, label: str = "") -> str:
+    name = SQLITE if workers == 0 else f"Redis, {workers} worker" + ("s" if workers > 1 else "")
+    return f"{name} ({label})" if label else name
 
 
 async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], workers: int,
-                     boards: int, args: argparse.Namespace) -> Result:
-    """workers = 0: the single SQLite process; W ≥ 1: `serve --workers W` with Redis."""
+                     boards: int, args: argparse.Namespace, tree: Path | None = None
+                     ) -> Result:
+    """workers = 0: the single SQLite process; W ≥ 1: `serve --workers W` with Redis.
+    `tree`: run the server from that checkout (`--compare`), not this one."""
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
            "REALTIME_LOG_LEVEL": "WARNING"}
     prefix = f"bench-scale-{secrets.token_hex(4)}"
@@ -71,9 +74,10 @@ async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], worker
         cmd = ["-m", "realtime", "serve", "--workers", str(workers)]
     else:
         cmd = ["-m", "realtime", "serve"]
-    name = system_name(workers)
-    server = await start_server(name, cmd, env, tmp / f"scale-{workers}-{boards}.log",
-                                parse_cpus(args.server_cpus))
+    name = system_name(workers, args.compare_label if tree else "")
+    log = tmp / f"scale-{workers}-{boards}{'-compare' if tree else ''}.log"
+    server = (await start_server(name, cmd, env, log, parse_cpus(args.server_cpus), tree)
+              if tree else await start_server(name, cmd, env, log, parse_cpus(args.server_cpus)))
     try:
         if workers > 1:
             await asyncio.sleep(2.0)  # every worker listening before the clients connect
@@ -122,7 +126,7 @@ def table(results: list[Result], rounds: int) -> str:
     return "\n".join(rows)
 
 
-def verdict(results: list[Result], worker_counts: list[int]) -> str:
+def verdict(results: list[Result], worker_counts: list[int], labels: list[str]) -> str:
     """Per size, the medians over rounds of the per-round ratios of deliveries per core."""
     out = ["Per-core ratios (deliveries per core-second; median over rounds, range):"]
     for boards in dict.fromkeys(r.boards for r in results):
@@ -139,20 +143,32 @@ def verdict(results: list[Result], worker_counts: list[int]) -> str:
                 out.append(f"- {boards} boards, {label}: {statistics.median(pairs):.2f}× "
                            f"(rounds {', '.join(f'{p:.2f}' for p in pairs)}; goal {goal})")
 
-        base = by_system.get(SQLITE, [])
-        one = by_system.get(system_name(1), [])
-        for w in worker_counts:
-            mine = by_system.get(system_name(w), [])
-            if base:
-                line(f"{system_name(w)} / {SQLITE}", mine, base, "≥ 0.90× for 1 worker")
-            if w > 1 and one:
-                line(f"{system_name(w)} / 1 worker", mine, one,
-                     f"≥ 0.90×: {w} workers carry ≥ 0.9 × {w} × one worker")
+        for label in labels:
+            base = by_system.get(system_name(0, label), [])
+            one = by_system.get(system_name(1, label), [])
+            for w in worker_counts:
+                mine = by_system.get(system_name(w, label), [])
+                if base:
+                    line(f"{system_name(w, label)} / {system_name(0, label)}", mine, base,
+                         "≥ 0.90× for 1 worker")
+                if w > 1 and one:
+                    line(f"{system_name(w, label)} / 1 worker", mine, one,
+                         f"≥ 0.90×: {w} workers carry ≥ 0.9 × {w} × one worker")
+        if len(labels) > 1:
+            for w in [0, *worker_counts]:
+                now, then = by_system.get(system_name(w), []), by_system.get(
+                    system_name(w, labels[1]), [])
+                if now and then:
+                    line(f"{system_name(w)}, this code / {labels[1]}", now, then,
+                         "> 1 is better")
     return "\n".join(out)
 
 
 async def main_async(args: argparse.Namespace) -> list[Result]:
-    systems = ([0] if args.sqlite else []) + args.worker_counts
+    counts = ([0] if args.sqlite else []) + args.worker_counts
+    systems: list[tuple[int, Path | None]] = [(w, None) for w in counts]
+    if args.compare:
+        systems += [(w, args.compare) for w in counts]
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
         tmp = Path(name)
         print("Seeding the demo data…", file=sys.stderr, flush=True)
@@ -161,10 +177,12 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         for rnd in range(args.rounds):
             order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
             for boards in args.sizes:
-                for workers in order:
-                    print(f"round {rnd + 1}: {system_name(workers)}, {boards} boards × "
+                for workers, tree in order:
+                    label = args.compare_label if tree else ""
+                    print(f"round {rnd + 1}: {system_name(workers, label)}, {boards} boards × "
                           f"{args.followers} followers…", file=sys.stderr, flush=True)
-                    results.append(await run_system(tmp, db, accounts, workers, boards, args))
+                    results.append(await run_system(tmp, db, accounts, workers, boards, args,
+                                                     tree))
         return results
 
 
@@ -177,6 +195,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-sqlite", dest="sqlite", action="store_false",
                    help="leave out the single SQLite process (the baseline)")
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--compare", type=Path,
+                   help="also run every system from this checkout (e.g. `git archive "
+                        "<commit> | tar -x -C DIR`), in the same rounds: before/after in one run")
+    p.add_argument("--compare-label", default="base",
+                   help="how the --compare rows are named (base)")
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--warmup", type=float, default=4)
     p.add_argument("--rate", type=float, default=30, help="ops per second per teacher (30)")
@@ -208,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; servers on CPUs {args.server_cpus}" if args.server_cpus else ""))
     print(table(results, args.rounds))
     print(notes(results))
-    print(verdict(results, args.worker_counts))
+    print(verdict(results, args.worker_counts,
+                  ["", args.compare_label] if args.compare else [""]))
     if len(args.sizes) > 1:
         print(capacity(results, args.p99_target))
 

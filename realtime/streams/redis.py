@@ -196,6 +196,9 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
                     raise
                 continue
             for event, (*_, fut) in zip(events, batch, strict=True):
+                if self.publish:  # (publish=False: tests of a lost message; nothing shortcut)
+                    for sub in tuple(self._subs.get(event.stream, ())):
+                        sub.offer(event)
                 if not fut.done():
                     fut.set_result(event)
 
@@ -342,7 +345,10 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
         elif msg["type"] == "message":
             try:
                 epoch, seq, ts, payload = msg["data"].split(b"\n", 3)
-                event = StreamEvent(stream=stream, epoch=epoch.decode(), seq=int(seq),
+                epoch_s, seq_n = epoch.decode(), int(seq)
+                if all(sub.has(epoch_s, seq_n) for sub in subs):
+                    return  # our own append, handed over already (QueueSubscription.offer)
+                event = StreamEvent(stream=stream, epoch=epoch_s, seq=seq_n,
                                     ts=float(ts), payload=msgspec.json.decode(payload))
             except (ValueError, msgspec.DecodeError):
                 log.warning("unreadable stream message", extra={"channel": channel})

@@ -558,3 +558,22 @@ async def test_redis_failed_group_fails_each_caller_then_recovers(redis_stores: 
     assert all(isinstance(r, ConnectionError) for r in results)
     event = await store.append("s", {"n": 5})
     assert event.seq == 1 and event.payload == {"n": 5}
+
+
+async def test_redis_own_append_reaches_local_subscribers_at_once(redis_stores: Any) -> None:
+    """A worker's own append is queued for its subscribers when `append` returns (the board
+    ack waits for it: no pub/sub round trip); the copy pub/sub brings back is not a second
+    delivery; an append that does not follow what is queued waits for pub/sub, in order."""
+    store = redis_stores(check_every_s=3600)
+    silent = redis_stores(publish=False)
+    sub = await store.subscribe("s")
+    first = await store.append("s", {"i": 1})
+    assert sub._queue.qsize() == 1  # type: ignore[attr-defined]  (handed over already)
+    assert await next_items(sub, 1, wait_s=0.01) == [first]
+    with pytest.raises(TimeoutError):  # pub/sub's copy came and was dropped
+        await next_items(sub, 1, wait_s=0.3)
+    lost = await silent.append("s", {"i": 2})  # seq 2: nobody is told
+    mine = await store.append("s", {"i": 3})  # seq 3 does not follow seq 1: not handed over
+    assert await next_items(sub, 2) == [lost, mine]
+    assert store.gaps == 1  # pub/sub's copy of seq 3 showed the gap, filled from the log
+    await sub.close()
