@@ -145,6 +145,7 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
         self._ready: dict[str, asyncio.Event] = {}
         self._next_check = time.monotonic() + check_every_s
         self._queue: list[tuple[str, bytes, Any, asyncio.Future[StreamEvent]]] = []
+        self._busy = False  # a script call is in flight (a caller's own, or the writer's)
         self._writer: asyncio.Task[None] | None = None
 
     # --- keys ---------------------------------------------------------------------------
@@ -166,56 +167,72 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
     # --- StreamStore --------------------------------------------------------------------
 
     async def append(self, stream: str, payload: Any) -> StreamEvent:
-        """Group commit, as the SQLite store does: an append after a quiet spell leaves at the
-        end of this loop pass, in a script call of its own; appends that arrive while a call
-        is in flight wait for it and leave together in the next one (one round trip, one
-        script run, for up to MAX_GROUP appends of any streams). A call costs the client
-        ~150 µs of CPU whatever it carries, so under load this pays it once per group
-        instead of once per op, for no added wait. Each caller returns only once Redis has
-        run the script that holds its event: an acked event is as durable as before."""
-        fut: asyncio.Future[StreamEvent] = asyncio.get_running_loop().create_future()
-        self._queue.append((stream, msgspec.json.encode(payload), payload, fut))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_groups())
-        return await fut
+        """Group commit, as the SQLite store does: an append while no call is in flight is
+        sent at once, by its caller (no task, no future: the common case at light load);
+        appends that arrive while a call is in flight wait for it and leave together in the
+        next one (one round trip, one script run, for up to MAX_GROUP appends of any
+        streams). A call costs the client ~150 µs of CPU whatever it carries, so under load
+        this pays it once per group instead of once per op, for no added wait. Each caller
+        returns only once Redis has run the script that holds its event: an acked event is
+        as durable as before. Calls never overlap, so events are handed to local
+        subscribers (`offer`) in the order Redis numbered them."""
+        data = msgspec.json.encode(payload)
+        if self._busy:
+            fut: asyncio.Future[StreamEvent] = asyncio.get_running_loop().create_future()
+            self._queue.append((stream, data, payload, fut))
+            return await fut
+        self._busy = True
+        try:
+            [event] = await self._append_many([(stream, data, payload)])
+        finally:
+            if self._queue:  # what arrived meanwhile: the writer takes over, still busy
+                self._writer = asyncio.create_task(self._write_groups())
+            else:
+                self._busy = False
+        self._hand_over(event)
+        return event
+
+    def _hand_over(self, event: StreamEvent) -> None:
+        if self.publish:  # (publish=False: tests of a lost message; nothing shortcut)
+            for sub in tuple(self._subs.get(event.stream, ())):
+                sub.offer(event)
 
     async def _write_groups(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-            try:
-                events = await self._append_many(batch)
-            except BaseException as exc:
-                for *_, fut in batch:
+        try:
+            while self._queue:
+                queued, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                try:
+                    events = await self._append_many([(s, d, p) for s, d, p, _f in queued])
+                except BaseException as exc:
+                    for *_, fut in queued:
+                        if not fut.done():
+                            fut.set_exception(exc if isinstance(exc, Exception)
+                                              else RuntimeError("stream append cancelled"))
+                    if not isinstance(exc, Exception):
+                        for *_, fut in self._queue:
+                            fut.cancel()
+                        self._queue = []
+                        raise
+                    continue
+                for event, (*_, fut) in zip(events, queued, strict=True):
+                    self._hand_over(event)
                     if not fut.done():
-                        fut.set_exception(exc if isinstance(exc, Exception)
-                                          else RuntimeError("stream append cancelled"))
-                if not isinstance(exc, Exception):
-                    for *_, fut in self._queue:
-                        fut.cancel()
-                    self._queue = []
-                    raise
-                continue
-            for event, (*_, fut) in zip(events, batch, strict=True):
-                if self.publish:  # (publish=False: tests of a lost message; nothing shortcut)
-                    for sub in tuple(self._subs.get(event.stream, ())):
-                        sub.offer(event)
-                if not fut.done():
-                    fut.set_result(event)
+                        fut.set_result(event)
+        finally:
+            self._busy = False
 
-    async def _append_many(
-        self, batch: list[tuple[str, bytes, Any, asyncio.Future[StreamEvent]]]
-    ) -> list[StreamEvent]:
+    async def _append_many(self, batch: list[tuple[str, bytes, Any]]) -> list[StreamEvent]:
         now = self.clock()
         keys: list[str] = []
         args: list[Any] = [repr(now), self.max_len, self._ttl, repr(now - self.max_age_s)]
-        for stream, data, _payload, _fut in batch:
+        for stream, data, _payload in batch:
             keys += (self._meta_key(stream), self._log_key(stream))
             args += (data, secrets.token_hex(8),
                      self._channel(stream) if self.publish else "")
         out = await self._append(keys=keys, args=args)
         return [StreamEvent(stream=stream, epoch=_s(out[2 * i]), seq=int(out[2 * i + 1]),
                             ts=now, payload=payload)
-                for i, (stream, _data, payload, _fut) in enumerate(batch)]
+                for i, (stream, _data, payload) in enumerate(batch)]
 
     async def _meta(self, stream: str) -> tuple[str, int, int]:
         epoch, seq, trimmed_to = await self._head(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,6 @@ async def test_two_authors_on_two_nodes_at_once(
     node hands its own ops to its follower without waiting for pub/sub, yet every seq is
     handed out once, acked to its author, and every member on either node receives the same
     ops in the same order (the other node's ops in between come through pub/sub)."""
-    import asyncio
-
     a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     cast = Cast(demo_accounts)
     board = await create_board(a, cast)

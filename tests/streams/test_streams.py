@@ -545,9 +545,13 @@ async def test_redis_failed_group_fails_each_caller_then_recovers(redis_stores: 
     acked — and the next group is written as usual."""
     store = redis_stores()
     script = store._append
-    failures = [ConnectionError("Redis est injoignable")]
+    calls: list[int] = []
+    # Two calls fail: the first append's own, then the group of the four that queued behind.
+    failures = [ConnectionError("Redis est injoignable")] * 2
 
     async def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(kwargs["keys"]) // 2)
+        await asyncio.sleep(0)
         if failures:
             raise failures.pop()
         return await script(*args, **kwargs)
@@ -555,6 +559,7 @@ async def test_redis_failed_group_fails_each_caller_then_recovers(redis_stores: 
     store._append = flaky  # type: ignore[method-assign]
     results = await asyncio.gather(*(store.append("s", {"n": i}) for i in range(5)),
                                    return_exceptions=True)
+    assert calls == [1, 4]  # the first alone (nothing in flight), the rest together
     assert all(isinstance(r, ConnectionError) for r in results)
     event = await store.append("s", {"n": 5})
     assert event.seq == 1 and event.payload == {"n": 5}
