@@ -86,6 +86,8 @@ class Settings:
     attendance_unvalidated_min: int = 20
     # The CPE or administration may take or correct a past slot's roll this many days back.
     attendance_correction_days: int = 7
+    # Days back a teacher may still take their own course's roll (0: the day's courses only).
+    attendance_teacher_past_days: int = 0
     # A guardian's supporting document (photo or PDF of a certificate), in KiB.
     attendance_document_max_kib: int = 5120
     # Unjustified half-days in a calendar month that flag a pupil to the CPE (the DASEN's).
@@ -160,6 +162,8 @@ class Settings:
                                             d.attendance_unvalidated_min),
             attendance_correction_days=_int(env, "REALTIME_ATTENDANCE_CORRECTION_DAYS",
                                             d.attendance_correction_days),
+            attendance_teacher_past_days=_int(env, "REALTIME_ATTENDANCE_TEACHER_PAST_DAYS",
+                                              d.attendance_teacher_past_days),
             attendance_document_max_kib=_int(env, "REALTIME_ATTENDANCE_DOCUMENT_MAX_KIB",
                                              d.attendance_document_max_kib),
             attendance_alert_half_days=_int(env, "REALTIME_ATTENDANCE_ALERT_HALF_DAYS",
