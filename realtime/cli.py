@@ -197,3 +197,77 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@cli.group()
+def calendar() -> None:
+    """Calendrier scolaire d'un établissement (zone, fermetures)."""
+
+
+@calendar.command("import")
+@click.argument("uai")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Remplace toutes les fermetures existantes.")
+@click.pass_obj
+def calendar_import(settings: Settings, uai: str, path: Path, replace: bool) -> None:
+    """Importe les fermetures d'un collège : CSV (debut;fin;libelle) ou iCalendar (.ics)."""
+    import time
+
+    from realtime.attendance.schooldays import CalendarService
+    from realtime.db import Database
+    from realtime.directory import store as directory
+    from realtime.errors import AppError
+
+    data = path.read_bytes()
+
+    async def go() -> dict[str, Any]:
+        db = await Database.open(settings.db_path)
+        try:
+            school = await directory.school_by_uai(db, uai.upper())
+            if school is None:
+                _fail(f"aucun établissement d'UAI {uai}.")
+                raise AssertionError  # unreachable: _fail exits
+            return await CalendarService(db, time.time).import_closures(
+                None, school.id, data, path.name, replace)
+        finally:
+            await db.close()
+
+    try:
+        out = _run(go)
+    except AppError as exc:
+        _fail(exc.message)
+        return
+    click.echo(f"{out['read']} fermeture(s) lue(s), {out['added']} ajoutée(s).")
+
+
+@calendar.command("show")
+@click.argument("uai")
+@click.pass_obj
+def calendar_show(settings: Settings, uai: str) -> None:
+    """Affiche la zone et les jours sans cours de l'année scolaire en cours."""
+    import datetime as dt
+
+    from realtime.attendance.schooldays import ZONE_LABELS, load_calendar
+    from realtime.db import Database
+    from realtime.directory import store as directory
+
+    async def go() -> list[str]:
+        db = await Database.open(settings.db_path)
+        try:
+            school = await directory.school_by_uai(db, uai.upper())
+            if school is None:
+                _fail(f"aucun établissement d'UAI {uai}.")
+                raise AssertionError
+            cal = await load_calendar(db, school.id)
+            today = dt.date.today()
+            start = dt.date(today.year if today.month >= 9 else today.year - 1, 9, 1)
+            zone = ZONE_LABELS.get(cal.zone or "", "hors zone")
+            lines = [f"{school.name} ({school.uai}) : {zone}"]
+            end = dt.date(start.year + 1, 7, 10)
+            lines += [f"{d} {why}" for d, why in cal.days_off(start, end)]
+            return lines
+        finally:
+            await db.close()
+
+    for line in _run(go):
+        click.echo(line)

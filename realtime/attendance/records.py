@@ -9,7 +9,9 @@ import datetime as dt
 import io
 from typing import Any
 
-from realtime.attendance import store
+import msgspec
+
+from realtime.attendance import justify_store, store
 from realtime.attendance.absences import (
     JUSTIFICATION_LABELS_FR,
     Justification,
@@ -134,6 +136,11 @@ class RecordService:
                         "class_id": ref.class_id},
             "from": start, "to": end, "half_days": count_half_days(events, reasons),
             "counts": pupil_counts(events, reasons),
+            "declarations": [] if p.role is Role.TEACHER else [
+                {**msgspec.to_builtins(d), "reason_label": reasons[d.reason_code].label
+                 if d.reason_code in reasons else d.reason_code}
+                for d in await justify_store.declarations_of_student(
+                    self.db, student_id, self.ctx.today().isoformat())],
             "events": items,
             "reasons": [{"code": r.code, "label": r.label, "justifying": r.justifying}
                         for r in reasons_list if r.active],

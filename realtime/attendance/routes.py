@@ -34,9 +34,9 @@ class GiveReasonBody(Payload):
 
 class DeclarationBody(Payload):
     date_from: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    reason_code: Code
     date_to: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     part: Literal["day", "morning", "afternoon"] = "day"
-    reason_code: Code
     comment: Comment = ""
 
 

@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
 import { renderAbsences } from './pages/absences.js';
+import { renderBilan } from './pages/bilan.js';
 import { renderBoard } from './pages/board.js';
 import { renderCourseDoc } from './pages/coursedoc.js';
 import { renderHome } from './pages/home.js';
@@ -127,6 +128,11 @@ async function route() {
   }
   if (path === '/vie-scolaire') {
     leavePage = renderVieScolaire(root, { date: isIsoDate(date) ? date : null });
+    return undefined;
+  }
+  if (path === '/vie-scolaire/bilan') { // counts per pupil, CSV and print
+    renderBilan(root, { me: state.me }, { from: isIsoDate(params.get('from')) ? params.get('from') : null,
+      to: isIsoDate(params.get('to')) ? params.get('to') : null, classId: params.get('class') });
     return undefined;
   }
   if (path === '/absences') {
