@@ -96,10 +96,18 @@ def demo(settings: Settings, out: Path) -> None:
     plan = build_plan()
 
     async def go() -> dict[str, int]:
+        import datetime as dt
+
+        from realtime.demo.attendance import seed_history
+
         db = await Database.open(settings.db_path)
         try:
             kdf = (settings.kdf_time_cost, settings.kdf_memory_kib, settings.kdf_parallelism)
-            return await seed(db, plan, kdf)
+            counts = await seed(db, plan, kdf)
+            # A few weeks of rolls and absences, so the vie scolaire has something to show.
+            history = await seed_history(db, dt.datetime.now(settings.tz).date(), settings.tz)
+            return {**counts, "appels ajoutés": history["rolls"],
+                    "absences ajoutées": history["absence_events"]}
         finally:
             await db.close()
 

@@ -158,8 +158,15 @@ class RollService:
         if refusal is not None:
             raise refusal
 
-    def late_entry(self, roll: Roll) -> bool:
-        return roll.date < self.ctx.today().isoformat()
+    def late_entry(self, roll: Roll, p: Principal | None = None) -> bool:
+        """A past day's roll entered now: by the vie scolaire it is an exception that needs
+        a reason; a teacher within the days the operator allows them is still on time."""
+        back = (self.ctx.today() - dt.date.fromisoformat(roll.date)).days
+        if back <= 0:
+            return False
+        if p is not None and p.role is Role.TEACHER:
+            return back > self.ctx.settings.attendance_teacher_past_days
+        return True
 
     async def _load(self, conn: aiosqlite.Connection, p: Principal, roll_id: int,
                     action: Action = Action.TAKE_ROLL) -> tuple[Roll, str]:
@@ -215,7 +222,7 @@ class RollService:
                        ) -> tuple[Roll, list[Change]]:
             if roll.kind is RollKind.STUDY_HALL:  # anyone of the school may come in
                 await _same_school(conn, roll.school_id, [m.student_id for m in inputs])
-            return mark(roll, inputs, p.id, now, reason, self.late_entry(roll))
+            return mark(roll, inputs, p.id, now, reason, self.late_entry(roll, p))
 
         return await self._change(p, roll_id, step)
 
@@ -223,7 +230,7 @@ class RollService:
                           ) -> dict[str, Any]:
         async def step(_conn: aiosqlite.Connection, roll: Roll, now: float
                        ) -> tuple[Roll, list[Change]]:
-            return mark_all_present(roll, p.id, now, reason, self.late_entry(roll))
+            return mark_all_present(roll, p.id, now, reason, self.late_entry(roll, p))
 
         return await self._change(p, roll_id, step)
 
@@ -253,7 +260,7 @@ class RollService:
             roll, fx.subject = await self._load(conn, p, roll_id)
             try:
                 done, notify = validate(roll, p.id, now)
-                why = checked_reason(reason, done is not roll and self.late_entry(roll),
+                why = checked_reason(reason, done is not roll and self.late_entry(roll, p),
                                      "de cette validation d'un jour passé")
             except Rejection as r:
                 raise _reject(r) from r
@@ -463,10 +470,10 @@ class RollService:
                          for s in students],
         }
         if viewer is not None:
-            late = self.late_entry(roll)
             out["roll"]["read_only"] = self.past_write_refusal(viewer, roll) is not None
             # A change now needs a reason: a validated roll, or a past day's.
-            out["roll"]["needs_reason"] = late or roll.state is RollState.DONE
+            out["roll"]["needs_reason"] = self.late_entry(roll, viewer) or (
+                roll.state is RollState.DONE)
         if corrections:
             out["corrections"] = msgspec.to_builtins(await store.corrections(self.db, roll.id))
         return out
