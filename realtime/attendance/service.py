@@ -159,14 +159,11 @@ class RollService:
             raise refusal
 
     def late_entry(self, roll: Roll, p: Principal | None = None) -> bool:
-        """A past day's roll entered now: by the vie scolaire it is an exception that needs
-        a reason; a teacher within the days the operator allows them is still on time."""
+        """A past day's roll entered now, later than the operator allows a roll to be
+        still on time (`attendance_teacher_past_days`, 0: the same day): the vie scolaire's
+        exception, which needs a reason. `p` is kept for the callers' symmetry."""
         back = (self.ctx.today() - dt.date.fromisoformat(roll.date)).days
-        if back <= 0:
-            return False
-        if p is not None and p.role is Role.TEACHER:
-            return back > self.ctx.settings.attendance_teacher_past_days
-        return True
+        return back > self.ctx.settings.attendance_teacher_past_days
 
     async def _load(self, conn: aiosqlite.Connection, p: Principal, roll_id: int,
                     action: Action = Action.TAKE_ROLL) -> tuple[Roll, str]:

@@ -23,7 +23,7 @@ class AttendanceClient(LiveClient):
 
     NS = NS
     EVENTS = ("notice", "feed_reset", "notices_read", "marks", "roll_state", "roll_update",
-              "reminder", "overdue", "absence_update")
+              "reminder", "overdue", "absence_update", "roll_alert", "declaration")
 
     @property
     def events(self) -> dict[str, list[Any]]:
