@@ -120,10 +120,10 @@ class RollService:
         if not may(p, Action.VIEW_ROLL, roll_ref(roll)):
             raise not_found("Cours introuvable.")
         if roll.id == 0:
-            require_take(p, roll, action)
             why = await self.ctx.calendar.closed(roll.school_id, day)
             if why:
                 raise AppError("invalid", f"Pas de cours ce jour-là : {why}.")
+            require_take(p, roll, action)
             if day < self.ctx.today():
                 self.require_past_write(p, roll)
             roll = msgspec.structs.replace(roll, id=await store.insert_roll(conn, roll, subject))

@@ -145,6 +145,8 @@ class AttendanceNamespace(AuthedNamespace):
             await self.enter_room(sid, guardian_room(principal.id))
         elif principal.role in (Role.CPE, Role.STAFF) and principal.school_id is not None:
             await self.enter_room(sid, school_room(principal.school_id))
+            # A permanence's supervisor is reminded of its roll like a teacher.
+            await self.enter_room(sid, teacher_room(principal.id))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)
