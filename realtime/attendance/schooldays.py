@@ -8,6 +8,7 @@ import datetime as dt
 import time
 from typing import Any
 
+import aiosqlite
 import msgspec
 
 from realtime.attendance.calendar import (
@@ -21,7 +22,6 @@ from realtime.attendance.calendar import (
 )
 from realtime.attendance.model import Rejection
 from realtime.db import Database
-from realtime.directory import store as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, SchoolRef, may
@@ -30,19 +30,32 @@ CACHE_S = 60.0  # another process's import is seen within a minute
 ZONE_LABELS = {"A": "zone A", "B": "zone B", "C": "zone C"}
 
 
-async def load_calendar(db: Database, school_id: int) -> SchoolCalendar:
-    school = await directory.school(db, school_id)
-    row = await db.fetchone("SELECT zone, subdivision FROM school_calendars WHERE school_id = ?",
-                            (school_id,))
-    dep = departement_of_uai(school.uai) if school else None
-    zone = row["zone"] if row and row["zone"] else (zone_of_uai(school.uai) if school else None)
+async def _rows(db: Database | aiosqlite.Connection, sql: str, params: tuple[Any, ...]
+                ) -> list[Any]:
+    if isinstance(db, Database):
+        return list(await db.fetchall(sql, params))
+    cur = await db.execute(sql, params)
+    return list(await cur.fetchall())
+
+
+async def load_calendar(db: Database | aiosqlite.Connection, school_id: int
+                        ) -> SchoolCalendar:
+    """The school's calendar; `db` may be the connection of a transaction under way (the
+    database's one connection is then busy: asking the Database would wait forever)."""
+    schools = await _rows(db, "SELECT uai FROM schools WHERE id = ?", (school_id,))
+    uai = schools[0]["uai"] if schools else ""
+    rows = await _rows(db, "SELECT zone, subdivision FROM school_calendars"
+                           " WHERE school_id = ?", (school_id,))
+    row = rows[0] if rows else None
+    dep = departement_of_uai(uai)
+    zone = row["zone"] if row and row["zone"] else zone_of_uai(uai)
     subdivision = row["subdivision"] if row and row["subdivision"] else (
         dep if dep in ALSACE_MOSELLE else None)
-    rows = await db.fetchall(
-        "SELECT id, start, end, label FROM school_closures WHERE school_id = ? ORDER BY start",
-        (school_id,))
+    closures = await _rows(
+        db, "SELECT id, start, end, label FROM school_closures WHERE school_id = ?"
+            " ORDER BY start", (school_id,))
     return SchoolCalendar(zone=zone, subdivision=subdivision, closures=tuple(
-        Closure(r["start"], r["end"], r["label"], r["id"]) for r in rows))
+        Closure(r["start"], r["end"], r["label"], r["id"]) for r in closures))
 
 
 async def save_closures(db: Database, school_id: int, items: list[Closure], by: int | None,
@@ -67,17 +80,20 @@ class CalendarService:
         self.clock = clock
         self._cache: dict[int, tuple[float, SchoolCalendar]] = {}
 
-    async def of(self, school_id: int) -> SchoolCalendar:
+    async def of(self, school_id: int, conn: aiosqlite.Connection | None = None
+                 ) -> SchoolCalendar:
+        """`conn`: the caller's transaction, when there is one (read through it)."""
         hit = self._cache.get(school_id)
         now = time.monotonic()
         if hit is not None and now - hit[0] < CACHE_S:
             return hit[1]
-        cal = await load_calendar(self.db, school_id)
+        cal = await load_calendar(conn if conn is not None else self.db, school_id)
         self._cache[school_id] = (now, cal)
         return cal
 
-    async def closed(self, school_id: int, day: dt.date) -> str | None:
-        return (await self.of(school_id)).closed(day)
+    async def closed(self, school_id: int, day: dt.date,
+                     conn: aiosqlite.Connection | None = None) -> str | None:
+        return (await self.of(school_id, conn)).closed(day)
 
     def forget(self, school_id: int) -> None:
         self._cache.pop(school_id, None)

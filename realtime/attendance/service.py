@@ -120,7 +120,7 @@ class RollService:
         if not may(p, Action.VIEW_ROLL, roll_ref(roll)):
             raise not_found("Cours introuvable.")
         if roll.id == 0:
-            why = await self.ctx.calendar.closed(roll.school_id, day)
+            why = await self.ctx.calendar.closed(roll.school_id, day, conn)
             if why:
                 raise AppError("invalid", f"Pas de cours ce jour-là : {why}.")
             require_take(p, roll, action)
@@ -185,7 +185,9 @@ class RollService:
             roll, fx.subject = await self._get_or_create(
                 conn, p, slot_id=slot_id, hall_id=hall_id, day=day, action=Action.TAKE_ROLL)
             opened = roll
-            if not self.late_entry(roll):  # a past roll opens as it is, to read or correct
+            # A past roll opens as it is (to read, or to correct with a reason); one the
+            # caller may only see never changes state by being looked at.
+            if not self.late_entry(roll, p) and self.past_write_refusal(p, roll) is None:
                 opened = open_roll(roll, p.id, self.ctx.clock())
             if opened is not roll:
                 await store.save_roll(conn, opened, [])
