@@ -60,6 +60,7 @@ async def test_forgotten_roll_reaches_the_cpe_and_the_teacher(
     await log_in(teacher, base, cast.teacher)
     await teacher.goto(f"{base}/#/?date={day}")
     await expect(teacher.get_by_role("heading", name="Appels du jour")).to_be_visible()
+    await expect(teacher.locator('.roll-reminders[data-live="true"]')).to_have_count(1)
 
     # Ten minutes after the start, the minute's background work runs: the roll is late.
     hub.ctx.clock = lambda: at(day, slot["start"]) + 10 * 60
@@ -83,7 +84,7 @@ async def test_forgotten_roll_reaches_the_cpe_and_the_teacher(
     await hub.dashboard.send_reminders()
     await expect(late).to_contain_text("en cours, non validé")
     await check_accessibility(cpe)
-    await cpe.screenshot(path=SCREENSHOTS / "vie-scolaire-appel-oublie.png", full_page=True)
+    await watch.screenshot(path=SCREENSHOTS / "vie-scolaire-appel-oublie.png")
     for page in (cpe, teacher):
         assert page.js_errors == []  # type: ignore[attr-defined]
     for ctx in (cpe_ctx, teacher_ctx):
@@ -113,7 +114,7 @@ async def test_parent_certificate_accepted_by_the_cpe(
             await toggle.click()
             await expect(teacher.locator(".roll-counts")).to_contain_text("1 absent·e,")
         await teacher.get_by_role("button", name="Valider l'appel").click()
-        await expect(teacher.locator(".roll-meta")).to_contain_text("Validé")
+        await expect(teacher.get_by_role("status").filter(has_text="Appel validé")).to_be_visible()
 
     parent_ctx, parent = await new_page(browser, PHONE, is_mobile=True, has_touch=True)
     await log_in(parent, base, cast.guardians[0])
@@ -161,7 +162,8 @@ async def test_parent_certificate_accepted_by_the_cpe(
     await pending.get_by_label(f"Commentaire de la décision pour {cast.student['name']}").fill(
         "Certificat reçu")
     await check_accessibility(cpe)
-    await cpe.screenshot(path=SCREENSHOTS / "vie-scolaire-justificatif.png", full_page=True)
+    await cpe.get_by_role("region", name="Absences à traiter").screenshot(
+        path=SCREENSHOTS / "vie-scolaire-justificatif.png")
     await pending.get_by_role("button", name="Accepter").click()
     await expect(pending).to_have_count(0)
 
@@ -210,6 +212,8 @@ async def test_a_correction_shows_in_the_history(
     await expect(line).to_contain_text("Absent·e → En retard")
     await expect(line).to_contain_text("motif : « Arrivé à 8 h 25 avec un mot du bus »")
     await expect(line).to_contain_text(cast.teacher["name"])
+    await expect(history.locator('li[data-action="all_present"]')).to_contain_text(
+        "élèves marqués présents")  # « Tous présents »: one line, not one per pupil
     await expect(history.locator('li[data-action="validate"]')).to_have_count(1)
     await check_accessibility(teacher)
     await teacher.screenshot(path=SCREENSHOTS / "roll-historique.png", full_page=True)

@@ -40,6 +40,7 @@ export function attendanceSection(ctx) {
   // The reminder of a roll not taken 10 minutes after the start reaches Mon espace too.
   const alerts = h('div', { class: 'roll-reminders', role: 'alert' });
   const conn = new AttendanceConnection(null);
+  conn.onConnect = () => { alerts.dataset.live = 'true'; }; // listening for reminders
   conn.on('reminder', (r) => alerts.append(h('p', { class: 'alert', 'data-kind': r.kind ?? '' }, `${r.message} `,
     h('a', { href: r.study_hall_id ? `#/appel?permanence=${r.study_hall_id}&date=${r.date}`
       : `#/appel?slot=${r.slot_id}&date=${r.date}` }, r.kind === 'not_started' ? "Faire l'appel" : "Valider l'appel"))));

@@ -69,11 +69,30 @@ export function renderRoll(root, { slotId, hallId, date }) {
         return `${e.student_name} : ${before} → ${after}`
           + (e.after?.minutes ? ` (${e.after.minutes} min)` : '');
       };
+      // « Tous présents » is one step for the reader, not one line per pupil.
+      const entries = [];
+      for (const e of data.entries) {
+        const bulk = e.action === 'mark' && !e.before && e.after?.state === 'present' && !e.reason;
+        const last = entries[entries.length - 1];
+        if (bulk && last?.bulk && last.by === e.by && Math.abs(last.at - e.at) < 1) {
+          last.count += 1;
+          continue;
+        }
+        entries.push(bulk ? { ...e, bulk: true, count: 1 } : e);
+      }
+      for (const e of entries) {
+        if (e.bulk && e.count > 1) {
+          e.action = 'all_present';
+          e.summary = `${e.count} élèves marqués présents`;
+        }
+      }
+      const plain = what;
+      const described = (e) => e.summary ?? plain(e);
       replace(historyBox, h('h2', { id: 'history-title' }, 'Historique de l\'appel'),
-        data.entries.length ? h('ol', { class: 'history-list' }, data.entries.map((e) => h('li', {
+        entries.length ? h('ol', { class: 'history-list' }, entries.map((e) => h('li', {
           'data-action': e.action, class: e.reason && e.action !== 'replace' ? 'with-reason' : null },
         h('span', { class: 'history-when' }, when(e.at)), ' — ', h('strong', {}, e.by_name), ' : ',
-        what(e), e.reason && e.action !== 'replace'
+        described(e), e.reason && e.action !== 'replace'
           ? h('span', { class: 'history-reason' }, ` — motif : « ${e.reason} »`) : null)))
           : h('p', { class: 'empty' }, 'Rien pour l\'instant.'));
     } catch (err) { fail(err); }
@@ -103,11 +122,15 @@ export function renderRoll(root, { slotId, hallId, date }) {
       return;
     }
     for (const m of msg.marks) model.marks.set(m.student_id, m);
-    model.roll.state = msg.state;
+    // An older event (arriving after a newer answer) never moves the roll back.
+    if (!(msg.version < (model.roll.version ?? 0))) {
+      model.roll.state = msg.state;
+      model.roll.version = msg.version;
+    }
     draw();
   });
   conn.on('roll_state', (summary) => {
-    if (summary.id !== model.roll?.id) return;
+    if (summary.id !== model.roll?.id || summary.version < (model.roll.version ?? 0)) return;
     Object.assign(model.roll, summary);
     drawHeader();
   });
@@ -119,6 +142,7 @@ export function renderRoll(root, { slotId, hallId, date }) {
     try {
       const ack = await conn.call(event, { roll_id: model.roll.id, ...(why ? { reason: why } : {}) });
       model.roll.state = ack.state;
+      model.roll.version = Math.max(model.roll.version ?? 0, ack.version ?? 0);
       if (event === 'validate') {
         say(`Appel validé. ${ack.notified ? `${ack.notified} responsable(s) prévenu(s).` : ''}`);
       }
@@ -137,7 +161,10 @@ export function renderRoll(root, { slotId, hallId, date }) {
       const ack = await conn.call('mark', { roll_id: model.roll.id, marks: [item],
         ...(why ? { reason: why } : {}) });
       model.marks.set(student.id, item);
-      model.roll.state = ack.state;
+      if (!(ack.version < (model.roll.version ?? 0))) {
+        model.roll.state = ack.state;
+        model.roll.version = ack.version;
+      }
       replace(error);
       say(`${student.name} : ${MARKS[state].toLowerCase()}${extra.minutes ? ` (${extra.minutes} min)` : ''}.`);
       draw();
