@@ -166,3 +166,23 @@ def test_users_add_and_import_set_the_external_id(run: Any, tmp_path: Path,
     assert ok.exit_code == 0, ok.output
     assert _external_id(demo_db_path, "tom.roux") == "AISNE-ELV-0042"
     assert _external_id(demo_db_path, "ines.morel") == "AISNE-ENS-0001"
+
+
+def test_calendar_import_and_show(run: Any, tmp_path: Path) -> None:
+    """The operator imports a collège's closures (CSV, then iCalendar) and reads the year's
+    days without classes; a bad file is refused by line, with nothing stored."""
+    csv_file = tmp_path / "fermetures.csv"
+    csv_file.write_text("debut;fin;libelle\n2027-05-07;;Pont de l'Ascension\n", "utf-8")
+    result = run("calendar", "import", "0020032z", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert "1 fermeture(s) lue(s), 1 ajoutée(s)." in result.output
+    again = run("calendar", "import", "0020032Z", str(csv_file))
+    assert "1 fermeture(s) lue(s), 0 ajoutée(s)." in again.output  # no duplicate
+    bad = tmp_path / "bad.csv"
+    bad.write_text("2027-05-07;;Ok\n31/02/2027;;Faux\n", "utf-8")
+    refused = run("calendar", "import", "0020032Z", str(bad))
+    assert refused.exit_code == 2 and "Ligne 2 : date invalide" in refused.output
+    unknown = run("calendar", "import", "9999999Z", str(csv_file))
+    assert unknown.exit_code == 2 and "aucun établissement" in unknown.output
+    shown = run("calendar", "show", "0020032Z")
+    assert shown.exit_code == 0 and "Collège Charlemagne (0020032Z) : zone B" in shown.output
