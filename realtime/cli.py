@@ -279,3 +279,32 @@ def calendar_show(settings: Settings, uai: str) -> None:
 
     for line in _run(go):
         click.echo(line)
+
+
+@calendar.command("zone")
+@click.argument("uai")
+@click.argument("zone", type=click.Choice(["A", "B", "C", "auto"], case_sensitive=False))
+@click.pass_obj
+def calendar_zone(settings: Settings, uai: str, zone: str) -> None:
+    """Fixe la zone de vacances d'un collège (auto : celle du département de son UAI)."""
+    from realtime.db import Database
+    from realtime.directory import store as directory
+
+    async def go() -> None:
+        db = await Database.open(settings.db_path)
+        try:
+            school = await directory.school_by_uai(db, uai.upper())
+            if school is None:
+                _fail(f"aucun établissement d'UAI {uai}.")
+                raise AssertionError
+            value = None if zone.lower() == "auto" else zone.upper()
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO school_calendars (school_id, zone) VALUES (?, ?)"
+                    " ON CONFLICT (school_id) DO UPDATE SET zone = excluded.zone",
+                    (school.id, value))
+        finally:
+            await db.close()
+
+    _run(go)
+    click.echo(f"Zone de {uai.upper()} : {zone.upper() if zone.lower() != 'auto' else 'auto'}.")

@@ -186,3 +186,7 @@ def test_calendar_import_and_show(run: Any, tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "aucun établissement" in unknown.output
     shown = run("calendar", "show", "0020032Z")
     assert shown.exit_code == 0 and "Collège Charlemagne (0020032Z) : zone B" in shown.output
+    assert run("calendar", "zone", "0020032Z", "C").exit_code == 0
+    assert "(0020032Z) : zone C" in run("calendar", "show", "0020032Z").output
+    assert run("calendar", "zone", "0020032Z", "auto").exit_code == 0
+    assert "(0020032Z) : zone B" in run("calendar", "show", "0020032Z").output
