@@ -139,6 +139,9 @@ export function renderRoll(root, { slotId, hallId, date }) {
     if (!model.roll) return;
     const why = reason();
     if (why === null) return;
+    // One roll-wide step at a time: « Valider » right after « Tous présents » waits for it.
+    allPresent.disabled = true;
+    validate.disabled = true;
     try {
       const ack = await conn.call(event, { roll_id: model.roll.id, ...(why ? { reason: why } : {}) });
       model.roll.state = ack.state;
@@ -148,7 +151,10 @@ export function renderRoll(root, { slotId, hallId, date }) {
       }
       replace(error);
       drawHeader();
-    } catch (err) { fail(err); }
+    } catch (err) { fail(err); } finally {
+      allPresent.disabled = false;
+      validate.disabled = false;
+    }
   }
 
   async function setMark(student, state, extra = {}) {
