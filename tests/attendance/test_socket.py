@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.attendance.conftest import Cast, ids, recent_slot
+from tests.attendance.conftest import Cast, absence_of, ids, recent_slot
+from tests.silence import nothing_arrived
 
 
 async def take_roll(base: str, cast: Cast, teacher: Any, skip: int = 0) -> dict[str, Any]:
@@ -62,7 +63,19 @@ async def test_validated_absence_reaches_every_guardian_device_once(
         assert n["kind"] == "absence" and n["student_id"] == sid and n["seq"] == 1
         assert cast.student["name"] in n["body"] and "absent" in n["body"]
         assert n["can_justify"] and n["event_id"] and not n["read"]
-    assert outsider.events["notice"] == []
+    # The outsider heard nothing of it; the control is an absence of its own child, which
+    # it must hear (its feed was live all along).
+    other_teacher = await att_client(cast.other_child_teacher)
+    own: list[int] = []
+
+    async def own_child_absent() -> None:
+        own.append(await absence_of(demo_server, other_teacher, cast.other_child_teacher,
+                                    cast.other_child))
+
+    await nothing_arrived(
+        lambda: [x for x in outsider.events["notice"] if x["student_id"] == sid],
+        control=own_child_absent,
+        arrived=lambda: any(x["student_id"] in own for x in outsider.events["notice"]))
 
     # Stored truth agrees: a fresh device of guardian 2 sees it in its snapshot, unread.
     fresh = await att_client(g2)
@@ -95,12 +108,25 @@ async def test_offline_guardian_catches_up_exactly_once(
     again = await (await att_client(g1)).call(
         "follow_feed", {"since": {"epoch": resumed["epoch"], "seq": resumed["seq"]}})
     assert again["notices"] == []
-    assert back.events["notice"] == []
     # Read state: reading on one device is seen by the others, and survives.
     read = await back.call("read_notices", {"ids": [n["id"]]})
     assert read["ok"] and read["read"] == [n["id"]] and read["unread"] == 0
     snap = await (await att_client(g1)).call("follow_feed", {})
     assert snap["snapshot"][0]["read"] is True
+    # Nothing live either: the control is the next absence, which must arrive live, alone.
+    second = await take_roll(demo_server, cast, teacher, skip=1)
+
+    async def absent_again() -> None:
+        await teacher.call("all_present", {"roll_id": second["roll"]["id"]})
+        await teacher.call("mark", {"roll_id": second["roll"]["id"], "marks": [
+            {"student_id": sid, "state": "absent"}]})
+        assert (await teacher.call("validate", {"roll_id": second["roll"]["id"]}))["ok"]
+
+    await nothing_arrived(
+        lambda: [x for x in back.events["notice"] if x["seq"] <= resumed["seq"]],
+        control=absent_again,
+        arrived=lambda: any(x["seq"] > resumed["seq"] for x in back.events["notice"]))
+    assert [x["seq"] for x in back.events["notice"]] == [resumed["seq"] + 1]
 
 
 async def test_teacher_of_another_class_is_refused(
