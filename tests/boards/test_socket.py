@@ -11,6 +11,7 @@ import pytest
 
 from tests.boards.conftest import stroke
 from tests.conftest import login
+from tests.silence import nothing_arrived
 
 CHARLEMAGNE = "Collège Charlemagne"
 
@@ -259,8 +260,32 @@ async def test_pointer_and_view_are_volatile(demo_server: str, board_client: Any
     assert bob.events["view"][-1]["zoom"] == 2
     late = await board_client(cast.cpe)
     assert (await late.call("join", {"board_id": board}))["view"]["zoom"] == 2
-    assert teacher.events["pointer"] == []  # not echoed to its sender
-    assert all(c.ops == [] for c in (teacher, alice, bob))  # nothing sequenced
+    # Not echoed to its sender: the control is a pointer from the teacher's other tab,
+    # which this connection does get.
+    other_tab = await board_client(cast.teacher)
+    assert (await other_tab.call("join", {"board_id": board}))["ok"]
+
+    async def other_tab_points() -> None:
+        for _ in range(20):
+            await other_tab.sio.emit("pointer", {"board_id": board, "x": 7, "y": 7,
+                                                 "page_id": "p1"}, namespace="/boards")
+            with contextlib.suppress(TimeoutError):
+                await teacher.wait_for(lambda: teacher.events["pointer"], 0.5)
+                return
+
+    await nothing_arrived(lambda: [p for p in teacher.events["pointer"] if p["x"] != 7],
+                          control=other_tab_points,
+                          arrived=lambda: teacher.events["pointer"])
+    # Nothing sequenced: the control is one op, which everyone gets, and gets first.
+    clients = (teacher, alice, bob)
+
+    async def one_op() -> None:
+        ack = await teacher.call("op", {"board_id": board, "op": stroke("apres")})
+        assert ack["ok"] and ack["seq"] == 1, ack
+
+    await nothing_arrived(
+        lambda: [o for c in clients for o in c.ops if o["op"]["item"]["id"] != "apres"],
+        control=one_op, arrived=lambda: all(c.ops for c in clients))
 
 
 async def test_rest_endpoints(demo_server: str, cast: Cast) -> None:
