@@ -9,8 +9,14 @@ from __future__ import annotations
 import abc
 import math
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
+
+Clock = Callable[[], float]
+"""Seconds from any origin (`time.monotonic` by default). Injected so that a test advances a
+clock of its own instead of sleeping, and a burst is judged against a frozen instant instead
+of against the speed of the machine running it."""
 
 
 class RateLimiter(abc.ABC):
@@ -37,13 +43,16 @@ class RateLimiter(abc.ABC):
 
 
 class MemoryRateLimiter(RateLimiter):
-    def __init__(self, limit: int, window_s: int, clock: object = time.monotonic) -> None:
+    """One process's windows. `clock` is public: whoever owns the limiter (or a test) may
+    swap it."""
+
+    def __init__(self, limit: int, window_s: int, clock: Clock = time.monotonic) -> None:
         super().__init__(limit, window_s)
-        self._clock = clock
+        self.clock = clock
         self._windows: dict[str, tuple[float, int]] = {}
 
     def _current(self, key: str) -> tuple[float, int]:
-        now = self._clock()  # type: ignore[operator]
+        now = self.clock()
         started, n = self._windows.get(key, (now, 0))
         if now - started >= self.window_s:
             started, n = now, 0
@@ -61,13 +70,15 @@ class MemoryRateLimiter(RateLimiter):
 
     async def retry_after(self, key: str) -> int:
         started, _ = self._current(key)
-        return max(1, math.ceil(self.window_s - (self._clock() - started)))  # type: ignore[operator]
+        return max(1, math.ceil(self.window_s - (self.clock() - started)))
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
 
 
 class RedisRateLimiter(RateLimiter):
+    """Windows shared by every process; Redis's own clock ends them (the key's TTL)."""
+
     def __init__(self, redis: aioredis.Redis, prefix: str, limit: int, window_s: int) -> None:
         super().__init__(limit, window_s)
         self._redis = redis
@@ -105,15 +116,15 @@ class TokenBucket:
 
     __slots__ = ("_clock", "_stamp", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float, burst: float, clock: object = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock
         self._tokens = float(burst)
-        self._stamp = clock()  # type: ignore[operator]
+        self._stamp = clock()
 
     def take(self, n: float = 1.0) -> bool:
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
         if self._tokens >= n:

@@ -20,6 +20,7 @@ from realtime.errors import AppError
 from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
 from realtime.presence.model import home_scopes
+from realtime.ratelimit import Clock, TokenBucket
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,14 @@ class AuthedNamespace(socketio.AsyncNamespace):
     def __init__(self, namespace: str, app: web.Application) -> None:
         super().__init__(namespace)
         self.app = app
+        # The clock of this namespace's event budgets (`bucket`): a test sets a manual one
+        # and advances it, so that a burst is judged at one instant, whatever the machine.
+        self.clock: Clock = time.monotonic
+
+    def bucket(self, rate: float, burst: float) -> TokenBucket:
+        """A per-connection event budget on this namespace's clock (read at each use, so a
+        clock set later applies to connections already open)."""
+        return TokenBucket(rate, burst, clock=lambda: self.clock())
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         principal = await authenticate(self.app, environ, auth)

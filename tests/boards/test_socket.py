@@ -9,8 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.boards.conftest import stroke
-from tests.conftest import login
+from realtime import keys
+from tests.boards.conftest import BoardClient, stroke
+from tests.clocks import ManualClock, freeze_budgets
+from tests.conftest import live_clients, login
 from tests.silence import nothing_arrived
 
 CHARLEMAGNE = "Collège Charlemagne"
@@ -211,8 +213,16 @@ async def test_malformed_ops_are_invalid(demo_server: str, board_client: Any, ca
     assert r["ok"] is False and r["error"]["code"] == code and r["error"]["message"]
 
 
-async def test_size_and_rate_limits(demo_server: str, board_client: Any, cast: Cast) -> None:
-    board = await create_board(demo_server, cast)
+async def test_size_and_rate_limits(demo_app: tuple[str, Any], cast: Cast) -> None:
+    base, app = demo_app
+    clock = freeze_budgets(app, "/boards")  # the burst is judged at one instant
+    async with live_clients(BoardClient, base) as board_client:
+        await _size_and_rate_limits(base, board_client, cast, clock, app[keys.BOARDS].limits)
+
+
+async def _size_and_rate_limits(base: str, board_client: Any, cast: Cast,
+                                clock: ManualClock, limits: Any) -> None:
+    board = await create_board(base, cast)
     teacher, alice = await board_client(cast.teacher), await board_client(cast.alice)
     await teacher.call("join", {"board_id": board})
     await alice.call("join", {"board_id": board})
@@ -231,9 +241,16 @@ async def test_size_and_rate_limits(demo_server: str, board_client: Any, cast: C
     limited = [a for a in acks if not a["ok"]]
     assert limited and all(a["error"]["code"] == "rate_limited" for a in limited)
     accepted = [a for a in acks if a["ok"]]
-    assert len(accepted) >= 150
+    # The budget, exactly: the burst less the op refused for its text (a join is free, an
+    # oversized payload is refused before it costs anything).
+    assert len(accepted) == limits.ops_burst - 1
     await alice.wait_for(lambda: len(alice.ops) - before == len(accepted))
     assert len(alice.ops) - before == len(accepted)  # nothing refused was applied
+    # A second later, a second's worth again, no more.
+    clock.advance(1)
+    acks = await asyncio.gather(*(teacher.call("op", {"board_id": board, "op": stroke(f"s{i}")})
+                                  for i in range(100)))
+    assert sum(a["ok"] for a in acks) == limits.ops_per_second
 
 
 async def test_pointer_and_view_are_volatile(demo_server: str, board_client: Any,

@@ -11,8 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 import socketio
 
+from realtime.presence.socket import CALLS_BURST, CALLS_PER_SECOND
 from tests.boards.test_socket import Cast, create_board
 from tests.chat.conftest import ChatClient
+from tests.clocks import freeze_budgets
 from tests.conftest import login, token_for, two_nodes
 from tests.silence import nothing_arrived
 
@@ -167,13 +169,19 @@ async def test_bad_subscriptions_are_refused(demo_server: str, clients: Any, cas
     assert ack["error"]["message"]  # a sentence, in French, for a person
 
 
-async def test_subscribing_is_rate_limited(demo_server: str, clients: Any, cast: Cast) -> None:
-    alice = await me(demo_server, cast.alice)
-    watcher = await clients.watcher(demo_server, cast.cpe)
+async def test_subscribing_is_rate_limited(demo_app: tuple[str, Any], clients: Any,
+                                           cast: Cast) -> None:
+    base, app = demo_app
+    clock = freeze_budgets(app, "/presence")  # the burst is judged at one instant
+    alice = await me(base, cast.alice)
+    watcher = await clients.watcher(base, cast.cpe)
     scope = {"scope": f"school:{alice['school_id']}"}
     acks = await asyncio.gather(*(watcher.call("subscribe", scope) for _ in range(60)))
     codes = [a.get("error", {}).get("code", "ok") for a in acks]
-    assert codes[0] == "ok" and "rate_limited" in codes
+    assert codes == ["ok"] * CALLS_BURST + ["rate_limited"] * (60 - CALLS_BURST)
+    clock.advance(1)  # a second later, a second's worth
+    acks = await asyncio.gather(*(watcher.call("subscribe", scope) for _ in range(20)))
+    assert sum(a["ok"] for a in acks) == CALLS_PER_SECOND
 
 
 async def test_cpe_counts_per_class(demo_server: str, clients: Any, cast: Cast) -> None:

@@ -1,0 +1,31 @@
+"""A clock a test moves by hand: rate limits judged at one instant, windows that end when the
+test says so, never by sleeping (and never by how fast the machine happens to run)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from realtime import keys
+
+
+class ManualClock:
+    """Callable like `time.monotonic`; starts at the real monotonic time, so that swapping it
+    in under a limiter that already read the real one moves nothing backwards."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.monotonic() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def freeze_budgets(app: Any, namespace: str) -> ManualClock:
+    """The event budgets of `namespace` (its per-connection token buckets) on a manual clock;
+    set before the clients connect."""
+    clock = ManualClock()
+    app[keys.SIO].namespace_handlers[namespace].clock = clock
+    return clock
