@@ -134,6 +134,16 @@ class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
         track_websockets(self)
         self.direct_packets = 0
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`): packets written straight to
+        their websocket, and the Redis manager's listener reconnections (none in memory)."""
+        from realtime.fanout import RoomChannelRedisManager
+
+        manager = self.manager
+        reconnects = (manager.counters()["reconnects"]
+                      if isinstance(manager, RoomChannelRedisManager) else 0)
+        return {"direct_packets": self.direct_packets, "redis_reconnects": reconnects}
+
     def _sock(self, eio_sid: str) -> Any:
         return self.eio.sockets.get(eio_sid)
 
