@@ -77,6 +77,8 @@ PROMISED: tuple[tuple[web.AppKey[Any], str, Callable[[Metrics], Any]], ...] = (
     (keys.BOARDS, "volatile_dropped", lambda m: m.volatile_dropped.labels("/boards")),
     (keys.SIO, "direct_packets", lambda m: m.direct_packets),
     (keys.SIO, "redis_reconnects", lambda m: m.redis_reconnects.labels("socketio")),
+    (keys.SIO, "malformed_frames", lambda m: m.malformed_frames.labels("socketio")),
+    (keys.SESSIONS, "closed_connections", lambda m: m.sessions_ended),
     (keys.DOCS, "relay_reconnects", lambda m: m.redis_reconnects.labels("yjs")),
     (keys.DOCS, "gaps_caught_up", lambda m: m.yjs_gaps),
     (keys.STREAMS, "reconnects", lambda m: m.redis_reconnects.labels("streams")),
@@ -188,6 +190,12 @@ class Metrics:
         self.direct_packets = Counter(
             "realtime_sio_direct_packets", "Paquets Socket.IO (accusés, émissions) écrits "
             "directement sur la websocket, sans la file d'engine.io.", registry=r)
+        self.malformed_frames = Counter(
+            "realtime_malformed_frames", "Trames mal formées reçues (refusées, la connexion "
+            "fermée au-delà d'un seuil), par transport.", ["transport"], registry=r)
+        self.sessions_ended = Counter(
+            "realtime_session_ended_connections", "Connexions fermées parce que leur session "
+            "a pris fin (déconnexion, nouveau code, expiration, compte désactivé).", registry=r)
         self.wal_restarts = Counter(
             "realtime_sqlite_wal_restarts", "Points de contrôle RESTART : le WAL a atteint "
             "sa taille limite et repart du début.", registry=r)

@@ -7,6 +7,7 @@ calls while Redis is away. Real server, real clients, a Redis of this test only.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,6 +46,9 @@ PAGE: dict[tuple[Any, str], tuple[str, dict[str, str]]] = {
     (keys.SIO, "direct_packets"): ("realtime_sio_direct_packets_total", {}),
     (keys.SIO, "redis_reconnects"): ("realtime_redis_reconnects_total",
                                      {"component": "socketio"}),
+    (keys.SIO, "malformed_frames"): ("realtime_malformed_frames_total",
+                                     {"transport": "socketio"}),
+    (keys.SESSIONS, "closed_connections"): ("realtime_session_ended_connections_total", {}),
     (keys.DOCS, "relay_reconnects"): ("realtime_redis_reconnects_total", {"component": "yjs"}),
     (keys.DOCS, "gaps_caught_up"): ("realtime_yjs_gaps_total", {}),
     (keys.STREAMS, "reconnects"): ("realtime_redis_reconnects_total",
@@ -205,12 +209,39 @@ async def presence_while_redis_is_away(server: Server) -> None:
         server.redis.start()
 
 
+async def malformed_frame(server: Server) -> None:
+    token = await token_for(server.base, server.cast.alice)
+    url = server.base.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as s, s.ws_connect(url) as ws:
+        assert (await ws.receive()).data.startswith("0{")  # Engine.IO open
+        await ws.send_str("40/presence," + json.dumps({"token": token}))
+        while not (await ws.receive()).data.startswith("40/presence,"):
+            pass
+        await ws.send_str('42/presence,["subscribe",{]')  # unreadable: refused, counted
+        await eventually(lambda: server.app[keys.SIO].malformed_frames, 5,
+                         "the malformed frame was not counted")
+
+
+async def logout_while_connected(server: Server) -> None:
+    token = await token_for(server.base, server.cast.teacher)
+    tab = await Tab(server.base, token).open()
+    try:
+        async with aiohttp.ClientSession() as s, s.post(
+                f"{server.base}/api/logout", headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 200
+        await eventually(lambda: not tab.sio.connected, 5, "the tab was not cut")
+    finally:
+        await tab.close()
+
+
 ACTS: dict[tuple[Any, str], tuple[bool, Act]] = {  # (needs its own Redis, the act)
     (keys.BOARDS, "frames_sent"): (False, ops),
     (keys.BOARDS, "deliveries"): (False, ops),
     (keys.BOARDS, "volatile_dropped"): (False, shed_pointer),
     (keys.SIO, "direct_packets"): (False, ops),
     (keys.SIO, "redis_reconnects"): (True, lambda s: restart_redis(s, lambda: with_board(s))),
+    (keys.SIO, "malformed_frames"): (False, malformed_frame),
+    (keys.SESSIONS, "closed_connections"): (False, logout_while_connected),
     (keys.DOCS, "relay_reconnects"): (True, lambda s: restart_redis(s, lambda: with_doc(s))),
     (keys.DOCS, "gaps_caught_up"): (True, unrelayed_course_update),
     (keys.STREAMS, "reconnects"): (True, lambda s: restart_redis(s, lambda: with_board(s))),
