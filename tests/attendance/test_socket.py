@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.attendance.conftest import Cast, absence_of, ids, recent_slot
+from tests.attendance.conftest import Cast, absence_of, absent_and_validate, ids, recent_slot
 from tests.silence import nothing_arrived
 
 
@@ -54,6 +54,7 @@ async def test_validated_absence_reaches_every_guardian_device_once(
         {"student_id": mate, "state": "late", "minutes": 10}]})
     assert ack["ok"] and ack["changed"] == 2
     assert not any(c.events["notice"] for c in (g1_phone, g2_phone))  # nothing before validation
+    # (proven with a positive control in test_marks_tell_guardians_nothing_until_validated)
     done = await teacher.call("validate", {"roll_id": roll["id"]})
     assert done["ok"] and done["state"] == "done", done
 
@@ -81,6 +82,40 @@ async def test_validated_absence_reaches_every_guardian_device_once(
     fresh = await att_client(g2)
     snap = await fresh.call("follow_feed", {})
     assert [n["student_id"] for n in snap["snapshot"]] == [sid] and snap["unread"] == 1
+
+
+async def test_marks_tell_guardians_nothing_until_validated(
+        demo_server: str, att_client: Any, cast: Cast) -> None:
+    """Marks under way are the teacher's draft: the guardians hear of the absence when the
+    roll is validated, not before. The control: another roll of the same pupil, validated
+    after those marks, reaches the same device."""
+    teacher = await att_client(cast.teacher)
+    phone = await att_client(cast.guardians[0])
+    assert (await phone.call("follow_feed", {}))["ok"]
+    slot, day = await recent_slot(demo_server, cast.teacher, cast.class_name)
+    draft = await teacher.call("open_roll", {"slot_id": slot["id"], "date": day})
+    sid = student_id(draft, cast.student)
+    await teacher.call("all_present", {"roll_id": draft["roll"]["id"]})
+    ack = await teacher.call("mark", {"roll_id": draft["roll"]["id"], "marks": [
+        {"student_id": sid, "state": "absent"}]})
+    assert ack["ok"] and ack["changed"] == 1
+    other_slot, other_day = await recent_slot(demo_server, cast.teacher, cast.class_name, 1)
+
+    def of(notice: dict[str, Any], s: dict[str, Any], d: str) -> bool:
+        return bool(notice["date"] == d and notice["start"] == s["start"])
+
+    async def validate_another_roll() -> None:
+        other = await teacher.call("open_roll", {"slot_id": other_slot["id"], "date": other_day})
+        assert other["ok"], other
+        await absent_and_validate(teacher, other, [sid])
+
+    await nothing_arrived(lambda: [n for n in phone.events["notice"] if of(n, slot, day)],
+                          control=validate_another_roll,
+                          arrived=lambda: any(of(n, other_slot, other_day)
+                                              for n in phone.events["notice"]))
+    assert (await teacher.call("validate", {"roll_id": draft["roll"]["id"]}))["ok"]
+    await phone.wait_for(lambda: any(of(n, slot, day) for n in phone.events["notice"]))
+    assert [n["seq"] for n in phone.events["notice"]] == [1, 2]
 
 
 async def test_offline_guardian_catches_up_exactly_once(
