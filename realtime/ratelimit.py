@@ -143,12 +143,14 @@ class Throttle(abc.ABC):
 
 
 class MemoryThrottle(Throttle):
-    def __init__(self, clock: object = time.monotonic) -> None:
-        self._clock = clock
+    """One process's slots; `clock` is public, as `MemoryRateLimiter`'s."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
         self._next: dict[str, float] = {}
 
     async def take(self, key: str, delay_s: float) -> float:
-        now = self._clock()  # type: ignore[operator]
+        now = self.clock()
         if len(self._next) > 100_000:  # bounded under a spray of keys
             self._next = {k: v for k, v in self._next.items() if v > now}
         at = self._next.get(key, 0.0)
@@ -174,12 +176,13 @@ return tostring(at - now)
 class RedisThrottle(Throttle):
     """The same slots shared by every worker and node (times from each node's clock)."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, clock: Clock = time.time) -> None:
         self._redis = redis
         self._prefix = prefix
+        self.clock = clock  # wall time: the nodes' clocks agree on it, not on monotonic time
         self._script = redis.register_script(_TAKE)
 
     async def take(self, key: str, delay_s: float) -> float:
         raw = await self._script(keys=[f"{self._prefix}:slot:{key}"],
-                                 args=[repr(time.time()), repr(delay_s)])
+                                 args=[repr(self.clock()), repr(delay_s)])
         return float(raw)
