@@ -12,6 +12,7 @@ import aiosqlite
 import socketio
 
 from realtime.attendance.model import Roll
+from realtime.attendance.schooldays import CalendarService
 from realtime.db import Database
 from realtime.errors import AppError
 from realtime.policy import RollRef, StudentRef
@@ -117,6 +118,7 @@ class Context:
         self.streams = streams
         self.sio = sio
         self.clock = clock
+        self.calendar = CalendarService(db, lambda: self.clock())
 
     def local_now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), self.settings.tz)
