@@ -44,11 +44,16 @@ function request(method, path, body) {
  */
 export const apiJson = request;
 
-/** POST a file as the raw body (`contentType`: its type); the JSON answer, or `ApiError`. */
-export function apiUpload(path, file, contentType = file.type || 'application/octet-stream') {
-  return send(path, {
-    method: 'POST', body: file, headers: { 'Content-Type': contentType, Accept: 'application/json' },
-  });
+/**
+ * POST a file as the raw body (`contentType`: its type), or a `FormData` (multipart: the
+ * browser writes its own Content-Type); the JSON answer, or `ApiError`.
+ */
+export function apiUpload(path, body, contentType) {
+  const headers = { Accept: 'application/json' };
+  if (!(body instanceof FormData)) {
+    headers['Content-Type'] = contentType || body.type || 'application/octet-stream';
+  }
+  return send(path, { method: 'POST', body, headers });
 }
 
 const query = (params) => {
