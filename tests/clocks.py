@@ -3,6 +3,7 @@ test says so, never by sleeping (and never by how fast the machine happens to ru
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -10,11 +11,12 @@ from realtime import keys
 
 
 class ManualClock:
-    """Callable like `time.monotonic`; starts at the real monotonic time, so that swapping it
-    in under a limiter that already read the real one moves nothing backwards."""
+    """Callable like `time.monotonic`; starts at the real monotonic time rounded up to a whole
+    second, so that swapping it in under a limiter that already read the real one moves
+    nothing backwards, and whole-second steps stay exact (no « 59.0000001 s » left)."""
 
     def __init__(self, start: float | None = None) -> None:
-        self.now = time.monotonic() if start is None else start
+        self.now = float(math.ceil(time.monotonic())) if start is None else start
 
     def __call__(self) -> float:
         return self.now
