@@ -23,6 +23,7 @@ from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
 from realtime.identity.sessions import Watch
 from realtime.presence.model import home_scopes
+from realtime.ratelimit import Clock, TokenBucket
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,14 @@ class AuthedNamespace(socketio.AsyncNamespace):
         super().__init__(namespace)
         self.app = app
         self._watches: dict[str, Watch] = {}  # sid → its registration with the session bus
+        # The clock of this namespace's event budgets (`bucket`): a test sets a manual one
+        # and advances it, so that a burst is judged at one instant, whatever the machine.
+        self.clock: Clock = time.monotonic
+
+    def bucket(self, rate: float, burst: float) -> TokenBucket:
+        """A per-connection event budget on this namespace's clock (read at each use, so a
+        clock set later applies to connections already open)."""
+        return TokenBucket(rate, burst, clock=lambda: self.clock())
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         principal = await authenticate(self.app, environ, auth)

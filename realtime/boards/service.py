@@ -107,13 +107,18 @@ class BoardService:
         self.batch_ms = batch_ms
         self.snapshot_every = snapshot_every
         self.fanout = Fanout(sio, NAMESPACE)
-        self.frames_sent = self.deliveries = 0
+        self.frames_sent = self.deliveries = 0  # per tick, per member reached (counters())
         self.live: dict[int, LiveBoard] = {}
         self.refused_busy = 0  # ops refused by admission control
         self._opening: dict[int, asyncio.Task[LiveBoard]] = {}
         # The snapshot each live board was loaded from: what its first snapshot of a new
         # epoch may replace (store.save_snapshot).
         self._built_on: dict[int, tuple[LiveBoard, store.Snapshot]] = {}
+
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"frames_sent": self.frames_sent, "deliveries": self.deliveries,
+                "volatile_dropped": self.fanout.volatile_dropped}
 
     def start(self) -> None:
         self.fanout.gauge.start()

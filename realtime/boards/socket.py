@@ -95,8 +95,8 @@ class BoardsNamespace(AuthedNamespace):
 
     async def joined(self, sid: str, principal: Principal) -> None:
         limits = self.service.limits
-        self._buckets[sid] = (TokenBucket(limits.ops_per_second, limits.ops_burst),
-                              TokenBucket(POINTERS_PER_SECOND, POINTERS_PER_SECOND))
+        self._buckets[sid] = (self.bucket(limits.ops_per_second, limits.ops_burst),
+                              self.bucket(POINTERS_PER_SECOND, POINTERS_PER_SECOND))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)

@@ -125,9 +125,9 @@ class ChatNamespace(AuthedNamespace):
 
     async def joined(self, sid: str, principal: Principal) -> None:
         limits = self.service.limits
-        self._buckets[sid] = (TokenBucket(limits.messages_per_second, limits.messages_burst),
-                              TokenBucket(TYPING_PER_SECOND, 3),
-                              TokenBucket(READS_PER_SECOND, 2 * READS_PER_SECOND))
+        self._buckets[sid] = (self.bucket(limits.messages_per_second, limits.messages_burst),
+                              self.bucket(TYPING_PER_SECOND, 3),
+                              self.bucket(READS_PER_SECOND, 2 * READS_PER_SECOND))
         await self.enter_room(sid, user_room(principal.id))
         await self.emit("welcome", await self.service.welcome(principal), to=sid)
 

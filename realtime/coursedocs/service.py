@@ -94,6 +94,15 @@ class DocService:
         self._dirty: dict[int, float] = {}  # doc → first edit not in a version yet
         self._renderings: OrderedDict[tuple[int, float, str, str], Any] = OrderedDict()
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"relay_reconnects": self.relay.reconnects if self.relay is not None else 0,
+                "gaps_caught_up": self.gaps_caught_up}
+
+    def connections(self) -> int:
+        """Open /yjs websockets of this process (the metrics page's gauge)."""
+        return sum(len(r.conns) for r in self.rooms.values())
+
     def count_refused(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 

@@ -75,6 +75,10 @@ class PresenceService:
         self._visible: dict[Kind, Visible] = {}
         self.store_errors = 0  # failed store calls and heartbeats (realtime/metrics.py)
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"store_errors": self.store_errors}
+
     def register(self, kind: Kind, visible: Visible) -> None:
         """A feature owns a scope kind (conversations, course documents): it says who may
         see that kind's rosters, with its own policy check, so presence needs none of its
