@@ -15,7 +15,7 @@ from realtime.attendance.context import (
     teacher_room,
 )
 from realtime.attendance.model import RollHeader, RollState, minutes_since_start, overdue
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, SchoolRef, may

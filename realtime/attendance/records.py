@@ -18,7 +18,7 @@ from realtime.attendance.context import Context, names, parse_period, student_re
 from realtime.attendance.justify import event_json
 from realtime.attendance.model import MARK_LABELS_FR, MarkState
 from realtime.attendance.service import mark_json
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, ClassRef, SchoolRef, may

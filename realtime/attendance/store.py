@@ -332,3 +332,14 @@ async def add_study_hall(conn: Conn, hall: StudyHall) -> StudyHall:
     row = await cur.fetchone()
     assert row is not None
     return msgspec.structs.replace(hall, id=int(row[0]))
+
+
+async def upsert_study_hall(conn: aiosqlite.Connection, school_id: int, supervisor_id: int,
+                            room: str, weekday: int, start: str, end: str) -> None:
+    """The weekly study hall of a room at a weekday and start, with this supervisor and end
+    (the demo's timetable: written again on every seed)."""
+    await conn.execute(
+        "INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, end)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (school_id, room, weekday, start) DO UPDATE"
+        " SET supervisor_id = excluded.supervisor_id, end = excluded.end",
+        (school_id, supervisor_id, room, weekday, start, end))

@@ -30,6 +30,7 @@ from realtime.boards.socket import BoardsNamespace
 from realtime.errors import AppError, not_found
 from realtime.lease import Leases
 from realtime.policy import Action, may
+from realtime.presence.model import Kind
 from realtime.validation import Payload
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
@@ -168,6 +169,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
+    if keys.PRESENCE in app:  # who is looking at the board: boards say who may see that
+        app[keys.PRESENCE].register(Kind.BOARD, service.presence_visible)
     yield
     await service.close()
 

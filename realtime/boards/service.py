@@ -28,7 +28,7 @@ from realtime.boards.model import Actor, BoardState, Limits, Rejection
 from realtime.boards.ops import ClientOp, Item, Page
 from realtime.boards.store import BoardMeta
 from realtime.db import Database
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.lease import Leases
@@ -59,6 +59,21 @@ def board_ref(meta: BoardMeta) -> BoardRef:
     return BoardRef(id=meta.id, school_id=meta.school_id, class_id=meta.class_id,
                     owner_id=meta.owner_id, state=meta.state, pen_all=meta.pen_all,
                     pen=meta.pen)
+
+
+async def visible_board(db: Database, p: Principal, board_id: int,
+                        action: Action = Action.VIEW_BOARD) -> BoardMeta | None:
+    """Boards' read API for other features (a board session's chat): the board's stored
+    metadata if it exists and `p` may do `action` on it, else None."""
+    meta = await store.get(db, board_id)
+    return meta if meta is not None and may(p, action, board_ref(meta)) else None
+
+
+async def board_ref_of(db: Database, board_id: int) -> BoardRef | None:
+    """Boards' read API for other features: what policy needs to know of a board (a board
+    session's chat asks who may see it)."""
+    meta = await store.get(db, board_id)
+    return board_ref(meta) if meta is not None else None
 
 
 def pen_of(meta: BoardMeta) -> str | list[int]:
@@ -120,10 +135,8 @@ class BoardService:
         if not may(p, Action.CREATE_BOARD, ClassRef(id=c.id, school_id=c.school_id)):
             raise AppError("forbidden", "Seul·e un·e enseignant·e de la classe crée un tableau.")
         if slot_id is not None:
-            slot = await self.db.fetchone(
-                "SELECT class_id FROM course_slots WHERE id = ?", (slot_id,)
-            )
-            if slot is None or slot["class_id"] != class_id:
+            slot = await directory.slot(self.db, slot_id)
+            if slot is None or slot.class_id != class_id:
                 raise AppError("invalid", "Ce créneau n'est pas un cours de cette classe.")
         return await store.create(self.db, school_id=c.school_id, class_id=c.id,
                                   slot_id=slot_id, owner_id=p.id, title=title, now=self.clock())
@@ -135,6 +148,12 @@ class BoardService:
             raise not_found("Tableau introuvable.")
         return meta
 
+    async def presence_visible(self, p: Principal, board_id: int) -> bool:
+        """For `PresenceService.register`: may `p` see who is looking at this board?"""
+        live = self.live.get(board_id)
+        meta = live.meta if live else await store.get(self.db, board_id)
+        return meta is not None and may(p, Action.VIEW_BOARD_PRESENCE, board_ref(meta))
+
     async def of_class(self, p: Principal, class_id: int) -> list[BoardMeta]:
         c = await directory.school_class(self.db, class_id)
         if c is None or not may(p, Action.VIEW_CLASS, ClassRef(id=c.id, school_id=c.school_id)):
@@ -143,7 +162,7 @@ class BoardService:
                 if may(p, Action.VIEW_BOARD, board_ref(m))]
 
     async def describe(self, meta: BoardMeta) -> dict[str, Any]:
-        names = await directory.names_of(self.db, {meta.owner_id})
+        names = await directory.names(self.db, {meta.owner_id})
         return {
             "id": meta.id, "title": meta.title, "school_id": meta.school_id,
             "class_id": meta.class_id, "slot_id": meta.slot_id, "owner_id": meta.owner_id,

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import socketio
 
-from realtime.boards import store as boards_store
-from realtime.boards.service import board_ref
+from realtime.boards.service import board_ref_of, visible_board
 from realtime.chat import model, people, store
 from realtime.chat.attachments import Attachments
 from realtime.chat.delivery import (
@@ -32,8 +31,9 @@ from realtime.chat.files import FileStore
 from realtime.chat.model import Conversation, Limits, Message
 from realtime.chat.outreach import ClassList, Outreach, quiet_refusal
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
-from realtime.identity.model import Principal
+from realtime.identity.model import Principal, Role
 from realtime.policy import (
     Action,
     ChatMessageRef,
@@ -69,8 +69,7 @@ class ChatService(Delivery, Attachments, Outreach):
     async def _ref(self, conv: Conversation, members: list[int]) -> ConversationRef:
         board = None
         if conv.board_id is not None:
-            meta = await boards_store.get(self.db, conv.board_id)
-            board = board_ref(meta) if meta else None
+            board = await board_ref_of(self.db, conv.board_id)
         return ConversationRef(id=conv.id, school_id=conv.school_id, kind=conv.kind,
                                creator_id=conv.creator_id, participants=frozenset(members),
                                open=conv.open, board=board)
@@ -205,13 +204,7 @@ class ChatService(Delivery, Attachments, Outreach):
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
 
     async def _direct_between(self, a: int, b: int, school: int) -> int | None:
-        row = await self.db.fetchone(
-            "SELECT c.id FROM chat_conversations c"
-            " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
-            " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
-            " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 LIMIT 1",
-            (a, b, school))
-        return int(row["id"]) if row else None
+        return await store.direct_between(self.db, a, b, school)
 
     async def summaries(self, p: Principal) -> list[dict[str, Any]]:
         rows = await store.of_user(self.db, p.id)
@@ -418,10 +411,7 @@ class ChatService(Delivery, Attachments, Outreach):
 
     async def _cpe_ids(self, school_id: int) -> list[int]:
         """Who is told of reports: every active CPE of the school."""
-        rows = await self.db.fetchall(
-            "SELECT id FROM users WHERE school_id = ? AND role = 'cpe' AND disabled = 0",
-            (school_id,))
-        return [r["id"] for r in rows]
+        return [u.id for u in await directory.staff_of_schools(self.db, [school_id], {Role.CPE})]
 
     async def _named_reports(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names = await people.people(self.db, sorted(
@@ -551,17 +541,14 @@ class ChatService(Delivery, Attachments, Outreach):
 
     async def live(self, p: Principal, board_id: int) -> Conversation:
         """The chat of a board session, opened by whoever first looks (if they may see it)."""
-        meta = await boards_store.get(self.db, board_id)
-        if meta is None or not may(p, Action.VIEW_BOARD, board_ref(meta)):
+        meta = await visible_board(self.db, p, board_id)
+        if meta is None:
             raise not_found("Tableau introuvable.")
         conv = await store.of_board(self.db, board_id)
         if conv is None:
             async with self.db.transaction() as conn:
-                await conn.execute(
-                    "INSERT OR IGNORE INTO chat_conversations (school_id, kind, title,"
-                    " creator_id, board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?,"
-                    " ?, ?)", (meta.school_id, meta.title[:120], meta.owner_id, board_id,
-                               self.clock(), self.clock()))
+                await store.open_live(conn, meta.school_id, meta.title[:120], meta.owner_id,
+                                      board_id, self.clock())
             conv = await store.of_board(self.db, board_id)
         assert conv is not None
         return conv

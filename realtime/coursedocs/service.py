@@ -18,8 +18,9 @@ from realtime.coursedocs.relay import Relay
 from realtime.coursedocs.room import Connection, Room
 from realtime.coursedocs.webhook import Change, Notifier
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
-from realtime.identity.model import Principal
+from realtime.identity.model import Principal, Role
 from realtime.lease import Leases
 from realtime.policy import Action, SchoolRef, may
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -110,18 +111,13 @@ class DocService:
             raise AppError("too_large", "Trop de personnes ou de classes.")
         wanted = set(editors) - {meta.owner_id}
         if wanted:
-            marks = ",".join("?" * len(wanted))
-            rows = await self.db.fetchall(
-                f"SELECT id FROM users WHERE id IN ({marks}) AND role = 'teacher'"
-                " AND school_id = ? AND disabled = 0", (*wanted, meta.school_id))
-            if len(rows) != len(wanted):
+            found = await directory.users(self.db, wanted)
+            if len(wanted) != sum(1 for u in found.values() if u.role is Role.TEACHER
+                                  and u.school_id == meta.school_id and not u.disabled):
                 raise AppError("invalid", "Co-éditeurs : enseignants de l'établissement seulement.")
         if classes:
-            marks = ",".join("?" * len(classes))
-            rows = await self.db.fetchall(
-                f"SELECT id FROM classes WHERE id IN ({marks}) AND school_id = ?",
-                (*classes, meta.school_id))
-            if len(rows) != len(classes):
+            known = await directory.classes(self.db, classes)
+            if len(classes) != sum(1 for c in known.values() if c.school_id == meta.school_id):
                 raise AppError("invalid", "Classes : celles de l'établissement seulement.")
         await store.share(self.db, meta.id, wanted, classes, self.clock())
         updated = await self._changed(meta.id)

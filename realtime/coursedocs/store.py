@@ -14,6 +14,7 @@ import aiosqlite
 
 from realtime.coursedocs.model import ClassMode, DocMeta, Stored, Version
 from realtime.db import Database
+from realtime.directory import reads as directory
 
 _COLS = "id, school_id, owner_id, title, created_at, updated_at"
 
@@ -210,14 +211,23 @@ async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str,
     A document a colleague still co-edits is not erased: it passes to the co-editor who has
     an active account (the first by id), so a class keeps its course when one of its two
     teachers leaves. The others go with their updates and versions (foreign keys cascade)."""
-    departed = ("SELECT id FROM users WHERE disabled = 1 AND disabled_at IS NOT NULL"
-                " AND disabled_at < ?")
-    heir = ("SELECT MIN(e.teacher_id) FROM course_doc_editors e JOIN users u"
-            " ON u.id = e.teacher_id WHERE e.doc_id = course_docs.id AND u.disabled = 0")
+    departed = await directory.disabled_before(conn, cutoff)
+    if not departed:
+        return {"course_docs": 0, "course_docs_transferred": 0}
+    marks = ",".join("?" * len(departed))
+    cur = await conn.execute(f"SELECT id FROM course_docs WHERE owner_id IN ({marks})"
+                             " ORDER BY id", departed)
+    docs = [int(r[0]) for r in await cur.fetchall()]
     cur = await conn.execute(
-        f"SELECT id, ({heir}) AS heir FROM course_docs WHERE owner_id IN ({departed})",
-        (cutoff,))
-    rows = [(int(r[0]), r[1]) for r in await cur.fetchall()]
+        f"SELECT doc_id, teacher_id FROM course_doc_editors WHERE doc_id IN"
+        f" ({','.join('?' * len(docs))}) ORDER BY teacher_id", docs)
+    editors = [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+    active = await directory.enabled(conn, {t for _, t in editors})
+    heirs: dict[int, int] = {}
+    for d, t in editors:  # by teacher id: the first active co-editor inherits
+        if t in active:
+            heirs.setdefault(d, t)
+    rows = [(d, heirs.get(d)) for d in docs]
     moved = [(int(h), d) for d, h in rows if h is not None]
     gone = [d for d, h in rows if h is None]
     await conn.executemany("UPDATE course_docs SET owner_id = ? WHERE id = ?", moved)
