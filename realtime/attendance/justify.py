@@ -27,6 +27,7 @@ from realtime.attendance.context import (
 )
 from realtime.attendance.model import Rejection
 from realtime.attendance.notices import decision_notice
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, SchoolRef, may
@@ -131,9 +132,9 @@ class JustificationService:
                          read_by: tuple[int, list[int]] | None = None) -> dict[str, Any]:
         who = await names(self.db, {e.student_id})
         ref = await student_ref(self.db, e.student_id)
-        row = await self.db.fetchone("SELECT name FROM classes WHERE id = ?",
-                                     (ref.class_id if ref else 0,))
-        data = event_json(e, reasons, who.get(e.student_id, ""), row["name"] if row else "")
+        class_name = (await directory.class_names(self.db, [ref.class_id])).get(
+            ref.class_id, "") if ref else ""
+        data = event_json(e, reasons, who.get(e.student_id, ""), class_name)
         await self.ctx.emit("absence_update", data, school_room(e.school_id))
         if read_by and read_by[1]:
             await self.ctx.emit("notices_read", {"ids": read_by[1]}, guardian_room(read_by[0]))
