@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from realtime import keys
 from realtime.api import COOKIE_NAME
 from realtime.direct import DirectServer, MsgspecJSON
-from realtime.errors import AppError
+from realtime.errors import AppError, ack_body
 from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
 from realtime.presence.model import home_scopes
@@ -96,16 +96,16 @@ def acked(handler: Handler) -> Handler:
             result = await handler(self, sid, *args)
         except AppError as err:
             code = err.code
-            return err.ack()
+            return ack_body(err)
         except RedisError as exc:  # Redis restarting: the client may try again
             code = "unavailable"
             log.warning("event handler: store unreachable",
                         extra={"event": handler.__name__, "error": repr(exc)})
-            return AppError("unavailable", UNAVAILABLE_MESSAGE).ack()
+            return ack_body(AppError("unavailable", UNAVAILABLE_MESSAGE))
         except Exception:
             code = "internal"
             log.exception("event handler failed", extra={"event": handler.__name__})
-            return AppError("internal").ack()
+            return ack_body(AppError("internal"))
         finally:  # counted per event (cheap: a cached child and an inc), see metrics.py
             self.app[keys.METRICS].handled(self.namespace, event, code,
                                            time.perf_counter() - start)

@@ -25,7 +25,6 @@ from realtime.attendance.context import (
     school_room,
     student_ref,
 )
-from realtime.attendance.model import Rejection
 from realtime.attendance.notices import decision_notice
 from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
@@ -61,10 +60,7 @@ class JustificationService:
                           ) -> list[Reason]:
         if not may(p, Action.MANAGE_ABSENCE_REASONS, SchoolRef(id=school_id)):
             raise not_found("Établissement introuvable.")
-        try:
-            checked = validate_reasons(items)
-        except Rejection as r:
-            raise AppError(r.code, r.message) from r
+        checked = validate_reasons(items)
         async with self.db.transaction() as conn:
             await store.replace_reasons(conn, school_id, checked)
         return checked
@@ -78,10 +74,7 @@ class JustificationService:
             reason = reasons.get(code)
             if reason is None:
                 raise AppError("invalid", "Motif inconnu de l'établissement.")
-            try:
-                new = give_reason(event, reason, comment, p.id, now)
-            except Rejection as r:
-                raise AppError(r.code, r.message) from r
+            new = give_reason(event, reason, comment, p.id, now)
             await store.upsert_event(conn, new)
             # The notices about this absence are read: the parent just acted on them.
             cur = await conn.execute(
@@ -101,10 +94,7 @@ class JustificationService:
                 reason = reasons.get(code)
                 if reason is None:
                     raise AppError("invalid", "Motif inconnu de l'établissement.")
-            try:
-                new = decide(event, accept, p.id, now, reason, comment)
-            except Rejection as r:
-                raise AppError(r.code, r.message) from r
+            new = decide(event, accept, p.id, now, reason, comment)
             await store.upsert_event(conn, new)
             who = await names(conn, {new.student_id})
             chosen = reasons.get(new.reason_code or "")

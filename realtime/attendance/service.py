@@ -27,7 +27,6 @@ from realtime.attendance.model import (
     Mark,
     MarkInput,
     MarkState,
-    Rejection,
     Roll,
     RollKind,
     RollState,
@@ -47,9 +46,6 @@ from realtime.policy import Action, SchoolRef, may
 
 ROLL_NOT_FOUND = "Appel introuvable."
 
-
-def _reject(r: Rejection) -> AppError:
-    return AppError(r.code, r.message)
 
 
 def mark_json(m: Mark | None) -> dict[str, Any] | None:
@@ -171,10 +167,7 @@ class RollService:
         fx = Effects()
         async with self.db.transaction() as conn:
             roll, fx.subject = await self._load(conn, p, roll_id)
-            try:
-                new, changes = await step(conn, roll, now)
-            except Rejection as r:
-                raise _reject(r) from r
+            new, changes = await step(conn, roll, now)
             if changes:
                 await store.save_roll(conn, new, changes)
                 if new.state is RollState.DONE:
@@ -189,10 +182,7 @@ class RollService:
         fx = Effects()
         async with self.db.transaction() as conn:
             roll, fx.subject = await self._load(conn, p, roll_id)
-            try:
-                done, notify = validate(roll, p.id, now)
-            except Rejection as r:
-                raise _reject(r) from r
+            done, notify = validate(roll, p.id, now)
             if done is not roll:
                 await store.save_roll(conn, done, [])
                 fx.notes = await self._notify(conn, done, fx.subject, notify, now)
@@ -234,11 +224,8 @@ class RollService:
                 raise AppError("forbidden", "Seule la vie scolaire ouvre une permanence.")
             raise not_found("Établissement introuvable.")
         day = parse_day(date, self.ctx.today())
-        try:
-            hall = new_study_hall(school_id, supervisor_id or p.id, room, day.isoweekday(),
-                                  start, end)
-        except Rejection as r:
-            raise _reject(r) from r
+        hall = new_study_hall(school_id, supervisor_id or p.id, room, day.isoweekday(),
+                              start, end)
         now = self.ctx.clock()
         fx = Effects()
         async with self.db.transaction() as conn:
@@ -255,11 +242,8 @@ class RollService:
             changes: list[Change] = []
             if students:
                 await _same_school(conn, school_id, students)
-                try:
-                    new, changes = mark(new, [MarkInput(s, MarkState.PRESENT)
-                                              for s in students], p.id, now)
-                except Rejection as r:
-                    raise _reject(r) from r
+                new, changes = mark(new, [MarkInput(s, MarkState.PRESENT)
+                                          for s in students], p.id, now)
             if new is not roll:
                 await store.save_roll(conn, new, changes)
             fx.roll, fx.changes = new, changes

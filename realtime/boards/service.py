@@ -24,7 +24,7 @@ from realtime.boards.live import (
     room_name,
     stream_name,
 )
-from realtime.boards.model import Actor, BoardState, Limits, Rejection
+from realtime.boards.model import Actor, BoardState, Limits
 from realtime.boards.ops import ClientOp, Item, Page
 from realtime.boards.store import BoardMeta
 from realtime.db import Database
@@ -81,9 +81,6 @@ def pen_of(meta: BoardMeta) -> str | list[int]:
         return "everyone"
     return sorted(meta.pen) if meta.pen else "none"
 
-
-def _reject(r: Rejection) -> AppError:
-    return AppError(r.code, r.message)
 
 
 class BoardService:
@@ -438,10 +435,7 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            live.state.check(op, actor, self.limits)
-        except Rejection as r:
-            raise _reject(r) from r
+        live.state.check(op, actor, self.limits)
         return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               op=msgspec.to_builtins(op)))
 
@@ -452,10 +446,7 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            op = live.state.undo_candidate(actor, self.limits, redo=redo)
-        except Rejection as r:
-            raise _reject(r) from r
+        op = live.state.undo_candidate(actor, self.limits, redo=redo)
         return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               origin="redo" if redo else "undo",
                                               op=msgspec.to_builtins(op)))
