@@ -152,6 +152,10 @@ class Metrics:
             "realtime_fast_path", "Chemins rapides fondés sur des détails internes de "
             "bibliothèques : 1 actif, 0 remplacé par la voie publique (realtime/internals.py).",
             ["path"], registry=r, multiprocess_mode="min")
+        self.yjs_refused = Counter(
+            "realtime_yjs_refused", "Trames ou connexions /yjs refusées, par raison "
+            "(malformed, structure, sync_flood, rate, text, origin, awareness, internal).",
+            ["reason"], registry=r)
         self.direct_packets = Counter(
             "realtime_sio_direct_packets", "Paquets Socket.IO (accusés, émissions) écrits "
             "directement sur la websocket, sans la file d'engine.io.", registry=r)
@@ -213,6 +217,8 @@ class Metrics:
             self._delta("yjs_reconnects", getattr(docs.relay, "reconnects", 0),
                         self.redis_reconnects.labels("yjs"))
             self._delta("yjs_gaps", getattr(docs, "gaps_caught_up", 0), self.yjs_gaps)
+            for reason, n in docs.refused_counts().items():
+                self._delta(f"yjs_refused_{reason}", n, self.yjs_refused.labels(reason))
         boards = app.get(keys.BOARDS)
         if boards is not None:
             self._delta("frames", getattr(boards, "frames_sent", 0), self.board_frames)

@@ -169,6 +169,14 @@ class Settings:
     docs_compact_every: int = 500
     docs_heartbeat_s: float = 25.0
     docs_recheck_s: float = 5.0  # with Redis: an open document looks in SQLite for what it missed
+    docs_max_depth: int = 64  # elements nested in elements, in an accepted update
+    docs_max_nodes: int = 10_000  # shared types (paragraphs, texts…) created by one update
+    docs_send_queue_bytes: int = 16 * 1024 * 1024  # bytes waiting for one /yjs client
+    docs_awareness_clients: int = 8  # awareness clients one /yjs connection may announce
+    docs_awareness_bytes: int = 4096  # one awareness state (name, colour, cursor)
+    docs_auto_version_s: float = 600.0  # editing time between automatic versions (0: none)
+    docs_image_bytes: int = 5 * 1024 * 1024  # an image uploaded into a course
+    docs_images_total_bytes: int = 100 * 1024 * 1024  # all the images of one course
     # GET /metrics: from loopback without a token, from elsewhere with this bearer token
     # (docs/deployment.md); without it, only loopback (not through a proxy) may scrape.
     metrics_token: str | None = None
@@ -268,6 +276,19 @@ class Settings:
             docs_compact_every=_int(env, "REALTIME_DOCS_COMPACT_EVERY", d.docs_compact_every),
             docs_heartbeat_s=_float(env, "REALTIME_DOCS_HEARTBEAT", d.docs_heartbeat_s),
             docs_recheck_s=_float(env, "REALTIME_DOCS_RECHECK", d.docs_recheck_s),
+            docs_max_depth=_int(env, "REALTIME_DOCS_MAX_DEPTH", d.docs_max_depth),
+            docs_max_nodes=_int(env, "REALTIME_DOCS_MAX_NODES", d.docs_max_nodes),
+            docs_send_queue_bytes=_int(env, "REALTIME_DOCS_SEND_QUEUE_BYTES",
+                                       d.docs_send_queue_bytes),
+            docs_awareness_clients=_int(env, "REALTIME_DOCS_AWARENESS_CLIENTS",
+                                        d.docs_awareness_clients),
+            docs_awareness_bytes=_int(env, "REALTIME_DOCS_AWARENESS_BYTES",
+                                      d.docs_awareness_bytes),
+            docs_auto_version_s=_float(env, "REALTIME_DOCS_AUTO_VERSION",
+                                       d.docs_auto_version_s),
+            docs_image_bytes=_int(env, "REALTIME_DOCS_IMAGE_BYTES", d.docs_image_bytes),
+            docs_images_total_bytes=_int(env, "REALTIME_DOCS_IMAGES_TOTAL_BYTES",
+                                         d.docs_images_total_bytes),
             metrics_token=env.get("REALTIME_METRICS_TOKEN") or None,
             public_url=(env.get("REALTIME_PUBLIC_URL") or "").rstrip("/") or None,
             cas_url=(env.get("REALTIME_CAS_URL") or "").rstrip("/") or None,

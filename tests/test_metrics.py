@@ -144,7 +144,9 @@ async def test_attendance_mark_latency_is_observed(demo_server: str, att_client:
 def test_workers_directory_is_emptied_of_old_values_only(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`serve --workers` starts from empty values, without touching anything else there."""
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)  # restored after the test
+    # setenv records the variable's absence, so it is removed again after the test
+    # (delenv of an absent variable records nothing, and the later tests saw it).
+    monkeypatch.setenv(MULTIPROC_ENV, "")
     for name in ("counter_41.db", "gauge_livesum_41.db", "histogram_42.db", "ent.db",
                  "ent.sqlite3"):
         (tmp_path / name).write_bytes(b"x")

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import secrets
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pycrdt
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from realtime.coursedocs import protocol as wire
 from realtime.coursedocs.model import FRAGMENT
+from realtime.coursedocs.scan import scan_update
 
 
 class BadUpdate(ValueError):
     """Bytes that are not a Yjs update (v1)."""
+
+
+class TooDeep(ValueError):
+    """An update that would break a structure limit (nesting, nodes, roots): refused like
+    the other limits, the document unchanged. The message is for people."""
+
+
+COPY_DEPTH = 200  # what a restore copies of a (pre-limit, poisoned) document
+
+
+class Limits(msgspec.Struct, frozen=True):
+    max_depth: int = 64  # elements inside elements (a list in a list is 2 levels)
+    max_nodes: int = 10_000  # shared types (paragraphs, texts, list items…) per update
 
 
 def build(updates: list[bytes]) -> Doc:
@@ -27,13 +44,115 @@ def fragment(doc: Doc) -> XmlFragment:
     return doc.get(FRAGMENT, type=XmlFragment)
 
 
-def check_update(update: bytes) -> None:
-    """Decode the whole update without applying it (yrs reads every struct to find the state
-    vector), so garbage is refused before it is stored."""
+def check_update(update: bytes, limits: Limits | None = None) -> None:
+    """Read the whole update without applying it, first with our own bounded reader (yrs
+    overflows its stack on deeply nested values: a crash, not an error), then with yrs (which
+    reads every struct to find the state vector), so garbage is refused before it is stored.
+    With `limits`: also the node count and the roots (only the "prosemirror" fragment)."""
+    try:
+        scan = scan_update(update)
+    except wire.ProtocolError as exc:
+        raise BadUpdate(str(exc)) from exc
+    if limits is not None:
+        if scan.types > limits.max_nodes:
+            raise TooDeep(f"Modification trop grande ({limits.max_nodes} éléments au plus).")
+        if scan.roots - {FRAGMENT} or scan.subdocs:
+            raise TooDeep("Ce document n'accepte que le contenu du cours.")
     try:
         pycrdt.get_state(update)
-    except Exception as exc:  # pyo3 raises ValueError, or PanicException on some inputs
+    except BaseException as exc:  # pyo3: ValueError, or PanicException (a BaseException)
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
         raise BadUpdate(str(exc)) from exc
+
+
+def _kids(node: Any) -> Iterator[Any]:
+    """The shared types directly inside `node` (children, embeds, attribute values)."""
+    if isinstance(node, (XmlElement, XmlFragment)):
+        yield from node.children
+    if isinstance(node, XmlElement):
+        for _, value in node.attributes:
+            if isinstance(value, (XmlElement, XmlText, Map, Array, Text)):
+                yield value
+    if isinstance(node, (XmlText, Text)):
+        for chunk, _ in node.diff():
+            if isinstance(chunk, (XmlElement, XmlText, Map, Array, Text)):
+                yield chunk
+    elif isinstance(node, Map):
+        for value in node.values():
+            if isinstance(value, (XmlElement, XmlText, Map, Array, Text)):
+                yield value
+    elif isinstance(node, Array):
+        for value in node:
+            if isinstance(value, (XmlElement, XmlText, Map, Array, Text)):
+                yield value
+
+
+def height(node: Any, stop: int) -> int:
+    """How many levels `node` spans (1 for a leaf), walked without recursion; stops
+    counting once past `stop`."""
+    best = 0
+    stack = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        best = max(best, level)
+        if best > stop:
+            return best
+        stack.extend((kid, level + 1) for kid in _kids(current))
+    return best
+
+
+class Gate:
+    """A copy of the content, ahead of the room's `Doc` by the updates queued for storage:
+    a client's update is tried here before it is stored, and refused if it would nest
+    elements deeper than `limits.max_depth` (a depth no single update shows: it grows one
+    paragraph inside the last one, update after update). Every other update the room applies
+    (relayed, caught up, restored) is followed here too. After a refusal the copy holds the
+    refused update: the room rebuilds it from what is really there (`reset`)."""
+
+    def __init__(self, updates: list[bytes], limits: Limits) -> None:
+        self.limits = limits
+        self.reset(updates)
+
+    def reset(self, updates: list[bytes]) -> None:
+        self.doc = build(updates)
+        self._deepest = 0
+        self._fragment = fragment(self.doc)  # the subscription lives as long as these
+        gate = weakref.ref(self)  # the document's callback must not hold its gate: no cycle
+
+        def observe(events: list[Any]) -> None:
+            live = gate()
+            if live is not None:
+                live._observe(events)
+        self._subscription = self._fragment.observe_deep(observe)
+
+    def _observe(self, events: list[Any]) -> None:
+        stop = self.limits.max_depth
+        try:
+            for event in events:
+                base = len(event.path) + 1
+                for op in event.delta or ():
+                    inserted = op.get("insert") if isinstance(op, dict) else None
+                    for item in inserted if isinstance(inserted, list) else [inserted]:
+                        if isinstance(item, (XmlElement, XmlText, Map, Array, Text)):
+                            self._deepest = max(self._deepest, base + height(item, stop) - 1)
+                for change in (getattr(event, "keys", None) or {}).values():
+                    value = change.get("newValue") if isinstance(change, dict) else None
+                    if isinstance(value, (XmlElement, XmlText, Map, Array, Text)):
+                        self._deepest = max(self._deepest, base + height(value, stop) - 1)
+        except Exception:  # never raise inside yrs' callback: refuse instead
+            self._deepest = stop + 1
+
+    def admit(self, update: bytes) -> None:
+        """Check a client's update; apply it here if it passes (TooDeep/BadUpdate if not)."""
+        check_update(update, self.limits)
+        self._deepest = 0
+        self.doc.apply_update(update)
+        if self._deepest > self.limits.max_depth:
+            raise TooDeep(f"Trop d'imbrications ({self.limits.max_depth} niveaux au plus).")
+
+    def follow(self, update: bytes) -> None:
+        self.doc.apply_update(update)
 
 
 def merge(updates: list[bytes]) -> bytes:
@@ -50,29 +169,40 @@ def _attr(value: Any) -> Any:
     return value
 
 
-def _copy_children(source: Any, target: Any) -> None:
-    for child in source.children:
-        if isinstance(child, XmlText):
-            text = target.children.append(XmlText())
-            for chunk, attrs in child.diff():
-                at = len(text)
-                if isinstance(chunk, str):
-                    text.insert(at, chunk, attrs=attrs)
-                else:
-                    text.insert_embed(at, chunk, attrs=attrs)
-        elif isinstance(child, XmlElement):
-            attrs = {k: _attr(v) for k, v in child.attributes}
-            element = target.children.append(XmlElement(child.tag, attrs))
-            _copy_children(child, element)
+def _copy_children(source: Any, target: Any, max_depth: int = COPY_DEPTH) -> None:
+    """Copy a fragment's elements, texts and attributes into another, without recursion;
+    elements nested deeper than `max_depth` (a poisoned document) are left out."""
+    stack = [(source, target, 1)]
+    while stack:
+        src, dst, level = stack.pop()
+        for child in src.children:
+            if isinstance(child, XmlText):
+                text = dst.children.append(XmlText())
+                for chunk, attrs in child.diff():
+                    at = len(text)
+                    if isinstance(chunk, str):
+                        text.insert(at, chunk, attrs=attrs)
+                    elif not isinstance(chunk, (XmlElement, XmlText, Map, Array, Text)):
+                        text.insert_embed(at, chunk, attrs=attrs)
+            elif isinstance(child, XmlElement) and level <= max_depth:
+                attrs = {k: _attr(v) for k, v in child.attributes
+                         if isinstance(_attr(v), (str, int, float, bool))}
+                element = dst.children.append(XmlElement(child.tag, attrs))
+                stack.append((child, element, level + 1))
 
 
 def client_ids(state_vector: bytes) -> set[int]:
     """The clients a Yjs state vector (v1) knows: varUint count, then (client, clock) pairs."""
     r = wire.Reader(state_vector)
     ids = set()
-    for _ in range(r.var_uint()):
+    n = r.var_uint()
+    if n > len(state_vector):
+        raise wire.ProtocolError("state vector shorter than its count")
+    for _ in range(n):
         ids.add(r.var_uint())
         r.var_uint()
+    if not r.done():
+        raise wire.ProtocolError("trailing bytes after the state vector")
     return ids
 
 

@@ -36,6 +36,12 @@ class DocMeta(msgspec.Struct, frozen=True):
         )
 
 
+class VersionKind(StrEnum):
+    MANUAL = "manual"  # « Enregistrer une version »
+    AUTO = "auto"  # every few minutes of editing, and when the last person leaves
+    RESTORE = "restore"  # the content just before a restore replaced it
+
+
 class Version(msgspec.Struct, frozen=True):
     """A named version ("checkpoint"): the document's full state when it was taken."""
 
@@ -44,6 +50,7 @@ class Version(msgspec.Struct, frozen=True):
     label: str
     created_by: int | None
     created_at: float
+    kind: VersionKind = VersionKind.MANUAL
 
 
 class Stored(msgspec.Struct, frozen=True):

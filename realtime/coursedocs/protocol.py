@@ -33,6 +33,8 @@ class SyncType(IntEnum):
 
 
 PERMISSION_DENIED = 0
+ACCESS = 1  # ours: "edit" / "read", when the owner changes a class's access (stock clients
+# read only subtype 0 and ignore this one)
 EMPTY_UPDATE = b"\x00\x00"  # no structs, empty delete set
 
 
@@ -124,6 +126,11 @@ def permission_denied(reason: str) -> bytes:
     return bytes([MessageType.AUTH, PERMISSION_DENIED]) + write_var_string(reason)
 
 
+def access_changed(mode: str) -> bytes:
+    """Tell an open connection it may now write ("edit") or only read ("read")."""
+    return bytes([MessageType.AUTH, ACCESS]) + write_var_string(mode)
+
+
 class Message(msgspec.Struct, frozen=True):
     """One decoded frame: `kind`, the sync subtype if any, and its payload bytes/reason."""
 
@@ -149,9 +156,10 @@ def decode(frame: bytes) -> Message:
     elif kind is MessageType.AWARENESS:
         msg = Message(kind, payload=r.var_bytes())
     elif kind is MessageType.AUTH:
-        if r.var_uint() != PERMISSION_DENIED:
+        sub = r.var_uint()
+        if sub not in (PERMISSION_DENIED, ACCESS):
             raise ProtocolError("unknown auth message")
-        msg = Message(kind, reason=r.var_string())
+        msg = Message(kind, payload=bytes([sub]), reason=r.var_string())
     else:
         msg = Message(kind)
     if not r.done():
@@ -183,7 +191,7 @@ def decode_awareness(update: bytes) -> list[AwarenessEntry]:
         client_id, clock, state = r.var_uint(), r.var_uint(), r.var_string()
         try:
             json.loads(state)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # "[[[[…" 100,000 deep: RecursionError
             raise ProtocolError("awareness state is not JSON") from exc
         entries.append(AwarenessEntry(client_id, clock, state))
     if not r.done():

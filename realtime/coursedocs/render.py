@@ -15,18 +15,30 @@ from urllib.parse import urlparse
 
 from pycrdt import Doc, XmlElement, XmlText
 
-from realtime.coursedocs.content import _attr, fragment
+from realtime.coursedocs.content import _attr, build, fragment
 
 ALIASES = {"bullet_list": "bulletList", "ordered_list": "orderedList", "list_item": "listItem",
            "code_block": "codeBlock", "horizontal_rule": "horizontalRule",
            "hard_break": "hardBreak", "strong": "bold", "em": "italic"}
 SAFE_SCHEMES = {"http", "https", "mailto", ""}
+DEPTH_MAX = 100  # levels rendered: deeper elements (a poisoned document) are left out
 Node = dict[str, Any]
+Scalar = (str, int, float, bool)
 
 
 def _name(raw: str) -> str:
     base = raw.split("--", 1)[0]  # y-prosemirror suffixes overlapping marks with a hash
     return ALIASES.get(base, base)
+
+
+def _scalars(values: Any) -> dict[str, Any]:
+    """Attributes as ProseMirror has them: plain values only (never a nested structure)."""
+    out = {}
+    for k, v in values:
+        v = _attr(v)
+        if isinstance(v, Scalar) or v is None:
+            out[str(k)] = v
+    return out
 
 
 def _text_nodes(text: XmlText) -> list[Node]:
@@ -39,7 +51,12 @@ def _text_nodes(text: XmlText) -> list[Node]:
         for key, value in sorted((attrs or {}).items()):
             mark: Node = {"type": _name(key)}
             if isinstance(value, dict) and value:
-                mark["attrs"] = {k: _attr(v) for k, v in value.items()}
+                mark["attrs"] = _scalars(value.items())
+            if mark["type"] == "link":
+                href = _safe_url(mark.get("attrs", {}).get("href"))
+                if href is None:
+                    continue  # javascript:, data:, … : the text stays, the link goes
+                mark["attrs"]["href"] = href
             marks.append(mark)
         if marks:
             node["marks"] = marks
@@ -47,40 +64,53 @@ def _text_nodes(text: XmlText) -> list[Node]:
     return out
 
 
-def _element(el: XmlElement) -> Node:
+def _element(el: XmlElement, depth: int) -> Node | None:
     node: Node = {"type": _name(el.tag)}
-    attrs = {k: _attr(v) for k, v in el.attributes}
+    attrs = _scalars(el.attributes)
+    if node["type"] == "image":
+        src = _safe_url(attrs.get("src"))
+        if src is None:
+            return None
+        attrs["src"] = src
     if attrs:
         node["attrs"] = attrs
-    content = _children(el)
+    content = _children(el, depth + 1)
     if content:
         node["content"] = content
     return node
 
 
-def _children(parent: Any) -> list[Node]:
+def _children(parent: Any, depth: int = 1) -> list[Node]:
     out: list[Node] = []
+    if depth > DEPTH_MAX:
+        return out
     for child in parent.children:
         if isinstance(child, XmlText):
             out.extend(_text_nodes(child))
         elif isinstance(child, XmlElement):
-            out.append(_element(child))
+            node = _element(child, depth)
+            if node is not None:
+                out.append(node)
     return out
 
 
 def to_json(doc: Doc) -> Node:
-    """ProseMirror's JSON form: {"type": "doc", "content": [...]}."""
+    """ProseMirror's JSON form: {"type": "doc", "content": [...]}; unsafe links and image
+    sources are dropped, and nothing deeper than DEPTH_MAX levels is rendered."""
     return {"type": "doc", "content": _children(fragment(doc))}
 
 
 def _safe_url(url: Any) -> str | None:
     if not isinstance(url, str):
         return None
+    url = url.strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return None  # a browser ignores tabs and newlines inside a scheme: "java\tscript:"
     try:
-        scheme = urlparse(url.strip()).scheme.lower()
+        scheme = urlparse(url).scheme.lower()
     except ValueError:
         return None
-    return url.strip() if scheme in SAFE_SCHEMES else None
+    return url if scheme in SAFE_SCHEMES else None
 
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -162,7 +192,7 @@ def _md_text(node: Node) -> str:
     if "link" in marks:
         href = _safe_url(marks["link"].get("attrs", {}).get("href"))
         if href is not None:
-            text = f"[{text}](<{href}>)"
+            text = f"[{text}](<{_md_url(href)}>)"
     return text
 
 
@@ -187,7 +217,7 @@ def _md_block(node: Node, indent: str) -> str:
     if kind == "image":
         src = _safe_url(attrs.get("src"))
         alt = str(attrs.get("alt") or "").translate(_MD_SPECIAL)
-        return f"{indent}![{alt}](<{src}>)" if src else ""
+        return f"{indent}![{alt}](<{_md_url(src)}>)" if src else ""
     if kind in ("bulletList", "orderedList"):
         start = attrs.get("start", 1) if kind == "orderedList" else 0
         items = []
@@ -212,3 +242,24 @@ def _md_block(node: Node, indent: str) -> str:
 def to_markdown(doc: Doc) -> str:
     blocks = [_md_block(n, "") for n in to_json(doc)["content"]]
     return "\n\n".join(b for b in blocks if b) + "\n"
+
+
+def markdown_page(title: str, body: str) -> str:
+    """The title as a first-level heading, escaped like the text (a title is one line)."""
+    return f"# {' '.join(title.split()).translate(_MD_SPECIAL)}\n\n{body}"
+
+
+def _md_url(url: str) -> str:
+    """Inside `<…>`: no angle bracket or line end may close it early."""
+    return url.replace("<", "%3C").replace(">", "%3E").replace("\n", "")
+
+
+def rendering(state: bytes, wanted: str, title: str) -> Any:
+    """One rendering of a stored state, whole: meant for a worker thread (the `Doc` is built,
+    read and dropped there), so a large or hostile document never holds the event loop."""
+    doc = build([state])
+    if wanted == "text/html":
+        return html_page(title, to_html(doc))
+    if wanted == "text/markdown":
+        return markdown_page(title, to_markdown(doc))
+    return to_json(doc)

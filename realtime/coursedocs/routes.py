@@ -10,13 +10,13 @@ import socketio
 from aiohttp import web
 
 from realtime import keys
-from realtime.api import current_principal, json_response, path_int, read_json
-from realtime.coursedocs import render
+from realtime.api import current_principal, json_response, path_int, read_capped, read_json
+from realtime.coursedocs import store
 from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
 from realtime.coursedocs.service import DocService
 from realtime.coursedocs.wire import yjs_socket
 from realtime.directory import reads as directory
-from realtime.errors import AppError
+from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, may
 from realtime.presence.model import Kind
@@ -74,7 +74,7 @@ async def describe(request: web.Request, p: Principal, metas: list[DocMeta]
 
 def _version(v: Version) -> dict[str, Any]:
     return {"id": v.id, "label": v.label, "created_by": v.created_by,
-            "created_at": v.created_at}
+            "created_at": v.created_at, "kind": v.kind.value}
 
 
 async def list_docs(request: web.Request) -> web.Response:
@@ -114,16 +114,14 @@ async def get_doc(request: web.Request) -> web.Response:
     if wanted == "application/octet-stream":
         return web.Response(body=await service.state(meta.id), headers=headers,
                             content_type="application/octet-stream")
-    doc = await service.document(meta.id)
+    rendered = await service.rendered(meta, wanted)
     if wanted == "text/html":
-        page = render.html_page(meta.title, render.to_html(doc))
         headers["Content-Security-Policy"] = "default-src 'none'; img-src * data:"
-        return web.Response(text=page, content_type="text/html", headers=headers)
+        return web.Response(text=rendered, content_type="text/html", headers=headers)
     if wanted == "text/markdown":
-        return web.Response(text=f"# {meta.title}\n\n" + render.to_markdown(doc),
-                            content_type="text/markdown", headers=headers)
+        return web.Response(text=rendered, content_type="text/markdown", headers=headers)
     body = (await describe(request, p, [meta]))[0]
-    body["content"] = render.to_json(doc)
+    body["content"] = rendered
     return json_response(body, headers=headers)
 
 
@@ -166,8 +164,65 @@ async def create_version(request: web.Request) -> web.Response:
 async def restore_version(request: web.Request) -> web.Response:
     p = await current_principal(request)
     doc_id = path_int(request, "doc_id")
-    await _service(request).restore(p, doc_id, path_int(request, "version_id"))
-    return json_response({"ok": True, "id": doc_id})
+    kept = await _service(request).restore(p, doc_id, path_int(request, "version_id"))
+    return json_response({"ok": True, "id": doc_id, "saved": _version(kept)})
+
+
+async def preview_version(request: web.Request) -> web.Response:
+    """A version's content (JSON by default, `?format=html|md`), to see it before restoring."""
+    p = await current_principal(request)
+    wanted = _wanted(request)
+    if wanted == "application/octet-stream":
+        raise AppError("invalid", "Format inconnu : json, html ou md.")
+    rendered = await _service(request).version_preview(
+        p, path_int(request, "doc_id"), path_int(request, "version_id"), wanted)
+    headers = {"Vary": "Accept", "Cache-Control": "private, no-cache"}
+    if wanted == "text/html":
+        headers["Content-Security-Policy"] = "default-src 'none'; img-src * data:"
+        return web.Response(text=rendered, content_type="text/html", headers=headers)
+    if wanted == "text/markdown":
+        return web.Response(text=rendered, content_type="text/markdown", headers=headers)
+    return json_response({"content": rendered}, headers=headers)
+
+
+IMAGE_TYPES = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+               "image/gif": (b"GIF87a", b"GIF89a"), "image/webp": (b"RIFF",)}
+
+
+async def upload_image(request: web.Request) -> web.Response:
+    """`POST /api/docs/{id}/images`, the body the image itself (PNG, JPEG, GIF, WebP), by
+    whoever may edit the course: `201 {"src"}`, a path the editor inserts as is."""
+    p = await current_principal(request)
+    service = _service(request)
+    meta = await service.allowed(p, path_int(request, "doc_id"), Action.EDIT_DOC)
+    mime = request.content_type
+    if mime not in IMAGE_TYPES:
+        raise AppError("unsupported_media_type", "Image PNG, JPEG, WebP ou GIF attendue.")
+    cap = request.app[keys.SETTINGS].docs_image_bytes
+    data = await read_capped(request, cap, f"Image trop lourde ({cap // (1024 * 1024)} Mio au "
+                                           "plus).")
+    if not data.startswith(IMAGE_TYPES[mime]) or (mime == "image/webp"
+                                                  and data[8:12] != b"WEBP"):
+        raise AppError("invalid", "Le fichier n'est pas une image du type annoncé.")
+    src = await service.add_image(p, meta, mime, data)
+    return json_response({"src": src}, status=201)
+
+
+async def get_image(request: web.Request) -> web.Response:
+    """An image of a course, for whoever may read it (404 otherwise, as for a missing one);
+    content-addressed, so cached for good, and never sniffed or run as anything else."""
+    p = await current_principal(request)
+    service = _service(request)
+    meta = await service.visible(p, path_int(request, "doc_id"))
+    found = await store.image(request.app[keys.DB], meta.id, request.match_info["sha256"])
+    if found is None:
+        raise not_found("Image introuvable.")
+    mime, data = found
+    return web.Response(body=data, content_type=mime, headers={
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Disposition": "inline"})
 
 
 def _viewable(service: DocService) -> Callable[[Principal, int], Awaitable[bool]]:
@@ -206,3 +261,6 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.router.add_get("/api/docs/{doc_id}/versions", list_versions)
     app.router.add_post("/api/docs/{doc_id}/versions", create_version)
     app.router.add_post("/api/docs/{doc_id}/versions/{version_id}/restore", restore_version)
+    app.router.add_get("/api/docs/{doc_id}/versions/{version_id}", preview_version)
+    app.router.add_post("/api/docs/{doc_id}/images", upload_image)
+    app.router.add_get("/api/docs/{doc_id}/images/{sha256:[0-9a-f]{64}}", get_image)

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from pycrdt import Doc
 
-from realtime.coursedocs import content, store
+from realtime.coursedocs import content, render, store
 from realtime.coursedocs import protocol as wire
-from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
+from realtime.coursedocs.model import (
+    LABEL_MAX,
+    TITLE_MAX,
+    ClassMode,
+    DocMeta,
+    Version,
+    VersionKind,
+)
 from realtime.coursedocs.relay import Relay
-from realtime.coursedocs.room import Connection, Room
+from realtime.coursedocs.room import SYNC_DEFERRED_MAX, SYNC_PER_S, Connection, Room
+from realtime.coursedocs.room import Limits as ConnLimits
 from realtime.coursedocs.webhook import Change, Notifier
 from realtime.db import Database
 from realtime.directory import reads as directory
@@ -32,6 +43,8 @@ READ_ONLY = "Document en lecture seule : vos modifications ne sont pas enregistr
 ACTIONS_PER_MINUTE = 30  # creations, versions, restores per user: each one stores a state
 MAX_EDITORS = 50
 MAX_CLASSES = 50
+AUTO_VERSIONS_KEPT = 50  # the timeline of automatic versions, per document
+RENDERINGS_KEPT = 32  # recent JSON/HTML/Markdown renderings, per process
 
 
 def _clean(text: str, limit: int, what: str) -> str:
@@ -41,6 +54,10 @@ def _clean(text: str, limit: int, what: str) -> str:
     if len(text) > limit:
         raise AppError("invalid", f"{what} est trop long ({limit} caractères au plus).")
     return text
+
+
+class Throttled(ValueError):
+    """A client past a per-connection budget (the message is for people)."""
 
 
 class DocService:
@@ -66,6 +83,26 @@ class DocService:
         self._compacting: set[int] = set()
         self._rechecker: asyncio.Task[None] | None = None
         self.gaps_caught_up = 0  # rechecks that found stored updates the relay never brought
+        self.content_limits = content.Limits(max_depth=settings.docs_max_depth,
+                                             max_nodes=settings.docs_max_nodes)
+        self.conn_limits = ConnLimits(queue_bytes=settings.docs_send_queue_bytes,
+                                      awareness_clients=settings.docs_awareness_clients,
+                                      awareness_bytes=settings.docs_awareness_bytes)
+        # Frames refused, by reason (ProtocolError, limits…): /metrics' realtime_yjs_refused.
+        self.refused: dict[str, int] = {}
+        self._awareness_refused = 0  # of rooms that left memory
+        self._dirty: dict[int, float] = {}  # doc → first edit not in a version yet
+        self._renderings: OrderedDict[tuple[int, float, str, str], Any] = OrderedDict()
+
+    def count_refused(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def refused_counts(self) -> dict[str, int]:
+        """Refusals by reason, awareness entries ignored by the rooms included."""
+        counts = dict(self.refused)
+        counts["awareness"] = self._awareness_refused + sum(
+            r.awareness_refused for r in self.rooms.values())
+        return counts
 
     # --- metadata ------------------------------------------------------------------------
 
@@ -115,6 +152,9 @@ class DocService:
             if len(wanted) != sum(1 for u in found.values() if u.role is Role.TEACHER
                                   and u.school_id == meta.school_id and not u.disabled):
                 raise AppError("invalid", "Co-éditeurs : enseignants de l'établissement seulement.")
+        # Only the classes one teaches (kept: those already shared, even if no longer taught).
+        if set(classes) - p.class_ids - set(meta.classes):
+            raise AppError("invalid", "Classes : seulement celles où vous enseignez.")
         if classes:
             known = await directory.classes(self.db, classes)
             if len(classes) != sum(1 for c in known.values() if c.school_id == meta.school_id):
@@ -130,6 +170,7 @@ class DocService:
         if room is not None:
             await room.drained()
         await store.delete(self.db, meta.id)
+        self._dirty.pop(meta.id, None)
         if room is not None:
             for c in list(room.conns):
                 c.close_soon(4404, "Document supprimé.")
@@ -152,8 +193,13 @@ class DocService:
         ref = meta.ref()
         for c in list(room.conns):
             if not may(c.principal, Action.VIEW_DOC, ref):
+                # 4400–4499: y-websocket stops reconnecting and emits `closed`.
                 c.close_soon(4403, "Ce document ne vous est plus partagé.")
-            c.can_edit = may(c.principal, Action.EDIT_DOC, ref)
+                continue
+            can_edit = may(c.principal, Action.EDIT_DOC, ref)
+            if can_edit != c.can_edit:
+                c.can_edit = can_edit
+                c.send(wire.access_changed("edit" if can_edit else "read"))
 
     # --- rooms ----------------------------------------------------------------------------
 
@@ -174,7 +220,7 @@ class DocService:
                     publish = self._publisher(doc_id)
                 stored = await store.load(self.db, doc_id)
                 room = Room(doc_id, content.build(stored.all_updates()), self._persist, publish,
-                            known_id=stored.last_id)
+                            known_id=stored.last_id, limits=self.content_limits)
                 self.rooms[doc_id] = room
                 if self.relay is not None and self._rechecker is None:
                     self._rechecker = asyncio.create_task(self._rechecks(),
@@ -285,10 +331,14 @@ class DocService:
         if room.conns or self._holders.get(room.doc_id) or self.rooms.get(room.doc_id) is not room:
             return
         del self.rooms[room.doc_id]
+        self._awareness_refused += room.awareness_refused
         self._opening.pop(room.doc_id, None)
         await room.close()
         if self.relay is not None:
             await self.relay.unsubscribe(room.doc_id)
+        if self._dirty.pop(room.doc_id, None) is not None and \
+                self.settings.docs_auto_version_s > 0:
+            await self.auto_version(room.doc_id, "Fin de séance")
         if self._appended.pop(room.doc_id, 0):
             await self.compact(room.doc_id)
 
@@ -300,6 +350,7 @@ class DocService:
     async def _persist(self, doc_id: int, updates: list[bytes]) -> int:
         now = self.clock()
         stored_id = await store.append(self.db, doc_id, updates, now)
+        self._edited(doc_id, now)
         n = self._appended.get(doc_id, 0) + len(updates)
         self._appended[doc_id] = n
         if n >= self.settings.docs_compact_every:
@@ -312,29 +363,64 @@ class DocService:
         return stored_id
 
     def handle(self, room: Room, conn: Connection, frame: bytes) -> None:
-        """One y-protocols frame from a client. Raises ProtocolError / BadUpdate on garbage."""
+        """One y-protocols frame from a client. Raises ProtocolError / BadUpdate on garbage,
+        TooDeep past a structure limit, Throttled for a client asking the whole document
+        again and again."""
         msg = wire.decode(frame)
         if msg.kind is wire.MessageType.SYNC:
             if msg.sync is wire.SyncType.STEP1:
-                try:
-                    diff = room.doc.get_update(msg.payload)
-                except Exception as exc:
-                    raise wire.ProtocolError("bad state vector") from exc
-                conn.send(wire.sync_step2(diff))
+                self._step1(room, conn, msg.payload)
                 return
             if msg.payload == wire.EMPTY_UPDATE:
                 return
             if not conn.can_edit:
                 conn.send(wire.permission_denied(READ_ONLY))
                 return
-            content.check_update(msg.payload)
-            room.submit(msg.payload, conn)
+            room.admit(msg.payload, conn)
         elif msg.kind is wire.MessageType.AWARENESS:
             room.awareness_update(conn, wire.decode_awareness(msg.payload))
         elif msg.kind is wire.MessageType.QUERY_AWARENESS:
             snapshot = room.awareness_snapshot()
             if snapshot is not None:
                 conn.send(snapshot)
+
+    def _step1(self, room: Room, conn: Connection, state_vector: bytes) -> None:
+        """Answer a sync step 1 with what the client lacks: up to the whole document, so a
+        connection gets SYNC_BURST answers, then one every 1/SYNC_PER_S s. Requests beyond
+        that wait (only the latest is kept, answered when the budget allows); past
+        SYNC_DEFERRED_MAX waiting ones the client is closed."""
+        content.client_ids(state_vector)  # ProtocolError if it is not a state vector
+        if conn.sync_deferred is None and conn.sync_budget.take():
+            self._answer(room, conn, state_vector)
+            return
+        conn.sync_deferred = state_vector
+        conn.sync_waiting += 1
+        if conn.sync_waiting > SYNC_DEFERRED_MAX:
+            raise Throttled("Trop de demandes de synchronisation.")
+        if conn.sync_timer is None:
+            delay = 1 / SYNC_PER_S
+            conn.sync_timer = asyncio.get_running_loop().call_later(
+                delay, self._deferred_answer, room, conn)
+
+    def _deferred_answer(self, room: Room, conn: Connection) -> None:
+        conn.sync_timer = None
+        state_vector, conn.sync_deferred = conn.sync_deferred, None
+        if state_vector is None or conn.closing or conn not in room.conns:
+            return
+        conn.sync_budget.take()
+        conn.sync_waiting = 0
+        try:
+            self._answer(room, conn, state_vector)
+        except wire.ProtocolError:
+            conn.close_soon(1007, "Message Yjs invalide.")
+
+    @staticmethod
+    def _answer(room: Room, conn: Connection, state_vector: bytes) -> None:
+        try:
+            diff = room.doc.get_update(state_vector)
+        except Exception as exc:
+            raise wire.ProtocolError("bad state vector") from exc
+        conn.send(wire.sync_step2(diff))
 
     # --- content, compaction, versions -------------------------------------------------------
 
@@ -370,10 +456,25 @@ class DocService:
             await room.drained()
         read = await store.load(self.db, doc_id)
         updates = read.all_updates()
-        return content.merge(updates) if updates else Doc().get_update()
+        if not updates:
+            return Doc().get_update()
+        return await asyncio.to_thread(content.merge, updates)
 
-    async def document(self, doc_id: int) -> Doc:
-        return content.build([await self.state(doc_id)])
+    async def rendered(self, meta: DocMeta, wanted: str) -> Any:
+        """JSON, HTML or Markdown of the stored content, rendered in a worker thread, and
+        kept for the next reader of the same state (`updated_at` moves with every stored
+        change, rename or share): a class opening the course at once renders it once."""
+        key = (meta.id, meta.updated_at, meta.title, wanted)
+        found = self._renderings.get(key)
+        if found is not None:
+            self._renderings.move_to_end(key)
+            return found
+        out = await asyncio.to_thread(render.rendering, await self.state(meta.id), wanted,
+                                      meta.title)
+        self._renderings[key] = out
+        while len(self._renderings) > RENDERINGS_KEPT:
+            self._renderings.popitem(last=False)
+        return out
 
     async def versions(self, p: Principal, doc_id: int) -> list[Version]:
         meta = await self.visible(p, doc_id)
@@ -386,20 +487,80 @@ class DocService:
         return await store.add_version(self.db, meta.id, label, await self.state(meta.id), p.id,
                                        self.clock())
 
-    async def restore(self, p: Principal, doc_id: int, version_id: int) -> None:
-        """A new edit that brings every client back to the version's content."""
+    async def add_image(self, p: Principal, meta: DocMeta, mime: str, data: bytes) -> str:
+        """Store an image in the course (content-addressed: the same image twice is one)."""
+        await self._budget(p)
+        cap = self.settings.docs_images_total_bytes
+        if await store.images_bytes(self.db, meta.id) + len(data) > cap:
+            raise AppError("too_large", "Ce cours contient déjà trop d'images "
+                           f"({cap // (1024 * 1024)} Mio au plus) : retirez-en ou créez un "
+                           "autre cours.")
+        digest = hashlib.sha256(data).hexdigest()
+        await store.put_image(self.db, meta.id, digest, mime, data, p.id, self.clock())
+        return f"/api/docs/{meta.id}/images/{digest}"
+
+    async def version_preview(self, p: Principal, doc_id: int, version_id: int, wanted: str
+                              ) -> Any:
+        """A version as JSON, HTML or Markdown, to look at before restoring it."""
+        meta = await self.visible(p, doc_id)
+        old = await store.version_state(self.db, meta.id, version_id)
+        if old is None:
+            raise not_found("Version introuvable.")
+        return await asyncio.to_thread(render.rendering, old, wanted, meta.title)
+
+    async def restore(self, p: Principal, doc_id: int, version_id: int) -> Version:
+        """A new edit that brings every client back to the version's content, after keeping
+        the current content as a version (kind `restore`): a restore never loses work.
+        Returns that version."""
         meta = await self.allowed(p, doc_id, Action.VERSION_DOC)
         old = await store.version_state(self.db, meta.id, version_id)
         if old is None:
             raise not_found("Version introuvable.")
+        target = next((v for v in await store.versions(self.db, meta.id)
+                       if v.id == version_id), None)
         await self._budget(p)
+        label = f"Avant le retour à « {target.label if target else version_id} »"
+        kept = await store.add_version(self.db, meta.id, label[:LABEL_MAX],
+                                       await self.state(meta.id), p.id, self.clock(),
+                                       VersionKind.RESTORE)
         async with self._using(meta.id) as room:
             await room.drained()
-            update = content.restore_update(room.doc.get_update(), old)
+            update = await asyncio.to_thread(content.restore_update, room.doc.get_update(),
+                                             old)
             room.submit(update, None)
             await room.drained()
             if room.failed:
                 raise AppError("unavailable", "La restauration n'a pas pu être enregistrée.")
+        self._dirty.pop(meta.id, None)
+        return kept
+
+    async def auto_version(self, doc_id: int, label: str) -> Version | None:
+        """A version on the timeline (kind `auto`), unless nothing changed since the last
+        one; the oldest automatic ones beyond AUTO_VERSIONS_KEPT are dropped."""
+        state = await self.state(doc_id)
+        latest = await store.versions(self.db, doc_id, limit=1)
+        if latest:
+            previous = await store.version_state(self.db, doc_id, latest[0].id)
+            if previous == state:
+                return None
+        try:
+            v = await store.add_version(self.db, doc_id, label, state, None, self.clock(),
+                                        VersionKind.AUTO)
+        except Exception:  # the document was deleted meanwhile
+            log.info("automatic version skipped", extra={"doc_id": doc_id})
+            return None
+        await store.prune_auto_versions(self.db, doc_id, AUTO_VERSIONS_KEPT)
+        return v
+
+    def _edited(self, doc_id: int, now: float) -> None:
+        """Every `docs_auto_version_s` of editing, a version on the timeline."""
+        every = self.settings.docs_auto_version_s
+        if every <= 0:
+            return
+        since = self._dirty.setdefault(doc_id, now)
+        if now - since >= every:
+            self._dirty[doc_id] = now
+            self._spawn(self.auto_version(doc_id, "Version automatique"))
 
     async def disconnect_everyone(self) -> None:
         """SIGTERM: tell clients to come back later (y-websocket reconnects by itself)."""

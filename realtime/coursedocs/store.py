@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import aiosqlite
 
-from realtime.coursedocs.model import ClassMode, DocMeta, Stored, Version
+from realtime.coursedocs.model import ClassMode, DocMeta, Stored, Version, VersionKind
 from realtime.db import Database
 from realtime.directory import reads as directory
 
@@ -45,10 +45,14 @@ async def _access(db: Database, metas: list[aiosqlite.Row]) -> list[DocMeta]:
 async def create(db: Database, *, school_id: int, owner_id: int, title: str, now: float
                  ) -> DocMeta:
     async with db.transaction() as conn:
+        # The id comes from an AUTOINCREMENT registry: never one a deleted course had.
+        cur = await conn.execute("INSERT INTO course_doc_ids DEFAULT VALUES RETURNING id")
+        taken = await cur.fetchone()
+        assert taken is not None
         cur = await conn.execute(
-            "INSERT INTO course_docs (school_id, owner_id, title, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?) RETURNING id",
-            (school_id, owner_id, title, now, now),
+            "INSERT INTO course_docs (id, school_id, owner_id, title, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (taken["id"], school_id, owner_id, title, now, now),
         )
         row = await cur.fetchone()
     assert row is not None
@@ -177,25 +181,36 @@ async def commit_compaction(db: Database, doc_id: int, read: Stored, snapshot: b
 
 # --- versions --------------------------------------------------------------------------------
 
-async def add_version(db: Database, doc_id: int, label: str, state: bytes, user_id: int,
-                      now: float) -> Version:
+async def add_version(db: Database, doc_id: int, label: str, state: bytes,
+                      user_id: int | None, now: float, kind: VersionKind = VersionKind.MANUAL
+                      ) -> Version:
     async with db.transaction() as conn:
         cur = await conn.execute(
-            "INSERT INTO course_doc_versions (doc_id, label, state, created_by, created_at)"
-            " VALUES (?, ?, ?, ?, ?) RETURNING id",
-            (doc_id, label, state, user_id, now),
+            "INSERT INTO course_doc_versions (doc_id, label, state, created_by, created_at,"
+            " kind) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (doc_id, label, state, user_id, now, kind.value),
         )
         row = await cur.fetchone()
     assert row is not None
-    return Version(id=row["id"], doc_id=doc_id, label=label, created_by=user_id, created_at=now)
+    return Version(id=row["id"], doc_id=doc_id, label=label, created_by=user_id, created_at=now,
+                   kind=kind)
 
 
 async def versions(db: Database, doc_id: int, limit: int = 200) -> list[Version]:
     rows = await db.fetchall(
-        "SELECT id, doc_id, label, created_by, created_at FROM course_doc_versions"
+        "SELECT id, doc_id, label, created_by, created_at, kind FROM course_doc_versions"
         " WHERE doc_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", (doc_id, limit))
     return [Version(id=r["id"], doc_id=r["doc_id"], label=r["label"],
-                    created_by=r["created_by"], created_at=r["created_at"]) for r in rows]
+                    created_by=r["created_by"], created_at=r["created_at"],
+                    kind=VersionKind(r["kind"])) for r in rows]
+
+
+async def prune_auto_versions(db: Database, doc_id: int, keep: int) -> None:
+    """Automatic versions are a timeline, not an archive: keep the newest `keep`."""
+    await db.execute(
+        "DELETE FROM course_doc_versions WHERE doc_id = ? AND kind = 'auto' AND id NOT IN"
+        " (SELECT id FROM course_doc_versions WHERE doc_id = ? AND kind = 'auto'"
+        "  ORDER BY created_at DESC, id DESC LIMIT ?)", (doc_id, doc_id, keep))
 
 
 async def version_state(db: Database, doc_id: int, version_id: int) -> bytes | None:
@@ -235,3 +250,24 @@ async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str,
                            [(d, h) for h, d in moved])
     await conn.executemany("DELETE FROM course_docs WHERE id = ?", [(d,) for d in gone])
     return {"course_docs": len(gone), "course_docs_transferred": len(moved)}
+# --- images ----------------------------------------------------------------------------------
+
+async def put_image(db: Database, doc_id: int, sha256: str, mime: str, data: bytes,
+                    user_id: int, now: float) -> None:
+    await db.execute(
+        "INSERT OR IGNORE INTO course_doc_images (doc_id, sha256, mime, data, created_by,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?)", (doc_id, sha256, mime, data, user_id, now))
+
+
+async def images_bytes(db: Database, doc_id: int) -> int:
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM course_doc_images WHERE doc_id = ?",
+        (doc_id,))
+    return int(row["n"]) if row else 0
+
+
+async def image(db: Database, doc_id: int, sha256: str) -> tuple[str, bytes] | None:
+    row = await db.fetchone(
+        "SELECT mime, data FROM course_doc_images WHERE doc_id = ? AND sha256 = ?",
+        (doc_id, sha256))
+    return (row["mime"], bytes(row["data"])) if row else None

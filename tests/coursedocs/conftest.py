@@ -38,6 +38,7 @@ class YClient:
         self.frag = self.doc.get("prosemirror", type=XmlFragment)
         self.awareness: list[wire.AwarenessEntry] = []
         self.denied: list[str] = []
+        self.access: list[str] = []  # "edit" / "read" announced by the server
         self.synced = False
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.close_code: int | None = None
@@ -77,7 +78,10 @@ class YClient:
             elif m.kind is wire.MessageType.AWARENESS:
                 self.awareness.extend(wire.decode_awareness(m.payload))
             elif m.kind is wire.MessageType.AUTH:
-                self.denied.append(m.reason)
+                if m.payload == bytes([wire.ACCESS]):
+                    self.access.append(m.reason)
+                else:
+                    self.denied.append(m.reason)
         self.close_code = self.ws.close_code
 
     async def send(self, frame: bytes) -> None:

@@ -111,6 +111,7 @@ async def test_read_only_student_is_refused_and_changes_nothing(
                         json={"classes": [{"id": class_id, "mode": "edit"}]},
                         headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status == 200
+    await until(lambda: s2.access == ["edit"])  # told at once, no reconnection
     paragraph(s2, "Travail de groupe")
     await until(lambda: "Travail de groupe" in teacher_client.text())
     # Unshared: the connection is closed.

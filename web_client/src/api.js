@@ -77,6 +77,8 @@ export const api = {
   docVersions: (id) => request('GET', `/api/docs/${encodeURIComponent(id)}/versions`),
   createDocVersion: (id, label) =>
     request('POST', `/api/docs/${encodeURIComponent(id)}/versions`, { label }),
+  docVersionPreview: (id, versionId) => request('GET',
+    `/api/docs/${encodeURIComponent(id)}/versions/${encodeURIComponent(versionId)}`),
   restoreDocVersion: (id, versionId) => request('POST',
     `/api/docs/${encodeURIComponent(id)}/versions/${encodeURIComponent(versionId)}/restore`),
 };

@@ -1,11 +1,11 @@
-// The owner's panel: rename the course, share it with their classes (read-only or editable
-// by the pupils). Teacher co-editors are kept as they are (the ENT sets them through the API).
+// The owner's panel: rename the course, share it with the classes they teach (read-only or
+// editable by the pupils). Teacher co-editors are kept as they are (the ENT sets them through the API).
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 
 const MODES = [['', 'Non partagé'], ['read', 'Lecture seule'], ['edit', 'Modifiable par les élèves']];
 
-export function sharePanel(doc, { onRenamed, onError }) {
+export function sharePanel(doc, { onRenamed, onError, taught = null }) {
   const message = h('p', { class: 'muted', role: 'status' });
   const title = h('input', { type: 'text', id: 'doc-title', maxlength: '200', value: doc.title });
   const classes = h('div', { class: 'share-classes', 'aria-busy': 'true' },
@@ -15,7 +15,10 @@ export function sharePanel(doc, { onRenamed, onError }) {
   api.classes().then(({ classes: list }) => {
     classes.removeAttribute('aria-busy');
     const current = new Map(doc.classes.map((c) => [String(c.id), c.mode]));
-    selects = list.map((c) => {
+    // Only the classes one teaches (and any already shared): the server refuses the others.
+    const mine = taught ? new Set(taught.map(String)) : null;
+    const offered = mine ? list.filter((c) => mine.has(String(c.id)) || current.has(String(c.id))) : list;
+    selects = offered.map((c) => {
       const select = h('select', { id: `share-${c.id}`, 'data-class-id': c.id },
         MODES.map(([value, label]) => h('option', {
           value, selected: (current.get(String(c.id)) ?? '') === value }, label)));
