@@ -28,7 +28,7 @@ from realtime.chat.delivery import (
     user_room,
 )
 from realtime.chat.files import FileStore
-from realtime.chat.model import Conversation, Limits, Message
+from realtime.chat.model import Attachment, Conversation, Limits, Message
 from realtime.chat.outreach import ClassList, Outreach, quiet_refusal
 from realtime.db import Database
 from realtime.directory import reads as directory
@@ -199,8 +199,8 @@ class ChatService(Delivery, Attachments, Outreach):
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
                                                      [f.id for f in files])
             await store.mark_read(conn, conv_id, p.id, seq, now)
-        await self._publish_new_conversation(conv_id)
-        await self._publish(conv_id, seq)
+            conn.on_commit(lambda: self._publish_new_conversation(conv_id))
+            conn.on_commit(lambda: self._publish(conv_id, seq))
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
 
     async def _direct_between(self, a: int, b: int, school: int) -> int | None:
@@ -275,8 +275,8 @@ class ChatService(Delivery, Attachments, Outreach):
             await store.add_members(conn, conv_id, new, now)
             seq = await store.append_event(conn, conv_id, "joined", now,
                                            data={"user_ids": new, "by": p.id})
-        await self._publish_new_conversation(conv_id, only=new)
-        await self._publish(conv_id, seq)
+            conn.on_commit(lambda: self._publish_new_conversation(conv_id, only=new))
+            conn.on_commit(lambda: self._publish(conv_id, seq))
         return seq
 
     async def set_open(self, p: Principal, conv_id: int, open_: bool) -> int:
@@ -288,7 +288,7 @@ class ChatService(Delivery, Attachments, Outreach):
             await store.set_open(conn, conv_id, open_)
             seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
                                            now, data={"by": p.id})
-        await self._publish(conv_id, seq)
+            conn.on_commit(lambda: self._publish(conv_id, seq))
         return seq
 
     async def mute(self, p: Principal, conv_id: int, muted: bool) -> None:
@@ -297,7 +297,8 @@ class ChatService(Delivery, Attachments, Outreach):
             raise AppError("invalid", "Le fil de la séance ne se met pas en sourdine.")
         async with self.db.transaction() as conn:
             await store.set_muted(conn, conv_id, p.id, muted)
-        await self._emit_users([p.id], "muted", {"conversation_id": conv_id, "muted": muted})
+            conn.on_commit(lambda: self._emit_users(
+                [p.id], "muted", {"conversation_id": conv_id, "muted": muted}))
 
     # --- messages ----------------------------------------------------------------------
 
@@ -314,7 +315,14 @@ class ChatService(Delivery, Attachments, Outreach):
                                                      [f.id for f in files])
             if loaded.conv.kind != "live":
                 await store.mark_own(conn, conv_id, p.id, seq)
-        # The hot path: the event is built from what is in hand, not read back.
+            conn.on_commit(lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
+        return {"message_id": msg_id, "seq": seq}
+
+    async def _deliver(self, p: Principal, loaded: Loaded, msg_id: int, seq: int, body: str,
+                       now: float, files: list[Attachment]) -> None:
+        """A new message to its readers. The hot path: the event is built from what is in
+        hand, not read back."""
+        conv_id = loaded.conv.id
         msg = Message(id=msg_id, conversation_id=conv_id, seq=seq, author_id=p.id, body=body,
                       created_at=now, attachments=tuple(
                           msgspec.structs.replace(f, message_id=msg_id) for f in files))
@@ -326,7 +334,6 @@ class ChatService(Delivery, Attachments, Outreach):
             await self.sio.emit("event", item, room=live_room(conv_id), namespace=NAMESPACE)
         else:
             await self._emit_users(loaded.members, "event", item)
-        return {"message_id": msg_id, "seq": seq}
 
     async def edit(self, p: Principal, msg_id: int, body: str) -> int:
         msg, loaded = await self._message(p, msg_id)
@@ -336,7 +343,7 @@ class ChatService(Delivery, Attachments, Outreach):
         body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
         async with self.db.transaction() as conn:
             seq = await store.edit_message(conn, msg, body, self.clock())
-        await self._publish(msg.conversation_id, seq, loaded)
+            conn.on_commit(lambda: self._publish(msg.conversation_id, seq, loaded))
         return seq
 
     async def delete(self, p: Principal, msg_id: int) -> int:
@@ -358,8 +365,8 @@ class ChatService(Delivery, Attachments, Outreach):
     async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
         async with self.db.transaction() as conn:
             seq, keys = await store.remove_message(conn, msg, p.id, self.clock(), recall)
-        await self.files.remove(keys)
-        await self._publish(msg.conversation_id, seq, loaded)
+            conn.on_commit(lambda: self.files.remove(keys))
+            conn.on_commit(lambda: self._publish(msg.conversation_id, seq, loaded))
         return seq
 
     async def read(self, p: Principal, conv_id: int, seq: int) -> int:
@@ -369,9 +376,9 @@ class ChatService(Delivery, Attachments, Outreach):
         async with self.db.transaction() as conn:
             read_seq = await store.mark_read(conn, conv_id, p.id,
                                              min(seq, loaded.conv.last_seq), self.clock())
-        await self._emit_users(loaded.members, "receipt",
-                               {"conversation_id": conv_id, "user_id": p.id,
-                                "read_seq": read_seq, "at": self.clock()})
+            conn.on_commit(lambda: self._emit_users(
+                loaded.members, "receipt", {"conversation_id": conv_id, "user_id": p.id,
+                                            "read_seq": read_seq, "at": self.clock()}))
         return read_seq
 
     async def ack(self, p: Principal, msg_id: int) -> float:
@@ -385,14 +392,18 @@ class ChatService(Delivery, Attachments, Outreach):
             await store.ack(conn, msg.id, p.id, now)
             # Acknowledging is reading: the author's « Lu » agrees with the acknowledgement.
             read_seq = await store.mark_read(conn, msg.conversation_id, p.id, msg.seq, now)
-        at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
+            conn.on_commit(lambda: self._tell_acked(p, msg, loaded, read_seq, now))
+        return (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
+
+    async def _tell_acked(self, p: Principal, msg: Message, loaded: Loaded, read_seq: int,
+                          now: float) -> None:
+        at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]  # the first one's time
         await self._emit_users(loaded.members, "receipt",
                                {"conversation_id": msg.conversation_id, "user_id": p.id,
                                 "read_seq": read_seq, "at": now})
         await self._emit_users(sorted({msg.author_id, p.id}), "acked",
                                {"conversation_id": msg.conversation_id, "message_id": msg.id,
                                 "user_id": p.id, "name": p.user.name, "at": at})
-        return at
 
     async def report(self, p: Principal, msg_id: int, reason: str) -> None:
         """Signal a message to the vie scolaire: every CPE of the school is told at once."""
@@ -403,11 +414,13 @@ class ChatService(Delivery, Attachments, Outreach):
         async with self.db.transaction() as conn:
             report_id = await store.report(conn, msg.id, p.id, loaded.conv.school_id, reason,
                                            self.clock())
-        if report_id is None:
-            return  # already reported by this person: nothing new to tell
-        await self._emit_users(await self._cpe_ids(loaded.conv.school_id), "report",
-                               {"report_id": report_id, "message_id": msg.id,
-                                "conversation_id": msg.conversation_id})
+            if report_id is not None:  # else already reported by this person: nothing new
+                conn.on_commit(lambda: self._tell_cpes(loaded.conv.school_id, "report", {
+                    "report_id": report_id, "message_id": msg.id,
+                    "conversation_id": msg.conversation_id}))
+
+    async def _tell_cpes(self, school_id: int, event: str, data: dict[str, Any]) -> None:
+        await self._emit_users(await self._cpe_ids(school_id), event, data)
 
     async def _cpe_ids(self, school_id: int) -> list[int]:
         """Who is told of reports: every active CPE of the school."""
