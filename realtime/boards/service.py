@@ -473,17 +473,25 @@ class BoardService:
                     raise AppError("invalid", "Le stylet ne se donne qu'à des élèves de la classe.")
                 pen_all, pen_ids = False, frozenset(pen)
         new_state = state or meta.state
-        await store.set_controls(self.db, meta.id, state=new_state, pen_all=pen_all,
-                                 pen=pen_ids, now=self.clock())
         control = {"state": new_state, "pen_all": pen_all, "pen": sorted(pen_ids)}
-        seq = await self._append(live, Event(author=p.id, teacher=True, origin="control",
-                                             control=control))
-        updated = live.meta
-        await self.sio.emit("pen", {"board_id": meta.id, "pen": pen_of(updated)},
-                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
-        await self.sio.emit("state", {"board_id": meta.id, "state": updated.state},
-                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
-        return seq
+        published: list[int] = []
+
+        async def publish() -> None:  # once the new controls are stored, never before
+            published.append(await self._append(live, Event(
+                author=p.id, teacher=True, origin="control", control=control)))
+            updated = live.meta
+            await self.sio.emit("pen", {"board_id": meta.id, "pen": pen_of(updated)},
+                                room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
+            await self.sio.emit("state", {"board_id": meta.id, "state": updated.state},
+                                room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
+
+        async with self.db.transaction() as conn:
+            await store.set_controls(conn, meta.id, state=new_state, pen_all=pen_all,
+                                     pen=pen_ids, now=self.clock())
+            conn.on_commit(publish)
+        if not published:  # stored but not announced (the stream was unreachable; logged)
+            raise AppError("unavailable")
+        return published[0]
 
     async def _append(self, live: LiveBoard, event: Event) -> int:
         appended = await self.streams.append(stream_name(live.id), msgspec.to_builtins(event))
