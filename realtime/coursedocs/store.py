@@ -82,30 +82,29 @@ async def candidates(db: Database, user_id: int, class_ids: Iterable[int], limit
     return await _access(db, rows)
 
 
-async def rename(db: Database, doc_id: int, title: str, now: float) -> None:
-    await db.execute("UPDATE course_docs SET title = ?, updated_at = ? WHERE id = ?",
-                     (title, now, doc_id))
+async def rename(conn: aiosqlite.Connection, doc_id: int, title: str, now: float) -> None:
+    await conn.execute("UPDATE course_docs SET title = ?, updated_at = ? WHERE id = ?",
+                       (title, now, doc_id))
 
 
-async def share(db: Database, doc_id: int, editors: Iterable[int],
+async def share(conn: aiosqlite.Connection, doc_id: int, editors: Iterable[int],
                 classes: dict[int, ClassMode], now: float) -> None:
-    """Replace the access list in one transaction."""
-    async with db.transaction() as conn:
-        await conn.execute("DELETE FROM course_doc_editors WHERE doc_id = ?", (doc_id,))
-        await conn.execute("DELETE FROM course_doc_classes WHERE doc_id = ?", (doc_id,))
-        await conn.executemany(
-            "INSERT INTO course_doc_editors (doc_id, teacher_id) VALUES (?, ?)",
-            [(doc_id, t) for t in sorted(set(editors))],
-        )
-        await conn.executemany(
-            "INSERT INTO course_doc_classes (doc_id, class_id, mode) VALUES (?, ?, ?)",
-            [(doc_id, c, m.value) for c, m in sorted(classes.items())],
-        )
-        await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
+    """Replace the access list (in the caller's transaction)."""
+    await conn.execute("DELETE FROM course_doc_editors WHERE doc_id = ?", (doc_id,))
+    await conn.execute("DELETE FROM course_doc_classes WHERE doc_id = ?", (doc_id,))
+    await conn.executemany(
+        "INSERT INTO course_doc_editors (doc_id, teacher_id) VALUES (?, ?)",
+        [(doc_id, t) for t in sorted(set(editors))],
+    )
+    await conn.executemany(
+        "INSERT INTO course_doc_classes (doc_id, class_id, mode) VALUES (?, ?, ?)",
+        [(doc_id, c, m.value) for c, m in sorted(classes.items())],
+    )
+    await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
 
 
-async def delete(db: Database, doc_id: int) -> None:
-    await db.execute("DELETE FROM course_docs WHERE id = ?", (doc_id,))
+async def delete(conn: aiosqlite.Connection, doc_id: int) -> None:
+    await conn.execute("DELETE FROM course_docs WHERE id = ?", (doc_id,))
 
 
 # --- content ---------------------------------------------------------------------------------
