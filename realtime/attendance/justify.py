@@ -81,7 +81,9 @@ class JustificationService:
                 "UPDATE notifications SET read_at = ? WHERE guardian_id = ? AND event_id = ?"
                 " AND read_at IS NULL RETURNING id", (now, p.id, event_id))
             read = [r[0] for r in await cur.fetchall()]
-        return await self._published(new, reasons, read_by=(p.id, read))
+            data = await self._event_view(conn, new, reasons)
+            conn.on_commit(lambda: self._announce(new, data, read_by=(p.id, read)))
+        return data
 
     async def decide(self, p: Principal, event_id: int, accept: bool, code: str | None,
                      comment: str | None) -> dict[str, Any]:
@@ -105,8 +107,11 @@ class JustificationService:
                 event_id=new.id)
             guardians = (await guardians_of(conn, [new.student_id]))[new.student_id]
             notes = await feed.write(conn, guardians, new.student_id, new.id, payload, now)
-        await feed.publish(self.db, self.ctx.streams, notes, self.on_published)
-        return await self._published(new, reasons)
+            data = await self._event_view(conn, new, reasons)
+            conn.on_commit(lambda: feed.publish(self.db, self.ctx.streams, notes,
+                                                self.on_published))
+            conn.on_commit(lambda: self._announce(new, data))
+        return data
 
     async def _event(self, conn: Any, p: Principal, event_id: int, action: Action
                      ) -> AbsenceEvent:
@@ -118,14 +123,17 @@ class JustificationService:
             raise AppError("forbidden", "Vous ne pouvez pas faire cela pour cette absence.")
         return event
 
-    async def _published(self, e: AbsenceEvent, reasons: dict[str, Reason],
-                         read_by: tuple[int, list[int]] | None = None) -> dict[str, Any]:
-        who = await names(self.db, {e.student_id})
-        ref = await student_ref(self.db, e.student_id)
-        class_name = (await directory.class_names(self.db, [ref.class_id])).get(
+    async def _event_view(self, conn: directory.Source, e: AbsenceEvent,
+                          reasons: dict[str, Reason]) -> dict[str, Any]:
+        who = await names(conn, {e.student_id})
+        ref = await student_ref(conn, e.student_id)
+        class_name = (await directory.class_names(conn, [ref.class_id])).get(
             ref.class_id, "") if ref else ""
-        data = event_json(e, reasons, who.get(e.student_id, ""), class_name)
+        return event_json(e, reasons, who.get(e.student_id, ""), class_name)
+
+    async def _announce(self, e: AbsenceEvent, data: dict[str, Any],
+                        read_by: tuple[int, list[int]] | None = None) -> None:
+        """After the commit: the vie scolaire's screens, and the guardian's other devices."""
         await self.ctx.emit("absence_update", data, school_room(e.school_id))
         if read_by and read_by[1]:
             await self.ctx.emit("notices_read", {"ids": read_by[1]}, guardian_room(read_by[0]))
-        return data

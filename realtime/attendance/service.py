@@ -137,7 +137,7 @@ class RollService:
             if opened is not roll:
                 await store.save_roll(conn, opened, [])
             fx.roll = opened
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return await self.describe(fx.roll, fx.subject)
 
     async def view(self, p: Principal, roll_id: int) -> dict[str, Any]:
@@ -173,7 +173,7 @@ class RollService:
                 if new.state is RollState.DONE:
                     fx.notes = await self._corrections(conn, new, fx.subject, changes, now)
             fx.roll, fx.changes = new, changes
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return {"version": fx.roll.version, "changed": len(fx.changes),
                 "counts": fx.roll.counts(), "state": fx.roll.state.value}
 
@@ -187,7 +187,7 @@ class RollService:
                 await store.save_roll(conn, done, [])
                 fx.notes = await self._notify(conn, done, fx.subject, notify, now)
             fx.roll = done
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return {"version": fx.roll.version, "state": fx.roll.state.value,
                 "counts": fx.roll.counts(), "notified": len(fx.notes)}
 
@@ -208,7 +208,7 @@ class RollService:
             if new is not roll:
                 await store.save_roll(conn, new, [])
             fx.roll = new
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return await self.describe(fx.roll, fx.subject)
 
     async def create_study_hall(self, p: Principal, *, school_id: int | None, room: str,
@@ -247,7 +247,7 @@ class RollService:
             if new is not roll:
                 await store.save_roll(conn, new, changes)
             fx.roll, fx.changes = new, changes
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return await self.describe(fx.roll, fx.subject)
 
     # --- absence events and notices -----------------------------------------------------
