@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -63,8 +64,69 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = _STATUS_CODES.get(exc.status, "invalid" if exc.status < 500 else "internal")
         return error_response(AppError(code))
     except Exception:
+        writer = request.writer
+        if writer is not None and writer.output_size > 0:
+            # The response already started (an upgraded websocket): an HTTP 500 written now
+            # would land inside the websocket stream. The connection is closed instead.
+            log.warning("error after the response started, connection closed",
+                        extra={"path": request.path, "method": request.method},
+                        exc_info=True)
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPException() from None  # nothing more is written on a closed socket
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return error_response(AppError("internal"))
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CROSS_SITE_MESSAGE = "Requête refusée : elle ne vient pas d'une page de l'ENT."
+
+
+def same_origin(request: web.Request) -> bool:
+    """Does this request come from one of our own pages (or from no browser at all)?
+
+    Browsers say where a request comes from: `Sec-Fetch-Site` (every current browser) and
+    `Origin` (on every cross-origin request and every POST). A page of another site, even
+    one of the same registrable domain, is not ours. A request with neither header did not
+    come from a browser page (a script, another ENT service), and cannot carry a victim's
+    cookie without their knowledge."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    if origin == "null":  # sandboxed frames, file:// pages, some redirects
+        return False
+    scheme, _, rest = origin.partition("://")
+    return scheme in ("http", "https") and rest.lower() == request.host.lower()
+
+
+def cross_site_allowed(handler: Handler) -> Handler:
+    """Mark a handler that by design receives POSTs from another site's page and proves the
+    request by its own means, never by our session cookie: the SAML assertion consumer (the
+    identity provider's page posts a signed assertion, checked against the pending request)."""
+    handler.cross_site_allowed = True  # type: ignore[attr-defined]
+    return handler
+
+
+@web.middleware
+async def same_origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Cross-site request forgery: a state-changing request that a browser may send with the
+    session cookie (no `Authorization` header: the cookie is what authenticates it) must come
+    from the ENT's own origin, JSON body or not (logout, uploads, a version restore). A
+    bearer token is never sent by a browser on its own, so those requests are left alone, as
+    are the few endpoints marked `cross_site_allowed`."""
+    route_handler = getattr(request.match_info, "handler", None)
+    if (request.method in UNSAFE_METHODS and "Authorization" not in request.headers
+            and not getattr(route_handler, "cross_site_allowed", False)
+            and not same_origin(request)):
+        log.info("cross-site request refused", extra={
+            "path": request.path, "method": request.method,
+            "origin": request.headers.get("Origin"),
+            "fetch_site": request.headers.get("Sec-Fetch-Site")})
+        return error_response(AppError("forbidden", CROSS_SITE_MESSAGE))
+    return await handler(request)
 
 
 async def read_json(request: web.Request, type_: type[T]) -> T:
@@ -120,8 +182,58 @@ async def current_principal(request: web.Request) -> Principal:
     return principal
 
 
+CLIENT_ADDRESS: web.RequestKey[str] = web.RequestKey("client_address")
+
+
+def _ip(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address out of a forwarded hop: `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:80`,
+    `"[2001:db8::1]"`; None for `unknown`, an obfuscated `_name` or garbage."""
+    value = raw.strip().strip('"')
+    if value.startswith("["):
+        value = value[1:].split("]", 1)[0]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _hops(request: web.Request) -> list[str]:
+    """The addresses the proxies recorded, nearest last: RFC 7239 `Forwarded` when
+    present, else `X-Forwarded-For` (every such header, in order)."""
+    if "Forwarded" in request.headers:
+        return [f.get("for", "") for f in request.forwarded]
+    return [hop for value in request.headers.getall("X-Forwarded-For", ())
+            for hop in value.split(",")]
+
+
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address, as login limits and logs count it.
+
+    Behind a load balancer every request comes from the proxy, so its forwarding headers
+    are believed, but only when the TCP peer is one of `REALTIME_TRUSTED_PROXIES`: reading
+    them from the right, the first hop that is not a trusted proxy is the client (anything
+    further left was written by the client itself and may be forged). Without trusted
+    proxies the headers are ignored: anyone could write them."""
+    cached = request.get(CLIENT_ADDRESS)
+    if cached is not None:
+        return cached
+    peer = request.remote or "unknown"
+    trusted = request.app[keys.SETTINGS].trusted_proxies
+    address = peer
+    if trusted:
+        peer_ip = _ip(peer)
+        if peer_ip is not None and any(peer_ip in net for net in trusted):
+            for raw in reversed(_hops(request)):
+                hop = _ip(raw)
+                if hop is None:  # unreadable: stop trusting what lies beyond it
+                    break
+                address = str(hop)
+                if not any(hop in net for net in trusted):
+                    break
+    request[CLIENT_ADDRESS] = address
+    return address
 
 
 def query_int(request: web.Request, name: str) -> int | None:

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
-from realtime import health, keys, metrics, redis_client, retention, webclient
+from realtime import headers, health, keys, metrics, redis_client, retention, webclient
 from realtime import sio as sio_mod
-from realtime.api import errors_middleware, websocket_compression
+from realtime.api import errors_middleware, same_origin_middleware, websocket_compression
 from realtime.attendance import routes as attendance_routes
 from realtime.boards import routes as board_routes
 from realtime.chat import routes as chat_routes
@@ -26,9 +26,16 @@ from realtime.identity import store as identity_store
 from realtime.identity.codes import CodeHasher
 from realtime.identity.model import Role
 from realtime.identity.service import IdentityService
+from realtime.identity.sessions import SessionBus, channel_for
 from realtime.identity.tokens import TokenSigner
 from realtime.presence import routes as presence_routes
-from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from realtime.ratelimit import (
+    MemoryRateLimiter,
+    MemoryThrottle,
+    RateLimiter,
+    RedisRateLimiter,
+    RedisThrottle,
+)
 from realtime.settings import Settings
 from realtime.streams import open_stream_store
 
@@ -38,7 +45,7 @@ MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
-FEATURES = (health, metrics, identity_routes, sso, directory_routes, presence_routes,
+FEATURES = (headers, health, metrics, identity_routes, sso, directory_routes, presence_routes,
             board_routes, attendance_routes, coursedoc_routes, webclient, sio_mod, chat_routes,
             retention)
 
@@ -77,6 +84,17 @@ def _limiter(app: web.Application, name: str, limit: int) -> RateLimiter:
     return MemoryRateLimiter(limit, s.login_window_s)
 
 
+async def _sessions(app: web.Application) -> AsyncIterator[None]:
+    """Live connections by session, closed when their session ends (docs/security.md)."""
+    s = app[keys.SETTINGS]
+    bus = SessionBus(app[keys.DB], app[keys.REDIS], channel_for(s.redis_prefix),
+                     recheck_s=s.session_recheck_s)
+    await bus.start()
+    app[keys.SESSIONS] = bus
+    yield
+    await bus.close()
+
+
 async def _identity(app: web.Application) -> AsyncIterator[None]:
     s = app[keys.SETTINGS]
     app[keys.IDENTITY] = IdentityService(
@@ -86,6 +104,10 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
         per_login=_limiter(app, "login", s.login_max_failures_per_login),
         per_address=_limiter(app, "login-addr", s.login_max_failures_per_ip),
         code_login_off=frozenset(Role(r) for r in s.code_login_off),
+        sessions=app[keys.SESSIONS],
+        throttle=(RedisThrottle(app[keys.REDIS], f"{s.redis_prefix}:login")
+                  if app[keys.REDIS] is not None else MemoryThrottle()),
+        max_delay_s=s.login_max_delay_s,
     )
     yield
 
@@ -121,14 +143,15 @@ async def _close_clients(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[websocket_compression(settings.ws_compression), errors_middleware],
+        middlewares=[websocket_compression(settings.ws_compression), errors_middleware,
+                     same_origin_middleware],
     )
     app[keys.SETTINGS] = settings
     metrics.install(app)
     sio: socketio.AsyncServer = sio_mod.create_sio(settings)
     sio.attach(app)
     app[keys.SIO] = sio
-    for ctx in (_database, _redis, _streams, _identity, _background):
+    for ctx in (_database, _redis, _streams, _sessions, _identity, _background):
         app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(_close_clients)
     for feature in FEATURES:

@@ -161,9 +161,11 @@ def users_import(settings: Settings, csv_file: Any, codes_out: Any) -> None:
 
     rows = parse_csv(csv_file.read())
     result = _with_db(settings, lambda db: import_rows(db, settings, rows))
-    codes_out.write("login,code\n")
-    for login_, code_ in result:
-        codes_out.write(f"{login_},{code_}\n")
+    from realtime.text import SafeCsvWriter
+
+    out = SafeCsvWriter(codes_out, lineterminator="\n")
+    out.writerow(["login", "code"])
+    out.writerows(result)
     click.echo(f"{len(result)} compte(s) importé(s).", err=True)
 
 
@@ -175,7 +177,12 @@ def users_reset_code(settings: Settings, login: str, code: str | None) -> None:
     """Donne un nouveau code personnel et ferme les sessions ouvertes du compte."""
     from realtime.identity.accounts import reset_code
 
-    new_code = _with_db(settings, lambda db: reset_code(db, settings, login, code))
+    async def go(db: Any) -> str:
+        new_code = await reset_code(db, settings, login, code)
+        await _announce_user_ended(db, settings, login)
+        return new_code
+
+    new_code = _with_db(settings, go)
     click.echo(f"{login}\t{new_code}")
 
 
@@ -234,6 +241,58 @@ def directory_import_aaf(settings: Settings, folder: Path, academy_prefix: str,
         return
     for line in summary.lines():
         click.echo(line)
+@users.command("disable")
+@click.argument("login")
+@click.pass_obj
+def users_disable(settings: Settings, login: str) -> None:
+    """Désactive un compte : il ne peut plus se connecter et toutes ses connexions ouvertes
+    sont fermées (avec REDIS_URL à l'instant, sinon en quelques secondes)."""
+    _with_db(settings, lambda db: _identity_call(db, settings, "disable_user", login))
+    click.echo(f"Compte « {login} » désactivé ; ses sessions sont fermées.")
+
+
+@users.command("enable")
+@click.argument("login")
+@click.pass_obj
+def users_enable(settings: Settings, login: str) -> None:
+    """Réactive un compte désactivé."""
+    _with_db(settings, lambda db: _identity_call(db, settings, "enable_user", login))
+    click.echo(f"Compte « {login} » réactivé.")
+
+
+async def _identity_call(db: Any, settings: Settings, method: str, login: str) -> Any:
+    """Call an IdentityService account method from the command line: the same code the
+    server runs, with a session bus that tells every running server over Redis."""
+    from realtime.identity.codes import CodeHasher
+    from realtime.identity.service import IdentityService
+    from realtime.identity.sessions import SessionBus, channel_for
+    from realtime.identity.tokens import TokenSigner
+    from realtime.ratelimit import MemoryRateLimiter
+    from realtime.redis_client import connect
+
+    redis = connect(settings.redis_url) if settings.redis_url else None
+    try:
+        bus = SessionBus(db, redis, channel_for(settings.redis_prefix), recheck_s=0)
+        service = IdentityService(
+            db, CodeHasher(settings.kdf_time_cost, settings.kdf_memory_kib,
+                           settings.kdf_parallelism),
+            TokenSigner(settings.resolved_secret(), settings.token_ttl_s),
+            per_login=MemoryRateLimiter(1, 1), per_address=MemoryRateLimiter(1, 1),
+            sessions=bus)
+        return await getattr(service, method)(login)
+    finally:
+        if redis is not None:
+            await redis.aclose()
+
+
+async def _announce_user_ended(db: Any, settings: Settings, login: str) -> None:
+    from realtime.identity import store
+    from realtime.identity.sessions import announce_ended, channel_for
+
+    found = await store.user_by_login(db, login)
+    if found:
+        await announce_ended(settings.redis_url, channel_for(settings.redis_prefix),
+                             users=[found[0].id])
 
 
 def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:

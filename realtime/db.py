@@ -51,6 +51,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from realtime.private import private_file, tighten
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
@@ -154,7 +156,10 @@ class Database:
         if in_memory:  # one in-memory database shared by this module's two connections
             target, uri = f"file:ent-{secrets.token_hex(8)}?mode=memory&cache=shared", True
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+            private_file(path)
+            for extra in ("-wal", "-shm"):
+                tighten(path.with_name(path.name + extra))
             target, uri = str(path), False
         conn = await aiosqlite.connect(target, isolation_level=None, uri=uri)
         conn.row_factory = aiosqlite.Row

@@ -11,11 +11,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import socketio
 
     from realtime.attendance.hub import Attendance
+    from realtime.boards.exporter import Exporter
     from realtime.boards.service import BoardService
     from realtime.chat.service import ChatService
     from realtime.coursedocs.service import DocService
     from realtime.db import Database
     from realtime.identity.service import IdentityService
+    from realtime.identity.sessions import SessionBus
     from realtime.identity.sso import SsoState
     from realtime.metrics import Metrics
     from realtime.presence.service import PresenceService
@@ -29,8 +31,10 @@ REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 STREAMS: web.AppKey[StreamStore] = web.AppKey("streams")
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
+SESSIONS: web.AppKey[SessionBus] = web.AppKey("sessions")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
+EXPORTS: web.AppKey[Exporter] = web.AppKey("exports")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
 ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")

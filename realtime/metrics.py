@@ -159,6 +159,12 @@ class Metrics:
         self.direct_packets = Counter(
             "realtime_sio_direct_packets", "Paquets Socket.IO (accusés, émissions) écrits "
             "directement sur la websocket, sans la file d'engine.io.", registry=r)
+        self.malformed_frames = Counter(
+            "realtime_malformed_frames", "Trames mal formées reçues (refusées, la connexion "
+            "fermée au-delà d'un seuil), par transport.", ["transport"], registry=r)
+        self.sessions_ended = Counter(
+            "realtime_session_ended_connections", "Connexions fermées parce que leur session "
+            "a pris fin (déconnexion, nouveau code, expiration, compte désactivé).", registry=r)
         self.wal_restarts = Counter(
             "realtime_sqlite_wal_restarts", "Points de contrôle RESTART : le WAL a atteint "
             "sa taille limite et repart du début.", registry=r)
@@ -229,6 +235,11 @@ class Metrics:
         self._delta("sio_reconnects", getattr(sio.manager, "reconnects", 0),
                     self.redis_reconnects.labels("socketio"))
         self._delta("direct_packets", getattr(sio, "direct_packets", 0), self.direct_packets)
+        self._delta("sio_malformed", getattr(sio, "malformed_frames", 0),
+                    self.malformed_frames.labels("socketio"))
+        sessions = app.get(keys.SESSIONS)
+        if sessions is not None:
+            self._delta("sessions_ended", sessions.closed_total, self.sessions_ended)
         db = app.get(keys.DB)
         if db is not None:
             self._delta("wal_restarts", getattr(db, "wal_restarts", 0), self.wal_restarts)

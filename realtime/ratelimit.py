@@ -120,3 +120,55 @@ class TokenBucket:
             self._tokens -= n
             return True
         return False
+
+
+class Throttle(abc.ABC):
+    """One attempt per `delay` seconds per key: `take(key, delay)` reserves the next slot
+    atomically (so parallel attempts cannot all slip through before any failure is counted)
+    and answers 0, or the seconds until the key's next slot."""
+
+    @abc.abstractmethod
+    async def take(self, key: str, delay_s: float) -> float: ...
+
+
+class MemoryThrottle(Throttle):
+    def __init__(self, clock: object = time.monotonic) -> None:
+        self._clock = clock
+        self._next: dict[str, float] = {}
+
+    async def take(self, key: str, delay_s: float) -> float:
+        now = self._clock()  # type: ignore[operator]
+        if len(self._next) > 100_000:  # bounded under a spray of keys
+            self._next = {k: v for k, v in self._next.items() if v > now}
+        at = self._next.get(key, 0.0)
+        if now >= at:
+            self._next[key] = now + delay_s
+            return 0.0
+        return at - now
+
+
+# KEYS[1]: the key; ARGV: now (s), delay (s). The next slot's time lives in the key itself.
+_TAKE = """
+local now = tonumber(ARGV[1])
+local delay = tonumber(ARGV[2])
+local at = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now >= at then
+  redis.call('SET', KEYS[1], tostring(now + delay), 'PX', math.ceil(delay * 1000) + 1000)
+  return '0'
+end
+return tostring(at - now)
+"""
+
+
+class RedisThrottle(Throttle):
+    """The same slots shared by every worker and node (times from each node's clock)."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._script = redis.register_script(_TAKE)
+
+    async def take(self, key: str, delay_s: float) -> float:
+        raw = await self._script(keys=[f"{self._prefix}:slot:{key}"],
+                                 args=[repr(time.time()), repr(delay_s)])
+        return float(raw)

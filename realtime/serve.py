@@ -9,7 +9,7 @@ import os
 from aiohttp import web
 
 from realtime.app import create_app
-from realtime.logs import configure
+from realtime.logs import AccessLogger, configure
 from realtime.settings import Settings
 
 log = logging.getLogger("realtime.serve")
@@ -64,6 +64,7 @@ def run(settings: Settings, reuse_port: bool = False) -> None:
         port=settings.port,
         shutdown_timeout=settings.shutdown_timeout_s,
         access_log=logging.getLogger("realtime.access"),
+        access_log_class=AccessLogger,  # no token or ticket from a URL in the logs
         print=None,
         loop=loop,
         reuse_port=reuse_port or None,

@@ -6,12 +6,15 @@ on an embedded SQLite file with in-memory fan-out, so a laptop needs nothing els
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+from realtime.private import private_dir
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +109,20 @@ def _roles(env: dict[str, str], name: str) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"{name}: unknown roles {unknown}; known: {', '.join(_ROLES)}")
     return roles
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[Network, ...]:
+    raw = env.get(name) or ""
+    out = []
+    for part in raw.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{name}: not an address or CIDR: {part!r}") from exc
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +222,18 @@ class Settings:
     sso_id_prefix: str = ""  # "AIX-": prepended (when missing) to the ENT's id, as the AAF import
     # Roles the ENT feed covers, refused on the personal-code login (empty: none).
     code_login_off: tuple[str, ...] = ()
+    # Security (docs/security.md): how often live connections' sessions are checked again
+    # in the database (the safety net behind the session-ended messages).
+    session_recheck_s: float = 5.0
+    # Peers (CIDRs) whose X-Forwarded-For / Forwarded headers are believed: the load
+    # balancers. Without any, the client address is the TCP peer.
+    trusted_proxies: tuple[Network, ...] = ()
+    login_max_delay_s: float = 60.0  # the longest progressive delay between two attempts
+    # Origins allowed to show the ENT's pages in a frame (the académie's portal); none: only
+    # the ENT itself (frame-ancestors 'self').
+    frame_ancestors: tuple[str, ...] = ()
+    exports_per_min: int = 12  # board exports (SVG, PDF) per user per minute
+    export_workers: int = 2  # processes rendering exports, off the event loop
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -310,6 +339,12 @@ class Settings:
             # The same value as `directory import-aaf --academy-prefix` (AIX → AIX-2397809).
             sso_id_prefix=_prefix(env.get("REALTIME_SSO_ID_PREFIX") or ""),
             code_login_off=_roles(env, "REALTIME_CODE_LOGIN_OFF"),
+            session_recheck_s=_float(env, "REALTIME_SESSION_RECHECK", d.session_recheck_s),
+            trusted_proxies=_networks(env, "REALTIME_TRUSTED_PROXIES"),
+            login_max_delay_s=_float(env, "REALTIME_LOGIN_MAX_DELAY", d.login_max_delay_s),
+            frame_ancestors=tuple((env.get("REALTIME_FRAME_ANCESTORS") or "").split()),
+            exports_per_min=_int(env, "REALTIME_EXPORTS_PER_MIN", d.exports_per_min),
+            export_workers=_int(env, "REALTIME_EXPORT_WORKERS", d.export_workers),
         )
         _check_sso(built)
         return built
@@ -330,7 +365,7 @@ class Settings:
         if self.secret:
             return self.secret
         path = self.db_path.parent / "secret.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
             return path.read_text().strip()
         except FileNotFoundError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +21,7 @@ from realtime.direct import DirectServer, MsgspecJSON
 from realtime.errors import AppError, ack_body
 from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
+from realtime.identity.sessions import Watch
 from realtime.presence.model import home_scopes
 from realtime.settings import Settings
 
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "Service momentanément indisponible : réessayez dans un instant."
 SHUTDOWN_MESSAGE = "Le serveur redémarre : reconnexion automatique dans un instant."
+SESSION_ENDED_MESSAGE = "Votre session est terminée : identifiez-vous à nouveau."
+TOO_MANY_ARGS = "Trop d'arguments pour cet événement."
 
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:
@@ -87,12 +92,19 @@ def acked(handler: Handler) -> Handler:
     """Turn a handler's result or refusal into the ack convention of DESIGN.md."""
 
     event = handler.__name__.removeprefix("on_")
+    # A client may send any number of arguments: more than the handler takes is `invalid`
+    # (a TypeError from the call would otherwise read as an internal error, with a traceback).
+    params = list(inspect.signature(handler).parameters.values())[2:]
+    most = (None if any(p.kind is p.VAR_POSITIONAL for p in params)
+            else sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params))
 
     @functools.wraps(handler)
     async def wrapper(self: AuthedNamespace, sid: str, *args: Any) -> dict[str, Any]:
         start = time.perf_counter()
         code: str | None = None
         try:
+            if most is not None and len(args) > most:
+                raise AppError("invalid", TOO_MANY_ARGS)
             result = await handler(self, sid, *args)
         except AppError as err:
             code = err.code
@@ -120,11 +132,50 @@ class AuthedNamespace(socketio.AsyncNamespace):
     def __init__(self, namespace: str, app: web.Application) -> None:
         super().__init__(namespace)
         self.app = app
+        self._watches: dict[str, Watch] = {}  # sid → its registration with the session bus
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         principal = await authenticate(self.app, environ, auth)
         await self.save_session(sid, {"principal": principal})
-        await self.joined(sid, principal)
+        # Registered before `joined`: a session that ends from now on closes this socket.
+        self._watches[sid] = self.app[keys.SESSIONS].watch(
+            principal.session_id, principal.id, functools.partial(self._session_ended, sid))
+        try:
+            await self.joined(sid, principal)
+        except BaseException:  # refused: no disconnect event will come to forget it
+            self._watches.pop(sid).cancel()
+            raise
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Every event goes through here: nothing from a connection whose session ended is
+        handled (between the end and the socket's close), and a disconnection forgets the
+        connection's registration whatever the feature's own `on_disconnect` does."""
+        if event == "disconnect":
+            watch = self._watches.pop(args[0], None) if args else None
+            if watch is not None:
+                watch.cancel()
+        elif event != "connect" and args:
+            watch = self._watches.get(args[0])
+            if watch is not None and watch.ended:
+                return ack_body(AppError("unauthorized", SESSION_ENDED_MESSAGE))
+        return await super().trigger_event(event, *args)
+
+    async def _session_ended(self, sid: str) -> None:
+        """The session behind `sid` ended: tell the page why, close this namespace, and the
+        whole websocket once it carries no other namespace."""
+        server: socketio.AsyncServer = self.server
+        eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
+        try:
+            await self.emit("session_ended", {"message": SESSION_ENDED_MESSAGE}, to=sid)
+            await self.disconnect(sid)
+        except Exception:  # already gone
+            log.debug("disconnect of an ended session failed", exc_info=True)
+        if eio_sid is None:
+            return
+        if not any(server.manager.sid_from_eio_sid(eio_sid, ns)
+                   for ns in list(server.manager.get_namespaces())):
+            with contextlib.suppress(Exception):
+                await server.eio.disconnect(eio_sid)
 
     async def joined(self, sid: str, principal: Principal) -> None:
         """Called once a connection is authenticated; features override it."""

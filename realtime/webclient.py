@@ -37,9 +37,16 @@ async def client_config(request: web.Request) -> web.Response:
     )
 
 
+async def _no_source_map(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound()
+
+
 def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     static_dir = app[keys.SETTINGS].static_dir
     app.router.add_get("/", index)
     app.router.add_get("/api/config", client_config)
+    # Source maps would hand out the client's source to anyone: never served (the production
+    # build makes none; `npm run watch` inlines them for development).
+    app.router.add_get(r"/static/{name:.*\.map}", _no_source_map)
     if static_dir.is_dir():
         app.router.add_static("/static/", static_dir, show_index=False, follow_symlinks=False)

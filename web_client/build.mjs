@@ -1,6 +1,6 @@
-// Bundles src/main.js into dist/app.js (+ source map) and copies the page and the styles.
-// Pages imported with `import()` (the course editor: tiptap, ProseMirror, Yjs) become chunks in
-// dist/chunks/, loaded only when their page opens.
+// Bundles src/main.js into dist/app.js (no source map; inline ones with --watch) and copies the page
+// and the styles. Pages imported with `import()` (the course editor: tiptap, ProseMirror, Yjs)
+// become chunks in dist/chunks/, loaded only when their page opens.
 // `node build.mjs --watch` rebuilds on every change (development).
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,7 +35,8 @@ const options = {
   format: 'esm',
   target: ['es2020', 'chrome90', 'firefox90', 'safari15'],
   minify: !watch,
-  sourcemap: true,
+  // No source map in production (not served either: realtime/webclient.py); inline in watch.
+  sourcemap: watch ? 'inline' : false,
   legalComments: 'linked',
   logLevel: 'info',
   plugins: [{

@@ -4,7 +4,6 @@ absences to handle, the CSV export. Every read by staff of a student's absences 
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
@@ -28,6 +27,7 @@ from realtime.directory import reads as directory
 from realtime.errors import not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, ClassRef, SchoolRef, may
+from realtime.text import SafeCsvWriter
 
 STAFF = (Role.TEACHER, Role.CPE, Role.STAFF)
 CSV_COLUMNS = ("date", "debut", "fin", "classe", "matiere", "eleve", "marque", "minutes",
@@ -154,7 +154,7 @@ class RecordService:
                            r["class_name"] or "", r["student"]))
         reasons = {r.code: r for r in await store.reasons(self.db, school_id)}
         buf = io.StringIO()
-        out = csv.writer(buf, delimiter=";")
+        out = SafeCsvWriter(buf, delimiter=";")  # no formula cells (realtime/text.py)
         out.writerow(CSV_COLUMNS)
         for r in rows:
             reason = reasons.get(r["reason_code"] or "")

@@ -24,6 +24,7 @@ from pywebpush import WebPushException, webpush_async
 
 from realtime.db import Database
 from realtime.errors import AppError
+from realtime.private import private_dir
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def load_vapid(settings: Settings) -> Vapid:
             return Vapid.from_pem(raw.encode())
         return Vapid.from_string(raw)
     path = settings.db_path.parent / "vapid_private.pem"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     if not path.exists():
         fresh = Vapid()
         fresh.generate_keys()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import unicodedata
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 import msgspec
@@ -24,6 +23,7 @@ from realtime.api import (
     read_json,
 )
 from realtime.boards import export, store
+from realtime.boards.exporter import Exporter
 from realtime.boards.model import Limits
 from realtime.boards.service import BoardService, board_ref
 from realtime.boards.socket import BoardsNamespace
@@ -31,6 +31,8 @@ from realtime.errors import AppError, not_found
 from realtime.lease import Leases
 from realtime.policy import Action, may
 from realtime.presence.model import Kind
+from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from realtime.text import clean_filename
 from realtime.validation import Payload
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
@@ -114,18 +116,30 @@ _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 def attachment(title: str, ext: str) -> str:
     """A Content-Disposition for a download named after the board: an ASCII fallback (accents
     folded) for old clients and the exact UTF-8 name per RFC 5987/6266 for the others."""
-    name = re.sub(r"[\x00-\x1f\x7f/\\\"]+", " ", title).strip() or "tableau"
+    name = clean_filename(title, fallback="tableau")
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     ascii_name = _FILENAME_UNSAFE.sub("_", folded).strip(" ._") or "tableau"
     return (f'attachment; filename="{ascii_name}.{ext}"; '
             f"filename*=UTF-8''{quote(name + '.' + ext, safe='')}")
 
 
-async def _export_input(request: web.Request) -> tuple[str, list[Any], list[Any], export.Images]:
-    """Who may view the board may export it (same not_found otherwise); the board's current
-    state, and only the images that state uses and that belong to this board."""
+async def _export(request: web.Request, fmt: str) -> tuple[str, bytes]:
+    """Who may view the board may export it (same not_found otherwise), within their budget
+    of exports per minute; rendered in a worker process from the board's current state and
+    only the images that state uses and that belong to this board, or served from the
+    cache while the board has not changed (docs/security.md « Limits »)."""
     p = await current_principal(request)
-    meta, pages, items = await _service(request).export_view(p, path_int(request, "board_id"))
+    service = _service(request)
+    exporter = request.app[keys.EXPORTS]
+    board_id = path_int(request, "board_id")
+    meta, _state = await service.current_state(p, board_id)
+    await exporter.admit(p.id)
+    live = service.live.get(meta.id)
+    key = (meta.id, live.epoch if live else "", live.seq if live else -1, meta.title, fmt)
+    cached = exporter.cached(key) if live else None
+    if cached is not None:
+        return meta.title, cached
+    meta, pages, items = await service.export_view(p, board_id)
     prefix = f"/api/boards/{meta.id}/images/"
     images: export.Images = {}
     for src in export.image_sources(pages, items):
@@ -134,13 +148,12 @@ async def _export_input(request: web.Request) -> tuple[str, list[Any], list[Any]
             found = await store.image(request.app[keys.DB], meta.id, digest)
             if found is not None:
                 images[src] = found
-    return meta.title, pages, items, images
+    return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
 
 
 async def export_svg(request: web.Request) -> web.Response:
-    title, pages, items, images = await _export_input(request)
-    svg = export.render_svg(title, pages, items, images)
-    return web.Response(body=svg.encode(), headers={
+    title, svg = await _export(request, "svg")
+    return web.Response(body=svg, headers={
         "Content-Type": "image/svg+xml; charset=utf-8",
         "Content-Disposition": attachment(title, "svg"),
         "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
@@ -150,13 +163,23 @@ async def export_svg(request: web.Request) -> web.Response:
 
 
 async def export_pdf(request: web.Request) -> web.Response:
-    title, pages, items, images = await _export_input(request)
-    # reportlab is pure CPU for up to a second on a full board: off the event loop.
-    pdf = await asyncio.to_thread(export.render_pdf, title, pages, items, images)
+    title, pdf = await _export(request, "pdf")
     return web.Response(body=pdf, content_type="application/pdf", headers={
         "Content-Disposition": attachment(title, "pdf"),
         "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
     })
+
+
+async def _exports(app: web.Application) -> AsyncIterator[None]:
+    s = app[keys.SETTINGS]
+    redis = app[keys.REDIS]
+    limiter: RateLimiter = (
+        RedisRateLimiter(redis, f"{s.redis_prefix}:export", s.exports_per_min, 60)
+        if redis is not None else MemoryRateLimiter(s.exports_per_min, 60))
+    exporter = Exporter(limiter, workers=s.export_workers)
+    app[keys.EXPORTS] = exporter
+    yield
+    exporter.close()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -177,6 +200,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(_exports)
     sio.register_namespace(BoardsNamespace(app))
     app.router.add_post("/api/boards", create_board)
     app.router.add_get("/api/boards", list_boards)

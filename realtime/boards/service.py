@@ -35,6 +35,7 @@ from realtime.lease import Leases
 from realtime.policy import Action, BoardRef, ClassRef, may
 from realtime.presence import model as presence_scope
 from realtime.streams import Replay, Reset, StreamStore
+from realtime.text import clean_text
 
 if TYPE_CHECKING:
     from realtime.presence.service import PresenceService
@@ -123,7 +124,7 @@ class BoardService:
 
     async def create(self, p: Principal, title: str, class_id: int, slot_id: int | None
                      ) -> BoardMeta:
-        title = title.strip()
+        title = clean_text(title)
         if not title or len(title) > TITLE_MAX:
             raise AppError("invalid", f"Le titre doit compter de 1 à {TITLE_MAX} caractères.")
         c = await directory.school_class(self.db, class_id)

@@ -12,6 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from realtime.private import write_private
+
 
 class FileStore:
     def __init__(self, root: Path) -> None:
@@ -35,10 +37,6 @@ class FileStore:
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_private(tmp, data)  # 0600 in 0700 directories (realtime/private.py)
     os.replace(tmp, path)

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from realtime.errors import AppError
+from realtime.text import clean_filename as _clean_filename
+from realtime.text import clean_text
 
 DELETED_FR = "Message supprimé"
 RECALLED_FR = "Message retiré par son auteur"
@@ -117,7 +119,7 @@ def clean_body(text: str, limits: Limits, *, allow_empty: bool = False) -> str:
 
 
 def clean_title(text: str, limits: Limits) -> str:
-    title = " ".join(text.split())
+    title = clean_text(text)
     if len(title) > limits.title_max:
         raise AppError("invalid", f"Le titre compte {limits.title_max} caractères au plus.")
     return title
@@ -207,6 +209,4 @@ def sniff_type(head: bytes, filename: str) -> str:
 
 def clean_filename(name: str) -> str:
     """A name safe to show and to send back in Content-Disposition."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if ch.isprintable() and ch not in '"<>')
-    return base.strip()[:120] or "fichier"
+    return _clean_filename(name)

@@ -36,6 +36,7 @@ from realtime.lease import Leases
 from realtime.policy import Action, SchoolRef, may
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.settings import Settings
+from realtime.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ RENDERINGS_KEPT = 32  # recent JSON/HTML/Markdown renderings, per process
 
 
 def _clean(text: str, limit: int, what: str) -> str:
-    text = " ".join(text.split())
+    text = clean_text(text)  # control and bidi characters too (realtime/text.py)
     if not text:
         raise AppError("invalid", f"{what} ne peut pas être vide.")
     if len(text) > limit:

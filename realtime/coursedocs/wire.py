@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
 
@@ -80,12 +81,16 @@ def _refusal(exc: BaseException) -> tuple[str, int, str]:
 
 
 async def serve(request: web.Request, ws: web.WebSocketResponse, service: DocService,
-                room: Room, conn: Connection, meta: DocMeta) -> None:
+                room: Room, conn: Connection, meta: DocMeta,
+                ended: Callable[[], bool] = lambda: False) -> None:
     """Read frames until the socket closes; every refusal is counted and closes the socket
-    with its code, none leaves this function."""
+    with its code, none leaves this function. Once `ended()` (the session ended: the
+    socket is being closed), nothing more the client sends is handled."""
     settings = request.app[keys.SETTINGS]
     bucket = TokenBucket(settings.docs_frames_per_s, settings.docs_frames_per_s * 4)
     async for msg in ws:
+        if ended():
+            break
         if msg.type is not WSMsgType.BINARY:
             service.count_refused("text")
             await conn.shut(1003, "Messages Yjs binaires seulement.")
@@ -130,12 +135,17 @@ async def yjs_socket(request: web.Request) -> web.StreamResponse:
     # editor's list: a roster in the presence store, renewed while this websocket lives.
     device = f"yjs-{secrets.token_hex(6)}"
     presence = request.app[keys.PRESENCE]
+    # A session that ends (logout, new code, expiry, account disabled) closes this socket.
+    watch = request.app[keys.SESSIONS].watch(
+        principal.session_id, principal.id,
+        lambda: conn.close_soon(1008, "Session terminée : identifiez-vous à nouveau."))
     try:
         await presence.enter(doc_scope(meta.id), principal, device)
-        await serve(request, ws, service, room, conn, meta)
+        await serve(request, ws, service, room, conn, meta, ended=lambda: watch.ended)
     except Exception:
         log.warning("yjs connection failed", extra={"doc_id": meta.id}, exc_info=True)
     finally:
+        watch.cancel()
         service.leave(room, conn)
         try:
             await presence.leave(doc_scope(meta.id), device)

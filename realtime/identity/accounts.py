@@ -19,6 +19,7 @@ from realtime.identity.codes import CodeHasher, generate_code
 from realtime.identity.model import Role
 from realtime.identity.service import LOGIN_MAX_LEN, check_code
 from realtime.settings import Settings
+from realtime.text import clean_text
 
 EXTERNAL_ID_MAX_LEN = 128
 COLUMNS = ("login", "role", "name", "uai", "code", "class", "children", "external_id")
@@ -94,7 +95,7 @@ async def import_rows(
         elif r.login.casefold() in seen or await store.user_by_login(db, r.login):
             problems.append(f"l'identifiant « {r.login} » existe déjà")
         seen.add(r.login.casefold())
-        if not r.name:
+        if not clean_text(r.name):
             problems.append("nom manquant")
         if r.external_id:
             if (len(r.external_id) > EXTERNAL_ID_MAX_LEN
@@ -142,7 +143,7 @@ async def import_rows(
     async with db.transaction() as conn:
         for (r, role, school, _k, _c, _code), code_hash in zip(plans, hashes, strict=True):
             user = await store.insert_user(
-                conn, login=r.login, role=role, name=r.name,
+                conn, login=r.login, role=role, name=clean_text(r.name),
                 school_id=school.id if school and role is not Role.PARENT else None,
                 code_hash=code_hash, external_id=r.external_id or None,
             )

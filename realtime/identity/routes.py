@@ -15,6 +15,7 @@ from realtime.api import (
     token_of,
 )
 from realtime.directory import store as directory
+from realtime.identity.devices import DEVICE_COOKIE, DEVICE_TTL_S
 from realtime.identity.sso import logout_redirect, set_session_cookie
 from realtime.validation import Payload
 
@@ -27,11 +28,24 @@ class LoginBody(Payload):
 async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginBody)
     settings = request.app[keys.SETTINGS]
-    token, user = await request.app[keys.IDENTITY].login(
-        body.login, body.code, client_address(request)
+    identity = request.app[keys.IDENTITY]
+    cookie = request.cookies.get(DEVICE_COOKIE)
+    token, user = await identity.login(
+        body.login, body.code, client_address(request),
+        device=identity.devices.trusted(cookie, body.login.strip()),
     )
     response = json_response({"token": token, "user": user.public()})
     set_session_cookie(response, token, settings)
+    # This browser is now one of the account's own devices (docs/security.md).
+    response.set_cookie(
+        DEVICE_COOKIE,
+        identity.devices.remember(cookie, body.login.strip()),
+        max_age=DEVICE_TTL_S,
+        path="/api/login",
+        httponly=True,
+        samesite="Strict",
+        secure=settings.cookie_secure,
+    )
     return response
 
 

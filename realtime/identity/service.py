@@ -15,9 +15,11 @@ from realtime.directory import store as directory
 from realtime.errors import AppError
 from realtime.identity import store
 from realtime.identity.codes import CODE_MAX_LEN, CODE_MIN_LEN, CodeHasher
+from realtime.identity.devices import DeviceCookies
 from realtime.identity.model import Principal, Role, Session, User
+from realtime.identity.sessions import SessionBus
 from realtime.identity.tokens import TokenSigner
-from realtime.ratelimit import RateLimiter
+from realtime.ratelimit import RateLimiter, Throttle
 
 LOGIN_MAX_LEN = 64
 BAD_LOGIN_MESSAGE = "Identifiant ou code personnel incorrect."
@@ -51,6 +53,12 @@ def _wait_message(seconds: int) -> str:
     return f"Trop de tentatives de connexion échouées. Réessayez dans {minutes} {unit}."
 
 
+def _delay_message(seconds: int) -> str:
+    unit = "seconde" if seconds == 1 else "secondes"
+    return (f"Trop de tentatives de connexion échouées : patientez {seconds} {unit} avant "
+            "de réessayer.")
+
+
 class IdentityService:
     def __init__(
         self,
@@ -61,25 +69,53 @@ class IdentityService:
         per_address: RateLimiter,
         clock: Callable[[], float] = time.time,
         code_login_off: frozenset[Role] = frozenset(),
+        sessions: SessionBus | None = None,
+        throttle: Throttle | None = None,
+        max_delay_s: float = 60.0,
     ) -> None:
         self.db = db
         # Roles the ENT feed covers: they sign in through the ENT only (docs/identity.md).
         self.code_login_off = code_login_off
+        self.sessions = sessions  # closes the live connections of a session that ends
+        self.throttle = throttle  # progressive delays per login and per address
+        self.devices = DeviceCookies(signer.secret)  # browsers that logged in before
+        self.max_delay_s = max_delay_s
         self.hasher = hasher
         self.signer = signer
         self.per_login = per_login
         self.per_address = per_address
         self.clock = clock
 
-    async def login(self, login: str, code: str, address: str) -> tuple[str, User]:
+    async def login(self, login: str, code: str, address: str,
+                    device: str | None = None) -> tuple[str, User]:
         """A token and the user, or `unauthorized` / `rate_limited` (checked before hashing,
-        so a flood of guesses costs the server nothing)."""
+        so a flood of guesses costs the server nothing).
+
+        The policy (docs/security.md « Login limits »): failures are counted per login, per
+        address and per (login, address) pair — or (login, device) for a browser that
+        already logged in to this account (`device`, from its device cookie). The pair is
+        locked after `per_login.limit` failures until the window ends; the login and the
+        address are only slowed down (one attempt per 1, 2, 4 … s, up to `max_delay_s`)
+        once they pass their own limit. A known device skips those delays: other people's
+        failures never refuse the rightful user's right code on their own device."""
         login = login.strip()
-        login_key, address_key = f"login:{login.casefold()}", f"addr:{address}"
-        for limiter, key in ((self.per_login, login_key), (self.per_address, address_key)):
-            if await limiter.blocked(key):
-                wait = await limiter.retry_after(key)
-                raise AppError("rate_limited", _wait_message(wait), retry_after=wait)
+        folded = login.casefold()[:LOGIN_MAX_LEN + 1]  # keys stay small: no login is longer
+        login_key, address_key = f"login:{folded}", f"addr:{address}"
+        pair_key = f"pair:{folded}:" + (f"dev:{device}" if device else f"addr:{address}")
+        if await self.per_login.blocked(pair_key):
+            wait = await self.per_login.retry_after(pair_key)
+            raise AppError("rate_limited", _wait_message(wait), retry_after=wait)
+        if device is None and self.throttle is not None:
+            for limiter, key in ((self.per_login, login_key), (self.per_address, address_key)):
+                failures = await limiter.count(key)
+                if failures < limiter.limit:
+                    continue
+                delay = min(self.max_delay_s, 2.0 ** min(failures - limiter.limit, 30))
+                wait_s = await self.throttle.take(key, delay)
+                if wait_s > 0:
+                    seconds = max(1, math.ceil(wait_s))
+                    raise AppError("rate_limited", _delay_message(seconds),
+                                   retry_after=seconds)
 
         found = None
         if 0 < len(login) <= LOGIN_MAX_LEN and len(code) <= CODE_MAX_LEN:
@@ -87,6 +123,7 @@ class IdentityService:
         user, code_hash = found if found else (None, None)
         ok = await self.hasher.verify_async(code_hash, code)
         if not ok or user is None or user.disabled:
+            await self.per_login.hit(pair_key)
             await self.per_login.hit(login_key)
             await self.per_address.hit(address_key)
             raise AppError("unauthorized", BAD_LOGIN_MESSAGE)
@@ -94,7 +131,9 @@ class IdentityService:
         if user.role in self.code_login_off:
             raise AppError("forbidden", code_login_off_message(user.role))
 
-        await self.per_login.reset(login_key)
+        # The pair's own failures are forgiven; the login's and the address's stay counted
+        # (an attacker must not reset their cost by knowing when the user logs in).
+        await self.per_login.reset(pair_key)
         async with self.db.transaction() as conn:
             session = await self._open_session(conn, user)
             if code_hash and self.hasher.needs_rehash(code_hash):
@@ -141,8 +180,49 @@ class IdentityService:
     async def logout(self, token: str | None) -> None:
         sid = self.signer.session_id(token or "")
         if sid:
-            async with self.db.transaction() as conn:
-                await store.revoke_session(conn, sid, self.clock())
+            await self.end_session(sid)
+
+    # --- sessions that end (docs/security.md « How sessions end ») -----------------------
+
+    async def end_session(self, session_id: str) -> None:
+        """Revoke one session and close every live connection made with it, on every
+        worker and node (logout; a CAS back-channel logout names the session to end)."""
+        async with self.db.transaction() as conn:
+            await store.revoke_session(conn, session_id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(sessions=[session_id])
+
+    async def end_user_sessions(self, user_id: int) -> None:
+        """Revoke every session of a user and close all their live connections."""
+        async with self.db.transaction() as conn:
+            await store.revoke_user_sessions(conn, user_id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(users=[user_id])
+
+    async def disable_user(self, login: str) -> User:
+        """Disable an account (it can no longer log in) and end all its sessions at once:
+        the one call for an account that leaves (AAF import, SSO de-provisioning, the
+        `users disable` command). Idempotent."""
+        user = await self._user(login)
+        async with self.db.transaction() as conn:
+            await store.set_disabled(conn, user.id, True)
+            await store.revoke_user_sessions(conn, user.id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(users=[user.id])
+        return user
+
+    async def enable_user(self, login: str) -> User:
+        """Allow a disabled account to log in again (its old sessions stay ended)."""
+        user = await self._user(login)
+        async with self.db.transaction() as conn:
+            await store.set_disabled(conn, user.id, False)
+        return user
+
+    async def _user(self, login: str) -> User:
+        found = await store.user_by_login(self.db, login)
+        if not found:
+            raise AppError("not_found", f"Aucun compte « {login} ».")
+        return found[0]
 
     async def authenticate(self, token: str | None) -> Principal | None:
         """The principal behind a token, or None for a forged, expired or revoked one."""
@@ -195,6 +275,8 @@ class IdentityService:
         async with self.db.transaction() as conn:
             await store.set_code_hash(conn, user.id, code_hash)
             await store.revoke_user_sessions(conn, user.id, self.clock())
+        if self.sessions is not None:
+            await self.sessions.ended(users=[user.id])
         await self.per_login.reset(f"login:{user.login.casefold()}")
         return user
 

@@ -103,6 +103,10 @@ async def set_code_hash(conn: aiosqlite.Connection, user_id: int, code_hash: str
     await conn.execute("UPDATE users SET code_hash = ? WHERE id = ?", (code_hash, user_id))
 
 
+async def set_disabled(conn: aiosqlite.Connection, user_id: int, disabled: bool) -> None:
+    await conn.execute("UPDATE users SET disabled = ? WHERE id = ?", (int(disabled), user_id))
+
+
 async def insert_session(conn: aiosqlite.Connection, session: Session) -> None:
     await conn.execute(
         "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",

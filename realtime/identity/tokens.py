@@ -8,6 +8,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 class TokenSigner:
     def __init__(self, secret: str, ttl_s: int) -> None:
         self._s = URLSafeTimedSerializer(secret, salt="ent-realtime-session")
+        self.secret = secret  # other signed values (device cookies) use their own salt
         self.ttl_s = ttl_s
 
     def sign(self, session_id: str) -> str:

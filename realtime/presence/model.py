@@ -142,3 +142,66 @@ def apply(users: dict[int, Entry], change: Change) -> None:
 def sorted_users(users: list[Entry]) -> list[Entry]:
     """Teachers first, then by name: the order a teacher reads a class list in."""
     return sorted(users, key=lambda e: (e.role != Role.TEACHER.value, e.name.casefold(), e.id))
+
+
+# --- who a viewer may see in a roster (issue #13: rosters show only people one may see) ----
+
+# Rosters where viewers may not all see everyone: a course document shared with two classes.
+# School, class and board rosters are only for those who see all of them; a conversation's
+# participants see each other in the conversation itself.
+RESTRICTED_KINDS = frozenset({Kind.DOC})
+ADULT_ROLES = frozenset({"teacher", "cpe", "staff", "admin"})
+
+
+class Audience(msgspec.Struct, frozen=True):
+    """Whom one viewer may see in one roster: every adult of the school (pupils know their
+    teachers and the vie scolaire); pupils of `classes` (a pupil's classmates, a teacher's
+    classes, the school team's school); the people in `users` (themselves, a parent's
+    children); guardians only if `parents` (adults of the school)."""
+
+    everyone: bool = False
+    classes: frozenset[int] = frozenset()
+    users: frozenset[int] = frozenset()
+    parents: bool = False
+
+
+EVERYONE = Audience(everyone=True)
+
+
+def sees(a: Audience, user: Who | Entry) -> bool:
+    if a.everyone or user.id in a.users:
+        return True
+    if user.role in ADULT_ROLES:
+        return True
+    if user.role == "student":
+        return user.class_id is not None and user.class_id in a.classes
+    return a.parents  # a guardian
+
+
+def change_rooms(scope: str, user: dict[str, Any]) -> list[str]:
+    """The delivery rooms of a change about `user` (a Change's user) in a restricted scope:
+    each room's members may see that user (see `audience_rooms`)."""
+    role, class_id = user.get("role"), user.get("class_id")
+    rooms = [f"presence:{scope}:user:{user.get('id')}"]
+    if role in ADULT_ROLES:
+        rooms.append(f"presence:{scope}:adults")
+    elif role == "student":
+        if class_id is not None:
+            rooms.append(f"presence:{scope}:class:{class_id}")
+    else:
+        rooms.append(f"presence:{scope}:parents")
+    return rooms
+
+
+def audience_rooms(scope: str, a: Audience) -> list[str]:
+    """The rooms a watcher with audience `a` joins to hear of exactly the people it may see.
+    A change it may not see reaches it only as a gap in `version` on a later one, after
+    which it fetches its (filtered) roster again, as on any gap."""
+    if a.everyone:
+        return [f"presence:{scope}"]
+    rooms = [f"presence:{scope}:adults"]
+    rooms += [f"presence:{scope}:class:{c}" for c in sorted(a.classes)]
+    rooms += [f"presence:{scope}:user:{u}" for u in sorted(a.users)]
+    if a.parents:
+        rooms.append(f"presence:{scope}:parents")
+    return rooms

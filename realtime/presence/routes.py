@@ -29,7 +29,7 @@ async def get_roster(request: web.Request) -> web.Response:
         raise AppError("invalid", UNKNOWN_SCOPE)
     service = request.app[keys.PRESENCE]
     await service.require_visible(p, scope)
-    roster = await service.roster(scope)
+    roster = await service.roster_for(p, scope)
     return json_response({"scope": roster.scope, "epoch": roster.epoch,
                           "version": roster.version,
                           "users": msgspec.to_builtins(sorted_users(roster.users))})

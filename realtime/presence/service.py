@@ -26,9 +26,22 @@ from redis.exceptions import RedisError
 from realtime.db import Database
 from realtime.directory import reads as directory
 from realtime.errors import not_found
-from realtime.identity.model import Principal
+from realtime.identity.model import Principal, Role
 from realtime.policy import Action, ClassRef, SchoolRef, may
-from realtime.presence.model import Change, Kind, Roster, Scope, Who, school_class, who
+from realtime.presence.model import (
+    EVERYONE,
+    RESTRICTED_KINDS,
+    Audience,
+    Change,
+    Kind,
+    Roster,
+    Scope,
+    Who,
+    change_rooms,
+    school_class,
+    sees,
+    who,
+)
 from realtime.presence.store import PresenceStore
 
 log = logging.getLogger(__name__)
@@ -92,6 +105,26 @@ class PresenceService:
         for change in swept:
             await self._publish(change)
         return roster
+
+    async def audience(self, p: Principal, scope: Scope) -> Audience:
+        """Whom `p` may see in `scope`'s roster (policy: VIEW_STUDENT's rule, read for a
+        roster: a pupil's classmates, a teacher's classes, the school team's school)."""
+        if p.role is Role.ADMIN or scope.kind not in RESTRICTED_KINDS:
+            return EVERYONE
+        classes = set(p.class_ids) if p.role in (Role.STUDENT, Role.TEACHER) else set()
+        if p.role in (Role.CPE, Role.STAFF) and p.school_id is not None:
+            classes |= {c.id for c in await directory.classes_of_schools(self.db,
+                                                                          [p.school_id])}
+        return Audience(classes=frozenset(classes), users=frozenset({p.id, *p.child_ids}),
+                        parents=p.role in (Role.TEACHER, Role.CPE, Role.STAFF))
+
+    async def roster_for(self, p: Principal, scope: Scope) -> Roster:
+        """`scope`'s roster as `p` may see it (call `require_visible` first)."""
+        roster = await self.roster(scope)
+        a = await self.audience(p, scope)
+        if a.everyone:
+            return roster
+        return msgspec.structs.replace(roster, users=[u for u in roster.users if sees(a, u)])
 
     async def counts(self, scopes: list[Scope]) -> dict[str, int]:
         counts, swept = await self.store.counts([str(s) for s in scopes])
@@ -191,6 +224,10 @@ class PresenceService:
     async def _publish(self, change: Change | None) -> None:
         if change is None:
             return
+        rooms = [room_of(change.scope)]
+        if change.scope.split(":", 1)[0] in RESTRICTED_KINDS:
+            rooms += change_rooms(change.scope, change.user)
         with contextlib.suppress(*STORE_ERRORS):
             await self.sio.emit("presence", msgspec.to_builtins(change),
-                                room=room_of(change.scope), namespace=NAMESPACE)
+                                room=rooms if len(rooms) > 1 else rooms[0],
+                                namespace=NAMESPACE)

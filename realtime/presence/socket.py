@@ -10,8 +10,8 @@ from aiohttp import web
 from realtime.errors import AppError
 from realtime.identity.model import Principal
 from realtime.keys import PRESENCE
-from realtime.presence.model import UNKNOWN_SCOPE, Scope, sorted_users
-from realtime.presence.service import PresenceService, room_of
+from realtime.presence.model import UNKNOWN_SCOPE, Scope, audience_rooms, sorted_users
+from realtime.presence.service import PresenceService
 from realtime.ratelimit import TokenBucket
 from realtime.sio import AuthedNamespace, acked
 from realtime.validation import Payload, convert
@@ -60,12 +60,15 @@ class PresenceNamespace(AuthedNamespace):
         watching = self._watching[sid]
         if scope not in watching and len(watching) >= MAX_SCOPES:
             raise AppError("invalid", f"Pas plus de {MAX_SCOPES} suivis à la fois.")
-        await self.service.require_visible(await self.principal(sid), scope)
+        p = await self.principal(sid)
+        await self.service.require_visible(p, scope)
         if scope not in watching:
             watching.add(scope)
             self.service.watch(scope)
-            await self.enter_room(sid, room_of(scope))
-        roster = await self.service.roster(scope)
+            # only the changes about people this viewer may see (presence/model.py)
+            for room in audience_rooms(str(scope), await self.service.audience(p, scope)):
+                await self.enter_room(sid, room)
+        roster = await self.service.roster_for(p, scope)
         return {"scope": roster.scope, "epoch": roster.epoch, "version": roster.version,
                 "users": msgspec.to_builtins(sorted_users(roster.users))}
 
@@ -75,5 +78,7 @@ class PresenceNamespace(AuthedNamespace):
         if scope in self._watching[sid]:
             self._watching[sid].discard(scope)
             self.service.unwatch(scope)
-            await self.leave_room(sid, room_of(scope))
+            for room in audience_rooms(str(scope), await self.service.audience(
+                    await self.principal(sid), scope)):
+                await self.leave_room(sid, room)
         return {}

@@ -45,6 +45,12 @@ export function connect(status, { onSession, onRefused } = {}) {
     }
   });
   s.on('server_shutdown', (payload) => status.set('reconnecting', payload?.message));
+  // The session ended elsewhere (logout in another tab, new code, account disabled): back to
+  // the login page at once rather than after a refused reconnection.
+  s.on('session_ended', (payload) => {
+    status.set('offline', payload?.message);
+    onRefused?.({ code: 'unauthorized', message: payload?.message });
+  });
   s.io.on('reconnect_attempt', () => status.set('reconnecting'));
   s.on('connect_error', (err) => {
     if (s.active) {
