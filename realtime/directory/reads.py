@@ -11,7 +11,7 @@ Every read takes a `Source`: the `Database`, or the connection of a transaction 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiosqlite
@@ -32,9 +32,21 @@ async def _all(src: Source, sql: str, params: Iterable[Any] = ()) -> list[Any]:
     return list(await cur.fetchall())
 
 
-def _ids(ids: Iterable[int]) -> tuple[list[int], str]:
-    lst = sorted(set(ids))
-    return lst, ",".join("?" * len(lst))
+# Ids per query: SQLite caps the parameters of one statement (32766 since 3.32, 999 before),
+# and a département's pupils or families exceed that.
+CHUNK = 500
+
+
+async def _each(src: Source, sql: Callable[[str], str], ids: list[int], *,
+                repeat: int = 1, extra: Iterable[Any] = ()) -> list[Any]:
+    """`sql(marks)` over `ids` in chunks (`marks` is the chunk's "?,?,…"; the statement
+    takes the chunk `repeat` times, then `extra`): the rows of every chunk."""
+    rows: list[Any] = []
+    tail = list(extra)
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i:i + CHUNK]
+        rows += await _all(src, sql(",".join("?" * len(chunk))), [*chunk * repeat, *tail])
+    return rows
 
 
 def _user(r: Any) -> User:
@@ -50,43 +62,37 @@ _USER_COLS = "id, login, role, name, school_id, disabled, external_id"
 
 async def users(src: Source, ids: Iterable[int]) -> dict[int, User]:
     """The accounts among `ids` (disabled ones included: `User.disabled` says)."""
-    lst, marks = _ids(ids)
-    if not lst:
-        return {}
-    rows = await _all(src, f"SELECT {_USER_COLS} FROM users WHERE id IN ({marks})", lst)
+    rows = await _each(src, lambda m: f"SELECT {_USER_COLS} FROM users WHERE id IN ({m})",
+                       sorted(set(ids)))
     return {r["id"]: _user(r) for r in rows}
 
 
 async def names(src: Source, ids: Iterable[int]) -> dict[int, str]:
     """Display names by id (missing ids are absent)."""
-    lst, marks = _ids(ids)
-    if not lst:
-        return {}
-    rows = await _all(src, f"SELECT id, name FROM users WHERE id IN ({marks})", lst)
+    rows = await _each(src, lambda m: f"SELECT id, name FROM users WHERE id IN ({m})",
+                       sorted(set(ids)))
     return {r["id"]: r["name"] for r in rows}
 
 
 async def enabled(src: Source, ids: Iterable[int]) -> set[int]:
     """Those of `ids` whose account exists and may sign in."""
-    lst, marks = _ids(ids)
-    if not lst:
-        return set()
-    rows = await _all(src, f"SELECT id FROM users WHERE id IN ({marks}) AND disabled = 0", lst)
+    rows = await _each(
+        src, lambda m: f"SELECT id FROM users WHERE id IN ({m}) AND disabled = 0",
+        sorted(set(ids)))
     return {r["id"] for r in rows}
 
 
 async def staff_of_schools(src: Source, school_ids: Iterable[int],
                            roles: Iterable[Role] = STAFF_ROLES) -> list[User]:
     """The enabled members of these schools' teams with one of `roles`, by name."""
-    lst, marks = _ids(school_ids)
     wanted = sorted(r.value for r in roles)
-    if not lst or not wanted:
+    if not wanted:
         return []
-    rows = await _all(
-        src, f"SELECT {_USER_COLS} FROM users WHERE school_id IN ({marks})"
-        f" AND role IN ({','.join('?' * len(wanted))}) AND disabled = 0 ORDER BY name, id",
-        [*lst, *wanted])
-    return [_user(r) for r in rows]
+    rows = await _each(
+        src, lambda m: f"SELECT {_USER_COLS} FROM users WHERE school_id IN ({m})"
+        f" AND role IN ({','.join('?' * len(wanted))}) AND disabled = 0",
+        sorted(set(school_ids)), extra=wanted)
+    return sorted((_user(r) for r in rows), key=lambda u: (u.name, u.id))
 
 
 async def disabled_before(src: Source, cutoff: float) -> list[int]:
@@ -104,10 +110,8 @@ async def school_exists(src: Source, school_id: int) -> bool:
 
 
 async def classes(src: Source, ids: Iterable[int]) -> dict[int, SchoolClass]:
-    lst, marks = _ids(ids)
-    if not lst:
-        return {}
-    rows = await _all(src, f"SELECT * FROM classes WHERE id IN ({marks})", lst)
+    rows = await _each(src, lambda m: f"SELECT * FROM classes WHERE id IN ({m})",
+                       sorted(set(ids)))
     return {r["id"]: SchoolClass(id=r["id"], school_id=r["school_id"], name=r["name"],
                                  level=r["level"]) for r in rows}
 
@@ -120,48 +124,37 @@ async def class_names(src: Source, ids: Iterable[int]) -> dict[int, str]:
 
 async def placements(src: Source, student_ids: Iterable[int]) -> dict[int, Placement]:
     """Each enrolled pupil's class and school (pupils without a class are absent)."""
-    lst, marks = _ids(student_ids)
-    if not lst:
-        return {}
-    rows = await _all(
-        src, "SELECT e.student_id, e.class_id, c.school_id FROM enrollments e"
-        f" JOIN classes c ON c.id = e.class_id WHERE e.student_id IN ({marks})", lst)
+    rows = await _each(
+        src, lambda m: "SELECT e.student_id, e.class_id, c.school_id FROM enrollments e"
+        f" JOIN classes c ON c.id = e.class_id WHERE e.student_id IN ({m})",
+        sorted(set(student_ids)))
     return {r[0]: Placement(student_id=r[0], class_id=r[1], school_id=r[2]) for r in rows}
 
 
 async def pupils_of_classes(src: Source, class_ids: Iterable[int]) -> dict[int, list[int]]:
     """The pupils enrolled in each class, by id (every asked class is a key)."""
-    lst, marks = _ids(class_ids)
+    lst = sorted(set(class_ids))
     out: dict[int, list[int]] = {c: [] for c in lst}
-    if not lst:
-        return out
-    rows = await _all(src, f"SELECT class_id, student_id FROM enrollments WHERE class_id IN"
-                           f" ({marks}) ORDER BY student_id", lst)
-    for r in rows:
+    for r in await _each(src, lambda m: "SELECT class_id, student_id FROM enrollments"
+                         f" WHERE class_id IN ({m}) ORDER BY student_id", lst):
         out[r[0]].append(r[1])
     return out
 
 
 async def pupils_of_schools(src: Source, school_ids: Iterable[int]) -> list[int]:
-    """Every pupil enrolled in a class of these schools."""
-    lst, marks = _ids(school_ids)
-    if not lst:
-        return []
-    rows = await _all(
-        src, "SELECT e.student_id FROM enrollments e JOIN classes c ON c.id = e.class_id"
-        f" WHERE c.school_id IN ({marks}) ORDER BY e.student_id", lst)
-    return [r[0] for r in rows]
+    """Every pupil enrolled in a class of these schools, by id."""
+    rows = await _each(
+        src, lambda m: "SELECT e.student_id FROM enrollments e JOIN classes c"
+        f" ON c.id = e.class_id WHERE c.school_id IN ({m})", sorted(set(school_ids)))
+    return sorted(r[0] for r in rows)
 
 
 async def guardians_of(src: Source, student_ids: Iterable[int]) -> dict[int, list[int]]:
     """Each pupil's legal guardians (every asked pupil is a key), by guardian id."""
-    lst, marks = _ids(student_ids)
+    lst = sorted(set(student_ids))
     out: dict[int, list[int]] = {s: [] for s in lst}
-    if not lst:
-        return out
-    rows = await _all(src, "SELECT student_id, guardian_id FROM guardianships WHERE student_id"
-                           f" IN ({marks}) ORDER BY guardian_id", lst)
-    for r in rows:
+    for r in await _each(src, lambda m: "SELECT student_id, guardian_id FROM guardianships"
+                         f" WHERE student_id IN ({m}) ORDER BY guardian_id", lst):
         out[r[0]].append(r[1])
     return out
 
@@ -169,14 +162,13 @@ async def guardians_of(src: Source, student_ids: Iterable[int]) -> dict[int, lis
 async def children_of(src: Source, guardian_ids: Iterable[int]) -> dict[int, list[Placement]]:
     """Each guardian's enrolled children with their class and school (every asked guardian
     is a key)."""
-    lst, marks = _ids(guardian_ids)
+    lst = sorted(set(guardian_ids))
     out: dict[int, list[Placement]] = {g: [] for g in lst}
-    if not lst:
-        return out
-    rows = await _all(
-        src, "SELECT g.guardian_id, e.student_id, e.class_id, c.school_id FROM guardianships g"
-        " JOIN enrollments e ON e.student_id = g.student_id JOIN classes c ON c.id = e.class_id"
-        f" WHERE g.guardian_id IN ({marks}) ORDER BY e.student_id", lst)
+    rows = await _each(
+        src, lambda m: "SELECT g.guardian_id, e.student_id, e.class_id, c.school_id"
+        " FROM guardianships g JOIN enrollments e ON e.student_id = g.student_id"
+        f" JOIN classes c ON c.id = e.class_id WHERE g.guardian_id IN ({m})"
+        " ORDER BY e.student_id", lst)
     for r in rows:
         out[r[0]].append(Placement(student_id=r[1], class_id=r[2], school_id=r[3]))
     return out
@@ -189,24 +181,21 @@ async def classes_of_teachers(src: Source, teacher_ids: Iterable[int]
     """The classes each teacher teaches: their teachings and their timetable slots together
     (a slot may come from the timetable export before the teaching is declared). The one
     place this rule is written; every asked id is a key."""
-    lst, marks = _ids(teacher_ids)
+    lst = sorted(set(teacher_ids))
     found: dict[int, set[int]] = {t: set() for t in lst}
-    if lst:
-        rows = await _all(
-            src, f"SELECT teacher_id, class_id FROM teachings WHERE teacher_id IN ({marks})"
-            f" UNION SELECT teacher_id, class_id FROM course_slots WHERE teacher_id IN ({marks})",
-            [*lst, *lst])
-        for r in rows:
-            found[r[0]].add(r[1])
+    rows = await _each(
+        src, lambda m: f"SELECT teacher_id, class_id FROM teachings WHERE teacher_id IN ({m})"
+        f" UNION SELECT teacher_id, class_id FROM course_slots WHERE teacher_id IN ({m})",
+        lst, repeat=2)
+    for r in rows:
+        found[r[0]].add(r[1])
     return {t: frozenset(c) for t, c in found.items()}
 
 
 async def slots_by_ids(src: Source, ids: Iterable[int]) -> dict[int, CourseSlot]:
     """Course slots of the week timetable by id."""
-    lst, marks = _ids(ids)
-    if not lst:
-        return {}
-    rows = await _all(src, f"SELECT * FROM course_slots WHERE id IN ({marks})", lst)
+    rows = await _each(src, lambda m: f"SELECT * FROM course_slots WHERE id IN ({m})",
+                       sorted(set(ids)))
     return {r["id"]: CourseSlot(id=r["id"], school_id=r["school_id"], class_id=r["class_id"],
                                 teacher_id=r["teacher_id"], subject=r["subject"],
                                 room=r["room"], weekday=r["weekday"], start=r["start"],
