@@ -476,19 +476,27 @@ class ChatService(Delivery, Attachments, Outreach):
                                               clean if handled else None, at)
                 if report_id not in ids:  # changed meanwhile: roll back, tell who did it
                     raise _AlreadyDone
+                conn.on_commit(lambda: self._tell_handled(report_id, school_id, ids, handled))
         except _AlreadyDone:
             await self._already_done(report_id, handled)
         row = await store.report_by_id(self.db, report_id)
         if row is None:  # the message was erased meanwhile
             raise not_found(NOT_FOUND_REPORT)
+        return (await self._named_reports([row]))[0]
+
+    async def _tell_handled(self, report_id: int, school_id: int, ids: list[int],
+                            handled: bool) -> None:
+        """After the commit: every CPE of the school, and the reporters of a handled one."""
+        row = await store.report_by_id(self.db, report_id)
+        if row is None:  # the message was erased meanwhile
+            return
         view = (await self._named_reports([row]))[0]
         await self._emit_users(await self._cpe_ids(school_id), "report_handled", {
-            "message_id": msg_id, "report_ids": ids, "handled_at": view["handled_at"],
-            "handled_by_name": view["handled_by_name"], "note": view["note"],
-            "handled": handled})
+            "message_id": row["message_id"], "report_ids": ids,
+            "handled_at": view["handled_at"], "handled_by_name": view["handled_by_name"],
+            "note": view["note"], "handled": handled})
         if handled:
             await self.tell_reporters(ids)
-        return view
 
     async def _already_done(self, report_id: int, handled: bool) -> None:
         """Two CPE on one report: the second is told, nothing is overwritten."""
