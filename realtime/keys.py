@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from realtime.attendance.hub import Attendance
     from realtime.boards.exporter import Exporter
+    from realtime.boards.imports import PageImporter
+    from realtime.boards.routes import ThumbnailCache
     from realtime.boards.service import BoardService
     from realtime.chat.service import ChatService
     from realtime.coursedocs.service import DocService
@@ -35,6 +37,8 @@ SESSIONS: web.AppKey[SessionBus] = web.AppKey("sessions")
 LOGIN_LIMITER: web.AppKey[RateLimiter] = web.AppKey("login_limiter")
 BOARDS: web.AppKey[BoardService] = web.AppKey("boards")
 EXPORTS: web.AppKey[Exporter] = web.AppKey("exports")
+BOARD_IMPORTS: web.AppKey[PageImporter] = web.AppKey("board_imports")
+BOARD_THUMBNAILS: web.AppKey[ThumbnailCache] = web.AppKey("board_thumbnails")
 PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
 ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")

@@ -53,9 +53,12 @@ def test_pages_other_than_the_editor_stay_under_budget(app_js: Path) -> None:
     home = _closure(app_js)
     assert _size(home) <= BUDGET, f"Mon espace downloads {_size(home)} bytes"
     lazy = _dynamic(app_js)
-    assert {"board", "coursedoc"} <= set(lazy), lazy
-    board = home | _closure(lazy["board"])
-    assert _size(board) <= BUDGET, f"the board page downloads {_size(board)} bytes"
+    assert {"board", "coursedoc", "messages", "roll"} <= set(lazy), lazy
+    for page, chunk in lazy.items():
+        if page == "coursedoc":
+            continue
+        size = _size(home | _closure(chunk))
+        assert size <= BUDGET, f"the {page} page downloads {size} bytes"
 
 
 def test_the_editor_is_only_in_its_own_chunks(app_js: Path) -> None:

@@ -69,6 +69,7 @@ class LiveBoard:
     # take tens of ms), and each op is encoded once for both the frame and a resume.
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT_OPS))
     view: dict[str, Any] | None = None
+    instruments: dict[str, dict[str, Any]] = field(default_factory=dict)  # shown, by kind
     applied_since_snapshot: int = 0
     subscription: Subscription | None = None
     task: asyncio.Task[None] | None = None
@@ -91,6 +92,7 @@ class LiveBoard:
                 state=event.control["state"],
                 pen_all=event.control["pen_all"],
                 pen=frozenset(event.control["pen"]),
+                title=event.control.get("title", self.meta.title),
             )
             op: dict[str, Any] = {"type": "control", **event.control}
         else:

@@ -36,6 +36,7 @@ from realtime.boards.ops import (
     Restore,
     RestorePage,
     Update,
+    UpdateMany,
     finite,
 )
 from realtime.errors import Refusal
@@ -56,6 +57,9 @@ class Limits(msgspec.Struct, frozen=True):
     text_length: int = 2_000
     image_bytes: int = 2 * 1024 * 1024
     payload_bytes: int = 64 * 1024
+    # `POST /api/boards/{id}/import`: a PDF or a photo, and how many pages one PDF may add
+    import_bytes: int = 40 * 1024 * 1024
+    import_pages: int = 60
 
 
 
@@ -279,6 +283,14 @@ def _check_update(state: BoardState, op: Update, actor: Actor, limits: Limits) -
         raise Refusal("invalid", "Seul un texte a une taille de police.")
 
 
+def _check_update_many(state: BoardState, op: UpdateMany, actor: Actor, limits: Limits
+                       ) -> None:
+    if len({u.item_id for u in op.updates}) != len(op.updates):
+        raise Refusal("invalid", "Un même élément deux fois dans une modification groupée.")
+    for update in op.updates:
+        _check_update(state, update, actor, limits)
+
+
 def _check_move(state: BoardState, op: Move, actor: Actor, limits: Limits) -> None:
     for item_id in op.item_ids:
         _own_or_teacher(_item(state, item_id), actor)
@@ -336,6 +348,7 @@ def _check_noop(state: BoardState, op: Noop, actor: Actor, limits: Limits) -> No
 
 _CHECKS: dict[type, Any] = {
     Add: _check_add, Append: _check_append, Update: _check_update, Move: _check_move,
+    UpdateMany: _check_update_many,
     Remove: _check_remove, Clear: _check_clear, Restore: _check_restore,
     AddPage: _check_add_page, MovePage: _check_move_page, RemovePage: _check_remove_page,
     RestorePage: _check_restore_page, Noop: _check_noop,
@@ -382,6 +395,11 @@ def _apply_update(state: BoardState, op: Update) -> Op:
     before = {k: getattr(item, k) for k in changes}
     state.items[op.item_id] = msgspec.structs.replace(item, **changes)
     return Update(item_id=op.item_id, set=msgspec.convert(before, ItemPatch))
+
+
+def _apply_update_many(state: BoardState, op: UpdateMany) -> Op:
+    inverses = [_apply_update(state, u) for u in op.updates]
+    return UpdateMany(updates=[i for i in reversed(inverses) if isinstance(i, Update)])
 
 
 def _shift(item: Item, dx: float, dy: float) -> Item:
@@ -447,6 +465,7 @@ def _apply_restore_page(state: BoardState, op: RestorePage) -> Op:
 
 _APPLY: dict[type, Any] = {
     Add: _apply_add, Append: _apply_append, Update: _apply_update, Move: _apply_move,
+    UpdateMany: _apply_update_many,
     Remove: _apply_remove, Clear: _apply_clear, Restore: _apply_restore,
     AddPage: _apply_add_page, MovePage: _apply_move_page, RemovePage: _apply_remove_page,
     RestorePage: _apply_restore_page,

@@ -86,6 +86,13 @@ class Update(_Op, frozen=True, tag="update"):
     set: ItemPatch
 
 
+class UpdateMany(_Op, frozen=True, tag="update_many"):
+    """Several items changed by one gesture (a selection resized or recoloured): applied and
+    undone as one."""
+
+    updates: Annotated[list[Update], msgspec.Meta(min_length=1, max_length=500)]
+
+
 class Move(_Op, frozen=True, tag="move"):
     item_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=5000)]
     dx: Coord
@@ -130,7 +137,8 @@ class Noop(_Op, frozen=True, tag="noop"):
     reason: str = ""
 
 
-ClientOp = Add | Append | Update | Move | Remove | Clear | AddPage | MovePage | RemovePage
+ClientOp = (Add | Append | Update | UpdateMany | Move | Remove | Clear | AddPage | MovePage
+            | RemovePage)
 Op = ClientOp | Restore | RestorePage | Noop
 
 

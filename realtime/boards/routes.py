@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import time
 import unicodedata
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
 import socketio
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from realtime import keys
 from realtime.api import (
@@ -22,10 +24,12 @@ from realtime.api import (
     read_capped,
     read_json,
 )
-from realtime.boards import export, store
+from realtime.boards import export, rasterize, store
+from realtime.boards.export.pdf import board_crop
 from realtime.boards.exporter import Exporter
+from realtime.boards.imports import PageImporter
 from realtime.boards.model import Limits
-from realtime.boards.service import BoardService, board_ref
+from realtime.boards.service import BoardService, Peek, board_ref
 from realtime.boards.socket import BoardsNamespace
 from realtime.errors import AppError, not_found
 from realtime.lease import Leases
@@ -98,6 +102,108 @@ async def upload_image(request: web.Request) -> web.Response:
     return json_response({"src": f"/api/boards/{meta.id}/images/{digest}"}, status=201)
 
 
+async def import_pages(request: web.Request) -> web.Response:
+    """A PDF's pages (or one photo) as new pages at the end of the board (imports.py)."""
+    p = await current_principal(request)
+    board_id = path_int(request, "board_id")
+    importer: PageImporter = request.app[keys.BOARD_IMPORTS]
+    await importer.check(p, board_id)  # before reading tens of megabytes
+    cap = _service(request).limits.import_bytes
+    too_large = f"Fichier trop lourd ({cap // (1024 * 1024)} Mio au plus)."
+    if request.content_length is not None and request.content_length > cap + 64 * 1024:
+        raise AppError("too_large", too_large)
+    if not request.content_type.startswith("multipart/form-data"):
+        raise AppError("unsupported_media_type",
+                       "Envoyez le fichier en multipart/form-data, champ « file ».")
+    reader = await request.multipart()
+    data, name = None, ""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            continue
+        name = part.filename or ""
+        chunks, size = [], 0
+        while chunk := await part.read_chunk(256 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raise AppError("too_large", too_large)
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        break
+    if not data:
+        raise AppError("invalid", "Aucun fichier reçu (champ « file »).")
+    pages = await importer.run(p, board_id, data, name)
+    return json_response({"pages": pages}, status=201)
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """The first page with something on it, as it is now, small: the « Reprendre le cours »
+    cards. Rendered off the loop
+    from the PDF export, and kept per board and stream position (`ThumbnailCache`)."""
+    p = await current_principal(request)
+    service = _service(request)
+    board_id = path_int(request, "board_id")
+    meta = await service.visible(p, board_id)
+    state = await service.peek(meta.id)
+    cache: ThumbnailCache = request.app[keys.BOARD_THUMBNAILS]
+    png = cache.get(meta.id, state.position)
+    if png is None:
+        png = await cache.once(meta.id, lambda: _render_thumbnail(request, meta, state))
+        cache.put(meta.id, state.position, png)
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "private, no-cache",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+async def _render_thumbnail(request: web.Request, meta: store.BoardMeta, state: Peek
+                            ) -> bytes:
+    """The export's drawing of that page (reportlab, in a thread), rasterised small in the
+    render process."""
+    # The first page with something on it (an imported worksheet, drawings), else page 1.
+    drawn = {i.page_id for i in state.items}
+    shown = next((p for p in state.pages if p.background == "image" or p.id in drawn),
+                 state.pages[0] if state.pages else None)
+    first = [shown] if shown is not None else []
+    page_items = [i for i in state.items if shown is not None and i.page_id == shown.id]
+    images = await _images(request, meta.id, first, page_items)
+    pdf = await asyncio.to_thread(export.render_pdf, meta.title, first, page_items, images)
+    return await request.app[keys.BOARD_IMPORTS].render(rasterize.thumbnail_png, pdf,
+                                                        board_crop())
+
+
+class ThumbnailCache:
+    """The last thumbnail of each board: valid while the board's stream has not moved, and
+    for `fresh_s` anyway (a board being drawn on moves every few ms: asking for its thumbnail
+    again and again must not render it again and again). One render at a time per board:
+    requests that arrive meanwhile wait for it."""
+
+    def __init__(self, size: int = 256, fresh_s: float = 20.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.fresh_s, self.clock = size, fresh_s, clock
+        self._entries: dict[int, tuple[tuple[str, int], float, bytes]] = {}
+        self._running: dict[int, asyncio.Future[bytes]] = {}
+
+    def get(self, board_id: int, position: tuple[str, int]) -> bytes | None:
+        found = self._entries.get(board_id)
+        if found is None:
+            return None
+        at, made, png = found
+        return png if at == position or self.clock() - made < self.fresh_s else None
+
+    def put(self, board_id: int, position: tuple[str, int], png: bytes) -> None:
+        self._entries.pop(board_id, None)
+        self._entries[board_id] = (position, self.clock(), png)
+        while len(self._entries) > self.size:
+            del self._entries[next(iter(self._entries))]
+
+    async def once(self, board_id: int, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        running = self._running.get(board_id)
+        if running is None:
+            running = asyncio.ensure_future(render())
+            self._running[board_id] = running
+            running.add_done_callback(lambda _f: self._running.pop(board_id, None))
+        return await asyncio.shield(running)
+
+
 async def get_image(request: web.Request) -> web.Response:
     p = await current_principal(request)
     meta = await _service(request).visible(p, path_int(request, "board_id"))
@@ -140,15 +246,22 @@ async def _export(request: web.Request, fmt: str) -> tuple[str, bytes]:
     if cached is not None:
         return meta.title, cached
     meta, pages, items = await service.export_view(p, board_id)
-    prefix = f"/api/boards/{meta.id}/images/"
+    images = await _images(request, meta.id, pages, items)
+    return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
+
+
+async def _images(request: web.Request, board_id: int, pages: list[Any], items: list[Any]
+                  ) -> export.Images:
+    """The images `pages` and `items` use that belong to this board."""
+    prefix = f"/api/boards/{board_id}/images/"
     images: export.Images = {}
     for src in export.image_sources(pages, items):
         digest = src[len(prefix):] if src.startswith(prefix) else ""
         if re.fullmatch(r"[0-9a-f]{64}", digest):
-            found = await store.image(request.app[keys.DB], meta.id, digest)
+            found = await store.image(request.app[keys.DB], board_id, digest)
             if found is not None:
                 images[src] = found
-    return meta.title, await exporter.render(key, meta.title, pages, items, images, p.id)
+    return images
 
 
 async def export_svg(request: web.Request) -> web.Response:
@@ -194,7 +307,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     app[keys.BOARDS] = service
     if keys.PRESENCE in app:  # who is looking at the board: boards say who may see that
         app[keys.PRESENCE].register(Kind.BOARD, service.presence_visible)
+    app[keys.BOARD_IMPORTS] = importer = PageImporter(service)
+    app[keys.BOARD_THUMBNAILS] = ThumbnailCache()
     yield
+    importer.close()
     await service.close()
 
 
@@ -207,5 +323,7 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     app.router.add_get("/api/boards/{board_id}", get_board)
     app.router.add_post("/api/boards/{board_id}/images", upload_image)
     app.router.add_get("/api/boards/{board_id}/images/{sha256:[0-9a-f]{64}}", get_image)
+    app.router.add_post("/api/boards/{board_id}/import", import_pages)
+    app.router.add_get("/api/boards/{board_id}/thumbnail.png", thumbnail)
     app.router.add_get("/api/boards/{board_id}/export.svg", export_svg)
     app.router.add_get("/api/boards/{board_id}/export.pdf", export_pdf)

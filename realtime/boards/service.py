@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -54,6 +55,15 @@ TITLE_MAX = 120
 SNAPSHOT_WAIT_S = 5.0
 BUSY_MESSAGE = ("Le serveur est très sollicité : l'opération n'a pas été enregistrée, "
                 "réessayez dans un instant.")
+
+
+@dataclass(frozen=True)
+class Peek:
+    """A board's pages and items at one position of its stream."""
+
+    pages: list[Page]
+    items: list[Item]
+    position: tuple[str, int]
 
 
 def board_ref(meta: BoardMeta) -> BoardRef:
@@ -161,11 +171,13 @@ class BoardService:
 
     async def describe(self, meta: BoardMeta) -> dict[str, Any]:
         names = await directory.names(self.db, {meta.owner_id})
+        live = self.live.get(meta.id)
         return {
             "id": meta.id, "title": meta.title, "school_id": meta.school_id,
             "class_id": meta.class_id, "slot_id": meta.slot_id, "owner_id": meta.owner_id,
             "owner_name": names.get(meta.owner_id, ""), "state": meta.state,
             "created_at": meta.created_at, "updated_at": meta.updated_at,
+            "page_count": len(live.state.pages) if live is not None else meta.page_count,
         }
 
     async def current_state(self, p: Principal, board_id: int) -> tuple[BoardMeta, BoardState]:
@@ -183,6 +195,30 @@ class BoardService:
         items = [msgspec.structs.replace(i, points=list(i.points)) if i.points else i
                  for i in state.items.values()]
         return meta, list(state.pages), items
+
+    async def peek(self, board_id: int) -> Peek:
+        """The board as it is now, without opening it here when it is not open (no follower
+        for a glance): its snapshot plus the stream's events after it. Copied, for a thread."""
+        live = self.live.get(board_id)
+        if live is None:
+            meta = await store.get(self.db, board_id)
+            if meta is None:
+                raise not_found("Tableau introuvable.")
+            snap = await store.snapshot(self.db, board_id)
+            state = BoardState.load(snap.data) if snap.data else BoardState.new()
+            head = await self.streams.head(stream_name(board_id))
+            same = snap.epoch is None or snap.epoch == head.epoch
+            live = LiveBoard(meta=meta, state=state, epoch=head.epoch,
+                             seq=snap.seq if same else 0, limits=self.limits)
+            if head.seq > live.seq:
+                result = await self.streams.resume(stream_name(board_id), head.epoch, live.seq)
+                if isinstance(result, Replay):
+                    for ev in result.events:
+                        live.apply(ev.seq, msgspec.convert(ev.payload, Event))
+        items = [msgspec.structs.replace(i, points=list(i.points)) if i.points else i
+                 for i in live.state.items.values()]
+        items.sort(key=lambda i: i.z)
+        return Peek(pages=list(live.state.pages), items=items, position=(live.epoch, live.seq))
 
     # --- live -----------------------------------------------------------------------------
 
@@ -303,6 +339,7 @@ class BoardService:
                             extra={"board": live.id})
             data = live.state.dump()
             view = msgspec.json.encode(live.state.snapshot())
+            page_count = len(live.state.pages)
             epoch, seq, counted = live.epoch, live.seq, live.applied_since_snapshot
             live.applied_since_snapshot = 0
             if not await asyncio.to_thread(_snapshot_is_faithful, data, view):
@@ -313,7 +350,8 @@ class BoardService:
             built_on = built[1] if built is not None and built[0] is live else None
             try:
                 written = await store.save_snapshot(self.db, live.id, data, epoch, seq,
-                                                    self.clock(), built_on=built_on)
+                                                    self.clock(), built_on=built_on,
+                                                    page_count=page_count)
             except Exception:
                 live.applied_since_snapshot += counted
                 raise
@@ -348,6 +386,7 @@ class BoardService:
                    "can_draw": may(p, Action.DRAW_ON_BOARD, ref)},
             "limits": msgspec.to_builtins(self.limits), "batch_ms": self.batch_ms,
             "pen": pen_of(meta), "state": meta.state, "view": live.view,
+            "instruments": list(live.instruments.values()),
         }
         # Computed without awaiting: no op can slip between the position and the content.
         ops = live.ops_after(*since) if since else None
@@ -454,12 +493,16 @@ class BoardService:
 
     async def control(
         self, sid: str, board_id: int, *, state: str | None = None,
-        pen: str | list[int] | None = None,
+        pen: str | list[int] | None = None, title: str | None = None,
     ) -> int:
         live, p = self.member(sid, board_id)
         meta = live.meta
         if not may(p, Action.CONTROL_BOARD, board_ref(meta)):
             raise AppError("forbidden", "Seul·e l'enseignant·e de la classe pilote le tableau.")
+        if title is not None:
+            title = " ".join(title.split())
+            if not title or len(title) > TITLE_MAX:
+                raise AppError("invalid", f"Le titre doit compter de 1 à {TITLE_MAX} caractères.")
         pen_all, pen_ids = meta.pen_all, meta.pen
         if pen is not None:
             if pen == "everyone":
@@ -474,7 +517,10 @@ class BoardService:
                     raise AppError("invalid", "Le stylet ne se donne qu'à des élèves de la classe.")
                 pen_all, pen_ids = False, frozenset(pen)
         new_state = state or meta.state
-        control = {"state": new_state, "pen_all": pen_all, "pen": sorted(pen_ids)}
+        control: dict[str, Any] = {"state": new_state, "pen_all": pen_all,
+                                   "pen": sorted(pen_ids)}
+        if title is not None:  # renamed: every node's meta and every member's header follow
+            control["title"] = title
         published: list[int] = []
 
         async def publish() -> None:  # once the new controls are stored, never before
@@ -489,6 +535,8 @@ class BoardService:
         async with self.db.transaction() as conn:
             await store.set_controls(conn, meta.id, state=new_state, pen_all=pen_all,
                                      pen=pen_ids, now=self.clock())
+            if title is not None:
+                await store.set_title(conn, meta.id, title, self.clock())
             conn.on_commit(publish)
         if not published:  # stored but not announced (the stream was unreachable; logged)
             raise AppError("unavailable")
@@ -508,6 +556,20 @@ class BoardService:
             await live.wait_applied(appended.seq)
         return appended.seq
 
+    async def submit_as(self, p: Principal, board_id: int, op: ClientOp) -> int:
+        """An op from a REST request (a page import) rather than a member's socket: the same
+        admission, policy and rules as `submit`."""
+        live = await self.open(board_id)
+        self._schedule_unload(live)
+        self._admit()
+        ref = board_ref(live.meta)
+        if not may(p, Action.DRAW_ON_BOARD, ref):
+            raise AppError("forbidden", _why_not_draw(live.meta))
+        actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
+        live.state.check(op, actor, self.limits)
+        return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
+                                              op=msgspec.to_builtins(op)))
+
     # --- volatile -------------------------------------------------------------------------
 
     async def pointer(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
@@ -524,6 +586,19 @@ class BoardService:
         # One per page change or zoom from one teacher: shedding it on a busy loop saves
         # nothing and leaves the class on the wrong page (a lagging socket still skips it).
         await self._volatile(live, "view", live.view, sid, shed_on_lag=False)
+
+    async def instrument(self, sid: str, board_id: int, data: dict[str, Any]) -> None:
+        """The teacher's ruler or protractor, where the class sees it; the last position of
+        each kind is kept (a late joiner gets them in `join`'s `instruments`)."""
+        live, p = self.member(sid, board_id)
+        if not may(p, Action.CONTROL_BOARD, board_ref(live.meta)):
+            raise AppError("forbidden", "Seul·e l'enseignant·e montre les instruments.")
+        message = {"board_id": board_id, **data}
+        if data.get("shown", True):
+            live.instruments[data["kind"]] = message
+        else:
+            live.instruments.pop(data["kind"], None)
+        await self._volatile(live, "instrument", message, sid, shed_on_lag=False)
 
     async def _volatile(self, live: LiveBoard, event: str, data: dict[str, Any],
                         sid: str, shed_on_lag: bool = True) -> None:

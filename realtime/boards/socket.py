@@ -65,6 +65,25 @@ class Lock(Payload):
     locked: bool
 
 
+class Rename(Payload):
+    board_id: BoardId
+    title: Annotated[str, msgspec.Meta(max_length=500)]
+
+
+class Instrument(Payload):
+    """A geometry instrument on the teacher's sheet (ruler, set square, protractor, compass),
+    shown to the class: where it lies and how it is turned; `shown: false` puts it away."""
+
+    board_id: BoardId
+    kind: Literal["ruler", "square", "protractor", "compass"]
+    page_id: Id
+    x: Coord
+    y: Coord
+    angle: Annotated[float, msgspec.Meta(ge=-720, le=720)] = 0.0
+    size: Annotated[float, msgspec.Meta(ge=0, le=4000)] = 0.0
+    shown: bool = True
+
+
 class BoardsNamespace(AuthedNamespace):
     def __init__(self, app: web.Application) -> None:
         super().__init__("/boards", app)
@@ -134,6 +153,21 @@ class BoardsNamespace(AuthedNamespace):
         msg: BoardOnly = self._decode(sid, data, BoardOnly)
         return {"seq": await self.service.control(sid, msg.board_id, state="ended",
                                                   pen="none")}
+
+    @acked
+    async def on_rename(self, sid: str, data: Any = None) -> dict[str, Any]:
+        msg: Rename = self._decode(sid, data, Rename)
+        return {"seq": await self.service.control(sid, msg.board_id, title=msg.title)}
+
+    @acked
+    async def on_instrument(self, sid: str, data: Any = None) -> dict[str, Any]:
+        msg: Instrument = self._decode(sid, data, Instrument, reliable=False)
+        if not self._buckets[sid][1].take():
+            return {}  # volatile: a moving instrument sends often, the last one wins
+        payload = msgspec.to_builtins(msg)
+        del payload["board_id"]
+        await self.service.instrument(sid, msg.board_id, payload)
+        return {}
 
     async def on_pointer(self, sid: str, data: Any = None) -> dict[str, Any] | None:
         """Volatile: over budget or malformed, it is dropped (an ack only if one was asked)."""

@@ -22,6 +22,8 @@ class BoardMeta(msgspec.Struct, frozen=True):
     pen: frozenset[int]
     created_at: float
     updated_at: float
+    page_count: int = 1  # as of the last snapshot
+
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -31,7 +33,7 @@ class Snapshot(msgspec.Struct, frozen=True):
 
 
 _COLS = ("id, school_id, class_id, slot_id, owner_id, title, state, pen_all, pen, created_at,"
-         " updated_at")
+         " updated_at, page_count")
 
 
 def _meta(r: aiosqlite.Row) -> BoardMeta:
@@ -39,7 +41,7 @@ def _meta(r: aiosqlite.Row) -> BoardMeta:
         id=r["id"], school_id=r["school_id"], class_id=r["class_id"], slot_id=r["slot_id"],
         owner_id=r["owner_id"], title=r["title"], state=r["state"], pen_all=bool(r["pen_all"]),
         pen=frozenset(json.loads(r["pen"])), created_at=r["created_at"],
-        updated_at=r["updated_at"],
+        updated_at=r["updated_at"], page_count=r["page_count"],
     )
 
 
@@ -82,6 +84,12 @@ async def set_controls(
     )
 
 
+async def set_title(conn: aiosqlite.Connection, board_id: int, title: str, now: float
+                    ) -> None:
+    await conn.execute("UPDATE boards SET title = ?, updated_at = ? WHERE id = ?",
+                       (title, now, board_id))
+
+
 async def touch(db: Database, board_id: int, now: float) -> None:
     await db.execute("UPDATE boards SET updated_at = ? WHERE id = ?", (now, board_id))
 
@@ -97,7 +105,7 @@ async def snapshot(db: Database, board_id: int) -> Snapshot:
 
 async def save_snapshot(
     db: Database, board_id: int, data: bytes, epoch: str, seq: int, now: float,
-    *, built_on: Snapshot | None = None,
+    *, built_on: Snapshot | None = None, page_count: int | None = None,
 ) -> bool:
     """Only ever moves forward, decided in SQL: True when written.
 
@@ -112,9 +120,11 @@ async def save_snapshot(
     async with db.transaction() as conn:
         cur = await conn.execute(
             "UPDATE boards SET snapshot = ?, snapshot_epoch = ?, snapshot_seq = ?,"
-            " updated_at = ? WHERE id = ? AND ((snapshot_epoch IS ? AND snapshot_seq < ?)"
+            " updated_at = ?, page_count = COALESCE(?, page_count)"
+            " WHERE id = ? AND ((snapshot_epoch IS ? AND snapshot_seq < ?)"
             " OR (snapshot_epoch IS NOT ? AND snapshot_epoch IS ? AND snapshot_seq <= ?))",
-            (data, epoch, seq, now, board_id, epoch, seq, epoch, base_epoch, base_seq),
+            (data, epoch, seq, now, page_count, board_id, epoch, seq, epoch, base_epoch,
+             base_seq),
         )
         return cur.rowcount == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from tests.conftest import LiveClient, live_clients
@@ -16,7 +17,7 @@ class BoardClient(LiveClient):
     """A real socketio.AsyncClient on /boards that records what the server sends."""
 
     NS = NS
-    EVENTS = ("pointer", "view", "pen", "state")
+    EVENTS = ("pointer", "view", "pen", "state", "import", "instrument")
 
     def __init__(self, base: str, token: str) -> None:
         super().__init__(base, token)
@@ -49,3 +50,11 @@ def stroke(item_id: str, page: str = "p1", n: int = 3, x: float = 0) -> dict[str
     return {"type": "add", "item": {"id": item_id, "kind": "stroke", "page_id": page,
                                      "points": [[x + i, x + i] for i in range(n)],
                                      "style": {"color": "#d62828", "width": 6}}}
+
+
+@pytest.fixture
+def cast(demo_accounts: list[dict[str, Any]]) -> Any:
+    """The class of the demo's first Charlemagne teacher (test_socket.Cast)."""
+    from tests.boards.test_socket import Cast
+
+    return Cast(demo_accounts)

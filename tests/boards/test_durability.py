@@ -26,7 +26,10 @@ def server_process(db_path: Path, port: int) -> Iterator[subprocess.Popen]:
     env = {**os.environ, "REALTIME_DB": str(db_path), "REALTIME_SECRET": "s" * 40,
            "REALTIME_KDF_TIME_COST": str(TEST_KDF[0]),
            "REALTIME_KDF_MEMORY_KIB": str(TEST_KDF[1]), "REDIS_URL": "",
-           "REALTIME_BOARD_SNAPSHOT_EVERY": "200"}
+           "REALTIME_BOARD_SNAPSHOT_EVERY": "200",
+           # Durability is what these tests check, not admission control: on a loaded
+           # machine a lagging loop would refuse ops (rate_limited) and fail them for that.
+           "REALTIME_BOARD_ADMIT_LAG_MS": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "realtime", "serve", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -24,6 +24,7 @@ from realtime.boards.ops import (
     Restore,
     Style,
     Update,
+    UpdateMany,
 )
 from realtime.errors import Refusal
 
@@ -252,3 +253,35 @@ def test_append_extends_the_states_own_list_and_undo_still_restores() -> None:
     state.apply(Append(item_id="s", points=[(1, 1)]), TEACHER, LIMITS)
     assert len(redo.items[0].points) == 802  # the history's copy is not the live list
     assert BoardState.load(state.dump()).snapshot() == state.snapshot()
+
+
+def test_update_many_is_one_change_and_one_undo() -> None:
+    """A selection recoloured (or resized) at once: one op, one undo brings every item back;
+    a pupil may not slip someone else's item into it."""
+    s = BoardState.new()
+    s.apply(Add(item=rect("r")), TEACHER, LIMITS)
+    s.apply(Add(item=stroke("s")), ALICE, LIMITS)
+    green = Style(color="#15803d")
+    s.apply(UpdateMany(updates=[Update(item_id="r", set=ItemPatch(style=green)),
+                                Update(item_id="s", set=ItemPatch(style=green))]),
+            TEACHER, LIMITS)
+    assert s.items["r"].style.color == s.items["s"].style.color == "#15803d"
+    undo = s.undo_candidate(TEACHER, LIMITS)
+    assert isinstance(undo, UpdateMany) and len(undo.updates) == 2
+    s.apply(undo, TEACHER, LIMITS, origin="undo")
+    assert s.items["r"].style.color == s.items["s"].style.color == "#1a1a1a"
+    with pytest.raises(Refusal) as refused:
+        s.apply(UpdateMany(updates=[Update(item_id="s", set=ItemPatch(style=green)),
+                                    Update(item_id="r", set=ItemPatch(style=green))]),
+                ALICE, LIMITS)
+    assert refused.value.code == "forbidden"
+    assert s.items["s"].style.color == "#1a1a1a"  # nothing applied
+    with pytest.raises(Refusal):
+        s.apply(UpdateMany(updates=[Update(item_id="s", set=ItemPatch(style=green))] * 2),
+                TEACHER, LIMITS)
+    # Through the wire shape, as a client sends it.
+    op = msgspec.convert({"type": "update_many", "updates": [
+        {"type": "update", "item_id": "r", "set": {"box": {"x": 1, "y": 2, "w": 3, "h": 4}}}]},
+        Op)
+    s.apply(op, TEACHER, LIMITS)
+    assert s.items["r"].box == Box(x=1, y=2, w=3, h=4)

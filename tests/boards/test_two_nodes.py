@@ -8,6 +8,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tests.boards.conftest import stroke
+from tests.boards.pdfs import worksheet_pdf
+from tests.boards.test_import import fetch, upload
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import two_nodes
 
@@ -42,3 +44,32 @@ async def test_ops_cross_nodes_through_redis(
     snap_a = (await late_a.call("join", {"board_id": board}))["snapshot"]
     snap_b = (await late_b.call("join", {"board_id": board}))["snapshot"]
     assert snap_a == snap_b and len(snap_a["items"]) == 21
+
+
+async def test_imported_pages_and_instruments_reach_the_other_node(
+    start_server: Any, board_client: Any, tmp_path: Path, demo_db_path: Path,
+    redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
+) -> None:
+    """A PDF imported through node A: a pupil on node B sees each page and the progress, and
+    gets its image from B; a rename and the teacher's ruler cross too."""
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
+    cast = Cast(demo_accounts)
+    board = await create_board(a, cast)
+    teacher = await board_client(cast.teacher, base=a)
+    alice = await board_client(cast.alice, base=b)
+    for c in (teacher, alice):
+        assert (await c.call("join", {"board_id": board}))["ok"]
+    status, body = await upload(a, cast.teacher, board, worksheet_pdf(3))
+    assert status == 201, body
+    await alice.wait_for(lambda: len(alice.events["import"]) == 3)
+    added = [o["op"]["page"]["id"] for o in alice.ops if o["op"]["type"] == "add_page"]
+    assert added == [p["id"] for p in body["pages"]]
+    status, jpeg, mime = await fetch(b, cast.alice, body["pages"][0]["image"])
+    assert status == 200 and mime == "image/jpeg" and jpeg.startswith(b"\xff\xd8")
+    renamed = await teacher.call("rename", {"board_id": board, "title": "Fiche 2"})
+    await alice.wait_seq(renamed["seq"])
+    assert alice.ops[-1]["op"]["title"] == "Fiche 2"
+    ruler = {"board_id": board, "kind": "ruler", "page_id": "p1", "x": 10, "y": 20}
+    assert (await teacher.call("instrument", ruler))["ok"]
+    await alice.wait_for(lambda: alice.events["instrument"])
+    assert alice.events["instrument"][-1]["kind"] == "ruler"

@@ -6,12 +6,8 @@
 import { api } from './api.js';
 import { isIsoDate } from './dates.js';
 import { h, replace, setTitle } from './dom.js';
-import { renderAbsences } from './pages/absences.js';
 import { renderHome } from './pages/home.js';
 import { renderLogin } from './pages/login.js';
-import { renderRoll } from './pages/roll.js';
-import { renderVieScolaire } from './pages/vie-scolaire.js';
-import { renderMessages } from './pages/messages.js';
 import { connect, disconnect, liveStatus } from './socket.js';
 
 const root = document.getElementById('app');
@@ -133,11 +129,14 @@ async function route() {
   }
   if (messages) {
     const id = messages[1];
-    messagesPage = renderMessages(root, {
-      me: state.me, tz: state.tz, status: state.status, open: go,
-      conversationId: id === 'new' ? 'new' : id ? Number(id) : null,
+    leavePage = lazyPage(() => import('./pages/messages.js'), ({ renderMessages }) => {
+      const page = renderMessages(root, {
+        me: state.me, tz: state.tz, status: state.status, open: go,
+        conversationId: id === 'new' ? 'new' : id ? Number(id) : null,
+      });
+      messagesPage = page;
+      return () => page.close(); // the page itself: `messagesPage` is reset before leaving
     });
-    leavePage = () => messagesPage?.close();
     return undefined;
   }
   const courseDoc = path.match(/^\/docs\/(\d+)$/);
@@ -148,17 +147,20 @@ async function route() {
   }
   const date = params.get('date');
   if (path === '/appel') { // #/appel?slot=<id>&date=… or ?permanence=<id>
-    leavePage = renderRoll(root, { slotId: Number(params.get('slot')) || null,
-      hallId: Number(params.get('permanence')) || null, date: isIsoDate(date) ? date : null });
+    leavePage = lazyPage(() => import('./pages/roll.js'), ({ renderRoll }) =>
+      renderRoll(root, { slotId: Number(params.get('slot')) || null,
+        hallId: Number(params.get('permanence')) || null, date: isIsoDate(date) ? date : null }));
     return undefined;
   }
   if (path === '/vie-scolaire') {
-    leavePage = renderVieScolaire(root, { date: isIsoDate(date) ? date : null });
+    leavePage = lazyPage(() => import('./pages/vie-scolaire.js'), ({ renderVieScolaire }) =>
+      renderVieScolaire(root, { date: isIsoDate(date) ? date : null }));
     return undefined;
   }
   if (path === '/absences') {
-    leavePage = renderAbsences(root, { me: state.me,
-      noticeId: Number(params.get('notice')) || null }); // a tapped Web Push notification
+    leavePage = lazyPage(() => import('./pages/absences.js'), ({ renderAbsences }) =>
+      renderAbsences(root, { me: state.me, // noticeId: a tapped Web Push notification
+        noticeId: Number(params.get('notice')) || null }));
     return undefined;
   }
   renderHome(root, {

@@ -221,20 +221,35 @@ def _fit(text: str, font: str, size: float, width: float) -> str:
     return text + "..."
 
 
-def render_pdf(title: str, pages: Sequence[Page], items: Iterable[Item], images: layout.Images
-               ) -> bytes:
-    """One A4 landscape sheet per board page (what a school prints), the board scaled to the
-    sheet's width under the board's title, with the same drawing as the SVG."""
-    from reportlab.lib.colors import HexColor
+def _sheet() -> tuple[float, float, float, float, float, float]:
+    """A4 landscape: its width and height, the margin, board units → points, and where the
+    board stands (its height and its top, in PDF points from the bottom)."""
     from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.pdfgen.canvas import Canvas
 
-    font, glyphs = _pdf_font()
     sheet_w, sheet_h = landscape(A4)
     margin, header, footer = 28.0, 26.0, 20.0
     scale = (sheet_w - 2 * margin) / PAGE_W
     board_h = PAGE_H * scale
     board_top = sheet_h - (sheet_h - header - board_h - footer) / 2 - header
+    return sheet_w, sheet_h, margin, scale, board_h, board_top
+
+
+def board_crop() -> tuple[float, float, float, float]:
+    """What to cut from a sheet's left, bottom, right and top to keep the board alone (the
+    « Reprendre le cours » thumbnails are page 1 of the export, cropped)."""
+    sheet_w, sheet_h, margin, scale, board_h, board_top = _sheet()
+    return margin, board_top - board_h, sheet_w - margin - PAGE_W * scale, sheet_h - board_top
+
+
+def render_pdf(title: str, pages: Sequence[Page], items: Iterable[Item], images: layout.Images
+               ) -> bytes:
+    """One A4 landscape sheet per board page (what a school prints), the board scaled to the
+    sheet's width under the board's title, with the same drawing as the SVG."""
+    from reportlab.lib.colors import HexColor
+    from reportlab.pdfgen.canvas import Canvas
+
+    font, glyphs = _pdf_font()
+    sheet_w, sheet_h, margin, scale, board_h, board_top = _sheet()
     heading = _fit(_pdf_text(title, glyphs), font, 14, sheet_w - 2 * margin)
 
     out = io.BytesIO()

@@ -20,6 +20,8 @@ function sameOp(a, b) {
     case 'add': return a.item.id === b.item?.id;
     case 'append': return a.item_id === b.item_id && a.points.length === b.points?.length;
     case 'update': return a.item_id === b.item_id;
+    case 'update_many': return a.updates.length === b.updates?.length
+      && a.updates.every((u, i) => u.item_id === b.updates[i]?.item_id);
     case 'move':
     case 'remove': return String(a.item_ids) === String(b.item_ids);
     case 'clear':
@@ -94,6 +96,8 @@ export class BoardConnection {
     s.on('state', mine((msg) => this.on.state(msg.state)));
     s.on('view', mine((msg) => this.on.view(msg)));
     s.on('pointer', mine((msg) => this.on.pointer(msg)));
+    s.on('import', mine((msg) => this.on.importProgress?.(msg))); // pages being imported
+    s.on('instrument', mine((msg) => this.on.instrument?.(msg))); // the teacher's ruler…
     s.on('reset', mine(() => this.resync())); // the server lost the history: start afresh
   }
 

@@ -10,6 +10,11 @@ export function whenImagesLoad(fn) {
   onImageLoad = fn;
 }
 
+/** Start loading an image now (the next page's background: turning to it is then instant). */
+export function preload(src) {
+  if (src) image(src);
+}
+
 function image(src) {
   let img = images.get(src);
   if (!img) {

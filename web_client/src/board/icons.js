@@ -27,6 +27,18 @@ const PATHS = {
   lock: 'M6 11h12v10H6z M8 11V7a4 4 0 0 1 8 0v4',
   back: 'M11 5l-7 7 7 7 M4 12h16',
   chat: 'M4 5h16v11H10l-4 4v-4H4z M8 9h8 M8 12h5',
+  select: 'M5 3l5 16 2.5-6.5L19 10z M13 13l6 6',
+  image: 'M3 5h18v14H3z M3 16l5-5 4 4 3-3 6 6 M15.5 9.5m-1.5 0a1.5 1.5 0 1 0 3 0a1.5 1.5 0 1 0-3 0',
+  ruler: 'M2 15L15 2l7 7L9 22z M6 11l2 2 M9 8l3 3 M12 5l2 2 M14 17l-2-2 M17 14l-3-3',
+  square: 'M4 20V4l16 16z M8 16v-3h3',
+  protractor: 'M2 18a10 10 0 0 1 20 0z M12 18l5-7 M12 8v2 M6.3 10.3l1.4 1.4 M17.7 10.3l-1.4 1.4',
+  import: 'M6 3h8l4 4v14H6z M12 9v8 M8.5 13.5L12 17l3.5-3.5',
+  pages: 'M4 4h7v7H4z M13 4h7v7h-7z M4 13h7v7H4z M13 13h7v7h-7z',
+  session: 'M4 6h16 M4 12h16 M4 18h16',
+  compass: 'M12 3v3 M12 6l-6 15 M12 6l6 15 M12 6m-2 0a2 2 0 1 0 4 0a2 2 0 1 0-4 0 M8 15h8',
+  up: 'M12 19V5 M6 11l6-6 6 6',
+  down: 'M12 5v14 M6 13l6 6 6-6',
+  trash: 'M4 7h16 M9 7V4h6v3 M6 7l1 13h10l1-13 M10 11v6 M14 11v6',
 };
 
 export function icon(name) {

@@ -35,6 +35,7 @@ export function attachInput(ctx) {
     else if (tool === 'eraser') g = { tool, pageId, erased: [] };
     else if (tool === 'laser') g = { tool, pageId, last: 0 };
     else if (tool === 'pan') g = { tool, client: [e.clientX, e.clientY] };
+    else if (tool === 'select') g = { tool, sel: ctx.selection.begin(point, e) };
     else if (tool === 'text') { e.preventDefault(); ctx.openText(point[0], point[1], e.clientX, e.clientY); return; }
     if (!g) return;
     e.preventDefault();
@@ -43,15 +44,17 @@ export function attachInput(ctx) {
     move(e);
   }
 
-  function startStroke(tool, pageId, point) {
+  function startStroke(tool, pageId, start) {
     const kind = tool === 'pen' ? 'stroke' : 'highlighter';
+    const guide = ctx.guide?.(start) ?? null; // an instrument's edge this stroke starts on
+    const point = guide ? guide(start) : start;
     const item = { id: newId(ctx.me()?.id), kind, page_id: pageId, style: ctx.style(kind),
       points: [point] };
     const op = { type: 'add', item: { ...item, style: { ...item.style }, points: [point] } };
     view.hold(item.id);
     ctx.local(op);
     const sender = new StrokeSender(ctx, op);
-    return { tool, pageId, id: item.id, sender, count: 1, last: point };
+    return { tool, pageId, id: item.id, sender, count: 1, last: point, guide };
   }
 
   function move(e) {
@@ -64,6 +67,7 @@ export function attachInput(ctx) {
       case 'highlighter': return grow(g, all.map(at));
       case 'eraser': return erase(g, all.map(at));
       case 'laser': return pointLaser(g, at(e));
+      case 'select': return ctx.selection.move(g.sel, at(e));
       case 'pan': {
         const k = view.unitsPerPixel();
         ctx.panBy((g.client[0] - e.clientX) * k, (g.client[1] - e.clientY) * k);
@@ -77,9 +81,11 @@ export function attachInput(ctx) {
     }
   }
 
-  function grow(g, points) {
+  function grow(g, raw) {
     const item = ctx.state.items.get(g.id);
     if (!item || g.sender.dead) return;
+    // Along a ruler's edge (or around the compass), the stroke follows the instrument.
+    const points = g.guide ? raw.map(g.guide) : raw;
     const fresh = [];
     for (const p of points) {
       if (Math.hypot(p[0] - g.last[0], p[1] - g.last[1]) < MIN_STEP) continue;
@@ -161,6 +167,7 @@ export function attachInput(ctx) {
     gestures.delete(e.pointerId);
     if (g.tool === 'pen' || g.tool === 'highlighter') finishStroke(g);
     else if (g.tool === 'eraser') finishErase(g);
+    else if (g.tool === 'select') ctx.selection.end(g.sel, e);
     else if (SHAPES.has(g.tool)) {
       view.preview(e.pointerId, null);
       const [x1, y1] = g.from;
@@ -185,6 +192,7 @@ export function attachInput(ctx) {
       if (g.tool === 'pen' || g.tool === 'highlighter') finishStroke(g);
       if (g.tool === 'eraser') finishErase(g);
       if (SHAPES.has(g.tool)) view.preview(pointerId, null);
+      if (g.tool === 'select') ctx.selection.end(g.sel, { type: 'pointercancel' });
     }
     gestures.clear();
   };

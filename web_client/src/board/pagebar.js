@@ -13,7 +13,7 @@ export const BACKGROUNDS = [
 const hidden = (text) => h('span', { class: 'visually-hidden' }, text);
 
 /**
- * `on`: previous(), next(), addPage(background), zoom(delta), follow(), fullscreen().
+ * `on`: previous(), next(), addPage(background), zoom(delta), follow(), fullscreen(), pages().
  * `teacher` shows « Ajouter une page » and names the follow toggle « Partager ma vue ».
  */
 export function pageBar(on, { teacher }) {
@@ -41,10 +41,12 @@ export function pageBar(on, { teacher }) {
   const full = h('button', { type: 'button', class: 'btn tool', onclick: () => on.fullscreen() },
     icon('fullscreen'), h('span', { class: 'label-wide' }, 'Plein écran'));
 
+  const pages = h('button', { type: 'button', class: 'btn tool pages-button', title: 'Toutes les pages',
+    onclick: () => on.pages() }, icon('pages'), h('span', { class: 'label-wide' }, 'Pages'));
   const end = h('div', { class: 'bar-group' }, follow, full); // the page adds « Questions » here
   const el = h('div', { class: 'page-bar' },
     h('div', { class: 'bar-group', role: 'group', 'aria-label': 'Pages' },
-      previous, counter, next, teacher ? menu : null),
+      previous, counter, next, pages, teacher ? menu : null),
     h('div', { class: 'bar-group', role: 'group', 'aria-label': 'Zoom' }, zoomOut, zoomText, zoomIn),
     end);
 

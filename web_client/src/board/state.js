@@ -120,6 +120,9 @@ const APPLY = {
     state.items.set(id, next);
     change.redraw.add(item.page_id);
   },
+  update_many(state, { updates = [] }, change) { // a selection resized or restyled at once
+    for (const update of updates) APPLY.update(state, update, change);
+  },
   move(state, { item_ids: ids = [], dx = 0, dy = 0 }, change) {
     for (const id of ids) {
       const item = state.items.get(id);

@@ -2,8 +2,10 @@
 // Buttons are toggles (`aria-pressed`) with their name in text, ≥ 48 px (64 px on a TBI).
 import { h } from '../dom.js';
 import { icon } from './icons.js';
+import { INSTRUMENTS } from './instruments.js';
 
 export const TOOLS = [
+  ['select', 'Sélection'],
   ['pen', 'Stylo'],
   ['highlighter', 'Surligneur'],
   ['line', 'Trait'],
@@ -34,9 +36,12 @@ export const WIDTHS = [
 
 const hidden = (text) => h('span', { class: 'visually-hidden' }, text);
 
-/** The tools column. `on`: tool(name), colour(hex), width(n), undo(), redo(). */
+/**
+ * The tools column. `on`: tool(name), colour(hex), width(n), undo(), redo(), image(),
+ * instrument(kind), remove() (the selection).
+ */
 export function drawingTools(on) {
-  const buttons = { tools: new Map(), colours: new Map(), widths: new Map() };
+  const buttons = { tools: new Map(), colours: new Map(), widths: new Map(), instruments: new Map() };
   const toggle = (group, key, content, label, onclick, cls = '') => {
     const b = h('button', { type: 'button', class: `btn tool ${cls}`, 'aria-pressed': 'false',
       title: label, dataset: { key: String(key) }, onclick }, content);
@@ -48,12 +53,21 @@ export function drawingTools(on) {
   const redo = h('button', { type: 'button', class: 'btn tool', title: 'Rétablir (Ctrl+Y)',
     'aria-keyshortcuts': 'Control+Y', onclick: () => on.redo() }, icon('redo'), hidden('Rétablir'));
 
+  const image = h('button', { type: 'button', class: 'btn tool', title: 'Insérer une image',
+    onclick: () => on.image() }, icon('image'), hidden('Insérer une image'));
+  const remove = h('button', { type: 'button', class: 'btn tool danger', title: 'Supprimer la sélection',
+    'aria-keyshortcuts': 'Delete', onclick: () => on.remove() }, icon('trash'), hidden('Supprimer la sélection'));
+  const instruments = h('div', { class: 'tool-group', role: 'group', 'aria-label': 'Instruments' },
+    INSTRUMENTS.map(([kind, label]) => toggle('instruments', kind, [icon(kind), hidden(label)], label,
+      () => on.instrument(kind))));
   const el = h('div', { class: 'board-tools', role: 'toolbar', 'aria-label': 'Outils de dessin',
     'aria-orientation': 'vertical' },
   h('div', { class: 'tool-group', role: 'group', 'aria-label': 'Outils' },
     TOOLS.map(([name, label]) => toggle('tools', name, [icon(name), hidden(label)], label,
       () => on.tool(name)))),
-  h('div', { class: 'tool-group', role: 'group', 'aria-label': 'Annuler, rétablir' }, undo, redo),
+  h('div', { class: 'tool-group', role: 'group', 'aria-label': 'Annuler, rétablir, image, supprimer' },
+    undo, redo, image, remove),
+  instruments,
   h('div', { class: 'tool-group', role: 'group', 'aria-label': 'Couleurs' },
     COLOURS.map(([hex, label]) => toggle('colours', hex,
       [h('span', { class: 'swatch', style: `background:${hex}`, 'aria-hidden': 'true' }), hidden(label)],
@@ -75,7 +89,7 @@ export function drawingTools(on) {
   });
 
   /** Reflect the choices and whether this person may draw now. */
-  function update({ tool, colour, width, canDraw }) {
+  function update({ tool, colour, width, canDraw, teacher = false, selected = 0, shown = () => false }) {
     const mark = (group, current) => {
       for (const [key, b] of buttons[group]) b.setAttribute('aria-pressed', String(key === current));
     };
@@ -86,6 +100,13 @@ export function drawingTools(on) {
     for (const group of ['colours', 'widths']) for (const b of buttons[group].values()) b.disabled = !canDraw;
     undo.disabled = !canDraw;
     redo.disabled = !canDraw;
+    image.disabled = !canDraw;
+    remove.disabled = !canDraw || !selected;
+    instruments.hidden = !teacher;
+    for (const [kind, b] of buttons.instruments) {
+      b.setAttribute('aria-pressed', String(shown(kind)));
+      b.disabled = !canDraw;
+    }
   }
 
   return { el, update };

@@ -29,6 +29,8 @@ export class BoardView {
     this.topDirty = true;
     this.frameId = 0;
     this.redraws = 0; // how many full redraws (the tests and the curious read it)
+    this.overlays = []; // (ctx, unitsPerPixel) => void, drawn on the upper canvas
+    this.listeners = new Set(); // () => void after a layout, page or viewport change
     whenImagesLoad(() => this.invalidate());
     this.resizer = new ResizeObserver(() => this.layout());
     this.resizer.observe(this.el);
@@ -57,6 +59,13 @@ export class BoardView {
 
   invalidate() {
     this.full = true;
+    this.topDirty = true;
+    this.schedule();
+    for (const fn of this.listeners) fn();
+  }
+
+  /** The upper canvas again (a selection or a lasso changed). */
+  redrawTop() {
     this.topDirty = true;
     this.schedule();
   }
@@ -212,6 +221,7 @@ export class BoardView {
       if (item.page_id === this.pageId) drawItem(ctx, item);
     }
     for (const item of this.previews.values()) if (item.page_id === this.pageId) drawItem(ctx, item);
+    for (const draw of this.overlays) draw(ctx, this.unitsPerPixel()); // selection, lasso
     this.drawLasers(ctx, now);
   }
 

@@ -5,9 +5,10 @@ import { h, replace } from '../dom.js';
 
 const STATES = { live: 'En direct', locked: 'Verrouillé', ended: 'Terminé' };
 
-function when(iso, timeZone) {
-  const d = new Date(iso);
-  if (!iso || Number.isNaN(d.getTime())) return '';
+/** The server gives seconds since 1970 (a float); Date wants milliseconds. */
+export function when(seconds, timeZone) {
+  const d = new Date(Number(seconds) * 1000);
+  if (!seconds || Number.isNaN(d.getTime())) return '';
   return new Intl.DateTimeFormat('fr-FR', {
     weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone,
   }).format(d);
@@ -61,7 +62,8 @@ function classBoards(ctx, c, { teacher, single }) {
     replace(list, boards.length
       ? [teacher ? h('p', { class: 'boards-resume' }, 'Reprendre le cours') : null,
         h('ul', { class: 'boards-list', 'aria-label': `Tableaux : ${heading}` },
-          boards.map((b) => boardRow(ctx, b)))]
+          [...boards].sort((a, b) => (b.updated_at ?? b.created_at) - (a.updated_at ?? a.created_at))
+            .map((b) => boardRow(ctx, b, c.name)))]
       : h('p', { class: 'empty' }, teacher ? 'Aucun tableau pour cette classe.' : 'Aucun tableau pour le moment.'));
   }, (err) => {
     list.removeAttribute('aria-busy');
@@ -80,13 +82,20 @@ function classBoards(ctx, c, { teacher, single }) {
     list);
 }
 
-function boardRow(ctx, b) {
+function boardRow(ctx, b, className) {
+  const pages = b.page_count ?? 1;
+  const date = when(b.updated_at ?? b.created_at, ctx.tz);
   return h('li', { class: 'board-row', 'data-board-id': b.id },
+    h('img', { class: 'board-thumb', src: `/api/boards/${encodeURIComponent(b.id)}/thumbnail.png?v=${encodeURIComponent(b.updated_at ?? '')}`,
+      alt: '', loading: 'lazy', width: '144', height: '81' }),
     h('div', { class: 'board-row-text' },
       h('p', { class: 'board-row-title' }, b.title),
       h('p', { class: 'board-row-meta' },
-        [b.owner_name, STATES[b.state] ?? b.state, when(b.updated_at ?? b.created_at, ctx.tz)]
-          .filter(Boolean).join(' · '))),
+        [className ? `Classe ${className}` : null, `${pages} page${pages > 1 ? 's' : ''}`,
+          STATES[b.state] ?? b.state].filter(Boolean).join(' · ')),
+      h('p', { class: 'board-row-meta board-row-date' },
+        [b.owner_name, date ? h('time', { datetime: new Date(Number(b.updated_at ?? b.created_at) * 1000).toISOString() }, date) : null]
+          .filter(Boolean).flatMap((x, i) => (i ? [' · ', x] : [x])))),
     h('a', { class: 'btn', href: `#/boards/${encodeURIComponent(b.id)}`,
       'aria-label': `Ouvrir le tableau ${b.title}` }, 'Ouvrir'));
 }

@@ -1,0 +1,3 @@
+-- « Reprendre le cours » shows each board's page count without decoding its snapshot: written
+-- with every snapshot (a board open on a server reports its live count instead).
+ALTER TABLE boards ADD COLUMN page_count INTEGER NOT NULL DEFAULT 1;
