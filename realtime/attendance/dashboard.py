@@ -4,6 +4,7 @@ is not taken `attendance_overdue_min` minutes after the start."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from realtime.attendance import store
@@ -16,6 +17,7 @@ from realtime.attendance.context import (
 )
 from realtime.attendance.model import RollHeader, RollState, minutes_since_start, overdue
 from realtime.directory import reads as directory
+from realtime.directory.model import CourseSlot
 from realtime.errors import not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, SchoolRef, may
@@ -149,13 +151,17 @@ class DashboardService:
                     " VALUES (?, ?, ?)", (s.id, day, self.ctx.clock()))
                 if cur.rowcount == 0:
                     continue
+                who = r.replacement_id if r is not None and r.replacement_id else s.teacher_id
+                conn.on_commit(functools.partial(self._remind, s, who, day))
             sent += 1
-            who = r.replacement_id if r is not None and r.replacement_id else s.teacher_id
-            message = {"slot_id": s.id, "date": day, "start": s.start, "end": s.end,
-                       "subject": s.subject, "room": s.room,
-                       "message": f"L'appel de {s.start} ({s.subject}, salle {s.room}) n'est "
-                                  "pas encore fait."}
-            await self.ctx.emit("reminder", message, teacher_room(who))
-            await self.ctx.emit("overdue", {"slot_id": s.id, "date": day},
-                                dashboard_room(s.school_id, day))
         return sent
+
+    async def _remind(self, s: CourseSlot, who: int, day: str) -> None:
+        """After the commit that recorded it: the teacher, and the vie scolaire's screen."""
+        message = {"slot_id": s.id, "date": day, "start": s.start, "end": s.end,
+                   "subject": s.subject, "room": s.room,
+                   "message": f"L'appel de {s.start} ({s.subject}, salle {s.room}) n'est "
+                              "pas encore fait."}
+        await self.ctx.emit("reminder", message, teacher_room(who))
+        await self.ctx.emit("overdue", {"slot_id": s.id, "date": day},
+                            dashboard_room(s.school_id, day))
