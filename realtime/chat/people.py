@@ -29,17 +29,19 @@ async def people(db: Database, ids: list[int]) -> dict[int, Person]:
     users = [u for u in (await directory.users(db, ids)).values() if not u.disabled]
     if not users:
         return {}
-    uids = [u.id for u in users]
-    taught = await directory.classes_of_teachers(db, uids)
-    placed = await directory.placements(db, uids)
-    children = await directory.children_of(db, uids)
+    # Each kind of link asked only of those who can have it: a teacher's classes (teachings
+    # and timetable), a pupil's class, a guardian's children's classes and schools.
+    taught = await directory.classes_of_teachers(
+        db, [u.id for u in users if u.role is Role.TEACHER])
+    placed = await directory.placements(db, [u.id for u in users if u.role is Role.STUDENT])
+    children = await directory.children_of(db, [u.id for u in users if u.role is Role.PARENT])
     out: dict[int, Person] = {}
     for u in users:
         schools = {u.school_id} if u.school_id is not None else set()
-        classes = set(taught[u.id])
+        classes = set(taught.get(u.id, ()))
         if u.id in placed:
             classes.add(placed[u.id].class_id)
-        for child in children[u.id]:
+        for child in children.get(u.id, ()):
             classes.add(child.class_id)
             schools.add(child.school_id)
         out[u.id] = Person(id=u.id, name=u.name, role=u.role.value,

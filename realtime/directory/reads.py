@@ -11,6 +11,7 @@ Every read takes a `Source`: the `Database`, or the connection of a transaction 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,8 +34,8 @@ async def _all(src: Source, sql: str, params: Iterable[Any] = ()) -> list[Any]:
 
 
 # Ids per query: SQLite caps the parameters of one statement (32766 since 3.32, 999 before),
-# and a département's pupils or families exceed that.
-CHUNK = 500
+# and a département's pupils or families exceed that; a statement may take its ids twice.
+CHUNK = 10_000 if sqlite3.sqlite_version_info >= (3, 32) else 400
 
 
 async def _each(src: Source, sql: Callable[[str], str], ids: list[int], *,
