@@ -157,7 +157,8 @@ def parse_cpus(text: str | None) -> set[int] | None:
 
 
 def spawn_server(name: str, args: list[str], env: dict[str, str], log: Path,
-                 cpus: set[int] | None = None) -> Server:
+                 cpus: set[int] | None = None, cwd: Path = ROOT) -> Server:
+    """`cwd` is the checkout whose code runs (`python -m` imports from it first)."""
     port = free_port()
 
     def pin() -> None:  # in the child before exec: every thread of the server inherits it
@@ -165,7 +166,7 @@ def spawn_server(name: str, args: list[str], env: dict[str, str], log: Path,
             os.sched_setaffinity(0, cpus)
 
     with log.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=cwd,
                                 env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT,
                                 preexec_fn=pin if cpus else None)
     return Server(name, proc, f"http://127.0.0.1:{port}", log)
@@ -185,8 +186,8 @@ def log_tail(log: Path) -> str:
 
 
 async def start_server(name: str, args: list[str], env: dict[str, str], log: Path,
-                       cpus: set[int] | None = None) -> Server:
-    server = spawn_server(name, args, env, log, cpus)
+                       cpus: set[int] | None = None, cwd: Path = ROOT) -> Server:
+    server = spawn_server(name, args, env, log, cpus, cwd)
     proc = server.proc
     assert proc is not None
     deadline = time.monotonic() + 30

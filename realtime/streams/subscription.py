@@ -49,6 +49,10 @@ class QueueSubscription(Subscription):
         self.stream = stream
         self.epoch = start.epoch
         self.last = start.seq
+        # The newest event known to be queued in order (or consumed), as (epoch, seq): what
+        # `offer` may follow, and what the store may skip decoding (`has`).
+        self.tail_epoch = start.epoch
+        self.tail = start.seq
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._overflowed = False
         self._closed = False
@@ -63,7 +67,22 @@ class QueueSubscription(Subscription):
             # A consumer this far behind reads from history instead of holding memory.
             self._overflowed = True
             return
+        if event.epoch == self.tail_epoch and event.seq == self.tail + 1:
+            self.tail = event.seq
         self._queue.put_nowait(event)
+
+    def offer(self, event: StreamEvent) -> None:
+        """An event this process appended, handed over without waiting for pub/sub to
+        bring it back — only when it follows what is already queued, so that it never opens
+        a gap (a gap costs a read of history): otherwise pub/sub brings it, as before. The
+        copy pub/sub brings later is a duplicate, dropped by seq (or not even decoded: see
+        `has`)."""
+        if event.epoch == self.tail_epoch and event.seq == self.tail + 1:
+            self.push(event)
+
+    def has(self, epoch: str, seq: int) -> bool:
+        """This event is queued or consumed already: a copy of it changes nothing."""
+        return epoch == self.tail_epoch and seq <= self.tail
 
     def check(self, head: Position | None = None) -> None:
         if not self._closed:
@@ -98,6 +117,7 @@ class QueueSubscription(Subscription):
                     continue  # a duplicate, or already read from history
                 if item.epoch == self.epoch and item.seq == self.last + 1:
                     self.last = item.seq
+                    self._follow_last()
                     yield item
                     continue
                 self.store.gaps += 1  # counted for the metrics
@@ -121,10 +141,17 @@ class QueueSubscription(Subscription):
             for event in result.events:
                 if event.seq > self.last:
                     self.last = event.seq
+                    self._follow_last()
                     yield event
         else:
             self.epoch, self.last = result.epoch, result.head
+            self._follow_last()
             yield result
+
+    def _follow_last(self) -> None:
+        """What was consumed is known too (after a read of history, or a new epoch)."""
+        if self.tail_epoch != self.epoch or self.tail < self.last:
+            self.tail_epoch, self.tail = self.epoch, self.last
 
     def catch_up(self) -> None:
         """Queue a resume from the starting position (behind, ahead or in another epoch)."""
@@ -153,6 +180,7 @@ async def start_subscription(
     head = await store.head(stream)
     start = after or head
     sub.epoch, sub.last = start.epoch, start.seq
+    sub.tail_epoch, sub.tail = start.epoch, start.seq
     if start != head:
         sub.catch_up()
     return sub

@@ -102,7 +102,7 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     # The parent's page received the absence, live; the reason is given from the notice.
     notice = parent.locator(".notice-item").filter(has_text=cast.student["name"])
     await expect(notice).to_contain_text("absent")
-    await expect(parent.get_by_text("1 notification(s) non lue(s)")).to_be_visible()
+    await expect(parent.get_by_text("1 notification non lue")).to_be_visible()
     wide = await parent.evaluate(
         """() => [...document.querySelectorAll('body *')]
              .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth)

@@ -516,6 +516,7 @@ async def test_resume_cards_show_real_dates_pages_and_thumbnails(
             today, today - dt.timedelta(days=1), today + dt.timedelta(days=1))
         assert "1970" not in stamp
         thumb = card.locator("img.board-thumb")
+        await thumb.scroll_into_view_if_needed()  # loading="lazy": it loads once on screen
         await eventually(lambda t=thumb: t.evaluate("i => i.complete && i.naturalWidth"),
                          lambda v: v > 100)
         # The worksheet's first page, not the blank page 1: its blue band is in the picture.

@@ -21,6 +21,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from realtime.chat.french import de
+
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=10_000)  # a loaded CI machine may be slower than a laptop
 
@@ -329,7 +331,7 @@ async def test_parent_sees_their_children(
     await expect(toggle).to_have_attribute("aria-expanded", "false")
     await toggle.click()
     await expect(toggle).to_have_attribute("aria-expanded", "true")
-    day = card.get_by_role("region", name=f"Emploi du temps du jour de {child['name']}")
+    day = card.get_by_role("region", name=f"Emploi du temps du jour {de(child['name'])}")
     await expect(day).to_contain_text(french_date(monday))
     query = f"/api/timetable?date={monday}&student_id={child['id']}"
     slots = (await api_json(page, base, query))["slots"]

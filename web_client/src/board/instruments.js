@@ -13,12 +13,7 @@ export const CM = 48; // board units per centimetre on the sheet (a 1920-unit bo
 const SEND_EVERY_MS = 70;
 const SNAP_PX = 28; // how close to an edge (screen pixels) a stroke must start to follow it
 
-export const INSTRUMENTS = [
-  ['ruler', 'Règle'],
-  ['square', 'Équerre'],
-  ['protractor', 'Rapporteur'],
-  ['compass', 'Compas'],
-];
+export { INSTRUMENTS } from './instrument-kinds.js';
 
 const DEFAULTS = {
   ruler: { size: 20 * CM, x: 420, y: 640, angle: 0 },

@@ -2,7 +2,7 @@
 // Buttons are toggles (`aria-pressed`) with their name in text, ≥ 48 px (64 px on a TBI).
 import { h } from '../dom.js';
 import { icon } from './icons.js';
-import { INSTRUMENTS } from './instruments.js';
+import { INSTRUMENTS } from './instrument-kinds.js';
 
 export const TOOLS = [
   ['select', 'Sélection'],

@@ -7,6 +7,8 @@ import { AttendanceConnection, apiJson } from '../attendance/connection.js';
 import { currentSubscription, enablePush, pushSupported } from '../attendance/push.js';
 import { longDate } from '../dates.js';
 import { liveStatus } from '../socket.js';
+import { countOf, liveLog } from '../announce.js';
+import { keepPlace } from '../focus.js';
 
 const POSITION_KEY = 'ent.attendance.feed';
 
@@ -16,13 +18,15 @@ export function renderAbsences(root, ctx) {
   const status = liveStatus();
   const error = h('div', { class: 'alert', role: 'alert' });
   const notices = h('ul', { class: 'notice-list' });
-  const unread = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const unread = h('p', { class: 'muted' });
+  // A notice that arrives live is said as its sentence (who, when), not as a count.
+  const arrived = liveLog({ label: 'Nouvelles notifications', className: 'live-log' });
   const records = h('div', { class: 'records' });
   const pushBox = h('div', { class: 'push-box' });
   const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
     h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
   const feedSection = parent ? h('section', { class: 'card', 'aria-labelledby': 'notices-title' },
-    h('h2', { id: 'notices-title' }, 'Notifications de la vie scolaire'), unread, pushBox,
+    h('h2', { id: 'notices-title' }, 'Notifications de la vie scolaire'), unread, arrived.el, pushBox,
     h('button', { type: 'button', class: 'btn', onclick: () => markRead(null) }, 'Tout marquer comme lu'),
     notices) : null;
   replace(root, header, h('main', { id: 'contenu', class: 'absences-page', tabindex: '-1' },
@@ -32,6 +36,8 @@ export function renderAbsences(root, ctx) {
       h('h2', { id: 'history-title' }, 'Historique'), records)));
 
   const fail = (err) => replace(error, h('p', {}, err.message));
+  const sent = h('p', { class: 'sent', role: 'status', 'aria-live': 'polite' });
+  error.after(sent);
   const items = new Map(); // notice id → notice
   let reasons = [];
   let conn = null;
@@ -42,7 +48,7 @@ export function renderAbsences(root, ctx) {
       const me = await apiJson('GET', '/api/attendance/me');
       const list = parent ? me.children : [me];
       reasons = list[0]?.reasons ?? [];
-      replace(records, list.map((r) => childRecord(r)));
+      keepPlace(records, 'data-event-id', () => replace(records, list.map((r) => childRecord(r))));
       drawNotices();
     } catch (err) { fail(err); }
   }
@@ -78,6 +84,8 @@ export function renderAbsences(root, ctx) {
         await apiJson('POST', `/api/attendance/absences/${eventId}/reason`,
           { reason_code: select.value, comment: comment.value });
         replace(error);
+        sent.textContent = `Motif envoyé (${about}) : ${select.selectedOptions[0].textContent}. `
+          + 'La vie scolaire va le traiter.';
         await loadRecords();
       } catch (err) { fail(err); }
     } },
@@ -90,15 +98,16 @@ export function renderAbsences(root, ctx) {
     if (!parent) return;
     const list = [...items.values()].sort((a, b) => b.id - a.id);
     const n = list.filter((x) => !x.read).length;
-    unread.textContent = n ? `${n} notification(s) non lue(s)` : 'Aucune notification non lue';
-    replace(notices, list.length ? list.map((x) => h('li', {
+    unread.textContent = n ? countOf(n, 'notification non lue', 'notifications non lues')
+      : 'Aucune notification non lue';
+    keepPlace(notices, 'data-notice-id', () => replace(notices, list.length ? list.map((x) => h('li', {
       class: `notice-item${x.read ? '' : ' unread'}`, 'data-notice-id': x.id, 'data-kind': x.kind },
     h('p', { class: 'notice-title' }, h('strong', {}, x.title), x.read ? '' : h('span', { class: 'badge' }, 'Nouveau')),
     h('p', {}, x.body),
     x.can_justify && x.event_id ? reasonForm(x.event_id, x.student_name) : null,
     x.read ? null : h('button', { type: 'button', class: 'btn', onclick: () => markRead([x.id]) },
       'Marquer comme lu')))
-      : h('li', { class: 'empty' }, 'Aucune notification.'));
+      : h('li', { class: 'empty' }, 'Aucune notification.')));
     if (pointed && items.has(pointed) && (!items.get(pointed).can_justify || reasons.length)) {
       const li = notices.querySelector(`[data-notice-id="${pointed}"]`);
       pointed = null;
@@ -151,6 +160,7 @@ export function renderAbsences(root, ctx) {
     conn = new AttendanceConnection(status);
     conn.onConnect = follow;
     conn.on('notice', (x) => {
+      if (!items.has(x.id)) arrived.say(`Nouvelle notification : ${x.body}`);
       items.set(x.id, x);
       remember(x.epoch, x.seq);
       drawNotices();

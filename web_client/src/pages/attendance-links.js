@@ -3,6 +3,7 @@
 import { h, replace } from '../dom.js';
 import { today } from '../dates.js';
 import { AttendanceConnection, ROLL_STATES, apiJson } from '../attendance/connection.js';
+import { countOf, liveLog } from '../announce.js';
 
 export function attendanceSection(ctx) {
   const role = ctx.me.user.role;
@@ -12,10 +13,7 @@ export function attendanceSection(ctx) {
     return section(h('a', { class: 'btn btn-primary', href: '#/vie-scolaire' },
       'Tableau de bord des appels'));
   }
-  if (role === 'parent') {
-    return section(h('a', { class: 'btn btn-primary', href: '#/absences' },
-      'Absences et notifications'));
-  }
+  if (role === 'parent') return parentSection(section);
   if (role === 'student') {
     return section(h('a', { class: 'btn', href: '#/absences' }, 'Mes absences et retards'));
   }
@@ -43,4 +41,41 @@ export function attendanceSection(ctx) {
   const close = () => { conn.close(); window.removeEventListener('hashchange', close); };
   window.addEventListener('hashchange', close);
   return section(alerts, h('h3', {}, 'Appels du jour'), list);
+}
+
+/** A guardian's way to the absences, with the unread notices as a badge that follows live,
+ *  and each new notice said as its sentence (who, when). */
+function parentSection(section) {
+  const count = h('span', { class: 'badge', 'aria-hidden': 'true', hidden: true });
+  const words = h('span', { class: 'visually-hidden' });
+  const link = h('a', { class: 'btn btn-primary', href: '#/absences' },
+    'Absences et notifications', count, words);
+  const arrived = liveLog({ label: 'Nouvelles notifications', className: 'live-log' });
+  let unread = 0;
+  const show = () => {
+    count.hidden = unread === 0;
+    count.textContent = String(unread);
+    words.textContent = unread ? ` (${countOf(unread, 'non lue', 'non lues')})` : '';
+  };
+  const seen = new Set();
+  const conn = new AttendanceConnection(null);
+  conn.onConnect = async () => {
+    try {
+      const ack = await conn.call('follow_feed', {});
+      for (const x of ack.snapshot ?? []) seen.add(x.id);
+      unread = ack.unread ?? 0;
+      show();
+    } catch { /* the badge is a convenience: the absences page says it all */ }
+  };
+  conn.on('notice', (x) => {
+    if (seen.has(x.id)) return;
+    seen.add(x.id);
+    if (!x.read) unread += 1;
+    show();
+    arrived.say(`Nouvelle notification : ${x.body}`);
+  });
+  conn.on('notices_read', ({ ids }) => { unread = Math.max(0, unread - ids.length); show(); });
+  const close = () => { conn.close(); window.removeEventListener('hashchange', close); };
+  window.addEventListener('hashchange', close);
+  return section(arrived.el, link);
 }

@@ -20,9 +20,10 @@ import { textTool } from '../board/text.js';
 import { ask } from '../board/ask.js';
 import { acceptFiles, filePicker, importProgress, isImage, isPdf, uploadImage, uploadPages }
   from '../board/importer.js';
-import { instrumentLayer } from '../board/instruments.js';
+import { lazyInstruments } from '../board/instruments-lazy.js';
 import { pagesPanel } from '../board/pages-panel.js';
 import { selectionTool } from '../board/selection.js';
+import { attachBoardKeys } from '../board/keyboard.js';
 
 const ZOOMS = [1, 1.5, 2, 3, 4];
 const FONT_SIZES = { 3: 32, 6: 48, 12: 72 };
@@ -180,7 +181,7 @@ export function renderBoard(root, { boardId }) {
     limits: () => model.limits,
   });
   inputCtx.selection = selection;
-  const instruments = instrumentLayer({
+  const instruments = lazyInstruments({
     view,
     isTeacher,
     pageId: () => model.pageId,
@@ -208,6 +209,7 @@ export function renderBoard(root, { boardId }) {
       page_id: model.pageId, style: { color: model.colour, width: 1, opacity: 1, fill: null } } }),
     edit: (item, set) => commit({ type: 'update', item_id: item.id, set }),
   });
+  const boardKeys = attachBoardKeys(inputCtx); // shapes and text placed by keyboard too
 
   /** The teacher edits anything; a pupil with the pen only their own items (server rules). */
   function mayEdit(item) {
@@ -752,6 +754,7 @@ export function renderBoard(root, { boardId }) {
     clearTimeout(tipTimer);
     if (document.fullscreenElement) document.exitFullscreen?.();
     cancelGestures();
+    boardKeys.destroy();
     text.close();
     clearTimeout(viewTimer);
     clearTimeout(messageTimer);

@@ -2,6 +2,7 @@
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 import { timetableSection } from './timetable.js';
+import { de } from '../french.js';
 
 export function childrenSection(ctx) {
   const list = h('div', { class: 'cards', 'aria-busy': 'true' },
@@ -35,7 +36,7 @@ function childCard(ctx, child) {
     if (open && !panel.firstChild) {
       panel.append(timetableSection(ctx, {
         date: ctx.date, studentId: child.id, level: 3,
-        title: `Emploi du temps du jour de ${child.name}`,
+        title: `Emploi du temps du jour ${de(child.name)}`,
       }));
     }
   });

@@ -4,6 +4,7 @@
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 import { onlineCounts } from '../presence.js';
+import { de } from '../french.js';
 
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
@@ -77,7 +78,7 @@ function guardiansToggle(ctx, student) {
   let loaded = false;
   const button = h('button', {
     type: 'button', class: 'btn guardians-button', 'aria-expanded': 'false',
-    'aria-controls': id, 'aria-label': `Responsables de ${student.name}`,
+    'aria-controls': id, 'aria-label': `Responsables ${de(student.name)}`,
     onclick: async () => {
       const open = button.getAttribute('aria-expanded') !== 'true';
       button.setAttribute('aria-expanded', String(open));

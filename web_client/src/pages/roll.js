@@ -5,6 +5,7 @@
 // was added: « Ajouter un élève présent » picks a class, then the pupil.
 import { h, replace, setTitle } from '../dom.js';
 import { AttendanceConnection, MARKS, ROLL_STATES, apiJson } from '../attendance/connection.js';
+import { attachRollKeys, rememberFocus, restoreFocus } from '../attendance/roll-keys.js';
 import { longDate } from '../dates.js';
 import { liveStatus } from '../socket.js';
 
@@ -17,10 +18,18 @@ export function renderRoll(root, { slotId, hallId, date }) {
   const model = { roll: null, students: [], marks: new Map(), editing: new Map() };
   const title = h('h1', { class: 'page-title', tabindex: '-1' }, 'Appel');
   const meta = h('p', { class: 'roll-meta' });
-  const message = h('p', { class: 'roll-message', role: 'status', 'aria-live': 'polite' });
+  const message = h('p', { class: 'roll-message', role: 'status', 'aria-live': 'polite',
+    tabindex: '-1' });
   const error = h('div', { class: 'alert', role: 'alert' });
-  const counts = h('p', { class: 'roll-counts', 'aria-live': 'polite' });
-  const list = h('ul', { class: 'roll-list', 'aria-label': 'Élèves' });
+  // Not a live region: each mark is said once by the status line, the totals are not re-read.
+  const counts = h('p', { class: 'roll-counts' });
+  // Always shown, short: hiding it until the keyboard is used would move the list under a
+  // finger in the middle of a tap.
+  const help = h('p', { class: 'roll-help muted', id: 'roll-help' }, 'Clavier : Tab, '
+    + "d'un·e élève à l'autre ; Espace, absent·e ou présent·e ; ← →, autres marques et "
+    + 'commentaire ; ↑ ↓, élève précédent·e ou suivant·e.');
+  const list = h('ul', { class: 'roll-list', 'aria-label': 'Élèves', 'aria-describedby': 'roll-help' });
+  attachRollKeys(list);
   const allPresent = h('button', { type: 'button', class: 'btn', onclick: () => act('all_present') },
     'Tous présents');
   const validate = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => act('validate') },
@@ -29,7 +38,7 @@ export function renderRoll(root, { slotId, hallId, date }) {
     h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
   replace(root, header, h('main', { id: 'contenu', class: 'roll-page', tabindex: '-1' },
     title, meta, error, h('div', { class: 'roll-actions' }, allPresent, validate), counts,
-    message, list));
+    message, help, list));
 
   const say = (text) => { message.textContent = text; };
   const fail = (err) => replace(error, h('p', {}, err.message));
@@ -73,6 +82,8 @@ export function renderRoll(root, { slotId, hallId, date }) {
       }
       replace(error);
       drawHeader();
+      // « Valider » disappears once the roll is validated: focus goes to what it did.
+      if (event === 'validate') message.focus();
     } catch (err) { fail(err); }
   }
 
@@ -125,6 +136,7 @@ export function renderRoll(root, { slotId, hallId, date }) {
   function draw() {
     drawHeader();
     const focused = document.activeElement?.dataset?.commentFor;
+    const kept = rememberFocus(list);
     replace(list, model.students.map((s) => studentRow(s, model.marks.get(s.id), setMark, {
       editing: model.editing,
       toggle: () => {
@@ -135,6 +147,7 @@ export function renderRoll(root, { slotId, hallId, date }) {
       },
       save: (text) => saveComment(s, text),
     })));
+    restoreFocus(list, kept);
     if (focused) list.querySelector(`[data-comment-for="${focused}"]`)?.focus();
     drawAdd();
   }
@@ -211,10 +224,13 @@ function studentRow(student, mark, setMark, comments) {
     } }) : null;
   // A comment on the mark (« oubli du carnet », « arrivé avec un mot »): once marked.
   const open = comments.editing.has(student.id);
+  // Its name is its visible label, « Commentaire », then whose (WCAG 2.5.3); on a phone the
+  // pencil alone shows, and the tooltip says the word.
   const noteButton = state ? h('button', { type: 'button', class: 'btn note-toggle',
-    'aria-expanded': open ? 'true' : 'false', 'aria-label': `Commentaire pour ${student.name}`,
+    'aria-expanded': open ? 'true' : 'false', title: 'Commentaire',
     onclick: comments.toggle }, h('span', { 'aria-hidden': 'true' }, '✎'),
-  h('span', { class: 'note-label' }, 'Commentaire')) : null;
+  h('span', { class: 'note-label' }, 'Commentaire'),
+  h('span', { class: 'visually-hidden' }, ` pour ${student.name}`)) : null;
   let form = null;
   if (open && state) {
     const box = h('input', { type: 'text', maxlength: '300', class: 'comment-input',

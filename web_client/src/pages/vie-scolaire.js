@@ -8,6 +8,8 @@ import { AttendanceConnection, ROLL_STATES } from '../attendance/connection.js';
 import { longDate } from '../dates.js';
 import { reasonsSection } from '../attendance/reasons.js';
 import { liveStatus } from '../socket.js';
+import { labelColumns, liveLog } from '../announce.js';
+import { keepPlace } from '../focus.js';
 
 export function renderVieScolaire(root, { date }) {
   setTitle('Vie scolaire');
@@ -16,7 +18,13 @@ export function renderVieScolaire(root, { date }) {
   const model = { rows: [], pending: new Map(), date: null, reasons: [], teachers: [],
     canReplace: false };
   const dateLine = h('p', { class: 'muted' });
-  const summary = h('p', { class: 'dash-summary', 'aria-live': 'polite' });
+  const summary = h('p', { class: 'dash-summary' });
+  // What changes live, one line each (the summary above is not re-read on every redraw).
+  const changes = liveLog({ label: 'Dernières mises à jour', className: 'live-log dash-changes' });
+  const skipTable = h('a', { class: 'btn skip-inline', href: '#hall-title', onclick: (e) => {
+    e.preventDefault(); // the hash is the router's: move focus instead
+    document.getElementById('hall-title')?.focus();
+  } }, 'Passer le tableau des appels');
   const error = h('div', { class: 'alert', role: 'alert' });
   const grid = h('tbody');
   const pendingList = h('ul', { class: 'pending-list' });
@@ -43,15 +51,15 @@ export function renderVieScolaire(root, { date }) {
     h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
   replace(root, header, h('main', { id: 'contenu', class: 'dash-page', tabindex: '-1' },
     h('h1', { class: 'page-title', tabindex: '-1' }, 'Vie scolaire — appels du jour'),
-    dateLine, error, summary,
+    dateLine, error, summary, changes.el,
     h('section', { class: 'card', 'aria-labelledby': 'grid-title' },
-      h('h2', { id: 'grid-title' }, 'Appels'),
-      h('div', { class: 'table-wrap' }, h('table', { class: 'dash-grid' },
+      h('h2', { id: 'grid-title' }, 'Appels'), skipTable,
+      h('div', { class: 'table-wrap' }, labelColumns(h('table', { class: 'dash-grid' },
         h('thead', {}, h('tr', {}, ['Heure', 'Classe', 'Cours', 'Enseignant·e', 'État', 'Absents', 'Retards']
           .map((c) => h('th', { scope: 'col' }, c)))),
-        grid))),
+        grid)))),
     h('section', { class: 'card', 'aria-labelledby': 'hall-title' },
-      h('h2', { id: 'hall-title' }, 'Permanence'),
+      h('h2', { id: 'hall-title', tabindex: '-1' }, 'Permanence'),
       h('p', { class: 'muted' }, "Ouvrez l'appel d'une permanence pour un créneau du jour, puis "
         + 'ajoutez les élèves présents.'), hallForm),
     h('section', { class: 'card', 'aria-labelledby': 'pending-title' },
@@ -81,15 +89,27 @@ export function renderVieScolaire(root, { date }) {
     const row = model.rows.find((r) => (u.slot_id && r.slot_id === u.slot_id)
       || (u.study_hall_id && r.study_hall_id === u.study_hall_id));
     if (!row) { if (u.study_hall_id) load(); return; } // a study hall opened meanwhile
+    const said = rollChange(row, u);
+    changes.say(said);
     Object.assign(row, { roll_id: u.id, state: u.state, absent: u.absent, late: u.late,
       overdue: false, replacement_id: u.replacement_id, replacement_name: u.replacement_name ?? '' });
     drawGrid();
+    // The changed row shows it too (a short highlight), not only the screen reader's line.
+    if (said) grid.querySelector(`tr[data-roll-id="${u.id}"]`)?.classList.add('just-changed');
   });
   conn.on('overdue', (o) => {
     const row = model.rows.find((r) => r.slot_id === o.slot_id);
-    if (row && row.state === 'todo') { row.overdue = true; drawGrid(); }
+    if (row && row.state === 'todo' && !row.overdue) {
+      row.overdue = true;
+      changes.say(`${rollName(row)} : appel non fait 10 min après le début.`);
+      drawGrid();
+    }
   });
   conn.on('absence_update', (a) => {
+    if (a.pending && !model.pending.has(a.id)) {
+      changes.say(`Absence à traiter : ${a.student_name}${a.class_name ? ` (${a.class_name})` : ''}`
+        + `, ${a.start}–${a.end}${a.reason_label ? `, motif donné : ${a.reason_label}` : ''}.`);
+    }
     if (a.pending) model.pending.set(a.id, a); else model.pending.delete(a.id);
     drawPending();
   });
@@ -99,7 +119,7 @@ export function renderVieScolaire(root, { date }) {
     const done = model.rows.filter((r) => r.state === 'done').length;
     summary.textContent = `${done} appel(s) validé(s) sur ${model.rows.length}`
       + (late ? ` — ${late} non fait(s) 10 min après le début` : '');
-    replace(grid, model.rows.map((r) => h('tr', {
+    keepPlace(grid, 'data-state', () => replace(grid, model.rows.map((r) => h('tr', {
       class: r.overdue ? 'overdue' : null, 'data-state': r.state, 'data-slot-id': r.slot_id ?? '',
       'data-roll-id': r.roll_id ?? '',
     },
@@ -113,7 +133,7 @@ export function renderVieScolaire(root, { date }) {
     h('td', {}, h('span', { class: `badge state-${r.state}` }, ROLL_STATES[r.state]),
       r.overdue ? h('span', { class: 'badge overdue-badge' }, 'En retard') : null),
     h('td', {}, String(r.absent)),
-    h('td', {}, String(r.late)))));
+    h('td', {}, String(r.late))))), rowKey);
   }
 
   function replaceMenu(r) {
@@ -135,8 +155,8 @@ export function renderVieScolaire(root, { date }) {
 
   function drawPending() {
     const items = [...model.pending.values()];
-    replace(pendingList, items.length ? items.map(pendingItem)
-      : h('li', { class: 'empty' }, 'Aucune absence à traiter.'));
+    keepPlace(pendingList, 'data-event-id', () => replace(pendingList, items.length
+      ? items.map(pendingItem) : h('li', { class: 'empty' }, 'Aucune absence à traiter.')));
   }
 
   function pendingItem(a) {
@@ -168,4 +188,25 @@ export function renderVieScolaire(root, { date }) {
   }
 
   return () => conn.close();
+}
+
+function rollName(r) {
+  return `${r.study_hall_id ? `Permanence (${r.room})` : r.class_name}, ${r.start}`;
+}
+
+/** One sentence for what a live update changed in a row of the grid, or '' if nothing shows. */
+function rollChange(row, u) {
+  const said = [];
+  if (u.state !== row.state) said.push(`appel ${ROLL_STATES[u.state].toLowerCase()}`);
+  if (u.absent !== row.absent) said.push(`${u.absent} absent·e${u.absent > 1 ? 's' : ''}`);
+  if (u.late !== row.late) said.push(`${u.late} en retard`);
+  if ((u.replacement_name ?? '') !== (row.replacement_name ?? '')) {
+    said.push(u.replacement_name ? `remplacement par ${u.replacement_name}` : 'remplacement retiré');
+  }
+  return said.length ? `${rollName(row)} : ${said.join(', ')}.` : '';
+}
+
+/** A row of the grid, named across redraws: its course, or its study hall's link. */
+function rowKey(tr) {
+  return tr.dataset.slotId || tr.querySelector('a[href]')?.getAttribute('href') || null;
 }

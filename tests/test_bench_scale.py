@@ -1,0 +1,68 @@
+"""bench/scale.py's per-core arithmetic, and bench/stream_ops.py run small against the real
+Redis: the figures docs/performance.md records come from these."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from bench import stream_ops
+from bench.boards import Result
+from bench.scale import per_core, system_name, us_per_delivery, verdict
+
+
+def result(system: str, deliveries: float, cpu: float, boards: int = 16) -> Result:
+    return Result(system=system, boards=boards, followers=30, seconds=10, ops_in=480,
+                  deliveries_out=deliveries, p50=2.0, p99=5.0, server_cpu=cpu,
+                  server_rss=100, missing=0, errors={}, client_cpu=[10, 10], late_sends=0,
+                  ack_p99=5.0, machine_busy=100, steal=0)
+
+
+def test_cpu_per_delivery_and_per_core() -> None:
+    r = result("x", deliveries=15_000, cpu=45)  # 45 % of a core for 15,000/s
+    assert us_per_delivery(r) == pytest.approx(30.0)
+    assert per_core(r) == pytest.approx(33_333.3, rel=1e-4)
+    assert math.isnan(per_core(result("x", deliveries=0, cpu=45)))
+    assert math.isnan(us_per_delivery(result("x", deliveries=100, cpu=math.nan)))
+
+
+def test_verdict_gives_the_issues_ratios_as_medians_of_rounds() -> None:
+    sqlite, one, two = system_name(0), system_name(1), system_name(2)
+    rows = [  # two rounds: per core 40k / 36k / 64k, then 40k / 40k / 60k
+        result(sqlite, 15_000, 37.5), result(one, 15_000, 41.667), result(two, 15_000, 23.4375),
+        result(sqlite, 15_000, 37.5), result(one, 15_000, 37.5), result(two, 15_000, 25.0),
+    ]
+    text = verdict(rows, [1, 2], [""])
+    # one worker ÷ the single process: 0.90 and 1.00 → median 0.95
+    assert "Redis, 1 worker / SQLite, 1 process: 0.95×" in text
+    # two workers ÷ one: 64/36 = 1.78 and 60/40 = 1.50 → median 1.64
+    assert "Redis, 2 workers / 1 worker: 1.64×" in text
+
+
+def test_verdict_compares_a_checkout_run_in_the_same_rounds() -> None:
+    rows = [result(system_name(1), 15_000, 40), result(system_name(1, "base"), 15_000, 50)]
+    text = verdict(rows, [1], ["", "base"])
+    assert "Redis, 1 worker, this code / base: 1.25×" in text
+
+
+@pytest.mark.redis
+def test_stream_ops_runs_and_every_figure_is_measured(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """Small enough for the suite: every row printed, every figure a positive number, and
+    the Redis receiver saw no gap (every op it was sent arrived by pub/sub, in order)."""
+    stream_ops.main(["--ops", "160", "--rate", "4000"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("| SQLite", "| Redis"))]
+    assert len(rows) == 4
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[2]) > 0 and float(cells[3].split()[0]) > 0
+
+
+@pytest.mark.redis
+async def test_stream_ops_receiver_follows_every_op_in_order() -> None:
+    payloads = stream_ops.events(64)
+    got = await asyncio.wait_for(stream_ops.run_redis(payloads, 8, 4000), 60)
+    assert got["gaps"] == 0 and got["append"] > 0 and got["receive"] > 0
