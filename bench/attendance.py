@@ -232,7 +232,9 @@ async def run(args: argparse.Namespace) -> None:
     print(f"seeded {len(plans)} classes, {len(plans) * args.students} pupils in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
-           "REALTIME_LOG_LEVEL": "WARNING", "REALTIME_LOGIN_MAX_FAILURES_IP": "1000000"}
+           "REALTIME_LOG_LEVEL": "WARNING", "REALTIME_LOGIN_MAX_FAILURES_IP": "1000000",
+           # bench_day() may be the last weekday (a Friday, run on a Sunday).
+           "REALTIME_ATTENDANCE_TEACHER_PAST_DAYS": "7"}
     if args.redis:  # streams and Socket.IO fan-out through Redis, as with several nodes
         env |= {"REDIS_URL": args.redis, "REALTIME_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}"}
     server = await start_server("ENT server", ["-m", "realtime", "serve"], env,

@@ -96,6 +96,10 @@ def demo(settings: Settings, out: Path) -> None:
     plan = build_plan()
 
     async def go() -> dict[str, int]:
+        import datetime as dt
+
+        from realtime.demo.attendance import seed_history
+
         db = await Database.open(settings.db_path)
         try:
             with click.progressbar(length=len(plan.people), label="Comptes de démonstration",
@@ -105,7 +109,11 @@ def demo(settings: Settings, out: Path) -> None:
 
                 counts = await seed(db, plan, progress=progress)
             click.echo("Écriture des emplois du temps et des conversations : fait.", err=True)
-            return counts
+            # A few weeks of rolls and absences, so the vie scolaire has something to show.
+            history = await seed_history(db, dt.datetime.now(settings.tz).date(), settings.tz)
+            click.echo("Historique des appels des trois dernières semaines : fait.", err=True)
+            return {**counts, "appels ajoutés": history["rolls"],
+                    "absences ajoutées": history["absence_events"]}
         finally:
             await db.close()
 
@@ -319,3 +327,105 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@cli.group()
+def calendar() -> None:
+    """Calendrier scolaire d'un établissement (zone, fermetures)."""
+
+
+@calendar.command("import")
+@click.argument("uai")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Remplace toutes les fermetures existantes.")
+@click.pass_obj
+def calendar_import(settings: Settings, uai: str, path: Path, replace: bool) -> None:
+    """Importe les fermetures d'un collège : CSV (debut;fin;libelle) ou iCalendar (.ics)."""
+    import time
+
+    from realtime.attendance.schooldays import CalendarService
+    from realtime.db import Database
+    from realtime.directory import store as directory
+    from realtime.errors import AppError
+
+    data = path.read_bytes()
+
+    async def go() -> dict[str, Any]:
+        db = await Database.open(settings.db_path)
+        try:
+            school = await directory.school_by_uai(db, uai.upper())
+            if school is None:
+                _fail(f"aucun établissement d'UAI {uai}.")
+                raise AssertionError  # unreachable: _fail exits
+            return await CalendarService(db, time.time).import_closures(
+                None, school.id, data, path.name, replace)
+        finally:
+            await db.close()
+
+    try:
+        out = _run(go)
+    except AppError as exc:
+        _fail(exc.message)
+        return
+    click.echo(f"{out['read']} fermeture(s) lue(s), {out['added']} ajoutée(s).")
+
+
+@calendar.command("show")
+@click.argument("uai")
+@click.pass_obj
+def calendar_show(settings: Settings, uai: str) -> None:
+    """Affiche la zone et les jours sans cours de l'année scolaire en cours."""
+    import datetime as dt
+
+    from realtime.attendance.schooldays import ZONE_LABELS, load_calendar
+    from realtime.db import Database
+    from realtime.directory import store as directory
+
+    async def go() -> list[str]:
+        db = await Database.open(settings.db_path)
+        try:
+            school = await directory.school_by_uai(db, uai.upper())
+            if school is None:
+                _fail(f"aucun établissement d'UAI {uai}.")
+                raise AssertionError
+            cal = await load_calendar(db, school.id)
+            today = dt.date.today()
+            start = dt.date(today.year if today.month >= 9 else today.year - 1, 9, 1)
+            zone = ZONE_LABELS.get(cal.zone or "", "hors zone")
+            lines = [f"{school.name} ({school.uai}) : {zone}"]
+            end = dt.date(start.year + 1, 7, 10)
+            lines += [f"{d} {why}" for d, why in cal.days_off(start, end)]
+            return lines
+        finally:
+            await db.close()
+
+    for line in _run(go):
+        click.echo(line)
+
+
+@calendar.command("zone")
+@click.argument("uai")
+@click.argument("zone", type=click.Choice(["A", "B", "C", "auto"], case_sensitive=False))
+@click.pass_obj
+def calendar_zone(settings: Settings, uai: str, zone: str) -> None:
+    """Fixe la zone de vacances d'un collège (auto : celle du département de son UAI)."""
+    from realtime.db import Database
+    from realtime.directory import store as directory
+
+    async def go() -> None:
+        db = await Database.open(settings.db_path)
+        try:
+            school = await directory.school_by_uai(db, uai.upper())
+            if school is None:
+                _fail(f"aucun établissement d'UAI {uai}.")
+                raise AssertionError
+            value = None if zone.lower() == "auto" else zone.upper()
+            from realtime.attendance.schooldays import set_zone
+
+            async with db.transaction() as conn:
+                await set_zone(conn, school.id, value)
+        finally:
+            await db.close()
+
+    _run(go)
+    click.echo(f"Zone de {uai.upper()} : {zone.upper() if zone.lower() != 'auto' else 'auto'}.")

@@ -225,6 +225,13 @@ class Database:
                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
             )
             for version, name, sql in migration_files():
+                # A migration that rebuilds a table (SQLite's documented 12-step ALTER) says
+                # so on a line of its own: foreign keys are off around its transaction (the
+                # pragma is a no-op inside one), so dropping the old table cascades nothing,
+                # and `foreign_key_check` must find nothing broken before the commit.
+                fk_off = FK_OFF_MARK in sql.splitlines()
+                if fk_off:
+                    await self._conn.execute("PRAGMA foreign_keys=OFF")
                 # BEGIN IMMEDIATE takes the write lock first, so two workers starting together
                 # cannot both apply the same migration.
                 await self._conn.execute("BEGIN IMMEDIATE")
@@ -237,6 +244,10 @@ class Database:
                         continue
                     for statement in _split_sql(sql):
                         await self._conn.execute(statement)
+                    if fk_off:
+                        cur = await self._conn.execute("PRAGMA foreign_key_check")
+                        if await cur.fetchone():
+                            raise RuntimeError(f"migration {version} broke a foreign key")
                     await self._conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                         (version, name),
@@ -245,6 +256,9 @@ class Database:
                 except BaseException:
                     await self._conn.execute("ROLLBACK")
                     raise
+                finally:
+                    if fk_off:
+                        await self._conn.execute("PRAGMA foreign_keys=ON")
                 applied.append(version)
                 log.info("migration applied", extra={"version": version, "migration": name})
         return applied
@@ -362,6 +376,9 @@ class Database:
                 self._batch_conn.close()
             self._batch_thread.shutdown(wait=False)
             await self._conn.close()  # the last connection to close checkpoints the WAL
+
+
+FK_OFF_MARK = "-- migrate: foreign_keys off"
 
 
 def _split_sql(sql: str) -> list[str]:

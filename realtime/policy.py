@@ -44,6 +44,8 @@ class Action(StrEnum):
     VIEW_ABSENCES = "absences.view"
     GIVE_ABSENCE_REASON = "absences.give_reason"
     DECIDE_ABSENCE = "absences.decide"
+    MANAGE_SCHOOL_CALENDAR = "attendance.calendar"
+    VIEW_SUPPORTING_DOCUMENT = "absences.document"
     CHAT_WRITE_TO = "chat.write_to"
     CHAT_START_GROUP = "chat.start_group"
     CHAT_VIEW = "chat.view"
@@ -502,6 +504,12 @@ RULES: dict[Action, tuple[type, Rule]] = {
     Action.VIEW_ABSENCES: (StudentRef, _view_absences),
     Action.GIVE_ABSENCE_REASON: (StudentRef, _give_absence_reason),
     Action.DECIDE_ABSENCE: (StudentRef, _cpe_of),
+    # The school calendar's closures: the CPE and the administration of the school.
+    Action.MANAGE_SCHOOL_CALENDAR: (SchoolRef, _school_team_of),
+    # A supporting document (a medical certificate): the guardians who may give a reason,
+    # and who decides (the CPE); not the teachers.
+    Action.VIEW_SUPPORTING_DOCUMENT: (StudentRef, lambda p, t: _give_absence_reason(p, t)
+                                      or _cpe_of(p, t)),
     Action.CHAT_WRITE_TO: (ChatPeerRef, _chat_write_to),
     Action.CHAT_START_GROUP: (SchoolRef, _chat_start_group),
     Action.CHAT_VIEW: (ConversationRef, _chat_view),

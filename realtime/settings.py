@@ -170,6 +170,16 @@ class Settings:
     # AAF import (docs/identity.md): an account the feed disabled is deleted after this many
     # days, never before the attendance retention (whichever is longer applies).
     aaf_delete_after_days: int = 730
+    # A roll still « en cours » this many minutes after the start: a second reminder.
+    attendance_unvalidated_min: int = 20
+    # The CPE or administration may take or correct a past slot's roll this many days back.
+    attendance_correction_days: int = 7
+    # Days back a teacher may still take their own course's roll (0: the day's courses only).
+    attendance_teacher_past_days: int = 0
+    # A guardian's supporting document (photo or PDF of a certificate), in KiB.
+    attendance_document_max_kib: int = 5120
+    # Unjustified half-days in a calendar month that flag a pupil to the CPE (the DASEN's).
+    attendance_alert_half_days: int = 4
     # Web Push: without a key, one is generated beside the database on first start.
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:vie-scolaire@ent.invalid"
@@ -290,6 +300,16 @@ class Settings:
             retention_every_s=_float(env, "REALTIME_RETENTION_EVERY", d.retention_every_s),
             aaf_delete_after_days=_int(env, "REALTIME_AAF_DELETE_AFTER_DAYS",
                                        d.aaf_delete_after_days),
+            attendance_unvalidated_min=_int(env, "REALTIME_ATTENDANCE_UNVALIDATED_MIN",
+                                            d.attendance_unvalidated_min),
+            attendance_correction_days=_int(env, "REALTIME_ATTENDANCE_CORRECTION_DAYS",
+                                            d.attendance_correction_days),
+            attendance_teacher_past_days=_int(env, "REALTIME_ATTENDANCE_TEACHER_PAST_DAYS",
+                                              d.attendance_teacher_past_days),
+            attendance_document_max_kib=_int(env, "REALTIME_ATTENDANCE_DOCUMENT_MAX_KIB",
+                                             d.attendance_document_max_kib),
+            attendance_alert_half_days=_int(env, "REALTIME_ATTENDANCE_ALERT_HALF_DAYS",
+                                            d.attendance_alert_half_days),
             vapid_private_key=env.get("REALTIME_VAPID_PRIVATE_KEY") or None,
             vapid_subject=env.get("REALTIME_VAPID_SUBJECT") or d.vapid_subject,
             push_allowed_hosts=tuple(h.strip() for h in env["REALTIME_PUSH_HOSTS"].split(",")

@@ -41,6 +41,11 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         kdf_parallelism=TEST_KDF[2],
         log_json=False,
         static_dir=ROOT / "web_client" / "dist",
+        # The suite takes rolls of recent school days found on the real calendar (whatever
+        # day it runs): a teacher may here, and the CPE's window reaches back as far. The
+        # day's-courses-only rule is tested with the defaults (tests/attendance).
+        attendance_teacher_past_days=150,
+        attendance_correction_days=150,
     )
     return base.with_(**overrides)
 

@@ -87,7 +87,9 @@ NO_ATTENDANCE = {Action.TAKE_ROLL: set(), Action.VIEW_ROLL: set(),
                  Action.VIEW_ATTENDANCE_DASHBOARD: set(),
                  Action.VIEW_CLASS_ATTENDANCE: set(), Action.EXPORT_ATTENDANCE: set(),
                  Action.MANAGE_ABSENCE_REASONS: set(), Action.VIEW_ABSENCES: set(),
-                 Action.GIVE_ABSENCE_REASON: set(), Action.DECIDE_ABSENCE: set()}
+                 Action.GIVE_ABSENCE_REASON: set(), Action.DECIDE_ABSENCE: set(),
+                 Action.MANAGE_SCHOOL_CALENDAR: set(),
+                 Action.VIEW_SUPPORTING_DOCUMENT: set()}
 NIGHT, NOON = 21 * 60, 12 * 60
 _NO_QUIET = ChatRules(quiet_hours=False)
 _CLOSED = ChatRules(parents_to_teachers=False, students_to_teachers=False)
@@ -273,6 +275,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         **NO_ATTENDANCE,
         Action.VIEW_ABSENCES: {"student_100"},
         Action.GIVE_ABSENCE_REASON: {"student_100"},
+        Action.VIEW_SUPPORTING_DOCUMENT: {"student_100"},
         **NO_CHAT,
         Action.CHAT_WRITE_TO: {"peer_teacher_50", "peer_cpe_400", "peer_staff_401",
                                "peer_cpe_400_night_no_quiet"},
@@ -305,6 +308,8 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_ABSENCES: {"student_100", "student_101"},
         Action.GIVE_ABSENCE_REASON: set(),
         Action.DECIDE_ABSENCE: {"student_100", "student_101"},
+        Action.MANAGE_SCHOOL_CALENDAR: {"own_school"},
+        Action.VIEW_SUPPORTING_DOCUMENT: {"student_100", "student_101"},
         Action.CHAT_WRITE_TO: SCHOOL_1_PEERS - {"peer_cpe_400", "peer_cpe_400_night",
                                                 "peer_cpe_400_night_no_quiet"},
         Action.CHAT_START_GROUP: {"own_school"},
@@ -340,6 +345,7 @@ ALLOWED: dict[Role, dict[Action, set[str]]] = {
         Action.VIEW_CLASS_ATTENDANCE: {"class_10", "class_11"},
         Action.EXPORT_ATTENDANCE: {"own_school"},
         Action.VIEW_ABSENCES: {"student_100", "student_101"},
+        Action.MANAGE_SCHOOL_CALENDAR: {"own_school"},
         Action.CHAT_WRITE_TO: SCHOOL_1_PEERS - {"peer_staff_401"},
         Action.CHAT_START_GROUP: {"own_school"},
         Action.CHAT_VIEW: {"conv_group_staff", "conv_info", *LIVE_CLASS_10, "live_11"},

@@ -1,9 +1,9 @@
 """Absence events, their justification, reasons and half-day counting. Pure: no I/O.
 
-An absence event is born when a roll is validated with a student absent or late. Its
-justification goes none → given (a guardian chose a reason) → accepted or refused (the CPE).
-A reason the school flags "justifying" settles the event as soon as a guardian gives it
-(accepted without waiting for the CPE, who may still refuse it afterwards).
+An absence event is born when a roll is validated with a student absent, late or gone
+before the end. Its justification goes none → given (a guardian proposed a reason) →
+accepted or refused (the CPE decides, always: a guardian's reason is a proposal). After a
+refusal a guardian may propose again (a certificate found later); an accepted one is settled.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ JUSTIFICATION_LABELS_FR = {
 class AbsenceKind(StrEnum):
     ABSENT = "absent"
     LATE = "late"
+    LEFT_EARLY = "left_early"  # départ anticipé
+
+
+KIND_LABELS_FR = {AbsenceKind.ABSENT: "absence", AbsenceKind.LATE: "retard",
+                  AbsenceKind.LEFT_EARLY: "départ anticipé"}
 
 
 class Reason(msgspec.Struct, frozen=True):
@@ -123,27 +128,26 @@ def validate_reasons(reasons: Iterable[Reason]) -> list[Reason]:
 
 def give_reason(event: AbsenceEvent, reason: Reason, comment: str, guardian_id: int,
                 now: float) -> AbsenceEvent:
-    """A guardian gives (or changes) the reason; a justifying reason settles the event."""
+    """A guardian proposes a reason: the event waits for the CPE's decision. The proposal
+    itself is kept apart (each guardian's, none overwriting another)."""
     if event.cancelled:
         raise Refusal("conflict", "Cette absence a été annulée par une correction de l'appel.")
-    if event.justification in (Justification.ACCEPTED, Justification.REFUSED):
-        raise Refusal("conflict", "La vie scolaire a déjà statué sur ce motif.")
+    if event.justification is Justification.ACCEPTED:
+        raise Refusal("conflict", "La vie scolaire a déjà accepté un motif pour cette absence.")
     if not reason.active:
         raise Refusal("invalid", "Ce motif n'est plus proposé par l'établissement.")
     comment = comment.strip()
     if len(comment) > COMMENT_MAX:
         raise Refusal("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
-    settled = reason.justifying
     return msgspec.structs.replace(
         event, reason_code=reason.code, reason_comment=comment, given_by=guardian_id,
-        given_at=now,
-        justification=Justification.ACCEPTED if settled else Justification.GIVEN,
-        decided_by=None, decided_at=now if settled else None)
+        given_at=now, justification=Justification.GIVEN, decided_by=None, decided_at=None)
 
 
 def decide(event: AbsenceEvent, accept: bool, cpe_id: int, now: float,
            reason: Reason | None = None, comment: str | None = None) -> AbsenceEvent:
-    """The CPE accepts or refuses, possibly setting or editing the reason (a paper note)."""
+    """The CPE accepts or refuses, possibly setting the reason (a paper note brought in).
+    The CPE's comment goes with the decision (kept apart): the guardian's text stays."""
     if event.cancelled:
         raise Refusal("conflict", "Cette absence a été annulée par une correction de l'appel.")
     code = reason.code if reason is not None else event.reason_code
@@ -153,7 +157,6 @@ def decide(event: AbsenceEvent, accept: bool, cpe_id: int, now: float,
         raise Refusal("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
     return msgspec.structs.replace(
         event, reason_code=code,
-        reason_comment=event.reason_comment if comment is None else comment.strip(),
         justification=Justification.ACCEPTED if accept else Justification.REFUSED,
         decided_by=cpe_id, decided_at=now)
 
@@ -163,10 +166,9 @@ def half_day(date: str, start: str) -> tuple[str, str]:
     return date, "matin" if start < NOON else "après-midi"
 
 
-def count_half_days(events: Iterable[AbsenceEvent], reasons: dict[str, Reason]
-                    ) -> dict[str, int]:
-    """Half-days absent: a half-day with at least one absence counts once; it is justified
-    when every absence in it is accepted with a justifying reason. Lateness is not absence."""
+def _halves(events: Iterable[AbsenceEvent], reasons: dict[str, Reason]
+            ) -> dict[tuple[str, str], bool]:
+    """(date, half) → justified, for every half-day with at least one absence."""
     halves: dict[tuple[str, str], bool] = {}
     for e in events:
         if e.cancelled or e.kind is not AbsenceKind.ABSENT:
@@ -176,9 +178,43 @@ def count_half_days(events: Iterable[AbsenceEvent], reasons: dict[str, Reason]
             reason.justifying)
         key = half_day(e.date, e.start)
         halves[key] = halves.get(key, True) and ok
+    return halves
+
+
+def count_half_days(events: Iterable[AbsenceEvent], reasons: dict[str, Reason]
+                    ) -> dict[str, int]:
+    """Half-days absent: a half-day with at least one absence counts once; it is justified
+    when every absence in it is accepted with a justifying reason. Lateness is not absence."""
+    halves = _halves(events, reasons)
     justified = sum(1 for v in halves.values() if v)
     return {"total": len(halves), "justified": justified,
             "unjustified": len(halves) - justified}
+
+
+def pupil_counts(events: Iterable[AbsenceEvent], reasons: dict[str, Reason]
+                 ) -> dict[str, int]:
+    """What staff count for a pupil over a period: half-days (justified or not), absences,
+    lateness (and their minutes), early departures, and what still waits for a decision."""
+    events = [e for e in events if not e.cancelled]
+    out = count_half_days(events, reasons)
+    out["absences"] = sum(1 for e in events if e.kind is AbsenceKind.ABSENT)
+    out["late"] = sum(1 for e in events if e.kind is AbsenceKind.LATE)
+    out["late_minutes"] = sum(e.minutes or 0 for e in events if e.kind is AbsenceKind.LATE)
+    out["left_early"] = sum(1 for e in events if e.kind is AbsenceKind.LEFT_EARLY)
+    out["pending"] = sum(1 for e in events if e.pending)
+    return out
+
+
+def months_over_threshold(events: Iterable[AbsenceEvent], reasons: dict[str, Reason],
+                          threshold: int) -> dict[str, list[tuple[str, str]]]:
+    """Months ("AAAA-MM") in which a pupil has at least `threshold` unjustified half-days
+    (4: the school must report to the DASEN, art. L131-8), with those half-days in order."""
+    by_month: dict[str, list[tuple[str, str]]] = {}
+    for (date, half), ok in sorted(_halves(events, reasons).items(),
+                                   key=lambda kv: (kv[0][0], kv[0][1] != "matin")):
+        if not ok:
+            by_month.setdefault(date[:7], []).append((date, half))
+    return {m: hs for m, hs in by_month.items() if len(hs) >= threshold}
 
 
 def school_year_end(day: dt.date) -> dt.date:

@@ -11,6 +11,7 @@ from typing import Any
 import socketio
 
 from realtime.attendance.model import Roll
+from realtime.attendance.schooldays import CalendarService
 from realtime.db import Database
 from realtime.directory import reads as directory
 from realtime.errors import AppError
@@ -95,6 +96,7 @@ class Context:
         self.streams = streams
         self.sio = sio
         self.clock = clock
+        self.calendar = CalendarService(db, lambda: self.clock())
 
     def local_now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), self.settings.tz)

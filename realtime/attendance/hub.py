@@ -31,7 +31,7 @@ class Attendance:
         self.rolls = RollService(ctx, push)
         self.justify = JustificationService(ctx, self.rolls.push_notice)
         self.records = RecordService(ctx)
-        self.dashboard = DashboardService(ctx)
+        self.dashboard = DashboardService(ctx, push)
         self._follows: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
 

@@ -45,8 +45,25 @@ MARK_LABELS_FR = {
     MarkState.LEFT_EARLY: "parti·e avant la fin",
     MarkState.EXEMPTED: "dispensé·e",
 }
-# What a guardian is told about at once, and what becomes an absence event.
-NOTIFIED = frozenset({MarkState.ABSENT, MarkState.LATE})
+# What a guardian is told about at once, and what becomes an absence event (a departure
+# before the end is counted and told like an absence or a lateness).
+NOTIFIED = frozenset({MarkState.ABSENT, MarkState.LATE, MarkState.LEFT_EARLY})
+REASON_MAX = 300
+
+
+class RollAlert(StrEnum):
+    """What the CPE's grid flags and the teacher is reminded of."""
+
+    NOT_STARTED = "not_started"  # not opened `overdue_min` after the start
+    IN_PROGRESS = "in_progress"  # opened, not validated `unvalidated_min` after the start
+    UNFINISHED = "unfinished"  # not validated at the end of the slot
+
+
+ALERT_LABELS_FR = {
+    RollAlert.NOT_STARTED: "non commencé",
+    RollAlert.IN_PROGRESS: "en cours, non validé",
+    RollAlert.UNFINISHED: "non validé à la fin du cours",
+}
 
 
 
@@ -67,12 +84,14 @@ class Mark(msgspec.Struct, frozen=True):
 
 
 class Change(msgspec.Struct, frozen=True):
-    """One student's mark before → after; `correction` when the roll was already done."""
+    """One student's mark before → after; `correction` when the roll was already done (or
+    is a past day's, entered late), with the reason given for it."""
 
     student_id: int
     before: Mark | None
     after: Mark
     correction: bool
+    reason: str = ""
 
 
 class Roll(msgspec.Struct, frozen=True):
@@ -130,13 +149,28 @@ class RollHeader(msgspec.Struct, frozen=True):
 
 
 class Correction(msgspec.Struct, frozen=True):
-    """One line of a done roll's audit trail: who changed which mark, when, before → after."""
+    """One line of a done roll's audit trail: who changed which mark, when, before → after,
+    and why."""
 
     student_id: int
     before: Mark | None
     after: Mark
     by: int
     at: float
+    reason: str = ""
+
+
+class HistoryEntry(msgspec.Struct, frozen=True):
+    """One step of a roll: opened, a mark set, validated, a replacement named; who, when,
+    what before → after, why (a correction's reason)."""
+
+    at: float
+    by: int
+    action: str  # open | mark | validate | replace
+    student_id: int | None = None
+    before: Mark | None = None
+    after: Mark | None = None
+    reason: str = ""
 
 
 class StudyHall(msgspec.Struct, frozen=True):
@@ -221,11 +255,22 @@ def _checked(roll: Roll, m: MarkInput, actor: int, now: float) -> Mark:
                 must_attend=m.must_attend, comment=comment, by=actor, at=now)
 
 
-def mark(roll: Roll, inputs: list[MarkInput], actor: int, now: float
-         ) -> tuple[Roll, list[Change]]:
+def checked_reason(reason: str | None, needed: bool, what: str) -> str:
+    """The reason of a correction: required when `needed`, bounded, trimmed."""
+    text = " ".join((reason or "").split())
+    if needed and not text:
+        raise Refusal("invalid", f"Indiquez le motif {what}.")
+    if len(text) > REASON_MAX:
+        raise Refusal("invalid", f"Motif trop long ({REASON_MAX} caractères au plus).")
+    return text
+
+
+def mark(roll: Roll, inputs: list[MarkInput], actor: int, now: float,
+         reason: str | None = None, late_entry: bool = False) -> tuple[Roll, list[Change]]:
     """Set marks (all or nothing). A mark equal to the current one is skipped, so a
     duplicate (a retry, a double tap) changes nothing. On a study-hall roll, marking a
-    student present adds them to the roster."""
+    student present adds them to the roster. Changing a validated roll (a correction), or
+    a past day's roll (`late_entry`), needs a reason, kept with each change."""
     if not inputs:
         return roll, []
     if len(inputs) > MARKS_PER_CALL:
@@ -235,7 +280,7 @@ def mark(roll: Roll, inputs: list[MarkInput], actor: int, now: float
     marks = dict(roll.marks)
     roster = set(roll.roster)
     changes: list[Change] = []
-    correction = roll.state is RollState.DONE
+    correction = roll.state is RollState.DONE or late_entry
     for m in inputs:
         new = _checked(roll, m, actor, now)
         before = marks.get(m.student_id)
@@ -244,6 +289,10 @@ def mark(roll: Roll, inputs: list[MarkInput], actor: int, now: float
         marks[m.student_id] = new
         roster.add(m.student_id)
         changes.append(Change(m.student_id, before, new, correction))
+    if changes and correction:
+        why = checked_reason(reason, True, "de la correction" if roll.state is RollState.DONE
+                             else "de cette saisie d'un jour passé")
+        changes = [msgspec.structs.replace(c, reason=why) for c in changes]
     if not changes:
         return roll, []
     state = RollState.IN_PROGRESS if roll.state is RollState.TODO else roll.state
@@ -251,14 +300,15 @@ def mark(roll: Roll, inputs: list[MarkInput], actor: int, now: float
     return _bump(roll, marks=marks, roster=frozenset(roster), state=state, **opened), changes
 
 
-def mark_all_present(roll: Roll, actor: int, now: float) -> tuple[Roll, list[Change]]:
+def mark_all_present(roll: Roll, actor: int, now: float, reason: str | None = None,
+                     late_entry: bool = False) -> tuple[Roll, list[Change]]:
     """« Tous présents »: every student not yet marked is present; the teacher then marks
     the exceptions. Marks already given are kept."""
     todo = sorted(roll.unmarked())
     changes: list[Change] = []
     for i in range(0, len(todo), MARKS_PER_CALL):
         roll, done = mark(roll, [MarkInput(s, MarkState.PRESENT) for s in
-                                 todo[i:i + MARKS_PER_CALL]], actor, now)
+                                 todo[i:i + MARKS_PER_CALL]], actor, now, reason, late_entry)
         changes.extend(done)
     return roll, changes
 
@@ -297,3 +347,19 @@ def minutes_since_start(roll_start: str, now_hm: str) -> int:
 def overdue(state: RollState, start: str, now_hm: str, grace_min: int = 10) -> bool:
     """Not taken `grace_min` minutes after the start: highlighted, and the teacher reminded."""
     return state is RollState.TODO and minutes_since_start(start, now_hm) >= grace_min
+
+
+def roll_alert(state: RollState, start: str, end: str, now_hm: str, overdue_min: int,
+               unvalidated_min: int) -> RollAlert | None:
+    """Where a roll of today stands against the clock: not started `overdue_min` after the
+    start, still « en cours » `unvalidated_min` after it, not validated at the end."""
+    if state is RollState.DONE:
+        return None
+    if now_hm >= end:
+        return RollAlert.UNFINISHED
+    since = minutes_since_start(start, now_hm)
+    if state is RollState.TODO and since >= overdue_min:
+        return RollAlert.NOT_STARTED
+    if state is RollState.IN_PROGRESS and since >= unvalidated_min:
+        return RollAlert.IN_PROGRESS
+    return None

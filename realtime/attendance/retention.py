@@ -1,8 +1,10 @@
 """Purging the details of old absences (data of minors), per the retention setting.
 
 Past the cutoff, a roll keeps only its header and counts (slot, date, state, how many were
-absent or late: statistics without names); its marks, corrections, absence events, the
-guardians' notices about it and the access log entries go.
+absent or late: statistics without names); its marks, corrections, history, absence events
+(with the guardians' proposals, their supporting documents and the CPE's decisions, which
+go with them), the guardians' notices about it, advance declarations, reminders and the
+access log entries go.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ async def purge_in(conn: aiosqlite.Connection, today: dt.date, years: int) -> di
         ("notifications", "DELETE FROM notifications WHERE date < ?"),
         ("absence_events", f"DELETE FROM absence_events WHERE roll_id IN ({old})"),
         ("roll_corrections", f"DELETE FROM roll_corrections WHERE roll_id IN ({old})"),
+        ("roll_history", f"DELETE FROM roll_history WHERE roll_id IN ({old})"),
+        ("absence_declarations", "DELETE FROM absence_declarations WHERE date_to < ?"),
+        ("roll_alerts", "DELETE FROM roll_alerts WHERE date < ?"),
         ("marks", f"DELETE FROM marks WHERE roll_id IN ({old})"),
         ("roll_reminders", "DELETE FROM roll_reminders WHERE date < ?"),
     ):

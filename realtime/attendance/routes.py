@@ -4,11 +4,11 @@ Web Push subscriptions; and the feature's setup."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 import socketio
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from realtime import keys
 from realtime.api import current_principal, json_response, path_int, query_int, read_json
@@ -16,6 +16,7 @@ from realtime.attendance import feed, webpush
 from realtime.attendance.absences import REASONS_MAX, Reason
 from realtime.attendance.context import Context, guardian_room
 from realtime.attendance.hub import Attendance
+from realtime.attendance.justify import Upload
 from realtime.attendance.socket import AttendanceNamespace, StudyHallBody
 from realtime.errors import AppError
 from realtime.identity.model import Principal, Role
@@ -28,6 +29,14 @@ Comment = Annotated[str, msgspec.Meta(max_length=400)]
 
 class GiveReasonBody(Payload):
     reason_code: Code
+    comment: Comment = ""
+
+
+class DeclarationBody(Payload):
+    date_from: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    reason_code: Code
+    date_to: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    part: Literal["day", "morning", "afternoon"] = "day"
     comment: Comment = ""
 
 
@@ -152,10 +161,7 @@ async def export_csv(request: web.Request) -> web.Response:
     p = await current_principal(request)
     start, end = _period(request)
     text = await _hub(request).records.export_csv(p, _school(request, p), start, end)
-    return web.Response(body=("\ufeff" + text).encode("utf-8"), headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": 'attachment; filename="absences.csv"',
-        "Cache-Control": "no-store"})
+    return _csv(text, "absences.csv")
 
 
 async def create_study_hall(request: web.Request) -> web.Response:
@@ -167,11 +173,158 @@ async def create_study_hall(request: web.Request) -> web.Response:
         status=201)
 
 
+CLOSURES_MAX_BYTES = 512 * 1024
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes:
+    """The raw body, streamed, refused past `cap` (the app's JSON cap is far smaller)."""
+    if request.content_length is not None and request.content_length > cap:
+        raise AppError("too_large", f"Fichier trop lourd ({cap // 1024} Kio au plus).")
+    data = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        data += chunk
+        if len(data) > cap:
+            raise AppError("too_large", f"Fichier trop lourd ({cap // 1024} Kio au plus).")
+    return bytes(data)
+
+
+async def _proposal_form(request: web.Request, cap: int
+                         ) -> tuple[GiveReasonBody, Upload | None]:
+    """multipart/form-data: `reason_code`, `comment`, and an optional `document` (bounded
+    while it streams in, so a huge upload costs its sender, not the server)."""
+    if request.content_length is not None and request.content_length > cap + 16 * 1024:
+        raise AppError("too_large", f"Document trop lourd ({cap} Kio au plus).")
+    fields: dict[str, str] = {}
+    upload: Upload | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise AppError("invalid", "Formulaire invalide.")
+        if part.name == "document" and part.filename:
+            data = bytearray()
+            while chunk := await part.read_chunk(64 * 1024):
+                data += chunk
+                if len(data) > cap * 1024:
+                    raise AppError("too_large", f"Document trop lourd ({cap} Kio au plus).")
+            if data:
+                upload = Upload(part.filename, bytes(data))
+        elif part.name in ("reason_code", "comment"):
+            text = (await part.read(decode=True)).decode("utf-8", errors="replace")
+            fields[part.name] = text[:500]
+        else:
+            raise AppError("invalid", f"Champ inconnu : {part.name}.")
+    body = msgspec.convert({k: v for k, v in fields.items() if v or k == "reason_code"},
+                           GiveReasonBody) if "reason_code" in fields else None
+    if body is None:
+        raise AppError("invalid", "Choisissez un motif.")
+    return body, upload
+
+
 async def give_reason(request: web.Request) -> web.Response:
+    """A guardian's proposal: JSON, or multipart with a supporting document."""
     p = await _writer(request)
-    body = await read_json(request, GiveReasonBody)
+    upload = None
+    if request.content_type == "multipart/form-data":
+        cap = request.app[keys.SETTINGS].attendance_document_max_kib
+        try:
+            body, upload = await _proposal_form(request, cap)
+        except msgspec.ValidationError as exc:
+            raise AppError("invalid", f"Formulaire invalide : {exc}") from exc
+    else:
+        body = await read_json(request, GiveReasonBody)
     return json_response(await _hub(request).justify.give(
-        p, path_int(request, "event_id"), body.reason_code, body.comment))
+        p, path_int(request, "event_id"), body.reason_code, body.comment, upload))
+
+
+async def supporting_document(request: web.Request) -> web.Response:
+    """A certificate's photo or PDF: never rendered as a page of this site (sandboxed,
+    no sniffing), never cached."""
+    p = await current_principal(request)
+    doc = await _hub(request).justify.document(p, path_int(request, "document_id"))
+    inline = doc["content_type"].startswith("image/") or doc["content_type"] == \
+        "application/pdf"
+    return web.Response(body=doc["data"], headers={
+        "Content-Type": doc["content_type"],
+        "Content-Disposition": f'{"inline" if inline else "attachment"}; '
+                               f'filename="{doc["filename"]}"',
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'"})
+
+
+async def roll_history(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).rolls.history(p, path_int(request, "roll_id")))
+
+
+async def declare(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    body = await read_json(request, DeclarationBody)
+    return json_response(await _hub(request).justify.declare(
+        p, path_int(request, "student_id"), body.date_from, body.date_to or body.date_from,
+        body.part, body.reason_code, body.comment), status=201)
+
+
+async def declarations(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response({"declarations": await _hub(request).justify.declarations(
+        p, path_int(request, "student_id"))})
+
+
+async def cancel_declaration(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    return json_response(await _hub(request).justify.cancel_declaration(
+        p, path_int(request, "declaration_id")))
+
+
+async def counts(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).records.counts(
+        p, _school(request, p), query_int(request, "class_id"), *_period(request)))
+
+
+async def counts_csv(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    text = await _hub(request).records.counts_csv(
+        p, _school(request, p), query_int(request, "class_id"), *_period(request))
+    return _csv(text, "bilan-absences.csv")
+
+
+def _csv(text: str, name: str) -> web.Response:
+    return web.Response(body=("\ufeff" + text).encode("utf-8"), headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+async def alerts(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    return json_response(await _hub(request).records.alerts(
+        p, _school(request, p), request.query.get("month")))
+
+
+async def school_calendar(request: web.Request) -> web.Response:
+    p = await current_principal(request)
+    hub = _hub(request)
+    return json_response(await hub.ctx.calendar.view(p, path_int(request, "school_id"),
+                                                     hub.ctx.today()))
+
+
+async def import_closures(request: web.Request) -> web.Response:
+    """The collège's closures from a CSV (`debut;fin;libelle`) or iCalendar file sent as
+    the body; `?replace=1` makes the list exactly the file's."""
+    p = await _writer(request)
+    data = await _read_capped(request, CLOSURES_MAX_BYTES)
+    hub = _hub(request)
+    out = await hub.ctx.calendar.import_closures(
+        p, path_int(request, "school_id"), data, request.query.get("filename", ""),
+        replace=request.query.get("replace") in ("1", "true"))
+    return json_response(out, status=201)
+
+
+async def delete_closure(request: web.Request) -> web.Response:
+    p = await _writer(request)
+    await _hub(request).ctx.calendar.delete_closure(
+        p, path_int(request, "school_id"), path_int(request, "closure_id"))
+    return json_response({"deleted": True})
 
 
 async def decision(request: web.Request) -> web.Response:
@@ -277,6 +430,17 @@ def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
     r = app.router
     r.add_get("/api/attendance/my-rolls", my_rolls)
     r.add_get("/api/attendance/rolls/{roll_id}", roll)
+    r.add_get("/api/attendance/rolls/{roll_id}/history", roll_history)
+    r.add_get("/api/attendance/documents/{document_id}", supporting_document)
+    r.add_get("/api/attendance/students/{student_id}/declarations", declarations)
+    r.add_post("/api/attendance/students/{student_id}/declarations", declare)
+    r.add_delete("/api/attendance/declarations/{declaration_id}", cancel_declaration)
+    r.add_get("/api/attendance/counts", counts)
+    r.add_get("/api/attendance/counts.csv", counts_csv)
+    r.add_get("/api/attendance/alerts", alerts)
+    r.add_get("/api/attendance/schools/{school_id}/calendar", school_calendar)
+    r.add_post("/api/attendance/schools/{school_id}/closures", import_closures)
+    r.add_delete("/api/attendance/schools/{school_id}/closures/{closure_id}", delete_closure)
     r.add_get("/api/attendance/classes/{class_id}/rolls", class_rolls)
     r.add_get("/api/attendance/classes/{class_id}/half-days", class_half_days)
     r.add_get("/api/attendance/students/{student_id}", student_record)

@@ -10,8 +10,8 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from realtime.attendance import feed, store
-from realtime.attendance.absences import AbsenceEvent, AbsenceKind, Justification
+from realtime.attendance import feed, justify_store, store
+from realtime.attendance.absences import NOON, AbsenceEvent, AbsenceKind, Justification
 from realtime.attendance.context import (
     Context,
     dashboard_room,
@@ -24,12 +24,14 @@ from realtime.attendance.context import (
 from realtime.attendance.model import (
     NOTIFIED,
     Change,
+    HistoryEntry,
     Mark,
     MarkInput,
     MarkState,
     Roll,
     RollKind,
     RollState,
+    checked_reason,
     mark,
     mark_all_present,
     name_replacement,
@@ -111,10 +113,51 @@ class RollService:
                                                  day=day)
         if not may(p, Action.VIEW_ROLL, roll_ref(roll)):
             raise not_found("Cours introuvable.")
-        require_take(p, roll, action)
         if roll.id == 0:
+            why = await self.ctx.calendar.closed(roll.school_id, day, conn)
+            if why:
+                raise AppError("invalid", f"Pas de cours ce jour-là : {why}.")
+            require_take(p, roll, action)
+            if day < self.ctx.today():
+                self.require_past_write(p, roll)
             roll = msgspec.structs.replace(roll, id=await store.insert_roll(conn, roll, subject))
+        elif action is not Action.TAKE_ROLL or day >= self.ctx.today():
+            require_take(p, roll, action)
         return roll, subject
+
+    def past_write_refusal(self, p: Principal, roll: Roll) -> AppError | None:
+        """A past day's roll: the CPE or the administration within the correction window
+        (with a reason, asked by the model), a teacher within their own (0 days by default:
+        only the day's courses); None when allowed."""
+        if not may(p, Action.TAKE_ROLL, roll_ref(roll)):
+            return AppError("forbidden", "Seul·e l'enseignant·e du cours, son remplaçant·e ou "
+                                         "la vie scolaire fait cet appel.")
+        back = (self.ctx.today() - dt.date.fromisoformat(roll.date)).days
+        if back <= 0:
+            return None
+        settings = self.ctx.settings
+        if p.role in (Role.CPE, Role.STAFF):
+            if back > settings.attendance_correction_days:
+                return AppError("forbidden", "Cet appel date de plus de "
+                                f"{settings.attendance_correction_days} jours : il ne se "
+                                "modifie plus.")
+            return None
+        if back > settings.attendance_teacher_past_days:
+            return AppError("forbidden", "On ne fait l'appel que des cours du jour : pour un "
+                                         "cours passé, voyez la vie scolaire.")
+        return None
+
+    def require_past_write(self, p: Principal, roll: Roll) -> None:
+        refusal = self.past_write_refusal(p, roll)
+        if refusal is not None:
+            raise refusal
+
+    def late_entry(self, roll: Roll, p: Principal | None = None) -> bool:
+        """A past day's roll entered now, later than the operator allows a roll to be
+        still on time (`attendance_teacher_past_days`, 0: the same day): the vie scolaire's
+        exception, which needs a reason. `p` is kept for the callers' symmetry."""
+        back = (self.ctx.today() - dt.date.fromisoformat(roll.date)).days
+        return back > self.ctx.settings.attendance_teacher_past_days
 
     async def _load(self, conn: aiosqlite.Connection, p: Principal, roll_id: int,
                     action: Action = Action.TAKE_ROLL) -> tuple[Roll, str]:
@@ -122,6 +165,8 @@ class RollService:
         if roll is None or not may(p, Action.VIEW_ROLL, roll_ref(roll)):
             raise not_found(ROLL_NOT_FOUND)
         require_take(p, roll, action)
+        if action is Action.TAKE_ROLL and self.late_entry(roll):
+            self.require_past_write(p, roll)
         return roll, await store.roll_subject(conn, roll_id)
 
     # --- transitions --------------------------------------------------------------------
@@ -133,32 +178,52 @@ class RollService:
         async with self.db.transaction() as conn:
             roll, fx.subject = await self._get_or_create(
                 conn, p, slot_id=slot_id, hall_id=hall_id, day=day, action=Action.TAKE_ROLL)
-            opened = open_roll(roll, p.id, self.ctx.clock())
+            opened = roll
+            # A past roll opens as it is (to read, or to correct with a reason); one the
+            # caller may only see never changes state by being looked at.
+            if not self.late_entry(roll, p) and self.past_write_refusal(p, roll) is None:
+                opened = open_roll(roll, p.id, self.ctx.clock())
             if opened is not roll:
                 await store.save_roll(conn, opened, [])
+                await store.add_history(conn, roll.id, [HistoryEntry(
+                    at=self.ctx.clock(), by=p.id, action="open")])
             fx.roll = opened
             conn.on_commit(lambda: self._publish(fx))
-        return await self.describe(fx.roll, fx.subject)
+        return await self.describe(fx.roll, fx.subject, viewer=p)
 
     async def view(self, p: Principal, roll_id: int) -> dict[str, Any]:
         async with self.db.transaction() as conn:
             roll, subject = await self._load(conn, p, roll_id, Action.VIEW_ROLL)
-        return await self.describe(roll, subject, corrections=True)
+        return await self.describe(roll, subject, corrections=True, viewer=p)
 
-    async def mark(self, p: Principal, roll_id: int, inputs: list[MarkInput]
-                   ) -> dict[str, Any]:
+    async def history(self, p: Principal, roll_id: int) -> dict[str, Any]:
+        """Who changed what, when and why: every step of a roll, for those who may see it
+        (its teacher, the CPE, the administration)."""
+        async with self.db.transaction() as conn:
+            roll, subject = await self._load(conn, p, roll_id, Action.VIEW_ROLL)
+        entries = await store.history(self.db, roll.id)
+        people = await names(self.db, {e.by for e in entries} | {
+            e.student_id for e in entries if e.student_id} | {roll.teacher_id})
+        described = await self.describe(roll, subject, viewer=p)
+        return {"roll": described["roll"], "entries": [
+            {**msgspec.to_builtins(e), "by_name": people.get(e.by, ""),
+             "student_name": people.get(e.student_id or 0, "")} for e in entries]}
+
+    async def mark(self, p: Principal, roll_id: int, inputs: list[MarkInput],
+                   reason: str | None = None) -> dict[str, Any]:
         async def step(conn: aiosqlite.Connection, roll: Roll, now: float
                        ) -> tuple[Roll, list[Change]]:
             if roll.kind is RollKind.STUDY_HALL:  # anyone of the school may come in
                 await _same_school(conn, roll.school_id, [m.student_id for m in inputs])
-            return mark(roll, inputs, p.id, now)
+            return mark(roll, inputs, p.id, now, reason, self.late_entry(roll, p))
 
         return await self._change(p, roll_id, step)
 
-    async def all_present(self, p: Principal, roll_id: int) -> dict[str, Any]:
+    async def all_present(self, p: Principal, roll_id: int, reason: str | None = None
+                          ) -> dict[str, Any]:
         async def step(_conn: aiosqlite.Connection, roll: Roll, now: float
                        ) -> tuple[Roll, list[Change]]:
-            return mark_all_present(roll, p.id, now)
+            return mark_all_present(roll, p.id, now, reason, self.late_entry(roll, p))
 
         return await self._change(p, roll_id, step)
 
@@ -177,14 +242,19 @@ class RollService:
         return {"version": fx.roll.version, "changed": len(fx.changes),
                 "counts": fx.roll.counts(), "state": fx.roll.state.value}
 
-    async def validate(self, p: Principal, roll_id: int) -> dict[str, Any]:
+    async def validate(self, p: Principal, roll_id: int, reason: str | None = None
+                       ) -> dict[str, Any]:
         now = self.ctx.clock()
         fx = Effects()
         async with self.db.transaction() as conn:
             roll, fx.subject = await self._load(conn, p, roll_id)
             done, notify = validate(roll, p.id, now)
+            why = checked_reason(reason, done is not roll and self.late_entry(roll, p),
+                                 "de cette validation d'un jour passé")
             if done is not roll:
                 await store.save_roll(conn, done, [])
+                await store.add_history(conn, roll.id, [HistoryEntry(
+                    at=now, by=p.id, action="validate", reason=why)])
                 fx.notes = await self._notify(conn, done, fx.subject, notify, now)
             fx.roll = done
             conn.on_commit(lambda: self._publish(fx))
@@ -207,6 +277,11 @@ class RollService:
             new = name_replacement(roll, teacher_id)
             if new is not roll:
                 await store.save_roll(conn, new, [])
+                who = (await names(conn, {teacher_id})).get(teacher_id, "") if teacher_id \
+                    else ""
+                await store.add_history(conn, roll.id, [HistoryEntry(
+                    at=self.ctx.clock(), by=p.id, action="replace",
+                    reason=f"Remplacement : {who}" if who else "Remplacement retiré")])
             fx.roll = new
             conn.on_commit(lambda: self._publish(fx))
         return await self.describe(fx.roll, fx.subject)
@@ -260,15 +335,32 @@ class RollService:
         guardians = await guardians_of(conn, ids)
         who = await names(conn, set(ids))
         notes: list[feed.Pending] = []
+        declared = await justify_store.declarations_on(conn, ids, roll.date)
         for m in marks:
             event = await store.upsert_event(conn, _event_of(roll, m))
-            payload = notice("late" if m.state is MarkState.LATE else "absence",
+            if m.state is MarkState.ABSENT:
+                event = await self._declared(conn, event, declared, now)
+            payload = notice(_NOTICE_KINDS[m.state],
                              student_id=m.student_id, student_name=who.get(m.student_id, ""),
                              date=roll.date, start=roll.start, end=roll.end, subject=subject,
                              mark=m, event_id=event.id)
             notes += await feed.write(conn, guardians[m.student_id], m.student_id, event.id,
                                       payload, now)
         return notes
+
+    async def _declared(self, conn: aiosqlite.Connection, event: AbsenceEvent,
+                        declared: list[justify_store.Declaration], now: float
+                        ) -> AbsenceEvent:
+        """An absence a guardian declared beforehand arrives with that reason proposed."""
+        d = next((d for d in declared if d.student_id == event.student_id
+                  and d.covers(event.date, event.start, NOON)), None)
+        if d is None or event.justification is not Justification.NONE:
+            return event
+        await justify_store.add_proposal(conn, event.id, d.guardian_id, d.reason_code,
+                                         d.comment, d.created_at, declaration_id=d.id)
+        return await store.upsert_event(conn, msgspec.structs.replace(
+            event, justification=Justification.GIVEN, reason_code=d.reason_code,
+            reason_comment=d.comment, given_by=d.guardian_id, given_at=now))
 
     async def _corrections(self, conn: aiosqlite.Connection, roll: Roll, subject: str,
                            changes: list[Change], now: float) -> list[feed.Pending]:
@@ -330,8 +422,8 @@ class RollService:
                 "url": f"/#/absences?notice={p['id']}", "event_id": p.get("event_id"),
                 "kind": p["kind"]})
 
-    async def describe(self, roll: Roll, subject: str, corrections: bool = False
-                       ) -> dict[str, Any]:
+    async def describe(self, roll: Roll, subject: str, corrections: bool = False,
+                       viewer: Principal | None = None) -> dict[str, Any]:
         people = await names(self.db, set(roll.roster) | {roll.teacher_id} | (
             {roll.replacement_id} if roll.replacement_id else set()))
         class_name = ""
@@ -339,13 +431,26 @@ class RollService:
             class_name = (await directory.class_names(self.db, [roll.class_id])).get(
                 roll.class_id, "")
         students = sorted(roll.roster, key=lambda s: people.get(s, ""))
+        # What guardians said beforehand (« sera absent jeudi »), for the teacher's roll:
+        # that an absence is expected, not the family's reason.
+        declared = {d.student_id: {"part": d.part, "label": "Absence signalée par la famille"}
+                    for d in await justify_store.declarations_on(
+                        self.db, list(roll.roster), roll.date)
+                    if d.covers(roll.date, roll.start, NOON)}
         out = {
             "roll": {**summary(roll), "subject": subject, "class_name": class_name,
                      "teacher_name": people.get(roll.teacher_id, ""),
                      "replacement_name": people.get(roll.replacement_id or 0, "")},
             "students": [{"id": s, "name": people.get(s, ""),
-                          "mark": mark_json(roll.marks.get(s))} for s in students],
+                          "mark": mark_json(roll.marks.get(s)),
+                          **({"declared": declared[s]} if s in declared else {})}
+                         for s in students],
         }
+        if viewer is not None:
+            out["roll"]["read_only"] = self.past_write_refusal(viewer, roll) is not None
+            # A change now needs a reason: a validated roll, or a past day's.
+            out["roll"]["needs_reason"] = self.late_entry(roll, viewer) or (
+                roll.state is RollState.DONE)
         if corrections:
             out["corrections"] = msgspec.to_builtins(await store.corrections(self.db, roll.id))
         return out
@@ -375,9 +480,14 @@ def summary(roll: Roll) -> dict[str, Any]:
             "absent": counts["absent"], "late": counts["late"]}
 
 
+_EVENT_KINDS = {MarkState.ABSENT: AbsenceKind.ABSENT, MarkState.LATE: AbsenceKind.LATE,
+                MarkState.LEFT_EARLY: AbsenceKind.LEFT_EARLY}
+_NOTICE_KINDS = {MarkState.ABSENT: "absence", MarkState.LATE: "late",
+                 MarkState.LEFT_EARLY: "left_early"}
+
+
 def _event_of(roll: Roll, m: Mark) -> AbsenceEvent:
     return AbsenceEvent(id=0, school_id=roll.school_id, student_id=m.student_id,
                         roll_id=roll.id, date=roll.date, start=roll.start, end=roll.end,
-                        kind=AbsenceKind.LATE if m.state is MarkState.LATE
-                        else AbsenceKind.ABSENT, minutes=m.minutes,
+                        kind=_EVENT_KINDS[m.state], minutes=m.minutes,
                         justification=Justification.NONE)

@@ -17,7 +17,13 @@ from realtime.attendance.context import (
     teacher_room,
 )
 from realtime.attendance.hub import Attendance
-from realtime.attendance.model import COMMENT_MAX, MARKS_PER_CALL, MarkInput, MarkState
+from realtime.attendance.model import (
+    COMMENT_MAX,
+    MARKS_PER_CALL,
+    REASON_MAX,
+    MarkInput,
+    MarkState,
+)
 from realtime.errors import AppError
 from realtime.identity.model import Principal, Role
 from realtime.keys import ATTENDANCE
@@ -44,6 +50,16 @@ class RollOnly(Payload):
     roll_id: Id
 
 
+Reason = Annotated[str, msgspec.Meta(max_length=REASON_MAX + 50)]
+
+
+class RollStep(Payload):
+    """`all_present` / `validate`: the reason is asked for a past day's roll."""
+
+    roll_id: Id
+    reason: Reason | None = None
+
+
 class MarkItem(Payload):
     student_id: Id
     state: MarkState
@@ -55,6 +71,7 @@ class MarkItem(Payload):
 class Marks(Payload):
     roll_id: Id
     marks: Annotated[list[MarkItem], msgspec.Meta(min_length=1, max_length=MARKS_PER_CALL)]
+    reason: Reason | None = None  # required to correct a validated (or past) roll
 
 
 class Replace(Payload):
@@ -128,6 +145,8 @@ class AttendanceNamespace(AuthedNamespace):
             await self.enter_room(sid, guardian_room(principal.id))
         elif principal.role in (Role.CPE, Role.STAFF) and principal.school_id is not None:
             await self.enter_room(sid, school_room(principal.school_id))
+            # A permanence's supervisor is reminded of its roll like a teacher.
+            await self.enter_room(sid, teacher_room(principal.id))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)
@@ -167,17 +186,25 @@ class AttendanceNamespace(AuthedNamespace):
         msg: Marks = self._decode(sid, data, Marks)
         inputs = [MarkInput(m.student_id, m.state, m.minutes, m.must_attend, m.comment)
                   for m in msg.marks]
-        return await self.hub.rolls.mark(await self.principal(sid), msg.roll_id, inputs)
+        return await self.hub.rolls.mark(await self.principal(sid), msg.roll_id, inputs,
+                                         msg.reason)
 
     @acked
     async def on_all_present(self, sid: str, data: Any = None) -> dict[str, Any]:
-        msg: RollOnly = self._decode(sid, data, RollOnly)
-        return await self.hub.rolls.all_present(await self.principal(sid), msg.roll_id)
+        msg: RollStep = self._decode(sid, data, RollStep)
+        return await self.hub.rolls.all_present(await self.principal(sid), msg.roll_id,
+                                                msg.reason)
 
     @acked
     async def on_validate(self, sid: str, data: Any = None) -> dict[str, Any]:
+        msg: RollStep = self._decode(sid, data, RollStep)
+        return await self.hub.rolls.validate(await self.principal(sid), msg.roll_id,
+                                             msg.reason)
+
+    @acked
+    async def on_roll_history(self, sid: str, data: Any = None) -> dict[str, Any]:
         msg: RollOnly = self._decode(sid, data, RollOnly)
-        return await self.hub.rolls.validate(await self.principal(sid), msg.roll_id)
+        return await self.hub.rolls.history(await self.principal(sid), msg.roll_id)
 
     # --- the vie scolaire ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from realtime.attendance.absences import (
 from realtime.attendance.model import (
     Change,
     Correction,
+    HistoryEntry,
     Mark,
     MarkState,
     Roll,
@@ -115,23 +116,52 @@ async def save_roll(conn: Conn, roll: Roll, changes: list[Change]) -> None:
         audit = [c for c in changes if c.correction]
         if audit:
             await conn.executemany(
-                "INSERT INTO roll_corrections (roll_id, student_id, before, after, by, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(roll.id, c.student_id,
-                  msgspec.json.encode(c.before).decode() if c.before else None,
-                  msgspec.json.encode(c.after).decode(), c.after.by, c.after.at)
-                 for c in audit])
+                "INSERT INTO roll_corrections (roll_id, student_id, before, after, by, at,"
+                " reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(roll.id, c.student_id, _json(c.before), _json(c.after), c.after.by,
+                  c.after.at, c.reason) for c in audit])
+        await add_history(conn, roll.id, [
+            HistoryEntry(at=c.after.at, by=c.after.by, action="mark", student_id=c.student_id,
+                         before=c.before, after=c.after, reason=c.reason) for c in changes])
+
+
+def _json(m: Mark | None) -> str | None:
+    return msgspec.json.encode(m).decode() if m is not None else None
+
+
+def _decoded(raw: str | None) -> Mark | None:
+    return msgspec.json.decode(raw, type=Mark) if raw else None
+
+
+async def add_history(conn: Conn, roll_id: int, entries: list[HistoryEntry]) -> None:
+    if entries:
+        await conn.executemany(
+            "INSERT INTO roll_history (roll_id, at, by, action, student_id, before, after,"
+            " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(roll_id, e.at, e.by, e.action, e.student_id, _json(e.before), _json(e.after),
+              e.reason) for e in entries])
+
+
+async def history(db: Database, roll_id: int) -> list[HistoryEntry]:
+    rows = await db.fetchall(
+        "SELECT at, by, action, student_id, before, after, reason FROM roll_history"
+        " WHERE roll_id = ? ORDER BY id", (roll_id,))
+    return [HistoryEntry(at=r["at"], by=r["by"], action=r["action"],
+                         student_id=r["student_id"], before=_decoded(r["before"]),
+                         after=_decoded(r["after"]), reason=r["reason"]) for r in rows]
 
 
 async def corrections(db: Database, roll_id: int) -> list[Correction]:
     rows = await db.fetchall(
-        "SELECT student_id, before, after, by, at FROM roll_corrections WHERE roll_id = ?"
-        " ORDER BY id", (roll_id,))
-    return [Correction(student_id=r["student_id"],
-                       before=msgspec.json.decode(r["before"], type=Mark) if r["before"]
-                       else None,
-                       after=msgspec.json.decode(r["after"], type=Mark), by=r["by"],
-                       at=r["at"]) for r in rows]
+        "SELECT student_id, before, after, by, at, reason FROM roll_corrections"
+        " WHERE roll_id = ? ORDER BY id", (roll_id,))
+    out = []
+    for r in rows:
+        after = _decoded(r["after"])
+        assert after is not None
+        out.append(Correction(student_id=r["student_id"], before=_decoded(r["before"]),
+                              after=after, by=r["by"], at=r["at"], reason=r["reason"]))
+    return out
 
 
 async def roll_subject(conn: Conn, roll_id: int) -> str:
@@ -159,6 +189,21 @@ async def course_rolls_of_day(db: Database, date: str) -> list[RollHeader]:
     rows = await db.fetchall("SELECT * FROM rolls WHERE date = ? AND slot_id IS NOT NULL",
                              (date,))
     return [_header(r) for r in rows]
+
+
+async def rolls_of_day(db: Database, date: str) -> list[RollHeader]:
+    """Every school's rolls of a day, courses and study halls: what the reminders read."""
+    rows = await db.fetchall("SELECT * FROM rolls WHERE date = ?", (date,))
+    return [_header(r) for r in rows]
+
+
+async def claim_alert(conn: Conn, target: str, date: str, kind: str, school_id: int,
+                      now: float) -> bool:
+    """True for the one process that gets to send this reminder (the row is the lock)."""
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO roll_alerts (target, date, kind, school_id, sent_at)"
+        " VALUES (?, ?, ?, ?, ?)", (target, date, kind, school_id, now))
+    return cur.rowcount > 0
 
 
 async def rolls_replaced_by(db: Database, teacher_id: int, date: str) -> list[RollHeader]:
@@ -252,6 +297,15 @@ async def events_of_school(db: Database, school_id: int, *, pending_only: bool,
     return [_event(r) for r in rows]
 
 
+async def events_of_school_between(db: Database, school_id: int, date_from: str,
+                                   date_to: str) -> list[AbsenceEvent]:
+    """Every event of a school over a period (bounded by the period's length), for counts."""
+    rows = await db.fetchall(
+        "SELECT * FROM absence_events WHERE school_id = ? AND date BETWEEN ? AND ?"
+        " AND cancelled = 0 ORDER BY date, start", (school_id, date_from, date_to))
+    return [_event(r) for r in rows]
+
+
 # --- reasons ---------------------------------------------------------------------------
 
 async def reasons(db: Database | Conn, school_id: int) -> list[Reason]:
@@ -306,6 +360,12 @@ async def study_halls_of(db: Database, school_id: int, weekday: int) -> list[Stu
     rows = await db.fetchall(
         "SELECT * FROM study_halls WHERE school_id = ? AND weekday = ? ORDER BY start, room",
         (school_id, weekday))
+    return [_hall(r) for r in rows]
+
+
+async def study_halls_of_weekday(db: Database, weekday: int) -> list[StudyHall]:
+    rows = await db.fetchall("SELECT * FROM study_halls WHERE weekday = ? ORDER BY start",
+                             (weekday,))
     return [_hall(r) for r in rows]
 
 

@@ -105,8 +105,8 @@ class DemoPlan:
 
 SCHOOLS = (
     # uai, name, town, classes per level, max teaching hours per teacher
-    ("0020032L", "Collège Charlemagne", "Laon", 3, 18),
-    ("0021490R", "Collège de Saint-Gobain", "Saint-Gobain", 2, 14),
+    ("0020032Z", "Collège Charlemagne", "Laon", 3, 18),
+    ("0021490J", "Collège de Saint-Gobain", "Saint-Gobain", 2, 14),
 )
 
 

@@ -110,6 +110,13 @@ async def school_exists(src: Source, school_id: int) -> bool:
     return bool(await _all(src, "SELECT 1 FROM schools WHERE id = ?", (school_id,)))
 
 
+async def uais(src: Source, ids: Iterable[int]) -> dict[int, str]:
+    """Each school's UAI (its académie, département and holiday zone follow from it)."""
+    rows = await _each(src, lambda m: f"SELECT id, uai FROM schools WHERE id IN ({m})",
+                       sorted(set(ids)))
+    return {r["id"]: r["uai"] for r in rows}
+
+
 async def classes(src: Source, ids: Iterable[int]) -> dict[int, SchoolClass]:
     rows = await _each(src, lambda m: f"SELECT * FROM classes WHERE id IN ({m})",
                        sorted(set(ids)))
@@ -223,5 +230,5 @@ __all__ = [
     "classes_of_teachers", "disabled_before", "enabled", "guardians_of", "names",
     "placements", "pupils_of_classes", "pupils_of_schools", "school", "school_class",
     "school_exists", "slot", "slots", "slots_by_ids", "staff_of_schools", "student",
-    "students_of_class", "users",
+    "students_of_class", "uais", "users",
 ]

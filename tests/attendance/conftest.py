@@ -23,7 +23,7 @@ class AttendanceClient(LiveClient):
 
     NS = NS
     EVENTS = ("notice", "feed_reset", "notices_read", "marks", "roll_state", "roll_update",
-              "reminder", "overdue", "absence_update")
+              "reminder", "overdue", "absence_update", "roll_alert", "declaration")
 
     @property
     def events(self) -> dict[str, list[Any]]:
@@ -85,8 +85,14 @@ async def recent_slot(base: str, acct: dict[str, Any], class_name: str,
     found = []
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         await login(s, base, acct)
-        for back in range(0, 14):
+        async with s.get(f"{base}/api/me") as r:
+            school_id = (await r.json())["school"]["id"]
+        async with s.get(f"{base}/api/attendance/schools/{school_id}/calendar") as r:
+            days_off = {d["date"] for d in (await r.json())["days_off"]}
+        for back in range(0, 120):  # back over the holidays (the summer's too)
             day = today - dt.timedelta(days=back)
+            if day.isoformat() in days_off:
+                continue
             async with s.get(f"{base}/api/timetable?date={day.isoformat()}") as r:
                 slots = (await r.json())["slots"]
             found += [(sl, day.isoformat()) for sl in slots if sl["class_name"] == class_name]

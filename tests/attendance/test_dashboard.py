@@ -31,7 +31,8 @@ async def test_live_grid_overdue_and_reminder(att_app: Any, att_client: Any,
     row = next(r for r in grid["rows"] if r["slot_id"] == slot["id"])
     assert row["state"] == "todo" and row["class_name"] == cast.class_name
     assert row["overdue"] is False and row["teacher_name"] == cast.teacher["name"]
-    assert await hub.dashboard.send_reminders() == 0
+    await hub.dashboard.send_reminders()  # earlier rolls of the day may be flagged, not this
+    assert not any(r["slot_id"] == slot["id"] for r in teacher.events["reminder"])
 
     hub.ctx.clock = lambda: at(day, slot["start"]) + 11 * 60
     grid = await cpe.call("watch_dashboard", {"date": day})

@@ -131,10 +131,13 @@ def test_corrections_of_a_done_roll_keep_before_and_after() -> None:
     roll, _ = mark_all_present(course(range(1, 4)), T, 1.0)
     roll, _ = mark(roll, [MarkInput(2, MarkState.ABSENT)], T, 2.0)
     done, _ = validate(roll, T, 3.0)
+    with pytest.raises(Refusal, match="motif de la correction"):  # a reason is required
+        mark(done, [MarkInput(2, MarkState.LATE, minutes=20, comment="Bus")], CPE, 4.0)
     fixed, changes = mark(done, [MarkInput(2, MarkState.LATE, minutes=20, comment="Bus")],
-                          CPE, 4.0)
+                          CPE, 4.0, reason="  arrivé avec un mot  du bus ")
     assert fixed.state is RollState.DONE
     [c] = changes
+    assert c.reason == "arrivé avec un mot du bus"
     assert c.correction and c.before is not None and c.before.state is MarkState.ABSENT
     assert c.after.state is MarkState.LATE and c.after.by == CPE and c.after.at == 4.0
     assert fixed.marks[2].comment == "Bus"
@@ -169,15 +172,20 @@ def event(**kw: object) -> AbsenceEvent:
 REASONS = {r.code: r for r in DEFAULT_REASONS}
 
 
-def test_justifying_reason_settles_the_event() -> None:
+def test_a_guardians_reason_is_a_proposal_the_cpe_decides() -> None:
+    # Even a justifying reason waits for the CPE (issue 19): a proposal, not a decision.
     e = give_reason(event(), REASONS["maladie"], " fièvre ", GUARDIAN, 10.0)
-    assert e.justification is Justification.ACCEPTED and e.reason_comment == "fièvre"
-    assert e.given_by == GUARDIAN and not e.pending
-    with pytest.raises(Refusal):  # settled: the guardian cannot change it any more
-        give_reason(e, REASONS["autre"], "", GUARDIAN, 11.0)
-    # The CPE may still refuse it.
-    refused = decide(e, False, CPE, 12.0)
+    assert e.justification is Justification.GIVEN and e.reason_comment == "fièvre"
+    assert e.given_by == GUARDIAN and e.pending
+    refused = decide(e, False, CPE, 12.0, comment="Certificat illisible")
     assert refused.justification is Justification.REFUSED and refused.decided_by == CPE
+    assert refused.reason_comment == "fièvre"  # the CPE's comment never replaces the parent's
+    again = give_reason(refused, REASONS["maladie"], "certificat joint", GUARDIAN, 13.0)
+    assert again.justification is Justification.GIVEN  # a new proposal after a refusal
+    accepted = decide(again, True, CPE, 14.0)
+    assert accepted.justification is Justification.ACCEPTED and not accepted.pending
+    with pytest.raises(Refusal):  # settled: no more proposals
+        give_reason(accepted, REASONS["autre"], "", GUARDIAN, 15.0)
 
 
 def test_other_reason_waits_for_the_cpe() -> None:

@@ -54,8 +54,10 @@ async def test_parent_gives_a_reason_and_the_cpe_decides(
 
     refused = await cpe.call("decide", {"event_id": event_id, "decision": "refuse"})
     assert refused["absence"]["justification"] == "refused"
+    # After a refusal a guardian may propose again (a certificate found later).
     again = await parent.call("give_reason", {"event_id": event_id, "reason_code": "maladie"})
-    assert again["error"]["code"] == "conflict"
+    assert again["ok"] and again["absence"]["justification"] == "given"
+    assert [p["reason_code"] for p in again["absence"]["proposals"]] == ["convenance", "maladie"]
     accepted = await cpe.call("decide", {"event_id": event_id, "decision": "accept",
                                          "reason_code": "maladie"})
     assert accepted["absence"]["justification"] == "accepted"
@@ -69,7 +71,7 @@ async def test_parent_gives_a_reason_and_the_cpe_decides(
     assert not accepted_notice["can_justify"]
 
 
-async def test_justifying_reason_settles_and_half_days_count(
+async def test_justifying_reason_waits_for_the_cpe_and_half_days_count(
         demo_server: str, att_client: Any, cast: Cast) -> None:
     teacher = await att_client(cast.teacher)
     opened = await take_roll(demo_server, cast, teacher)
@@ -83,7 +85,14 @@ async def test_justifying_reason_settles_and_half_days_count(
         assert child["can_justify"] and any(x["code"] == "maladie" for x in child["reasons"])
         async with s.post(f"{demo_server}/api/attendance/absences/{event['id']}/reason",
                           json={"reason_code": "maladie", "comment": "Fièvre"}) as r:
-            assert r.status == 200 and (await r.json())["justification"] == "accepted"
+            # A proposal, even with a justifying reason: the CPE decides (issue 19).
+            assert r.status == 200 and (await r.json())["justification"] == "given"
+        async with s.get(f"{demo_server}/api/attendance/students/{sid}") as r:
+            assert (await r.json())["half_days"]["justified"] == 0
+        async with await session_for(demo_server, cast.cpe) as c:
+            async with c.post(f"{demo_server}/api/attendance/absences/{event['id']}/decision",
+                              json={"accept": True}) as r:
+                assert r.status == 200 and (await r.json())["justification"] == "accepted"
         async with s.get(f"{demo_server}/api/attendance/students/{sid}") as r:
             record = await r.json()
         assert record["half_days"] == {"total": 1, "justified": 1, "unjustified": 0}
@@ -173,10 +182,15 @@ async def test_reason_lists(demo_server: str, cast: Cast, demo_accounts: list[di
 
 async def test_retention_purges_old_details(att_app: Any, att_client: Any, cast: Cast,
                                             demo_db_path: Path) -> None:
-    base, app = await att_app(attendance_retention_years=2)
+    from realtime.attendance.calendar import SchoolCalendar
+
+    base, app = await att_app(attendance_retention_years=2, attendance_teacher_past_days=2000)
     teacher = await att_client(cast.teacher, base)
     slot, day = await recent_slot(base, cast.teacher, cast.class_name)
-    old_day = (dt.date.fromisoformat(day) - dt.timedelta(weeks=52 * 3)).isoformat()
+    old = dt.date.fromisoformat(day) - dt.timedelta(weeks=52 * 3)
+    while SchoolCalendar("B").closed(old):  # a school day, the same weekday
+        old -= dt.timedelta(weeks=1)
+    old_day = old.isoformat()
     rolls = []
     for date in (old_day, day):
         opened = await teacher.call("open_roll", {"slot_id": slot["id"], "date": date})
@@ -198,8 +212,9 @@ async def test_retention_purges_old_details(att_app: Any, att_client: Any, cast:
         assert conn.execute("SELECT state, absent_count, roster FROM rolls WHERE id = ?",
                             (old,)).fetchone() == ("done", 1, "[]")
     assert await app[keys.ATTENDANCE].purge() == {
-        "notifications": 0, "absence_events": 0, "roll_corrections": 0, "marks": 0,
-        "roll_reminders": 0, "attendance_access_log": 0, "rolls": 0}
+        "notifications": 0, "absence_events": 0, "roll_corrections": 0, "roll_history": 0,
+        "absence_declarations": 0, "roll_alerts": 0, "marks": 0, "roll_reminders": 0,
+        "attendance_access_log": 0, "rolls": 0}
 
 
 async def test_outbox_publishes_what_a_crash_left_behind(

@@ -168,8 +168,12 @@ async def test_corrections_tell_guardians_and_keep_an_audit(
     await guardian.wait_for(lambda: len(guardian.events["notice"]) == 1)
 
     # The student was in fact late: the CPE corrects the validated roll.
-    fix = await cpe.call("mark", {"roll_id": rid, "marks": [
-        {"student_id": sid, "state": "late", "minutes": 25, "comment": "Bus en retard"}]})
+    late = [{"student_id": sid, "state": "late", "minutes": 25, "comment": "Bus en retard"}]
+    refused = await cpe.call("mark", {"roll_id": rid, "marks": late})  # no reason: refused
+    assert refused["error"] == {"code": "invalid",
+                                "message": "Indiquez le motif de la correction."}
+    fix = await cpe.call("mark", {"roll_id": rid, "marks": late,
+                                  "reason": "Mot du transporteur"})
     assert fix["ok"] and fix["state"] == "done", fix
     await guardian.wait_for(lambda: len(guardian.events["notice"]) == 2)
     corr = guardian.events["notice"][1]
@@ -179,8 +183,10 @@ async def test_corrections_tell_guardians_and_keep_an_audit(
     [audit] = view["corrections"]
     assert audit["before"]["state"] == "absent" and audit["after"]["state"] == "late"
     assert audit["by"] == (await ids(demo_server, cast.cpe))["id"]
+    assert audit["reason"] == "Mot du transporteur"
     # Then present after all: the absence event is cancelled, a correction is sent.
-    await cpe.call("mark", {"roll_id": rid, "marks": [{"student_id": sid, "state": "present"}]})
+    await cpe.call("mark", {"roll_id": rid, "marks": [{"student_id": sid, "state": "present"}],
+                            "reason": "Était au CDI"})
     await guardian.wait_for(lambda: len(guardian.events["notice"]) == 3)
     last = guardian.events["notice"][2]
     assert last["state"] == "present" and not last["can_justify"]

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from realtime import keys
+from realtime.attendance.calendar import SchoolCalendar
 from realtime.errors import AppError
 from realtime.identity import store as identity_store
 from realtime.identity.model import Principal
@@ -21,8 +22,12 @@ from tests.attendance.conftest import CHARLEMAGNE, PARIS, Cast, ids, session_for
 
 
 def past_day(back: int = 7) -> str:
-    """A day already gone (a roll is never taken ahead of time)."""
-    return (dt.datetime.now(PARIS).date() - dt.timedelta(days=back)).isoformat()
+    """A day already gone (a roll is never taken ahead of time), with classes (none on a
+    public or school holiday of the demo's zone B)."""
+    day = dt.datetime.now(PARIS).date() - dt.timedelta(days=back)
+    while SchoolCalendar("B").closed(day):
+        day -= dt.timedelta(days=7)
+    return day.isoformat()
 
 
 def stored(db: Path) -> dict[str, int]:

@@ -240,7 +240,9 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
              .filter(el => el.tabIndex >= 0 && !el.closest('.comment-form')).length""")
     assert stops == pupils
     first = rows.first.locator(".student-toggle")
-    assert await tab_to(teacher, first) <= 2  # past « Valider l'appel », straight to the list
+    # From « Tous présents », past « Historique de l'appel » and « Valider l'appel »,
+    # straight to the list.
+    assert await tab_to(teacher, first) <= 3
     await teacher.keyboard.press("Tab")
     await expect(rows.nth(1).locator(".student-toggle")).to_be_focused()  # the next pupil
 
@@ -290,7 +292,7 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await teacher.keyboard.press("Enter")
     await expect(mate_row.locator(".student-comment")).to_have_text("« Bus en retard »")
     await expect(note).to_be_focused()
-    await expect(teacher.locator(".roll-counts")).to_contain_text("1 absent·es, 1 en retard")
+    await expect(teacher.locator(".roll-counts")).to_contain_text("1 absent·e, 1 en retard")
     assert await axe(teacher) == []
     # Back up to « Valider l'appel »: Shift+Tab from the pupil, not 83 Tabs.
     await teacher.keyboard.press("Home")
@@ -352,6 +354,8 @@ async def test_roll_by_keyboard_heard_by_parent_and_cpe(browser: Browser, site: 
     await expect(comment).to_have_value("Rendez-vous")
     await expect(reason).to_have_value("convenance")
     await absences.keyboard.type(" médical")
+    await absences.keyboard.press("Tab")  # the optional supporting document, left empty
+    await expect(notice.get_by_label("Justificatif (photo ou PDF, facultatif)")).to_be_focused()
     await absences.keyboard.press("Tab")
     send = notice.get_by_role("button", name="Envoyer le motif")
     await expect(send).to_be_focused()

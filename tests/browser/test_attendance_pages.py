@@ -59,7 +59,7 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     rows = teacher.locator(".student-row")
     await expect(rows.first).to_be_visible()
     await teacher.get_by_role("button", name="Tous présents").click()
-    await expect(teacher.locator(".roll-counts")).to_contain_text("0 absent·es")
+    await expect(teacher.locator(".roll-counts")).to_contain_text("0 absent·e,")
     student_button = teacher.locator(".student-row").filter(
         has_text=cast.student["name"]).locator(".student-toggle")
     await student_button.tap()
@@ -72,7 +72,7 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     await minutes.press("Enter")
     await minutes.blur()
     await expect(mate.locator(".student-toggle")).to_contain_text("En retard (12 min)")
-    await expect(teacher.locator(".roll-counts")).to_contain_text("1 absent·es, 1 en retard")
+    await expect(teacher.locator(".roll-counts")).to_contain_text("1 absent·e, 1 en retard")
     third = (teacher.locator(".student-row").filter(has_not_text=cast.student["name"])
              .filter(has_not_text=cast.classmate["name"]).first)
     await third.get_by_role("combobox").select_option("exempted_stays")
@@ -189,7 +189,9 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
             marks[cast.classmate["name"]]["comment"]) == (
         "late", 12, "Arrivé avec un mot de l'infirmerie")
     assert marks[cast.student["name"]]["comment"] == ""
-    # A comment is corrected on the TBI after validation: the audit trail keeps it.
+    # A comment is corrected on the TBI after validation, with its reason: the audit trail
+    # keeps it.
+    await tbi.get_by_label("Motif de la correction (obligatoire)").fill("Précision du mot")
     await late.get_by_role("button", name=f"Commentaire pour {cast.classmate['name']}").click()
     await late.get_by_label(f"Texte du commentaire pour {cast.classmate['name']}").fill(
         "Mot de l'infirmerie vu par la vie scolaire")
@@ -200,6 +202,7 @@ async def test_roll_to_parent_to_cpe(browser: Browser, demo_server: str,  # noqa
     assert fresh["corrections"][-1]["after"]["comment"] == (
         "Mot de l'infirmerie vu par la vie scolaire")
     assert fresh["corrections"][-1]["after"]["state"] == "late"
+    assert fresh["corrections"][-1]["reason"] == "Précision du mot"
     await check_accessibility(tbi)
     await tbi.screenshot(path=SCREENSHOTS / "roll-tbi.png")
     for ctx in (parent_ctx, cpe_ctx, teacher_ctx, tbi_ctx):

@@ -137,3 +137,52 @@ async def test_demo_hashes_are_cheap_then_upgraded_at_first_login(
     assert _hash_of(path, teacher["login"]) == upgraded
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         await login(s, base, teacher)
+async def test_attendance_history_is_deterministic_idempotent_and_fast(
+        tmp_path: Path, demo_db_path: Path) -> None:
+    """`python -m realtime demo` adds three weeks of validated rolls with absences (some
+    accepted, some proposed, some without reason, two pupils per collège over the monthly
+    threshold), skipping holidays; again changes nothing; another copy gets the same."""
+    import datetime as dt
+    import shutil
+    import time
+    from zoneinfo import ZoneInfo
+
+    from realtime.attendance.absences import DEFAULT_REASONS, months_over_threshold
+    from realtime.attendance.store import events_of_school_between
+    from realtime.demo.attendance import seed_history
+
+    paris = ZoneInfo("Europe/Paris")
+    today = dt.date(2026, 12, 4)  # a Friday: three weeks back reach 11 November (Armistice)
+    copy = tmp_path / "copy.sqlite3"
+    shutil.copy(demo_db_path, copy)
+    db = await Database.open(demo_db_path)
+    try:
+        started = time.perf_counter()
+        first = await seed_history(db, today, paris)
+        took = time.perf_counter() - started
+        again = await seed_history(db, today, paris)
+        rolls = await db.fetchall("SELECT date, slot_id, state, absent_count FROM rolls"
+                                  " ORDER BY slot_id, date")
+        states = await db.fetchall("SELECT justification, COUNT(*) AS n FROM absence_events"
+                                   " GROUP BY 1")
+        events = await events_of_school_between(db, 1, "2026-11-01", "2026-11-30")
+    finally:
+        await db.close()
+    assert first["rolls"] > 500 and first["absence_events"] > 300, first
+    assert again == {"rolls": 0, "absence_events": 0, "notifications": 0}
+    assert took < 30  # a generous bound on a loaded machine: it is one transaction
+    days = {r["date"] for r in rolls}
+    assert "2026-11-11" not in days and "2026-12-04" not in days  # holiday; today left to do
+    assert {r["state"] for r in rolls} == {"done"}
+    assert {s["justification"] for s in states} == {"none", "given", "accepted", "refused"}
+    by_pupil: dict[int, list[Any]] = {}
+    for e in events:
+        by_pupil.setdefault(e.student_id, []).append(e)
+    reasons = {r.code: r for r in DEFAULT_REASONS}
+    assert sum(1 for evs in by_pupil.values()
+               if months_over_threshold(evs, reasons, 4)) >= 2
+    db2 = await Database.open(copy)
+    try:
+        assert await seed_history(db2, today, paris) == first  # deterministic
+    finally:
+        await db2.close()

@@ -125,7 +125,10 @@ class Cluster:
                "REALTIME_REDIS_PREFIX": self.prefix, "REDIS_URL": redis_url or "",
                "REALTIME_PRESENCE_HEARTBEAT": str(HEARTBEAT_S),
                "REALTIME_PRESENCE_TIMEOUT": str(PRESENCE_TIMEOUT_S),
-               "REALTIME_SHUTDOWN_TIMEOUT": "3", "REALTIME_LOG_JSON": "false"}
+               "REALTIME_SHUTDOWN_TIMEOUT": "3", "REALTIME_LOG_JSON": "false",
+               # As in make_settings: rolls of recent school days found on the real calendar.
+               "REALTIME_ATTENDANCE_TEACHER_PAST_DAYS": "150",
+               "REALTIME_ATTENDANCE_CORRECTION_DAYS": "150"}
         env.update(extra)
         return env
 

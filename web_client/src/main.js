@@ -157,6 +157,13 @@ async function route() {
       renderVieScolaire(root, { date: isIsoDate(date) ? date : null }));
     return undefined;
   }
+  if (path === '/vie-scolaire/bilan') { // counts per pupil, CSV and print
+    leavePage = lazyPage(() => import('./pages/bilan.js'), ({ renderBilan }) =>
+      renderBilan(root, { me: state.me }, {
+        from: isIsoDate(params.get('from')) ? params.get('from') : null,
+        to: isIsoDate(params.get('to')) ? params.get('to') : null, classId: params.get('class') }));
+    return undefined;
+  }
   if (path === '/absences') {
     leavePage = lazyPage(() => import('./pages/absences.js'), ({ renderAbsences }) =>
       renderAbsences(root, { me: state.me, // noticeId: a tapped Web Push notification

@@ -5,10 +5,11 @@
 import { h, replace, setTitle } from '../dom.js';
 import { AttendanceConnection, apiJson } from '../attendance/connection.js';
 import { currentSubscription, enablePush, pushSupported } from '../attendance/push.js';
-import { longDate } from '../dates.js';
+import { longDate, today } from '../dates.js';
 import { liveStatus } from '../socket.js';
 import { countOf, liveLog } from '../announce.js';
 import { keepPlace } from '../focus.js';
+import { when } from '../attendance/french.js';
 
 const POSITION_KEY = 'ent.attendance.feed';
 
@@ -39,6 +40,8 @@ export function renderAbsences(root, ctx) {
   const sent = h('p', { class: 'sent', role: 'status', 'aria-live': 'polite' });
   error.after(sent);
   const items = new Map(); // notice id → notice
+  let unreadCount = null; // the server's count of unread notices
+  let loadedAll = false;
   let reasons = [];
   let conn = null;
   let pointed = ctx.noticeId ?? null; // from a tapped notification: go to its reason form
@@ -53,19 +56,74 @@ export function renderAbsences(root, ctx) {
     } catch (err) { fail(err); }
   }
 
+  const KIND_TITLES = { late: (e) => `Retard de ${e.minutes} min`,
+    left_early: (e) => `Départ anticipé (${e.minutes} min avant la fin)`, absent: () => 'Absence' };
+
+  function proposalsOf(e) {
+    const lines = [
+      ...(e.proposals ?? []).map((x) => h('li', { class: 'proposal' },
+        `Vous avez proposé « ${x.reason_label} »${x.comment ? ` (« ${x.comment} »)` : ''} le ${when(x.created_at)}`,
+        x.documents.length ? ` — justificatif joint : ${x.documents.map((d) => d.filename).join(', ')}` : '', '.')),
+      ...(e.decisions ?? []).map((d) => h('li', { class: `decision ${d.accepted ? 'accepted' : 'refused'}` },
+        `Motif ${d.accepted ? 'accepté' : 'refusé'} par la vie scolaire le ${when(d.decided_at)}`,
+        d.comment ? ` : « ${d.comment} »` : '', '.')),
+    ];
+    return lines.length ? h('ul', { class: 'proposal-list' }, lines) : null;
+  }
+
+  function declareForm(r) {
+    const id = `declare-${r.student.id}`;
+    const from = h('input', { type: 'date', id: `${id}-from`, required: true, min: today(ctx.tz ?? 'Europe/Paris') });
+    const to = h('input', { type: 'date', id: `${id}-to` });
+    const part = h('select', { id: `${id}-part` }, h('option', { value: 'day' }, 'Journée entière'),
+      h('option', { value: 'morning' }, 'Matin'), h('option', { value: 'afternoon' }, 'Après-midi'));
+    const select = h('select', { id: `${id}-reason`, required: true },
+      h('option', { value: '' }, 'Choisir un motif…'),
+      r.reasons.map((x) => h('option', { value: x.code }, x.label)));
+    const comment = h('input', { type: 'text', maxlength: '300', id: `${id}-c`, placeholder: 'Précision (facultatif)' });
+    const said = h('p', { role: 'status', 'aria-live': 'polite' });
+    return h('details', { class: 'declare' }, h('summary', {}, `Signaler une absence à venir de ${r.student.name}`),
+      h('form', { class: 'declare-form', onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await apiJson('POST', `/api/attendance/students/${r.student.id}/declarations`, {
+            date_from: from.value, date_to: to.value || from.value, part: part.value,
+            reason_code: select.value, comment: comment.value });
+          said.textContent = `Absence signalée pour le ${longDate(from.value)}.`;
+          replace(error);
+          loadRecords();
+        } catch (err) { fail(err); }
+      } },
+      h('label', { for: from.id }, 'Du', from), h('label', { for: to.id }, 'au (facultatif)', to),
+      h('label', { for: part.id }, 'Quand', part), h('label', { for: select.id }, 'Motif', select),
+      h('label', { for: comment.id }, 'Précision', comment),
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Signaler l\'absence')), said);
+  }
+
   function childRecord(r) {
     const hd = r.half_days;
+    const c = r.counts ?? {};
     return h('article', { class: 'child-record', 'aria-labelledby': `rec-${r.student.id}` },
       h('h3', { id: `rec-${r.student.id}` }, r.student.name),
       h('p', {}, `${hd.total} demi-journée(s) d'absence depuis le ${longDate(r.from)} : `,
-        `${hd.justified} justifiée(s), ${hd.unjustified} non justifiée(s).`),
+        `${hd.justified} justifiée(s), ${hd.unjustified} non justifiée(s).`,
+        c.late || c.left_early ? ` ${c.late ?? 0} retard(s), ${c.left_early ?? 0} départ(s) anticipé(s).` : ''),
+      (r.declarations ?? []).filter((d) => !d.cancelled_at).length ? h('ul', { class: 'declarations' },
+        r.declarations.filter((d) => !d.cancelled_at).map((d) => h('li', { 'data-declaration-id': d.id },
+          `Absence signalée ${d.date_from === d.date_to ? `le ${longDate(d.date_from)}` : `du ${longDate(d.date_from)} au ${longDate(d.date_to)}`}`,
+          d.part !== 'day' ? ` (${d.part === 'morning' ? 'matin' : 'après-midi'})` : '', ` : ${d.reason_label}. `,
+          r.can_justify ? h('button', { type: 'button', class: 'btn', onclick: async () => {
+            try { await apiJson('DELETE', `/api/attendance/declarations/${d.id}`); loadRecords(); } catch (err) { fail(err); }
+          } }, 'Annuler') : null))) : null,
+      r.can_justify ? declareForm(r) : null,
       r.events.length ? h('ul', { class: 'event-list' }, r.events.map((e) => h('li', {
         class: e.cancelled ? 'cancelled' : null, 'data-event-id': e.id },
-      h('p', {}, h('strong', {}, e.kind === 'late' ? `Retard de ${e.minutes} min` : 'Absence'),
+      h('p', {}, h('strong', {}, (KIND_TITLES[e.kind] ?? KIND_TITLES.absent)(e)),
         ` — ${longDate(e.date)}, ${e.start}–${e.end}${e.subject ? ` (${e.subject})` : ''}. `,
         e.cancelled ? 'Annulée par une correction.' : h('span', { class: 'badge' }, e.justification_label),
         e.reason_label ? ` Motif : ${e.reason_label}.` : ''),
-      r.can_justify && !e.cancelled && (e.justification === 'none' || e.justification === 'given')
+      proposalsOf(e),
+      r.can_justify && !e.cancelled && e.justification !== 'accepted'
         ? reasonForm(e.id, `${r.student.name}, ${longDate(e.date)} ${e.start}`) : null)))
         : h('p', { class: 'empty' }, 'Aucune absence ni retard sur la période.'));
   }
@@ -77,12 +135,26 @@ export function renderAbsences(root, ctx) {
       reasons.map((r) => h('option', { value: r.code }, r.label)));
     const comment = h('input', { type: 'text', maxlength: '300', id: `${id}-c`,
       placeholder: 'Précision (facultatif)', 'aria-label': 'Précision (facultatif)' });
+    // A photo of the certificate taken with the phone, or a PDF.
+    const file = h('input', { type: 'file', id: `${id}-f`, class: 'doc-input',
+      accept: 'image/jpeg,image/png,image/webp,application/pdf' });
     return h('form', { class: 'reason-form', onsubmit: async (e) => {
       e.preventDefault();
       if (!select.value) { select.focus(); return; }
       try {
-        await apiJson('POST', `/api/attendance/absences/${eventId}/reason`,
-          { reason_code: select.value, comment: comment.value });
+        if (file.files[0]) {
+          const form = new FormData();
+          form.append('reason_code', select.value);
+          form.append('comment', comment.value);
+          form.append('document', file.files[0]);
+          const res = await fetch(`/api/attendance/absences/${eventId}/reason`, {
+            method: 'POST', credentials: 'same-origin', body: form, headers: { Accept: 'application/json' } });
+          const data = await res.json().catch(() => null);
+          if (!res.ok) throw new Error(data?.error?.message ?? `Erreur du serveur (${res.status}).`);
+        } else {
+          await apiJson('POST', `/api/attendance/absences/${eventId}/reason`,
+            { reason_code: select.value, comment: comment.value });
+        }
         replace(error);
         sent.textContent = `Motif envoyé (${about}) : ${select.selectedOptions[0].textContent}. `
           + 'La vie scolaire va le traiter.';
@@ -90,14 +162,15 @@ export function renderAbsences(root, ctx) {
       } catch (err) { fail(err); }
     } },
     h('label', { for: id }, `Motif (${about})`), select,
-    comment,
+    comment, h('label', { for: `${id}-f`, class: 'doc-label' }, 'Justificatif (photo ou PDF, facultatif)'), file,
     h('button', { type: 'submit', class: 'btn btn-primary' }, 'Envoyer le motif'));
   }
 
   function drawNotices() {
     if (!parent) return;
     const list = [...items.values()].sort((a, b) => b.id - a.id);
-    const n = list.filter((x) => !x.read).length;
+    // The server's count: notices older than those loaded here may still be unread.
+    const n = Math.max(unreadCount ?? 0, list.filter((x) => !x.read).length);
     unread.textContent = n ? countOf(n, 'notification non lue', 'notifications non lues')
       : 'Aucune notification non lue';
     keepPlace(notices, 'data-notice-id', () => replace(notices, list.length ? list.map((x) => h('li', {
@@ -121,6 +194,7 @@ export function renderAbsences(root, ctx) {
     try {
       const ack = await conn.call('read_notices', ids ? { ids } : {});
       for (const id of ack.read) if (items.has(id)) items.get(id).read = true;
+      unreadCount = ack.unread;
       drawNotices();
     } catch (err) { fail(err); }
   }
@@ -134,11 +208,15 @@ export function renderAbsences(root, ctx) {
     try {
       const ack = await conn.call('follow_feed', saved ? { since: saved } : {});
       for (const x of ack.snapshot ?? []) items.set(x.id, x);
-      for (const x of ack.notices ?? []) items.set(x.id, x);
-      if (ack.snapshot === undefined && !items.size) {
+      // Resumed from a saved position: only what was missed came back. The older notices
+      // (read or not) come from the stored list, once per page, so none is lost from view.
+      if (ack.snapshot === undefined && !loadedAll) {
         const all = await apiJson('GET', '/api/attendance/notices');
-        for (const x of all.snapshot) items.set(x.id, x);
+        for (const x of all.snapshot) if (!items.has(x.id)) items.set(x.id, x);
+        loadedAll = true;
       }
+      for (const x of ack.notices ?? []) items.set(x.id, x);
+      unreadCount = ack.unread;
       remember(ack.epoch, ack.seq);
       drawNotices();
     } catch (err) { fail(err); }
@@ -161,6 +239,7 @@ export function renderAbsences(root, ctx) {
     conn.onConnect = follow;
     conn.on('notice', (x) => {
       if (!items.has(x.id)) arrived.say(`Nouvelle notification : ${x.body}`);
+      if (!items.has(x.id) && !x.read && unreadCount !== null) unreadCount += 1;
       items.set(x.id, x);
       remember(x.epoch, x.seq);
       drawNotices();
@@ -168,11 +247,15 @@ export function renderAbsences(root, ctx) {
     });
     conn.on('feed_reset', (ack) => {
       for (const x of ack.snapshot ?? []) items.set(x.id, x);
+      unreadCount = ack.unread;
       remember(ack.epoch, ack.seq);
       drawNotices();
     });
     conn.on('notices_read', ({ ids }) => {
-      for (const id of ids) if (items.has(id)) items.get(id).read = true;
+      for (const id of ids) {
+        if (items.has(id) && !items.get(id).read && unreadCount) unreadCount -= 1;
+        if (items.has(id)) items.get(id).read = true;
+      }
       drawNotices();
     });
     drawPush();

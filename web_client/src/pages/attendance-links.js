@@ -4,6 +4,7 @@ import { h, replace } from '../dom.js';
 import { today } from '../dates.js';
 import { AttendanceConnection, ROLL_STATES, apiJson } from '../attendance/connection.js';
 import { countOf, liveLog } from '../announce.js';
+import { roomPhrase } from '../attendance/french.js';
 
 export function attendanceSection(ctx) {
   const role = ctx.me.user.role;
@@ -20,24 +21,27 @@ export function attendanceSection(ctx) {
   if (role !== 'teacher') return null;
   const day = ctx.date ?? today(ctx.tz);
   const list = h('ul', { class: 'roll-links', 'aria-busy': 'true' });
-  apiJson('GET', `/api/attendance/my-rolls?date=${day}`).then(({ rolls }) => {
+  apiJson('GET', `/api/attendance/my-rolls?date=${day}`).then(({ rolls, closed }) => {
     list.removeAttribute('aria-busy');
+    if (closed) { replace(list, h('li', { class: 'empty' }, `Pas de cours ce jour : ${closed}.`)); return; }
     replace(list, rolls.length ? rolls.map((r) => h('li', { 'data-state': r.state }, h('a', {
       class: `btn${r.overdue ? ' btn-primary' : ''}`,
       href: r.study_hall_id ? `#/appel?permanence=${r.study_hall_id}&date=${day}`
         : `#/appel?slot=${r.slot_id}&date=${day}`,
     }, `${r.state === 'done' ? "Voir l'appel" : "Faire l'appel"} : ${r.start} ${r.class_name} (${
-      r.study_hall_id ? `salle ${r.room}` : r.subject})`),
+      r.study_hall_id ? roomPhrase(r.room) : r.subject})`),
     h('span', { class: 'roll-link-state' }, ` ${ROLL_STATES[r.state]}`,
       r.replacing ? ` — remplacement de ${r.replacing}` : '',
-      r.overdue ? ' — en retard' : '')))
+      r.alert_label ? ` — ${r.alert_label}` : '')))
       : h('li', { class: 'empty' }, 'Aucun cours ce jour.'));
   }, (err) => ctx.fail(err, list));
   // The reminder of a roll not taken 10 minutes after the start reaches Mon espace too.
   const alerts = h('div', { class: 'roll-reminders', role: 'alert' });
   const conn = new AttendanceConnection(null);
-  conn.on('reminder', (r) => alerts.append(h('p', { class: 'alert' }, `${r.message} `,
-    h('a', { href: `#/appel?slot=${r.slot_id}&date=${r.date}` }, "Faire l'appel"))));
+  conn.onConnect = () => { alerts.dataset.live = 'true'; }; // listening for reminders
+  conn.on('reminder', (r) => alerts.append(h('p', { class: 'alert', 'data-kind': r.kind ?? '' }, `${r.message} `,
+    h('a', { href: r.study_hall_id ? `#/appel?permanence=${r.study_hall_id}&date=${r.date}`
+      : `#/appel?slot=${r.slot_id}&date=${r.date}` }, r.kind === 'not_started' ? "Faire l'appel" : "Valider l'appel"))));
   const close = () => { conn.close(); window.removeEventListener('hashchange', close); };
   window.addEventListener('hashchange', close);
   return section(alerts, h('h3', {}, 'Appels du jour'), list);

@@ -8,6 +8,7 @@ import { AttendanceConnection, MARKS, ROLL_STATES, apiJson } from '../attendance
 import { attachRollKeys, rememberFocus, restoreFocus } from '../attendance/roll-keys.js';
 import { longDate } from '../dates.js';
 import { liveStatus } from '../socket.js';
+import { count, when } from '../attendance/french.js';
 
 export function renderRoll(root, { slotId, hallId, date }) {
   setTitle("Appel");
@@ -34,11 +35,78 @@ export function renderRoll(root, { slotId, hallId, date }) {
     'Tous présents');
   const validate = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => act('validate') },
     "Valider l'appel");
+  // A validated roll, or a past day's, changes only with a reason (kept in the history).
+  const reasonInput = h('input', { type: 'text', id: 'correction-reason', maxlength: '300',
+    class: 'reason-input', placeholder: 'ex. : élève arrivé après l\'appel, erreur de saisie' });
+  const reasonBox = h('div', { class: 'correction-reason', hidden: true },
+    h('label', { for: 'correction-reason' }, 'Motif de la correction (obligatoire)'), reasonInput);
+  const historyBox = h('section', { class: 'roll-history', 'aria-labelledby': 'history-title',
+    hidden: true });
+  const historyButton = h('button', { type: 'button', class: 'btn', 'aria-expanded': 'false',
+    onclick: () => toggleHistory() }, 'Historique de l\'appel');
   const header = h('header', { class: 'topbar' }, h('div', { class: 'topbar-inner' },
     h('a', { class: 'btn btn-light', href: '#/' }, 'Mon espace'), status));
   replace(root, header, h('main', { id: 'contenu', class: 'roll-page', tabindex: '-1' },
-    title, meta, error, h('div', { class: 'roll-actions' }, allPresent, validate), counts,
-    message, help, list));
+    title, meta, error, reasonBox, h('div', { class: 'roll-actions' }, allPresent,
+      // « Valider » last: one Shift+Tab from the list (docs/accessibility.md).
+      historyButton, validate), counts, message, help, list, historyBox));
+
+  /** The reason to send, or null after asking for it (a correction without one). */
+  function reason() {
+    if (!model.roll?.needs_reason && model.roll?.state !== 'done') return undefined;
+    const text = reasonInput.value.trim();
+    if (!text) {
+      replace(error, h('p', {}, 'Indiquez le motif de la correction avant de modifier l\'appel.'));
+      reasonInput.focus();
+      return null;
+    }
+    return text;
+  }
+
+  async function toggleHistory(force) {
+    const open = force ?? historyBox.hidden;
+    historyButton.setAttribute('aria-expanded', String(open));
+    historyBox.hidden = !open;
+    if (!open || !model.roll) return;
+    try {
+      const data = await conn.call('roll_history', { roll_id: model.roll.id });
+      const what = (e) => {
+        if (e.action === 'open') return 'Appel ouvert';
+        if (e.action === 'validate') return 'Appel validé';
+        if (e.action === 'replace') return e.reason;
+        const before = e.before ? MARKS[e.before.state] : 'sans marque';
+        const after = e.after ? MARKS[e.after.state] : '';
+        return `${e.student_name} : ${before} → ${after}`
+          + (e.after?.minutes ? ` (${e.after.minutes} min)` : '');
+      };
+      // « Tous présents » is one step for the reader, not one line per pupil.
+      const entries = [];
+      for (const e of data.entries) {
+        const bulk = e.action === 'mark' && !e.before && e.after?.state === 'present' && !e.reason;
+        const last = entries[entries.length - 1];
+        if (bulk && last?.bulk && last.by === e.by && Math.abs(last.at - e.at) < 1) {
+          last.count += 1;
+          continue;
+        }
+        entries.push(bulk ? { ...e, bulk: true, count: 1 } : e);
+      }
+      for (const e of entries) {
+        if (e.bulk && e.count > 1) {
+          e.action = 'all_present';
+          e.summary = `${e.count} élèves marqués présents`;
+        }
+      }
+      const plain = what;
+      const described = (e) => e.summary ?? plain(e);
+      replace(historyBox, h('h2', { id: 'history-title' }, 'Historique de l\'appel'),
+        entries.length ? h('ol', { class: 'history-list' }, entries.map((e) => h('li', {
+          'data-action': e.action, class: e.reason && e.action !== 'replace' ? 'with-reason' : null },
+        h('span', { class: 'history-when' }, when(e.at)), ' — ', h('strong', {}, e.by_name), ' : ',
+        described(e), e.reason && e.action !== 'replace'
+          ? h('span', { class: 'history-reason' }, ` — motif : « ${e.reason} »`) : null)))
+          : h('p', { class: 'empty' }, 'Rien pour l\'instant.'));
+    } catch (err) { fail(err); }
+  }
 
   const say = (text) => { message.textContent = text; };
   const fail = (err) => replace(error, h('p', {}, err.message));
@@ -58,25 +126,36 @@ export function renderRoll(root, { slotId, hallId, date }) {
   conn.onConnect = open; // again after a reconnection: the stored roll is the truth
   conn.on('marks', (msg) => {
     if (msg.roll_id !== model.roll?.id) return;
+    if (!historyBox.hidden) toggleHistory(true);
     if (msg.marks.some((m) => !model.students.some((s) => s.id === m.student_id))) {
       open(); // a pupil added to a study hall from another screen: the stored roll has the name
       return;
     }
     for (const m of msg.marks) model.marks.set(m.student_id, m);
-    model.roll.state = msg.state;
+    // An older event (arriving after a newer answer) never moves the roll back.
+    if (!(msg.version < (model.roll.version ?? 0))) {
+      model.roll.state = msg.state;
+      model.roll.version = msg.version;
+    }
     draw();
   });
   conn.on('roll_state', (summary) => {
-    if (summary.id !== model.roll?.id) return;
+    if (summary.id !== model.roll?.id || summary.version < (model.roll.version ?? 0)) return;
     Object.assign(model.roll, summary);
     drawHeader();
   });
 
   async function act(event) {
     if (!model.roll) return;
+    const why = reason();
+    if (why === null) return;
+    // One roll-wide step at a time: « Valider » right after « Tous présents » waits for it.
+    allPresent.disabled = true;
+    validate.disabled = true;
     try {
-      const ack = await conn.call(event, { roll_id: model.roll.id });
+      const ack = await conn.call(event, { roll_id: model.roll.id, ...(why ? { reason: why } : {}) });
       model.roll.state = ack.state;
+      model.roll.version = Math.max(model.roll.version ?? 0, ack.version ?? 0);
       if (event === 'validate') {
         say(`Appel validé. ${ack.notified ? `${ack.notified} responsable(s) prévenu(s).` : ''}`);
       }
@@ -84,20 +163,30 @@ export function renderRoll(root, { slotId, hallId, date }) {
       drawHeader();
       // « Valider » disappears once the roll is validated: focus goes to what it did.
       if (event === 'validate') message.focus();
-    } catch (err) { fail(err); }
+    } catch (err) { fail(err); } finally {
+      allPresent.disabled = false;
+      validate.disabled = false;
+    }
   }
 
   async function setMark(student, state, extra = {}) {
     // A change of mark keeps the comment already written, unless a new one is given.
     const item = { student_id: student.id, state,
       comment: model.marks.get(student.id)?.comment ?? '', ...extra };
+    const why = reason();
+    if (why === null) return false;
     try {
-      const ack = await conn.call('mark', { roll_id: model.roll.id, marks: [item] });
+      const ack = await conn.call('mark', { roll_id: model.roll.id, marks: [item],
+        ...(why ? { reason: why } : {}) });
       model.marks.set(student.id, item);
-      model.roll.state = ack.state;
+      if (!(ack.version < (model.roll.version ?? 0))) {
+        model.roll.state = ack.state;
+        model.roll.version = ack.version;
+      }
       replace(error);
       say(`${student.name} : ${MARKS[state].toLowerCase()}${extra.minutes ? ` (${extra.minutes} min)` : ''}.`);
       draw();
+      if (!historyBox.hidden) toggleHistory(true);
       return true;
     } catch (err) { fail(err); return false; }
   }
@@ -122,15 +211,18 @@ export function renderRoll(root, { slotId, hallId, date }) {
     setTitle(`Appel ${where}`);
     meta.textContent = `${longDate(r.date)}, ${r.start} – ${r.end} · ${ROLL_STATES[r.state]}`;
     meta.dataset.state = r.state;
-    validate.hidden = r.state === 'done';
-    allPresent.hidden = r.state === 'done' || r.kind === 'study_hall';
+    validate.hidden = r.state === 'done' || r.read_only;
+    allPresent.hidden = r.state === 'done' || r.kind === 'study_hall' || r.read_only;
+    reasonBox.hidden = r.read_only || !(r.needs_reason || r.state === 'done');
+    list.classList.toggle('read-only', Boolean(r.read_only));
     const n = { present: 0, absent: 0, late: 0, other: 0, none: 0 };
     for (const s of model.students) {
       const m = model.marks.get(s.id);
       if (!m) n.none += 1; else if (m.state in n) n[m.state] += 1; else n.other += 1;
     }
-    counts.textContent = `${n.present} présent·es, ${n.absent} absent·es, ${n.late} en retard`
-      + (n.other ? `, ${n.other} autre(s)` : '') + (n.none ? ` — ${n.none} sans marque` : '');
+    counts.textContent = `${count(n.present, 'présent·e', 'présent·es')}, `
+      + `${count(n.absent, 'absent·e', 'absent·es')}, ${n.late} en retard`
+      + (n.other ? `, ${count(n.other, 'autre')}` : '') + (n.none ? ` — ${n.none} sans marque` : '');
   }
 
   function draw() {
@@ -138,6 +230,7 @@ export function renderRoll(root, { slotId, hallId, date }) {
     const focused = document.activeElement?.dataset?.commentFor;
     const kept = rememberFocus(list);
     replace(list, model.students.map((s) => studentRow(s, model.marks.get(s.id), setMark, {
+      readOnly: Boolean(model.roll.read_only),
       editing: model.editing,
       toggle: () => {
         if (model.editing.has(s.id)) model.editing.delete(s.id);
@@ -198,11 +291,14 @@ function studentRow(student, mark, setMark, comments) {
     type: 'button', class: 'btn student-toggle', 'data-state': state ?? 'none',
     'aria-pressed': state === 'absent' ? 'true' : 'false',
     onclick: () => setMark(student, state === 'absent' ? 'present' : 'absent'),
+    disabled: comments.readOnly,
   }, h('span', { class: 'student-name' }, student.name),
+  student.declared ? h('span', { class: 'badge declared' }, student.declared.label) : null,
   h('span', { class: 'student-mark' }, state ? MARKS[state] : 'Sans marque',
     timed ? ` (${mark.minutes} min)` : '', mark?.must_attend ? ' (reste en cours)' : ''),
   mark?.comment ? h('span', { class: 'student-comment' }, `« ${mark.comment} »`) : null);
   const more = h('select', { class: 'more', 'aria-label': `Autre marque pour ${student.name}`,
+    disabled: comments.readOnly,
     onchange: (e) => {
       const value = e.target.value;
       e.target.value = '';
