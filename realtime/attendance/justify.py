@@ -160,7 +160,10 @@ class JustificationService:
                 "UPDATE notifications SET read_at = ? WHERE guardian_id = ? AND event_id = ?"
                 " AND read_at IS NULL RETURNING id", (now, p.id, event_id))
             read = [r[0] for r in await cur.fetchall()]
-        return await self._published(new, reasons, read_by=(p.id, read), viewer=p)
+            published: list[dict[str, Any]] = []
+            conn.on_commit(lambda: self._publish_into(
+                published, new, reasons, read_by=(p.id, read), viewer=p))
+        return self._first(published)
 
     async def decide(self, p: Principal, event_id: int, accept: bool, code: str | None,
                      comment: str | None) -> dict[str, Any]:
@@ -186,8 +189,11 @@ class JustificationService:
                 event_id=new.id, comment=(comment or "").strip())
             guardians = (await guardians_of(conn, [new.student_id]))[new.student_id]
             notes = await feed.write(conn, guardians, new.student_id, new.id, payload, now)
-        await feed.publish(self.db, self.ctx.streams, notes, self.on_published)
-        return await self._published(new, reasons, viewer=p)
+            published: list[dict[str, Any]] = []
+            conn.on_commit(lambda: feed.publish(self.db, self.ctx.streams, notes,
+                                                self.on_published))
+            conn.on_commit(lambda: self._publish_into(published, new, reasons, viewer=p))
+        return self._first(published)
 
     async def document(self, p: Principal, document_id: int) -> dict[str, Any]:
         """A supporting document, for the guardians and the CPE (not the teachers)."""
@@ -286,6 +292,17 @@ class JustificationService:
         if not may(p, action, ref):
             raise AppError("forbidden", "Vous ne pouvez pas faire cela pour cette absence.")
         return event
+
+    async def _publish_into(self, out: list[dict[str, Any]], e: AbsenceEvent,
+                            reasons: dict[str, Reason], **kw: Any) -> None:
+        """After the commit (`on_commit`): tell the screens, keep the answer for the caller."""
+        out.append(await self._published(e, reasons, **kw))
+
+    @staticmethod
+    def _first(published: list[dict[str, Any]]) -> dict[str, Any]:
+        if not published:  # committed, but telling the screens failed (logged)
+            raise AppError("unavailable")
+        return published[0]
 
     async def _published(self, e: AbsenceEvent, reasons: dict[str, Reason],
                          read_by: tuple[int, list[int]] | None = None,
