@@ -34,6 +34,7 @@ from realtime.boards.socket import BoardsNamespace
 from realtime.errors import AppError, not_found
 from realtime.lease import Leases
 from realtime.policy import Action, may
+from realtime.presence.model import Kind
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.text import clean_filename
 from realtime.validation import Payload
@@ -304,6 +305,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
+    if keys.PRESENCE in app:  # who is looking at the board: boards say who may see that
+        app[keys.PRESENCE].register(Kind.BOARD, service.presence_visible)
     app[keys.BOARD_IMPORTS] = importer = PageImporter(service)
     app[keys.BOARD_THUMBNAILS] = ThumbnailCache()
     yield

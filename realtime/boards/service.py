@@ -25,11 +25,11 @@ from realtime.boards.live import (
     room_name,
     stream_name,
 )
-from realtime.boards.model import Actor, BoardState, Limits, Rejection
+from realtime.boards.model import Actor, BoardState, Limits
 from realtime.boards.ops import ClientOp, Item, Page
 from realtime.boards.store import BoardMeta
 from realtime.db import Database
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.lease import Leases
@@ -72,14 +72,26 @@ def board_ref(meta: BoardMeta) -> BoardRef:
                     pen=meta.pen)
 
 
+async def visible_board(db: Database, p: Principal, board_id: int,
+                        action: Action = Action.VIEW_BOARD) -> BoardMeta | None:
+    """Boards' read API for other features (a board session's chat): the board's stored
+    metadata if it exists and `p` may do `action` on it, else None."""
+    meta = await store.get(db, board_id)
+    return meta if meta is not None and may(p, action, board_ref(meta)) else None
+
+
+async def board_ref_of(db: Database, board_id: int) -> BoardRef | None:
+    """Boards' read API for other features: what policy needs to know of a board (a board
+    session's chat asks who may see it)."""
+    meta = await store.get(db, board_id)
+    return board_ref(meta) if meta is not None else None
+
+
 def pen_of(meta: BoardMeta) -> str | list[int]:
     if meta.pen_all:
         return "everyone"
     return sorted(meta.pen) if meta.pen else "none"
 
-
-def _reject(r: Rejection) -> AppError:
-    return AppError(r.code, r.message)
 
 
 class BoardService:
@@ -136,10 +148,8 @@ class BoardService:
         if not may(p, Action.CREATE_BOARD, ClassRef(id=c.id, school_id=c.school_id)):
             raise AppError("forbidden", "Seul·e un·e enseignant·e de la classe crée un tableau.")
         if slot_id is not None:
-            slot = await self.db.fetchone(
-                "SELECT class_id FROM course_slots WHERE id = ?", (slot_id,)
-            )
-            if slot is None or slot["class_id"] != class_id:
+            slot = await directory.slot(self.db, slot_id)
+            if slot is None or slot.class_id != class_id:
                 raise AppError("invalid", "Ce créneau n'est pas un cours de cette classe.")
         return await store.create(self.db, school_id=c.school_id, class_id=c.id,
                                   slot_id=slot_id, owner_id=p.id, title=title, now=self.clock())
@@ -151,6 +161,12 @@ class BoardService:
             raise not_found("Tableau introuvable.")
         return meta
 
+    async def presence_visible(self, p: Principal, board_id: int) -> bool:
+        """For `PresenceService.register`: may `p` see who is looking at this board?"""
+        live = self.live.get(board_id)
+        meta = live.meta if live else await store.get(self.db, board_id)
+        return meta is not None and may(p, Action.VIEW_BOARD_PRESENCE, board_ref(meta))
+
     async def of_class(self, p: Principal, class_id: int) -> list[BoardMeta]:
         c = await directory.school_class(self.db, class_id)
         if c is None or not may(p, Action.VIEW_CLASS, ClassRef(id=c.id, school_id=c.school_id)):
@@ -159,7 +175,7 @@ class BoardService:
                 if may(p, Action.VIEW_BOARD, board_ref(m))]
 
     async def describe(self, meta: BoardMeta) -> dict[str, Any]:
-        names = await directory.names_of(self.db, {meta.owner_id})
+        names = await directory.names(self.db, {meta.owner_id})
         live = self.live.get(meta.id)
         return {
             "id": meta.id, "title": meta.title, "school_id": meta.school_id,
@@ -464,10 +480,7 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            live.state.check(op, actor, self.limits)
-        except Rejection as r:
-            raise _reject(r) from r
+        live.state.check(op, actor, self.limits)
         return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               op=msgspec.to_builtins(op)))
 
@@ -478,10 +491,7 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            op = live.state.undo_candidate(actor, self.limits, redo=redo)
-        except Rejection as r:
-            raise _reject(r) from r
+        op = live.state.undo_candidate(actor, self.limits, redo=redo)
         return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               origin="redo" if redo else "undo",
                                               op=msgspec.to_builtins(op)))
@@ -512,21 +522,30 @@ class BoardService:
                     raise AppError("invalid", "Le stylet ne se donne qu'à des élèves de la classe.")
                 pen_all, pen_ids = False, frozenset(pen)
         new_state = state or meta.state
-        await store.set_controls(self.db, meta.id, state=new_state, pen_all=pen_all,
-                                 pen=pen_ids, now=self.clock())
         control: dict[str, Any] = {"state": new_state, "pen_all": pen_all,
                                    "pen": sorted(pen_ids)}
         if title is not None:  # renamed: every node's meta and every member's header follow
-            await store.set_title(self.db, meta.id, title, self.clock())
             control["title"] = title
-        seq = await self._append(live, Event(author=p.id, teacher=True, origin="control",
-                                             control=control))
-        updated = live.meta
-        await self.sio.emit("pen", {"board_id": meta.id, "pen": pen_of(updated)},
-                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
-        await self.sio.emit("state", {"board_id": meta.id, "state": updated.state},
-                            room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
-        return seq
+        published: list[int] = []
+
+        async def publish() -> None:  # once the new controls are stored, never before
+            published.append(await self._append(live, Event(
+                author=p.id, teacher=True, origin="control", control=control)))
+            updated = live.meta
+            await self.sio.emit("pen", {"board_id": meta.id, "pen": pen_of(updated)},
+                                room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
+            await self.sio.emit("state", {"board_id": meta.id, "state": updated.state},
+                                room=room_name(meta.id), namespace=NAMESPACE, ignore_queue=True)
+
+        async with self.db.transaction() as conn:
+            await store.set_controls(conn, meta.id, state=new_state, pen_all=pen_all,
+                                     pen=pen_ids, now=self.clock())
+            if title is not None:
+                await store.set_title(conn, meta.id, title, self.clock())
+            conn.on_commit(publish)
+        if not published:  # stored but not announced (the stream was unreachable; logged)
+            raise AppError("unavailable")
+        return published[0]
 
     async def _append(self, live: LiveBoard, event: Event) -> int:
         appended = await self.streams.append(stream_name(live.id), msgspec.to_builtins(event))
@@ -552,10 +571,7 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            live.state.check(op, actor, self.limits)
-        except Rejection as r:
-            raise _reject(r) from r
+        live.state.check(op, actor, self.limits)
         return await self._append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               op=msgspec.to_builtins(op)))
 

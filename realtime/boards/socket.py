@@ -9,7 +9,7 @@ from aiohttp import web
 
 from realtime.boards.ops import ClientOp, Coord, Id
 from realtime.boards.service import BoardService
-from realtime.errors import AppError
+from realtime.errors import AppError, ack_body
 from realtime.identity.model import Principal
 from realtime.keys import BOARDS
 from realtime.ratelimit import TokenBucket
@@ -179,7 +179,7 @@ class BoardsNamespace(AuthedNamespace):
             del payload["board_id"]
             await self.service.pointer(sid, msg.board_id, payload)
         except AppError as err:
-            return err.ack()
+            return ack_body(err)
         return None
 
     @acked

@@ -27,6 +27,7 @@ from realtime.chat.files import FileStore
 from realtime.chat.model import Limits
 from realtime.chat.service import ChatService
 from realtime.chat.socket import ChatNamespace
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.policy import Action, ChatRules, SchoolRef, may
 from realtime.presence.model import Kind
@@ -163,8 +164,7 @@ async def _school_for_settings(request: web.Request) -> int:
     school_id = path_int(request, "school_id")
     if not may(p, Action.CHAT_CONFIGURE, SchoolRef(id=school_id)):
         raise not_found("Établissement introuvable.")
-    if await request.app[keys.DB].fetchone("SELECT 1 FROM schools WHERE id = ?",
-                                           (school_id,)) is None:
+    if not await directory.school_exists(request.app[keys.DB], school_id):
         raise not_found("Établissement introuvable.")
     return school_id
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from realtime.chat.delivery import live_room, user_room
 from realtime.chat.outreach import ClassList
 from realtime.chat.service import ChatService
-from realtime.errors import AppError
+from realtime.errors import AppError, ack_body
 from realtime.identity.model import Principal
 from realtime.keys import CHAT, PRESENCE
 from realtime.presence.model import conversation
@@ -301,5 +301,5 @@ class ChatNamespace(AuthedNamespace):
             if self._buckets[sid][TYPING].take():
                 await self.service.typing(p, sid, m.conversation_id)
         except AppError as err:
-            return err.ack()
+            return ack_body(err)
         return None

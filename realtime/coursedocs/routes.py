@@ -15,7 +15,7 @@ from realtime.coursedocs import store
 from realtime.coursedocs.model import LABEL_MAX, TITLE_MAX, ClassMode, DocMeta, Version
 from realtime.coursedocs.service import DocService
 from realtime.coursedocs.wire import yjs_socket
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, may
@@ -54,7 +54,7 @@ def _service(request: web.Request) -> DocService:
 async def describe(request: web.Request, p: Principal, metas: list[DocMeta]
                    ) -> list[dict[str, Any]]:
     people = {m.owner_id for m in metas} | {e for m in metas for e in m.editors}
-    names = await directory.names_of(request.app[keys.DB], people)
+    names = await directory.names(request.app[keys.DB], people)
     out = []
     for m in metas:
         ref = m.ref()

@@ -29,8 +29,9 @@ from realtime.coursedocs.room import SYNC_DEFERRED_MAX, SYNC_PER_S, Connection, 
 from realtime.coursedocs.room import Limits as ConnLimits
 from realtime.coursedocs.webhook import Change, Notifier
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
-from realtime.identity.model import Principal
+from realtime.identity.model import Principal, Role
 from realtime.lease import Leases
 from realtime.policy import Action, SchoolRef, may
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -147,8 +148,11 @@ class DocService:
 
     async def rename(self, p: Principal, doc_id: int, title: str) -> DocMeta:
         meta = await self.allowed(p, doc_id, Action.MANAGE_DOC)
-        await store.rename(self.db, meta.id, _clean(title, TITLE_MAX, "Le titre"), self.clock())
-        return await self._changed(meta.id)
+        title = _clean(title, TITLE_MAX, "Le titre")
+        async with self.db.transaction() as conn:
+            await store.rename(conn, meta.id, title, self.clock())
+            conn.on_commit(lambda: self._changed(meta.id))
+        return await self._stored(meta.id)
 
     async def share(self, p: Principal, doc_id: int, editors: list[int],
                     classes: dict[int, ClassMode]) -> DocMeta:
@@ -157,33 +161,33 @@ class DocService:
             raise AppError("too_large", "Trop de personnes ou de classes.")
         wanted = set(editors) - {meta.owner_id}
         if wanted:
-            marks = ",".join("?" * len(wanted))
-            rows = await self.db.fetchall(
-                f"SELECT id FROM users WHERE id IN ({marks}) AND role = 'teacher'"
-                " AND school_id = ? AND disabled = 0", (*wanted, meta.school_id))
-            if len(rows) != len(wanted):
+            found = await directory.users(self.db, wanted)
+            if len(wanted) != sum(1 for u in found.values() if u.role is Role.TEACHER
+                                  and u.school_id == meta.school_id and not u.disabled):
                 raise AppError("invalid", "Co-éditeurs : enseignants de l'établissement seulement.")
         # Only the classes one teaches (kept: those already shared, even if no longer taught).
         if set(classes) - p.class_ids - set(meta.classes):
             raise AppError("invalid", "Classes : seulement celles où vous enseignez.")
         if classes:
-            marks = ",".join("?" * len(classes))
-            rows = await self.db.fetchall(
-                f"SELECT id FROM classes WHERE id IN ({marks}) AND school_id = ?",
-                (*classes, meta.school_id))
-            if len(rows) != len(classes):
+            known = await directory.classes(self.db, classes)
+            if len(classes) != sum(1 for c in known.values() if c.school_id == meta.school_id):
                 raise AppError("invalid", "Classes : celles de l'établissement seulement.")
-        await store.share(self.db, meta.id, wanted, classes, self.clock())
-        updated = await self._changed(meta.id)
-        self._recheck(updated)
-        return updated
+        async with self.db.transaction() as conn:
+            await store.share(conn, meta.id, wanted, classes, self.clock())
+            conn.on_commit(lambda: self._access_changed(meta.id))
+        return await self._stored(meta.id)
 
     async def delete(self, p: Principal, doc_id: int) -> None:
         meta = await self.allowed(p, doc_id, Action.MANAGE_DOC)
         room = self.rooms.get(meta.id)
         if room is not None:
             await room.drained()
-        await store.delete(self.db, meta.id)
+        async with self.db.transaction() as conn:
+            await store.delete(conn, meta.id)
+            conn.on_commit(lambda: self._deleted(meta, room))
+
+    def _deleted(self, meta: DocMeta, room: Room | None) -> None:
+        """After the commit: whoever has it open is told, and the ENT's webhook."""
         self._dirty.pop(meta.id, None)
         if room is not None:
             for c in list(room.conns):
@@ -191,13 +195,23 @@ class DocService:
         self.notifier.changed(Change("course.deleted", meta.id, meta.school_id, meta.title,
                                      self.clock()))
 
-    async def _changed(self, doc_id: int) -> DocMeta:
+    async def _stored(self, doc_id: int) -> DocMeta:
         meta = await store.get(self.db, doc_id)
         if meta is None:
             raise not_found("Document introuvable.")
+        return meta
+
+    async def _changed(self, doc_id: int) -> DocMeta:
+        """After the commit: the ENT's webhook hears of the change."""
+        meta = await self._stored(doc_id)
         self.notifier.changed(Change("course.changed", meta.id, meta.school_id, meta.title,
                                      meta.updated_at))
         return meta
+
+    async def _access_changed(self, doc_id: int) -> None:
+        """After the commit: the webhook, and the open connections' rights follow the new
+        access list."""
+        self._recheck(await self._changed(doc_id))
 
     def _recheck(self, meta: DocMeta) -> None:
         """Access changed: drop connections that lost it, adjust who may write."""
