@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from realtime import keys
-from realtime.errors import AppError
+from realtime.errors import AppError, error_body, http_status
 from realtime.identity.model import Principal
 from realtime.validation import decode_json
 
@@ -45,7 +45,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(err: AppError) -> web.Response:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
-    return json_response(err.body(), status=err.status, headers=headers)
+    return json_response(error_body(err), status=http_status(err), headers=headers)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -420,11 +420,10 @@ def calendar_zone(settings: Settings, uai: str, zone: str) -> None:
                 _fail(f"aucun établissement d'UAI {uai}.")
                 raise AssertionError
             value = None if zone.lower() == "auto" else zone.upper()
+            from realtime.attendance.schooldays import set_zone
+
             async with db.transaction() as conn:
-                await conn.execute(
-                    "INSERT INTO school_calendars (school_id, zone) VALUES (?, ?)"
-                    " ON CONFLICT (school_id) DO UPDATE SET zone = excluded.zone",
-                    (school.id, value))
+                await set_zone(conn, school.id, value)
         finally:
             await db.close()
 

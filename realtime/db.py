@@ -149,6 +149,10 @@ class Database:
         self.checkpoints = 0
         self.wal_restarts = 0  # RESTART checkpoints: the WAL started over
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"wal_restarts": self.wal_restarts}
+
     @classmethod
     async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
         path = Path(path)

@@ -328,6 +328,18 @@ class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
             log.info("binary Socket.IO packet before connecting, connection closed")
             await self._close_now(eio_sid)
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`): packets written straight to
+        their websocket, the Redis manager's listener reconnections (none in memory), and
+        the malformed frames refused (both layers)."""
+        from realtime.fanout import RoomChannelRedisManager
+
+        manager = self.manager
+        reconnects = (manager.counters()["reconnects"]
+                      if isinstance(manager, RoomChannelRedisManager) else 0)
+        return {"direct_packets": self.direct_packets, "redis_reconnects": reconnects,
+                "malformed_frames": self.malformed_frames}
+
     def _sock(self, eio_sid: str) -> Any:
         return self.eio.sockets.get(eio_sid)
 

@@ -1,4 +1,5 @@
-"""Errors with a machine code and a French message, for HTTP bodies and Socket.IO acks."""
+"""Refusals: a machine code and a French message, turned into HTTP bodies and Socket.IO acks
+by the transports (one place each)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,12 @@ DEFAULT_MESSAGES: dict[str, str] = {
 }
 
 
-class AppError(Exception):
-    """A refusal the caller should see as-is: `code` for programs, `message` for people."""
+class Refusal(Exception):
+    """The one refusal type of the server: a service, a model's pure rule or a handler
+    refuses with a `code` for programs and a `message` for people (French), and nothing
+    else. It knows nothing of HTTP or Socket.IO: the transports turn it into their shape in
+    one place each, `realtime/api.py`'s middleware (`http_status`, `error_body`) and
+    `realtime/sio.py`'s `acked` decorator (`ack_body`). Pure, so models raise it too."""
 
     def __init__(
         self,
@@ -55,23 +60,30 @@ class AppError(Exception):
         self.details = details
         super().__init__(f"{code}: {self.message}")
 
-    @property
-    def status(self) -> int:
-        return HTTP_STATUS[self.code]
 
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.retry_after is not None:
-            error["retry_after"] = self.retry_after
-        if self.details:
-            error["details"] = self.details
-        return {"error": error}
-
-    def ack(self) -> dict[str, Any]:
-        """The Socket.IO acknowledgement form: `{"ok": false, "error": {...}}`."""
-        return {"ok": False, **self.body()}
+# The name most of the code base raises: the same class.
+AppError = Refusal
 
 
-def not_found(message: str | None = None) -> AppError:
+def error_body(r: Refusal) -> dict[str, Any]:
+    """`{"error": {"code", "message", …}}`: an HTTP error body, and the heart of an ack."""
+    error: dict[str, Any] = {"code": r.code, "message": r.message}
+    if r.retry_after is not None:
+        error["retry_after"] = r.retry_after
+    if r.details:
+        error["details"] = r.details
+    return {"error": error}
+
+
+def http_status(r: Refusal) -> int:
+    return HTTP_STATUS[r.code]
+
+
+def ack_body(r: Refusal) -> dict[str, Any]:
+    """The Socket.IO acknowledgement form: `{"ok": false, "error": {...}}`."""
+    return {"ok": False, **error_body(r)}
+
+
+def not_found(message: str | None = None) -> Refusal:
     """The one answer for "does not exist" and "exists but is not yours" alike."""
-    return AppError("not_found", message)
+    return Refusal("not_found", message)

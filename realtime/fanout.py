@@ -45,6 +45,10 @@ class RoomChannelRedisManager(socketio.AsyncRedisManager):
         self.reconnects = 0  # listener reconnections to Redis (realtime/metrics.py)
         self._opened = False
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page, through the server's `counters()`."""
+        return {"reconnects": self.reconnects}
+
     # --- which rooms have local members -------------------------------------------------
 
     def room_channel(self, namespace: str | None, room: str) -> str:

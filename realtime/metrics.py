@@ -6,8 +6,10 @@ so tests may run several apps in one process). Hot paths pay as little as possib
 - Socket.IO events are counted in `sio.acked` (one cached child per namespace and event, an
   `inc`; the ack latency is timed only for the reliable events of `RELIABLE`);
 - the boards' fan-out, the dropped volatile frames, Redis reconnects and stream gaps are plain
-  integer attributes their owners bump already (or in one line); a sampler turns them into
-  counters once a second and at each scrape, so no delivery touches prometheus_client;
+  integers their owners bump already (or in one line); each owner hands them over through
+  one small interface, `Counted.counters()`, and `PROMISED` says which counter of which owner
+  feeds which metric; a sampler turns them into Prometheus counters once a second and at
+  each scrape, so no delivery touches prometheus_client;
 - the same sampler measures the event loop's lag and counts the connected sockets.
 
 Several workers (`serve --workers N`) share one port with SO_REUSEPORT: a scrape reaches any
@@ -24,9 +26,9 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 from aiohttp import web
@@ -55,6 +57,35 @@ LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 FORBIDDEN = ("Métriques réservées à la supervision : depuis la machine elle-même, ou avec "
              "le jeton (REALTIME_METRICS_TOKEN).")
+
+
+class Counted(Protocol):
+    """A part of the server that counts for the metrics page: it bumps plain ints on its own
+    paths (no prometheus_client there) and hands them over, by name, when sampled."""
+
+    def counters(self) -> Mapping[str, int]:
+        """Every counter it keeps, as of now; each only ever grows (until a restart)."""
+        ...
+
+
+# What the page promises: (the owner's app key, the name of its counter, the metric that
+# counter feeds). The owner must name that counter in `counters()`: a test checks every
+# entry, and that each moves when its feature acts.
+PROMISED: tuple[tuple[web.AppKey[Any], str, Callable[[Metrics], Any]], ...] = (
+    (keys.BOARDS, "frames_sent", lambda m: m.board_frames),
+    (keys.BOARDS, "deliveries", lambda m: m.board_deliveries),
+    (keys.BOARDS, "volatile_dropped", lambda m: m.volatile_dropped.labels("/boards")),
+    (keys.SIO, "direct_packets", lambda m: m.direct_packets),
+    (keys.SIO, "redis_reconnects", lambda m: m.redis_reconnects.labels("socketio")),
+    (keys.SIO, "malformed_frames", lambda m: m.malformed_frames.labels("socketio")),
+    (keys.SESSIONS, "closed_connections", lambda m: m.sessions_ended),
+    (keys.DOCS, "relay_reconnects", lambda m: m.redis_reconnects.labels("yjs")),
+    (keys.DOCS, "gaps_caught_up", lambda m: m.yjs_gaps),
+    (keys.STREAMS, "reconnects", lambda m: m.redis_reconnects.labels("streams")),
+    (keys.STREAMS, "gaps", lambda m: m.stream_gaps),
+    (keys.DB, "wal_restarts", lambda m: m.wal_restarts),
+    (keys.PRESENCE, "store_errors", lambda m: m.presence_errors),
+)
 
 
 def multiprocess_dir() -> str | None:
@@ -179,6 +210,8 @@ class Metrics:
             buckets=LAG_BUCKETS, registry=r)
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._seen: dict[str, int] = {}
+        self._promised = [(key, name, f"{i}:{name}", metric(self))
+                          for i, (key, name, metric) in enumerate(PROMISED)]
 
     # --- hot-path helpers -----------------------------------------------------------------
 
@@ -217,41 +250,18 @@ class Metrics:
         sio = app[keys.SIO]
         for namespace, rooms in list(sio.manager.rooms.items()):
             self.connected.labels(namespace).set(len(rooms.get(None, ())))
+        for key, name, seen, counter in self._promised:
+            owner: Counted | None = app.get(key)
+            if owner is not None:
+                self._delta(seen, owner.counters()[name], counter)
         docs = app.get(keys.DOCS)
         if docs is not None:
-            self.connected.labels("/yjs").set(docs.rooms.connected())
-            self._delta("yjs_reconnects", getattr(docs.rooms.relay, "reconnects", 0),
-                        self.redis_reconnects.labels("yjs"))
-            self._delta("yjs_gaps", docs.rooms.gaps_caught_up, self.yjs_gaps)
+            self.connected.labels("/yjs").set(docs.connections())
             for reason, n in docs.refused_counts().items():
-                self._delta(f"yjs_refused_{reason}", n, self.yjs_refused.labels(reason))
-        boards = app.get(keys.BOARDS)
-        if boards is not None:
-            self._delta("frames", boards.rooms.frames_sent, self.board_frames)
-            self._delta("deliveries", boards.rooms.deliveries, self.board_deliveries)
-            fanout = boards.rooms.fanout
-            self._delta("dropped", getattr(fanout, "volatile_dropped", 0),
-                        self.volatile_dropped.labels("/boards"))
-        self._delta("sio_reconnects", getattr(sio.manager, "reconnects", 0),
-                    self.redis_reconnects.labels("socketio"))
-        self._delta("direct_packets", getattr(sio, "direct_packets", 0), self.direct_packets)
-        self._delta("sio_malformed", getattr(sio, "malformed_frames", 0),
-                    self.malformed_frames.labels("socketio"))
-        sessions = app.get(keys.SESSIONS)
-        if sessions is not None:
-            self._delta("sessions_ended", sessions.closed_total, self.sessions_ended)
-        db = app.get(keys.DB)
-        if db is not None:
-            self._delta("wal_restarts", getattr(db, "wal_restarts", 0), self.wal_restarts)
+                self._delta(f"yjs_refused:{reason}", n, self.yjs_refused.labels(reason))
         presence = app.get(keys.PRESENCE)
         if presence is not None:
             self.presence_entries.set(presence.held())
-            self._delta("presence_errors", presence.store_errors, self.presence_errors)
-        streams = app.get(keys.STREAMS)
-        if streams is not None:
-            self._delta("stream_reconnects", getattr(streams, "reconnects", 0),
-                        self.redis_reconnects.labels("streams"))
-            self._delta("gaps", getattr(streams, "gaps", 0), self.stream_gaps)
 
     async def run_sampler(self, app: web.Application) -> None:
         loop = asyncio.get_running_loop()

@@ -9,8 +9,14 @@ from __future__ import annotations
 import abc
 import math
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
+
+Clock = Callable[[], float]
+"""Seconds from any origin (`time.monotonic` by default). Injected so that a test advances a
+clock of its own instead of sleeping, and a burst is judged against a frozen instant instead
+of against the speed of the machine running it."""
 
 
 class RateLimiter(abc.ABC):
@@ -37,13 +43,16 @@ class RateLimiter(abc.ABC):
 
 
 class MemoryRateLimiter(RateLimiter):
-    def __init__(self, limit: int, window_s: int, clock: object = time.monotonic) -> None:
+    """One process's windows. `clock` is public: whoever owns the limiter (or a test) may
+    swap it."""
+
+    def __init__(self, limit: int, window_s: int, clock: Clock = time.monotonic) -> None:
         super().__init__(limit, window_s)
-        self._clock = clock
+        self.clock = clock
         self._windows: dict[str, tuple[float, int]] = {}
 
     def _current(self, key: str) -> tuple[float, int]:
-        now = self._clock()  # type: ignore[operator]
+        now = self.clock()
         started, n = self._windows.get(key, (now, 0))
         if now - started >= self.window_s:
             started, n = now, 0
@@ -61,13 +70,15 @@ class MemoryRateLimiter(RateLimiter):
 
     async def retry_after(self, key: str) -> int:
         started, _ = self._current(key)
-        return max(1, math.ceil(self.window_s - (self._clock() - started)))  # type: ignore[operator]
+        return max(1, math.ceil(self.window_s - (self.clock() - started)))
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
 
 
 class RedisRateLimiter(RateLimiter):
+    """Windows shared by every process; Redis's own clock ends them (the key's TTL)."""
+
     def __init__(self, redis: aioredis.Redis, prefix: str, limit: int, window_s: int) -> None:
         super().__init__(limit, window_s)
         self._redis = redis
@@ -105,15 +116,15 @@ class TokenBucket:
 
     __slots__ = ("_clock", "_stamp", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float, burst: float, clock: object = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock
         self._tokens = float(burst)
-        self._stamp = clock()  # type: ignore[operator]
+        self._stamp = clock()
 
     def take(self, n: float = 1.0) -> bool:
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
         if self._tokens >= n:
@@ -132,12 +143,14 @@ class Throttle(abc.ABC):
 
 
 class MemoryThrottle(Throttle):
-    def __init__(self, clock: object = time.monotonic) -> None:
-        self._clock = clock
+    """One process's slots; `clock` is public, as `MemoryRateLimiter`'s."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
         self._next: dict[str, float] = {}
 
     async def take(self, key: str, delay_s: float) -> float:
-        now = self._clock()  # type: ignore[operator]
+        now = self.clock()
         if len(self._next) > 100_000:  # bounded under a spray of keys
             self._next = {k: v for k, v in self._next.items() if v > now}
         at = self._next.get(key, 0.0)
@@ -163,12 +176,13 @@ return tostring(at - now)
 class RedisThrottle(Throttle):
     """The same slots shared by every worker and node (times from each node's clock)."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, clock: Clock = time.time) -> None:
         self._redis = redis
         self._prefix = prefix
+        self.clock = clock  # wall time: the nodes' clocks agree on it, not on monotonic time
         self._script = redis.register_script(_TAKE)
 
     async def take(self, key: str, delay_s: float) -> float:
         raw = await self._script(keys=[f"{self._prefix}:slot:{key}"],
-                                 args=[repr(time.time()), repr(delay_s)])
+                                 args=[repr(self.clock()), repr(delay_s)])
         return float(raw)

@@ -18,11 +18,12 @@ from redis.exceptions import RedisError
 from realtime import keys
 from realtime.api import COOKIE_NAME
 from realtime.direct import DirectServer, MsgspecJSON
-from realtime.errors import AppError
+from realtime.errors import AppError, ack_body
 from realtime.fanout import RoomChannelRedisManager
 from realtime.identity.model import Principal
 from realtime.identity.sessions import Watch
 from realtime.presence.model import home_scopes
+from realtime.ratelimit import Clock, TokenBucket
 from realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -108,16 +109,16 @@ def acked(handler: Handler) -> Handler:
             result = await handler(self, sid, *args)
         except AppError as err:
             code = err.code
-            return err.ack()
+            return ack_body(err)
         except RedisError as exc:  # Redis restarting: the client may try again
             code = "unavailable"
             log.warning("event handler: store unreachable",
                         extra={"event": handler.__name__, "error": repr(exc)})
-            return AppError("unavailable", UNAVAILABLE_MESSAGE).ack()
+            return ack_body(AppError("unavailable", UNAVAILABLE_MESSAGE))
         except Exception:
             code = "internal"
             log.exception("event handler failed", extra={"event": handler.__name__})
-            return AppError("internal").ack()
+            return ack_body(AppError("internal"))
         finally:  # counted per event (cheap: a cached child and an inc), see metrics.py
             self.app[keys.METRICS].handled(self.namespace, event, code,
                                            time.perf_counter() - start)
@@ -133,6 +134,14 @@ class AuthedNamespace(socketio.AsyncNamespace):
         super().__init__(namespace)
         self.app = app
         self._watches: dict[str, Watch] = {}  # sid → its registration with the session bus
+        # The clock of this namespace's event budgets (`bucket`): a test sets a manual one
+        # and advances it, so that a burst is judged at one instant, whatever the machine.
+        self.clock: Clock = time.monotonic
+
+    def bucket(self, rate: float, burst: float) -> TokenBucket:
+        """A per-connection event budget on this namespace's clock (read at each use, so a
+        clock set later applies to connections already open)."""
+        return TokenBucket(rate, burst, clock=lambda: self.clock())
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         principal = await authenticate(self.app, environ, auth)
@@ -157,7 +166,7 @@ class AuthedNamespace(socketio.AsyncNamespace):
         elif event != "connect" and args:
             watch = self._watches.get(args[0])
             if watch is not None and watch.ended:
-                return AppError("unauthorized", SESSION_ENDED_MESSAGE).ack()
+                return ack_body(AppError("unauthorized", SESSION_ENDED_MESSAGE))
         return await super().trigger_event(event, *args)
 
     async def _session_ended(self, sid: str) -> None:

@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 import socketio
+from aiohttp import web
 
 from realtime.app import create_app
 from realtime.db import Database
@@ -133,6 +134,15 @@ async def two_nodes(start_server: StartServer, tmp_path: Path, db_path: Path,
 @pytest_asyncio.fixture
 async def demo_server(start_server: StartServer, tmp_path: Path, demo_db_path: Path) -> str:
     return await start_server(make_settings(tmp_path, db_path=demo_db_path))
+
+
+@pytest_asyncio.fixture
+async def demo_app(aiohttp_server: Any, tmp_path: Path,
+                   demo_db_path: Path) -> tuple[str, web.Application]:
+    """The demo server's base URL and its app, to reach a service's clock or counters."""
+    app = create_app(make_settings(tmp_path, db_path=demo_db_path))
+    server = await aiohttp_server(app)
+    return str(server.make_url("")).rstrip("/"), app
 
 
 @pytest_asyncio.fixture

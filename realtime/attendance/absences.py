@@ -14,7 +14,8 @@ from enum import StrEnum
 
 import msgspec
 
-from realtime.attendance.model import COMMENT_MAX, Rejection
+from realtime.attendance.model import COMMENT_MAX
+from realtime.errors import Refusal
 
 REASON_CODE_MAX = 40
 REASON_LABEL_MAX = 80
@@ -106,20 +107,20 @@ def validate_reasons(reasons: Iterable[Reason]) -> list[Reason]:
     """A school's list as edited by its CPE: codes unique, legal reasons kept and justifying."""
     out = list(reasons)
     if not 1 <= len(out) <= REASONS_MAX:
-        raise Rejection("invalid", f"La liste compte de 1 à {REASONS_MAX} motifs.")
+        raise Refusal("invalid", f"La liste compte de 1 à {REASONS_MAX} motifs.")
     codes = [r.code for r in out]
     if len(set(codes)) != len(codes):
-        raise Rejection("invalid", "Deux motifs ont le même code.")
+        raise Refusal("invalid", "Deux motifs ont le même code.")
     for r in out:
         if not r.code or len(r.code) > REASON_CODE_MAX or not r.code.replace("_", "").isalnum():
-            raise Rejection("invalid", f"Code de motif invalide : « {r.code} ».")
+            raise Refusal("invalid", f"Code de motif invalide : « {r.code} ».")
         if not r.label.strip() or len(r.label) > REASON_LABEL_MAX:
-            raise Rejection("invalid", f"Libellé de motif invalide pour « {r.code} ».")
+            raise Refusal("invalid", f"Libellé de motif invalide pour « {r.code} ».")
     by_code = {r.code: r for r in out}
     for legal in LEGAL_REASONS:
         kept = by_code.get(legal.code)
         if kept is None or not kept.active or not kept.justifying:
-            raise Rejection("invalid", f"Le motif légal « {legal.label} » doit rester actif "
+            raise Refusal("invalid", f"Le motif légal « {legal.label} » doit rester actif "
                                        "et justificatif.")
     return [msgspec.structs.replace(r, legal=r.code in {x.code for x in LEGAL_REASONS})
             for r in out]
@@ -130,14 +131,14 @@ def give_reason(event: AbsenceEvent, reason: Reason, comment: str, guardian_id: 
     """A guardian proposes a reason: the event waits for the CPE's decision. The proposal
     itself is kept apart (each guardian's, none overwriting another)."""
     if event.cancelled:
-        raise Rejection("conflict", "Cette absence a été annulée par une correction de l'appel.")
+        raise Refusal("conflict", "Cette absence a été annulée par une correction de l'appel.")
     if event.justification is Justification.ACCEPTED:
-        raise Rejection("conflict", "La vie scolaire a déjà accepté un motif pour cette absence.")
+        raise Refusal("conflict", "La vie scolaire a déjà accepté un motif pour cette absence.")
     if not reason.active:
-        raise Rejection("invalid", "Ce motif n'est plus proposé par l'établissement.")
+        raise Refusal("invalid", "Ce motif n'est plus proposé par l'établissement.")
     comment = comment.strip()
     if len(comment) > COMMENT_MAX:
-        raise Rejection("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
+        raise Refusal("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
     return msgspec.structs.replace(
         event, reason_code=reason.code, reason_comment=comment, given_by=guardian_id,
         given_at=now, justification=Justification.GIVEN, decided_by=None, decided_at=None)
@@ -148,12 +149,12 @@ def decide(event: AbsenceEvent, accept: bool, cpe_id: int, now: float,
     """The CPE accepts or refuses, possibly setting the reason (a paper note brought in).
     The CPE's comment goes with the decision (kept apart): the guardian's text stays."""
     if event.cancelled:
-        raise Rejection("conflict", "Cette absence a été annulée par une correction de l'appel.")
+        raise Refusal("conflict", "Cette absence a été annulée par une correction de l'appel.")
     code = reason.code if reason is not None else event.reason_code
     if accept and code is None:
-        raise Rejection("invalid", "Choisissez un motif avant d'accepter.")
+        raise Refusal("invalid", "Choisissez un motif avant d'accepter.")
     if comment is not None and len(comment.strip()) > COMMENT_MAX:
-        raise Rejection("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
+        raise Refusal("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
     return msgspec.structs.replace(
         event, reason_code=code,
         justification=Justification.ACCEPTED if accept else Justification.REFUSED,

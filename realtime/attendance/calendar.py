@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import holidays
 import msgspec
 
-from realtime.attendance.model import Rejection
+from realtime.errors import Refusal
 
 CLOSURES_MAX = 400
 LABEL_MAX = 120
@@ -106,27 +106,27 @@ def _date(raw: str, line: int) -> dt.date:
             return dt.date(int(y), int(m), int(d))
         return dt.date.fromisoformat(raw)
     except ValueError as exc:
-        raise Rejection("invalid", f"Ligne {line} : date invalide « {raw} » (attendu "
+        raise Refusal("invalid", f"Ligne {line} : date invalide « {raw} » (attendu "
                                    "AAAA-MM-JJ ou JJ/MM/AAAA).") from exc
 
 
 def _closure(start: dt.date, end: dt.date, label: str, line: int) -> Closure:
     label = " ".join(label.split())
     if not label or len(label) > LABEL_MAX:
-        raise Rejection("invalid", f"Ligne {line} : indiquez un libellé ({LABEL_MAX} "
+        raise Refusal("invalid", f"Ligne {line} : indiquez un libellé ({LABEL_MAX} "
                                    "caractères au plus).")
     if end < start:
-        raise Rejection("invalid", f"Ligne {line} : la fin précède le début.")
+        raise Refusal("invalid", f"Ligne {line} : la fin précède le début.")
     if (end - start).days > 120:
-        raise Rejection("invalid", f"Ligne {line} : fermeture de plus de 120 jours.")
+        raise Refusal("invalid", f"Ligne {line} : fermeture de plus de 120 jours.")
     return Closure(start.isoformat(), end.isoformat(), label)
 
 
 def _bounded(items: list[Closure]) -> list[Closure]:
     if not items:
-        raise Rejection("invalid", "Aucune fermeture trouvée dans le fichier.")
+        raise Refusal("invalid", "Aucune fermeture trouvée dans le fichier.")
     if len(items) > CLOSURES_MAX:
-        raise Rejection("too_large", f"{CLOSURES_MAX} fermetures au plus par import.")
+        raise Refusal("too_large", f"{CLOSURES_MAX} fermetures au plus par import.")
     return items
 
 
@@ -143,7 +143,7 @@ def parse_csv(text: str) -> list[Closure]:
         if n == 1 and row[0].strip().lower() in ("debut", "début", "start", "date"):
             continue
         if len(row) < 2:
-            raise Rejection("invalid", f"Ligne {n} : attendu debut;fin;libelle.")
+            raise Refusal("invalid", f"Ligne {n} : attendu debut;fin;libelle.")
         label = row[2] if len(row) >= 3 else row[1]
         start = _date(row[0], n)
         end = _date(row[1], n) if len(row) >= 3 and row[1].strip() else start
@@ -161,11 +161,11 @@ def parse_ical(data: bytes) -> list[Closure]:
     try:
         cal = icalendar.Calendar.from_ical(data)
     except ValueError as exc:
-        raise Rejection("invalid", "Fichier iCalendar illisible.") from exc
+        raise Refusal("invalid", "Fichier iCalendar illisible.") from exc
     out: list[Closure] = []
     for n, ev in enumerate(cal.walk("VEVENT"), start=1):
         if ev.get("DTSTART") is None:
-            raise Rejection("invalid", f"Événement {n} : pas de date de début.")
+            raise Refusal("invalid", f"Événement {n} : pas de date de début.")
         start = ev.decoded("DTSTART")
         end = ev.decoded("DTEND") if ev.get("DTEND") is not None else start
         all_day = not isinstance(start, dt.datetime)

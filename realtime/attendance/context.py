@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import aiosqlite
 import socketio
 
 from realtime.attendance.model import Roll
 from realtime.attendance.schooldays import CalendarService
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.errors import AppError
 from realtime.policy import RollRef, StudentRef
 from realtime.settings import Settings
@@ -70,42 +70,20 @@ def parse_period(raw_from: str | None, raw_to: str | None, today: dt.date
     return start.isoformat(), end.isoformat()
 
 
-async def student_ref(conn: aiosqlite.Connection | Database, student_id: int
-                      ) -> StudentRef | None:
-    sql = ("SELECT e.student_id, e.class_id, c.school_id FROM enrollments e JOIN classes c"
-           " ON c.id = e.class_id WHERE e.student_id = ?")
-    if isinstance(conn, Database):
-        r = await conn.fetchone(sql, (student_id,))
-    else:
-        cur = await conn.execute(sql, (student_id,))
-        r = await cur.fetchone()
-    return StudentRef(id=r[0], school_id=r[2], class_id=r[1]) if r else None
+async def student_refs(src: directory.Source, student_ids: Iterable[int]
+                       ) -> dict[int, StudentRef]:
+    """What policy needs of each enrolled pupil (the directory's placements)."""
+    return {s: StudentRef(id=s, school_id=pl.school_id, class_id=pl.class_id)
+            for s, pl in (await directory.placements(src, student_ids)).items()}
 
 
-async def guardians_of(conn: aiosqlite.Connection, student_ids: list[int]
-                       ) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {s: [] for s in student_ids}
-    if not student_ids:
-        return out
-    cur = await conn.execute(
-        "SELECT student_id, guardian_id FROM guardianships WHERE student_id IN"
-        f" ({','.join('?' * len(student_ids))}) ORDER BY guardian_id", student_ids)
-    for r in await cur.fetchall():
-        out[r[0]].append(r[1])
-    return out
+async def student_ref(src: directory.Source, student_id: int) -> StudentRef | None:
+    return (await student_refs(src, [student_id])).get(student_id)
 
 
-async def names(conn: aiosqlite.Connection | Database, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    lst = sorted(ids)
-    sql = f"SELECT id, name FROM users WHERE id IN ({','.join('?' * len(lst))})"
-    if isinstance(conn, Database):
-        rows = await conn.fetchall(sql, lst)
-    else:
-        cur = await conn.execute(sql, lst)
-        rows = list(await cur.fetchall())
-    return {r[0]: r[1] for r in rows}
+# The directory's reads under the names attendance uses.
+guardians_of = directory.guardians_of
+names = directory.names
 
 
 class Context:

@@ -26,7 +26,7 @@ from realtime.attendance.model import (
 )
 from realtime.attendance.notices import room_phrase
 from realtime.attendance.webpush import PushSender
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, SchoolRef, may
@@ -93,10 +93,8 @@ class DashboardService:
                "rows": rows,
                "can_replace": p.role is Role.CPE, "teachers": []}
         if out["can_replace"]:  # who the CPE may name as a replacement
-            teachers = await self.db.fetchall(
-                "SELECT id, name FROM users WHERE school_id = ? AND role = 'teacher'"
-                " AND disabled = 0 ORDER BY name", (school_id,))
-            out["teachers"] = [{"id": t["id"], "name": t["name"]} for t in teachers]
+            teachers = await directory.staff_of_schools(self.db, [school_id], {Role.TEACHER})
+            out["teachers"] = [{"id": t.id, "name": t.name} for t in teachers]
         return out
 
     def _row(self, r: RollHeader | None, day: dt.date, closed: str | None, *,
@@ -123,13 +121,8 @@ class DashboardService:
                                                       teacher_id=p.id)
         replacing = await store.rolls_replaced_by(self.db, p.id, day.isoformat())
         extra_ids = {r.slot_id for r in replacing if r.slot_id} - {s.id for s in own}
-        extra = []
-        for slot_id in sorted(extra_ids):
-            row = await self.db.fetchone("SELECT * FROM course_slots WHERE id = ?", (slot_id,))
-            if row is not None:
-                extra += await directory.slots(self.db, weekday=row["weekday"],
-                                               class_ids=[row["class_id"]])
-        slots = own + [s for s in extra if s.id in extra_ids]
+        extra = await directory.slots_by_ids(self.db, extra_ids)
+        slots = own + [extra[i] for i in sorted(extra)]
         states = {r.slot_id: r for r in await store.rolls_of_school_day(
             self.db, p.school_id or 0, day.isoformat()) if r.slot_id}
         classes = {c.id: c.name for c in await directory.classes_of_schools(

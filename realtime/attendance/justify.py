@@ -27,8 +27,8 @@ from realtime.attendance.context import (
     school_room,
     student_ref,
 )
-from realtime.attendance.model import Rejection
 from realtime.attendance.notices import decision_notice
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, SchoolRef, may
@@ -123,10 +123,7 @@ class JustificationService:
                           ) -> list[Reason]:
         if not may(p, Action.MANAGE_ABSENCE_REASONS, SchoolRef(id=school_id)):
             raise not_found("Établissement introuvable.")
-        try:
-            checked = validate_reasons(items)
-        except Rejection as r:
-            raise AppError(r.code, r.message) from r
+        checked = validate_reasons(items)
         async with self.db.transaction() as conn:
             await store.replace_reasons(conn, school_id, checked)
         return checked
@@ -151,10 +148,7 @@ class JustificationService:
             reason = reasons.get(code)
             if reason is None:
                 raise AppError("invalid", "Motif inconnu de l'établissement.")
-            try:
-                new = give_reason(event, reason, comment, p.id, now)
-            except Rejection as r:
-                raise AppError(r.code, r.message) from r
+            new = give_reason(event, reason, comment, p.id, now)
             await store.upsert_event(conn, new)
             proposal = await justify_store.add_proposal(conn, event.id, p.id, reason.code,
                                                         new.reason_comment, now)
@@ -166,7 +160,10 @@ class JustificationService:
                 "UPDATE notifications SET read_at = ? WHERE guardian_id = ? AND event_id = ?"
                 " AND read_at IS NULL RETURNING id", (now, p.id, event_id))
             read = [r[0] for r in await cur.fetchall()]
-        return await self._published(new, reasons, read_by=(p.id, read), viewer=p)
+            published: list[dict[str, Any]] = []
+            conn.on_commit(lambda: self._publish_into(
+                published, new, reasons, read_by=(p.id, read), viewer=p))
+        return self._first(published)
 
     async def decide(self, p: Principal, event_id: int, accept: bool, code: str | None,
                      comment: str | None) -> dict[str, Any]:
@@ -179,10 +176,7 @@ class JustificationService:
                 reason = reasons.get(code)
                 if reason is None:
                     raise AppError("invalid", "Motif inconnu de l'établissement.")
-            try:
-                new = decide(event, accept, p.id, now, reason, comment)
-            except Rejection as r:
-                raise AppError(r.code, r.message) from r
+            new = decide(event, accept, p.id, now, reason, comment)
             await store.upsert_event(conn, new)
             await justify_store.add_decision(conn, new.id, p.id, now, accept, new.reason_code,
                                              (comment or "").strip())
@@ -195,8 +189,11 @@ class JustificationService:
                 event_id=new.id, comment=(comment or "").strip())
             guardians = (await guardians_of(conn, [new.student_id]))[new.student_id]
             notes = await feed.write(conn, guardians, new.student_id, new.id, payload, now)
-        await feed.publish(self.db, self.ctx.streams, notes, self.on_published)
-        return await self._published(new, reasons, viewer=p)
+            published: list[dict[str, Any]] = []
+            conn.on_commit(lambda: feed.publish(self.db, self.ctx.streams, notes,
+                                                self.on_published))
+            conn.on_commit(lambda: self._publish_into(published, new, reasons, viewer=p))
+        return self._first(published)
 
     async def document(self, p: Principal, document_id: int) -> dict[str, Any]:
         """A supporting document, for the guardians and the CPE (not the teachers)."""
@@ -296,14 +293,25 @@ class JustificationService:
             raise AppError("forbidden", "Vous ne pouvez pas faire cela pour cette absence.")
         return event
 
+    async def _publish_into(self, out: list[dict[str, Any]], e: AbsenceEvent,
+                            reasons: dict[str, Reason], **kw: Any) -> None:
+        """After the commit (`on_commit`): tell the screens, keep the answer for the caller."""
+        out.append(await self._published(e, reasons, **kw))
+
+    @staticmethod
+    def _first(published: list[dict[str, Any]]) -> dict[str, Any]:
+        if not published:  # committed, but telling the screens failed (logged)
+            raise AppError("unavailable")
+        return published[0]
+
     async def _published(self, e: AbsenceEvent, reasons: dict[str, Reason],
                          read_by: tuple[int, list[int]] | None = None,
                          viewer: Principal | None = None) -> dict[str, Any]:
         who = await names(self.db, {e.student_id})
         ref = await student_ref(self.db, e.student_id)
-        row = await self.db.fetchone("SELECT name FROM classes WHERE id = ?",
-                                     (ref.class_id if ref else 0,))
-        data = event_json(e, reasons, who.get(e.student_id, ""), row["name"] if row else "")
+        class_name = (await directory.class_names(self.db, [ref.class_id])).get(
+            ref.class_id, "") if ref else ""
+        data = event_json(e, reasons, who.get(e.student_id, ""), class_name)
         # The school team's room hears every proposal, with its documents' links.
         full = (await with_proposals(self.db, [dict(data)], reasons))[0]
         await self.ctx.emit("absence_update", full, school_room(e.school_id))

@@ -1,7 +1,7 @@
 """A roll call (appel) and its marks: pure data and pure transitions. No I/O.
 
 Every transition takes the roll, who acts and `now`, and returns the new roll with what
-changed (`Change`s, each with its before → after), or raises `Rejection` with a French
+changed (`Change`s, each with its before → after), or raises `Refusal` with a French
 message. A change to a roll already validated is a correction: it keeps its audit trail and
 the service turns it into a correction notice for the guardians.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 import msgspec
+
+from realtime.errors import Refusal
 
 COMMENT_MAX = 300
 LATE_MAX_MINUTES = 240
@@ -63,14 +65,6 @@ ALERT_LABELS_FR = {
     RollAlert.UNFINISHED: "non validé à la fin du cours",
 }
 
-
-class Rejection(Exception):
-    """A refused transition: `code` for programs (an AppError code), `message` for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Mark(msgspec.Struct, frozen=True):
@@ -205,17 +199,17 @@ def _minutes_of(hm: str) -> int | None:
 def new_study_hall(school_id: int, supervisor_id: int, room: str, weekday: int, start: str,
                    end: str) -> StudyHall:
     """A study hall as the vie scolaire describes it (id 0: not stored yet), or a
-    `Rejection` saying in French what is wrong."""
+    `Refusal` saying in French what is wrong."""
     room = " ".join(room.split())
     if not room or len(room) > ROOM_MAX:
-        raise Rejection("invalid", f"Indiquez la salle ({ROOM_MAX} caractères au plus).")
+        raise Refusal("invalid", f"Indiquez la salle ({ROOM_MAX} caractères au plus).")
     if not 1 <= weekday <= 7:
-        raise Rejection("invalid", "Jour de la semaine invalide.")
+        raise Refusal("invalid", "Jour de la semaine invalide.")
     a, b = _minutes_of(start), _minutes_of(end)
     if a is None or b is None:
-        raise Rejection("invalid", "Heures invalides : attendu HH:MM.")
+        raise Refusal("invalid", "Heures invalides : attendu HH:MM.")
     if b <= a:
-        raise Rejection("invalid", "L'heure de fin doit suivre l'heure de début.")
+        raise Refusal("invalid", "L'heure de fin doit suivre l'heure de début.")
     return StudyHall(id=0, school_id=school_id, supervisor_id=supervisor_id, room=room,
                      weekday=weekday, start=start, end=end)
 
@@ -244,19 +238,19 @@ def open_roll(roll: Roll, actor: int, now: float) -> Roll:
 def _checked(roll: Roll, m: MarkInput, actor: int, now: float) -> Mark:
     comment = m.comment.strip()
     if len(comment) > COMMENT_MAX:
-        raise Rejection("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
+        raise Refusal("invalid", f"Commentaire trop long ({COMMENT_MAX} caractères au plus).")
     minutes = m.minutes
     if m.state in (MarkState.LATE, MarkState.LEFT_EARLY):
         if minutes is None or not 1 <= minutes <= LATE_MAX_MINUTES:
-            raise Rejection("invalid", f"Indiquez le nombre de minutes (1 à {LATE_MAX_MINUTES}).")
+            raise Refusal("invalid", f"Indiquez le nombre de minutes (1 à {LATE_MAX_MINUTES}).")
     elif minutes is not None:
-        raise Rejection("invalid", "Les minutes ne concernent qu'un retard ou un départ.")
+        raise Refusal("invalid", "Les minutes ne concernent qu'un retard ou un départ.")
     if m.must_attend and m.state is not MarkState.EXEMPTED:
-        raise Rejection("invalid", "« Doit rester en cours » ne concerne qu'une dispense.")
+        raise Refusal("invalid", "« Doit rester en cours » ne concerne qu'une dispense.")
     if roll.kind is RollKind.STUDY_HALL and m.state in (MarkState.ABSENT, MarkState.EXEMPTED):
-        raise Rejection("invalid", "En permanence, on n'inscrit que les élèves présents.")
+        raise Refusal("invalid", "En permanence, on n'inscrit que les élèves présents.")
     if roll.kind is RollKind.COURSE and m.student_id not in roll.roster:
-        raise Rejection("not_found", "Cet élève n'est pas dans la classe.")
+        raise Refusal("not_found", "Cet élève n'est pas dans la classe.")
     return Mark(student_id=m.student_id, state=m.state, minutes=minutes,
                 must_attend=m.must_attend, comment=comment, by=actor, at=now)
 
@@ -265,9 +259,9 @@ def checked_reason(reason: str | None, needed: bool, what: str) -> str:
     """The reason of a correction: required when `needed`, bounded, trimmed."""
     text = " ".join((reason or "").split())
     if needed and not text:
-        raise Rejection("invalid", f"Indiquez le motif {what}.")
+        raise Refusal("invalid", f"Indiquez le motif {what}.")
     if len(text) > REASON_MAX:
-        raise Rejection("invalid", f"Motif trop long ({REASON_MAX} caractères au plus).")
+        raise Refusal("invalid", f"Motif trop long ({REASON_MAX} caractères au plus).")
     return text
 
 
@@ -280,9 +274,9 @@ def mark(roll: Roll, inputs: list[MarkInput], actor: int, now: float,
     if not inputs:
         return roll, []
     if len(inputs) > MARKS_PER_CALL:
-        raise Rejection("too_large", f"{MARKS_PER_CALL} élèves au plus par envoi.")
+        raise Refusal("too_large", f"{MARKS_PER_CALL} élèves au plus par envoi.")
     if len({m.student_id for m in inputs}) != len(inputs):
-        raise Rejection("invalid", "Un même élève figure deux fois dans l'envoi.")
+        raise Refusal("invalid", "Un même élève figure deux fois dans l'envoi.")
     marks = dict(roll.marks)
     roster = set(roll.roster)
     changes: list[Change] = []
@@ -326,10 +320,10 @@ def validate(roll: Roll, actor: int, now: float) -> tuple[Roll, list[Mark]]:
         return roll, []
     missing = roll.unmarked()
     if missing:
-        raise Rejection("conflict", f"{len(missing)} élève(s) sans marque : utilisez « Tous "
+        raise Refusal("conflict", f"{len(missing)} élève(s) sans marque : utilisez « Tous "
                                     "présents » puis marquez les exceptions.")
     if roll.kind is RollKind.COURSE and not roll.roster:
-        raise Rejection("conflict", "La classe n'a aucun élève.")
+        raise Refusal("conflict", "La classe n'a aucun élève.")
     done = _bump(roll, state=RollState.DONE, validated_by=actor, validated_at=now,
                  opened_by=roll.opened_by or actor, opened_at=roll.opened_at or now)
     notify = [m for _, m in sorted(done.marks.items()) if m.state in NOTIFIED]

@@ -18,11 +18,17 @@ from realtime.attendance.absences import (
     months_over_threshold,
     pupil_counts,
 )
-from realtime.attendance.context import Context, names, parse_period, student_ref
+from realtime.attendance.context import (
+    Context,
+    names,
+    parse_period,
+    student_ref,
+    student_refs,
+)
 from realtime.attendance.justify import event_json, with_proposals
 from realtime.attendance.model import MARK_LABELS_FR, MarkState
 from realtime.attendance.service import mark_json
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, ClassRef, SchoolRef, may
@@ -148,7 +154,8 @@ class RecordService:
         reasons = {r.code: r for r in await store.reasons(self.db, school_id)}
         who = await names(self.db, {e.student_id for e in events})
         classes = await self._class_names(school_id)
-        refs = {e.student_id: await student_ref(self.db, e.student_id) for e in events}
+        found = await student_refs(self.db, {e.student_id for e in events})
+        refs = {e.student_id: found.get(e.student_id) for e in events}
         await self._log(p, set(who), "absences")
         items = [event_json(e, reasons, who.get(e.student_id, ""),
                             classes.get(refs[e.student_id].class_id, "") if refs[e.student_id]
@@ -164,15 +171,15 @@ class RecordService:
         if not may(p, Action.EXPORT_ATTENDANCE, SchoolRef(id=school_id)):
             raise not_found("Établissement introuvable.")
         start, end = parse_period(date_from, date_to, self.ctx.today())
-        rows = await self.db.fetchall(
-            "SELECT r.date, r.start, r.end, c.name AS class_name, r.subject, u.name AS student,"
-            " m.student_id, m.state, m.minutes, m.comment, e.justification, e.reason_code"
-            " FROM marks m JOIN rolls r ON r.id = m.roll_id JOIN users u ON u.id = m.student_id"
-            " LEFT JOIN classes c ON c.id = r.class_id"
-            " LEFT JOIN absence_events e ON e.roll_id = r.id AND e.student_id = m.student_id"
-            " AND e.cancelled = 0"
-            " WHERE r.school_id = ? AND r.date BETWEEN ? AND ? AND m.state != 'present'"
-            " ORDER BY r.date, r.start, class_name, student", (school_id, start, end))
+        marks = await store.missed_marks(self.db, school_id, start, end)
+        who = await names(self.db, {r["student_id"] for r in marks})
+        classes = await directory.class_names(
+            self.db, {r["class_id"] for r in marks if r["class_id"] is not None})
+        rows = sorted(
+            ({**r, "student": who[r["student_id"]], "class_name": classes.get(r["class_id"])}
+             for r in marks if r["student_id"] in who),
+            key=lambda r: (r["date"], r["start"], r["class_name"] is not None,
+                           r["class_name"] or "", r["student"]))
         reasons = {r.code: r for r in await store.reasons(self.db, school_id)}
         lines: list[list[object]] = []
         for r in rows:

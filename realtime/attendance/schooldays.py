@@ -20,8 +20,8 @@ from realtime.attendance.calendar import (
     parse_closures,
     zone_of_uai,
 )
-from realtime.attendance.model import Rejection
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.policy import Action, SchoolRef, may
@@ -38,12 +38,18 @@ async def _rows(db: Database | aiosqlite.Connection, sql: str, params: tuple[Any
     return list(await cur.fetchall())
 
 
+async def set_zone(conn: aiosqlite.Connection, school_id: int, zone: str | None) -> None:
+    """The school's holiday zone when it is not its département's (None: from the UAI)."""
+    await conn.execute(
+        "INSERT INTO school_calendars (school_id, zone) VALUES (?, ?)"
+        " ON CONFLICT (school_id) DO UPDATE SET zone = excluded.zone", (school_id, zone))
+
+
 async def load_calendar(db: Database | aiosqlite.Connection, school_id: int
                         ) -> SchoolCalendar:
     """The school's calendar; `db` may be the connection of a transaction under way (the
     database's one connection is then busy: asking the Database would wait forever)."""
-    schools = await _rows(db, "SELECT uai FROM schools WHERE id = ?", (school_id,))
-    uai = schools[0]["uai"] if schools else ""
+    uai = (await directory.uais(db, [school_id])).get(school_id, "")
     rows = await _rows(db, "SELECT zone, subdivision FROM school_calendars"
                            " WHERE school_id = ?", (school_id,))
     row = rows[0] if rows else None
@@ -123,10 +129,7 @@ class CalendarService:
         """CSV (`debut;fin;libelle`) or iCalendar; `p` None: the operator's CLI."""
         if p is not None:
             self._check(p, school_id, Action.MANAGE_SCHOOL_CALENDAR)
-        try:
-            items = parse_closures(data, filename)
-        except Rejection as r:
-            raise AppError(r.code, r.message) from r
+        items = parse_closures(data, filename)
         added = await save_closures(self.db, school_id, items, p.id if p else None,
                                     self.clock(), replace)
         self.forget(school_id)

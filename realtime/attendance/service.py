@@ -28,7 +28,6 @@ from realtime.attendance.model import (
     Mark,
     MarkInput,
     MarkState,
-    Rejection,
     Roll,
     RollKind,
     RollState,
@@ -42,15 +41,13 @@ from realtime.attendance.model import (
 )
 from realtime.attendance.notices import notice, notice_kind
 from realtime.attendance.webpush import PushSender
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, SchoolRef, may
 
 ROLL_NOT_FOUND = "Appel introuvable."
 
-
-def _reject(r: Rejection) -> AppError:
-    return AppError(r.code, r.message)
 
 
 def mark_json(m: Mark | None) -> dict[str, Any] | None:
@@ -80,17 +77,14 @@ class RollService:
         """A roll not stored yet (id 0) for a course slot or a study hall on `day`."""
         date = day.isoformat()
         if slot_id is not None:
-            cur = await conn.execute("SELECT * FROM course_slots WHERE id = ?", (slot_id,))
-            s = await cur.fetchone()
+            s = await directory.slot(conn, slot_id)
             if s is None:
                 raise not_found("Cours introuvable.")
-            cur = await conn.execute("SELECT student_id FROM enrollments WHERE class_id = ?",
-                                     (s["class_id"],))
-            roster = frozenset(r[0] for r in await cur.fetchall())
-            roll = Roll(id=0, school_id=s["school_id"], kind=RollKind.COURSE, date=date,
-                        start=s["start"], end=s["end"], teacher_id=s["teacher_id"],
-                        class_id=s["class_id"], slot_id=s["id"], roster=roster)
-            return self._on_its_day(roll, s["weekday"], day), s["subject"]
+            pupils = await directory.pupils_of_classes(conn, [s.class_id])
+            roll = Roll(id=0, school_id=s.school_id, kind=RollKind.COURSE, date=date,
+                        start=s.start, end=s.end, teacher_id=s.teacher_id,
+                        class_id=s.class_id, slot_id=s.id, roster=frozenset(pupils[s.class_id]))
+            return self._on_its_day(roll, s.weekday, day), s.subject
         h = await store.study_hall(conn, hall_id or 0)
         if h is None:
             raise not_found("Permanence introuvable.")
@@ -194,7 +188,7 @@ class RollService:
                 await store.add_history(conn, roll.id, [HistoryEntry(
                     at=self.ctx.clock(), by=p.id, action="open")])
             fx.roll = opened
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return await self.describe(fx.roll, fx.subject, viewer=p)
 
     async def view(self, p: Principal, roll_id: int) -> dict[str, Any]:
@@ -238,16 +232,13 @@ class RollService:
         fx = Effects()
         async with self.db.transaction() as conn:
             roll, fx.subject = await self._load(conn, p, roll_id)
-            try:
-                new, changes = await step(conn, roll, now)
-            except Rejection as r:
-                raise _reject(r) from r
+            new, changes = await step(conn, roll, now)
             if changes:
                 await store.save_roll(conn, new, changes)
                 if new.state is RollState.DONE:
                     fx.notes = await self._corrections(conn, new, fx.subject, changes, now)
             fx.roll, fx.changes = new, changes
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return {"version": fx.roll.version, "changed": len(fx.changes),
                 "counts": fx.roll.counts(), "state": fx.roll.state.value}
 
@@ -257,19 +248,16 @@ class RollService:
         fx = Effects()
         async with self.db.transaction() as conn:
             roll, fx.subject = await self._load(conn, p, roll_id)
-            try:
-                done, notify = validate(roll, p.id, now)
-                why = checked_reason(reason, done is not roll and self.late_entry(roll, p),
-                                     "de cette validation d'un jour passé")
-            except Rejection as r:
-                raise _reject(r) from r
+            done, notify = validate(roll, p.id, now)
+            why = checked_reason(reason, done is not roll and self.late_entry(roll, p),
+                                 "de cette validation d'un jour passé")
             if done is not roll:
                 await store.save_roll(conn, done, [])
                 await store.add_history(conn, roll.id, [HistoryEntry(
                     at=now, by=p.id, action="validate", reason=why)])
                 fx.notes = await self._notify(conn, done, fx.subject, notify, now)
             fx.roll = done
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return {"version": fx.roll.version, "state": fx.roll.state.value,
                 "counts": fx.roll.counts(), "notified": len(fx.notes)}
 
@@ -282,10 +270,9 @@ class RollService:
             roll, fx.subject = await self._get_or_create(
                 conn, p, slot_id=slot_id, hall_id=None, day=day, action=Action.NAME_REPLACEMENT)
             if teacher_id is not None:
-                cur = await conn.execute(
-                    "SELECT role, school_id, disabled FROM users WHERE id = ?", (teacher_id,))
-                t = await cur.fetchone()
-                if t is None or t[0] != Role.TEACHER.value or t[1] != roll.school_id or t[2]:
+                t = (await directory.users(conn, [teacher_id])).get(teacher_id)
+                if (t is None or t.role is not Role.TEACHER or t.school_id != roll.school_id
+                        or t.disabled):
                     raise AppError("invalid", "Choisissez un·e enseignant·e de l'établissement.")
             new = name_replacement(roll, teacher_id)
             if new is not roll:
@@ -296,7 +283,7 @@ class RollService:
                     at=self.ctx.clock(), by=p.id, action="replace",
                     reason=f"Remplacement : {who}" if who else "Remplacement retiré")])
             fx.roll = new
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return await self.describe(fx.roll, fx.subject)
 
     async def create_study_hall(self, p: Principal, *, school_id: int | None, room: str,
@@ -312,20 +299,15 @@ class RollService:
                 raise AppError("forbidden", "Seule la vie scolaire ouvre une permanence.")
             raise not_found("Établissement introuvable.")
         day = parse_day(date, self.ctx.today())
-        try:
-            hall = new_study_hall(school_id, supervisor_id or p.id, room, day.isoweekday(),
-                                  start, end)
-        except Rejection as r:
-            raise _reject(r) from r
+        hall = new_study_hall(school_id, supervisor_id or p.id, room, day.isoweekday(),
+                              start, end)
         now = self.ctx.clock()
         fx = Effects()
         async with self.db.transaction() as conn:
             if supervisor_id is not None:
-                cur = await conn.execute(
-                    "SELECT role, school_id, disabled FROM users WHERE id = ?", (supervisor_id,))
-                u = await cur.fetchone()
-                if u is None or u[0] not in (Role.TEACHER.value, Role.CPE.value,
-                                             Role.STAFF.value) or u[1] != school_id or u[2]:
+                u = (await directory.users(conn, [supervisor_id])).get(supervisor_id)
+                if (u is None or u.role not in directory.STAFF_ROLES
+                        or u.school_id != school_id or u.disabled):
                     raise AppError("invalid", "Choisissez un membre de l'équipe de "
                                               "l'établissement pour surveiller la permanence.")
             hall = await store.add_study_hall(conn, hall)
@@ -335,15 +317,12 @@ class RollService:
             changes: list[Change] = []
             if students:
                 await _same_school(conn, school_id, students)
-                try:
-                    new, changes = mark(new, [MarkInput(s, MarkState.PRESENT)
-                                              for s in students], p.id, now)
-                except Rejection as r:
-                    raise _reject(r) from r
+                new, changes = mark(new, [MarkInput(s, MarkState.PRESENT)
+                                          for s in students], p.id, now)
             if new is not roll:
                 await store.save_roll(conn, new, changes)
             fx.roll, fx.changes = new, changes
-        await self._publish(fx)
+            conn.on_commit(lambda: self._publish(fx))
         return await self.describe(fx.roll, fx.subject)
 
     # --- absence events and notices -----------------------------------------------------
@@ -449,9 +428,8 @@ class RollService:
             {roll.replacement_id} if roll.replacement_id else set()))
         class_name = ""
         if roll.class_id is not None:
-            row = await self.db.fetchone("SELECT name FROM classes WHERE id = ?",
-                                         (roll.class_id,))
-            class_name = row["name"] if row else ""
+            class_name = (await directory.class_names(self.db, [roll.class_id])).get(
+                roll.class_id, "")
         students = sorted(roll.roster, key=lambda s: people.get(s, ""))
         # What guardians said beforehand (« sera absent jeudi »), for the teacher's roll:
         # that an absence is expected, not the family's reason.
@@ -486,12 +464,8 @@ def require_take(p: Principal, roll: Roll, action: Action) -> None:
 
 async def _same_school(conn: aiosqlite.Connection, school_id: int, student_ids: list[int]
                        ) -> None:
-    cur = await conn.execute(
-        "SELECT COUNT(*) FROM enrollments e JOIN classes c ON c.id = e.class_id"
-        f" WHERE c.school_id = ? AND e.student_id IN ({','.join('?' * len(student_ids))})",
-        (school_id, *student_ids))
-    row = await cur.fetchone()
-    if row is None or row[0] != len(set(student_ids)):
+    placed = await directory.placements(conn, student_ids)
+    if sum(1 for pl in placed.values() if pl.school_id == school_id) != len(set(student_ids)):
         raise not_found("Élève introuvable dans l'établissement.")
 
 

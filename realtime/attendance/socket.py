@@ -138,7 +138,7 @@ class AttendanceNamespace(AuthedNamespace):
         return self.app[ATTENDANCE]
 
     async def joined(self, sid: str, principal: Principal) -> None:
-        self._buckets[sid] = TokenBucket(EVENTS_PER_SECOND, EVENTS_BURST)
+        self._buckets[sid] = self.bucket(EVENTS_PER_SECOND, EVENTS_BURST)
         if principal.role is Role.TEACHER:
             await self.enter_room(sid, teacher_room(principal.id))
         elif principal.role is Role.PARENT:

@@ -392,3 +392,30 @@ async def add_study_hall(conn: Conn, hall: StudyHall) -> StudyHall:
     row = await cur.fetchone()
     assert row is not None
     return msgspec.structs.replace(hall, id=int(row[0]))
+
+
+async def upsert_study_hall(conn: aiosqlite.Connection, school_id: int, supervisor_id: int,
+                            room: str, weekday: int, start: str, end: str) -> None:
+    """The weekly study hall of a room at a weekday and start, with this supervisor and end
+    (the demo's timetable: written again on every seed)."""
+    await conn.execute(
+        "INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, end)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (school_id, room, weekday, start) DO UPDATE"
+        " SET supervisor_id = excluded.supervisor_id, end = excluded.end",
+        (school_id, supervisor_id, room, weekday, start, end))
+
+
+async def missed_marks(db: Database, school_id: int, date_from: str, date_to: str
+                       ) -> list[dict[str, Any]]:
+    """Every mark other than present in the school's rolls of the period, with its roll's
+    times, class and subject and the absence's justification (the CSV export; the names
+    come from the directory)."""
+    rows = await db.fetchall(
+        "SELECT r.date, r.start, r.end, r.class_id, r.subject, m.student_id, m.state,"
+        " m.minutes, m.comment, e.justification, e.reason_code"
+        " FROM marks m JOIN rolls r ON r.id = m.roll_id"
+        " LEFT JOIN absence_events e ON e.roll_id = r.id AND e.student_id = m.student_id"
+        " AND e.cancelled = 0"
+        " WHERE r.school_id = ? AND r.date BETWEEN ? AND ? AND m.state != 'present'",
+        (school_id, date_from, date_to))
+    return [dict(r) for r in rows]

@@ -20,6 +20,7 @@ from realtime.boards.model import Limits
 from realtime.boards.service import BoardService
 from realtime.boards.socket import BoardsNamespace
 from realtime.lease import Leases
+from realtime.presence.model import Kind
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 
@@ -34,6 +35,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service.rooms.fanout.gauge.admit_lag_s = admit_ms / 1000 if admit_ms > 0 else float("inf")
     service.start()
     app[keys.BOARDS] = service
+    if keys.PRESENCE in app:  # who is looking at the board: boards say who may see that
+        app[keys.PRESENCE].register(Kind.BOARD, service.presence_visible)
     app[keys.BOARD_IMPORTS] = importer = PageImporter(service)
     app[keys.BOARD_THUMBNAILS] = routes.ThumbnailCache()
     yield

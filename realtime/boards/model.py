@@ -39,6 +39,7 @@ from realtime.boards.ops import (
     UpdateMany,
     finite,
 )
+from realtime.errors import Refusal
 
 Origin = Literal["op", "undo", "redo"]
 UNDO_DEPTH = 100
@@ -60,14 +61,6 @@ class Limits(msgspec.Struct, frozen=True):
     import_bytes: int = 40 * 1024 * 1024
     import_pages: int = 60
 
-
-class Rejection(Exception):
-    """An op refused by the rules: `code` as in DESIGN.md, `message` in French."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +98,7 @@ class BoardState:
         for i, p in enumerate(self.pages):
             if p.id == page_id:
                 return i
-        raise Rejection("not_found", "Page introuvable.")
+        raise Refusal("not_found", "Page introuvable.")
 
     def items_on(self, page_id: str) -> list[Item]:
         return sorted((i for i in self.items.values() if i.page_id == page_id), key=_z)
@@ -144,7 +137,7 @@ class BoardState:
     # --- applying --------------------------------------------------------------------------
 
     def check(self, op: Op, actor: Actor, limits: Limits) -> None:
-        """Raise `Rejection` if `op` may not be applied now by `actor` (no change made)."""
+        """Raise `Refusal` if `op` may not be applied now by `actor` (no change made)."""
         _CHECKS[type(op)](self, op, actor, limits)
 
     def apply(self, op: Op, actor: Actor, limits: Limits, origin: Origin = "op") -> Op:
@@ -176,7 +169,7 @@ class BoardState:
             return op
         try:
             return self.apply(op, actor, limits, origin)
-        except Rejection as r:
+        except Refusal as r:
             return Noop(reason=r.code)
 
     def undo_candidate(self, actor: Actor, limits: Limits, redo: bool = False) -> Op:
@@ -187,10 +180,10 @@ class BoardState:
         for op in reversed(stack):
             try:
                 self.check(op, actor, limits)
-            except Rejection:
+            except Refusal:
                 continue
             return op
-        raise Rejection("invalid", "Rien à rétablir." if redo else "Rien à annuler.")
+        raise Refusal("invalid", "Rien à rétablir." if redo else "Rien à annuler.")
 
     def _normalise(self, op: Op, actor: Actor) -> Op:
         if isinstance(op, Add):
@@ -203,70 +196,70 @@ class BoardState:
 
 def _own_or_teacher(item: Item, actor: Actor) -> None:
     if not actor.is_teacher and item.author != actor.id:
-        raise Rejection("forbidden", "Vous ne pouvez modifier que vos propres tracés.")
+        raise Refusal("forbidden", "Vous ne pouvez modifier que vos propres tracés.")
 
 
 def _teacher_only(actor: Actor, what: str) -> None:
     if not actor.is_teacher:
-        raise Rejection("forbidden", f"Seul·e l'enseignant·e peut {what}.")
+        raise Refusal("forbidden", f"Seul·e l'enseignant·e peut {what}.")
 
 
 def _check_item(state: BoardState, item: Item, limits: Limits) -> None:
     state.page_index(item.page_id)
     if item.kind in STROKES:
         if not item.points or item.box is not None:
-            raise Rejection("invalid", "Un tracé a besoin de points.")
+            raise Refusal("invalid", "Un tracé a besoin de points.")
         if len(item.points) > limits.points_per_append:
-            raise Rejection("too_large", "Trop de points envoyés d'un coup.")
+            raise Refusal("too_large", "Trop de points envoyés d'un coup.")
     elif item.kind in SEGMENTS:
         if not item.points or len(item.points) != 2:
-            raise Rejection("invalid", "Une ligne ou une flèche a exactement deux points.")
+            raise Refusal("invalid", "Une ligne ou une flèche a exactement deux points.")
     elif item.kind in BOXED:
         if item.box is None or item.points is not None:
-            raise Rejection("invalid", "Cette forme a besoin d'un cadre (box).")
+            raise Refusal("invalid", "Cette forme a besoin d'un cadre (box).")
     if item.kind == "text":
         if item.text is None:
-            raise Rejection("invalid", "Un texte a besoin de contenu.")
+            raise Refusal("invalid", "Un texte a besoin de contenu.")
     if item.text is not None and (item.kind != "text" or len(item.text) > limits.text_length):
         if item.kind != "text":
-            raise Rejection("invalid", "Seul un texte a un contenu.")
-        raise Rejection("too_large", f"Texte trop long ({limits.text_length} caractères au plus).")
+            raise Refusal("invalid", "Seul un texte a un contenu.")
+        raise Refusal("too_large", f"Texte trop long ({limits.text_length} caractères au plus).")
     if item.kind == "image":
         if not item.src or not item.src.startswith("/api/boards/"):
-            raise Rejection("invalid", "Une image doit venir du serveur du tableau.")
+            raise Refusal("invalid", "Une image doit venir du serveur du tableau.")
     elif item.src is not None:
-        raise Rejection("invalid", "Seule une image a une source.")
+        raise Refusal("invalid", "Seule une image a une source.")
     if not finite(*(c for p in item.points or () for c in p)):
-        raise Rejection("invalid", "Coordonnées invalides.")
+        raise Refusal("invalid", "Coordonnées invalides.")
 
 
 def _check_add(state: BoardState, op: Add, actor: Actor, limits: Limits) -> None:
     if op.item.id in state.items:
-        raise Rejection("conflict", "Cet élément existe déjà.")
+        raise Refusal("conflict", "Cet élément existe déjà.")
     _check_item(state, op.item, limits)
     if state.page_counts.get(op.item.page_id, 0) >= limits.items_per_page:
-        raise Rejection("too_large", f"Page pleine ({limits.items_per_page} éléments au plus).")
+        raise Refusal("too_large", f"Page pleine ({limits.items_per_page} éléments au plus).")
 
 
 def _item(state: BoardState, item_id: str) -> Item:
     item = state.items.get(item_id)
     if item is None:
-        raise Rejection("not_found", "Élément introuvable (déjà effacé ?).")
+        raise Refusal("not_found", "Élément introuvable (déjà effacé ?).")
     return item
 
 
 def _check_append(state: BoardState, op: Append, actor: Actor, limits: Limits) -> None:
     item = _item(state, op.item_id)
     if item.kind not in STROKES:
-        raise Rejection("invalid", "On ne prolonge qu'un tracé à main levée.")
+        raise Refusal("invalid", "On ne prolonge qu'un tracé à main levée.")
     if item.author != actor.id:
-        raise Rejection("forbidden", "Ce tracé appartient à quelqu'un d'autre.")
+        raise Refusal("forbidden", "Ce tracé appartient à quelqu'un d'autre.")
     if not op.points:
-        raise Rejection("invalid", "Aucun point à ajouter.")
+        raise Refusal("invalid", "Aucun point à ajouter.")
     if len(op.points) > limits.points_per_append:
-        raise Rejection("too_large", "Trop de points envoyés d'un coup.")
+        raise Refusal("too_large", "Trop de points envoyés d'un coup.")
     if len(item.points or ()) + len(op.points) > limits.points_per_stroke:
-        raise Rejection("too_large", f"Tracé trop long ({limits.points_per_stroke} points).")
+        raise Refusal("too_large", f"Tracé trop long ({limits.points_per_stroke} points).")
 
 
 def _check_update(state: BoardState, op: Update, actor: Actor, limits: Limits) -> None:
@@ -274,26 +267,26 @@ def _check_update(state: BoardState, op: Update, actor: Actor, limits: Limits) -
     _own_or_teacher(item, actor)
     patch = op.set
     if patch.text is not None and item.kind != "text":
-        raise Rejection("invalid", "Seul un texte a un contenu.")
+        raise Refusal("invalid", "Seul un texte a un contenu.")
     if patch.text is not None and len(patch.text) > limits.text_length:
-        raise Rejection("too_large", f"Texte trop long ({limits.text_length} caractères au plus).")
+        raise Refusal("too_large", f"Texte trop long ({limits.text_length} caractères au plus).")
     if patch.box is not None and item.kind not in BOXED:
-        raise Rejection("invalid", "Cet élément n'a pas de cadre.")
+        raise Refusal("invalid", "Cet élément n'a pas de cadre.")
     if patch.points is not None:
         if item.kind in BOXED:
-            raise Rejection("invalid", "Cet élément n'a pas de points.")
+            raise Refusal("invalid", "Cet élément n'a pas de points.")
         if item.kind in SEGMENTS and len(patch.points) != 2:
-            raise Rejection("invalid", "Une ligne ou une flèche a exactement deux points.")
+            raise Refusal("invalid", "Une ligne ou une flèche a exactement deux points.")
         if not patch.points or len(patch.points) > limits.points_per_stroke:
-            raise Rejection("too_large", f"Tracé trop long ({limits.points_per_stroke} points).")
+            raise Refusal("too_large", f"Tracé trop long ({limits.points_per_stroke} points).")
     if patch.font_size is not None and item.kind != "text":
-        raise Rejection("invalid", "Seul un texte a une taille de police.")
+        raise Refusal("invalid", "Seul un texte a une taille de police.")
 
 
 def _check_update_many(state: BoardState, op: UpdateMany, actor: Actor, limits: Limits
                        ) -> None:
     if len({u.item_id for u in op.updates}) != len(op.updates):
-        raise Rejection("invalid", "Un même élément deux fois dans une modification groupée.")
+        raise Refusal("invalid", "Un même élément deux fois dans une modification groupée.")
     for update in op.updates:
         _check_update(state, update, actor, limits)
 
@@ -306,7 +299,7 @@ def _check_move(state: BoardState, op: Move, actor: Actor, limits: Limits) -> No
 def _check_remove(state: BoardState, op: Remove, actor: Actor, limits: Limits) -> None:
     found = [state.items[i] for i in op.item_ids if i in state.items]
     if not found:
-        raise Rejection("not_found", "Élément introuvable (déjà effacé ?).")
+        raise Refusal("not_found", "Élément introuvable (déjà effacé ?).")
     for item in found:
         _own_or_teacher(item, actor)
 
@@ -324,11 +317,11 @@ def _check_restore(state: BoardState, op: Restore, actor: Actor, limits: Limits)
 def _check_add_page(state: BoardState, op: AddPage, actor: Actor, limits: Limits) -> None:
     _teacher_only(actor, "ajouter une page")
     if any(p.id == op.page.id for p in state.pages):
-        raise Rejection("conflict", "Cette page existe déjà.")
+        raise Refusal("conflict", "Cette page existe déjà.")
     if len(state.pages) >= limits.pages_per_board:
-        raise Rejection("too_large", f"{limits.pages_per_board} pages au plus.")
+        raise Refusal("too_large", f"{limits.pages_per_board} pages au plus.")
     if op.page.background == "image" and not (op.page.image or "").startswith("/api/boards/"):
-        raise Rejection("invalid", "Une page image doit venir du serveur du tableau.")
+        raise Refusal("invalid", "Une page image doit venir du serveur du tableau.")
 
 
 def _check_move_page(state: BoardState, op: MovePage, actor: Actor, limits: Limits) -> None:
@@ -340,17 +333,17 @@ def _check_remove_page(state: BoardState, op: RemovePage, actor: Actor, limits: 
     _teacher_only(actor, "supprimer une page")
     state.page_index(op.page_id)
     if len(state.pages) == 1:
-        raise Rejection("invalid", "Un tableau garde au moins une page.")
+        raise Refusal("invalid", "Un tableau garde au moins une page.")
 
 
 def _check_restore_page(state: BoardState, op: RestorePage, actor: Actor, limits: Limits
                         ) -> None:
     if any(p.id == op.page.id for p in state.pages):
-        raise Rejection("conflict", "Cette page existe déjà.")
+        raise Refusal("conflict", "Cette page existe déjà.")
 
 
 def _check_noop(state: BoardState, op: Noop, actor: Actor, limits: Limits) -> None:
-    raise Rejection("invalid", "Opération inconnue.")
+    raise Refusal("invalid", "Opération inconnue.")
 
 
 _CHECKS: dict[type, Any] = {

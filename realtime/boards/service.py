@@ -19,12 +19,12 @@ import socketio
 from realtime.boards import export, store
 from realtime.boards.exporter import Exporter
 from realtime.boards.live import Event
-from realtime.boards.model import Actor, BoardState, Limits, Rejection
+from realtime.boards.model import Actor, BoardState, Limits
 from realtime.boards.ops import ClientOp, Item, Page
 from realtime.boards.rooms import BATCH_MS, SNAPSHOT_EVERY, LiveBoards, Peek
 from realtime.boards.store import BoardMeta
 from realtime.db import Database
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
 from realtime.lease import Leases
@@ -46,14 +46,26 @@ def board_ref(meta: BoardMeta) -> BoardRef:
                     pen=meta.pen)
 
 
+async def visible_board(db: Database, p: Principal, board_id: int,
+                        action: Action = Action.VIEW_BOARD) -> BoardMeta | None:
+    """Boards' read API for other features (a board session's chat): the board's stored
+    metadata if it exists and `p` may do `action` on it, else None."""
+    meta = await store.get(db, board_id)
+    return meta if meta is not None and may(p, action, board_ref(meta)) else None
+
+
+async def board_ref_of(db: Database, board_id: int) -> BoardRef | None:
+    """Boards' read API for other features: what policy needs to know of a board (a board
+    session's chat asks who may see it)."""
+    meta = await store.get(db, board_id)
+    return board_ref(meta) if meta is not None else None
+
+
 def pen_of(meta: BoardMeta) -> str | list[int]:
     if meta.pen_all:
         return "everyone"
     return sorted(meta.pen) if meta.pen else "none"
 
-
-def _reject(r: Rejection) -> AppError:
-    return AppError(r.code, r.message)
 
 
 class BoardService:
@@ -78,6 +90,11 @@ class BoardService:
                                 presence, leases)
         self.refused_busy = 0  # ops refused by admission control
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"frames_sent": self.rooms.frames_sent, "deliveries": self.rooms.deliveries,
+                "volatile_dropped": self.rooms.fanout.volatile_dropped}
+
     def start(self) -> None:
         self.rooms.start()
 
@@ -94,10 +111,8 @@ class BoardService:
         if not may(p, Action.CREATE_BOARD, ClassRef(id=c.id, school_id=c.school_id)):
             raise AppError("forbidden", "Seul·e un·e enseignant·e de la classe crée un tableau.")
         if slot_id is not None:
-            slot = await self.db.fetchone(
-                "SELECT class_id FROM course_slots WHERE id = ?", (slot_id,)
-            )
-            if slot is None or slot["class_id"] != class_id:
+            slot = await directory.slot(self.db, slot_id)
+            if slot is None or slot.class_id != class_id:
                 raise AppError("invalid", "Ce créneau n'est pas un cours de cette classe.")
         return await store.create(self.db, school_id=c.school_id, class_id=c.id,
                                   slot_id=slot_id, owner_id=p.id, title=title, now=self.clock())
@@ -109,6 +124,12 @@ class BoardService:
             raise not_found("Tableau introuvable.")
         return meta
 
+    async def presence_visible(self, p: Principal, board_id: int) -> bool:
+        """For `PresenceService.register`: may `p` see who is looking at this board?"""
+        live = self.rooms.live.get(board_id)
+        meta = live.meta if live else await store.get(self.db, board_id)
+        return meta is not None and may(p, Action.VIEW_BOARD_PRESENCE, board_ref(meta))
+
     async def of_class(self, p: Principal, class_id: int) -> list[BoardMeta]:
         c = await directory.school_class(self.db, class_id)
         if c is None or not may(p, Action.VIEW_CLASS, ClassRef(id=c.id, school_id=c.school_id)):
@@ -117,7 +138,7 @@ class BoardService:
                 if may(p, Action.VIEW_BOARD, board_ref(m))]
 
     async def describe(self, meta: BoardMeta) -> dict[str, Any]:
-        names = await directory.names_of(self.db, {meta.owner_id})
+        names = await directory.names(self.db, {meta.owner_id})
         live = self.rooms.live.get(meta.id)
         return {
             "id": meta.id, "title": meta.title, "school_id": meta.school_id,
@@ -251,10 +272,7 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            live.state.check(op, actor, self.limits)
-        except Rejection as r:
-            raise _reject(r) from r
+        live.state.check(op, actor, self.limits)
         return await self.rooms.append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               op=msgspec.to_builtins(op)))
 
@@ -265,10 +283,7 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            op = live.state.undo_candidate(actor, self.limits, redo=redo)
-        except Rejection as r:
-            raise _reject(r) from r
+        op = live.state.undo_candidate(actor, self.limits, redo=redo)
         return await self.rooms.append(live, Event(author=p.id, teacher=actor.is_teacher,
                                               origin="redo" if redo else "undo",
                                               op=msgspec.to_builtins(op)))
@@ -299,20 +314,30 @@ class BoardService:
                     raise AppError("invalid", "Le stylet ne se donne qu'à des élèves de la classe.")
                 pen_all, pen_ids = False, frozenset(pen)
         new_state = state or meta.state
-        await store.set_controls(self.db, meta.id, state=new_state, pen_all=pen_all,
-                                 pen=pen_ids, now=self.clock())
         control: dict[str, Any] = {"state": new_state, "pen_all": pen_all,
                                    "pen": sorted(pen_ids)}
         if title is not None:  # renamed: every node's meta and every member's header follow
-            await store.set_title(self.db, meta.id, title, self.clock())
             control["title"] = title
-        seq = await self.rooms.append(live, Event(author=p.id, teacher=True, origin="control",
-                                             control=control))
-        updated = live.meta
-        await self.rooms.announce(meta.id, "pen", {"board_id": meta.id, "pen": pen_of(updated)})
-        await self.rooms.announce(meta.id, "state", {"board_id": meta.id,
-                                                     "state": updated.state})
-        return seq
+        published: list[int] = []
+
+        async def publish() -> None:  # once the new controls are stored, never before
+            published.append(await self.rooms.append(live, Event(
+                author=p.id, teacher=True, origin="control", control=control)))
+            updated = live.meta
+            await self.rooms.announce(meta.id, "pen", {"board_id": meta.id,
+                                                       "pen": pen_of(updated)})
+            await self.rooms.announce(meta.id, "state", {"board_id": meta.id,
+                                                         "state": updated.state})
+
+        async with self.db.transaction() as conn:
+            await store.set_controls(conn, meta.id, state=new_state, pen_all=pen_all,
+                                     pen=pen_ids, now=self.clock())
+            if title is not None:
+                await store.set_title(conn, meta.id, title, self.clock())
+            conn.on_commit(publish)
+        if not published:  # stored but not announced (the stream was unreachable; logged)
+            raise AppError("unavailable")
+        return published[0]
 
     async def submit_as(self, p: Principal, board_id: int, op: ClientOp) -> int:
         """An op from a REST request (a page import) rather than a member's socket: the same
@@ -324,12 +349,9 @@ class BoardService:
         if not may(p, Action.DRAW_ON_BOARD, ref):
             raise AppError("forbidden", _why_not_draw(live.meta))
         actor = Actor(id=p.id, is_teacher=may(p, Action.CONTROL_BOARD, ref))
-        try:
-            live.state.check(op, actor, self.limits)
-        except Rejection as r:
-            raise _reject(r) from r
+        live.state.check(op, actor, self.limits)
         return await self.rooms.append(live, Event(author=p.id, teacher=actor.is_teacher,
-                                                   op=msgspec.to_builtins(op)))
+                                              op=msgspec.to_builtins(op)))
 
     # --- volatile -------------------------------------------------------------------------
 

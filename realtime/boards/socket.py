@@ -9,7 +9,7 @@ from aiohttp import web
 
 from realtime.boards.ops import ClientOp, Coord, Id
 from realtime.boards.service import BoardService
-from realtime.errors import AppError
+from realtime.errors import AppError, ack_body
 from realtime.identity.model import Principal
 from realtime.keys import BOARDS
 from realtime.ratelimit import TokenBucket
@@ -95,8 +95,8 @@ class BoardsNamespace(AuthedNamespace):
 
     async def joined(self, sid: str, principal: Principal) -> None:
         limits = self.service.limits
-        self._buckets[sid] = (TokenBucket(limits.ops_per_second, limits.ops_burst),
-                              TokenBucket(POINTERS_PER_SECOND, POINTERS_PER_SECOND))
+        self._buckets[sid] = (self.bucket(limits.ops_per_second, limits.ops_burst),
+                              self.bucket(POINTERS_PER_SECOND, POINTERS_PER_SECOND))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)
@@ -179,7 +179,7 @@ class BoardsNamespace(AuthedNamespace):
             del payload["board_id"]
             await self.service.pointer(sid, msg.board_id, payload)
         except AppError as err:
-            return err.ack()
+            return ack_body(err)
         return None
 
     @acked

@@ -75,17 +75,19 @@ async def of_class(db: Database, class_id: int, limit: int = 100) -> list[BoardM
 
 
 async def set_controls(
-    db: Database, board_id: int, *, state: str, pen_all: bool, pen: frozenset[int], now: float
+    conn: aiosqlite.Connection, board_id: int, *, state: str, pen_all: bool,
+    pen: frozenset[int], now: float,
 ) -> None:
-    await db.execute(
+    await conn.execute(
         "UPDATE boards SET state = ?, pen_all = ?, pen = ?, updated_at = ? WHERE id = ?",
         (state, int(pen_all), json.dumps(sorted(pen)), now, board_id),
     )
 
 
-async def set_title(db: Database, board_id: int, title: str, now: float) -> None:
-    await db.execute("UPDATE boards SET title = ?, updated_at = ? WHERE id = ?",
-                     (title, now, board_id))
+async def set_title(conn: aiosqlite.Connection, board_id: int, title: str, now: float
+                    ) -> None:
+    await conn.execute("UPDATE boards SET title = ?, updated_at = ? WHERE id = ?",
+                       (title, now, board_id))
 
 
 async def touch(db: Database, board_id: int, now: float) -> None:

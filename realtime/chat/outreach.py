@@ -18,6 +18,7 @@ from realtime.chat import french, people, store
 from realtime.chat.model import Message
 from realtime.chat.rooms import ChatRooms
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, ChatPeerRef, ClassRef, may
@@ -88,43 +89,44 @@ class Outreach:
         """The lists `p` may write to: a teacher's classes, the CPE's whole school."""
         if p.role not in (Role.TEACHER, Role.CPE) or p.school_id is None:
             return []
-        rows = await self.db.fetchall(
-            "SELECT c.id, c.name, c.school_id,"
-            " (SELECT COUNT(DISTINCT g.guardian_id) FROM guardianships g JOIN enrollments e"
-            "  ON e.student_id = g.student_id JOIN users u ON u.id = g.guardian_id"
-            "  WHERE e.class_id = c.id AND u.disabled = 0) AS parents,"
-            " (SELECT COUNT(*) FROM enrollments e JOIN users u ON u.id = e.student_id"
-            "  WHERE e.class_id = c.id AND u.disabled = 0) AS students"
-            " FROM classes c WHERE c.school_id = ? ORDER BY c.name", (p.school_id,))
+        school_classes = sorted(
+            (c for c in await directory.classes_of_schools(self.db, [p.school_id])
+             if may(p, Action.CHAT_WRITE_TO_CLASS, ClassRef(id=c.id, school_id=c.school_id))),
+            key=lambda c: c.name)
+        audiences = await self._audiences([c.id for c in school_classes])
         out = []
-        for r in rows:
-            if not may(p, Action.CHAT_WRITE_TO_CLASS, ClassRef(id=r["id"],
-                                                                school_id=r["school_id"])):
-                continue
+        for c in school_classes:
             for audience, label in AUDIENCES.items():
-                out.append({"class_id": r["id"], "class_name": r["name"], "audience": audience,
-                            "label": label.format(name=r["name"]), "count": r[audience]})
+                out.append({"class_id": c.id, "class_name": c.name, "audience": audience,
+                            "label": label.format(name=c.name),
+                            "count": len(audiences[c.id][audience])})
         return out
+
+    async def _audiences(self, class_ids: list[int]) -> dict[int, dict[str, set[int]]]:
+        """Each class's enabled pupils ("students") and their enabled guardians ("parents")."""
+        pupils = await directory.pupils_of_classes(self.db, class_ids)
+        guardians = await directory.guardians_of(
+            self.db, [s for ss in pupils.values() for s in ss])
+        active = await directory.enabled(
+            self.db, {*guardians, *(g for gs in guardians.values() for g in gs)})
+        return {c: {"students": {s for s in ss if s in active},
+                    "parents": {g for s in ss for g in guardians[s] if g in active}}
+                for c, ss in pupils.items()}
 
     async def expand_lists(self, p: Principal, lists: list[ClassList]
                            ) -> tuple[list[int], str]:
         """The members of these lists (enabled accounts) and a title naming them."""
         members: set[int] = set()
         titles: list[str] = []
+        found = await directory.classes(self.db, [item.class_id for item in lists])
+        audiences = await self._audiences(list(found))
         for item in lists:
-            row = await self.db.fetchone("SELECT id, name, school_id FROM classes WHERE id = ?",
-                                         (item.class_id,))
-            if row is None or item.audience not in AUDIENCES or not may(
-                    p, Action.CHAT_WRITE_TO_CLASS, ClassRef(id=row["id"],
-                                                            school_id=row["school_id"])):
+            c = found.get(item.class_id)
+            if c is None or item.audience not in AUDIENCES or not may(
+                    p, Action.CHAT_WRITE_TO_CLASS, ClassRef(id=c.id, school_id=c.school_id)):
                 raise AppError("not_found", NOT_FOUND_LIST, details={"class_id": item.class_id})
-            sql = ("SELECT DISTINCT g.guardian_id AS id FROM guardianships g JOIN enrollments e"
-                   " ON e.student_id = g.student_id JOIN users u ON u.id = g.guardian_id"
-                   " WHERE e.class_id = ? AND u.disabled = 0" if item.audience == "parents" else
-                   "SELECT e.student_id AS id FROM enrollments e JOIN users u"
-                   " ON u.id = e.student_id WHERE e.class_id = ? AND u.disabled = 0")
-            members.update(r["id"] for r in await self.db.fetchall(sql, (row["id"],)))
-            titles.append(AUDIENCES[item.audience].format(name=row["name"]))
+            members.update(audiences[c.id][item.audience])
+            titles.append(AUDIENCES[item.audience].format(name=c.name))
         return sorted(members), ", ".join(titles)
 
     # --- read receipts and acknowledgements ----------------------------------------------

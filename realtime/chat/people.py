@@ -1,7 +1,7 @@
 """People as messaging peers: who they are, which schools and classes they belong to.
 
-Loaded in a few set queries (not one per person), because the recipient list of a teacher
-holds a whole school: its staff, its students and their families.
+Loaded with the directory's batch reads (a few queries, not one per person), because the
+recipient list of a teacher holds a whole school: its staff, its students and their families.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.identity.model import Role
 
 
@@ -23,39 +24,29 @@ class Person(msgspec.Struct, frozen=True):
         return {"id": self.id, "name": self.name, "role": self.role}
 
 
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
 async def people(db: Database, ids: list[int]) -> dict[int, Person]:
     """The given users (enabled ones only) with their schools and classes."""
-    if not ids:
+    users = [u for u in (await directory.users(db, ids)).values() if not u.disabled]
+    if not users:
         return {}
-    m = _marks(len(ids))
-    users = await db.fetchall(
-        f"SELECT id, name, role, school_id FROM users WHERE id IN ({m}) AND disabled = 0", ids)
-    schools: dict[int, set[int]] = {}
-    classes: dict[int, set[int]] = {}
+    # Each kind of link asked only of those who can have it: a teacher's classes (teachings
+    # and timetable), a pupil's class, a guardian's children's classes and schools.
+    taught = await directory.classes_of_teachers(
+        db, [u.id for u in users if u.role is Role.TEACHER])
+    placed = await directory.placements(db, [u.id for u in users if u.role is Role.STUDENT])
+    children = await directory.children_of(db, [u.id for u in users if u.role is Role.PARENT])
+    out: dict[int, Person] = {}
     for u in users:
-        schools[u["id"]] = {u["school_id"]} if u["school_id"] is not None else set()
-        classes[u["id"]] = set()
-    for r in await db.fetchall(
-            f"SELECT teacher_id AS uid, class_id FROM teachings WHERE teacher_id IN ({m})"
-            f" UNION SELECT teacher_id, class_id FROM course_slots WHERE teacher_id IN ({m})"
-            f" UNION SELECT student_id, class_id FROM enrollments WHERE student_id IN ({m})",
-            [*ids, *ids, *ids]):
-        if r["uid"] in classes:
-            classes[r["uid"]].add(r["class_id"])
-    for r in await db.fetchall(
-            f"SELECT g.guardian_id AS uid, e.class_id, c.school_id FROM guardianships g"
-            f" JOIN enrollments e ON e.student_id = g.student_id"
-            f" JOIN classes c ON c.id = e.class_id WHERE g.guardian_id IN ({m})", ids):
-        if r["uid"] in classes:
-            classes[r["uid"]].add(r["class_id"])
-            schools[r["uid"]].add(r["school_id"])
-    return {u["id"]: Person(id=u["id"], name=u["name"], role=u["role"],
-                            school_ids=frozenset(schools[u["id"]]),
-                            class_ids=frozenset(classes[u["id"]])) for u in users}
+        schools = {u.school_id} if u.school_id is not None else set()
+        classes = set(taught.get(u.id, ()))
+        if u.id in placed:
+            classes.add(placed[u.id].class_id)
+        for child in children.get(u.id, ()):
+            classes.add(child.class_id)
+            schools.add(child.school_id)
+        out[u.id] = Person(id=u.id, name=u.name, role=u.role.value,
+                           school_ids=frozenset(schools), class_ids=frozenset(classes))
+    return out
 
 
 async def candidates(db: Database, school_ids: list[int], role: Role) -> list[int]:
@@ -63,18 +54,9 @@ async def candidates(db: Database, school_ids: list[int], role: Role) -> list[in
     the school team for families, the whole school (families included) for the team."""
     if not school_ids:
         return []
-    m = _marks(len(school_ids))
-    rows = await db.fetchall(
-        f"SELECT id FROM users WHERE school_id IN ({m}) AND role IN ('teacher', 'cpe', 'staff')"
-        f" AND disabled = 0", school_ids)
-    ids = [r["id"] for r in rows]
+    ids = [u.id for u in await directory.staff_of_schools(db, school_ids)]
     if role in (Role.TEACHER, Role.CPE, Role.STAFF):
-        rows = await db.fetchall(
-            f"SELECT e.student_id AS id FROM enrollments e JOIN classes c ON c.id = e.class_id"
-            f" WHERE c.school_id IN ({m})"
-            f" UNION SELECT g.guardian_id FROM guardianships g"
-            f" JOIN enrollments e ON e.student_id = g.student_id"
-            f" JOIN classes c ON c.id = e.class_id WHERE c.school_id IN ({m})",
-            [*school_ids, *school_ids])
-        ids.extend(r["id"] for r in rows)
+        pupils = await directory.pupils_of_schools(db, school_ids)
+        guardians = await directory.guardians_of(db, pupils)
+        ids.extend(sorted(set(pupils) | {g for gs in guardians.values() for g in gs}))
     return ids

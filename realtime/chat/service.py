@@ -16,17 +16,17 @@ from zoneinfo import ZoneInfo
 import msgspec
 import socketio
 
-from realtime.boards import store as boards_store
-from realtime.boards.service import board_ref
+from realtime.boards.service import board_ref_of, visible_board
 from realtime.chat import model, people, store
 from realtime.chat.attachments import Attachments
 from realtime.chat.files import FileStore
-from realtime.chat.model import Conversation, Limits, Message
+from realtime.chat.model import Attachment, Conversation, Limits, Message
 from realtime.chat.outreach import ClassList, Outreach, quiet_refusal
 from realtime.chat.rooms import ChatRooms, acks_for, describe
 from realtime.db import Database
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
-from realtime.identity.model import Principal
+from realtime.identity.model import Principal, Role
 from realtime.policy import (
     Action,
     ChatMessageRef,
@@ -114,8 +114,7 @@ class ChatService:
     async def _ref(self, conv: Conversation, members: list[int]) -> ConversationRef:
         board = None
         if conv.board_id is not None:
-            meta = await boards_store.get(self.db, conv.board_id)
-            board = board_ref(meta) if meta else None
+            board = await board_ref_of(self.db, conv.board_id)
         return ConversationRef(id=conv.id, school_id=conv.school_id, kind=conv.kind,
                                creator_id=conv.creator_id, participants=frozenset(members),
                                open=conv.open, board=board)
@@ -245,18 +244,12 @@ class ChatService:
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
                                                      [f.id for f in files])
             await store.mark_read(conn, conv_id, p.id, seq, now)
-        await self.rooms.publish_new_conversation(conv_id)
-        await self.rooms.publish(conv_id, seq)
+            conn.on_commit(lambda: self.rooms.publish_new_conversation(conv_id))
+            conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
 
     async def _direct_between(self, a: int, b: int, school: int) -> int | None:
-        row = await self.db.fetchone(
-            "SELECT c.id FROM chat_conversations c"
-            " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
-            " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
-            " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 LIMIT 1",
-            (a, b, school))
-        return int(row["id"]) if row else None
+        return await store.direct_between(self.db, a, b, school)
 
     async def summaries(self, p: Principal) -> list[dict[str, Any]]:
         rows = await store.of_user(self.db, p.id)
@@ -318,8 +311,8 @@ class ChatService:
             await store.add_members(conn, conv_id, new, now)
             seq = await store.append_event(conn, conv_id, "joined", now,
                                            data={"user_ids": new, "by": p.id})
-        await self.rooms.publish_new_conversation(conv_id, only=new)
-        await self.rooms.publish(conv_id, seq)
+            conn.on_commit(lambda: self.rooms.publish_new_conversation(conv_id, only=new))
+            conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
         return seq
 
     async def set_open(self, p: Principal, conv_id: int, open_: bool) -> int:
@@ -331,7 +324,7 @@ class ChatService:
             await store.set_open(conn, conv_id, open_)
             seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
                                            now, data={"by": p.id})
-        await self.rooms.publish(conv_id, seq)
+            conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
         return seq
 
     async def mute(self, p: Principal, conv_id: int, muted: bool) -> None:
@@ -340,7 +333,8 @@ class ChatService:
             raise AppError("invalid", "Le fil de la séance ne se met pas en sourdine.")
         async with self.db.transaction() as conn:
             await store.set_muted(conn, conv_id, p.id, muted)
-        await self.rooms.emit_users([p.id], "muted", {"conversation_id": conv_id, "muted": muted})
+            conn.on_commit(lambda: self.rooms.emit_users(
+                [p.id], "muted", {"conversation_id": conv_id, "muted": muted}))
 
     # --- messages ----------------------------------------------------------------------
 
@@ -357,7 +351,14 @@ class ChatService:
                                                      [f.id for f in files])
             if loaded.conv.kind != "live":
                 await store.mark_own(conn, conv_id, p.id, seq)
-        # The hot path: the event is built from what is in hand, not read back.
+            conn.on_commit(lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
+        return {"message_id": msg_id, "seq": seq}
+
+    async def _deliver(self, p: Principal, loaded: Loaded, msg_id: int, seq: int, body: str,
+                       now: float, files: list[Attachment]) -> None:
+        """A new message to its readers. The hot path: the event is built from what is in
+        hand, not read back."""
+        conv_id = loaded.conv.id
         msg = Message(id=msg_id, conversation_id=conv_id, seq=seq, author_id=p.id, body=body,
                       created_at=now, attachments=tuple(
                           msgspec.structs.replace(f, message_id=msg_id) for f in files))
@@ -369,7 +370,6 @@ class ChatService:
             await self.rooms.emit_live(conv_id, "event", item)
         else:
             await self.rooms.emit_users(loaded.members, "event", item)
-        return {"message_id": msg_id, "seq": seq}
 
     async def edit(self, p: Principal, msg_id: int, body: str) -> int:
         msg, loaded = await self._message(p, msg_id)
@@ -379,7 +379,7 @@ class ChatService:
         body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
         async with self.db.transaction() as conn:
             seq = await store.edit_message(conn, msg, body, self.clock())
-        await self.rooms.publish(msg.conversation_id, seq)
+            conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq
 
     async def delete(self, p: Principal, msg_id: int) -> int:
@@ -401,8 +401,8 @@ class ChatService:
     async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
         async with self.db.transaction() as conn:
             seq, keys = await store.remove_message(conn, msg, p.id, self.clock(), recall)
-        await self.attachments.files.remove(keys)
-        await self.rooms.publish(msg.conversation_id, seq)
+            conn.on_commit(lambda: self.attachments.files.remove(keys))
+            conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq
 
     async def read(self, p: Principal, conv_id: int, seq: int) -> int:
@@ -412,9 +412,9 @@ class ChatService:
         async with self.db.transaction() as conn:
             read_seq = await store.mark_read(conn, conv_id, p.id,
                                              min(seq, loaded.conv.last_seq), self.clock())
-        await self.rooms.emit_users(loaded.members, "receipt",
-                               {"conversation_id": conv_id, "user_id": p.id,
-                                "read_seq": read_seq, "at": self.clock()})
+            conn.on_commit(lambda: self.rooms.emit_users(
+                loaded.members, "receipt", {"conversation_id": conv_id, "user_id": p.id,
+                                            "read_seq": read_seq, "at": self.clock()}))
         return read_seq
 
     async def ack(self, p: Principal, msg_id: int) -> float:
@@ -428,14 +428,18 @@ class ChatService:
             await store.ack(conn, msg.id, p.id, now)
             # Acknowledging is reading: the author's « Lu » agrees with the acknowledgement.
             read_seq = await store.mark_read(conn, msg.conversation_id, p.id, msg.seq, now)
-        at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
+            conn.on_commit(lambda: self._tell_acked(p, msg, loaded, read_seq, now))
+        return (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]
+
+    async def _tell_acked(self, p: Principal, msg: Message, loaded: Loaded, read_seq: int,
+                          now: float) -> None:
+        at = (await store.acks_of(self.db, [msg.id]))[msg.id][p.id]  # the first one's time
         await self.rooms.emit_users(loaded.members, "receipt",
                                {"conversation_id": msg.conversation_id, "user_id": p.id,
                                 "read_seq": read_seq, "at": now})
         await self.rooms.emit_users(sorted({msg.author_id, p.id}), "acked",
                                {"conversation_id": msg.conversation_id, "message_id": msg.id,
                                 "user_id": p.id, "name": p.user.name, "at": at})
-        return at
 
     async def report(self, p: Principal, msg_id: int, reason: str) -> None:
         """Signal a message to the vie scolaire: every CPE of the school is told at once."""
@@ -446,18 +450,17 @@ class ChatService:
         async with self.db.transaction() as conn:
             report_id = await store.report(conn, msg.id, p.id, loaded.conv.school_id, reason,
                                            self.clock())
-        if report_id is None:
-            return  # already reported by this person: nothing new to tell
-        await self.rooms.emit_users(await self._cpe_ids(loaded.conv.school_id), "report",
-                               {"report_id": report_id, "message_id": msg.id,
-                                "conversation_id": msg.conversation_id})
+            if report_id is not None:  # else already reported by this person: nothing new
+                conn.on_commit(lambda: self._tell_cpes(loaded.conv.school_id, "report", {
+                    "report_id": report_id, "message_id": msg.id,
+                    "conversation_id": msg.conversation_id}))
+
+    async def _tell_cpes(self, school_id: int, event: str, data: dict[str, Any]) -> None:
+        await self.rooms.emit_users(await self._cpe_ids(school_id), event, data)
 
     async def _cpe_ids(self, school_id: int) -> list[int]:
         """Who is told of reports: every active CPE of the school."""
-        rows = await self.db.fetchall(
-            "SELECT id FROM users WHERE school_id = ? AND role = 'cpe' AND disabled = 0",
-            (school_id,))
-        return [r["id"] for r in rows]
+        return [u.id for u in await directory.staff_of_schools(self.db, [school_id], {Role.CPE})]
 
     async def _named_reports(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names = await people.people(self.db, sorted(
@@ -509,19 +512,27 @@ class ChatService:
                                               clean if handled else None, at)
                 if report_id not in ids:  # changed meanwhile: roll back, tell who did it
                     raise _AlreadyDone
+                conn.on_commit(lambda: self._tell_handled(report_id, school_id, ids, handled))
         except _AlreadyDone:
             await self._already_done(report_id, handled)
         row = await store.report_by_id(self.db, report_id)
         if row is None:  # the message was erased meanwhile
             raise not_found(NOT_FOUND_REPORT)
+        return (await self._named_reports([row]))[0]
+
+    async def _tell_handled(self, report_id: int, school_id: int, ids: list[int],
+                            handled: bool) -> None:
+        """After the commit: every CPE of the school, and the reporters of a handled one."""
+        row = await store.report_by_id(self.db, report_id)
+        if row is None:  # the message was erased meanwhile
+            return
         view = (await self._named_reports([row]))[0]
         await self.rooms.emit_users(await self._cpe_ids(school_id), "report_handled", {
-            "message_id": msg_id, "report_ids": ids, "handled_at": view["handled_at"],
-            "handled_by_name": view["handled_by_name"], "note": view["note"],
-            "handled": handled})
+            "message_id": row["message_id"], "report_ids": ids,
+            "handled_at": view["handled_at"], "handled_by_name": view["handled_by_name"],
+            "note": view["note"], "handled": handled})
         if handled:
             await self.outreach.tell_reporters(ids)
-        return view
 
     async def _already_done(self, report_id: int, handled: bool) -> None:
         """Two CPE on one report: the second is told, nothing is overwritten."""
@@ -538,7 +549,7 @@ class ChatService:
     async def _configurable(self, p: Principal, school_id: int) -> None:
         if not may(p, Action.CHAT_CONFIGURE, SchoolRef(id=school_id)):
             raise not_found("Établissement introuvable.")
-        if await self.db.fetchone("SELECT 1 FROM schools WHERE id = ?", (school_id,)) is None:
+        if not await directory.school_exists(self.db, school_id):
             raise not_found("Établissement introuvable.")
 
     async def rules(self, p: Principal, school_id: int) -> ChatRules:
@@ -605,17 +616,14 @@ class ChatService:
 
     async def live(self, p: Principal, board_id: int) -> Conversation:
         """The chat of a board session, opened by whoever first looks (if they may see it)."""
-        meta = await boards_store.get(self.db, board_id)
-        if meta is None or not may(p, Action.VIEW_BOARD, board_ref(meta)):
+        meta = await visible_board(self.db, p, board_id)
+        if meta is None:
             raise not_found("Tableau introuvable.")
         conv = await store.of_board(self.db, board_id)
         if conv is None:
             async with self.db.transaction() as conn:
-                await conn.execute(
-                    "INSERT OR IGNORE INTO chat_conversations (school_id, kind, title,"
-                    " creator_id, board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?,"
-                    " ?, ?)", (meta.school_id, meta.title[:120], meta.owner_id, board_id,
-                               self.clock(), self.clock()))
+                await store.open_live(conn, meta.school_id, meta.title[:120], meta.owner_id,
+                                      board_id, self.clock())
             conv = await store.of_board(self.db, board_id)
         assert conv is not None
         return conv

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from realtime.chat.outreach import ClassList
 from realtime.chat.service import ChatService
-from realtime.errors import AppError
+from realtime.errors import AppError, ack_body
 from realtime.identity.model import Principal
 from realtime.keys import CHAT
 from realtime.ratelimit import TokenBucket
@@ -121,9 +121,9 @@ class ChatNamespace(AuthedNamespace):
 
     async def joined(self, sid: str, principal: Principal) -> None:
         limits = self.service.limits
-        self._buckets[sid] = (TokenBucket(limits.messages_per_second, limits.messages_burst),
-                              TokenBucket(TYPING_PER_SECOND, 3),
-                              TokenBucket(READS_PER_SECOND, 2 * READS_PER_SECOND))
+        self._buckets[sid] = (self.bucket(limits.messages_per_second, limits.messages_burst),
+                              self.bucket(TYPING_PER_SECOND, 3),
+                              self.bucket(READS_PER_SECOND, 2 * READS_PER_SECOND))
         await self.emit("welcome", await self.service.connected(sid, principal), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -270,5 +270,5 @@ class ChatNamespace(AuthedNamespace):
             if self._buckets[sid][TYPING].take():
                 await self.service.typing(p, sid, m.conversation_id)
         except AppError as err:
-            return err.ack()
+            return ack_body(err)
         return None

@@ -510,3 +510,28 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     # Search rows of messages removed along with something else (a board's session chat).
     await conn.execute("DELETE FROM chat_fts WHERE rowid NOT IN (SELECT id FROM chat_messages)")
     return out, keys
+
+
+async def direct_between(db: Database, a: int, b: int, school_id: int) -> int | None:
+    """The open direct conversation of `a` and `b` in this school, if any."""
+    row = await db.fetchone(
+        "SELECT c.id FROM chat_conversations c"
+        " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
+        " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
+        " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 LIMIT 1",
+        (a, b, school_id))
+    return int(row["id"]) if row else None
+
+
+async def open_live(conn: aiosqlite.Connection, school_id: int, title: str, owner_id: int,
+                    board_id: int, now: float) -> None:
+    """The chat of a board session (nothing if it exists already)."""
+    await conn.execute(
+        "INSERT OR IGNORE INTO chat_conversations (school_id, kind, title, creator_id,"
+        " board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?, ?, ?)",
+        (school_id, title, owner_id, board_id, now, now))
+
+
+async def school_has_conversations(db: Database, school_id: int) -> bool:
+    return await db.fetchone("SELECT 1 FROM chat_conversations WHERE school_id = ?",
+                             (school_id,)) is not None

@@ -24,13 +24,13 @@ from realtime.coursedocs.model import (
     Version,
     VersionKind,
 )
-from realtime.coursedocs.room import Connection
+from realtime.coursedocs.room import Connection, Room
 from realtime.coursedocs.rooms import DocRooms
 from realtime.coursedocs.webhook import Change, Notifier
 from realtime.db import Database
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
-from realtime.identity.model import Principal
+from realtime.identity.model import Principal, Role
 from realtime.policy import Action, SchoolRef, may
 from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from realtime.settings import Settings
@@ -77,6 +77,16 @@ class DocService:
 
     def now(self) -> float:
         return self.clock()  # read through the service, so a test's clock reaches the rooms
+
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        relay = self.rooms.relay
+        return {"relay_reconnects": relay.reconnects if relay is not None else 0,
+                "gaps_caught_up": self.rooms.gaps_caught_up}
+
+    def connections(self) -> int:
+        """Open /yjs websockets of this process (the metrics page's gauge)."""
+        return self.rooms.connected()
 
     def count_refused(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -126,7 +136,7 @@ class DocService:
     async def describe(self, p: Principal, metas: list[DocMeta]) -> list[dict[str, Any]]:
         """Documents as the ENT and the editor show them: people by name, what `p` may do."""
         people = {m.owner_id for m in metas} | {e for m in metas for e in m.editors}
-        names = await directory.names_of(self.db, people)
+        names = await directory.names(self.db, people)
         out = []
         for m in metas:
             ref = m.ref()
@@ -150,8 +160,11 @@ class DocService:
 
     async def rename(self, p: Principal, doc_id: int, title: str) -> DocMeta:
         meta = await self.allowed(p, doc_id, Action.MANAGE_DOC)
-        await store.rename(self.db, meta.id, _clean(title, TITLE_MAX, "Le titre"), self.clock())
-        return await self._changed(meta.id)
+        title = _clean(title, TITLE_MAX, "Le titre")
+        async with self.db.transaction() as conn:
+            await store.rename(conn, meta.id, title, self.clock())
+            conn.on_commit(lambda: self._changed(meta.id))
+        return await self._stored(meta.id)
 
     async def share(self, p: Principal, doc_id: int, editors: list[int],
                     classes: dict[int, ClassMode]) -> DocMeta:
@@ -160,33 +173,33 @@ class DocService:
             raise AppError("too_large", "Trop de personnes ou de classes.")
         wanted = set(editors) - {meta.owner_id}
         if wanted:
-            marks = ",".join("?" * len(wanted))
-            rows = await self.db.fetchall(
-                f"SELECT id FROM users WHERE id IN ({marks}) AND role = 'teacher'"
-                " AND school_id = ? AND disabled = 0", (*wanted, meta.school_id))
-            if len(rows) != len(wanted):
+            found = await directory.users(self.db, wanted)
+            if len(wanted) != sum(1 for u in found.values() if u.role is Role.TEACHER
+                                  and u.school_id == meta.school_id and not u.disabled):
                 raise AppError("invalid", "Co-éditeurs : enseignants de l'établissement seulement.")
         # Only the classes one teaches (kept: those already shared, even if no longer taught).
         if set(classes) - p.class_ids - set(meta.classes):
             raise AppError("invalid", "Classes : seulement celles où vous enseignez.")
         if classes:
-            marks = ",".join("?" * len(classes))
-            rows = await self.db.fetchall(
-                f"SELECT id FROM classes WHERE id IN ({marks}) AND school_id = ?",
-                (*classes, meta.school_id))
-            if len(rows) != len(classes):
+            known = await directory.classes(self.db, classes)
+            if len(classes) != sum(1 for c in known.values() if c.school_id == meta.school_id):
                 raise AppError("invalid", "Classes : celles de l'établissement seulement.")
-        await store.share(self.db, meta.id, wanted, classes, self.clock())
-        updated = await self._changed(meta.id)
-        self._recheck(updated)
-        return updated
+        async with self.db.transaction() as conn:
+            await store.share(conn, meta.id, wanted, classes, self.clock())
+            conn.on_commit(lambda: self._access_changed(meta.id))
+        return await self._stored(meta.id)
 
     async def delete(self, p: Principal, doc_id: int) -> None:
         meta = await self.allowed(p, doc_id, Action.MANAGE_DOC)
         room = self.rooms.get(meta.id)
         if room is not None:
             await room.drained()
-        await store.delete(self.db, meta.id)
+        async with self.db.transaction() as conn:
+            await store.delete(conn, meta.id)
+            conn.on_commit(lambda: self._deleted(meta, room))
+
+    def _deleted(self, meta: DocMeta, room: Room | None) -> None:
+        """After the commit: whoever has it open is told, and the ENT's webhook."""
         self._dirty.pop(meta.id, None)
         if room is not None:
             for c in list(room.conns):
@@ -194,13 +207,23 @@ class DocService:
         self.notifier.changed(Change("course.deleted", meta.id, meta.school_id, meta.title,
                                      self.clock()))
 
-    async def _changed(self, doc_id: int) -> DocMeta:
+    async def _stored(self, doc_id: int) -> DocMeta:
         meta = await store.get(self.db, doc_id)
         if meta is None:
             raise not_found("Document introuvable.")
+        return meta
+
+    async def _changed(self, doc_id: int) -> DocMeta:
+        """After the commit: the ENT's webhook hears of the change."""
+        meta = await self._stored(doc_id)
         self.notifier.changed(Change("course.changed", meta.id, meta.school_id, meta.title,
                                      meta.updated_at))
         return meta
+
+    async def _access_changed(self, doc_id: int) -> None:
+        """After the commit: the webhook, and the open connections' rights follow the new
+        access list."""
+        self._recheck(await self._changed(doc_id))
 
     def _recheck(self, meta: DocMeta) -> None:
         """Access changed: drop connections that lost it, adjust who may write."""

@@ -14,6 +14,7 @@ import aiosqlite
 
 from realtime.coursedocs.model import ClassMode, DocMeta, Stored, Version, VersionKind
 from realtime.db import Database
+from realtime.directory import reads as directory
 
 _COLS = "id, school_id, owner_id, title, created_at, updated_at"
 
@@ -81,30 +82,29 @@ async def candidates(db: Database, user_id: int, class_ids: Iterable[int], limit
     return await _access(db, rows)
 
 
-async def rename(db: Database, doc_id: int, title: str, now: float) -> None:
-    await db.execute("UPDATE course_docs SET title = ?, updated_at = ? WHERE id = ?",
-                     (title, now, doc_id))
+async def rename(conn: aiosqlite.Connection, doc_id: int, title: str, now: float) -> None:
+    await conn.execute("UPDATE course_docs SET title = ?, updated_at = ? WHERE id = ?",
+                       (title, now, doc_id))
 
 
-async def share(db: Database, doc_id: int, editors: Iterable[int],
+async def share(conn: aiosqlite.Connection, doc_id: int, editors: Iterable[int],
                 classes: dict[int, ClassMode], now: float) -> None:
-    """Replace the access list in one transaction."""
-    async with db.transaction() as conn:
-        await conn.execute("DELETE FROM course_doc_editors WHERE doc_id = ?", (doc_id,))
-        await conn.execute("DELETE FROM course_doc_classes WHERE doc_id = ?", (doc_id,))
-        await conn.executemany(
-            "INSERT INTO course_doc_editors (doc_id, teacher_id) VALUES (?, ?)",
-            [(doc_id, t) for t in sorted(set(editors))],
-        )
-        await conn.executemany(
-            "INSERT INTO course_doc_classes (doc_id, class_id, mode) VALUES (?, ?, ?)",
-            [(doc_id, c, m.value) for c, m in sorted(classes.items())],
-        )
-        await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
+    """Replace the access list (in the caller's transaction)."""
+    await conn.execute("DELETE FROM course_doc_editors WHERE doc_id = ?", (doc_id,))
+    await conn.execute("DELETE FROM course_doc_classes WHERE doc_id = ?", (doc_id,))
+    await conn.executemany(
+        "INSERT INTO course_doc_editors (doc_id, teacher_id) VALUES (?, ?)",
+        [(doc_id, t) for t in sorted(set(editors))],
+    )
+    await conn.executemany(
+        "INSERT INTO course_doc_classes (doc_id, class_id, mode) VALUES (?, ?, ?)",
+        [(doc_id, c, m.value) for c, m in sorted(classes.items())],
+    )
+    await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
 
 
-async def delete(db: Database, doc_id: int) -> None:
-    await db.execute("DELETE FROM course_docs WHERE id = ?", (doc_id,))
+async def delete(conn: aiosqlite.Connection, doc_id: int) -> None:
+    await conn.execute("DELETE FROM course_docs WHERE id = ?", (doc_id,))
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -225,14 +225,23 @@ async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str,
     A document a colleague still co-edits is not erased: it passes to the co-editor who has
     an active account (the first by id), so a class keeps its course when one of its two
     teachers leaves. The others go with their updates and versions (foreign keys cascade)."""
-    departed = ("SELECT id FROM users WHERE disabled = 1 AND disabled_at IS NOT NULL"
-                " AND disabled_at < ?")
-    heir = ("SELECT MIN(e.teacher_id) FROM course_doc_editors e JOIN users u"
-            " ON u.id = e.teacher_id WHERE e.doc_id = course_docs.id AND u.disabled = 0")
+    departed = await directory.disabled_before(conn, cutoff)
+    if not departed:
+        return {"course_docs": 0, "course_docs_transferred": 0}
+    marks = ",".join("?" * len(departed))
+    cur = await conn.execute(f"SELECT id FROM course_docs WHERE owner_id IN ({marks})"
+                             " ORDER BY id", departed)
+    docs = [int(r[0]) for r in await cur.fetchall()]
     cur = await conn.execute(
-        f"SELECT id, ({heir}) AS heir FROM course_docs WHERE owner_id IN ({departed})",
-        (cutoff,))
-    rows = [(int(r[0]), r[1]) for r in await cur.fetchall()]
+        f"SELECT doc_id, teacher_id FROM course_doc_editors WHERE doc_id IN"
+        f" ({','.join('?' * len(docs))}) ORDER BY teacher_id", docs)
+    editors = [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+    active = await directory.enabled(conn, {t for _, t in editors})
+    heirs: dict[int, int] = {}
+    for d, t in editors:  # by teacher id: the first active co-editor inherits
+        if t in active:
+            heirs.setdefault(d, t)
+    rows = [(d, heirs.get(d)) for d in docs]
     moved = [(int(h), d) for d, h in rows if h is not None]
     gone = [d for d, h in rows if h is None]
     await conn.executemany("UPDATE course_docs SET owner_id = ? WHERE id = ?", moved)

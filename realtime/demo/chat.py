@@ -11,6 +11,8 @@ from __future__ import annotations
 from realtime.chat import store
 from realtime.db import Database
 from realtime.demo.plan import DemoPlan, Person
+from realtime.directory import store as directory
+from realtime.identity import store as identity
 
 START = 1_767_600_000.0  # a fixed morning (January 2026), for deterministic timestamps
 
@@ -21,15 +23,14 @@ def _by_role(plan: DemoPlan, uai: str, role: str) -> list[Person]:
 
 async def seed_chat(db: Database, plan: DemoPlan) -> int:
     """Write the demo conversations; return how many were created."""
-    ids = {r["login"]: r["id"] for r in await db.fetchall("SELECT id, login FROM users")}
+    ids = await identity.ids_by_login(db)
     created = 0
     for school in plan.schools:
-        row = await db.fetchone("SELECT id FROM schools WHERE uai = ?", (school.uai,))
-        if row is None:
+        found = await directory.school_by_uai(db, school.uai)
+        if found is None:
             continue
-        school_id = row["id"]
-        if await db.fetchone("SELECT 1 FROM chat_conversations WHERE school_id = ?",
-                             (school_id,)):
+        school_id = found.id
+        if await store.school_has_conversations(db, school_id):
             continue
         teachers = [t for t in _by_role(plan, school.uai, "teacher") if t.classes]
         staff = _by_role(plan, school.uai, "staff")

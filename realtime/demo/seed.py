@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from realtime.attendance import store as attendance
 from realtime.db import Database
 from realtime.demo.chat import seed_chat
 from realtime.demo.plan import DemoPlan, Person
@@ -89,8 +90,7 @@ async def seed(
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Apply the plan; return counts of what exists afterwards."""
-    rows = await db.fetchall("SELECT login, code_hash FROM users")
-    existing = {r["login"]: r["code_hash"] for r in rows}
+    existing = await identity.code_hashes(db)
     new_hashes = await _hashes(plan.people, existing, kdf, progress)
 
     async with db.transaction() as conn:
@@ -112,10 +112,9 @@ async def seed(
                 school_id = None  # a guardian belongs to no school; their children do
             code_hash = new_hashes[p.login]
             if p.login in existing:
-                cur = await conn.execute("SELECT id FROM users WHERE login = ?", (p.login,))
-                row = await cur.fetchone()
-                assert row is not None
-                uid = int(row[0])
+                found = await identity.user_id_by_login(conn, p.login)
+                assert found is not None
+                uid = found
                 await identity.update_user(conn, uid, role=role, name=p.name, school_id=school_id)
                 if code_hash is not None:
                     await identity.set_code_hash(conn, uid, code_hash)
@@ -163,13 +162,9 @@ async def seed(
 
         for s in plan.schools:
             for hall in s.study_halls:
-                await conn.execute(
-                    "INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start,"
-                    " end) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (school_id, room, weekday,"
-                    " start) DO UPDATE SET supervisor_id = excluded.supervisor_id,"
-                    " end = excluded.end",
-                    (school_ids[s.uai], user_ids[hall.supervisor_login], hall.room,
-                     hall.weekday, hall.start, hall.end))
+                await attendance.upsert_study_hall(
+                    conn, school_ids[s.uai], user_ids[hall.supervisor_login], hall.room,
+                    hall.weekday, hall.start, hall.end)
 
     await seed_chat(db, plan)
     counts = {}

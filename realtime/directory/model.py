@@ -36,6 +36,14 @@ class Student(msgspec.Struct, frozen=True):
     school_id: int
 
 
+class Placement(msgspec.Struct, frozen=True):
+    """Where a pupil is enrolled: their class and its school."""
+
+    student_id: int
+    class_id: int
+    school_id: int
+
+
 class CourseSlot(msgspec.Struct, frozen=True):
     id: int
     school_id: int

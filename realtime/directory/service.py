@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from realtime.db import Database
-from realtime.directory import store
+from realtime.directory import reads, store
 from realtime.directory.model import CourseSlot, SchoolClass, Student
 from realtime.errors import AppError, not_found
 from realtime.identity import store as identity_store
@@ -171,7 +171,7 @@ class DirectoryService:
         return await self._describe(slots, day)
 
     async def _describe(self, slots: list[CourseSlot], day: dt.date) -> list[dict[str, Any]]:
-        teachers = await store.names_of(self.db, {s.teacher_id for s in slots})
+        teachers = await reads.names(self.db, {s.teacher_id for s in slots})
         class_names: dict[int, str] = {}
         for cid in {s.class_id for s in slots}:
             c = await store.school_class(self.db, cid)

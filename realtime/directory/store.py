@@ -159,24 +159,11 @@ async def slots(
     return [_slot(r) for r in rows]
 
 
-async def names_of(db: Database, user_ids: set[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    ids = sorted(user_ids)
-    rows = await db.fetchall(
-        f"SELECT id, name FROM users WHERE id IN ({','.join('?' * len(ids))})", ids
-    )
-    return {r["id"]: r["name"] for r in rows}
-
-
 async def relations_of(db: Database, user: User) -> Relations:
     if user.role is Role.TEACHER:
-        rows = await db.fetchall(
-            "SELECT DISTINCT class_id FROM teachings WHERE teacher_id = ?"
-            " UNION SELECT DISTINCT class_id FROM course_slots WHERE teacher_id = ?",
-            (user.id, user.id),
-        )
-        return Relations(class_ids=frozenset(r["class_id"] for r in rows))
+        from realtime.directory.reads import classes_of_teachers
+
+        return Relations(class_ids=(await classes_of_teachers(db, [user.id]))[user.id])
     if user.role is Role.STUDENT:
         rows = await db.fetchall(
             "SELECT class_id FROM enrollments WHERE student_id = ?", (user.id,)

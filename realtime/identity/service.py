@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import aiosqlite
 
-from realtime.db import Database
+from realtime.db import Database, Transaction
 from realtime.directory import store as directory
 from realtime.errors import AppError
 from realtime.identity import store
@@ -189,15 +189,13 @@ class IdentityService:
         worker and node (logout; a CAS back-channel logout names the session to end)."""
         async with self.db.transaction() as conn:
             await store.revoke_session(conn, session_id, self.clock())
-        if self.sessions is not None:
-            await self.sessions.ended(sessions=[session_id])
+            self._tell_ended(conn, sessions=[session_id])
 
     async def end_user_sessions(self, user_id: int) -> None:
         """Revoke every session of a user and close all their live connections."""
         async with self.db.transaction() as conn:
             await store.revoke_user_sessions(conn, user_id, self.clock())
-        if self.sessions is not None:
-            await self.sessions.ended(users=[user_id])
+            self._tell_ended(conn, users=[user_id])
 
     async def disable_user(self, login: str) -> User:
         """Disable an account (it can no longer log in) and end all its sessions at once:
@@ -207,8 +205,7 @@ class IdentityService:
         async with self.db.transaction() as conn:
             await store.set_disabled(conn, user.id, True)
             await store.revoke_user_sessions(conn, user.id, self.clock())
-        if self.sessions is not None:
-            await self.sessions.ended(users=[user.id])
+            self._tell_ended(conn, users=[user.id])
         return user
 
     async def enable_user(self, login: str) -> User:
@@ -217,6 +214,14 @@ class IdentityService:
         async with self.db.transaction() as conn:
             await store.set_disabled(conn, user.id, False)
         return user
+
+    def _tell_ended(self, conn: Transaction, *, sessions: list[str] | None = None,
+                    users: list[int] | None = None) -> None:
+        """Once the revocation is committed, every worker and node closes the live
+        connections made with these sessions (never for a revocation rolled back)."""
+        bus = self.sessions
+        if bus is not None:
+            conn.on_commit(lambda: bus.ended(sessions=sessions or (), users=users or ()))
 
     async def _user(self, login: str) -> User:
         found = await store.user_by_login(self.db, login)
@@ -275,8 +280,7 @@ class IdentityService:
         async with self.db.transaction() as conn:
             await store.set_code_hash(conn, user.id, code_hash)
             await store.revoke_user_sessions(conn, user.id, self.clock())
-        if self.sessions is not None:
-            await self.sessions.ended(users=[user.id])
+            self._tell_ended(conn, users=[user.id])
         await self.per_login.reset(f"login:{user.login.casefold()}")
         return user
 

@@ -105,6 +105,10 @@ class SessionBus:
         self._task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[Any]] = set()
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"closed_connections": self.closed_total}
+
     # --- registration ------------------------------------------------------------------
 
     def watch(self, session_id: str | None, user_id: int, close: Close) -> Watch:

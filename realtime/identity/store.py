@@ -54,6 +54,22 @@ async def users_by_ids(db: Database, ids: list[int]) -> list[User]:
     return [_user(r) for r in rows]
 
 
+async def code_hashes(db: Database) -> dict[str, str]:
+    """Every account's code hash by login (the demo seeder rehashes only what changed)."""
+    rows = await db.fetchall("SELECT login, code_hash FROM users")
+    return {r["login"]: r["code_hash"] for r in rows}
+
+
+async def ids_by_login(db: Database) -> dict[str, int]:
+    return {r["login"]: r["id"] for r in await db.fetchall("SELECT id, login FROM users")}
+
+
+async def user_id_by_login(conn: aiosqlite.Connection, login: str) -> int | None:
+    cur = await conn.execute("SELECT id FROM users WHERE login = ?", (login,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
 async def insert_user(
     conn: aiosqlite.Connection,
     *,

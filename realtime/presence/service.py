@@ -23,10 +23,8 @@ import msgspec
 import socketio
 from redis.exceptions import RedisError
 
-from realtime.boards import store as board_store
-from realtime.boards.service import board_ref
 from realtime.db import Database
-from realtime.directory import store as directory
+from realtime.directory import reads as directory
 from realtime.errors import not_found
 from realtime.identity.model import Principal, Role
 from realtime.policy import Action, ClassRef, SchoolRef, may
@@ -75,8 +73,12 @@ class PresenceService:
         self._visible: dict[Kind, Visible] = {}
         self.store_errors = 0  # failed store calls and heartbeats (realtime/metrics.py)
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"store_errors": self.store_errors}
+
     def register(self, kind: Kind, visible: Visible) -> None:
-        """A feature owns a scope kind (conversations, course documents): it says who may
+        """A feature owns a scope kind (boards, conversations, course documents): it says who may
         see that kind's rosters, with its own policy check, so presence needs none of its
         storage."""
         self._visible[kind] = visible
@@ -146,9 +148,6 @@ class PresenceService:
             c = await directory.school_class(self.db, scope.id)
             ok = c is not None and may(p, Action.VIEW_CLASS_PRESENCE,
                                        ClassRef(id=c.id, school_id=c.school_id))
-        elif scope.kind is Kind.BOARD:
-            meta = await board_store.get(self.db, scope.id)
-            ok = meta is not None and may(p, Action.VIEW_BOARD_PRESENCE, board_ref(meta))
         else:
             visible = self._visible.get(scope.kind)
             ok = visible is not None and await visible(p, scope.id)

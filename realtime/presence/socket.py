@@ -37,7 +37,7 @@ class PresenceNamespace(AuthedNamespace):
 
     async def joined(self, sid: str, principal: Principal) -> None:
         self._watching[sid] = set()
-        self._buckets[sid] = TokenBucket(CALLS_PER_SECOND, CALLS_BURST)
+        self._buckets[sid] = self.bucket(CALLS_PER_SECOND, CALLS_BURST)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         for scope in self._watching.pop(sid, set()):

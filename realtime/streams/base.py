@@ -73,6 +73,10 @@ class StreamStore(abc.ABC):
     gaps: int = 0
     reconnects: int = 0
 
+    def counters(self) -> dict[str, int]:
+        """For the metrics page (`realtime.metrics.Counted`)."""
+        return {"reconnects": self.reconnects, "gaps": self.gaps}
+
     @abc.abstractmethod
     async def append(self, stream: str, payload: Any) -> StreamEvent:
         """Durably append one event and return it with its seq (after the write is done)."""

@@ -53,6 +53,13 @@ class Cast:
                                   and a["school"] == CHARLEMAGNE
                                   and self.class_name not in a["classes"])
         self.cpe = next(a for a in accounts if a["role"] == "cpe" and a["school"] == CHARLEMAGNE)
+        # The outsider's own child and one of its teachers: a notice the outsider must get,
+        # the positive control of « the outsider heard nothing of the others' ».
+        self.other_child = by_login[self.other_parent["children"][0]]
+        self.other_child_teacher = next(
+            a for a in accounts if a["role"] == "teacher"
+            and a["school"] == self.other_child["school"]
+            and self.other_child["classes"][0] in a["classes"])
 
 
 @pytest.fixture
@@ -133,3 +140,15 @@ async def absent_and_validate(teacher: AttendanceClient, opened: dict[str, Any],
     done = await teacher.call("validate", {"roll_id": rid})
     assert done["ok"], done
     return done
+
+
+async def absence_of(base: str, teacher: AttendanceClient, teacher_acct: dict[str, Any],
+                     child: dict[str, Any]) -> int:
+    """`child` marked absent on a validated roll of its class: its guardians are told.
+    Returns the child's id."""
+    slot, day = await recent_slot(base, teacher_acct, child["classes"][0])
+    opened = await teacher.call("open_roll", {"slot_id": slot["id"], "date": day})
+    assert opened["ok"], opened
+    sid = next(s["id"] for s in opened["students"] if s["name"] == child["name"])
+    await absent_and_validate(teacher, opened, [sid])
+    return sid

@@ -25,7 +25,6 @@ from realtime.attendance.calendar import (
 from realtime.attendance.model import (
     MarkInput,
     MarkState,
-    Rejection,
     Roll,
     RollAlert,
     RollKind,
@@ -36,6 +35,7 @@ from realtime.attendance.model import (
 )
 from realtime.attendance.notices import of_name, room_phrase
 from realtime.attendance.records import csv_text
+from realtime.errors import Refusal
 from realtime.text import csv_cell as cell
 
 REASONS = {r.code: r for r in DEFAULT_REASONS}
@@ -87,7 +87,7 @@ def test_closures_from_csv_and_ical() -> None:
     [c] = parse_closures(ics, "cal.ics")
     assert (c.start, c.end, c.label) == ("2027-06-14", "2027-06-15", "Brevet blanc")  # DTEND excl.
     for bad in (b"2027-13-01;;X\n", b"2027-06-02;2027-06-01;X\n", b"2027-06-01;;\n", b""):
-        with pytest.raises(Rejection):
+        with pytest.raises(Refusal):
             parse_closures(bad, "x.csv")
 
 
@@ -133,7 +133,7 @@ def test_left_early_is_told_to_guardians() -> None:
 def test_past_day_entries_need_a_reason() -> None:
     roll = Roll(id=1, school_id=1, kind=RollKind.COURSE, date="2026-11-30", start="08:00",
                 end="09:00", teacher_id=5, class_id=1, slot_id=1, roster=frozenset({1}))
-    with pytest.raises(Rejection, match="jour passé"):
+    with pytest.raises(Refusal, match="jour passé"):
         mark(roll, [MarkInput(1, MarkState.ABSENT)], 400, 1.0, late_entry=True)
     _, [c] = mark(roll, [MarkInput(1, MarkState.ABSENT)], 400, 1.0, "appel papier",
                   late_entry=True)

@@ -24,7 +24,6 @@ from realtime.attendance.absences import (
 from realtime.attendance.model import (
     MarkInput,
     MarkState,
-    Rejection,
     Roll,
     RollKind,
     RollState,
@@ -35,6 +34,7 @@ from realtime.attendance.model import (
     overdue,
     validate,
 )
+from realtime.errors import Refusal
 
 T = 50  # the teacher
 CPE = 400
@@ -96,7 +96,7 @@ def test_duplicate_marks_change_nothing() -> None:
 
 def test_validation_needs_every_student_marked() -> None:
     roll, _ = mark(course(), [MarkInput(1, MarkState.PRESENT)], T, 1.0)
-    with pytest.raises(Rejection) as err:
+    with pytest.raises(Refusal) as err:
         validate(roll, T, 2.0)
     assert err.value.code == "conflict" and "24 élève(s) sans marque" in err.value.message
 
@@ -112,18 +112,18 @@ def test_validation_needs_every_student_marked() -> None:
 ])
 def test_bad_marks_are_refused_whole(inp: MarkInput, code: str) -> None:
     roll = course()
-    with pytest.raises(Rejection) as err:
+    with pytest.raises(Refusal) as err:
         mark(roll, [MarkInput(2, MarkState.ABSENT), inp], T, 1.0)
     assert err.value.code == code and err.value.message
     assert roll.marks == {}  # nothing applied: all or nothing
 
 
 def test_batch_limits() -> None:
-    with pytest.raises(Rejection) as err:
+    with pytest.raises(Refusal) as err:
         mark(course(range(1, 100)), [MarkInput(i, MarkState.PRESENT) for i in range(1, 62)],
              T, 1.0)
     assert err.value.code == "too_large"
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         mark(course(), [MarkInput(1, MarkState.PRESENT), MarkInput(1, MarkState.ABSENT)], T, 1.)
 
 
@@ -131,7 +131,7 @@ def test_corrections_of_a_done_roll_keep_before_and_after() -> None:
     roll, _ = mark_all_present(course(range(1, 4)), T, 1.0)
     roll, _ = mark(roll, [MarkInput(2, MarkState.ABSENT)], T, 2.0)
     done, _ = validate(roll, T, 3.0)
-    with pytest.raises(Rejection, match="motif de la correction"):  # a reason is required
+    with pytest.raises(Refusal, match="motif de la correction"):  # a reason is required
         mark(done, [MarkInput(2, MarkState.LATE, minutes=20, comment="Bus")], CPE, 4.0)
     fixed, changes = mark(done, [MarkInput(2, MarkState.LATE, minutes=20, comment="Bus")],
                           CPE, 4.0, reason="  arrivé avec un mot  du bus ")
@@ -149,7 +149,7 @@ def test_study_hall_adds_present_students() -> None:
     roll, changes = mark(roll, [MarkInput(7, MarkState.PRESENT), MarkInput(8, MarkState.LATE,
                                                                            minutes=3)], 401, 2.)
     assert roll.roster == {7, 8} and len(changes) == 2
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         mark(roll, [MarkInput(9, MarkState.ABSENT)], 401, 3.0)
     done, notify = validate(roll, 401, 4.0)
     assert done.state is RollState.DONE and [m.student_id for m in notify] == [8]
@@ -184,7 +184,7 @@ def test_a_guardians_reason_is_a_proposal_the_cpe_decides() -> None:
     assert again.justification is Justification.GIVEN  # a new proposal after a refusal
     accepted = decide(again, True, CPE, 14.0)
     assert accepted.justification is Justification.ACCEPTED and not accepted.pending
-    with pytest.raises(Rejection):  # settled: no more proposals
+    with pytest.raises(Refusal):  # settled: no more proposals
         give_reason(accepted, REASONS["autre"], "", GUARDIAN, 15.0)
 
 
@@ -199,12 +199,12 @@ def test_other_reason_waits_for_the_cpe() -> None:
 
 
 def test_cannot_accept_without_reason_nor_touch_cancelled() -> None:
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         decide(event(), True, CPE, 1.0)
     assert decide(event(), False, CPE, 1.0).justification is Justification.REFUSED
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         give_reason(event(cancelled=True), REASONS["maladie"], "", GUARDIAN, 1.0)
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         give_reason(event(), msgspec.structs.replace(REASONS["autre"], active=False), "",
                     GUARDIAN, 1.0)
 
@@ -214,15 +214,15 @@ def test_reason_lists_keep_the_legal_ones() -> None:
     checked = validate_reasons(ours)
     assert [r.code for r in checked if r.legal] == [r.code for r in LEGAL_REASONS]
     without = [r for r in ours if r.code != "maladie"]
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         validate_reasons(without)
     unflagged = [msgspec.structs.replace(r, justifying=False) if r.code == "maladie" else r
                  for r in ours]
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         validate_reasons(unflagged)
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         validate_reasons([*ours, Reason("sortie", "Doublon", False)])
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         validate_reasons([*ours, Reason("pas bon!", "x", False)])
 
 
@@ -261,6 +261,6 @@ def test_new_study_hall_checks_room_and_hours() -> None:
                                       ("S", 0, "13:00", "14:00"), ("S", 3, "14:00", "13:00"),
                                       ("S", 3, "13:00", "13:00"), ("S", 3, "24:00", "25:00"),
                                       ("S", 3, "9:00", "10:00"), ("S", 3, "13:60", "14:00")):
-        with pytest.raises(Rejection) as err:
+        with pytest.raises(Refusal) as err:
             new_study_hall(1, 7, room, weekday, start, end)
         assert err.value.code == "invalid" and err.value.message

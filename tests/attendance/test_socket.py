@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.attendance.conftest import Cast, ids, recent_slot
+from tests.attendance.conftest import Cast, absence_of, absent_and_validate, ids, recent_slot
+from tests.silence import nothing_arrived
 
 
 async def take_roll(base: str, cast: Cast, teacher: Any, skip: int = 0) -> dict[str, Any]:
@@ -53,6 +54,7 @@ async def test_validated_absence_reaches_every_guardian_device_once(
         {"student_id": mate, "state": "late", "minutes": 10}]})
     assert ack["ok"] and ack["changed"] == 2
     assert not any(c.events["notice"] for c in (g1_phone, g2_phone))  # nothing before validation
+    # (proven with a positive control in test_marks_tell_guardians_nothing_until_validated)
     done = await teacher.call("validate", {"roll_id": roll["id"]})
     assert done["ok"] and done["state"] == "done", done
 
@@ -62,12 +64,58 @@ async def test_validated_absence_reaches_every_guardian_device_once(
         assert n["kind"] == "absence" and n["student_id"] == sid and n["seq"] == 1
         assert cast.student["name"] in n["body"] and "absent" in n["body"]
         assert n["can_justify"] and n["event_id"] and not n["read"]
-    assert outsider.events["notice"] == []
+    # The outsider heard nothing of it; the control is an absence of its own child, which
+    # it must hear (its feed was live all along).
+    other_teacher = await att_client(cast.other_child_teacher)
+    own: list[int] = []
+
+    async def own_child_absent() -> None:
+        own.append(await absence_of(demo_server, other_teacher, cast.other_child_teacher,
+                                    cast.other_child))
+
+    await nothing_arrived(
+        lambda: [x for x in outsider.events["notice"] if x["student_id"] == sid],
+        control=own_child_absent,
+        arrived=lambda: any(x["student_id"] in own for x in outsider.events["notice"]))
 
     # Stored truth agrees: a fresh device of guardian 2 sees it in its snapshot, unread.
     fresh = await att_client(g2)
     snap = await fresh.call("follow_feed", {})
     assert [n["student_id"] for n in snap["snapshot"]] == [sid] and snap["unread"] == 1
+
+
+async def test_marks_tell_guardians_nothing_until_validated(
+        demo_server: str, att_client: Any, cast: Cast) -> None:
+    """Marks under way are the teacher's draft: the guardians hear of the absence when the
+    roll is validated, not before. The control: another roll of the same pupil, validated
+    after those marks, reaches the same device."""
+    teacher = await att_client(cast.teacher)
+    phone = await att_client(cast.guardians[0])
+    assert (await phone.call("follow_feed", {}))["ok"]
+    slot, day = await recent_slot(demo_server, cast.teacher, cast.class_name)
+    draft = await teacher.call("open_roll", {"slot_id": slot["id"], "date": day})
+    sid = student_id(draft, cast.student)
+    await teacher.call("all_present", {"roll_id": draft["roll"]["id"]})
+    ack = await teacher.call("mark", {"roll_id": draft["roll"]["id"], "marks": [
+        {"student_id": sid, "state": "absent"}]})
+    assert ack["ok"] and ack["changed"] == 1
+    other_slot, other_day = await recent_slot(demo_server, cast.teacher, cast.class_name, 1)
+
+    def of(notice: dict[str, Any], s: dict[str, Any], d: str) -> bool:
+        return bool(notice["date"] == d and notice["start"] == s["start"])
+
+    async def validate_another_roll() -> None:
+        other = await teacher.call("open_roll", {"slot_id": other_slot["id"], "date": other_day})
+        assert other["ok"], other
+        await absent_and_validate(teacher, other, [sid])
+
+    await nothing_arrived(lambda: [n for n in phone.events["notice"] if of(n, slot, day)],
+                          control=validate_another_roll,
+                          arrived=lambda: any(of(n, other_slot, other_day)
+                                              for n in phone.events["notice"]))
+    assert (await teacher.call("validate", {"roll_id": draft["roll"]["id"]}))["ok"]
+    await phone.wait_for(lambda: any(of(n, slot, day) for n in phone.events["notice"]))
+    assert [n["seq"] for n in phone.events["notice"]] == [1, 2]
 
 
 async def test_offline_guardian_catches_up_exactly_once(
@@ -95,12 +143,25 @@ async def test_offline_guardian_catches_up_exactly_once(
     again = await (await att_client(g1)).call(
         "follow_feed", {"since": {"epoch": resumed["epoch"], "seq": resumed["seq"]}})
     assert again["notices"] == []
-    assert back.events["notice"] == []
     # Read state: reading on one device is seen by the others, and survives.
     read = await back.call("read_notices", {"ids": [n["id"]]})
     assert read["ok"] and read["read"] == [n["id"]] and read["unread"] == 0
     snap = await (await att_client(g1)).call("follow_feed", {})
     assert snap["snapshot"][0]["read"] is True
+    # Nothing live either: the control is the next absence, which must arrive live, alone.
+    second = await take_roll(demo_server, cast, teacher, skip=1)
+
+    async def absent_again() -> None:
+        await teacher.call("all_present", {"roll_id": second["roll"]["id"]})
+        await teacher.call("mark", {"roll_id": second["roll"]["id"], "marks": [
+            {"student_id": sid, "state": "absent"}]})
+        assert (await teacher.call("validate", {"roll_id": second["roll"]["id"]}))["ok"]
+
+    await nothing_arrived(
+        lambda: [x for x in back.events["notice"] if x["seq"] <= resumed["seq"]],
+        control=absent_again,
+        arrived=lambda: any(x["seq"] > resumed["seq"] for x in back.events["notice"]))
+    assert [x["seq"] for x in back.events["notice"]] == [resumed["seq"] + 1]
 
 
 async def test_teacher_of_another_class_is_refused(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from realtime.boards.model import Actor, BoardState, Limits, Rejection
+from realtime.boards.model import Actor, BoardState, Limits
 from realtime.boards.ops import (
     Add,
     AddPage,
@@ -26,6 +26,7 @@ from realtime.boards.ops import (
     Update,
     UpdateMany,
 )
+from realtime.errors import Refusal
 
 TEACHER = Actor(id=1, is_teacher=True)
 ALICE = Actor(id=2, is_teacher=False)
@@ -56,10 +57,10 @@ def test_append_grows_only_the_authors_stroke() -> None:
     s.apply(Add(item=stroke("a")), ALICE, LIMITS)
     s.apply(Append(item_id="a", points=[(9, 9), (10, 10)]), ALICE, LIMITS)
     assert len(s.items["a"].points) == 5
-    with pytest.raises(Rejection) as r:
+    with pytest.raises(Refusal) as r:
         s.apply(Append(item_id="a", points=[(1, 1)]), BOB, LIMITS)
     assert r.value.code == "forbidden"
-    with pytest.raises(Rejection) as r:
+    with pytest.raises(Refusal) as r:
         s.apply(Append(item_id="a", points=[(1, 1)]), TEACHER, LIMITS)
     assert r.value.code == "forbidden"  # even the teacher does not write in someone's stroke
 
@@ -79,7 +80,7 @@ def test_append_grows_only_the_authors_stroke() -> None:
 def test_invalid_items_change_nothing(item: Item, code: str) -> None:
     s = BoardState.new()
     before = s.dump()
-    with pytest.raises(Rejection) as r:
+    with pytest.raises(Refusal) as r:
         s.apply(Add(item=item), TEACHER, LIMITS)
     assert r.value.code == code and r.value.message
     assert s.dump() == before
@@ -102,11 +103,11 @@ def test_limits_on_stroke_length_and_page_size() -> None:
     limits = Limits(points_per_stroke=5, items_per_page=2)
     s = BoardState.new()
     s.apply(Add(item=stroke("a", points=3)), ALICE, limits)
-    with pytest.raises(Rejection) as r:
+    with pytest.raises(Refusal) as r:
         s.apply(Append(item_id="a", points=[(1, 1)] * 3), ALICE, limits)
     assert r.value.code == "too_large"
     s.apply(Add(item=rect("b")), ALICE, limits)
-    with pytest.raises(Rejection) as r:
+    with pytest.raises(Refusal) as r:
         s.apply(Add(item=rect("c")), ALICE, limits)
     assert r.value.code == "too_large"
 
@@ -117,7 +118,7 @@ def test_students_touch_only_their_own_items() -> None:
     s.apply(Add(item=rect("a")), ALICE, LIMITS)
     for op in (Remove(item_ids=["t"]), Move(item_ids=["t"], dx=1, dy=1),
                Update(item_id="t", set=ItemPatch(style=Style(color="#ff0000")))):
-        with pytest.raises(Rejection) as r:
+        with pytest.raises(Refusal) as r:
             s.apply(op, ALICE, LIMITS)
         assert r.value.code == "forbidden"
     s.apply(Remove(item_ids=["a"]), ALICE, LIMITS)
@@ -129,7 +130,7 @@ def test_only_the_teacher_clears_and_manages_pages() -> None:
     s = BoardState.new()
     for op in (Clear(page_id="p1"), AddPage(page=Page(id="p2")), RemovePage(page_id="p1"),
                MovePage(page_id="p1", index=0)):
-        with pytest.raises(Rejection) as r:
+        with pytest.raises(Refusal) as r:
             s.apply(op, ALICE, LIMITS)
         assert r.value.code == "forbidden"
 
@@ -163,7 +164,7 @@ def test_undo_redo_are_per_author() -> None:
     redo = s.undo_candidate(ALICE, LIMITS, redo=True)
     s.apply(redo, ALICE, LIMITS, origin="redo")
     assert len(s.items["a"].points) == 4  # restored with its appended points
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         s.undo_candidate(TEACHER, LIMITS)
 
 
@@ -203,7 +204,7 @@ def test_pages_add_move_remove_and_undo() -> None:
     assert [p.id for p in s.pages] == ["p1", "p3"] and "r" not in s.items
     s.apply(s.undo_candidate(TEACHER, LIMITS), TEACHER, LIMITS, origin="undo")
     assert [p.id for p in s.pages] == ["p1", "p2", "p3"] and "r" in s.items
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         for p in list(s.pages):
             s.apply(RemovePage(page_id=p.id), TEACHER, LIMITS)
 
@@ -269,13 +270,13 @@ def test_update_many_is_one_change_and_one_undo() -> None:
     assert isinstance(undo, UpdateMany) and len(undo.updates) == 2
     s.apply(undo, TEACHER, LIMITS, origin="undo")
     assert s.items["r"].style.color == s.items["s"].style.color == "#1a1a1a"
-    with pytest.raises(Rejection) as refused:
+    with pytest.raises(Refusal) as refused:
         s.apply(UpdateMany(updates=[Update(item_id="s", set=ItemPatch(style=green)),
                                     Update(item_id="r", set=ItemPatch(style=green))]),
                 ALICE, LIMITS)
     assert refused.value.code == "forbidden"
     assert s.items["s"].style.color == "#1a1a1a"  # nothing applied
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         s.apply(UpdateMany(updates=[Update(item_id="s", set=ItemPatch(style=green))] * 2),
                 TEACHER, LIMITS)
     # Through the wire shape, as a client sends it.

@@ -580,6 +580,8 @@ async def test_tbi_layout_laptop_and_phone(
     await expect(page.locator(".touch-tip")).to_have_text("Rapporteur")
     # The protractor, dragged with a finger (real touch events), moves for the class.
     where = "() => window.__board.instruments.placed.find(i => i.kind === 'protractor')"
+    # The instruments' code loads on first use (board/instruments-lazy.js): wait for it.
+    await expect(page.locator(".instrument-protractor")).to_be_attached()
     before = await page.evaluate(where)
     body = await page.locator(".instrument-protractor .body").bounding_box()
     assert body

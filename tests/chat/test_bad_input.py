@@ -8,7 +8,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from realtime.chat.socket import READS_PER_SECOND
 from tests.chat.conftest import Cast, ChatServer, Connect
+from tests.clocks import freeze_budgets
 from tests.conftest import token_for, user_id
 
 BAD: list[tuple[str, Any, str]] = [
@@ -71,6 +73,8 @@ async def test_body_length_cap_and_empty_message(chat_server: ChatServer, chat_c
 
 async def test_a_flood_is_rate_limited(chat_server: ChatServer, chat_client: Connect,
                                        cast: Cast) -> None:
+    clock = freeze_budgets(chat_server.app, "/chat")  # judged at one instant, however slow
+    limits = chat_server.service.limits
     alice_id = await user_id(chat_server.base, cast.alice)
     teacher = await chat_client(cast.teacher)
     conv = (await teacher.ok("create", {"kind": "direct", "members": [alice_id],
@@ -80,6 +84,12 @@ async def test_a_flood_is_rate_limited(chat_server: ChatServer, chat_client: Con
     limited = [a for a in answers if not a["ok"]]
     assert limited and all(a["error"]["code"] == "rate_limited" for a in limited)
     accepted = [a["seq"] for a in answers if a["ok"]]
+    assert len(accepted) == limits.messages_burst - 1  # the burst, less the first message
+    clock.advance(1)  # a second later, a second's worth, no more
+    again = [await teacher.call("send", {"conversation_id": conv, "body": "encore"})
+             for _ in range(10)]
+    accepted += [a["seq"] for a in again if a["ok"]]
+    assert sum(a["ok"] for a in again) == limits.messages_per_second
     head = (await teacher.ok("sync", {"conversation_id": conv, "since": 0}))["head"]
     assert head == 1 + len(accepted) and accepted == list(range(2, head + 1))
 
@@ -111,10 +121,11 @@ async def test_rest_bad_input(chat_server: ChatServer, cast: Cast) -> None:
 
 async def test_reads_are_rate_limited_too(chat_server: ChatServer, chat_client: Connect,
                                           cast: Cast) -> None:
+    freeze_budgets(chat_server.app, "/chat")  # judged at one instant, however slow
     alice_id = await user_id(chat_server.base, cast.alice)
     teacher = await chat_client(cast.teacher)
     conv = (await teacher.ok("create", {"kind": "direct", "members": [alice_id],
                                         "body": "Bonjour"}))["conversation_id"]
     answers = [await teacher.call("history", {"conversation_id": conv}) for _ in range(80)]
     codes = {a["error"]["code"] for a in answers if not a["ok"]}
-    assert codes == {"rate_limited"} and sum(a["ok"] for a in answers) >= 40
+    assert codes == {"rate_limited"} and sum(a["ok"] for a in answers) == 2 * READS_PER_SECOND

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from tests.boards.conftest import BoardClient
 from tests.chat.conftest import Cast, ChatServer, Connect
 from tests.conftest import login, token_for
+from tests.silence import nothing_arrived
 
 
 async def _board(server: ChatServer, cast: Cast) -> int:
@@ -58,11 +61,27 @@ async def test_live_session_chat(chat_server: ChatServer, chat_client: Connect,
         assert answer["error"]["code"] == "not_found"
         assert await c.call("send", {"conversation_id": conv, "body": "x"}) == await c.call(
             "send", {"conversation_id": 999_999, "body": "x"})
+    # Nor does it hear the session's messages: a direct message from someone who may write
+    # to it, sent after one more message of the session, reaches it alone.
+    await alice.ok("send", {"conversation_id": conv, "body": "Et la suite ?"})
+    for c, writer_acct in ((outsider, cast.far_cpe), (parent, cast.teacher)):
+        writer = await chat_client(writer_acct)
+        own: list[int] = []
+
+        async def write_to(c: Any = c, writer: Any = writer, own: list[int] = own) -> None:
+            made = await writer.ok("create", {"kind": "direct", "members": [c.me["id"]],
+                                              "body": "Un mot pour vous"})
+            own.append(made["conversation_id"])
+
+        await nothing_arrived(
+            lambda c=c: [e for e in c.events if e["conversation_id"] == conv],
+            control=write_to,
+            arrived=lambda c=c, own=own: any(e["conversation_id"] in own for e in c.events))
     # A late-comer gets the history; the ended session is read-only.
     late = await chat_client(cast.alice)
     page = await late.ok("live_join", {"board_id": board})
     assert [m["body"] for m in page["messages"]] == [
-        "Pourquoi au carré ?", "Message supprimé", "Merci !"]
+        "Pourquoi au carré ?", "Message supprimé", "Merci !", "Et la suite ?"]
     board_teacher = await BoardClient(chat_server.base,
                                       await token_for(chat_server.base, cast.teacher)).connect()
     try:

@@ -9,6 +9,7 @@ import aiohttp
 
 from tests.chat.conftest import Cast, ChatServer, Connect, paris
 from tests.conftest import login, token_for, user_id
+from tests.silence import nothing_arrived
 
 
 async def _ids(server: ChatServer, cast: Cast, *names: str) -> list[int]:
@@ -167,6 +168,7 @@ async def test_unknown_and_forbidden_conversations_look_the_same(
     conv = (await teacher.ok("create", {"kind": "direct", "members": [alice_id],
                                         "body": "Privé"}))["conversation_id"]
     msg = (await teacher.ok("history", {"conversation_id": conv}))["messages"][0]["id"]
+    alice = await chat_client(cast.alice)  # the member, who must hear nothing of intruders
     bob = await chat_client(cast.bob)
     far = await chat_client(cast.far_teacher)
     for client in (bob, far):
@@ -183,9 +185,15 @@ async def test_unknown_and_forbidden_conversations_look_the_same(
             absent = await client.call(event, {**data, **{k: 999_999 for k in data
                                                           if k.endswith("_id")}})
             assert forbidden["ok"] is False and forbidden == absent, (event, forbidden, absent)
-    # Nothing leaked into the conversation.
+    # Nothing leaked into the conversation, nor reached its member live: the teacher's next
+    # message, after every attempt, does, and alone.
     page = await teacher.ok("history", {"conversation_id": conv})
     assert [m["body"] for m in page["messages"]] == ["Privé"] and page["head"] == 1
+    await nothing_arrived(
+        lambda: [e for e in alice.events if e["seq"] != 2],
+        control=lambda: teacher.ok("send", {"conversation_id": conv, "body": "Suite"}),
+        arrived=lambda: any(e["seq"] == 2 for e in alice.events))
+    assert [e["message"]["body"] for e in alice.events] == ["Suite"]
 
 
 async def test_information_takes_no_reply_and_counts_acknowledgements(

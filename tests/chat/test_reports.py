@@ -8,6 +8,7 @@ import aiohttp
 
 from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect, hurtful_message
 from tests.conftest import token_for, user_id
+from tests.silence import nothing_arrived
 
 NOTE = "Élève averti, parents prévenus"
 
@@ -141,10 +142,19 @@ async def test_refusals_change_nothing(chat_server: ChatServer, chat_client: Con
         assert status == 400 and body["error"]["code"] == "invalid", (bad, body)
     assert await _reports(chat_server, token) == before
     assert await _rows(chat_server, msg_id) == stored
-    assert not cpe.received["report_handled"]
-    # A note of exactly 500 characters is fine.
-    status, body = await _call(chat_server, token, "POST", path, {"note": "é" * 500})
-    assert status == 200 and body["report"]["note"] == "é" * 500
+    # No refusal told the CPE anything; a note of exactly 500 characters is fine, and that
+    # one is told (the control: the same CPE connection hears the next handling).
+    fine: list[dict[str, Any]] = []
+
+    async def handle_fine() -> None:
+        status, body = await _call(chat_server, token, "POST", path, {"note": "é" * 500})
+        assert status == 200 and body["report"]["note"] == "é" * 500
+        fine.append(body)
+
+    await nothing_arrived(
+        lambda: [e for e in cpe.received["report_handled"] if e["note"] != "é" * 500],
+        control=handle_fine, arrived=lambda: cpe.received["report_handled"])
+    assert len(cpe.received["report_handled"]) == 1
 
 
 async def test_a_report_is_not_handled_twice(chat_server: ChatServer, chat_client: Connect,
@@ -162,12 +172,27 @@ async def test_a_report_is_not_handled_twice(chat_server: ChatServer, chat_clien
     assert status == 409 and body["error"]["code"] == "conflict"
     assert body["error"]["message"] == f"Ce signalement a déjà été traité par {cast.cpe['name']}."
     assert await _rows(chat_server, msg_id) == stored
-    status, _ = await _call(chat_server, token, "POST", path, {"handled": False})
-    assert status == 200
+    handled = cpe.received["report_handled"]
+
+    async def reopen() -> None:
+        status, _ = await _call(chat_server, token, "POST", path, {"handled": False})
+        assert status == 200
+
+    # No second event for the refused handling: the reopening, after it, is the control.
+    await nothing_arrived(lambda: handled[1:] and handled[1]["handled"],
+                          control=reopen, arrived=lambda: len(handled) >= 2)
     status, body = await _call(chat_server, token, "POST", path, {"handled": False})
     assert status == 409 and body["error"]["message"].startswith("Ce signalement n'est pas")
-    await cpe.wait_for(lambda: len(cpe.received["report_handled"]) == 2)
-    assert len(cpe.received["report_handled"]) == 2
+
+    async def handle_again() -> None:
+        status, _ = await _call(chat_server, token, "POST", path, {"note": "Troisième fois"})
+        assert status == 200
+
+    # Nor for the refused reopening: a handling after it is the control.
+    await nothing_arrived(lambda: [e for e in handled[2:] if not e["handled"]],
+                          control=handle_again, arrived=lambda: len(handled) >= 3)
+    assert [(e["handled"], e["note"]) for e in handled] == [
+        (True, NOTE), (False, None), (True, "Troisième fois")]
 
 
 async def test_a_late_report_of_a_handled_message_is_open(

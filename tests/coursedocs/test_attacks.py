@@ -27,6 +27,7 @@ from tests.conftest import login, make_settings
 from tests.coursedocs.conftest import YClient, new_doc, teacher_token, until
 from tests.coursedocs.rawws import NonReader
 from tests.coursedocs.test_socket import _class_id, paragraph
+from tests.silence import nothing_arrived
 
 STEP1_EMPTY = wire.sync_step1(b"\x00")  # "send me the whole document"
 
@@ -100,9 +101,12 @@ async def test_awareness_is_bound_to_its_sender_and_bounded(
     # …nor flood: 400 client ids in one frame, then entries of 10 KB.
     await pupil.send(awareness(*[(1000 + i, 1, '{"n":1}') for i in range(400)]))
     await pupil.send(awareness((99, 2, '{"big":"' + "x" * 10_000 + '"}')))
-    await asyncio.sleep(0.5)
-    assert not any(e.client_id == 7 for e in teacher.awareness)  # nothing relayed about it
-    assert not any(len(e.state) > 4096 for e in teacher.awareness)
+    # Nothing relayed about the teacher's entry, nothing oversized: the pupil's next small
+    # cursor move, sent after them on the same websocket, reaches the teacher.
+    await nothing_arrived(
+        lambda: [e for e in teacher.awareness if e.client_id == 7 or len(e.state) > 4096],
+        control=lambda: pupil.send(awareness((99, 3, '{"user":{"name":"Élève","x":1}}'))),
+        arrived=lambda: any(e.client_id == 99 and e.clock == 3 for e in teacher.awareness))
     late = await yclient(demo_server, doc["id"], token)
     await late.send(wire.query_awareness())
     await until(lambda: any(e.client_id == 7 for e in late.awareness))

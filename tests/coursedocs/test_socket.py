@@ -16,6 +16,7 @@ from realtime.coursedocs import store
 from realtime.db import Database
 from tests.conftest import make_settings
 from tests.coursedocs.conftest import new_doc, teacher_token, until
+from tests.silence import nothing_arrived
 
 
 def paragraph(client: Any, text: str) -> None:
@@ -101,8 +102,14 @@ async def test_read_only_student_is_refused_and_changes_nothing(
     paragraph(s, "Graffiti d'élève")
     await until(lambda: bool(s.denied))
     assert "lecture seule" in s.denied[0]
-    await asyncio.sleep(0.3)
-    assert "Graffiti" not in teacher_client.text()
+    # The teacher never sees it: the pupil's cursor, sent after the refused edit on the same
+    # websocket, reaches the teacher (a reader may show where it reads).
+    me = s.doc.client_id
+    await nothing_arrived(
+        lambda: "Graffiti" in teacher_client.text(),
+        control=lambda: s.send(wire.awareness_message(wire.encode_awareness(
+            [wire.AwarenessEntry(me, 1, '{"user":{"name":"Élève"}}')]))),
+        arrived=lambda: any(e.client_id == me for e in teacher_client.awareness))
     assert "Graffiti" not in await stored_text(demo_db_path, doc["id"])
     # Switched to editable: a live connection may now write (a fresh client here, since the
     # refused edit above is one this replica holds and the server never will).

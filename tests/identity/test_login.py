@@ -7,6 +7,9 @@ from typing import Any
 
 import aiohttp
 
+from realtime import keys
+from realtime.ratelimit import MemoryRateLimiter
+from tests.clocks import ManualClock
 from tests.conftest import account, login, make_settings, two_nodes
 
 
@@ -133,6 +136,32 @@ async def test_failed_logins_are_limited_per_address(
         async with s.post(f"{base}/api/login", json={
             "login": demo_accounts[0]["login"], "code": demo_accounts[0]["code"]}) as r:
             assert r.status == 429
+
+
+async def test_a_locked_login_opens_again_when_its_window_ends(
+    demo_app: tuple[str, Any], demo_accounts: list[dict[str, Any]]
+) -> None:
+    """The window is the server's clock, moved by the test: no sleeping for 15 minutes."""
+    base, app = demo_app
+    identity = app[keys.IDENTITY]
+    clock = ManualClock()
+    for limiter in (identity.per_login, identity.per_address):
+        assert isinstance(limiter, MemoryRateLimiter)
+        limiter.clock = clock
+    teacher = account(demo_accounts, "teacher")
+    right = {"login": teacher["login"], "code": teacher["code"]}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        assert await _fail_until_limited(s, base, teacher["login"], 6) == [401] * 5 + [429]
+        async with s.post(f"{base}/api/login", json=right) as r:
+            assert r.status == 429 and r.headers["Retry-After"] == str(15 * 60)
+            assert (await r.json())["error"]["message"].endswith("Réessayez dans 15 minutes.")
+        clock.advance(14 * 60 + 1)
+        async with s.post(f"{base}/api/login", json=right) as r:
+            assert r.status == 429 and r.headers["Retry-After"] == "59"
+            assert (await r.json())["error"]["message"].endswith("Réessayez dans 1 minute.")
+        clock.advance(59)
+        async with s.post(f"{base}/api/login", json=right) as r:
+            assert r.status == 200, await r.text()
 
 
 async def test_rate_limit_is_shared_through_redis(

@@ -11,6 +11,10 @@ from typing import Any
 
 import aiohttp
 
+from realtime import keys
+from realtime.app import create_app
+from realtime.ratelimit import MemoryRateLimiter, MemoryThrottle
+from tests.clocks import ManualClock
 from tests.conftest import StartServer, account, make_settings
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -95,13 +99,19 @@ async def test_rightful_users_own_device_is_never_refused(
 
 
 async def test_failures_cost_the_attacker_time_per_login(
-        start_server: StartServer, tmp_path: Path, demo_db_path: Path,
+        aiohttp_server: Any, tmp_path: Path, demo_db_path: Path,
         demo_accounts: list[dict[str, Any]]) -> None:
     """Spread over many addresses (a botnet behind the proxy), guesses on one login are
     slowed to one per 1, 2, 4 … s; the pair that failed 5 times is locked until the window
-    ends."""
-    base = await start_server(make_settings(tmp_path, db_path=demo_db_path,
-                                            trusted_proxies=LOOPBACK))
+    ends. The server's limits run on a clock the test moves: a slow machine (each failure
+    costs a hash) cannot let a slot free itself between two attempts."""
+    app = create_app(make_settings(tmp_path, db_path=demo_db_path, trusted_proxies=LOOPBACK))
+    base = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    identity = app[keys.IDENTITY]
+    clock = ManualClock()
+    for limiter in (identity.per_login, identity.per_address, identity.throttle):
+        assert isinstance(limiter, MemoryRateLimiter | MemoryThrottle)
+        limiter.clock = clock
     teacher = account(demo_accounts, "teacher")
 
     def at(n: int) -> dict[str, str]:
@@ -111,12 +121,19 @@ async def test_failures_cost_the_attacker_time_per_login(
         statuses = [(await _try(s, base, teacher["login"], "xxxxxxxx", at(i)))[0]
                     for i in range(5)]
         assert statuses == [401] * 5
-        # past 5 failures: one attempt per delay for the login, whatever the address
-        status, *_ = await _try(s, base, teacher["login"], "xxxxxxxx", at(50))
-        assert status == 401  # the first slot
-        status, body, retry = await _try(s, base, teacher["login"], "xxxxxxxx", at(51))
-        assert status == 429 and "patientez" in body["error"]["message"]
-        assert 1 <= int(retry) <= 2
+        # past 5 failures: one attempt per delay for the login, whatever the address, and
+        # the delay doubles with each failure
+        for n, delay in enumerate((1, 2, 4, 8)):
+            status, *_ = await _try(s, base, teacher["login"], "xxxxxxxx", at(50 + n))
+            assert status == 401  # the slot
+            status, body, retry = await _try(s, base, teacher["login"], "xxxxxxxx",
+                                             at(60 + n))
+            assert status == 429 and "patientez" in body["error"]["message"]
+            assert retry == str(delay), (n, retry)
+            clock.advance(delay - 0.5)
+            status, _b, retry = await _try(s, base, teacher["login"], "xxxxxxxx", at(70 + n))
+            assert status == 429 and retry == "1"  # half a second left: « 1 s »
+            clock.advance(0.5)
     async with _jar() as s:  # one address failing 5 times on that login is locked
         for _ in range(5):
             await _try(s, base, "autre.compte", "xxxxxxxx", at(77))

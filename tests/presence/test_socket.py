@@ -11,8 +11,12 @@ import pytest
 import redis.asyncio as aioredis
 import socketio
 
+from realtime.presence.socket import CALLS_BURST, CALLS_PER_SECOND
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import login, two_nodes
+from tests.chat.conftest import ChatClient
+from tests.clocks import freeze_budgets
+from tests.conftest import login, token_for, two_nodes
+from tests.silence import nothing_arrived
 
 
 @pytest.fixture
@@ -75,9 +79,29 @@ async def test_teacher_sees_who_follows_the_board(demo_server: str, clients: Any
     await teacher.wait_for(lambda: teacher.ids(scope) == set())
 
 
+def staff_of(accounts: list[dict[str, Any]], acct: dict[str, Any]) -> dict[str, Any]:
+    """A teacher of the pupil (or of the parent's first child): someone who may write to
+    them at any hour."""
+    pupil = acct if acct["role"] == "student" else next(
+        a for a in accounts if a["login"] == acct["children"][0])
+    return next(a for a in accounts if a["role"] == "teacher"
+                and a["school"] == pupil["school"] and pupil["classes"][0] in a["classes"])
+
+
+async def conversation_with(base: str, staff: dict[str, Any], member: int) -> int:
+    chat = await ChatClient(base, await token_for(base, staff)).connect()
+    try:
+        made = await chat.ok("create", {"kind": "direct", "members": [member],
+                                        "body": "Bonjour"})
+    finally:
+        await chat.close()
+    return int(made["conversation_id"])
+
+
 @pytest.mark.parametrize("who", ["alice", "outsider", "parent"])
 async def test_pupils_and_parents_see_no_roster(demo_server: str, clients: Any, cast: Cast,
-                                                board_client: Any, who: str) -> None:
+                                                board_client: Any, who: str,
+                                                demo_accounts: list[dict[str, Any]]) -> None:
     board = await create_board(demo_server, cast)
     class_id = await class_id_of(demo_server, cast)
     alice = await me(demo_server, cast.alice)
@@ -88,12 +112,25 @@ async def test_pupils_and_parents_see_no_roster(demo_server: str, clients: Any, 
     # Absent answers exactly as forbidden does.
     absent = await watcher.call("subscribe", {"scope": "board:999999"})
     assert absent["error"] == ack["error"]
-    # A refused subscription changed nothing: no change reaches this connection.
+    # A refused subscription changed nothing: no change reaches this connection. The
+    # control: a scope it may watch (a conversation a teacher of its class opened with it),
+    # which it opens itself: that join reaches the same connection, after Bob's would have.
     bob = await board_client(cast.bob)
     assert (await bob.call("join", {"board_id": board}))["ok"]
     await clients.tab(demo_server, cast.bob)
-    await asyncio.sleep(0.3)
-    assert watcher.changes == []
+    account = getattr(cast, who)
+    me_id = (await me(demo_server, account))["id"]
+    conv = await conversation_with(demo_server, staff_of(demo_accounts, account), me_id)
+    scope = f"conversation:{conv}"
+    assert (await watcher.subscribe(scope))["ok"]
+    own_chat = await ChatClient(demo_server, await token_for(demo_server, account)).connect()
+    try:
+        await nothing_arrived(
+            lambda: [c for c in watcher.changes if c["scope"] != scope],
+            control=lambda: own_chat.ok("open", {"conversation_id": conv}),
+            arrived=lambda: me_id in watcher.ids(scope))
+    finally:
+        await own_chat.close()
 
 
 async def test_connecting_without_a_token_is_refused(demo_server: str) -> None:
@@ -132,13 +169,19 @@ async def test_bad_subscriptions_are_refused(demo_server: str, clients: Any, cas
     assert ack["error"]["message"]  # a sentence, in French, for a person
 
 
-async def test_subscribing_is_rate_limited(demo_server: str, clients: Any, cast: Cast) -> None:
-    alice = await me(demo_server, cast.alice)
-    watcher = await clients.watcher(demo_server, cast.cpe)
+async def test_subscribing_is_rate_limited(demo_app: tuple[str, Any], clients: Any,
+                                           cast: Cast) -> None:
+    base, app = demo_app
+    clock = freeze_budgets(app, "/presence")  # the burst is judged at one instant
+    alice = await me(base, cast.alice)
+    watcher = await clients.watcher(base, cast.cpe)
     scope = {"scope": f"school:{alice['school_id']}"}
     acks = await asyncio.gather(*(watcher.call("subscribe", scope) for _ in range(60)))
     codes = [a.get("error", {}).get("code", "ok") for a in acks]
-    assert codes[0] == "ok" and "rate_limited" in codes
+    assert codes == ["ok"] * CALLS_BURST + ["rate_limited"] * (60 - CALLS_BURST)
+    clock.advance(1)  # a second later, a second's worth
+    acks = await asyncio.gather(*(watcher.call("subscribe", scope) for _ in range(20)))
+    assert sum(a["ok"] for a in acks) == CALLS_PER_SECOND
 
 
 async def test_cpe_counts_per_class(demo_server: str, clients: Any, cast: Cast) -> None:

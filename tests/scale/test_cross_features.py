@@ -14,7 +14,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from realtime.coursedocs.relay import UPDATE
-from tests.attendance.conftest import AttendanceClient, absent_and_validate, recent_slot
+from tests.attendance.conftest import (
+    AttendanceClient,
+    absence_of,
+    absent_and_validate,
+    recent_slot,
+)
 from tests.attendance.conftest import Cast as AttendanceCast
 from tests.chat.conftest import Cast as ChatCast
 from tests.chat.conftest import ChatClient
@@ -22,6 +27,7 @@ from tests.conftest import REDIS_URL, token_for, user_id
 from tests.coursedocs.conftest import YClient, new_doc, teacher_token, until
 from tests.coursedocs.test_socket import paragraph, stored_text
 from tests.scale.conftest import Cluster
+from tests.silence import nothing_arrived
 
 pytestmark = pytest.mark.redis
 
@@ -68,7 +74,22 @@ async def test_chat_messages_and_receipts_cross_processes(
         # The stored truth agrees, and someone outside the conversation heard nothing of it.
         synced = await bob.ok("sync", {"conversation_id": conv, "since": 0})
         assert [e["message"]["body"] for e in synced["events"]] == bodies
-        assert not [e for e in outsider.events if e["conversation_id"] == conv]
+        # The control: the CPE, on the other process, writes to the outsider, after the
+        # whole conversation; that message arrives, alone.
+        cpe = await ChatClient(a.url, await token_for(a.url, cast.cpe)).connect()
+        clients.append(cpe)
+        outsider_id = outsider.me["id"]
+        own: list[int] = []
+
+        async def cpe_writes() -> None:
+            made = await cpe.ok("create", {"kind": "direct", "members": [outsider_id],
+                                           "body": "Réunion à 17 h"})
+            own.append(made["conversation_id"])
+
+        await nothing_arrived(
+            lambda: [e for e in outsider.events if e["conversation_id"] == conv],
+            control=cpe_writes,
+            arrived=lambda: any(e["conversation_id"] in own for e in outsider.events))
         refused = await outsider.call("sync", {"conversation_id": conv, "since": 0})
         assert refused["ok"] is False and refused["error"]["code"] == "not_found"
     finally:
@@ -115,7 +136,22 @@ async def test_absence_push_reaches_guardians_on_the_other_process_once(
             assert {n["student_id"] for n in notices} == {sid}
             assert all(n["kind"] == "absence" and cast.student["name"] in n["body"]
                        for n in notices)
-        assert outsider.events["notice"] == []
+        # The outsider heard nothing of it: an absence of its own child, validated on the
+        # other process after both rolls, reaches it.
+        other_teacher = await AttendanceClient(
+            a.url, await token_for(a.url, cast.other_child_teacher)).connect()
+        clients.append(other_teacher)
+        own: list[int] = []
+
+        async def own_child_absent() -> None:
+            own.append(await absence_of(a.url, other_teacher, cast.other_child_teacher,
+                                        cast.other_child))
+
+        await nothing_arrived(
+            lambda: [n for n in outsider.events["notice"] if n["student_id"] == sid],
+            control=own_child_absent,
+            arrived=lambda: any(n["student_id"] in own for n in outsider.events["notice"]),
+            wait_s=15)
         fresh = await outsider.call("follow_feed", {})
         assert all(n["student_id"] != sid for n in fresh["snapshot"])
     finally:

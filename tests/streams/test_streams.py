@@ -26,6 +26,7 @@ from realtime.streams import (
 from realtime.streams.redis import RedisStreamStore
 from realtime.streams.sqlite import SqliteStreamStore
 from tests.conftest import REDIS_URL
+from tests.silence import nothing_arrived
 
 MakeStore = Callable[..., Awaitable[StreamStore]]
 
@@ -332,12 +333,18 @@ async def test_redis_subscriber_checks_heads_after_its_connection_drops(
     reader = redis_stores(aioredis.Redis.from_url(REDIS_URL, client_name=name),
                           check_every_s=3600)  # no periodic check can explain the delivery
     silent = redis_stores(publish=False)
+    publisher = redis_stores()
     got: list[Any] = []
-    async with await reader.subscribe("s") as sub:
+    marks: list[Any] = []
+    async with await reader.subscribe("s") as sub, await reader.subscribe("m") as marker:
         task = collect(sub, got)
+        marker_task = collect(marker, marks)
         lost = await silent.append("s", {"i": 1})
-        await asyncio.sleep(0.5)
-        assert got == []  # pub/sub never told it
+        # Pub/sub never told it: a publication on another stream, on the same pub/sub
+        # connection and after this one, does arrive.
+        await nothing_arrived(lambda: got, control=lambda: publisher.append("m", {"i": 0}),
+                              arrived=lambda: marks)
+        marker_task.cancel()
         ours = [c for c in await redis_cleanup.client_list()
                 if c["name"] == name and int(c["sub"]) > 0]
         assert len(ours) == 1  # one pub/sub connection for the whole store

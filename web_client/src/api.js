@@ -11,15 +11,10 @@ export class ApiError extends Error {
 
 const NETWORK_MESSAGE = 'Le serveur ne répond pas. Vérifiez la connexion puis réessayez.';
 
-async function request(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
+async function send(path, init) {
   let response;
   try {
-    response = await fetch(path, init);
+    response = await fetch(path, { ...init, credentials: 'same-origin' });
   } catch {
     throw new ApiError(0, 'network', NETWORK_MESSAGE);
   }
@@ -33,6 +28,32 @@ async function request(method, path, body) {
     );
   }
   return data;
+}
+
+function request(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body === undefined) return send(path, { method, headers });
+  headers['Content-Type'] = 'application/json';
+  return send(path, { method, headers, body: JSON.stringify(body) });
+}
+
+/**
+ * The one HTTP helper: `method` on `path` with a JSON `body` (if any); resolves to the JSON
+ * answer, or throws `ApiError` (the server's French message, its code and HTTP status; code
+ * `network` when the server cannot be reached). For the calls `api` below does not name.
+ */
+export const apiJson = request;
+
+/**
+ * POST a file as the raw body (`contentType`: its type), or a `FormData` (multipart: the
+ * browser writes its own Content-Type); the JSON answer, or `ApiError`.
+ */
+export function apiUpload(path, body, contentType) {
+  const headers = { Accept: 'application/json' };
+  if (!(body instanceof FormData)) {
+    headers['Content-Type'] = contentType || body.type || 'application/octet-stream';
+  }
+  return send(path, { method: 'POST', body, headers });
 }
 
 const query = (params) => {

@@ -5,7 +5,7 @@
 // presence store, shared by every server process, never from what this page happened to see.
 import { io } from 'socket.io-client';
 
-const ACK_TIMEOUT_MS = 10_000;
+import { ackCall } from './ack.js';
 
 /** `onChange(users)` gets a Map id → {id, name, role, since, devices} after every change. */
 export function watchRoster(onChange) {
@@ -19,11 +19,9 @@ export function watchRoster(onChange) {
   async function subscribe() {
     const wanted = scope;
     if (!wanted) return;
-    let ack = null;
-    try {
-      ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('subscribe', { scope: wanted });
-    } catch { /* offline: the next connect subscribes again */ }
-    if (!ack?.ok || wanted !== scope) return;
+    // offline (`lost`): the next connect subscribes again
+    const ack = await ackCall(socket, 'subscribe', { scope: wanted }, { whenOffline: 'refuse' });
+    if (!ack.ok || wanted !== scope) return;
     epoch = ack.epoch;
     version = ack.version;
     users = new Map(ack.users.map((u) => [u.id, u]));

@@ -2,7 +2,7 @@
 // the month (the threshold at which the school reports to the DASEN), with the half-days.
 import { h, replace } from '../dom.js';
 import { longDate } from '../dates.js';
-import { apiJson } from './connection.js';
+import { apiJson } from '../api.js';
 
 export function alertsSection() {
   const list = h('ul', { class: 'alert-list' });

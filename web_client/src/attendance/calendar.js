@@ -3,7 +3,7 @@
 // (debut;fin;libelle) or an iCalendar file.
 import { h, replace } from '../dom.js';
 import { longDate } from '../dates.js';
-import { apiJson } from './connection.js';
+import { apiJson, apiUpload } from '../api.js';
 
 export function calendarSection(schoolId) {
   const url = `/api/attendance/schools/${schoolId}/calendar`;
@@ -44,12 +44,8 @@ export function calendarSection(schoolId) {
       const f = file.files[0];
       if (!f) { file.focus(); return; }
       try {
-        const res = await fetch(`/api/attendance/schools/${schoolId}/closures?filename=${
-          encodeURIComponent(f.name)}${replaceAll.checked ? '&replace=1' : ''}`, {
-          method: 'POST', credentials: 'same-origin', body: f,
-          headers: { 'Content-Type': f.type || 'application/octet-stream', Accept: 'application/json' } });
-        const data = await res.json();
-        if (!res.ok) throw new Error(data?.error?.message ?? `Erreur (${res.status}).`);
+        const data = await apiUpload(`/api/attendance/schools/${schoolId}/closures?filename=${
+          encodeURIComponent(f.name)}${replaceAll.checked ? '&replace=1' : ''}`, f);
         status.textContent = `${data.read} fermeture(s) lue(s), ${data.added} ajoutée(s).`;
         load();
       } catch (err) { replace(error, h('p', {}, err.message)); }

@@ -1,6 +1,11 @@
 // The /attendance connection: every call is acknowledged ({ok, …} or {ok: false, error}),
-// and a refusal becomes an Error carrying the server's French message.
+// and a refusal becomes an ApiError carrying the server's French message (src/ack.js).
 import { io } from 'socket.io-client';
+
+import { ackCall, orThrow } from '../ack.js';
+
+// The HTTP helper is the app's one (src/api.js), named here too for the attendance pages.
+export { apiJson } from '../api.js';
 
 export class AttendanceConnection {
   constructor(status) {
@@ -16,37 +21,13 @@ export class AttendanceConnection {
   on(event, handler) { this.socket.on(event, handler); return this; }
 
   async call(event, data = {}) {
-    const ack = await this.socket.timeout(10_000).emitWithAck(event, data)
-      .catch(() => ({ ok: false, error: { message: 'Le serveur ne répond pas. Réessayez.' } }));
-    if (!ack?.ok) {
-      const err = new Error(ack?.error?.message ?? 'Erreur inconnue.');
-      err.code = ack?.error?.code;
-      throw err;
-    }
-    return ack;
+    return orThrow(await ackCall(this.socket, event, data));
   }
 
   close() {
     this.socket.removeAllListeners();
     this.socket.disconnect();
   }
-}
-
-/** GET/POST JSON on the attendance API with the session cookie. */
-export async function apiJson(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const err = new Error(data?.error?.message ?? `Erreur du serveur (${response.status}).`);
-    err.status = response.status;
-    throw err;
-  }
-  return data;
 }
 
 export const MARKS = {

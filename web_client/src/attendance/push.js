@@ -1,6 +1,6 @@
 // Browser notifications (Web Push): register the service worker at the site's root and
 // subscribe with the server's VAPID public key; the server keeps the subscription.
-import { apiJson } from './connection.js';
+import { apiJson } from '../api.js';
 
 export function pushSupported() {
   return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;

@@ -1,7 +1,7 @@
 // « Motifs d'absence »: the CPE edits the school's list (the legal reasons stay active and
 // justifying: the server refuses otherwise, and says why).
 import { h, replace } from '../dom.js';
-import { apiJson } from './connection.js';
+import { apiJson } from '../api.js';
 
 export function reasonsSection(schoolId) {
   const body = h('div', {});

@@ -8,7 +8,8 @@
 // server never received.
 import { io } from 'socket.io-client';
 
-const ACK_TIMEOUT_MS = 15_000;
+import { ackCall } from '../ack.js';
+
 const RESET = { ok: false, error: { code: 'reset', message: '' } };
 
 const authorId = (author) => (author && typeof author === 'object' ? author.id : author);
@@ -124,12 +125,7 @@ export class BoardConnection {
 
   /** Send and wait for the ack; a lost connection or a timeout answers an `offline` error. */
   request(event, payload) {
-    return new Promise((resolve) => {
-      this.socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err, ack) => {
-        resolve(err ? { ok: false, error: { code: 'offline', message: 'Connexion interrompue.' } }
-          : ack ?? { ok: false, error: { code: 'internal', message: 'Réponse vide du serveur.' } });
-      });
-    });
+    return ackCall(this.socket, event, payload);
   }
 
   async join() {
@@ -271,27 +267,26 @@ export class BoardConnection {
     entry.sent = true;
     entry.waiting = true;
     const attempt = ++entry.attempt;
-    this.socket.timeout(ACK_TIMEOUT_MS).emit('op', { board_id: this.boardId, op: entry.op },
-      (err, ack) => {
-        if (entry.attempt !== attempt) return;
-        entry.waiting = false;
-        if (!this.pending.includes(entry)) return;
-        if (err) { // fate unknown: joining again tells us (its ops, or we send it again)
-          if (this.socket.connected) this.rejoin();
-          return;
+    ackCall(this.socket, 'op', { board_id: this.boardId, op: entry.op }).then((ack) => {
+      if (entry.attempt !== attempt) return;
+      entry.waiting = false;
+      if (!this.pending.includes(entry)) return;
+      if (ack.lost) { // fate unknown: joining again tells us (its ops, or we send it again)
+        if (this.socket.connected) this.rejoin();
+        return;
+      }
+      if (ack.ok) {
+        entry.seq = ack.seq;
+        this.settle(entry, ack);
+        if (ack.seq <= this.seq) { // its echo came and did not look like ours
+          this.pending.splice(this.pending.indexOf(entry), 1);
+          this.resync();
         }
-        if (ack?.ok) {
-          entry.seq = ack.seq;
-          this.settle(entry, ack);
-          if (ack.seq <= this.seq) { // its echo came and did not look like ours
-            this.pending.splice(this.pending.indexOf(entry), 1);
-            this.resync();
-          }
-          return;
-        }
-        this.pending.splice(this.pending.indexOf(entry), 1);
-        this.settle(entry, ack ?? { ok: false, error: { code: 'internal', message: '' } });
-      });
+        return;
+      }
+      this.pending.splice(this.pending.indexOf(entry), 1);
+      this.settle(entry, ack);
+    });
   }
 
   /**

@@ -3,6 +3,7 @@
 // events as each page is rendered); an image is inserted on the current page as an item
 // through `POST /api/boards/{id}/images`, then selected so it can be moved and resized.
 // Both from a button, by dropping files on the board, or by pasting (Ctrl+V).
+import { apiUpload } from '../api.js';
 import { h } from '../dom.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'];
@@ -84,22 +85,14 @@ function naturalSize(src) {
   });
 }
 
-/** Upload `file` as a board image: its `src`, or throws an Error with a French message. */
+/** Upload `file` as a board image: its `src`, or throws an ApiError with a French message. */
 export async function uploadImage(boardId, file, maxBytes) {
   const body = await shrink(file, maxBytes);
   if (body.size > maxBytes) {
     throw new Error(`Image trop lourde (${Math.floor(maxBytes / (1024 * 1024))} Mio au plus).`);
   }
-  let response;
-  try {
-    response = await fetch(`/api/boards/${encodeURIComponent(boardId)}/images`, {
-      method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': body.type || file.type }, body,
-    });
-  } catch {
-    throw new Error('Le serveur ne répond pas. Vérifiez la connexion puis réessayez.');
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(data?.error?.message ?? "L'image a été refusée.");
+  const data = await apiUpload(`/api/boards/${encodeURIComponent(boardId)}/images`, body,
+    body.type || file.type);
   return { src: data.src, size: await naturalSize(data.src) };
 }
 

@@ -6,7 +6,8 @@
 // followed conversation is synced the same way, so nothing is lost and nothing doubled.
 import { io } from 'socket.io-client';
 
-const ACK_TIMEOUT_MS = 15_000;
+import { ackCall } from '../ack.js';
+import { apiUpload } from '../api.js';
 
 export class ChatConnection {
   /**
@@ -37,18 +38,12 @@ export class ChatConnection {
     }
   }
 
-  /** Ask and wait for the acknowledgement ({ok, …} or {ok: false, error}). */
+  /**
+   * Ask and wait for the acknowledgement ({ok, …} or {ok: false, error}); offline, the
+   * answer is at once `offline` (a message typed meanwhile stays in its box, to send again).
+   */
   call(event, data) {
-    return new Promise((resolve) => {
-      if (!this.socket.connected) {
-        resolve({ ok: false, error: { code: 'offline', message: 'Hors ligne : réessayez dans un instant.' } });
-        return;
-      }
-      this.socket.timeout(ACK_TIMEOUT_MS).emit(event, data, (err, answer) => {
-        resolve(err ? { ok: false, error: { code: 'timeout', message: 'Le serveur ne répond pas.' } }
-          : answer);
-      });
-    });
+    return ackCall(this.socket, event, data, { whenOffline: 'refuse' });
   }
 
   follow(id, seq) { this.heads.set(id, seq); }
@@ -95,15 +90,10 @@ export class ChatConnection {
   }
 }
 
-/** Upload one file (raw body); resolves to {id, name, mime, size, url} or throws Error. */
-export async function uploadFile(file) {
-  const response = await fetch(`/api/chat/attachments?name=${encodeURIComponent(file.name)}`, {
-    method: 'POST', credentials: 'same-origin', body: file,
-    headers: { 'Content-Type': 'application/octet-stream', Accept: 'application/json' },
-  });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(data?.error?.message ?? `Envoi impossible (${response.status}).`);
-  return data;
+/** Upload one file (raw body); resolves to {id, name, mime, size, url} or throws ApiError. */
+export function uploadFile(file) {
+  return apiUpload(`/api/chat/attachments?name=${encodeURIComponent(file.name)}`, file,
+    'application/octet-stream');
 }
 
 const TIME = new Map();

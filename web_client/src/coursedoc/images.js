@@ -1,7 +1,7 @@
 // Images uploaded into a course (POST /api/docs/<id>/images, the file as the body): from the
 // toolbar's « Image » button, a paste or a drop. The server checks the type and the size and
 // answers the image's address in this course, served under the course's own access rules.
-import { ApiError } from '../api.js';
+import { ApiError, apiUpload } from '../api.js';
 
 export const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
@@ -9,20 +9,7 @@ export async function uploadImage(docId, file) {
   if (!IMAGE_TYPES.includes(file.type)) {
     throw new ApiError(415, 'unsupported_media_type', 'Image PNG, JPEG, WebP ou GIF attendue.');
   }
-  let response;
-  try {
-    response = await fetch(`/api/docs/${encodeURIComponent(docId)}/images`, {
-      method: 'POST', credentials: 'same-origin', body: file,
-      headers: { 'Content-Type': file.type, Accept: 'application/json' },
-    });
-  } catch {
-    throw new ApiError(0, 'network', 'Le serveur ne répond pas. Vérifiez la connexion puis réessayez.');
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new ApiError(response.status, data?.error?.code ?? 'internal',
-      data?.error?.message ?? `Erreur du serveur (${response.status}).`);
-  }
+  const data = await apiUpload(`/api/docs/${encodeURIComponent(docId)}/images`, file, file.type);
   return data.src;
 }
 

@@ -3,7 +3,8 @@
 // given straight from a notice, each child's absence history, and browser notifications.
 // For a student, their own record.
 import { h, replace, setTitle } from '../dom.js';
-import { AttendanceConnection, apiJson } from '../attendance/connection.js';
+import { apiJson, apiUpload } from '../api.js';
+import { AttendanceConnection } from '../attendance/connection.js';
 import { currentSubscription, enablePush, pushSupported } from '../attendance/push.js';
 import { longDate, today } from '../dates.js';
 import { liveStatus } from '../socket.js';
@@ -147,10 +148,7 @@ export function renderAbsences(root, ctx) {
           form.append('reason_code', select.value);
           form.append('comment', comment.value);
           form.append('document', file.files[0]);
-          const res = await fetch(`/api/attendance/absences/${eventId}/reason`, {
-            method: 'POST', credentials: 'same-origin', body: form, headers: { Accept: 'application/json' } });
-          const data = await res.json().catch(() => null);
-          if (!res.ok) throw new Error(data?.error?.message ?? `Erreur du serveur (${res.status}).`);
+          await apiUpload(`/api/attendance/absences/${eventId}/reason`, form);
         } else {
           await apiJson('POST', `/api/attendance/absences/${eventId}/reason`,
             { reason_code: select.value, comment: comment.value });

@@ -2,7 +2,7 @@
 // period for the school team (half-days justified or not, absences, lateness, early
 // departures, what waits for a decision), a CSV for spreadsheets and a printable summary.
 import { h, replace, setTitle } from '../dom.js';
-import { apiJson } from '../attendance/connection.js';
+import { apiJson } from '../api.js';
 import { longDate } from '../dates.js';
 
 export function renderBilan(root, ctx, { from, to, classId }) {

@@ -3,6 +3,7 @@
 // the start highlighted), and the absences to handle: accept or refuse the reason. A study
 // hall (permanence) is opened here for a slot of the day, then its roll page adds the
 // pupils who come in.
+import { apiJson } from '../api.js';
 import { h, replace, setTitle } from '../dom.js';
 import { AttendanceConnection, ROLL_STATES } from '../attendance/connection.js';
 import { longDate } from '../dates.js';
@@ -95,8 +96,9 @@ export function renderVieScolaire(root, { date }) {
       closedLine.textContent = data.closed ? `Pas de cours ce jour : ${data.closed}. Aucun rappel ni retard.` : '';
       model.pending = new Map(data.pending.map((a) => [a.id, a]));
       if (!model.reasons.length) {
-        const res = await fetch(`/api/attendance/schools/${data.school_id}/reasons`);
-        if (res.ok) model.reasons = (await res.json()).reasons.filter((r) => r.active);
+        const listed = await apiJson('GET', `/api/attendance/schools/${data.school_id}/reasons`)
+          .catch(() => null); // as before: without the list, the page goes on
+        if (listed) model.reasons = listed.reasons.filter((r) => r.active);
       }
       exportLink.href = `/api/attendance/export.csv?from=${data.date}&to=${data.date}`;
       replace(error);
