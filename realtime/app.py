@@ -12,6 +12,7 @@ import socketio
 from aiohttp import web
 
 from realtime import (
+    attendance,
     boards,
     chat,
     coursedocs,
@@ -19,13 +20,13 @@ from realtime import (
     health,
     keys,
     metrics,
+    presence,
     redis_client,
     retention,
     webclient,
 )
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware, same_origin_middleware, websocket_compression
-from realtime.attendance import routes as attendance_routes
 from realtime.db import Database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
@@ -36,7 +37,6 @@ from realtime.identity.model import Role
 from realtime.identity.service import IdentityService
 from realtime.identity.sessions import SessionBus, channel_for
 from realtime.identity.tokens import TokenSigner
-from realtime.presence import routes as presence_routes
 from realtime.ratelimit import (
     MemoryRateLimiter,
     MemoryThrottle,
@@ -53,8 +53,8 @@ MAINTENANCE_EVERY_S = 600.0
 
 # Each feature exposes setup(app, sio); the factory lists them here.
 # Presence comes before the features that report into it (opened before, closed after them).
-FEATURES = (headers, health, metrics, identity_routes, sso, directory_routes, presence_routes,
-            boards, attendance_routes, coursedocs, webclient, sio_mod, chat,
+FEATURES = (headers, health, metrics, identity_routes, sso, directory_routes, presence,
+            boards, attendance, coursedocs, webclient, sio_mod, chat,
             retention)
 
 

@@ -54,7 +54,12 @@ def test_a_feature_shows_its_parts(feature: str) -> None:
     assert not missing, f"realtime/{feature}/ lacks {missing}"
 
 
-@pytest.mark.parametrize("feature", sorted(LIVE))
+# Every feature with live parts is wired by its package's `setup` (attendance and presence
+# too, whose live parts are the attendance hub and the presence service).
+WIRED = (*sorted(LIVE), "attendance", "presence")
+
+
+@pytest.mark.parametrize("feature", WIRED)
 def test_a_feature_is_wired_by_its_package_setup(feature: str) -> None:
     module = importlib.import_module(f"realtime.{feature}")
     assert callable(getattr(module, "setup", None)), f"realtime.{feature} has no setup()"

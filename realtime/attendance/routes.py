@@ -3,24 +3,22 @@ Web Push subscriptions; and the feature's setup."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import msgspec
-import socketio
 from aiohttp import BodyPartReader, web
 
 from realtime import keys
 from realtime.api import current_principal, json_response, path_int, query_int, read_json
 from realtime.attendance import feed, webpush
 from realtime.attendance.absences import REASONS_MAX, Reason
-from realtime.attendance.context import Context, guardian_room
+from realtime.attendance.context import guardian_room
 from realtime.attendance.hub import Attendance
 from realtime.attendance.justify import Upload
-from realtime.attendance.socket import AttendanceNamespace, StudyHallBody
+from realtime.attendance.socket import StudyHallBody
 from realtime.errors import AppError
 from realtime.identity.model import Principal, Role
-from realtime.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from realtime.ratelimit import RateLimiter
 from realtime.validation import Payload
 
 Code = Annotated[str, msgspec.Meta(max_length=40)]
@@ -410,23 +408,9 @@ async def service_worker(request: web.Request) -> web.StreamResponse:
         "Service-Worker-Allowed": "/"})
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    ctx = Context(settings, app[keys.DB], app[keys.STREAMS], app[keys.SIO])
-    hub = Attendance(ctx, webpush.PushSender(settings, app[keys.DB]))
-    app[keys.ATTENDANCE] = hub
-    redis = app[keys.REDIS]
-    app[WRITE_LIMITER] = (
-        RedisRateLimiter(redis, f"{settings.redis_prefix}:attendance", WRITES_PER_MINUTE, 60)
-        if redis is not None else MemoryRateLimiter(WRITES_PER_MINUTE, 60))
-    hub.start()
-    yield
-    await hub.close()
-
-
-def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
-    app.cleanup_ctx.append(_lifecycle)
-    sio.register_namespace(AttendanceNamespace(app))
+def add_routes(app: web.Application) -> None:
+    """The /api/attendance… routes (and the Web Push service worker); the feature is wired in
+    `realtime/attendance/__init__.py`."""
     r = app.router
     r.add_get("/api/attendance/my-rolls", my_rolls)
     r.add_get("/api/attendance/rolls/{roll_id}", roll)

@@ -6,20 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import msgspec
-import socketio
 from aiohttp import web
 
 from realtime import keys
 from realtime.api import current_principal, json_response, query_int
 from realtime.errors import AppError
 from realtime.presence.model import UNKNOWN_SCOPE, Scope, sorted_users
-from realtime.presence.redis_store import RedisPresenceStore
-from realtime.presence.service import PresenceService
-from realtime.presence.socket import PresenceNamespace
-from realtime.presence.store import MemoryPresenceStore, PresenceStore
 
 
 async def get_roster(request: web.Request) -> web.Response:
@@ -44,26 +37,7 @@ async def class_counts(request: web.Request) -> web.Response:
     return json_response({"school_id": school_id, "classes": counts})
 
 
-def open_store(app: web.Application) -> PresenceStore:
-    s = app[keys.SETTINGS]
-    redis = app[keys.REDIS]
-    if redis is not None:
-        return RedisPresenceStore(redis, s.redis_prefix, s.presence_timeout_s)
-    return MemoryPresenceStore(s.presence_timeout_s)
-
-
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    s = app[keys.SETTINGS]
-    service = PresenceService(open_store(app), app[keys.DB], app[keys.SIO],
-                              s.presence_heartbeat_s)
-    app[keys.PRESENCE] = service
-    service.start()
-    yield
-    await service.close()
-
-
-def setup(app: web.Application, sio: socketio.AsyncServer) -> None:
-    app.cleanup_ctx.append(_lifecycle)
-    sio.register_namespace(PresenceNamespace(app))
+def add_routes(app: web.Application) -> None:
+    """The /api/presence… routes; the feature is wired in `realtime/presence/__init__.py`."""
     app.router.add_get("/api/presence/classes", class_counts)
     app.router.add_get("/api/presence/{scope}", get_roster)
