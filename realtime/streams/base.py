@@ -9,10 +9,25 @@ from an old (epoch, seq) is told to reload a snapshot instead of being given a p
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import msgspec
+
+
+def fail_group(group: Iterable[asyncio.Future[Any]], waiting: Iterable[asyncio.Future[Any]],
+               exc: BaseException) -> None:
+    """A grouped append failed (both stores write appends in groups): every caller of the
+    group gets the error; a cancellation (the writer itself stopping) also cancels the callers
+    still waiting for a later group, whose appends will never be written."""
+    for fut in group:
+        if not fut.done():
+            fut.set_exception(exc if isinstance(exc, Exception)
+                              else RuntimeError("stream append cancelled"))
+    if not isinstance(exc, Exception):
+        for fut in waiting:
+            fut.cancel()
 
 
 class StreamEvent(msgspec.Struct, frozen=True):

@@ -26,7 +26,15 @@ import msgspec
 import redis.asyncio as aioredis
 
 from realtime.redis_client import ResilientPubSub
-from realtime.streams.base import Position, Replay, Reset, StreamEvent, StreamStore, Subscription
+from realtime.streams.base import (
+    Position,
+    Replay,
+    Reset,
+    StreamEvent,
+    StreamStore,
+    Subscription,
+    fail_group,
+)
 from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
 
@@ -204,13 +212,8 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
                 try:
                     events = await self._append_many([(s, d, p) for s, d, p, _f in queued])
                 except BaseException as exc:
-                    for *_, fut in queued:
-                        if not fut.done():
-                            fut.set_exception(exc if isinstance(exc, Exception)
-                                              else RuntimeError("stream append cancelled"))
+                    fail_group((f for *_, f in queued), (f for *_, f in self._queue), exc)
                     if not isinstance(exc, Exception):
-                        for *_, fut in self._queue:
-                            fut.cancel()
                         self._queue = []
                         raise
                     continue

@@ -16,7 +16,15 @@ from typing import Any
 import msgspec
 
 from realtime.db import Database
-from realtime.streams.base import Position, Replay, Reset, StreamEvent, StreamStore, Subscription
+from realtime.streams.base import (
+    Position,
+    Replay,
+    Reset,
+    StreamEvent,
+    StreamStore,
+    Subscription,
+    fail_group,
+)
 from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
 
@@ -112,13 +120,8 @@ class SqliteStreamStore(StreamStore):
                 batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
                 events = await self._commit(batch)
             except BaseException as exc:
-                for *_, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc if isinstance(exc, Exception)
-                                          else RuntimeError("stream append cancelled"))
+                fail_group((f for *_, f in batch), (f for *_, f in self._queue), exc)
                 if not isinstance(exc, Exception):
-                    for *_, fut in self._queue:
-                        fut.cancel()
                     self._queue = []
                     raise
                 continue
