@@ -153,3 +153,44 @@ def clone_db(src: Path, dst: Path) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{s_dst}.\"{table}\"', "  # type: ignore[arg-type]
                     f"'{column}'), COALESCE((SELECT MAX(\"{column}\") FROM {s_dst}.\"{table}\"), 0)"
                     " + 1, false)")
+
+
+class _SyncPg:
+    """A psycopg connection taking the project's query text (`?` placeholders), for tests
+    that look into or arrange the database directly, as `sqlite3.connect(path)` does."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        from realtime.pg import pg_sql
+
+        return self._conn.execute(pg_sql(sql), tuple(params))
+
+    def executemany(self, sql: str, seq: Any) -> Any:
+        from realtime.pg import pg_sql
+
+        cur = self._conn.cursor()
+        cur.executemany(pg_sql(sql), [tuple(p) for p in seq])
+        return cur
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def __enter__(self) -> _SyncPg:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._conn.__exit__(*exc)  # commit (or roll back on an error), then close
+
+
+def connect(path: Path | str, **kwargs: Any) -> Any:
+    """`sqlite3.connect(path)` on SQLite; on PostgreSQL, a connection to the schema that path
+    stands for, with the same `execute(sql, params)` and `with` (commit on exit)."""
+    if not POSTGRES:
+        import sqlite3
+
+        return sqlite3.connect(path, **kwargs)
+    import psycopg
+
+    return _SyncPg(psycopg.connect(db_url(path)).__enter__())
