@@ -27,7 +27,7 @@ from realtime import (
 )
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware, same_origin_middleware, websocket_compression
-from realtime.db import Database
+from realtime.db import open_database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
 from realtime.identity import sso
@@ -59,7 +59,7 @@ FEATURES = (headers, health, metrics, identity_routes, sso, directory_routes, pr
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    db = await Database.open(app[keys.SETTINGS].db_path)
+    db = await open_database(app[keys.SETTINGS])
     db.observer = app[keys.METRICS].wrote  # write latency and batch sizes
     app[keys.DB] = db
     yield

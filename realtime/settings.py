@@ -42,6 +42,15 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _database_url(value: str | None) -> str | None:
+    """DATABASE_URL, the platform convention: postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME."""
+    if not value:
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("DATABASE_URL: expected postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME")
+    return value
+
+
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -128,6 +137,11 @@ def _networks(env: dict[str, str], name: str) -> tuple[Network, ...]:
 @dataclass(frozen=True, slots=True)
 class Settings:
     db_path: Path = Path("./data/ent.sqlite3")
+    # DATABASE_URL=postgresql://… selects PostgreSQL (several nodes); without it, SQLite at
+    # db_path. The directory of db_path keeps this node's files either way.
+    database_url: str | None = None
+    db_pool_min: int = 2  # PostgreSQL connections per process (docs/deployment.md)
+    db_pool_max: int = 10
     redis_url: str | None = None
     redis_prefix: str = "rt"
     secret: str | None = None
@@ -251,6 +265,9 @@ class Settings:
         d = cls()
         built = cls(
             db_path=Path(env.get("REALTIME_DB") or d.db_path),
+            database_url=_database_url(env.get("DATABASE_URL")),
+            db_pool_min=_int(env, "REALTIME_DB_POOL_MIN", d.db_pool_min),
+            db_pool_max=_int(env, "REALTIME_DB_POOL_MAX", d.db_pool_max),
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("REALTIME_REDIS_PREFIX") or d.redis_prefix,
             secret=env.get("REALTIME_SECRET") or None,
@@ -368,6 +385,11 @@ class Settings:
         )
         _check_sso(built)
         return built
+
+    @property
+    def db_target(self) -> Path | str:
+        """What `Database.open` takes: the PostgreSQL URL when set, else the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def tz(self) -> ZoneInfo:
