@@ -14,20 +14,19 @@ case, prefixes, all words required; FTS5 and PostgreSQL asked the same questions
 message trigger takes when two connections write to one conversation at once, the users'
 triggers, case-insensitive logins.
 
-PostgreSQL must be running on 127.0.0.1:5432 (user postgres, trust auth; `scripts/dev.sh test`
-starts it), or at REALTIME_TEST_PG_ADMIN: if it is not reachable these tests fail, they do not
+These tests run on both engines whatever REALTIME_TEST_DB says. PostgreSQL must be running on
+127.0.0.1:5432 (user postgres, trust auth; `scripts/dev.sh test` starts it), or at the admin
+URL REALTIME_TEST_PG names (tests/engines.py): if it is not reachable they fail, they do not
 skip.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +37,7 @@ from psycopg import sql as pgsql
 from realtime.chat import model as chat_model
 from realtime.chat import store as chat_store
 from realtime.db import FK_OFF_MARK, Database, migration_files
-
-ADMIN_URL = os.environ.get("REALTIME_TEST_PG_ADMIN",
-                           "postgresql://postgres@127.0.0.1:5432/postgres")
-_PG_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+from tests.engines import ADMIN_URL
 
 # What only one engine has, and why.
 # SQLite's full-text search is an FTS5 virtual table and its shadow tables; PostgreSQL
@@ -55,26 +51,19 @@ ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
              "d": "SET DEFAULT"}
 
 
-def pg_migration_files() -> list[tuple[int, str, str]]:
-    out = []
-    for entry in resources.files("realtime.migrations.postgres").iterdir():
-        m = _PG_NAME.match(entry.name)
-        if m:
-            out.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    return sorted(out)
-
-
 def _admin() -> psycopg.Connection:
     try:
         return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL} ({exc}). These tests need the"
                     " local server: `scripts/dev.sh test` installs and starts it, or set"
-                    " REALTIME_TEST_PG_ADMIN.", pytrace=False)
+                    " REALTIME_TEST_PG.", pytrace=False)
 
 
 def _url_for(dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=dbname)
+    """The admin URL with another database (a URL: `Database.open` takes it for PostgreSQL)."""
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{dbname}"
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +75,7 @@ def pg_url() -> Iterator[str]:
         admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
     try:
         with psycopg.connect(_url_for(name)) as conn:
-            for _version, _file, text in pg_migration_files():
+            for _version, _file, text in migration_files("postgres"):
                 conn.execute(text)  # type: ignore[arg-type]  # several statements, no params
                 conn.commit()
         yield _url_for(name)
@@ -266,7 +255,7 @@ def pg_schema(conn: psycopg.Connection) -> dict[str, Any]:
 
 def test_every_migration_has_its_postgres_twin() -> None:
     sqlite_names = [name for _, name, _ in migration_files()]
-    pg_names = [name for _, name, _ in pg_migration_files()]
+    pg_names = [name for _, name, _ in migration_files("postgres")]
     assert pg_names == sqlite_names
 
 
@@ -544,25 +533,38 @@ async def test_search_finds_on_postgres_what_fts5_finds(both: Both, sqlite_path:
             both.pg.execute("UPDATE chat_messages SET deleted_at = 1 WHERE id = %s",
                             (pg_rows[0][0],))
 
+    # The store's own functions on each engine's Database.
     lite = await Database.open(sqlite_path, migrate=False)
+    pg = await Database.open(pg_url, migrate=False)
+    assert (lite.engine, pg.engine) == ("sqlite", "postgres")
+    engines = ((lite, lite_keys, "SQLite"), (pg, pg_keys, "PostgreSQL"))
     try:
-        async def on_sqlite(text: str) -> set[str]:
-            found = await chat_store.search(lite, reader, chat_model.fts_query(text), 50)
-            return {lite_keys[m.id] for m in found}
+        async def ask(db: Database, keys: dict[int, str], text: str) -> set[str]:
+            found = await chat_store.search(db, reader, chat_model.fts_query(text), 50)
+            return {keys[m.id] for m in found}
 
-        def on_postgres(text: str) -> set[str]:
-            query, params = chat_store.pg_search_query(reader, chat_model.fts_query(text), 50)
-            rows = both.pg.execute(query.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
-            return {pg_keys[r[0]] for r in rows}
+        for db, keys, engine in engines:
+            for text, want in SEARCHES.items():
+                assert await ask(db, keys, text) == want, f"{engine}: {text!r}"
+            for text, (on_lite, on_pg) in PG_ALSO.items():
+                assert await ask(db, keys, text) == (on_pg if db is pg else on_lite), text
 
-        for text, want in SEARCHES.items():
-            assert await on_sqlite(text) == want, f"SQLite: {text!r}"
-            assert on_postgres(text) == want, f"PostgreSQL: {text!r}"
-        for text, (on_lite, on_pg) in PG_ALSO.items():
-            assert await on_sqlite(text) == on_lite
-            assert on_postgres(text) == on_pg
+        # An edit is searched by its new text only; a removed message is not found.
+        for db, keys, _engine in engines:
+            ids = {v: k for k, v in keys.items()}
+            edited = await chat_store.message(db, ids["francais"])
+            removed = await chat_store.message(db, ids["rdv"])
+            assert edited is not None and removed is not None
+            async with db.transaction() as conn:
+                await chat_store.edit_message(conn, edited, "Histoire-géographie : la carte",
+                                              500.0)
+                await chat_store.remove_message(conn, removed, other, 501.0, recall=False)
+            assert await ask(db, keys, "franc") == set()
+            assert await ask(db, keys, "geographie carte") == {"francais"}
+            assert await ask(db, keys, "dupont") == set()
     finally:
         await lite.close()
+        await pg.close()
 
 
 def test_search_quotes_what_it_hands_to_to_tsquery(pg_url: str) -> None:
