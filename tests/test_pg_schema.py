@@ -22,6 +22,7 @@ skip.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import sqlite3
@@ -36,14 +37,17 @@ from psycopg import sql as pgsql
 
 from realtime.chat import model as chat_model
 from realtime.chat import store as chat_store
-from realtime.db import FK_OFF_MARK, Database, migration_files
+from realtime.db import Database, migration_files
 from tests.engines import ADMIN_URL
 
-# What only one engine has, and why.
-# SQLite's full-text search is an FTS5 virtual table and its shadow tables; PostgreSQL
-# indexes chat_messages.body instead (migrations/postgres/0005_chat.sql).
-SQLITE_ONLY_TABLES = {"chat_fts", "chat_fts_data", "chat_fts_idx", "chat_fts_content",
-                      "chat_fts_docsize", "chat_fts_config"}
+# The migrators' own bookkeeping (realtime/db.py, realtime/pg.py), not a migration's table.
+MIGRATOR_TABLES = {"schema_migrations"}
+# What only one engine has, and why: SQLite's full-text search is an FTS5 virtual table and
+# its shadow tables; PostgreSQL indexes chat_messages.body instead
+# (migrations/postgres/0005_chat.sql).
+SQLITE_ONLY_TABLES = MIGRATOR_TABLES | {
+    "chat_fts", "chat_fts_data", "chat_fts_idx", "chat_fts_content", "chat_fts_docsize",
+    "chat_fts_config"}
 PG_ONLY_INDEXES = {"chat_messages_search"}
 
 TYPES = {"INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea", "TEXT": "text"}
@@ -66,18 +70,21 @@ def _url_for(dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
+async def _migrate(target: Path | str) -> None:
+    """What start-up does: `Database.open` applies the engine's migrations."""
+    db = await Database.open(target)
+    await db.close()
+
+
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    """A fresh database with every PostgreSQL migration applied, each in one transaction,
-    dropped afterwards."""
+    """A fresh database (not the suite's: these tests run whatever REALTIME_TEST_DB says)
+    migrated by realtime/pg.py, dropped afterwards."""
     name = f"test_pgschema_{secrets.token_hex(6)}"
     with _admin() as admin:
         admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
     try:
-        with psycopg.connect(_url_for(name)) as conn:
-            for _version, _file, text in migration_files("postgres"):
-                conn.execute(text)  # type: ignore[arg-type]  # several statements, no params
-                conn.commit()
+        asyncio.run(_migrate(_url_for(name)))
         yield _url_for(name)
     finally:
         with _admin() as admin:
@@ -87,19 +94,9 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def sqlite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh SQLite file with every SQLite migration applied as realtime/db.py applies them
-    (foreign keys off around the files that say so), here without the server's machinery."""
+    """A fresh SQLite file migrated by realtime/db.py."""
     path = tmp_path_factory.mktemp("pgschema") / "ent.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for _version, _file, text in migration_files():
-            fk_off = FK_OFF_MARK in text
-            conn.execute(f"PRAGMA foreign_keys={'OFF' if fk_off else 'ON'}")
-            conn.executescript(f"BEGIN;\n{text}\nCOMMIT;")
-            assert not conn.execute("PRAGMA foreign_key_check").fetchall()
-        conn.execute("PRAGMA foreign_keys=ON")
-    finally:
-        conn.close()
+    asyncio.run(_migrate(path))
     return path
 
 
@@ -203,6 +200,8 @@ def pg_schema(conn: psycopg.Connection) -> dict[str, Any]:
     for (name, oid) in rows(
             "SELECT relname, oid FROM pg_class WHERE relkind IN ('r', 'p')"
             " AND relnamespace = current_schema()::regnamespace ORDER BY relname"):
+        if name in MIGRATOR_TABLES:
+            continue
         columns = [{"name": col, "type": ctype, "not_null": not_null,
                     "default": _default(dflt), "identity": identity == "d",
                     "collation": None if coll == "default" else coll}
