@@ -14,7 +14,7 @@ from realtime.demo.plan import DemoPlan, build_plan
 from realtime.demo.seed import seed
 from tests import engines
 from tests.conftest import TEST_KDF
-from tests.engines import open_test_db
+from tests.engines import clone_db, open_test_db
 
 
 def test_plan_is_deterministic(demo_plan: DemoPlan) -> None:
@@ -143,7 +143,6 @@ async def test_attendance_history_is_deterministic_idempotent_and_fast(
     accepted, some proposed, some without reason, two pupils per collège over the monthly
     threshold), skipping holidays; again changes nothing; another copy gets the same."""
     import datetime as dt
-    import shutil
     import time
     from zoneinfo import ZoneInfo
 
@@ -154,7 +153,7 @@ async def test_attendance_history_is_deterministic_idempotent_and_fast(
     paris = ZoneInfo("Europe/Paris")
     today = dt.date(2026, 12, 4)  # a Friday: three weeks back reach 11 November (Armistice)
     copy = tmp_path / "copy.sqlite3"
-    shutil.copy(demo_db_path, copy)
+    clone_db(demo_db_path, copy)
     db = await open_test_db(demo_db_path)
     try:
         started = time.perf_counter()

@@ -3,7 +3,6 @@ database with a few accounts carrying the ENT's external id."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest_asyncio
 
 from tests import engines
 from tests.conftest import StartServer, account, make_settings
+from tests.engines import clone_db
 from tests.identity.peers import CasServer, HostileNetwork, run_cas_server, run_oidc_provider
 
 OIDC_CLIENT_ID = "ent-temps-reel"
@@ -51,7 +51,7 @@ def sso_people(demo_accounts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 def sso_db_path(tmp_path: Path, demo_db_template: Path,
                 sso_people: dict[str, dict[str, Any]]) -> Path:
     target = tmp_path / "ent.sqlite3"
-    shutil.copyfile(demo_db_template, target)
+    clone_db(demo_db_template, target)
     with engines.connect(target) as conn:
         for external_id, acct in sso_people.items():
             conn.execute("UPDATE users SET external_id = ? WHERE login = ?",
