@@ -252,8 +252,11 @@ class Metrics:
             self.connected.labels(namespace).set(len(rooms.get(None, ())))
         for key, name, seen, counter in self._promised:
             owner: Counted | None = app.get(key)
-            if owner is not None:
-                self._delta(seen, owner.counters()[name], counter)
+            # A counter its owner keeps on one engine only (SQLite's WAL restarts) is absent
+            # on the other: skipped, not an error that would stop the rest of the sample.
+            value = owner.counters().get(name) if owner is not None else None
+            if value is not None:
+                self._delta(seen, value, counter)
         docs = app.get(keys.DOCS)
         if docs is not None:
             self.connected.labels("/yjs").set(docs.connections())
