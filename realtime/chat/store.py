@@ -579,15 +579,28 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     return out, keys
 
 
-async def direct_between(db: Database, a: int, b: int, school_id: int) -> int | None:
-    """The open direct conversation of `a` and `b` in this school, if any."""
-    row = await db.fetchone(
-        "SELECT c.id FROM chat_conversations c"
-        " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
-        " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
-        " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 ORDER BY c.id LIMIT 1",
-        (a, b, school_id))
+_DIRECT_BETWEEN = (
+    "SELECT c.id FROM chat_conversations c"
+    " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
+    " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
+    " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 ORDER BY c.id LIMIT 1")
+
+
+async def direct_between(db: Database | aiosqlite.Connection, a: int, b: int, school_id: int
+                         ) -> int | None:
+    """The open direct conversation of `a` and `b` in this school, if any (`db` may be a
+    transaction's connection: the check before creating one, under `direct_lock`)."""
+    if isinstance(db, Database):
+        row = await db.fetchone(_DIRECT_BETWEEN, (a, b, school_id))
+    else:
+        row = await (await db.execute(_DIRECT_BETWEEN, (a, b, school_id))).fetchone()
     return int(row["id"]) if row else None
+
+
+def direct_lock(a: int, b: int, school_id: int) -> str:
+    """The lock a transaction creating the direct conversation of `a` and `b` holds, so that
+    two nodes (or two devices) starting it at once make one conversation."""
+    return f"chat:direct:{school_id}:{min(a, b)}:{max(a, b)}"
 
 
 async def open_live(conn: aiosqlite.Connection, school_id: int, title: str, owner_id: int,
