@@ -3,6 +3,7 @@ message once, in order; reads on one node reach the other."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -41,4 +42,30 @@ async def test_chat_across_nodes(start_server: Any, tmp_path: Path, demo_db_path
                                            alice_a.received["receipt"]))
     finally:
         for c in clients:
+            await c.close()
+
+
+async def test_a_direct_conversation_started_twice_at_once_is_one(
+        start_server: Any, tmp_path: Path, demo_db_path: Path, redis_prefix: str,
+        redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]]) -> None:
+    """The teacher writes to a parent from a phone on node A and a laptop on node B at the
+    same instant, each « new conversation »: one direct conversation holds both messages."""
+    a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
+    cast = ChatCast(demo_accounts)
+    token = await token_for(a, cast.teacher)
+    phone, laptop = await ChatClient(a, token).connect(), await ChatClient(b, token).connect()
+    try:
+        parent = await user_id(a, cast.parent)
+        made = await asyncio.gather(*(c.ok("create", {"kind": "direct", "members": [parent],
+                                                      "body": f"Bonjour ({i})"})
+                                      for i, c in enumerate((phone, laptop))))
+        assert made[0]["conversation_id"] == made[1]["conversation_id"]
+        assert sorted(m["created"] for m in made) == [False, True]
+        page = await phone.ok("history", {"conversation_id": made[0]["conversation_id"]})
+        assert sorted(m["body"] for m in page["messages"]) == ["Bonjour (0)", "Bonjour (1)"]
+        summaries = (await phone.ok("list", {}))["conversations"]
+        assert sum(1 for c in summaries if c["kind"] == "direct"
+                   and parent in [m["id"] for m in c["participants"]]) == 1
+    finally:
+        for c in (phone, laptop):
             await c.close()
