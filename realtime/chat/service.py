@@ -42,6 +42,7 @@ NOT_FOUND_CONV = "Conversation introuvable."
 NOT_FOUND_MSG = "Message introuvable."
 NOT_FOUND_REPORT = "Signalement introuvable."
 NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
+GONE = "Ce message a déjà été supprimé."
 
 
 class _AlreadyDone(Exception):
@@ -400,6 +401,8 @@ class ChatService:
         body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
         async with self.db.transaction() as conn:
             seq = await store.edit_message(conn, msg, body, self.clock())
+            if seq is None:
+                raise AppError("conflict", GONE)
             conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq
 
@@ -421,7 +424,10 @@ class ChatService:
 
     async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
         async with self.db.transaction() as conn:
-            seq, keys = await store.remove_message(conn, msg, p.id, self.clock(), recall)
+            removed = await store.remove_message(conn, msg, p.id, self.clock(), recall)
+            if removed is None:
+                raise AppError("conflict", GONE)
+            seq, keys = removed
             conn.on_commit(lambda: self.attachments.files.remove(keys))
             conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq

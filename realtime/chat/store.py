@@ -258,9 +258,21 @@ async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: in
     return msg_id, seq
 
 
-async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now: float) -> int:
-    await conn.execute("UPDATE chat_messages SET body = ?, edited_at = ? WHERE id = ?",
-                       (body, now, msg.id))
+# A message not deleted nor recalled: what an edit or a removal is checked against before
+# its transaction, and tested again by its UPDATE (a deletion may have committed meanwhile,
+# on another node too: on PostgreSQL the UPDATE waits for it, then finds the row gone).
+_STILL_THERE = "deleted_at IS NULL AND recalled_at IS NULL"
+
+
+async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now: float
+                       ) -> int | None:
+    """The edit's seq, or None when the message was deleted or recalled meanwhile (nothing
+    written: a deleted message never gets a text back)."""
+    cur = await conn.execute(
+        f"UPDATE chat_messages SET body = ?, edited_at = ? WHERE id = ? AND {_STILL_THERE}",
+        (body, now, msg.id))
+    if cur.rowcount == 0:
+        return None
     if not _postgres(conn):
         await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
         await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg.id, body))
@@ -268,13 +280,16 @@ async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now:
 
 
 async def remove_message(conn: aiosqlite.Connection, msg: Message, by: int, now: float,
-                         recall: bool) -> tuple[int, list[str]]:
+                         recall: bool) -> tuple[int, list[str]] | None:
     """Delete (or recall) a message: its text, files and acknowledgements are erased, its
-    place stays. Returns the seq and the storage keys of files to unlink after commit."""
+    place stays. Returns the seq and the storage keys of files to unlink after commit, or
+    None when it was deleted or recalled meanwhile (once only: one event)."""
     column = "recalled_at" if recall else "deleted_at"
-    await conn.execute(
-        f"UPDATE chat_messages SET body = '', {column} = ?, deleted_by = ? WHERE id = ?",
-        (now, by, msg.id))
+    cur = await conn.execute(
+        f"UPDATE chat_messages SET body = '', {column} = ?, deleted_by = ? WHERE id = ?"
+        f" AND {_STILL_THERE}", (now, by, msg.id))
+    if cur.rowcount == 0:
+        return None
     if not _postgres(conn):
         await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
     await conn.execute("DELETE FROM chat_acks WHERE message_id = ?", (msg.id,))
