@@ -126,7 +126,9 @@ def _no_files(fn: Callable[[aiosqlite.Connection], Awaitable[dict[str, int]]]) -
 async def _one(db: Database, purge: Purge, dry_run: bool) -> tuple[dict[str, int], list[str]]:
     result: tuple[dict[str, int], list[str]] = ({}, [])
     try:
-        async with db.transaction() as conn:
+        # One purge at a time across nodes and the CLI (the lease above is an economy):
+        # each reads what to erase, then erases it and its files.
+        async with db.transaction(lock="retention") as conn:
             result = await purge(conn)
             if dry_run:
                 raise _DryRun

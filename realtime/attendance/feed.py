@@ -4,6 +4,12 @@ the reliable stream `attendance:guardian:<id>` (gap-free seq, resume after a dis
 The rows are written in the roll's transaction; the stream append happens after the commit
 (nobody hears of a rolled-back absence). A row whose append did not happen (a crash in
 between) stays `stream_seq IS NULL` and the maintenance sweep publishes it: an outbox.
+
+Every node (and every worker) sweeps. So that a row left behind reaches its stream once, a
+sweep first claims the rows it will publish, in one UPDATE (`stream_epoch` = "sweep:<time>"
+while `stream_seq` is still NULL): a second sweeper's UPDATE skips them (on PostgreSQL it
+waits for the first's commit, then finds them claimed). A claim a crashed sweeper left
+expires after `CLAIM_TTL_S`, and the rows are claimed again.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_SIZE = 50
 OUTBOX_GRACE_S = 5.0
+CLAIM = "sweep:"  # stream_epoch of a row a sweep is publishing (stream_seq still NULL)
+CLAIM_TTL_S = 60  # a claim older than this was left by a sweeper that died: taken again
+SWEEP_BATCH = 1000
 
 
 def stream_name(guardian_id: int) -> str:
@@ -73,16 +82,37 @@ async def publish(db: Database, streams: StreamStore, notes: list[Pending],
                 "UPDATE notifications SET stream_epoch = ?, stream_seq = ? WHERE id = ?", done)
 
 
+# Unpublished, past the grace, and not claimed by a live sweep. The claim's time is the
+# integer after the prefix, compared as a number (no collation's text order); read in a CASE
+# so that no engine casts another epoch (a published row's: PostgreSQL may test the
+# conditions of an AND in any order).
+_CLAIMABLE = (
+    "stream_seq IS NULL AND created_at < ? AND (stream_epoch IS NULL OR"
+    f" CASE WHEN substr(stream_epoch, 1, {len(CLAIM)}) = '{CLAIM}'"
+    f" THEN CAST(substr(stream_epoch, {len(CLAIM) + 1}) AS BIGINT) END < ?)")
+
+
+async def claim_outbox(db: Database, now: float, limit: int = SWEEP_BATCH) -> list[Pending]:
+    """The unpublished notices this sweep is now alone to publish, oldest first."""
+    args = (now - OUTBOX_GRACE_S, int(now) - CLAIM_TTL_S)
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            f"UPDATE notifications SET stream_epoch = ? WHERE {_CLAIMABLE} AND id IN"
+            f" (SELECT id FROM notifications WHERE {_CLAIMABLE} ORDER BY id LIMIT ?)"
+            " RETURNING id, guardian_id, payload, created_at",
+            (f"{CLAIM}{int(now)}", *args, *args, limit))
+        rows = sorted(await cur.fetchall(), key=lambda r: int(r["id"]))
+    return [Pending(r["id"], r["guardian_id"],
+                    {**json.loads(r["payload"]), "id": r["id"], "created_at": r["created_at"]})
+            for r in rows]
+
+
 async def sweep_outbox(db: Database, streams: StreamStore, now: float,
                        on_published: Callable[[Pending], Awaitable[None]] | None = None
                        ) -> int:
-    rows = await db.fetchall(
-        "SELECT id, guardian_id, payload, created_at FROM notifications"
-        " WHERE stream_seq IS NULL AND created_at < ? ORDER BY id LIMIT 1000",
-        (now - OUTBOX_GRACE_S,))
-    notes = [Pending(r["id"], r["guardian_id"],
-                     {**json.loads(r["payload"]), "id": r["id"], "created_at": r["created_at"]})
-             for r in rows]
+    """Publish the notices a crash left unpublished (those this sweep claimed): each once,
+    whatever the number of nodes sweeping."""
+    notes = await claim_outbox(db, now)
     await publish(db, streams, notes, on_published)
     return len(notes)
 

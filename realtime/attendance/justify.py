@@ -124,7 +124,9 @@ class JustificationService:
         if not may(p, Action.MANAGE_ABSENCE_REASONS, SchoolRef(id=school_id)):
             raise not_found("Établissement introuvable.")
         checked = validate_reasons(items)
-        async with self.db.transaction() as conn:
+        # The list is deleted then written again: two editors at once take turns (on
+        # PostgreSQL the second would not see the first's rows to delete).
+        async with self.db.transaction(lock=f"absence_reasons:{school_id}") as conn:
             await store.replace_reasons(conn, school_id, checked)
         return checked
 
@@ -285,7 +287,7 @@ class JustificationService:
 
     async def _event(self, conn: Any, p: Principal, event_id: int, action: Action
                      ) -> AbsenceEvent:
-        event = await store.load_event(conn, event_id)
+        event = await store.load_event(conn, event_id, lock=True)  # written from what it reads
         ref = await student_ref(conn, event.student_id) if event else None
         if event is None or ref is None or not may(p, Action.VIEW_ABSENCES, ref):
             raise not_found(EVENT_NOT_FOUND)

@@ -18,7 +18,7 @@ from realtime.db import Database
 
 
 async def purge(db: Database, today: dt.date, years: int) -> dict[str, int]:
-    async with db.transaction() as conn:
+    async with db.transaction(lock="retention") as conn:  # as realtime/retention.py's
         return await purge_in(conn, today, years)
 
 

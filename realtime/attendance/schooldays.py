@@ -67,8 +67,10 @@ async def load_calendar(db: Database | aiosqlite.Connection, school_id: int
 async def save_closures(db: Database, school_id: int, items: list[Closure], by: int | None,
                         now: float, replace: bool) -> int:
     """Add the closures (an identical one already there is kept once); `replace`: the
-    school's list becomes exactly these."""
-    async with db.transaction() as conn:
+    school's list becomes exactly these (two replacements at once take turns: the second
+    deletes what the first wrote)."""
+    async with db.transaction(lock=f"school_closures:{school_id}" if replace else None
+                              ) as conn:
         if replace:
             await conn.execute("DELETE FROM school_closures WHERE school_id = ?", (school_id,))
         cur = await conn.executemany(

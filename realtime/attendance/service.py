@@ -102,28 +102,35 @@ class RollService:
     async def _get_or_create(self, conn: aiosqlite.Connection, p: Principal, *,
                              slot_id: int | None, hall_id: int | None, day: dt.date,
                              action: Action) -> tuple[Roll, str]:
+        """The slot's (or study hall's) roll of `day`, created if absent, its row locked
+        for the caller's change. Two nodes creating it at once make one roll: the second
+        INSERT finds the first's (on PostgreSQL it waits for its commit) and takes it."""
         column = {"slot_id": slot_id} if slot_id is not None else {"study_hall_id": hall_id}
         rid = await store.roll_id_for(conn, date=day.isoformat(), **column)
-        if rid is not None:
-            roll = await store.load_roll(conn, rid)
-            assert roll is not None
-            subject = await store.roll_subject(conn, rid)
-        else:
+        if rid is None:
             roll, subject = await self._new_roll(conn, slot_id=slot_id, hall_id=hall_id,
                                                  day=day)
-        if not may(p, Action.VIEW_ROLL, roll_ref(roll)):
-            raise not_found("Cours introuvable.")
-        if roll.id == 0:
+            if not may(p, Action.VIEW_ROLL, roll_ref(roll)):
+                raise not_found("Cours introuvable.")
             why = await self.ctx.calendar.closed(roll.school_id, day, conn)
             if why:
                 raise AppError("invalid", f"Pas de cours ce jour-là : {why}.")
             require_take(p, roll, action)
             if day < self.ctx.today():
                 self.require_past_write(p, roll)
-            roll = msgspec.structs.replace(roll, id=await store.insert_roll(conn, roll, subject))
-        elif action is not Action.TAKE_ROLL or day >= self.ctx.today():
-            require_take(p, roll, action)
-        return roll, subject
+            new_id = await store.insert_roll(conn, roll, subject)
+            if new_id is not None:
+                return msgspec.structs.replace(roll, id=new_id), subject
+            rid = await store.roll_id_for(conn, date=day.isoformat(), **column)
+            assert rid is not None  # created by another node meanwhile: that one
+        found = await store.load_roll(conn, rid, lock=True)
+        assert found is not None
+        subject = await store.roll_subject(conn, rid)
+        if not may(p, Action.VIEW_ROLL, roll_ref(found)):
+            raise not_found("Cours introuvable.")
+        if action is not Action.TAKE_ROLL or day >= self.ctx.today():
+            require_take(p, found, action)
+        return found, subject
 
     def past_write_refusal(self, p: Principal, roll: Roll) -> AppError | None:
         """A past day's roll: the CPE or the administration within the correction window
@@ -161,7 +168,8 @@ class RollService:
 
     async def _load(self, conn: aiosqlite.Connection, p: Principal, roll_id: int,
                     action: Action = Action.TAKE_ROLL) -> tuple[Roll, str]:
-        roll = await store.load_roll(conn, roll_id)
+        # A change locks the roll (one writer at a time, on every node); a view does not.
+        roll = await store.load_roll(conn, roll_id, lock=action is not Action.VIEW_ROLL)
         if roll is None or not may(p, Action.VIEW_ROLL, roll_ref(roll)):
             raise not_found(ROLL_NOT_FOUND)
         require_take(p, roll, action)
@@ -370,7 +378,7 @@ class RollService:
         who = await names(conn, set(ids))
         notes: list[feed.Pending] = []
         for c in changes:
-            event = await store.event_for(conn, roll.id, c.student_id)
+            event = await store.event_for(conn, roll.id, c.student_id, lock=True)
             if c.after.state in NOTIFIED:
                 fresh = _event_of(roll, c.after)
                 if event is None:

@@ -1,7 +1,12 @@
-"""Attendance in SQLite: rolls with their marks, corrections, absence events, reasons.
+"""Attendance storage (SQLite or PostgreSQL): rolls with their marks, corrections, absence
+events, reasons.
 
-Writes take the connection of the service's one transaction; the roll is read back inside
-that transaction too (BEGIN IMMEDIATE), so two processes cannot interleave on one roll.
+Writes take the connection of the service's one transaction, and what a write is computed
+from is read inside that transaction, locked (`lock=True`: `SELECT … FOR UPDATE`): on SQLite
+the transaction holds the one write lock from its start (BEGIN IMMEDIATE) and the clause is
+dropped; on PostgreSQL, where several nodes write at once under READ COMMITTED, the row lock
+makes a second writer of the same roll (or absence event) wait for the first to commit and
+then read what it wrote. So no change to a roll or an event is lost, on either engine.
 """
 
 from __future__ import annotations
@@ -64,8 +69,11 @@ def _roll(r: aiosqlite.Row, marks: list[Mark]) -> Roll:
         validated_at=r["validated_at"], version=r["version"])
 
 
-async def load_roll(conn: Conn, roll_id: int) -> Roll | None:
-    r = await _one(conn, "SELECT * FROM rolls WHERE id = ?", (roll_id,))
+async def load_roll(conn: Conn, roll_id: int, *, lock: bool = False) -> Roll | None:
+    """The roll with its marks; `lock`: the roll's row locked to the end of the transaction
+    (every change of a roll, marks included, reads it so: one writer per roll at a time)."""
+    r = await _one(conn, "SELECT * FROM rolls WHERE id = ?" + (" FOR UPDATE" if lock else ""),
+                   (roll_id,))
     if r is None:
         return None
     rows = await _all(conn, "SELECT * FROM marks WHERE roll_id = ?", (roll_id,))
@@ -80,17 +88,20 @@ async def roll_id_for(conn: Conn, *, slot_id: int | None = None,
     return int(r["id"]) if r else None
 
 
-async def insert_roll(conn: Conn, roll: Roll, subject: str) -> int:
+async def insert_roll(conn: Conn, roll: Roll, subject: str) -> int | None:
+    """The new roll's id, or None when the slot's (or study hall's) roll of that day exists
+    already: another node created it since this transaction looked (then committed; on
+    PostgreSQL the INSERT waits for it). The caller reads that one instead."""
     cur = await conn.execute(
         "INSERT INTO rolls (school_id, kind, class_id, slot_id, study_hall_id, date, start,"
         ' "end", subject, teacher_id, replacement_id, state, roster, version)'
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING RETURNING id",
         (roll.school_id, roll.kind.value, roll.class_id, roll.slot_id, roll.study_hall_id,
          roll.date, roll.start, roll.end, subject, roll.teacher_id, roll.replacement_id,
          roll.state.value, json.dumps(sorted(roll.roster)), roll.version))
     row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+    return int(row[0]) if row is not None else None
 
 
 async def save_roll(conn: Conn, roll: Roll, changes: list[Change]) -> None:
@@ -245,14 +256,18 @@ def _event(r: aiosqlite.Row) -> AbsenceEvent:
         decided_by=r["decided_by"], decided_at=r["decided_at"])
 
 
-async def event_for(conn: Conn, roll_id: int, student_id: int) -> AbsenceEvent | None:
-    r = await _one(conn, "SELECT * FROM absence_events WHERE roll_id = ? AND student_id = ?",
-                   (roll_id, student_id))
+async def event_for(conn: Conn, roll_id: int, student_id: int, *, lock: bool = False
+                    ) -> AbsenceEvent | None:
+    """`lock`: the event's row locked to the end of the transaction, for a write computed
+    from it (a correction of the roll, a reason given, a decision)."""
+    r = await _one(conn, "SELECT * FROM absence_events WHERE roll_id = ? AND student_id = ?"
+                   + (" FOR UPDATE" if lock else ""), (roll_id, student_id))
     return _event(r) if r else None
 
 
-async def load_event(conn: Conn, event_id: int) -> AbsenceEvent | None:
-    r = await _one(conn, "SELECT * FROM absence_events WHERE id = ?", (event_id,))
+async def load_event(conn: Conn, event_id: int, *, lock: bool = False) -> AbsenceEvent | None:
+    r = await _one(conn, "SELECT * FROM absence_events WHERE id = ?"
+                   + (" FOR UPDATE" if lock else ""), (event_id,))
     return _event(r) if r else None
 
 

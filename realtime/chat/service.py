@@ -42,10 +42,20 @@ NOT_FOUND_CONV = "Conversation introuvable."
 NOT_FOUND_MSG = "Message introuvable."
 NOT_FOUND_REPORT = "Signalement introuvable."
 NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
+GONE = "Ce message a déjà été supprimé."
 
 
 class _AlreadyDone(Exception):
     """Inside a transaction: the report was already in the state asked for."""
+
+
+class _Exists(Exception):
+    """Inside a transaction: the direct conversation was created meanwhile (roll back, and
+    send into that one)."""
+
+    def __init__(self, conv_id: int) -> None:
+        super().__init__(conv_id)
+        self.conv_id = conv_id
 
 
 class Loaded:
@@ -232,24 +242,36 @@ class ChatService:
         school = p.school_id if p.school_id is not None else min(
             refs[others[0]].school_ids & p.school_ids)
         if kind == "direct":
-            existing = await self._direct_between(p.id, others[0], school)
+            existing = await store.direct_between(self.db, p.id, others[0], school)
             if existing is not None:
-                sent = await self.send(p, existing, body, attachment_ids)
-                return {"conversation_id": existing, "created": False, **sent}
+                return await self._send_to_existing(p, existing, body, attachment_ids)
         now = self.clock()
         files = await self.attachments.pending(p, attachment_ids)
-        async with self.db.transaction() as conn:
-            conv_id = await store.create(conn, school_id=school, kind=kind, title=title,
-                                         creator_id=p.id, members=[p.id, *others], now=now)
-            msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
-                                                     [f.id for f in files])
-            await store.mark_read(conn, conv_id, p.id, seq, now)
-            conn.on_commit(lambda: self.rooms.publish_new_conversation(conv_id))
-            conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
+        # A direct conversation is looked for again under its lock, in the transaction that
+        # would create it: two devices (or nodes) starting it at once make one.
+        lock = store.direct_lock(p.id, others[0], school) if kind == "direct" else None
+        try:
+            async with self.db.transaction(lock=lock) as conn:
+                if kind == "direct":
+                    existing = await store.direct_between(conn, p.id, others[0], school)
+                    if existing is not None:
+                        raise _Exists(existing)
+                conv_id = await store.create(conn, school_id=school, kind=kind, title=title,
+                                             creator_id=p.id, members=[p.id, *others],
+                                             now=now)
+                msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
+                                                         [f.id for f in files])
+                await store.mark_read(conn, conv_id, p.id, seq, now)
+                conn.on_commit(lambda: self.rooms.publish_new_conversation(conv_id))
+                conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
+        except _Exists as found:
+            return await self._send_to_existing(p, found.conv_id, body, attachment_ids)
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
 
-    async def _direct_between(self, a: int, b: int, school: int) -> int | None:
-        return await store.direct_between(self.db, a, b, school)
+    async def _send_to_existing(self, p: Principal, conv_id: int, body: str,
+                                attachment_ids: list[int]) -> dict[str, Any]:
+        sent = await self.send(p, conv_id, body, attachment_ids)
+        return {"conversation_id": conv_id, "created": False, **sent}
 
     async def summaries(self, p: Principal) -> list[dict[str, Any]]:
         rows = await store.of_user(self.db, p.id)
@@ -379,6 +401,8 @@ class ChatService:
         body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
         async with self.db.transaction() as conn:
             seq = await store.edit_message(conn, msg, body, self.clock())
+            if seq is None:
+                raise AppError("conflict", GONE)
             conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq
 
@@ -400,7 +424,10 @@ class ChatService:
 
     async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
         async with self.db.transaction() as conn:
-            seq, keys = await store.remove_message(conn, msg, p.id, self.clock(), recall)
+            removed = await store.remove_message(conn, msg, p.id, self.clock(), recall)
+            if removed is None:
+                raise AppError("conflict", GONE)
+            seq, keys = removed
             conn.on_commit(lambda: self.attachments.files.remove(keys))
             conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq

@@ -258,9 +258,21 @@ async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: in
     return msg_id, seq
 
 
-async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now: float) -> int:
-    await conn.execute("UPDATE chat_messages SET body = ?, edited_at = ? WHERE id = ?",
-                       (body, now, msg.id))
+# A message not deleted nor recalled: what an edit or a removal is checked against before
+# its transaction, and tested again by its UPDATE (a deletion may have committed meanwhile,
+# on another node too: on PostgreSQL the UPDATE waits for it, then finds the row gone).
+_STILL_THERE = "deleted_at IS NULL AND recalled_at IS NULL"
+
+
+async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now: float
+                       ) -> int | None:
+    """The edit's seq, or None when the message was deleted or recalled meanwhile (nothing
+    written: a deleted message never gets a text back)."""
+    cur = await conn.execute(
+        f"UPDATE chat_messages SET body = ?, edited_at = ? WHERE id = ? AND {_STILL_THERE}",
+        (body, now, msg.id))
+    if cur.rowcount == 0:
+        return None
     if not _postgres(conn):
         await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
         await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg.id, body))
@@ -268,13 +280,16 @@ async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now:
 
 
 async def remove_message(conn: aiosqlite.Connection, msg: Message, by: int, now: float,
-                         recall: bool) -> tuple[int, list[str]]:
+                         recall: bool) -> tuple[int, list[str]] | None:
     """Delete (or recall) a message: its text, files and acknowledgements are erased, its
-    place stays. Returns the seq and the storage keys of files to unlink after commit."""
+    place stays. Returns the seq and the storage keys of files to unlink after commit, or
+    None when it was deleted or recalled meanwhile (once only: one event)."""
     column = "recalled_at" if recall else "deleted_at"
-    await conn.execute(
-        f"UPDATE chat_messages SET body = '', {column} = ?, deleted_by = ? WHERE id = ?",
-        (now, by, msg.id))
+    cur = await conn.execute(
+        f"UPDATE chat_messages SET body = '', {column} = ?, deleted_by = ? WHERE id = ?"
+        f" AND {_STILL_THERE}", (now, by, msg.id))
+    if cur.rowcount == 0:
+        return None
     if not _postgres(conn):
         await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
     await conn.execute("DELETE FROM chat_acks WHERE message_id = ?", (msg.id,))
@@ -579,15 +594,28 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     return out, keys
 
 
-async def direct_between(db: Database, a: int, b: int, school_id: int) -> int | None:
-    """The open direct conversation of `a` and `b` in this school, if any."""
-    row = await db.fetchone(
-        "SELECT c.id FROM chat_conversations c"
-        " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
-        " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
-        " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 ORDER BY c.id LIMIT 1",
-        (a, b, school_id))
+_DIRECT_BETWEEN = (
+    "SELECT c.id FROM chat_conversations c"
+    " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
+    " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
+    " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 ORDER BY c.id LIMIT 1")
+
+
+async def direct_between(db: Database | aiosqlite.Connection, a: int, b: int, school_id: int
+                         ) -> int | None:
+    """The open direct conversation of `a` and `b` in this school, if any (`db` may be a
+    transaction's connection: the check before creating one, under `direct_lock`)."""
+    if isinstance(db, Database):
+        row = await db.fetchone(_DIRECT_BETWEEN, (a, b, school_id))
+    else:
+        row = await (await db.execute(_DIRECT_BETWEEN, (a, b, school_id))).fetchone()
     return int(row["id"]) if row else None
+
+
+def direct_lock(a: int, b: int, school_id: int) -> str:
+    """The lock a transaction creating the direct conversation of `a` and `b` holds, so that
+    two nodes (or two devices) starting it at once make one conversation."""
+    return f"chat:direct:{school_id}:{min(a, b)}:{max(a, b)}"
 
 
 async def open_live(conn: aiosqlite.Connection, school_id: int, title: str, owner_id: int,

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.conftest import LiveClient, live_clients, login
+from tests.conftest import LiveClient, live_clients, login, make_settings
 
 NS = "/attendance"
 CHARLEMAGNE = "Collège Charlemagne"
@@ -67,11 +67,33 @@ def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
     return Cast(demo_accounts)
 
 
+@pytest.fixture
+def asked_demo_server(request: pytest.FixtureRequest) -> str | None:
+    """The test's `demo_server` if it asks for one, else None (nothing started)."""
+    if "demo_server" not in request.fixturenames:
+        return None
+    return str(request.getfixturevalue("demo_server"))
+
+
 @pytest_asyncio.fixture
-async def att_client(demo_server: str) -> AsyncIterator[Any]:
-    """Factory: `await att_client(account)` → a connected AttendanceClient."""
-    async with live_clients(AttendanceClient, demo_server) as make:
-        yield make
+async def att_client(asked_demo_server: str | None, start_server: Any, tmp_path: Any,
+                     demo_db_path: Any) -> AsyncIterator[Any]:
+    """Factory: `await att_client(account, base=None)` → a connected AttendanceClient, on
+    `base` or else on the demo server (the test's `demo_server`, or one started at the first
+    client that needs it). A test that starts its own servers (`att_app`) and names them gets
+    no second, idle server on its database: on PostgreSQL a server without Redis refuses to
+    start beside another one on the same database (docs/deployment.md)."""
+    default = [asked_demo_server] if asked_demo_server else []
+
+    async with live_clients(AttendanceClient, "") as make:
+        async def connect(acct: dict[str, Any], base: str | None = None,
+                          token: str | None = None) -> Any:
+            if base is None and not default:
+                default.append(await start_server(make_settings(tmp_path,
+                                                                db_path=demo_db_path)))
+            return await make(acct, base or default[0], token)
+
+        yield connect
 
 
 async def ids(base: str, acct: dict[str, Any]) -> dict[str, Any]:
