@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import re
 import secrets
 import sqlite3
@@ -148,9 +149,43 @@ class Transaction(Protocol):
 
 @functools.lru_cache(maxsize=4096)
 def sqlite_sql(sql: str) -> str:
-    """A portable query as SQLite takes it: without ` FOR UPDATE` (its writer is single:
-    a transaction holds the write lock from BEGIN IMMEDIATE, so nothing else needs locking)."""
-    return sql.replace(" FOR UPDATE", "") if " FOR UPDATE" in sql else sql
+    """A portable query as SQLite takes it: without ` FOR UPDATE` / ` FOR SHARE` (its writer
+    is single: a transaction holds the write lock from BEGIN IMMEDIATE, so nothing else needs
+    locking)."""
+    for clause in (" FOR UPDATE", " FOR SHARE"):
+        if clause in sql:
+            sql = sql.replace(clause, "")
+    return sql
+
+
+def unique_violation(exc: BaseException) -> str | None:
+    """What a UNIQUE constraint refused, on either engine (SQLite: « users.login »;
+    PostgreSQL: the constraint's name, « users_login_key »), or None for any other error.
+    A user's request that meets one (an account created meanwhile by another node or
+    another request) answers `conflict`, not an internal error."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc)
+        prefix = "UNIQUE constraint failed: "
+        return text[len(prefix):] if text.startswith(prefix) else None
+    if getattr(exc, "sqlstate", None) == "23505":  # psycopg's UniqueViolation
+        diag = getattr(exc, "diag", None)
+        return str(getattr(diag, "constraint_name", None) or "unique")
+    return None
+
+
+def _try_flock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive `flock` on `path` (created 0600), or None
+    when another open file holds it (another process, or another `Database` here)."""
+    import fcntl
+
+    private_file(path)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 class _SqliteTransaction:
@@ -221,6 +256,15 @@ class Database:
         everything already)."""
         raise NotImplementedError
 
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """A named job that must not run twice at once across every process sharing the
+        database (the AAF import): yields True when this process now holds `name` until
+        the block ends, False at once when another holds it (nothing waits). Held across
+        transactions, and let go by a process that dies (PostgreSQL: a session advisory
+        lock on a connection kept for the block; SQLite: `flock` on a file beside the
+        database)."""
+        raise NotImplementedError
+
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
         raise NotImplementedError
 
@@ -269,6 +313,7 @@ class SQLiteDatabase(Database):
         self.inline_writes = 0  # write_batch calls run on the loop's thread (observability)
         self.checkpoints = 0
         self.wal_restarts = 0  # RESTART checkpoints: the WAL started over
+        self._exclusive: set[str] = set()  # `exclusive` names held, for an in-memory database
 
     def counters(self) -> dict[str, int]:
         """For the metrics page (`realtime.metrics.Counted`)."""
@@ -462,6 +507,31 @@ class SQLiteDatabase(Database):
             if self.observer is not None:
                 self.observer("batch", time.perf_counter() - start, size)
             return result
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """`Database.exclusive` for the processes of one machine sharing the file: an
+        exclusive `flock` on `<database>.<name>.lock` (a file of its own, never the
+        database's: SQLite's own locks stay out of it), or, in memory, this process's."""
+        if self.path is None or str(self.path) == ":memory:":
+            if name in self._exclusive:
+                yield False
+                return
+            self._exclusive.add(name)
+            try:
+                yield True
+            finally:
+                self._exclusive.discard(name)
+            return
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        fd = _try_flock(self.path.with_name(f"{self.path.name}.{safe}.lock"))
+        if fd is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            os.close(fd)  # lets the flock go
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         async with self._lock:

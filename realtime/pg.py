@@ -284,6 +284,33 @@ class PostgresDatabase(Database):
             except Exception:
                 log.exception("after-commit callback failed")
 
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """`Database.exclusive`: `pg_try_advisory_lock` on a pooled connection kept for the
+        block (a node that dies loses its session, and the lock with it); unlocked at the
+        end, or the connection closed rather than handed back still holding it."""
+        if self._closed:
+            raise RuntimeError("database is closed")
+        key = lock_key(name)
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (key,))
+                row = await cur.fetchone()
+                got = bool(row and row["got"])
+                try:
+                    yield got
+                finally:
+                    if got:
+                        try:
+                            await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                        except BaseException:
+                            await conn.close()  # the pool drops it, the lock goes with it
+                            raise
+        except psycopg.OperationalError as exc:
+            if _is_connection_error(exc):
+                raise self._lost(exc) from exc
+            raise
+
     async def _query(self, sql: str, params: Iterable[Any], one: bool) -> Any:
         try:
             async with self._pool.connection() as conn:

@@ -52,6 +52,11 @@ COLUMNS = ("created", "updated", "unchanged", "disabled", "enabled", "deleted")
 COLUMN_LABELS = ("créés", "mis à jour", "inchangés", "désactivés", "réactivés", "supprimés")
 
 
+IMPORT_LOCK = "aaf:import"  # `Database.exclusive`: one import at a time, across nodes
+ALREADY_RUNNING = ("Un import de l'annuaire est déjà en cours (sur ce serveur ou un autre) :"
+                   " rien n'a été écrit. Relancez-le une fois le premier terminé.")
+
+
 class AafError(Exception):
     """The snapshot cannot be imported at all (French message); nothing was written."""
 
@@ -508,9 +513,20 @@ async def import_aaf(db: Database, folder: Path, *, prefix: str = "", dry_run: b
     it, where one transaction held for the whole run would make them time out. PostgreSQL's
     readers and writers do not wait for one another: there the dry run is one transaction,
     rolled back."""
+    if not dry_run:
+        # One import at a time, whatever the node or the process: two runs interleaved
+        # would each diff against a truth the other is changing (accounts created twice,
+        # logins taken twice). A second one is refused at once, nothing written.
+        async with db.exclusive(IMPORT_LOCK) as alone:
+            if not alone:
+                raise AafError(ALREADY_RUNNING)
+            snap = await asyncio.to_thread(read_snapshot, folder, prefix, progress)
+            return await Importer(db, snap, now=now or dt.datetime.now(dt.UTC),
+                                  delete_after_days=delete_after_days,
+                                  progress=progress).run()
     snap = await asyncio.to_thread(read_snapshot, folder, prefix, progress)
     when = now or dt.datetime.now(dt.UTC)
-    if not dry_run or db.engine == "postgres" or str(db.path) == ":memory:":
+    if db.engine == "postgres" or str(db.path) == ":memory:":
         return await Importer(db, snap, now=when, delete_after_days=delete_after_days,
                               dry_run=dry_run, progress=progress).run()
     with tempfile.TemporaryDirectory(prefix="aaf-dry-run-") as tmp:
