@@ -11,7 +11,7 @@ import io
 
 import msgspec
 
-from realtime.db import Database
+from realtime.db import Database, unique_violation
 from realtime.directory import store as directory
 from realtime.errors import AppError
 from realtime.identity import store
@@ -142,11 +142,17 @@ async def import_rows(
     created: dict[str, int] = {}
     async with db.transaction() as conn:
         for (r, role, school, _k, _c, _code), code_hash in zip(plans, hashes, strict=True):
-            user = await store.insert_user(
-                conn, login=r.login, role=role, name=clean_text(r.name),
-                school_id=school.id if school and role is not Role.PARENT else None,
-                code_hash=code_hash, external_id=r.external_id or None,
-            )
+            try:
+                user = await store.insert_user(
+                    conn, login=r.login, role=role, name=clean_text(r.name),
+                    school_id=school.id if school and role is not Role.PARENT else None,
+                    code_hash=code_hash, external_id=r.external_id or None,
+                )
+            except Exception as exc:  # created since the checks (another node or process)
+                what = unique_violation(exc)
+                if what is None:
+                    raise
+                raise _taken_meanwhile(r, what) from exc
             created[r.login] = user.id
         for r, _role, _s, klass, children, _code in plans:
             if klass is not None:
@@ -155,6 +161,15 @@ async def import_rows(
                 child_id = created[child] if isinstance(child, str) else child
                 await directory.link_guardian(conn, created[r.login], child_id)
     return [(r.login, code) for r, *_, code in plans]
+
+
+def _taken_meanwhile(r: AccountRow, what: str) -> AppError:
+    """The refusal for a row whose login or external id another import or node created
+    after this one checked it (the whole import rolls back, as for any refused row)."""
+    where = f"ligne {r.line}" if r.line else r.login
+    taken = (f"l'identifiant ENT « {r.external_id} » existe déjà" if "external_id" in what
+             else f"l'identifiant « {r.login} » existe déjà")
+    return AppError("conflict", f"Import refusé, rien n'a été modifié.\n{where} : {taken}.")
 
 
 async def reset_code(db: Database, settings: Settings, login: str, code: str | None) -> str:

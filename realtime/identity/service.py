@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import aiosqlite
 
-from realtime.db import Database, Transaction
+from realtime.db import Database, Transaction, unique_violation
 from realtime.directory import store as directory
 from realtime.errors import AppError
 from realtime.identity import store
@@ -261,13 +261,19 @@ class IdentityService:
         check_code(code)
         if not login or len(login) > LOGIN_MAX_LEN or any(c.isspace() for c in login):
             raise AppError("invalid", "Identifiant invalide (sans espace, 64 caractères au plus).")
+        taken = AppError("conflict", f"L'identifiant « {login} » existe déjà.")
         if await store.user_by_login(self.db, login):
-            raise AppError("conflict", f"L'identifiant « {login} » existe déjà.")
+            raise taken
         code_hash = await self.hasher.hash_async(code)
-        async with self.db.transaction() as conn:
-            return await store.insert_user(
-                conn, login=login, role=role, name=name, school_id=school_id, code_hash=code_hash
-            )
+        try:
+            async with self.db.transaction() as conn:
+                return await store.insert_user(
+                    conn, login=login, role=role, name=name, school_id=school_id,
+                    code_hash=code_hash)
+        except Exception as exc:  # created meanwhile (another node, another request)
+            if unique_violation(exc) is None:
+                raise
+            raise taken from exc
 
     async def reset_code(self, login: str, code: str) -> User:
         """A new personal code; every open session of that user is closed."""

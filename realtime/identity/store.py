@@ -227,8 +227,11 @@ async def enable_users(conn: aiosqlite.Connection, ids: list[int]) -> None:
 
 async def user_is_disabled(conn: aiosqlite.Connection, user_id: int) -> bool:
     """Read inside the transaction that opens a session, so an account disabled a moment
-    before cannot slip a session in between the check and the insert."""
-    cur = await conn.execute("SELECT disabled FROM users WHERE id = ?", (user_id,))
+    before cannot slip a session in between the check and the insert. The row is read
+    `FOR SHARE` (PostgreSQL; SQLite's single writer needs nothing): a `disable_user` on
+    another node then waits for this login's commit, and its revocation sees the new
+    session; a login that comes second waits for the disabling and reads it."""
+    cur = await conn.execute("SELECT disabled FROM users WHERE id = ? FOR SHARE", (user_id,))
     row = await cur.fetchone()
     return row is None or bool(row[0])
 
