@@ -71,13 +71,18 @@ async def save_closures(db: Database, school_id: int, items: list[Closure], by: 
     deletes what the first wrote)."""
     async with db.transaction(lock=f"school_closures:{school_id}" if replace else None
                               ) as conn:
-        if replace:
-            await conn.execute("DELETE FROM school_closures WHERE school_id = ?", (school_id,))
-        cur = await conn.executemany(
-            'INSERT INTO school_closures (school_id, start, "end", label, created_by,'
-            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(school_id, c.start, c.end, c.label, by, now) for c in merged(items)])
-        return max(cur.rowcount, 0)
+        return await _write_closures(conn, school_id, items, by, now, replace)
+
+
+async def _write_closures(conn: aiosqlite.Connection, school_id: int, items: list[Closure],
+                          by: int | None, now: float, replace: bool) -> int:
+    if replace:
+        await conn.execute("DELETE FROM school_closures WHERE school_id = ?", (school_id,))
+    cur = await conn.executemany(
+        'INSERT INTO school_closures (school_id, start, "end", label, created_by,'
+        " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [(school_id, c.start, c.end, c.label, by, now) for c in merged(items)])
+    return max(cur.rowcount, 0)
 
 
 class CalendarService:
