@@ -173,6 +173,14 @@ def unique_violation(exc: BaseException) -> str | None:
     return None
 
 
+def foreign_key_violation(exc: BaseException) -> bool:
+    """A row that references one deleted meanwhile (SQLite's « FOREIGN KEY constraint
+    failed », PostgreSQL's foreign_key_violation): the thing asked about is gone."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return str(exc).startswith("FOREIGN KEY constraint failed")
+    return getattr(exc, "sqlstate", None) == "23503"
+
+
 def _try_flock(path: Path) -> int | None:
     """An open descriptor holding an exclusive `flock` on `path` (created 0600), or None
     when another open file holds it (another process, or another `Database` here)."""

@@ -10,19 +10,29 @@ Nothing here decides who may see what: `ChatService` does, before calling in.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import socketio
 
 from realtime.chat import people, store
 from realtime.chat.model import Conversation, Message
-from realtime.db import Database
+from realtime.db import Database, Transaction
 from realtime.identity.model import Principal
 from realtime.presence.model import conversation
 from realtime.presence.service import PresenceService
 
+log = logging.getLogger(__name__)
+
 NAMESPACE = "/chat"
 OPEN_MAX = 4  # conversations one connection is shown as viewing; opening more drops the oldest
+# How long a conversation's event waits for this process's earlier ones to be published
+# before it goes anyway (a publish stuck on a dead Redis): a client then sees a gap and asks
+# `sync` for what it lacks, as after a reconnection.
+ORDER_WAIT_S = 2.0
 
 
 def user_room(user_id: int) -> str:
@@ -44,6 +54,34 @@ def describe(conv: Conversation, members: list[int], found: dict[int, people.Per
                              for u in members]}
 
 
+class _Ticket:
+    """One event of a conversation this process committed (or is committing): its publish
+    after the commit, done once published or rolled back."""
+
+    __slots__ = ("conv_id", "done", "seq")
+
+    def __init__(self, conv_id: int, seq: int) -> None:
+        self.conv_id, self.seq = conv_id, seq
+        self.done = asyncio.Event()
+
+
+class InOrder:
+    """The conversation events a block of code publishes after its transaction's commit,
+    each once this process's earlier events of the same conversation are out
+    (`ChatRooms.in_order`)."""
+
+    def __init__(self, rooms: ChatRooms) -> None:
+        self._rooms = rooms
+        self.tickets: list[_Ticket] = []
+
+    def publish(self, conn: Transaction, conv_id: int, seq: int,
+                fn: Callable[[], Awaitable[None]]) -> None:
+        """Inside the transaction that took `seq`: `fn()` after the commit, in seq order."""
+        ticket = self._rooms._take(conv_id, seq)
+        self.tickets.append(ticket)
+        conn.on_commit(lambda: self._rooms._publish_in_order(ticket, fn))
+
+
 class ChatRooms:
     """The connections of `/chat` in this process and the emits that reach them."""
 
@@ -53,6 +91,70 @@ class ChatRooms:
         self.sio = sio
         self.presence = presence
         self._viewing: dict[str, list[int]] = {}  # sid → conversations it has open
+        # Conversation → events taken by this process and not yet published (in seq order).
+        self._unpublished: dict[int, list[_Ticket]] = {}
+        self.held_back = 0  # publishes waiting now for an earlier event of theirs
+        self.order_timeouts = 0  # events published after ORDER_WAIT_S, earlier ones not out
+
+    # --- publishing in seq order ---------------------------------------------------------
+
+    @asynccontextmanager
+    async def in_order(self) -> AsyncIterator[InOrder]:
+        """Around a transaction that appends to conversations' streams:
+
+            async with rooms.in_order() as order, db.transaction() as conn:
+                seq = await store.append_event(conn, conv_id, …)
+                order.publish(conn, conv_id, seq, lambda: rooms.publish(conv_id, seq))
+
+        Events are published after the commit, and since several transactions commit at
+        once (PostgreSQL's pool connections; on SQLite too, callbacks run outside the
+        lock), their callbacks would race: seq 12 could reach a device before seq 11. So an
+        event waits until this process's earlier events of its conversation are published
+        (or rolled back), at most `ORDER_WAIT_S`. A seq is taken under the conversation's
+        row lock (or SQLite's writer), so an earlier seq of this process is always known
+        here before a later one is. Events committed by other nodes come through their own
+        publishes: a device may see them out of order with ours and fills the gap with
+        `sync` (docs/chat.md)."""
+        order = InOrder(self)
+        try:
+            yield order
+        finally:
+            for ticket in order.tickets:  # rolled back, or its publish never ran
+                self._finish(ticket)
+
+    def _take(self, conv_id: int, seq: int) -> _Ticket:
+        ticket = _Ticket(conv_id, seq)
+        self._unpublished.setdefault(conv_id, []).append(ticket)
+        return ticket
+
+    def _finish(self, ticket: _Ticket) -> None:
+        if ticket.done.is_set():
+            return
+        ticket.done.set()
+        pending = self._unpublished.get(ticket.conv_id)
+        if pending is not None:
+            pending.remove(ticket)
+            if not pending:
+                del self._unpublished[ticket.conv_id]
+
+    async def _publish_in_order(self, ticket: _Ticket,
+                                fn: Callable[[], Awaitable[None]]) -> None:
+        earlier = [t.done.wait() for t in self._unpublished.get(ticket.conv_id, ())
+                   if t.seq < ticket.seq]
+        try:
+            if earlier:
+                self.held_back += 1
+                try:
+                    await asyncio.wait_for(asyncio.gather(*earlier), ORDER_WAIT_S)
+                except TimeoutError:
+                    self.order_timeouts += 1
+                    log.warning("chat event published before an earlier one",
+                                extra={"conversation": ticket.conv_id, "seq": ticket.seq})
+                finally:
+                    self.held_back -= 1
+            await fn()
+        finally:
+            self._finish(ticket)
 
     # --- membership --------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from realtime.chat.attachments import Attachments
 from realtime.chat.model import Attachment, Conversation, Limits, Message
 from realtime.chat.outreach import ClassList, Outreach, quiet_refusal
 from realtime.chat.rooms import ChatRooms, acks_for, describe
-from realtime.db import Database
+from realtime.db import Database, foreign_key_violation
 from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.files import FileStore
@@ -251,7 +251,7 @@ class ChatService:
         # would create it: two devices (or nodes) starting it at once make one.
         lock = store.direct_lock(p.id, others[0], school) if kind == "direct" else None
         try:
-            async with self.db.transaction(lock=lock) as conn:
+            async with self.rooms.in_order() as order, self.db.transaction(lock=lock) as conn:
                 if kind == "direct":
                     existing = await store.direct_between(conn, p.id, others[0], school)
                     if existing is not None:
@@ -263,7 +263,7 @@ class ChatService:
                                                          [f.id for f in files])
                 await store.mark_read(conn, conv_id, p.id, seq, now)
                 conn.on_commit(lambda: self.rooms.publish_new_conversation(conv_id))
-                conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
+                order.publish(conn, conv_id, seq, lambda: self.rooms.publish(conv_id, seq))
         except _Exists as found:
             return await self._send_to_existing(p, found.conv_id, body, attachment_ids)
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
@@ -323,30 +323,47 @@ class ChatService:
     async def invite(self, p: Principal, conv_id: int, members: list[int]) -> int:
         loaded = await self.load(p, conv_id, Action.CHAT_INVITE)
         new = sorted(set(members) - set(loaded.members))
-        if not new:
-            raise AppError("invalid", "Ces personnes participent déjà.")
-        if len(new) + len(loaded.members) > self.limits.participants_max:
-            raise AppError("too_large", f"{self.limits.participants_max} participants au plus.")
+        self._check_invite(new, loaded.members)
         await self._check_peers(p, new)
         now = self.clock()
-        async with self.db.transaction() as conn:
+        async with self.rooms.in_order() as order, self.db.transaction() as conn:
+            # Counted again under the conversation's row lock: two invitations at once (two
+            # nodes, two devices) never pass the cap together.
+            present = await store.lock_members(conn, conv_id)
+            new = sorted(set(new) - set(present))
+            self._check_invite(new, present)
             await store.add_members(conn, conv_id, new, now)
             seq = await store.append_event(conn, conv_id, "joined", now,
                                            data={"user_ids": new, "by": p.id})
             conn.on_commit(lambda: self.rooms.publish_new_conversation(conv_id, only=new))
-            conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
+            order.publish(conn, conv_id, seq, lambda: self.rooms.publish(conv_id, seq))
         return seq
+
+    def _check_invite(self, new: list[int], present: list[int]) -> None:
+        if not new:
+            raise AppError("invalid", "Ces personnes participent déjà.")
+        if len(new) + len(present) > self.limits.participants_max:
+            raise AppError("too_large", f"{self.limits.participants_max} participants au plus.")
 
     async def set_open(self, p: Principal, conv_id: int, open_: bool) -> int:
         loaded = await self.load(p, conv_id, Action.CHAT_MODERATE)
         if loaded.conv.open == open_:
             return loaded.conv.last_seq
         now = self.clock()
-        async with self.db.transaction() as conn:
-            await store.set_open(conn, conv_id, open_)
-            seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
-                                           now, data={"by": p.id})
-            conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
+        seq = None
+        async with self.rooms.in_order() as order, self.db.transaction() as conn:
+            # A compare-and-set: of two closings at once, the second changes nothing and
+            # tells nobody (one `closed` event).
+            if await store.set_open(conn, conv_id, open_):
+                changed = await store.append_event(conn, conv_id,
+                                                   "reopened" if open_ else "closed", now,
+                                                   data={"by": p.id})
+                order.publish(conn, conv_id, changed,
+                              lambda: self.rooms.publish(conv_id, changed))
+                seq = changed
+        if seq is None:
+            conv = await store.get(self.db, conv_id)
+            return conv.last_seq if conv is not None else loaded.conv.last_seq
         return seq
 
     async def mute(self, p: Principal, conv_id: int, muted: bool) -> None:
@@ -368,12 +385,13 @@ class ChatService:
         body = model.clean_body(body, self.limits, allow_empty=bool(attachment_ids))
         files = await self.attachments.pending(p, attachment_ids)
         now = self.clock()
-        async with self.db.transaction() as conn:
+        async with self.rooms.in_order() as order, self.db.transaction() as conn:
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
                                                      [f.id for f in files])
             if loaded.conv.kind != "live":
                 await store.mark_own(conn, conv_id, p.id, seq)
-            conn.on_commit(lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
+            order.publish(conn, conv_id, seq,
+                          lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
         return {"message_id": msg_id, "seq": seq}
 
     async def _deliver(self, p: Principal, loaded: Loaded, msg_id: int, seq: int, body: str,
@@ -399,11 +417,12 @@ class ChatService:
             raise AppError("forbidden", _why_not(Action.CHAT_POST, loaded))
         model.check_edit(msg, p.id, self.clock(), self.limits)
         body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
-        async with self.db.transaction() as conn:
+        async with self.rooms.in_order() as order, self.db.transaction() as conn:
             seq = await store.edit_message(conn, msg, body, self.clock())
             if seq is None:
                 raise AppError("conflict", GONE)
-            conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
+            order.publish(conn, msg.conversation_id, seq,
+                          lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq
 
     async def delete(self, p: Principal, msg_id: int) -> int:
@@ -423,13 +442,14 @@ class ChatService:
         return await self._remove(p, msg, loaded, recall=True)
 
     async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
-        async with self.db.transaction() as conn:
+        async with self.rooms.in_order() as order, self.db.transaction() as conn:
             removed = await store.remove_message(conn, msg, p.id, self.clock(), recall)
             if removed is None:
                 raise AppError("conflict", GONE)
             seq, keys = removed
             conn.on_commit(lambda: self.attachments.files.remove(keys))
-            conn.on_commit(lambda: self.rooms.publish(msg.conversation_id, seq))
+            order.publish(conn, msg.conversation_id, seq,
+                          lambda: self.rooms.publish(msg.conversation_id, seq))
         return seq
 
     async def read(self, p: Principal, conv_id: int, seq: int) -> int:
@@ -474,13 +494,18 @@ class ChatService:
         if msg.author_id == p.id:
             raise AppError("invalid", "Vous ne pouvez pas signaler votre propre message.")
         reason = " ".join(reason.split())[:500]
-        async with self.db.transaction() as conn:
-            report_id = await store.report(conn, msg.id, p.id, loaded.conv.school_id, reason,
-                                           self.clock())
-            if report_id is not None:  # else already reported by this person: nothing new
-                conn.on_commit(lambda: self._tell_cpes(loaded.conv.school_id, "report", {
-                    "report_id": report_id, "message_id": msg.id,
-                    "conversation_id": msg.conversation_id}))
+        try:
+            async with self.db.transaction() as conn:
+                report_id = await store.report(conn, msg.id, p.id, loaded.conv.school_id,
+                                               reason, self.clock())
+                if report_id is not None:  # else already reported by this person
+                    conn.on_commit(lambda: self._tell_cpes(loaded.conv.school_id, "report", {
+                        "report_id": report_id, "message_id": msg.id,
+                        "conversation_id": msg.conversation_id}))
+        except Exception as exc:  # erased meanwhile (the retention job, on any node)
+            if not foreign_key_violation(exc):
+                raise
+            raise not_found(NOT_FOUND_MSG) from exc
 
     async def _tell_cpes(self, school_id: int, event: str, data: dict[str, Any]) -> None:
         await self.rooms.emit_users(await self._cpe_ids(school_id), event, data)

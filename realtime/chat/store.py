@@ -21,7 +21,10 @@ import aiosqlite
 
 from realtime.chat.model import Attachment, Conversation, Message, Participant
 from realtime.db import Database
+from realtime.errors import Refusal
 from realtime.policy import ChatRules
+
+ATTACHMENT_TAKEN = "Pièce jointe introuvable (déjà envoyée ?)."
 
 _RULE_COLS = ("parents_to_teachers", "parents_to_cpe", "parents_to_staff",
               "students_to_teachers", "students_to_cpe", "quiet_hours", "day_start_min",
@@ -130,9 +133,22 @@ async def participants(db: Database, conv_id: int) -> list[Participant]:
             for r in rows]
 
 
-async def set_open(conn: aiosqlite.Connection, conv_id: int, open_: bool) -> None:
-    await conn.execute("UPDATE chat_conversations SET open = ? WHERE id = ?",
-                       (int(open_), conv_id))
+async def set_open(conn: aiosqlite.Connection, conv_id: int, open_: bool) -> bool:
+    """Close or reopen; False when it already was (a compare-and-set: of two nodes closing
+    at once, the second's UPDATE waits for the first's commit, then changes nothing)."""
+    cur = await conn.execute("UPDATE chat_conversations SET open = ? WHERE id = ? AND open != ?",
+                             (int(open_), conv_id, int(open_)))
+    return cur.rowcount > 0
+
+
+async def lock_members(conn: aiosqlite.Connection, conv_id: int) -> list[int]:
+    """The participants, read under the conversation's row lock (`FOR UPDATE`, held to the
+    end of the transaction): what an invitation counts against its cap."""
+    await conn.execute("SELECT id FROM chat_conversations WHERE id = ? FOR UPDATE", (conv_id,))
+    cur = await conn.execute(
+        "SELECT user_id FROM chat_participants WHERE conversation_id = ?"
+        " ORDER BY added_at, user_id", (conv_id,))
+    return [int(r[0]) for r in await cur.fetchall()]
 
 
 async def of_user(db: Database, user_id: int, limit: int = 200) -> list[dict[str, Any]]:
@@ -251,10 +267,15 @@ async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: in
     assert row is not None
     msg_id, seq = int(row[0]), int(row[1])
     if attachment_ids:
-        await conn.execute(
+        cur = await conn.execute(
             f"UPDATE chat_attachments SET message_id = ? WHERE id IN"
             f" ({_marks(len(attachment_ids))}) AND message_id IS NULL AND owner_id = ?",
             [msg_id, *attachment_ids, author_id])
+        if cur.rowcount != len(set(attachment_ids)):
+            # Sent with another message since it was checked (another device, another
+            # node): refused, the message rolled back, rather than announced with a file
+            # that is not its own.
+            raise Refusal("not_found", ATTACHMENT_TAKEN)
     return msg_id, seq
 
 
@@ -552,12 +573,25 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     conversation): the CPE must be able to read what was reported before deciding. Returns
     counts per table and the storage keys of files to unlink once committed."""
     keep = _OPEN_REPORT.format(m="m.id")
-    msg_ids = await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.created_at < ?"
-                               f" AND NOT {keep}", [cutoff])
-    cur = await conn.execute(
-        "SELECT storage_key FROM chat_attachments WHERE message_id IN (SELECT m.id FROM"
-        f" chat_messages m WHERE m.created_at < ? AND NOT {keep})", (cutoff,))
-    keys = [r[0] for r in await cur.fetchall()]
+    # The messages to erase are locked (FOR UPDATE), then their reports looked at again: a
+    # report being filed meanwhile (its foreign key takes a share lock on the message) was
+    # either committed before the lock, and the second look sees it, or waits for this
+    # purge. Without it, a report committed between the first look and the DELETE would be
+    # erased with its message, unread.
+    locked = await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.created_at < ?"
+                              f" AND NOT {keep} FOR UPDATE", [cutoff])
+    msg_ids: list[int] = []
+    for i in range(0, len(locked), 500):
+        part = locked[i:i + 500]
+        msg_ids += await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.id IN"
+                                    f" ({_marks(len(part))}) AND NOT {keep}", part)
+    keys: list[str] = []
+    for i in range(0, len(msg_ids), 500):
+        part = msg_ids[i:i + 500]
+        cur = await conn.execute(
+            f"SELECT storage_key FROM chat_attachments WHERE message_id IN"
+            f" ({_marks(len(part))})", part)
+        keys += [r[0] for r in await cur.fetchall()]
     out = {"chat_attachments": len(keys)}
     out["chat_messages"] = len(msg_ids)
     if not _postgres(conn):
