@@ -14,6 +14,7 @@ import aiohttp
 from realtime.attendance import justify_store, schooldays
 from realtime.attendance import store as att_store
 from realtime.attendance.calendar import Closure
+from realtime.attendance.model import StudyHall
 from tests.attendance.conftest import Cast, absence_of, session_for
 from tests.conftest import live_clients, two_nodes
 from tests.engines import open_test_db
@@ -53,6 +54,34 @@ async def test_one_declaration_cancelled_on_two_nodes_at_once(demo_db_path: Path
         row = await a.fetchone("SELECT cancelled_at FROM absence_declarations WHERE id = ?",
                                (d.id,))
         assert row["cancelled_at"] == 100.0
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_one_study_hall_created_on_two_nodes_at_once(demo_db_path: Path) -> None:
+    """Two surveillants open the permanence of room 12, Monday 10:00, at the same moment on
+    two nodes: one hall, and both are given it."""
+    a, b = await open_test_db(demo_db_path), await open_test_db(demo_db_path)
+    try:
+        _, _, school = await _guardian_of_a_pupil(a)
+        cpe = await a.fetchone("SELECT id FROM users WHERE role = 'cpe' AND school_id = ?"
+                               " ORDER BY id LIMIT 1", (school,))
+        hall = StudyHall(id=0, school_id=school, supervisor_id=int(cpe["id"]),
+                         room="Salle 12", weekday=1, start="10:00", end="11:00")
+
+        async def second() -> StudyHall:
+            async with b.transaction() as conn:
+                return await att_store.add_study_hall(conn, hall)
+
+        async with a.transaction() as conn:
+            first = await att_store.add_study_hall(conn, hall)
+            other = asyncio.create_task(second())
+            await until_waiting(demo_db_path, other)
+        assert (await other).id == first.id
+        row = await a.fetchone("SELECT COUNT(*) AS n FROM study_halls WHERE school_id = ? AND"
+                               " room = 'Salle 12'", (school,))
+        assert row["n"] == 1
     finally:
         await a.close()
         await b.close()
