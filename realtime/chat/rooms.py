@@ -6,10 +6,19 @@ uses the room `chatlive:<conversation id>` of those who opened it; a connection 
 viewing the (few) conversations it has on screen (presence). Publishing renders the
 conversation's stream as each participant sees it and emits it there, after the commit.
 Nothing here decides who may see what: `ChatService` does, before calling in.
+
+A process emits a conversation's events in seq order: a change takes `ordered(conv_id)`
+around its transaction, so the next change of that conversation in this process begins once
+the previous one is committed and published. (Two transactions committing on two pooled
+PostgreSQL connections would otherwise run their after-commit callbacks in either order.)
+Across nodes the order of arrival is not guaranteed: a client that sees a gap asks `sync`.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import socketio
@@ -53,6 +62,25 @@ class ChatRooms:
         self.sio = sio
         self.presence = presence
         self._viewing: dict[str, list[int]] = {}  # sid → conversations it has open
+        self._order: dict[int, tuple[asyncio.Lock, int]] = {}  # conv → (lock, holders)
+
+    @asynccontextmanager
+    async def ordered(self, conv_id: int) -> AsyncIterator[None]:
+        """Held around a change's transaction (its publishing included): this process's
+        changes of one conversation commit and go out one after the other, in seq order."""
+        lock, users = self._order.get(conv_id, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._order[conv_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._order[conv_id]
+            if users == 1:
+                del self._order[conv_id]
+            else:
+                self._order[conv_id] = (lock, users - 1)
 
     # --- membership --------------------------------------------------------------------
 

@@ -329,7 +329,7 @@ class ChatService:
             raise AppError("too_large", f"{self.limits.participants_max} participants au plus.")
         await self._check_peers(p, new)
         now = self.clock()
-        async with self.db.transaction() as conn:
+        async with self.rooms.ordered(conv_id), self.db.transaction() as conn:
             await store.add_members(conn, conv_id, new, now)
             seq = await store.append_event(conn, conv_id, "joined", now,
                                            data={"user_ids": new, "by": p.id})
@@ -342,7 +342,7 @@ class ChatService:
         if loaded.conv.open == open_:
             return loaded.conv.last_seq
         now = self.clock()
-        async with self.db.transaction() as conn:
+        async with self.rooms.ordered(conv_id), self.db.transaction() as conn:
             await store.set_open(conn, conv_id, open_)
             seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
                                            now, data={"by": p.id})
@@ -368,7 +368,7 @@ class ChatService:
         body = model.clean_body(body, self.limits, allow_empty=bool(attachment_ids))
         files = await self.attachments.pending(p, attachment_ids)
         now = self.clock()
-        async with self.db.transaction() as conn:
+        async with self.rooms.ordered(conv_id), self.db.transaction() as conn:
             msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
                                                      [f.id for f in files])
             if loaded.conv.kind != "live":
@@ -399,7 +399,7 @@ class ChatService:
             raise AppError("forbidden", _why_not(Action.CHAT_POST, loaded))
         model.check_edit(msg, p.id, self.clock(), self.limits)
         body = model.clean_body(body, self.limits, allow_empty=bool(msg.attachments))
-        async with self.db.transaction() as conn:
+        async with self.rooms.ordered(msg.conversation_id), self.db.transaction() as conn:
             seq = await store.edit_message(conn, msg, body, self.clock())
             if seq is None:
                 raise AppError("conflict", GONE)
@@ -423,7 +423,7 @@ class ChatService:
         return await self._remove(p, msg, loaded, recall=True)
 
     async def _remove(self, p: Principal, msg: Message, loaded: Loaded, recall: bool) -> int:
-        async with self.db.transaction() as conn:
+        async with self.rooms.ordered(msg.conversation_id), self.db.transaction() as conn:
             removed = await store.remove_message(conn, msg, p.id, self.clock(), recall)
             if removed is None:
                 raise AppError("conflict", GONE)
