@@ -43,6 +43,7 @@ NOT_FOUND_MSG = "Message introuvable."
 NOT_FOUND_REPORT = "Signalement introuvable."
 NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
 GONE = "Ce message a déjà été supprimé."
+ATTACHMENT_TAKEN = "Une pièce jointe est déjà partie avec un autre message."
 
 
 class _AlreadyDone(Exception):
@@ -266,6 +267,8 @@ class ChatService:
                 conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
         except _Exists as found:
             return await self._send_to_existing(p, found.conv_id, body, attachment_ids)
+        except store.AttachmentTaken as exc:
+            raise AppError("conflict", ATTACHMENT_TAKEN) from exc
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
 
     async def _send_to_existing(self, p: Principal, conv_id: int, body: str,
@@ -329,7 +332,17 @@ class ChatService:
             raise AppError("too_large", f"{self.limits.participants_max} participants au plus.")
         await self._check_peers(p, new)
         now = self.clock()
-        async with self.rooms.ordered(conv_id), self.db.transaction() as conn:
+        # Counted again under the conversation's lock: two invitations at once (two devices,
+        # two nodes) cannot together pass the limit, nor both announce the same newcomer.
+        async with self.rooms.ordered(conv_id), self.db.transaction(
+                lock=f"chat:conv:{conv_id}") as conn:
+            members = await store.member_ids(conn, conv_id)
+            new = sorted(set(new) - set(members))
+            if not new:
+                raise AppError("invalid", "Ces personnes participent déjà.")
+            if len(new) + len(members) > self.limits.participants_max:
+                raise AppError("too_large",
+                               f"{self.limits.participants_max} participants au plus.")
             await store.add_members(conn, conv_id, new, now)
             seq = await store.append_event(conn, conv_id, "joined", now,
                                            data={"user_ids": new, "by": p.id})
@@ -343,7 +356,8 @@ class ChatService:
             return loaded.conv.last_seq
         now = self.clock()
         async with self.rooms.ordered(conv_id), self.db.transaction() as conn:
-            await store.set_open(conn, conv_id, open_)
+            if not await store.set_open(conn, conv_id, open_):  # done meanwhile elsewhere
+                return await store.head(conn, conv_id)
             seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
                                            now, data={"by": p.id})
             conn.on_commit(lambda: self.rooms.publish(conv_id, seq))
@@ -368,12 +382,15 @@ class ChatService:
         body = model.clean_body(body, self.limits, allow_empty=bool(attachment_ids))
         files = await self.attachments.pending(p, attachment_ids)
         now = self.clock()
-        async with self.rooms.ordered(conv_id), self.db.transaction() as conn:
-            msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
-                                                     [f.id for f in files])
-            if loaded.conv.kind != "live":
-                await store.mark_own(conn, conv_id, p.id, seq)
-            conn.on_commit(lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
+        try:
+            async with self.rooms.ordered(conv_id), self.db.transaction() as conn:
+                msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
+                                                         [f.id for f in files])
+                if loaded.conv.kind != "live":
+                    await store.mark_own(conn, conv_id, p.id, seq)
+                conn.on_commit(lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
+        except store.AttachmentTaken as exc:  # the same upload sent twice at once
+            raise AppError("conflict", ATTACHMENT_TAKEN) from exc
         return {"message_id": msg_id, "seq": seq}
 
     async def _deliver(self, p: Principal, loaded: Loaded, msg_id: int, seq: int, body: str,

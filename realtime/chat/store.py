@@ -28,6 +28,11 @@ _RULE_COLS = ("parents_to_teachers", "parents_to_cpe", "parents_to_staff",
               "day_end_min")
 
 
+class AttachmentTaken(Exception):
+    """A file of the message went with another message meanwhile (the same upload sent
+    twice at once, from two devices or nodes): the caller rolls the message back."""
+
+
 def _marks(n: int) -> str:
     return ",".join("?" * n)
 
@@ -130,9 +135,27 @@ async def participants(db: Database, conv_id: int) -> list[Participant]:
             for r in rows]
 
 
-async def set_open(conn: aiosqlite.Connection, conv_id: int, open_: bool) -> None:
-    await conn.execute("UPDATE chat_conversations SET open = ? WHERE id = ?",
-                       (int(open_), conv_id))
+async def set_open(conn: aiosqlite.Connection, conv_id: int, open_: bool) -> bool:
+    """Open or close; False when it already was (a moderator on another device or node did
+    it meanwhile): then nothing is written, and no second event told."""
+    cur = await conn.execute("UPDATE chat_conversations SET open = ? WHERE id = ? AND open != ?",
+                             (int(open_), conv_id, int(open_)))
+    return cur.rowcount == 1
+
+
+async def head(conn: aiosqlite.Connection, conv_id: int) -> int:
+    """The conversation's stream head, read in the caller's transaction."""
+    row = await (await conn.execute("SELECT last_seq FROM chat_conversations WHERE id = ?",
+                                    (conv_id,))).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def member_ids(conn: aiosqlite.Connection, conv_id: int) -> list[int]:
+    """The participants, read in the caller's transaction (an invitation under the
+    conversation's lock counts them again there)."""
+    cur = await conn.execute("SELECT user_id FROM chat_participants WHERE conversation_id = ?"
+                             " ORDER BY added_at, user_id", (conv_id,))
+    return [int(r[0]) for r in await cur.fetchall()]
 
 
 async def of_user(db: Database, user_id: int, limit: int = 200) -> list[dict[str, Any]]:
@@ -251,10 +274,12 @@ async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: in
     assert row is not None
     msg_id, seq = int(row[0]), int(row[1])
     if attachment_ids:
-        await conn.execute(
+        cur = await conn.execute(
             f"UPDATE chat_attachments SET message_id = ? WHERE id IN"
             f" ({_marks(len(attachment_ids))}) AND message_id IS NULL AND owner_id = ?",
             [msg_id, *attachment_ids, author_id])
+        if cur.rowcount != len(set(attachment_ids)):
+            raise AttachmentTaken(msg_id)
     return msg_id, seq
 
 
@@ -552,12 +577,23 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     conversation): the CPE must be able to read what was reported before deciding. Returns
     counts per table and the storage keys of files to unlink once committed."""
     keep = _OPEN_REPORT.format(m="m.id")
-    msg_ids = await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.created_at < ?"
-                               f" AND NOT {keep}", [cutoff])
-    cur = await conn.execute(
-        "SELECT storage_key FROM chat_attachments WHERE message_id IN (SELECT m.id FROM"
-        f" chat_messages m WHERE m.created_at < ? AND NOT {keep})", (cutoff,))
-    keys = [r[0] for r in await cur.fetchall()]
+    # Locked first (FOR UPDATE), then chosen again: on PostgreSQL a report filed meanwhile
+    # either waits for this purge (its foreign key takes a share lock on the message) or
+    # committed first, and the second statement, a new snapshot, sees it and keeps the
+    # message. On SQLite the writer is single and both statements agree.
+    locked = await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.created_at < ?"
+                              f" AND NOT {keep} FOR UPDATE", [cutoff])
+    msg_ids: list[int] = []
+    keys: list[str] = []
+    for i in range(0, len(locked), 500):
+        part = locked[i:i + 500]
+        msg_ids += await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.id IN"
+                                    f" ({_marks(len(part))}) AND NOT {keep}", part)
+    for i in range(0, len(msg_ids), 500):
+        part = msg_ids[i:i + 500]
+        cur = await conn.execute(f"SELECT storage_key FROM chat_attachments WHERE message_id"
+                                 f" IN ({_marks(len(part))}) ORDER BY id", part)
+        keys += [r[0] for r in await cur.fetchall()]
     out = {"chat_attachments": len(keys)}
     out["chat_messages"] = len(msg_ids)
     if not _postgres(conn):
