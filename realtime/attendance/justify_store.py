@@ -189,14 +189,14 @@ async def declarations_of_student(db: Database, student_id: int, date_from: str
 
 async def cancel_declaration(conn: Conn, declaration_id: int, now: float
                              ) -> Declaration | None:
-    cur = await conn.execute("SELECT * FROM absence_declarations WHERE id = ?",
-                             (declaration_id,))
+    """Cancelled now, or as it was when cancelled already (the first cancellation's time
+    stays, however many devices or nodes cancel it at once); None when there is none."""
+    cur = await conn.execute(
+        "UPDATE absence_declarations SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL"
+        " RETURNING *", (now, declaration_id))
     r = await cur.fetchone()
     if r is None:
-        return None
-    d = _declaration(r)
-    if d.cancelled_at is None:
-        await conn.execute("UPDATE absence_declarations SET cancelled_at = ? WHERE id = ?",
-                           (now, declaration_id))
-        d = msgspec.structs.replace(d, cancelled_at=now)
-    return d
+        cur = await conn.execute("SELECT * FROM absence_declarations WHERE id = ?",
+                                 (declaration_id,))
+        r = await cur.fetchone()
+    return _declaration(r) if r is not None else None

@@ -395,19 +395,20 @@ async def study_halls_supervised_by(db: Database, user_id: int, weekday: int
 
 async def add_study_hall(conn: Conn, hall: StudyHall) -> StudyHall:
     """Store a study hall; the same room at the same weekday and start is the same hall
-    (returned as stored, so creating it twice is harmless)."""
+    (returned as stored, so creating it twice, even on two nodes at once, is harmless)."""
+    cur = await conn.execute(
+        'INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, "end")'
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (school_id, room, weekday, start) DO NOTHING"
+        " RETURNING id",
+        (hall.school_id, hall.supervisor_id, hall.room, hall.weekday, hall.start, hall.end))
+    row = await cur.fetchone()
+    if row is not None:
+        return msgspec.structs.replace(hall, id=int(row[0]))
     r = await _one(conn, "SELECT * FROM study_halls WHERE school_id = ? AND room = ? AND"
                    " weekday = ? AND start = ?", (hall.school_id, hall.room, hall.weekday,
                                                    hall.start))
-    if r is not None:
-        return _hall(r)
-    cur = await conn.execute(
-        'INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, "end")'
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (hall.school_id, hall.supervisor_id, hall.room, hall.weekday, hall.start, hall.end))
-    row = await cur.fetchone()
-    assert row is not None
-    return msgspec.structs.replace(hall, id=int(row[0]))
+    assert r is not None
+    return _hall(r)
 
 
 async def upsert_study_hall(conn: aiosqlite.Connection, school_id: int, supervisor_id: int,
