@@ -189,12 +189,11 @@ async def declarations_of_student(db: Database, student_id: int, date_from: str
 
 async def cancel_declaration(conn: Conn, declaration_id: int, now: float
                              ) -> Declaration | None:
-    """The declaration, cancelled: at `now`, or when it was first cancelled (a
-    compare-and-set: of two guardians cancelling at once, on two nodes too, the second
-    waits for the first's commit, then finds it cancelled and changes nothing)."""
+    """Cancelled now, or as it was when cancelled already (the first cancellation's time
+    stays, however many devices or nodes cancel it at once); None when there is none."""
     cur = await conn.execute(
-        "UPDATE absence_declarations SET cancelled_at = ? WHERE id = ?"
-        " AND cancelled_at IS NULL RETURNING *", (now, declaration_id))
+        "UPDATE absence_declarations SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL"
+        " RETURNING *", (now, declaration_id))
     r = await cur.fetchone()
     if r is None:
         cur = await conn.execute("SELECT * FROM absence_declarations WHERE id = ?",

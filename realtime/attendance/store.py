@@ -395,8 +395,7 @@ async def study_halls_supervised_by(db: Database, user_id: int, weekday: int
 
 async def add_study_hall(conn: Conn, hall: StudyHall) -> StudyHall:
     """Store a study hall; the same room at the same weekday and start is the same hall
-    (returned as stored, so creating it twice is harmless, on two nodes at once too: the
-    second INSERT waits for the first's commit, then finds its row)."""
+    (returned as stored, so creating it twice, even on two nodes at once, is harmless)."""
     cur = await conn.execute(
         'INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, "end")'
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (school_id, room, weekday, start) DO NOTHING"

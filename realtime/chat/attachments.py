@@ -34,7 +34,7 @@ class Attachments:
                                         " au plus par message.")
         files = await store.pending_attachments(self.db, p.id, sorted(set(ids)))
         if len(files) != len(set(ids)):
-            raise AppError("not_found", store.ATTACHMENT_TAKEN)
+            raise AppError("not_found", "Pièce jointe introuvable (déjà envoyée ?).")
         return files
 
     async def upload(self, p: Principal, name: str, data: bytes) -> Attachment:

@@ -6,6 +6,12 @@ uses the room `chatlive:<conversation id>` of those who opened it; a connection 
 viewing the (few) conversations it has on screen (presence). Publishing renders the
 conversation's stream as each participant sees it and emits it there, after the commit.
 Nothing here decides who may see what: `ChatService` does, before calling in.
+
+A process emits a conversation's events in seq order (`in_order`): the changes themselves
+commit side by side, and an event's publish waits for this process's earlier events of the
+conversation. (Two transactions committing on two pooled PostgreSQL connections would
+otherwise run their after-commit callbacks in either order.) Across nodes the order of
+arrival is not guaranteed: a client that sees a gap asks `sync`.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ NOT_FOUND_MSG = "Message introuvable."
 NOT_FOUND_REPORT = "Signalement introuvable."
 NOT_FOUND_PEER = "Destinataire introuvable ou hors de vos contacts autorisés."
 GONE = "Ce message a déjà été supprimé."
+ATTACHMENT_TAKEN = "Une pièce jointe est déjà partie avec un autre message."
 
 
 class _AlreadyDone(Exception):
@@ -266,6 +267,8 @@ class ChatService:
                 order.publish(conn, conv_id, seq, lambda: self.rooms.publish(conv_id, seq))
         except _Exists as found:
             return await self._send_to_existing(p, found.conv_id, body, attachment_ids)
+        except store.AttachmentTaken as exc:
+            raise AppError("conflict", ATTACHMENT_TAKEN) from exc
         return {"conversation_id": conv_id, "created": True, "message_id": msg_id, "seq": seq}
 
     async def _send_to_existing(self, p: Principal, conv_id: int, body: str,
@@ -326,10 +329,11 @@ class ChatService:
         self._check_invite(new, loaded.members)
         await self._check_peers(p, new)
         now = self.clock()
-        async with self.rooms.in_order() as order, self.db.transaction() as conn:
-            # Counted again under the conversation's row lock: two invitations at once (two
-            # nodes, two devices) never pass the cap together.
-            present = await store.lock_members(conn, conv_id)
+        # Counted again under the conversation's lock: two invitations at once (two devices,
+        # two nodes) cannot together pass the limit, nor both announce the same newcomer.
+        async with self.rooms.in_order() as order, self.db.transaction(
+                lock=f"chat:conv:{conv_id}") as conn:
+            present = await store.member_ids(conn, conv_id)
             new = sorted(set(new) - set(present))
             self._check_invite(new, present)
             await store.add_members(conn, conv_id, new, now)
@@ -350,20 +354,14 @@ class ChatService:
         if loaded.conv.open == open_:
             return loaded.conv.last_seq
         now = self.clock()
-        seq = None
         async with self.rooms.in_order() as order, self.db.transaction() as conn:
             # A compare-and-set: of two closings at once, the second changes nothing and
             # tells nobody (one `closed` event).
-            if await store.set_open(conn, conv_id, open_):
-                changed = await store.append_event(conn, conv_id,
-                                                   "reopened" if open_ else "closed", now,
-                                                   data={"by": p.id})
-                order.publish(conn, conv_id, changed,
-                              lambda: self.rooms.publish(conv_id, changed))
-                seq = changed
-        if seq is None:
-            conv = await store.get(self.db, conv_id)
-            return conv.last_seq if conv is not None else loaded.conv.last_seq
+            if not await store.set_open(conn, conv_id, open_):  # done meanwhile elsewhere
+                return await store.head(conn, conv_id)
+            seq = await store.append_event(conn, conv_id, "reopened" if open_ else "closed",
+                                           now, data={"by": p.id})
+            order.publish(conn, conv_id, seq, lambda: self.rooms.publish(conv_id, seq))
         return seq
 
     async def mute(self, p: Principal, conv_id: int, muted: bool) -> None:
@@ -385,13 +383,16 @@ class ChatService:
         body = model.clean_body(body, self.limits, allow_empty=bool(attachment_ids))
         files = await self.attachments.pending(p, attachment_ids)
         now = self.clock()
-        async with self.rooms.in_order() as order, self.db.transaction() as conn:
-            msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
-                                                     [f.id for f in files])
-            if loaded.conv.kind != "live":
-                await store.mark_own(conn, conv_id, p.id, seq)
-            order.publish(conn, conv_id, seq,
-                          lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
+        try:
+            async with self.rooms.in_order() as order, self.db.transaction() as conn:
+                msg_id, seq = await store.insert_message(conn, conv_id, p.id, body, now,
+                                                         [f.id for f in files])
+                if loaded.conv.kind != "live":
+                    await store.mark_own(conn, conv_id, p.id, seq)
+                order.publish(conn, conv_id, seq,
+                              lambda: self._deliver(p, loaded, msg_id, seq, body, now, files))
+        except store.AttachmentTaken as exc:  # the same upload sent twice at once
+            raise AppError("conflict", ATTACHMENT_TAKEN) from exc
         return {"message_id": msg_id, "seq": seq}
 
     async def _deliver(self, p: Principal, loaded: Loaded, msg_id: int, seq: int, body: str,

@@ -21,14 +21,16 @@ import aiosqlite
 
 from realtime.chat.model import Attachment, Conversation, Message, Participant
 from realtime.db import Database
-from realtime.errors import Refusal
 from realtime.policy import ChatRules
-
-ATTACHMENT_TAKEN = "Pièce jointe introuvable (déjà envoyée ?)."
 
 _RULE_COLS = ("parents_to_teachers", "parents_to_cpe", "parents_to_staff",
               "students_to_teachers", "students_to_cpe", "quiet_hours", "day_start_min",
               "day_end_min")
+
+
+class AttachmentTaken(Exception):
+    """A file of the message went with another message meanwhile (the same upload sent
+    twice at once, from two devices or nodes): the caller rolls the message back."""
 
 
 def _marks(n: int) -> str:
@@ -134,20 +136,25 @@ async def participants(db: Database, conv_id: int) -> list[Participant]:
 
 
 async def set_open(conn: aiosqlite.Connection, conv_id: int, open_: bool) -> bool:
-    """Close or reopen; False when it already was (a compare-and-set: of two nodes closing
-    at once, the second's UPDATE waits for the first's commit, then changes nothing)."""
+    """Open or close; False when it already was (a moderator on another device or node did
+    it meanwhile): then nothing is written, and no second event told."""
     cur = await conn.execute("UPDATE chat_conversations SET open = ? WHERE id = ? AND open != ?",
                              (int(open_), conv_id, int(open_)))
-    return cur.rowcount > 0
+    return cur.rowcount == 1
 
 
-async def lock_members(conn: aiosqlite.Connection, conv_id: int) -> list[int]:
-    """The participants, read under the conversation's row lock (`FOR UPDATE`, held to the
-    end of the transaction): what an invitation counts against its cap."""
-    await conn.execute("SELECT id FROM chat_conversations WHERE id = ? FOR UPDATE", (conv_id,))
-    cur = await conn.execute(
-        "SELECT user_id FROM chat_participants WHERE conversation_id = ?"
-        " ORDER BY added_at, user_id", (conv_id,))
+async def head(conn: aiosqlite.Connection, conv_id: int) -> int:
+    """The conversation's stream head, read in the caller's transaction."""
+    row = await (await conn.execute("SELECT last_seq FROM chat_conversations WHERE id = ?",
+                                    (conv_id,))).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def member_ids(conn: aiosqlite.Connection, conv_id: int) -> list[int]:
+    """The participants, read in the caller's transaction (an invitation under the
+    conversation's lock counts them again there)."""
+    cur = await conn.execute("SELECT user_id FROM chat_participants WHERE conversation_id = ?"
+                             " ORDER BY added_at, user_id", (conv_id,))
     return [int(r[0]) for r in await cur.fetchall()]
 
 
@@ -272,10 +279,7 @@ async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: in
             f" ({_marks(len(attachment_ids))}) AND message_id IS NULL AND owner_id = ?",
             [msg_id, *attachment_ids, author_id])
         if cur.rowcount != len(set(attachment_ids)):
-            # Sent with another message since it was checked (another device, another
-            # node): refused, the message rolled back, rather than announced with a file
-            # that is not its own.
-            raise Refusal("not_found", ATTACHMENT_TAKEN)
+            raise AttachmentTaken(msg_id)
     return msg_id, seq
 
 
@@ -573,24 +577,22 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     conversation): the CPE must be able to read what was reported before deciding. Returns
     counts per table and the storage keys of files to unlink once committed."""
     keep = _OPEN_REPORT.format(m="m.id")
-    # The messages to erase are locked (FOR UPDATE), then their reports looked at again: a
-    # report being filed meanwhile (its foreign key takes a share lock on the message) was
-    # either committed before the lock, and the second look sees it, or waits for this
-    # purge. Without it, a report committed between the first look and the DELETE would be
-    # erased with its message, unread.
+    # Locked first (FOR UPDATE), then chosen again: on PostgreSQL a report filed meanwhile
+    # either waits for this purge (its foreign key takes a share lock on the message) or
+    # committed first, and the second statement, a new snapshot, sees it and keeps the
+    # message. On SQLite the writer is single and both statements agree.
     locked = await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.created_at < ?"
                               f" AND NOT {keep} FOR UPDATE", [cutoff])
     msg_ids: list[int] = []
+    keys: list[str] = []
     for i in range(0, len(locked), 500):
         part = locked[i:i + 500]
         msg_ids += await _ids(conn, f"SELECT m.id FROM chat_messages m WHERE m.id IN"
                                     f" ({_marks(len(part))}) AND NOT {keep}", part)
-    keys: list[str] = []
     for i in range(0, len(msg_ids), 500):
         part = msg_ids[i:i + 500]
-        cur = await conn.execute(
-            f"SELECT storage_key FROM chat_attachments WHERE message_id IN"
-            f" ({_marks(len(part))})", part)
+        cur = await conn.execute(f"SELECT storage_key FROM chat_attachments WHERE message_id"
+                                 f" IN ({_marks(len(part))}) ORDER BY id", part)
         keys += [r[0] for r in await cur.fetchall()]
     out = {"chat_attachments": len(keys)}
     out["chat_messages"] = len(msg_ids)
