@@ -134,10 +134,10 @@ async def append_all(store: Any, stream_of: Any, payloads: list[dict[str, Any]],
 async def run_sqlite(tmp: Path, payloads: list[dict[str, Any]], concurrency: int,
                      rate: float) -> dict[str, float]:
     from realtime.db import Database
-    from realtime.streams.sqlite import SqliteStreamStore
+    from realtime.streams.sql import SqlStreamStore
 
     db = await Database.open(tmp / f"ops-{concurrency}.sqlite3")
-    store = SqliteStreamStore(db, 100_000, 3600)
+    store = SqlStreamStore(db, 100_000, 3600)
     try:
         append_s = await append_all(store, lambda i: f"board:{i % concurrency}", payloads,
                                     concurrency, rate)

@@ -26,7 +26,7 @@ def open_stream_store(
 
         return RedisStreamStore(redis, settings.redis_prefix, settings.stream_max_len,
                                 settings.stream_max_age_s)
-    from realtime.streams.sqlite import SqliteStreamStore
+    from realtime.streams.sql import SqlStreamStore
 
-    return SqliteStreamStore(db, settings.stream_max_len, settings.stream_max_age_s,
+    return SqlStreamStore(db, settings.stream_max_len, settings.stream_max_age_s,
                              group_s=settings.stream_group_ms / 1000)

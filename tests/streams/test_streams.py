@@ -24,7 +24,7 @@ from realtime.streams import (
     open_stream_store,
 )
 from realtime.streams.redis import RedisStreamStore
-from realtime.streams.sqlite import SqliteStreamStore
+from realtime.streams.sql import SqlStreamStore
 from tests.conftest import REDIS_URL
 from tests.silence import nothing_arrived
 
@@ -45,7 +45,7 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path, redis_prefi
             path = tmp_path / "streams.sqlite3"
             if path not in dbs:
                 dbs[path] = await Database.open(path)
-            store: StreamStore = SqliteStreamStore(dbs[path], max_len, max_age_s, clock)
+            store: StreamStore = SqlStreamStore(dbs[path], max_len, max_age_s, clock)
         else:
             client = connect(REDIS_URL)
             clients.append(client)
@@ -177,7 +177,7 @@ async def test_subscriber_fills_a_gap(make_store: MakeStore) -> None:
     store = await make_store()
     silent = await make_store(publish=False)  # its appends are never announced
     if make_store.kind == "sqlite":  # type: ignore[attr-defined]
-        silent = SqliteStreamStore(store.db, 1000, 3600)  # type: ignore[attr-defined]
+        silent = SqlStreamStore(store.db, 1000, 3600)  # type: ignore[attr-defined]
     async with await store.subscribe("s") as sub:
         a = await store.append("s", {"i": 1})
         lost = await silent.append("s", {"i": 2})
@@ -226,13 +226,13 @@ async def test_subscriber_gets_a_reset_when_history_is_lost(make_store: MakeStor
 async def test_sqlite_history_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "durable.sqlite3"
     db = await Database.open(path)
-    store = SqliteStreamStore(db, 1000, 3600)
+    store = SqlStreamStore(db, 1000, 3600)
     events = [await store.append("feed:7", {"absence": i}) for i in range(3)]
     await db.close()
 
     db = await Database.open(path)
     try:
-        store = SqliteStreamStore(db, 1000, 3600)
+        store = SqlStreamStore(db, 1000, 3600)
         replay = await store.resume("feed:7", events[0].epoch, 1)
         assert [e.payload for e in replay.events] == [{"absence": 1}, {"absence": 2}]
         nxt = await store.append("feed:7", {"absence": 3})
@@ -266,7 +266,7 @@ async def test_open_stream_store_picks_redis_only_when_given_one(tmp_path: Path,
     try:
         local = open_stream_store(settings, db, None)
         shared = open_stream_store(settings, db, client)
-        assert isinstance(local, SqliteStreamStore) and local.max_len == 7
+        assert isinstance(local, SqlStreamStore) and local.max_len == 7
         assert isinstance(shared, RedisStreamStore) and shared.prefix == redis_prefix
         assert shared.max_age_s == 30
     finally:
@@ -437,7 +437,7 @@ async def test_sqlite_group_commit(tmp_path: Path) -> None:
     durable when its caller returns, and reaches subscribers in order."""
     path = tmp_path / "group.sqlite3"
     db = await Database.open(path)
-    store = SqliteStreamStore(db, 50, 3600)
+    store = SqlStreamStore(db, 50, 3600)
     sub = await store.subscribe("board:1")
     before = db._writes
     got: list[Any] = []
@@ -457,7 +457,7 @@ async def test_sqlite_group_commit(tmp_path: Path) -> None:
     await db.close()
     db = await Database.open(path)  # what was acked is on disk, trimmed to the size bound
     try:
-        replay = await SqliteStreamStore(db, 50, 3600).resume("board:2", events[2].epoch, 50)
+        replay = await SqlStreamStore(db, 50, 3600).resume("board:2", events[2].epoch, 50)
         assert [e.payload["n"] for e in replay.events] == list(range(152, 300, 3))
     finally:
         await db.close()
@@ -467,7 +467,7 @@ async def test_sqlite_group_commit_window(tmp_path: Path) -> None:
     """Transactions begin at most every `group_s`: an append after a quiet spell is written
     at once, appends arriving one by one just after it wait and share the next one."""
     db = await Database.open(tmp_path / "window.sqlite3")
-    store = SqliteStreamStore(db, 1000, 3600, group_s=0.2)
+    store = SqlStreamStore(db, 1000, 3600, group_s=0.2)
     try:
         start = db._writes
         first = await store.append("board:1", {"n": 0})
@@ -491,7 +491,7 @@ async def test_sqlite_trims_in_steps_of_one_percent(tmp_path: Path) -> None:
     """Past its bound a stream is trimmed by 1 % of it at once, not one row per append; a
     resume from before the cut is a reset, never a partial history."""
     db = await Database.open(tmp_path / "trim.sqlite3")
-    store = SqliteStreamStore(db, 200, 3600, group_s=0)
+    store = SqlStreamStore(db, 200, 3600, group_s=0)
     try:
         events = [await store.append("board:1", {"n": n}) for n in range(1, 204)]
         # 203 appended, bound 200, step 2: the trim happens at 203, down to the last 200.

@@ -74,7 +74,7 @@ def _write_batch(
     return heads
 
 
-class SqliteStreamStore(StreamStore):
+class SqlStreamStore(StreamStore):
     def __init__(
         self,
         db: Database,
