@@ -19,8 +19,9 @@ __all__ = ["Position", "Replay", "Reset", "StreamEvent", "StreamStore", "Subscri
 def open_stream_store(
     settings: Settings, db: Database, redis: aioredis.Redis | None
 ) -> StreamStore:
-    """Redis when there is one, because several processes must share one counter per stream;
-    otherwise the SQLite file, durable for the one process."""
+    """Redis when there is one, because several processes must hear of each other's appends
+    (live delivery across processes is Redis pub/sub); otherwise the database (the SQLite
+    file, or PostgreSQL), durable, for the one process `serve` then allows."""
     if redis is not None:
         from realtime.streams.redis import RedisStreamStore
 
