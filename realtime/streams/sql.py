@@ -10,7 +10,7 @@ trip.
 Live delivery is in-process: a subscriber hears of its own process's appends and finds
 another writer's by the gap they leave (filled from history). Several server processes or
 nodes therefore need Redis (`realtime/streams/redis.py`), which `serve` enforces
-(`realtime/workers.py`, `realtime/single_node.py`).
+(`realtime/workers.py`, `realtime/node_guard.py`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""Servers on one PostgreSQL: all with Redis, or one alone without (realtime/node_guard.py).
+A second node without Redis, or a node with Redis beside one without, refuses to start and
+says who holds the database; nodes that all have Redis start together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from realtime.app import create_app
+from realtime.node_guard import StartRefused
+from tests.conftest import REDIS_URL, ROOT, StartServer, make_settings
+from tests.engines import POSTGRES, db_env
+
+pytestmark = pytest.mark.skipif(
+    not POSTGRES, reason="PostgreSQL only: one SQLite file is one machine's")
+
+
+async def test_a_second_node_without_redis_is_refused(
+    start_server: StartServer, aiohttp_server: Any, tmp_path: Path, redis_prefix: str,
+    redis_cleanup: Any,
+) -> None:
+    db = tmp_path / "shared.sqlite3"
+    await start_server(make_settings(tmp_path / "a", db_path=db))  # alone, no Redis
+    me = f"ent-realtime {socket.gethostname()} pid {os.getpid()} sans Redis"
+    with pytest.raises(StartRefused) as refused:
+        await aiohttp_server(create_app(make_settings(tmp_path / "b", db_path=db)))
+    assert "sans Redis" in str(refused.value) and me in str(refused.value)
+    with pytest.raises(StartRefused) as refused:  # Redis here does not mend the other
+        await aiohttp_server(create_app(make_settings(
+            tmp_path / "c", db_path=db, redis_url=REDIS_URL, redis_prefix=redis_prefix)))
+    assert "REDIS_URL ici aussi" not in str(refused.value) and me in str(refused.value)
+    # Another database is another ENT: a node without Redis starts there.
+    await start_server(make_settings(tmp_path / "d", db_path=tmp_path / "other.sqlite3"))
+
+
+async def test_nodes_with_redis_start_together_and_one_without_is_refused(
+    start_server: StartServer, aiohttp_server: Any, tmp_path: Path, redis_prefix: str,
+    redis_cleanup: Any,
+) -> None:
+    db = tmp_path / "shared.sqlite3"
+    cfg = {"db_path": db, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
+    await start_server(make_settings(tmp_path / "a", **cfg))
+    await start_server(make_settings(tmp_path / "b", **cfg))
+    with pytest.raises(StartRefused) as refused:
+        await aiohttp_server(create_app(make_settings(tmp_path / "c", db_path=db)))
+    assert "REDIS_URL ici aussi" in str(refused.value)
+    assert "avec Redis" in str(refused.value) and "et 1 autre(s)" in str(refused.value)
+
+
+async def test_the_lock_goes_with_the_server(aiohttp_server: Any, tmp_path: Path) -> None:
+    db = tmp_path / "shared.sqlite3"
+    first = await aiohttp_server(create_app(make_settings(tmp_path / "a", db_path=db)))
+    await first.close()  # a node stopped: the next one without Redis may start
+    await aiohttp_server(create_app(make_settings(tmp_path / "b", db_path=db)))
+
+
+async def test_serve_says_why_and_exits(start_server: StartServer, tmp_path: Path) -> None:
+    """The operator's view: `python -m realtime serve` on a database a node without Redis
+    already serves stops at once with the reason, exit code 2, no traceback."""
+    db = tmp_path / "shared.sqlite3"
+    await start_server(make_settings(tmp_path / "a", db_path=db))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **db_env(db), "REALTIME_SECRET": "s" * 40, "REDIS_URL": ""}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "realtime", "serve", "--port", str(port), cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _out, err = await asyncio.wait_for(proc.communicate(), 60)
+    stderr = err.decode()
+    assert proc.returncode == 2, stderr
+    assert stderr.startswith("Erreur : un autre serveur utilise déjà cette base "
+                             "PostgreSQL sans Redis"), stderr
+    assert "Traceback" not in stderr
