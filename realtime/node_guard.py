@@ -122,28 +122,32 @@ class NodeGuard:
             self._conn = None
 
     async def _watching(self) -> None:
-        """Every `WATCH_S`: the connection still answers (so the lock is still held), or it
-        is opened again and the lock taken again."""
         while True:
             await asyncio.sleep(WATCH_S)
-            try:
-                assert self._conn is not None
-                await self._conn.execute("SELECT 1")
-                continue
-            except Exception:
+            await self.check()
+
+    async def check(self) -> None:
+        """One round of the watch (every `WATCH_S`): the connection still answers, so the
+        lock is still held; or it is opened again and the lock taken again, or the conflict
+        logged."""
+        try:
+            assert self._conn is not None
+            await self._conn.execute("SELECT 1")
+            return
+        except Exception:
+            await self._drop()
+        try:
+            if await self._take():
+                log.info("node lock taken again")
+            else:
+                _exclusive, holders = await self._holders()
+                log.error("servers with and without Redis share this PostgreSQL",
+                          extra={"holder": holders})
                 await self._drop()
-            try:
-                if await self._take():
-                    log.info("node lock taken again")
-                else:
-                    _exclusive, holders = await self._holders()
-                    log.error("servers with and without Redis share this PostgreSQL",
-                              extra={"holder": holders})
-                    await self._drop()
-            except Exception as exc:  # PostgreSQL still away: next round
-                await self._drop()
-                log.warning("node lock not held, PostgreSQL unreachable",
-                            extra={"error": repr(exc)})
+        except Exception as exc:  # PostgreSQL still away: next round
+            await self._drop()
+            log.warning("node lock not held, PostgreSQL unreachable",
+                        extra={"error": repr(exc)})
 
     async def close(self) -> None:
         if self._watch is not None:

@@ -5,18 +5,20 @@ says who holds the database; nodes that all have Redis start together."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from realtime.app import create_app
-from realtime.node_guard import StartRefused
+from realtime.node_guard import NodeGuard, StartRefused
 from tests.conftest import REDIS_URL, ROOT, StartServer, make_settings
-from tests.engines import POSTGRES, db_env
+from tests.engines import POSTGRES, db_env, db_url
 
 pytestmark = pytest.mark.skipif(
     not POSTGRES, reason="PostgreSQL only: one SQLite file is one machine's")
@@ -79,3 +81,54 @@ async def test_serve_says_why_and_exits(start_server: StartServer, tmp_path: Pat
     assert stderr.startswith("Erreur : un autre serveur utilise déjà cette base "
                              "PostgreSQL sans Redis"), stderr
     assert "Traceback" not in stderr
+
+
+async def backends(guard: NodeGuard) -> list[int]:
+    """The backends holding the lock under the guard's name."""
+    async with await psycopg.AsyncConnection.connect(guard.url, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = %s",
+            (guard.name,))
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def terminate(url: str, pids: list[int]) -> None:
+    """As a PostgreSQL restart does to them: the backends' connections die."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for pid in pids:
+            await conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+
+async def test_the_lock_is_taken_again_after_its_connection_dies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lock goes with its connection (a PostgreSQL restart); the watch's next round
+    takes it again. A node without Redis that started in the gap keeps it, and the first
+    one reports the conflict."""
+    url = db_url(tmp_path / "shared.sqlite3")
+    first = NodeGuard(url, shared=False)
+    await first.claim()
+    try:
+        await terminate(url, await backends(first))
+        assert await backends(first) == []
+        await first.check()
+        assert len(await backends(first)) == 1  # held again: a second node is refused
+        with pytest.raises(StartRefused):
+            await NodeGuard(url, shared=False).claim()
+
+        await terminate(url, await backends(first))  # the gap…
+        second = NodeGuard(url, shared=False)
+        second.name = "ent-realtime the other node"
+        await second.claim()  # …in which another node starts
+        try:
+            with caplog.at_level(logging.ERROR, logger="realtime.node_guard"):
+                await first.check()
+            assert [r.getMessage() for r in caplog.records
+                    if r.name == "realtime.node_guard"] == [
+                "servers with and without Redis share this PostgreSQL"]
+            assert await backends(first) == [] and len(await backends(second)) == 1
+        finally:
+            await second.close()
+    finally:
+        await first.close()
