@@ -28,6 +28,7 @@ import os
 import socket
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from realtime.pg import lock_key
 
@@ -64,8 +65,12 @@ class NodeGuard:
     def __init__(self, url: str, *, shared: bool) -> None:
         self.url = url
         self.shared = shared
+        # What the refusal names the holder by: the URL's application_name when the operator
+        # set one (the pool's connections carry it too), else this host and process.
+        given = conninfo_to_dict(url).get("application_name")
         redis = "avec Redis" if shared else "sans Redis"
-        self.name = f"ent-realtime {socket.gethostname()} pid {os.getpid()} {redis}"[:63]
+        self.name = str(given or f"ent-realtime {socket.gethostname()} pid {os.getpid()} "
+                                 f"{redis}")[:63]
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._key: int | None = None
         self._watch: asyncio.Task[None] | None = None

@@ -30,7 +30,7 @@ async def test_a_second_node_without_redis_is_refused(
 ) -> None:
     db = tmp_path / "shared.sqlite3"
     await start_server(make_settings(tmp_path / "a", db_path=db))  # alone, no Redis
-    me = f"ent-realtime {socket.gethostname()} pid {os.getpid()} sans Redis"
+    me = NodeGuard(db_url(db), shared=False).name  # how the first one is named
     with pytest.raises(StartRefused) as refused:
         await aiohttp_server(create_app(make_settings(tmp_path / "b", db_path=db)))
     assert "sans Redis" in str(refused.value) and me in str(refused.value)
@@ -132,3 +132,11 @@ async def test_the_lock_is_taken_again_after_its_connection_dies(
             await second.close()
     finally:
         await first.close()
+
+
+def test_the_holder_is_named_by_the_url_or_by_host_and_pid() -> None:
+    named = NodeGuard("postgresql://ent@db.example/ent?application_name=ent-node-a",
+                      shared=False)
+    assert named.name == "ent-node-a"
+    plain = NodeGuard("postgresql://ent@db.example/ent", shared=True)
+    assert plain.name == f"ent-realtime {socket.gethostname()} pid {os.getpid()} avec Redis"
