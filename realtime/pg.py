@@ -20,7 +20,8 @@ What this module adds on top of psycopg, so that the stores run unchanged:
   SQLite's single writer serialised;
 - every connection failure raised as `realtime.db.Unavailable`: the request answers
   `unavailable` and may be tried again; the pool drops its broken connections and reconnects
-  once the server is back (a restart or a failover behind the same address).
+  once the server is back (a restart or a failover behind the same address), within a few
+  seconds however long it was away (`RECONNECT_S`).
 
 Transactions run at READ COMMITTED (PostgreSQL's default); stream sequences take row locks
 (`UPDATE … RETURNING`), and the few read-then-write sequences take a named lock or
@@ -50,6 +51,12 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0  # a connection attempt
 POOL_WAIT_S = 5.0  # waiting for a free pooled connection before answering `unavailable`
+# How long one reconnection attempt of the pool goes on (retrying after 1, 2, 4 s) before it
+# gives up; the next request that finds no connection starts a fresh one at once. Not
+# infinite: psycopg_pool doubles the delay between retries without a ceiling, so a node whose
+# server was away 135 s first tried again 95 s after it was back (measured); with a bound,
+# while requests come the pool tries at least every few seconds.
+RECONNECT_S = 10.0
 
 
 @functools.lru_cache(maxsize=8192)
@@ -185,7 +192,7 @@ class PostgresDatabase(Database):
             url, min_size=pool_min, max_size=max(pool_min, pool_max), open=False,
             timeout=POOL_WAIT_S, configure=_configure, name="ent",
             kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_S)},
-            reconnect_timeout=float("inf"),  # keep trying while the server is away
+            reconnect_timeout=RECONNECT_S,
         )
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
