@@ -150,6 +150,9 @@ class _PgTransaction:
     """A pooled connection inside its transaction, as a `Transaction`."""
 
     __slots__ = ("_callbacks", "_conn")
+    # Like `Database.engine`, for a store function handed only the transaction (chat's
+    # search rows exist on SQLite only); SQLite's transaction has none: "sqlite" by default.
+    engine = "postgres"
 
     def __init__(self, conn: psycopg.AsyncConnection[Any],
                  callbacks: list[Callable[[], Any]]) -> None:
@@ -214,7 +217,7 @@ class PostgresDatabase(Database):
         return db
 
     def counters(self) -> dict[str, int]:
-        return {"db_unavailable": self.unavailable}
+        return {"unavailable": self.unavailable}
 
     def _lost(self, exc: BaseException) -> Unavailable:
         """A connection failure: counted, the pool asked to drop every broken connection at
