@@ -10,6 +10,7 @@ one on 5432."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+import socketio
 
 from realtime.db import Database, Unavailable
+from realtime.sio import UNAVAILABLE_MESSAGE
 from tests.chat.conftest import Cast as ChatCast
 from tests.chat.conftest import ChatClient
 from tests.conftest import login, token_for, user_id
@@ -64,6 +67,25 @@ async def http_call(method: str, url: str, token: str | None = None,
         method, url, headers=headers, json=body
     ) as r:
         return r.status, await r.json()
+
+
+async def refused_connection(base: str, token: str) -> Any:
+    """What a new /chat connection is told when it is refused (`connect_error`)."""
+    sio = socketio.AsyncClient(reconnection=False)
+    told: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def on_error(data: Any) -> None:
+        if not told.done():
+            told.set_result(data)
+
+    sio.on("connect_error", on_error, namespace="/chat")
+    try:
+        with contextlib.suppress(socketio.exceptions.ConnectionError):
+            await sio.connect(base, namespaces=["/chat"], transports=["websocket"],
+                              auth={"token": token}, wait_timeout=CALL_S)
+        return await asyncio.wait_for(told, 1)
+    finally:
+        await sio.disconnect()
 
 
 def unavailable(answer: tuple[int, Any]) -> bool:
@@ -122,6 +144,11 @@ async def test_requests_answer_unavailable_while_postgres_is_down_then_nodes_rec
         refused = await asyncio.wait_for(alice.call(
             "sync", {"conversation_id": conv, "since": 0}), CALL_S)
         assert refused["ok"] is False and refused["error"]["code"] == "unavailable", refused
+        # A new connection cannot check its session: refused with the reason, at once (a
+        # client that heard nothing would wait for its own timeout, and try again blind).
+        for node in (a, b):
+            assert await refused_connection(node.url, token) == {
+                "message": UNAVAILABLE_MESSAGE, "data": {"code": "unavailable"}}
 
         private_pg.start()
 
@@ -166,7 +193,7 @@ async def test_the_database_layer_answers_unavailable_then_recovers(
             with pytest.raises(Unavailable):
                 async with db.transaction() as conn:
                     await conn.execute("UPDATE schools SET name = name WHERE id = ?", (1,))
-        assert db.counters()["db_unavailable"] == 6
+        assert db.counters()["unavailable"] == 6
         private_pg.start()
 
         async def served() -> bool:
