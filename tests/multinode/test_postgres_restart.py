@@ -1,8 +1,9 @@
 """PostgreSQL goes away (a crash: `pg_ctl stop -m immediate`) under two running nodes: every
 request that needs it answers `unavailable` (HTTP 503 with the JSON error code, a Socket.IO
-ack `{ok: false, error: {code: "unavailable"}}`) instead of hanging or failing with a 500;
-once it is back the same node processes serve again by themselves, and the connections that
-were open all along carry on.
+ack `{ok: false, error: {code: "unavailable"}}`, a refused connection saying so) instead of
+hanging or failing with a 500, while a board already open goes on through Redis; once it is
+back the same node processes serve again by themselves, and the connections that were open
+all along carry on.
 
 The server stopped is a cluster of this module only (`PrivatePostgres`), never the shared
 one on 5432."""
@@ -22,12 +23,15 @@ import socketio
 
 from realtime.db import Database, Unavailable
 from realtime.sio import UNAVAILABLE_MESSAGE
+from tests.boards.test_socket import Cast as BoardCast
+from tests.boards.test_socket import create_board
 from tests.chat.conftest import Cast as ChatCast
 from tests.chat.conftest import ChatClient
 from tests.conftest import login, token_for, user_id
 from tests.engines import ADMIN_URL
 from tests.multinode.conftest import Template, running
 from tests.multinode.harness import Node, Nodes, PrivatePostgres, copy_database, server_url
+from tests.scale.clients import Follower, stroke
 
 RECOVERY_S = 30.0  # the bound within which both nodes must serve again
 CALL_S = 15.0  # no request may take longer than this to answer, PostgreSQL down or not
@@ -117,11 +121,16 @@ async def test_requests_answer_unavailable_while_postgres_is_down_then_nodes_rec
     alice_token = await token_for(b.url, cast.alice)
     teacher = await ChatClient(b.url, token).connect()  # open all along, on B
     alice = await ChatClient(a.url, alice_token).connect()  # open all along, on A
+    board = await create_board(a.url, BoardCast(demo_accounts), "Tableau — panne")
+    drawing = await Follower(token, board).connect(a.url)  # the teacher's board, on A
+    watching = await Follower(alice_token, board).connect(b.url)  # Alice follows it from B
     try:
         alice_id = await user_id(a.url, cast.alice)
         conv = (await teacher.ok("create", {"kind": "direct", "members": [alice_id],
                                             "body": "avant"}))["conversation_id"]
         await alice.wait_event(conv, 1)
+        before = await drawing.call("op", {"op": stroke("avant")})
+        assert before["ok"], before
 
         private_pg.stop("immediate")
 
@@ -149,6 +158,14 @@ async def test_requests_answer_unavailable_while_postgres_is_down_then_nodes_rec
         for node in (a, b):
             assert await refused_connection(node.url, token) == {
                 "message": UNAVAILABLE_MESSAGE, "data": {"code": "unavailable"}}
+            async with aiohttp.ClientSession() as s:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as no_doc:
+                    await s.ws_connect(f"{node.url.replace('http', 'ws')}/yjs/1?token={token}")
+            assert no_doc.value.status == 503
+        # A board already open goes on: its ops go through Redis's streams, and reach B.
+        during = await asyncio.wait_for(drawing.call("op", {"op": stroke("pendant")}), CALL_S)
+        assert during == {"ok": True, "seq": before["seq"] + 1}, during
+        await watching.wait_for(lambda: watching.seq == during["seq"])
 
         private_pg.start()
 
@@ -172,9 +189,15 @@ async def test_requests_answer_unavailable_while_postgres_is_down_then_nodes_rec
         await alice.wait_event(conv, 2)
         synced = await alice.ok("sync", {"conversation_id": conv, "since": 0})
         assert [e["message"]["body"] for e in synced["events"]] == ["avant", "après"]
+        after = await drawing.call("op", {"op": stroke("apres")})
+        assert after == {"ok": True, "seq": during["seq"] + 1}, after
+        await watching.wait_for(lambda: watching.seq == after["seq"])
+        assert [s for _e, s in watching.applied] == list(range(1, after["seq"] + 1))
+        assert watching.gaps == 0 and watching.duplicates == 0
+        assert {"avant", "pendant", "apres"} <= watching.items
     finally:
-        await teacher.close()
-        await alice.close()
+        for c in (teacher, alice, drawing, watching):
+            await c.close()
 
 
 async def test_the_database_layer_answers_unavailable_then_recovers(
