@@ -17,6 +17,7 @@ from tests.attendance.conftest import Cast as AttendanceCast
 from tests.boards.test_socket import Cast, create_board
 from tests.chat.conftest import Cast as ChatCast
 from tests.chat.conftest import ChatClient
+from tests.chat.test_messages import PDF
 from tests.conftest import login, token_for, user_id
 from tests.coursedocs.conftest import YClient, new_doc, until
 from tests.coursedocs.test_socket import paragraph
@@ -123,8 +124,10 @@ async def test_chat_messages_cross_nodes_live_and_in_history(
 ) -> None:
     a, b = pair
     cast = ChatCast(demo_accounts)
-    teacher = await ChatClient(a.url, await token_for(a.url, cast.teacher)).connect()
-    alice = await ChatClient(b.url, await token_for(b.url, cast.alice)).connect()
+    teacher_token = await token_for(a.url, cast.teacher)
+    alice_token = await token_for(b.url, cast.alice)
+    teacher = await ChatClient(a.url, teacher_token).connect()
+    alice = await ChatClient(b.url, alice_token).connect()
     outsider = await ChatClient(b.url, await token_for(b.url, cast.other_teacher)).connect()
     clients = [teacher, alice, outsider]
     try:
@@ -134,7 +137,10 @@ async def test_chat_messages_cross_nodes_live_and_in_history(
         conv = created["conversation_id"]
         for i in range(1, 6):
             await teacher.ok("send", {"conversation_id": conv, "body": f"depuis A {i}"})
-        reply = await alice.ok("send", {"conversation_id": conv, "body": "depuis B"})
+        # Alice answers from B with a file she uploaded to B.
+        attachment = await upload(b.url, alice_token, PDF, "devoir.pdf")
+        reply = await alice.ok("send", {"conversation_id": conv, "body": "depuis B",
+                                        "attachments": [attachment["id"]]})
         bodies = [ACCENTS] + [f"depuis A {i}" for i in range(1, 6)] + ["depuis B"]
         assert reply["seq"] == len(bodies)
         for c in (teacher, alice):  # live, on both nodes: once each, in order
@@ -142,6 +148,12 @@ async def test_chat_messages_cross_nodes_live_and_in_history(
             mine = [e for e in c.events if e["conversation_id"] == conv]
             assert [e["seq"] for e in mine] == list(range(1, len(bodies) + 1))
             assert [e["message"]["body"] for e in mine] == bodies
+        # The teacher, on A, downloads the file stored through B.
+        async with aiohttp.ClientSession() as http, http.get(
+            f"{a.url}/api/chat/attachments/{attachment['id']}",
+            headers={"Authorization": f"Bearer {teacher_token}"},
+        ) as r:
+            assert r.status == 200 and await r.read() == PDF
         # History, asked of B by a device that was not connected (Bob) and by Alice.
         bob = await ChatClient(b.url, await token_for(b.url, cast.bob)).connect()
         clients.append(bob)
@@ -168,6 +180,16 @@ async def test_chat_messages_cross_nodes_live_and_in_history(
     finally:
         for c in clients:
             await c.close()
+
+
+async def upload(base: str, token: str, data: bytes, name: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as s, s.post(
+        f"{base}/api/chat/attachments", params={"name": name}, data=data,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+    ) as r:
+        body = await r.json()
+        assert r.status == 201, body
+        return body  # type: ignore[no-any-return]
 
 
 async def test_an_absence_recorded_on_a_is_pushed_to_a_parent_on_b(
