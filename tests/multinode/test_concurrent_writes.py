@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.attendance.conftest import AttendanceClient
 from tests.attendance.conftest import Cast as AttendanceCast
@@ -17,6 +18,8 @@ from tests.conftest import token_for, user_id
 from tests.multinode.harness import Node
 from tests.multinode.people import course_days, validate_with_absent
 from tests.scale.clients import Follower, stroke
+
+pytestmark = pytest.mark.multinode
 
 CHARLEMAGNE = "Collège Charlemagne"
 PER_SENDER = 8

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 from yarl import URL
 
 from realtime.coursedocs import content
@@ -26,6 +27,8 @@ from tests.multinode.people import fresh_rolls, validate_with_absent
 from tests.presence.conftest import PresenceClient
 from tests.scale.clients import Follower, stroke
 from tests.silence import nothing_arrived
+
+pytestmark = pytest.mark.multinode
 
 ACCENTS = "Élève : « déjà vu », ça côtoie l'œuvre de Noël — où ?"
 

@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.attendance.conftest import AttendanceClient
 from tests.attendance.conftest import Cast as AttendanceCast
@@ -22,6 +23,8 @@ from tests.multinode.harness import Node
 from tests.multinode.people import fresh_rolls, validate_with_absent
 from tests.multinode.test_cross_nodes import stored_text
 from tests.scale.clients import Follower, stroke
+
+pytestmark = pytest.mark.multinode
 
 
 async def draw(f: Follower, prefix: str, n: int) -> list[int]:

@@ -33,6 +33,8 @@ from tests.multinode.conftest import Template, running
 from tests.multinode.harness import Node, Nodes, PrivatePostgres, copy_database, server_url
 from tests.scale.clients import Follower, stroke
 
+pytestmark = pytest.mark.multinode
+
 RECOVERY_S = 30.0  # the bound within which both nodes must serve again
 CALL_S = 15.0  # no request may take longer than this to answer, PostgreSQL down or not
 
