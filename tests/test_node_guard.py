@@ -22,10 +22,10 @@ from realtime.app import create_app
 from realtime.node_guard import NodeGuard, StartRefused
 from realtime.settings import Settings
 from tests.conftest import REDIS_URL, ROOT, make_settings
-from tests.engines import POSTGRES, db_env, db_url
+from tests.engines import db_env, db_url
 
-pytestmark = pytest.mark.skipif(
-    not POSTGRES, reason="PostgreSQL only: one SQLite file is one machine's")
+# PostgreSQL only (one SQLite file is one machine's): deselected in the SQLite pass.
+pytestmark = pytest.mark.postgres_only
 
 
 def node(settings: Settings) -> web.Application:
