@@ -175,6 +175,15 @@ async def demo_server(start_server: StartServer, tmp_path: Path, demo_db_path: P
     return await start_server(make_settings(tmp_path, db_path=demo_db_path))
 
 
+@pytest.fixture
+def asked_demo_server(request: pytest.FixtureRequest) -> str | None:
+    """The test's `demo_server` if it asks for one, else None (nothing started): for a
+    client fixture that starts the demo server only when a client needs it."""
+    if "demo_server" not in request.fixturenames:
+        return None
+    return str(request.getfixturevalue("demo_server"))
+
+
 @pytest_asyncio.fixture
 async def demo_app(aiohttp_server: Any, tmp_path: Path,
                    demo_db_path: Path) -> tuple[str, web.Application]:

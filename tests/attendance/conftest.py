@@ -67,14 +67,6 @@ def cast(demo_accounts: list[dict[str, Any]]) -> Cast:
     return Cast(demo_accounts)
 
 
-@pytest.fixture
-def asked_demo_server(request: pytest.FixtureRequest) -> str | None:
-    """The test's `demo_server` if it asks for one, else None (nothing started)."""
-    if "demo_server" not in request.fixturenames:
-        return None
-    return str(request.getfixturevalue("demo_server"))
-
-
 @pytest_asyncio.fixture
 async def att_client(asked_demo_server: str | None, start_server: Any, tmp_path: Any,
                      demo_db_path: Any) -> AsyncIterator[Any]:
