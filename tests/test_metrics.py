@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from realtime.metrics import MULTIPROC_ENV, prepare_multiprocess
 from tests.attendance.conftest import Cast as AttendanceCast
-from tests.attendance.conftest import asked_demo_server, att_client  # noqa: F401 (fixtures)
+from tests.attendance.conftest import att_client  # noqa: F401 (fixture)
 from tests.attendance.test_socket import student_id, take_roll
 from tests.boards.conftest import board_client, stroke  # noqa: F401 (fixture)
 from tests.boards.test_socket import Cast, create_board
