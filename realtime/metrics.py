@@ -199,6 +199,11 @@ class Metrics:
         self.wal_restarts = Counter(
             "realtime_sqlite_wal_restarts", "Points de contrôle RESTART : le WAL a atteint "
             "sa taille limite et repart du début.", registry=r)
+        self.placed = Counter(
+            "realtime_board_connections_placed", "Connexions de tableau placées sur le "
+            "processus du tableau (serve --workers N) : handed_over (confiée à ce processus), "
+            "received (reçue d'un autre), home_unreachable (servie sur place, le processus du "
+            "tableau ne répondant pas).", ["outcome"], registry=r)
         self.presence_entries = Gauge(
             "realtime_presence_entries", "Présences (appareil × portée) tenues et renouvelées "
             "par ce serveur.", registry=r, multiprocess_mode="livesum")
@@ -262,6 +267,10 @@ class Metrics:
         presence = app.get(keys.PRESENCE)
         if presence is not None:
             self.presence_entries.set(presence.held())
+        placement = app.get(keys.PLACEMENT)  # serve --workers N only (tests/scale)
+        if placement is not None:
+            for outcome, n in placement.counters().items():
+                self._delta(f"placed:{outcome}", n, self.placed.labels(outcome))
 
     async def run_sampler(self, app: web.Application) -> None:
         loop = asyncio.get_running_loop()

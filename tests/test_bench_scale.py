@@ -41,6 +41,21 @@ def test_verdict_gives_the_issues_ratios_as_medians_of_rounds() -> None:
     assert "Redis, 2 workers / 1 worker: 1.64×" in text
 
 
+def test_verdict_compares_placement_and_equal_load_per_process() -> None:
+    one, two, spread = system_name(1), system_name(2), system_name(2, spread=True)
+    assert spread == "Redis, 2 workers, spread"
+    rows = [  # per core: 1 worker 30k at 6 boards, 40k at 12; 2 workers 36k, spread 24k
+        result(one, 15_000, 50, boards=6), result(one, 15_000, 37.5, boards=12),
+        result(two, 15_000, 41.667, boards=12), result(spread, 15_000, 62.5, boards=12),
+    ]
+    text = verdict(rows, [1, 2], [""], spread=True)
+    assert "12 boards, Redis, 2 workers / 1 worker: 0.90×" in text
+    assert "12 boards, Redis, 2 workers, spread / 1 worker: 0.60×" in text
+    assert "12 boards, Redis, 2 workers / Redis, 2 workers, spread: 1.50×" in text
+    # 2 workers at 12 boards (6 each) against 1 worker at 6: 36k / 30k
+    assert "equal load per process, Redis, 2 workers at 12 boards / 1 worker at 6: 1.20×" in text
+
+
 def test_verdict_compares_a_checkout_run_in_the_same_rounds() -> None:
     rows = [result(system_name(1), 15_000, 40), result(system_name(1, "base"), 15_000, 50)]
     text = verdict(rows, [1], ["", "base"])
