@@ -205,6 +205,7 @@ async def home_pid(base: str, board: int) -> int:
 async def test_a_boards_followers_share_its_home_and_resume_when_it_is_killed(
         cluster: Cluster, cast: Cast, demo_accounts: list[dict[str, Any]]) -> None:
     node = await cluster.node(workers=2)
+    assert len(await node.answering_pids()) == 2  # both listening: a home can take its own
     boards = [await create_board(node.url, cast, f"Tableau {i}") for i in range(2)]
     while boards[0] % 2 == boards[1] % 2:  # one board on each worker
         boards[1] = await create_board(node.url, cast, "Tableau suivant")
