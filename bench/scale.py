@@ -86,8 +86,9 @@ async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], worker
     name = system_name(workers, args.compare_label if tree else "", spread)
     log = tmp / (f"scale-{workers}-{boards}{'-spread' if spread else ''}"
                  f"{'-compare' if tree else ''}.log")
-    server = (await start_server(name, cmd, env, log, parse_cpus(args.server_cpus), tree)
-              if tree else await start_server(name, cmd, env, log, parse_cpus(args.server_cpus)))
+    cpus = server_cpus(args, workers)
+    server = (await start_server(name, cmd, env, log, cpus, tree)
+              if tree else await start_server(name, cmd, env, log, cpus))
     try:
         if workers > 1:
             await asyncio.sleep(2.0)  # every worker listening before the clients connect
@@ -105,6 +106,17 @@ async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], worker
             await client.aclose()
     result.server_problems = server.log_problems()
     return result
+
+
+def server_cpus(args: argparse.Namespace, workers: int) -> set[int] | None:
+    """Where a system's server runs: `--server-cpus` for every system, or with
+    `--worker-cpus` as many of those CPUs as the system has processes (the first W; the first
+    one for the SQLite process and for one worker): W workers on W cores, as the issue
+    measures capacity per core."""
+    if args.worker_cpus:
+        cpus = sorted(parse_cpus(args.worker_cpus) or ())
+        return set(cpus[:max(1, workers)])
+    return parse_cpus(args.server_cpus)
 
 
 def renice_tree(pid: int, nice: int) -> None:
@@ -290,6 +302,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client", choices=("lean", "raw", "sio"), default="lean")
     p.add_argument("--p99-target", type=float, default=50)
     p.add_argument("--server-cpus", help="pin the servers to these CPUs (taskset -c syntax)")
+    p.add_argument("--worker-cpus",
+                   help="pin each system to the first W of these CPUs, W its processes "
+                        "(1 for the SQLite process): W workers on W cores")
     p.add_argument("--client-cpus", help="pin the client processes to these CPUs")
     p.add_argument("--client-nice", type=int, default=0,
                    help="the client processes' nice value (negative needs root)")
@@ -303,6 +318,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.worker_counts = [int(x) for x in args.workers.split(",") if x.strip()]
     if not args.sizes or min(args.sizes) < 1 or min(args.worker_counts, default=1) < 1:
         p.error("boards and workers must be positive")
+    if args.server_cpus and args.worker_cpus:
+        p.error("--server-cpus or --worker-cpus, not both")
+    if args.worker_cpus and len(parse_cpus(args.worker_cpus) or ()) < max(args.worker_counts):
+        p.error("--worker-cpus needs a CPU for each worker of the largest count")
     return args
 
 
@@ -322,6 +341,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.warmup:g} s warm-up, {args.procs} client processes ({args.client}), "
           f"{os.cpu_count()} CPUs, load average after the run {' '.join(load)}"
           + (f"; servers on CPUs {args.server_cpus}" if args.server_cpus else "")
+          + (f"; W workers on the first W of CPUs {args.worker_cpus}" if args.worker_cpus
+             else "")
+          + (f", clients on CPUs {args.client_cpus}" if args.client_cpus else "")
           + (f"; bench at nice {args.nice}" if args.nice else "")
           + (f", clients at nice {args.client_nice}" if args.client_nice else ""))
     print(table(results, args.rounds))

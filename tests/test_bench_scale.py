@@ -10,7 +10,14 @@ import pytest
 
 from bench import stream_ops
 from bench.boards import Result
-from bench.scale import per_core, system_name, us_per_delivery, verdict
+from bench.scale import (
+    parse_args,
+    per_core,
+    server_cpus,
+    system_name,
+    us_per_delivery,
+    verdict,
+)
 
 
 def result(system: str, deliveries: float, cpu: float, boards: int = 16) -> Result:
@@ -54,6 +61,15 @@ def test_verdict_compares_placement_and_equal_load_per_process() -> None:
     assert "12 boards, Redis, 2 workers / Redis, 2 workers, spread: 1.50×" in text
     # 2 workers at 12 boards (6 each) against 1 worker at 6: 36k / 30k
     assert "equal load per process, Redis, 2 workers at 12 boards / 1 worker at 6: 1.20×" in text
+
+
+def test_worker_cpus_give_w_workers_w_cores() -> None:
+    args = parse_args(["--workers", "1,2,4", "--worker-cpus", "0-3", "--client-cpus", "4-15"])
+    assert [server_cpus(args, w) for w in (0, 1, 2, 4)] == [{0}, {0}, {0, 1}, {0, 1, 2, 3}]
+    assert server_cpus(parse_args(["--server-cpus", "2,3"]), 4) == {2, 3}
+    assert server_cpus(parse_args([]), 2) is None
+    with pytest.raises(SystemExit):
+        parse_args(["--workers", "1,4", "--worker-cpus", "0-1"])
 
 
 def test_verdict_compares_a_checkout_run_in_the_same_rounds() -> None:
