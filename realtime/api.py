@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 
 from realtime import keys
+from realtime.db import Unavailable
 from realtime.errors import AppError, error_body, http_status
 from realtime.identity.model import Principal
 from realtime.validation import decode_json
@@ -58,6 +59,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except AppError as err:
         return error_response(err)
+    except Unavailable as exc:  # the database restarting or failing over: try again
+        log.warning("request: database unreachable",
+                    extra={"path": request.path, "error": str(exc)})
+        return error_response(AppError("unavailable", retry_after=2))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

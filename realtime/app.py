@@ -27,7 +27,7 @@ from realtime import (
 )
 from realtime import sio as sio_mod
 from realtime.api import errors_middleware, same_origin_middleware, websocket_compression
-from realtime.db import Database
+from realtime.db import open_database
 from realtime.directory import routes as directory_routes
 from realtime.identity import routes as identity_routes
 from realtime.identity import sso
@@ -45,6 +45,7 @@ from realtime.ratelimit import (
     RedisThrottle,
 )
 from realtime.settings import Settings
+from realtime.shared import session_secret
 from realtime.streams import open_stream_store
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ FEATURES = (headers, health, metrics, identity_routes, sso, directory_routes, pr
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    db = await Database.open(app[keys.SETTINGS].db_path)
+    db = await open_database(app[keys.SETTINGS])
     db.observer = app[keys.METRICS].wrote  # write latency and batch sizes
     app[keys.DB] = db
     yield
@@ -108,7 +109,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     app[keys.IDENTITY] = IdentityService(
         app[keys.DB],
         CodeHasher(s.kdf_time_cost, s.kdf_memory_kib, s.kdf_parallelism),
-        TokenSigner(s.resolved_secret(), s.token_ttl_s),
+        TokenSigner(await session_secret(s, app[keys.DB]), s.token_ttl_s),
         per_login=_limiter(app, "login", s.login_max_failures_per_login),
         per_address=_limiter(app, "login-addr", s.login_max_failures_per_ip),
         code_login_off=frozenset(Role(r) for r in s.code_login_off),

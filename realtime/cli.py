@@ -70,10 +70,10 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
 @click.pass_obj
 def migrate(settings: Settings) -> None:
     """Applique les migrations SQL en attente."""
-    from realtime.db import Database
+    from realtime.db import open_database
 
     async def go() -> tuple[list[int], int]:
-        db = await Database.open(settings.db_path, migrate=False)
+        db = await open_database(settings, migrate=False)
         try:
             return await db.migrate(), await db.schema_version()
         finally:
@@ -89,7 +89,7 @@ def migrate(settings: Settings) -> None:
 @click.pass_obj
 def demo(settings: Settings, out: Path) -> None:
     """Crée (ou remet en état) les données de démonstration des deux collèges pilotes."""
-    from realtime.db import Database
+    from realtime.db import open_database
     from realtime.demo.plan import build_plan
     from realtime.demo.seed import seed, write_accounts
 
@@ -100,7 +100,7 @@ def demo(settings: Settings, out: Path) -> None:
 
         from realtime.demo.attendance import seed_history
 
-        db = await Database.open(settings.db_path)
+        db = await open_database(settings)
         try:
             with click.progressbar(length=len(plan.people), label="Comptes de démonstration",
                                    show_pos=True, show_eta=True, file=sys.stderr) as bar:
@@ -277,6 +277,7 @@ async def _identity_call(db: Any, settings: Settings, method: str, login: str) -
     from realtime.identity.tokens import TokenSigner
     from realtime.ratelimit import MemoryRateLimiter
     from realtime.redis_client import connect
+    from realtime.shared import session_secret
 
     redis = connect(settings.redis_url) if settings.redis_url else None
     try:
@@ -284,7 +285,7 @@ async def _identity_call(db: Any, settings: Settings, method: str, login: str) -
         service = IdentityService(
             db, CodeHasher(settings.kdf_time_cost, settings.kdf_memory_kib,
                            settings.kdf_parallelism),
-            TokenSigner(settings.resolved_secret(), settings.token_ttl_s),
+            TokenSigner(await session_secret(settings, db), settings.token_ttl_s),
             per_login=MemoryRateLimiter(1, 1), per_address=MemoryRateLimiter(1, 1),
             sessions=bus)
         return await getattr(service, method)(login)
@@ -304,11 +305,11 @@ async def _announce_user_ended(db: Any, settings: Settings, login: str) -> None:
 
 
 def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from realtime.db import Database
+    from realtime.db import open_database
     from realtime.errors import AppError
 
     async def go() -> T:
-        db = await Database.open(settings.db_path)
+        db = await open_database(settings)
         try:
             return await fn(db)
         finally:
@@ -344,14 +345,14 @@ def calendar_import(settings: Settings, uai: str, path: Path, replace: bool) -> 
     import time
 
     from realtime.attendance.schooldays import CalendarService
-    from realtime.db import Database
+    from realtime.db import open_database
     from realtime.directory import store as directory
     from realtime.errors import AppError
 
     data = path.read_bytes()
 
     async def go() -> dict[str, Any]:
-        db = await Database.open(settings.db_path)
+        db = await open_database(settings)
         try:
             school = await directory.school_by_uai(db, uai.upper())
             if school is None:
@@ -378,11 +379,11 @@ def calendar_show(settings: Settings, uai: str) -> None:
     import datetime as dt
 
     from realtime.attendance.schooldays import ZONE_LABELS, load_calendar
-    from realtime.db import Database
+    from realtime.db import open_database
     from realtime.directory import store as directory
 
     async def go() -> list[str]:
-        db = await Database.open(settings.db_path)
+        db = await open_database(settings)
         try:
             school = await directory.school_by_uai(db, uai.upper())
             if school is None:
@@ -409,11 +410,11 @@ def calendar_show(settings: Settings, uai: str) -> None:
 @click.pass_obj
 def calendar_zone(settings: Settings, uai: str, zone: str) -> None:
     """Fixe la zone de vacances d'un collège (auto : celle du département de son UAI)."""
-    from realtime.db import Database
+    from realtime.db import open_database
     from realtime.directory import store as directory
 
     async def go() -> None:
-        db = await Database.open(settings.db_path)
+        db = await open_database(settings)
         try:
             school = await directory.school_by_uai(db, uai.upper())
             if school is None:

@@ -37,6 +37,7 @@ rollback, so nobody is told of a change that did not happen.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
@@ -44,10 +45,10 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
@@ -63,10 +64,13 @@ WAL_SIZE_LIMIT = 32 * 1024 * 1024  # bytes of WAL file kept after it starts over
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every packaged migration, in order."""
+def migration_files(engine: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every packaged migration of that engine, in order: SQLite's
+    in `realtime/migrations/`, PostgreSQL's in `realtime/migrations/postgres/`, numbered and
+    named alike."""
     out = []
-    for entry in resources.files("realtime.migrations").iterdir():
+    package = "realtime.migrations" if engine == "sqlite" else "realtime.migrations.postgres"
+    for entry in resources.files(package).iterdir():
         m = _MIGRATION_NAME.match(entry.name)
         if m:
             out.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
@@ -118,16 +122,135 @@ def _in_transaction_now(conn: sqlite3.Connection, fn: Callable[..., T], args: tu
     return _then_commit(conn, fn, args)
 
 
-class Transaction(aiosqlite.Connection):
-    """The type `transaction()` yields: an aiosqlite connection with `on_commit` (for type
-    checkers; at run time it is the connection itself, with `on_commit` bound to the
-    transaction under way)."""
+class Unavailable(Exception):
+    """The database cannot be reached (PostgreSQL restarting, failing over, or every pooled
+    connection busy past the wait): the request fails with `unavailable` and may be tried
+    again; nothing was written."""
 
+
+class Cursor(Protocol):
+    """What `Transaction.execute` returns, on either engine."""
+
+    rowcount: int
+
+    async def fetchone(self) -> Any: ...  # pragma: no cover
+    async def fetchall(self) -> Iterable[Any]: ...  # pragma: no cover
+
+
+class Transaction(Protocol):
+    """The connection `transaction()` yields, on either engine: one query text (`?`
+    placeholders), rows read by column name or index, `on_commit` callbacks."""
+
+    async def execute(self, sql: str, params: Iterable[Any] = ...) -> Any: ...
+    async def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> Any: ...
     def on_commit(self, fn: Callable[[], Any]) -> None: ...  # pragma: no cover
 
 
+@functools.lru_cache(maxsize=4096)
+def sqlite_sql(sql: str) -> str:
+    """A portable query as SQLite takes it: without ` FOR UPDATE` (its writer is single:
+    a transaction holds the write lock from BEGIN IMMEDIATE, so nothing else needs locking)."""
+    return sql.replace(" FOR UPDATE", "") if " FOR UPDATE" in sql else sql
+
+
+class _SqliteTransaction:
+    """The aiosqlite connection as a `Transaction`: portable query text, `on_commit`."""
+
+    __slots__ = ("_callbacks", "_conn")
+
+    def __init__(self, conn: aiosqlite.Connection, callbacks: list[Callable[[], Any]]) -> None:
+        self._conn = conn
+        self._callbacks = callbacks
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        return await self._conn.execute(sqlite_sql(sql), tuple(params))
+
+    async def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> aiosqlite.Cursor:
+        return await self._conn.executemany(sqlite_sql(sql), seq)
+
+    def on_commit(self, fn: Callable[[], Any]) -> None:
+        self._callbacks.append(fn)
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
 class Database:
+    """An open database: SQLite (the embedded default) or PostgreSQL (`DATABASE_URL`).
+
+    Every feature uses this interface alone, with one query text for both engines (the
+    rules are in docs/architecture.md, « One query text »): `transaction(lock=…)` for every
+    write, `fetchone`/`fetchall` for reads outside one. `engine` is "sqlite" or "postgres",
+    for the few places where the engines truly differ (full-text search, stream appends,
+    the copy tool)."""
+
+    engine: str = ""
+    path: Path | None = None
+    # (kind, seconds, size) after each committed write: the app's metrics.
+    observer: Callable[[str, float, int], None] | None = None
+
+    @staticmethod
+    async def open(target: Path | str, *, migrate: bool = True, pool_min: int = 2,
+                   pool_max: int = 10) -> Database:
+        """A SQLite file (a path, or ":memory:") or a PostgreSQL database (a
+        `postgresql://` URL, with a pool of `pool_min`..`pool_max` connections)."""
+        if is_postgres_url(target):
+            from realtime.pg import PostgresDatabase
+
+            return await PostgresDatabase.connect(str(target), migrate=migrate,
+                                                  pool_min=pool_min, pool_max=pool_max)
+        return await SQLiteDatabase.open_file(target, migrate=migrate)
+
+    def counters(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    async def migrate(self) -> list[int]:
+        raise NotImplementedError
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        return int(row["v"]) if row else 0
+
+    def transaction(self, lock: str | None = None) -> AbstractAsyncContextManager[Transaction]:
+        """One write transaction; commits on success, rolls back on any exception. The
+        connection it yields takes `on_commit(fn)`: `fn()` runs after the COMMIT (publish
+        after commit), never after a rollback. `lock`: a name this transaction holds to
+        its end, so that read-then-write sequences on one thing never interleave across
+        nodes (PostgreSQL: `pg_advisory_xact_lock`; SQLite's single writer holds
+        everything already)."""
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """A single-statement write in its own transaction."""
+        async with self.transaction() as conn:
+            await conn.execute(sql, tuple(params))
+
+    async def ping(self) -> bool:
+        row = await self.fetchone("SELECT 1 AS one")
+        return bool(row and row["one"] == 1)
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+async def open_database(settings: Any, *, migrate: bool = True) -> Database:
+    """The database `settings` name (`realtime.settings.Settings`): PostgreSQL at
+    `database_url` when set, else the SQLite file at `db_path`."""
+    return await Database.open(settings.db_target, migrate=migrate,
+                               pool_min=settings.db_pool_min, pool_max=settings.db_pool_max)
+
+
+class SQLiteDatabase(Database):
     """An open SQLite database. Use `transaction()` for every write."""
+
+    engine = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, path: Path,
                  batch_conn: sqlite3.Connection | None = None) -> None:
@@ -136,12 +259,10 @@ class Database:
         # The batch connection's thread for when it must wait for another process's lock.
         self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-batch")
         self._after_commit: list[Callable[[], Any]] | None = None
-        conn.on_commit = self.on_commit  # type: ignore[attr-defined]  # see `Transaction`
         self.path = path
         self._lock = asyncio.Lock()
         self._closed = False
-        # (kind, seconds, size) after each committed write: the app's metrics.
-        self.observer: Callable[[str, float, int], None] | None = None
+        self.observer = None
         self._writes = 0  # transactions committed, for the checkpointer
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_conn: aiosqlite.Connection | None = None
@@ -154,7 +275,7 @@ class Database:
         return {"wal_restarts": self.wal_restarts}
 
     @classmethod
-    async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
+    async def open_file(cls, path: Path | str, *, migrate: bool = True) -> SQLiteDatabase:
         path = Path(path)
         in_memory = str(path) == ":memory:"
         if in_memory:  # one in-memory database shared by this module's two connections
@@ -267,12 +388,8 @@ class Database:
                 log.info("migration applied", extra={"version": version, "migration": name})
         return applied
 
-    async def schema_version(self) -> int:
-        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        return int(row["v"]) if row else 0
-
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
         """One write transaction; commits on success, rolls back on any exception. The
         connection it yields takes `on_commit(fn)`: `fn()` runs after the COMMIT (publish
         after commit), never after a rollback."""
@@ -284,7 +401,7 @@ class Database:
             self._after_commit = callbacks
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn  # type: ignore[misc]
+                yield _SqliteTransaction(self._conn, callbacks)
             except BaseException:
                 self._after_commit = None
                 await self._conn.execute("ROLLBACK")
@@ -348,22 +465,13 @@ class Database:
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         async with self._lock:
-            cur = await self._conn.execute(sql, tuple(params))
+            cur = await self._conn.execute(sqlite_sql(sql), tuple(params))
             return await cur.fetchone()
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:
-            cur = await self._conn.execute(sql, tuple(params))
+            cur = await self._conn.execute(sqlite_sql(sql), tuple(params))
             return list(await cur.fetchall())
-
-    async def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
-        """A single-statement write in its own transaction."""
-        async with self.transaction() as conn:
-            await conn.execute(sql, tuple(params))
-
-    async def ping(self) -> bool:
-        row = await self.fetchone("SELECT 1 AS one")
-        return bool(row and row["one"] == 1)
 
     async def close(self) -> None:
         """Wait for the transaction under way, then close."""

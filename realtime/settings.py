@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
-
-from realtime.private import private_dir
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +36,15 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
     if not value >= 0 or value == float("inf"):
         raise ValueError(f"{name} must be a finite number ≥ 0, got {raw!r}")
+    return value
+
+
+def _database_url(value: str | None) -> str | None:
+    """DATABASE_URL, the platform convention: postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME."""
+    if not value:
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("DATABASE_URL: expected postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME")
     return value
 
 
@@ -128,9 +134,14 @@ def _networks(env: dict[str, str], name: str) -> tuple[Network, ...]:
 @dataclass(frozen=True, slots=True)
 class Settings:
     db_path: Path = Path("./data/ent.sqlite3")
+    # DATABASE_URL=postgresql://… selects PostgreSQL (several nodes); without it, SQLite at
+    # db_path. The directory of db_path keeps this node's files either way.
+    database_url: str | None = None
+    db_pool_min: int = 2  # PostgreSQL connections per process (docs/deployment.md)
+    db_pool_max: int = 10
     redis_url: str | None = None
     redis_prefix: str = "rt"
-    secret: str | None = None
+    secret: str | None = None  # unset: one generated, shared by every node (realtime/shared.py)
     host: str = "127.0.0.1"
     port: int = 8080
     token_ttl_s: int = 12 * 3600
@@ -183,7 +194,7 @@ class Settings:
     # Unjustified half-days in a calendar month that flag a pupil to the CPE (the DASEN's).
     attendance_alert_half_days: int = 4
     # Web Push: without a key, one is generated beside the database on first start.
-    vapid_private_key: str | None = None
+    vapid_private_key: str | None = None  # unset: generated once, shared (realtime/shared.py)
     vapid_subject: str = "mailto:vie-scolaire@ent.invalid"
     push_allowed_hosts: tuple[str, ...] = (
         "fcm.googleapis.com", "updates.push.services.mozilla.com", "push.services.mozilla.com",
@@ -253,6 +264,9 @@ class Settings:
         d = cls()
         built = cls(
             db_path=Path(env.get("REALTIME_DB") or d.db_path),
+            database_url=_database_url(env.get("DATABASE_URL")),
+            db_pool_min=_int(env, "REALTIME_DB_POOL_MIN", d.db_pool_min),
+            db_pool_max=_int(env, "REALTIME_DB_POOL_MAX", d.db_pool_max),
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("REALTIME_REDIS_PREFIX") or d.redis_prefix,
             secret=env.get("REALTIME_SECRET") or None,
@@ -373,30 +387,13 @@ class Settings:
         return built
 
     @property
+    def db_target(self) -> Path | str:
+        """What `Database.open` takes: the PostgreSQL URL when set, else the SQLite file."""
+        return self.database_url or self.db_path
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
-
-    def resolved_secret(self) -> str:
-        """The signing secret: from the environment, else a file beside the database.
-
-        Keeping it in a file means a restart (or a second worker on the same machine) keeps
-        every issued token valid without an operator having to invent a secret.
-        """
-        if self.secret:
-            return self.secret
-        path = self.db_path.parent / "secret.key"
-        private_dir(path.parent)
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            value = secrets.token_urlsafe(48)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another worker won the race: use its secret
-                return path.read_text().strip()
-            with os.fdopen(fd, "w") as fh:
-                fh.write(value)
-            return value

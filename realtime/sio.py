@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from realtime import keys
 from realtime.api import COOKIE_NAME
+from realtime.db import Unavailable
 from realtime.direct import DirectServer, MsgspecJSON
 from realtime.errors import AppError, ack_body
 from realtime.fanout import RoomChannelRedisManager
@@ -110,7 +111,8 @@ def acked(handler: Handler) -> Handler:
         except AppError as err:
             code = err.code
             return ack_body(err)
-        except RedisError as exc:  # Redis restarting: the client may try again
+        except (RedisError, Unavailable) as exc:  # Redis or the database restarting: the
+            # client may try again
             code = "unavailable"
             log.warning("event handler: store unreachable",
                         extra={"event": handler.__name__, "error": repr(exc)})

@@ -1,10 +1,11 @@
-"""Shared fixtures: real servers on free ports, real SQLite files, the real local Redis."""
+"""Shared fixtures: real servers on free ports, real SQLite files (or, with
+`REALTIME_TEST_DB=postgres`, their schemas on the real PostgreSQL: tests/engines.py), the real
+local Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,10 +21,11 @@ import socketio
 from aiohttp import web
 
 from realtime.app import create_app
-from realtime.db import Database
 from realtime.demo.plan import DemoPlan, build_plan
 from realtime.demo.seed import accounts, seed
 from realtime.settings import Settings
+from tests import engines
+from tests.engines import clone_db, open_test_db
 
 # Database 15 and a random key prefix per test: the tests never touch what a developer keeps in
 # database 0 (the server's default), and they only delete their own prefix's keys.
@@ -48,7 +50,31 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         attendance_teacher_past_days=150,
         attendance_correction_days=150,
     )
-    return base.with_(**overrides)
+    base = base.with_(**overrides)
+    if engines.POSTGRES and base.database_url is None:
+        base = base.with_(database_url=engines.db_url(base.db_path))
+    return base
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if engines.POSTGRES:
+        engines.start_run()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    engines.end_run()
+
+
+@pytest.fixture(autouse=True)
+def _test_schemas() -> Any:
+    """PostgreSQL mode: the schemas a test used go back to the pool once everything else of
+    the test has been torn down (first set up, so last torn down)."""
+    yield
+    engines.release_test_schemas()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database engine: {engines.ENGINE}"
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +92,11 @@ def demo_db_template(tmp_path_factory: pytest.TempPathFactory, demo_plan: DemoPl
     """The demo seeded once per test session; each test gets its own copy."""
     path = tmp_path_factory.mktemp("demo") / "template.sqlite3"
 
+    if engines.POSTGRES:
+        engines.schema_for(path, kept=True)  # the template outlives every test
+
     async def build() -> None:
-        db = await Database.open(path)
+        db = await open_test_db(path)
         await seed(db, demo_plan, TEST_KDF)
         await db.close()
 
@@ -78,7 +107,7 @@ def demo_db_template(tmp_path_factory: pytest.TempPathFactory, demo_plan: DemoPl
 @pytest.fixture
 def demo_db_path(tmp_path: Path, demo_db_template: Path) -> Path:
     target = tmp_path / "ent.sqlite3"
-    shutil.copyfile(demo_db_template, target)
+    clone_db(demo_db_template, target)
     return target
 
 

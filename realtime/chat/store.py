@@ -1,12 +1,19 @@
-"""Chat storage in SQLite: conversations, their event stream, messages, files' metadata.
+"""Chat storage (SQLite or PostgreSQL): conversations, their event stream, messages, files'
+metadata.
 
 A conversation's `last_seq` is its stream head: every change takes the next seq in the same
 transaction as the change itself, so no seq exists without its change, and none is skipped.
+
+Search is where the engines differ. SQLite keeps the FTS5 table `chat_fts`, written here and
+by the trigger `chat_message_stream`; PostgreSQL has no such table: a GIN index over the
+messages' bodies (migrations/postgres/0005_chat.sql) follows every write by itself, so the
+statements on `chat_fts` run on SQLite only, and `search` has one query per engine.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +30,12 @@ _RULE_COLS = ("parents_to_teachers", "parents_to_cpe", "parents_to_staff",
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _postgres(db_or_conn: object) -> bool:
+    """Whether this database (or a transaction's connection) is PostgreSQL: `Database.engine`
+    and the transaction's `engine` say "sqlite" or "postgres" (SQLite when absent)."""
+    return getattr(db_or_conn, "engine", "sqlite") == "postgres"
 
 
 def _conv(r: aiosqlite.Row) -> Conversation:
@@ -60,8 +73,9 @@ async def set_rules(db: Database, school_id: int, rules: ChatRules) -> None:
     values = [int(getattr(rules, c)) for c in _RULE_COLS]
     async with db.transaction() as conn:
         await conn.execute(
-            f"INSERT OR REPLACE INTO chat_school_settings (school_id, {', '.join(_RULE_COLS)})"
-            f" VALUES (?, {_marks(len(_RULE_COLS))})", [school_id, *values])
+            f"INSERT INTO chat_school_settings (school_id, {', '.join(_RULE_COLS)})"
+            f" VALUES (?, {_marks(len(_RULE_COLS))}) ON CONFLICT (school_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _RULE_COLS), [school_id, *values])
 
 
 # --- conversations --------------------------------------------------------------------------
@@ -82,8 +96,8 @@ async def create(conn: aiosqlite.Connection, *, school_id: int, kind: str, title
 async def add_members(conn: aiosqlite.Connection, conv_id: int, members: Iterable[int],
                       now: float) -> None:
     await conn.executemany(
-        "INSERT OR IGNORE INTO chat_participants (conversation_id, user_id, added_at)"
-        " VALUES (?, ?, ?)", [(conv_id, uid, now) for uid in members])
+        "INSERT INTO chat_participants (conversation_id, user_id, added_at)"
+        " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(conv_id, uid, now) for uid in members])
 
 
 async def get(db: Database, conv_id: int) -> Conversation | None:
@@ -92,12 +106,15 @@ async def get(db: Database, conv_id: int) -> Conversation | None:
 
 
 async def get_with_members(db: Database, conv_id: int) -> tuple[Conversation, list[int]] | None:
-    """A conversation and its participants (in order of arrival) in one query."""
-    r = await db.fetchone(
-        "SELECT c.*, (SELECT json_group_array(user_id) FROM (SELECT user_id FROM"
-        " chat_participants WHERE conversation_id = c.id ORDER BY added_at, user_id)) AS members"
-        " FROM chat_conversations c WHERE c.id = ?", (conv_id,))
-    return (_conv(r), json.loads(r["members"])) if r else None
+    """A conversation and its participants (in order of arrival) in one query: one row per
+    participant (a conversation without any gives one row, its member NULL)."""
+    rows = await db.fetchall(
+        "SELECT c.*, p.user_id AS member FROM chat_conversations c"
+        " LEFT JOIN chat_participants p ON p.conversation_id = c.id"
+        " WHERE c.id = ? ORDER BY p.added_at, p.user_id", (conv_id,))
+    if not rows:
+        return None
+    return _conv(rows[0]), [r["member"] for r in rows if r["member"] is not None]
 
 
 async def of_board(db: Database, board_id: int) -> Conversation | None:
@@ -160,13 +177,15 @@ async def mark_read(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq:
     """Raise the read mark to `seq` (never lower); returns the mark now. A raise is also
     written down with its time, so each message can say when each reader first reached it."""
     cur = await conn.execute(
-        "UPDATE chat_participants SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ?"
-        " AND user_id = ? RETURNING read_seq", (seq, conv_id, user_id))
+        "UPDATE chat_participants SET read_seq = CASE WHEN read_seq < ? THEN ? ELSE read_seq"
+        " END WHERE conversation_id = ? AND user_id = ? RETURNING read_seq",
+        (seq, seq, conv_id, user_id))
     row = await cur.fetchone()
     mark = int(row[0]) if row else 0
     if row and mark == seq:
-        await conn.execute("INSERT OR IGNORE INTO chat_read_marks (conversation_id, user_id,"
-                           " seq, at) VALUES (?, ?, ?, ?)", (conv_id, user_id, seq, now))
+        await conn.execute("INSERT INTO chat_read_marks (conversation_id, user_id, seq, at)"
+                           " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           (conv_id, user_id, seq, now))
     return mark
 
 
@@ -221,7 +240,9 @@ async def events_after(db: Database, conv_id: int, after: int, limit: int
 async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: int, body: str,
                          now: float, attachment_ids: list[int]) -> tuple[int, int]:
     """(message id, seq). The trigger `chat_message_stream` moves the conversation's head to
-    this seq and writes the stream event and the search row in the same statement."""
+    this seq and writes the stream event (and on SQLite the search row) in the same statement.
+    On PostgreSQL the trigger takes the seq itself under the conversation's row lock, so two
+    nodes writing at once get consecutive seqs: RETURNING gives the seq stored."""
     cur = await conn.execute(
         "INSERT INTO chat_messages (conversation_id, seq, author_id, body, created_at)"
         " VALUES (?, (SELECT last_seq + 1 FROM chat_conversations WHERE id = ?), ?, ?, ?)"
@@ -240,8 +261,9 @@ async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: in
 async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now: float) -> int:
     await conn.execute("UPDATE chat_messages SET body = ?, edited_at = ? WHERE id = ?",
                        (body, now, msg.id))
-    await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
-    await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg.id, body))
+    if not _postgres(conn):
+        await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
+        await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg.id, body))
     return await append_event(conn, msg.conversation_id, "edited", now, message_id=msg.id)
 
 
@@ -253,7 +275,8 @@ async def remove_message(conn: aiosqlite.Connection, msg: Message, by: int, now:
     await conn.execute(
         f"UPDATE chat_messages SET body = '', {column} = ?, deleted_by = ? WHERE id = ?",
         (now, by, msg.id))
-    await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
+    if not _postgres(conn):
+        await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
     await conn.execute("DELETE FROM chat_acks WHERE message_id = ?", (msg.id,))
     cur = await conn.execute(
         "DELETE FROM chat_attachments WHERE message_id = ? RETURNING storage_key", (msg.id,))
@@ -295,20 +318,56 @@ async def history(db: Database, conv_id: int, before: int | None, limit: int) ->
     return await _with_files(db, list(reversed(rows)))
 
 
+# The document a message is searched as on PostgreSQL: the very expression of the index
+# chat_messages_search (migrations/postgres/0005_chat.sql), or the index is not used.
+PG_SEARCH_DOCUMENT = ("(to_tsvector('fr_unaccent'::regconfig, m.body)"
+                      " || to_tsvector('simple_unaccent'::regconfig, m.body))")
+# One search word: its French stem or itself (unaccented), as a prefix.
+_PG_SEARCH_WORD = "(to_tsquery('fr_unaccent', ?) || to_tsquery('simple_unaccent', ?))"
+_FTS_TERM = re.compile(r'"((?:[^"]|"")*)"\*')
+
+
+def pg_search_query(user_id: int, match: str, limit: int) -> tuple[str, list[Any]]:
+    """The PostgreSQL search: `match` is `model.fts_query`'s FTS5 expression (each word a
+    quoted prefix term, all required); each word becomes a tsquery prefix term `'word':*`,
+    its French stem or the word itself, and the words are joined with `&&`. No operator of
+    the user's reaches to_tsquery: every word is a quoted lexeme."""
+    words = [w.replace('""', '"') for w in _FTS_TERM.findall(match)]
+    terms: list[str] = []
+    for w in words:
+        lexeme = "'" + w.replace("\\", "\\\\").replace("'", "''") + "':*"
+        terms += [lexeme, lexeme]
+    sql = ("SELECT m.* FROM chat_messages m"
+           " JOIN chat_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ?"
+           f" WHERE {PG_SEARCH_DOCUMENT} @@ ({' && '.join([_PG_SEARCH_WORD] * len(words))})"
+           " AND m.deleted_at IS NULL AND m.recalled_at IS NULL"
+           " ORDER BY m.created_at DESC, m.id DESC LIMIT ?")
+    return sql, [user_id, *terms, limit]
+
+
 async def search(db: Database, user_id: int, match: str, limit: int) -> list[Message]:
-    rows = await db.fetchall(
-        "SELECT m.* FROM chat_fts f JOIN chat_messages m ON m.id = f.rowid"
-        " JOIN chat_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ?"
-        " WHERE chat_fts MATCH ? AND m.deleted_at IS NULL AND m.recalled_at IS NULL"
-        " ORDER BY m.created_at DESC LIMIT ?", (user_id, match, limit))
+    """The `limit` most recent messages of `user_id`'s conversations that match `match`
+    (`model.fts_query`), on either engine."""
+    if _postgres(db):
+        if not _FTS_TERM.search(match):
+            return []
+        sql, params = pg_search_query(user_id, match, limit)
+        rows = await db.fetchall(sql, params)
+    else:
+        rows = await db.fetchall(
+            "SELECT m.* FROM chat_fts f JOIN chat_messages m ON m.id = f.rowid"
+            " JOIN chat_participants p ON p.conversation_id = m.conversation_id"
+            " AND p.user_id = ? WHERE chat_fts MATCH ? AND m.deleted_at IS NULL"
+            " AND m.recalled_at IS NULL ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+            (user_id, match, limit))
     return await _with_files(db, rows)
 
 
 # --- acknowledgements and reports -----------------------------------------------------------
 
 async def ack(conn: aiosqlite.Connection, msg_id: int, user_id: int, now: float) -> bool:
-    cur = await conn.execute("INSERT OR IGNORE INTO chat_acks (message_id, user_id, at)"
-                             " VALUES (?, ?, ?)", (msg_id, user_id, now))
+    cur = await conn.execute("INSERT INTO chat_acks (message_id, user_id, at)"
+                             " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (msg_id, user_id, now))
     return cur.rowcount == 1
 
 
@@ -327,8 +386,8 @@ async def acks_of(db: Database, msg_ids: list[int]) -> dict[int, dict[int, float
 async def report(conn: aiosqlite.Connection, msg_id: int, reporter_id: int, school_id: int,
                  reason: str, now: float) -> int | None:
     cur = await conn.execute(
-        "INSERT OR IGNORE INTO chat_reports (message_id, reporter_id, school_id, reason,"
-        " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO chat_reports (message_id, reporter_id, school_id, reason,"
+        " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
         (msg_id, reporter_id, school_id, reason, now))
     row = await cur.fetchone()
     return int(row[0]) if row else None
@@ -347,7 +406,8 @@ async def reports_of_school(db: Database, school_id: int, limit: int = 100
     """Open reports first, then handled ones; newest first within each."""
     rows = await db.fetchall(
         f"{_REPORT_SELECT} WHERE r.school_id = ?"
-        " ORDER BY r.handled_at IS NOT NULL, r.created_at DESC LIMIT ?", (school_id, limit))
+        " ORDER BY r.handled_at IS NOT NULL, r.created_at DESC, r.id DESC LIMIT ?",
+        (school_id, limit))
     return [dict(r) for r in rows]
 
 
@@ -361,11 +421,12 @@ async def set_handled(conn: aiosqlite.Connection, msg_id: int, school_id: int,
     """Mark the open reports of this message in this school (or, with `at` None, reopen the
     handled ones). Only rows whose state changes are touched: a report handled earlier keeps
     who handled it and the note; returns the ids changed."""
+    open_ = "IS NULL" if at is not None else "IS NOT NULL"  # a state that changes
     cur = await conn.execute(
         "UPDATE chat_reports SET handled_at = ?, handled_by = ?, note = ?,"
         " reporter_told_at = NULL WHERE message_id = ? AND school_id = ?"
-        " AND (handled_at IS NULL) = ? RETURNING id",
-        (at, by, note, msg_id, school_id, at is not None))
+        f" AND handled_at {open_} RETURNING id",
+        (at, by, note, msg_id, school_id))
     return sorted(int(r[0]) for r in await cur.fetchall())
 
 
@@ -381,14 +442,16 @@ async def untold_outcomes(db: Database, reporter_id: int, limit: int = 50
     """Reports of this person handled by the vie scolaire that they have not seen yet."""
     rows = await db.fetchall(
         f"{_REPORT_SELECT} WHERE r.reporter_id = ? AND r.handled_at IS NOT NULL"
-        " AND r.reporter_told_at IS NULL ORDER BY r.handled_at LIMIT ?", (reporter_id, limit))
+        " AND r.reporter_told_at IS NULL ORDER BY r.handled_at, r.id LIMIT ?",
+        (reporter_id, limit))
     return [dict(r) for r in rows]
 
 
 async def reports_of_reporter(db: Database, reporter_id: int, limit: int = 100
                               ) -> list[dict[str, Any]]:
     rows = await db.fetchall(f"{_REPORT_SELECT} WHERE r.reporter_id = ?"
-                             " ORDER BY r.created_at DESC LIMIT ?", (reporter_id, limit))
+                             " ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
+                             (reporter_id, limit))
     return [dict(r) for r in rows]
 
 
@@ -482,7 +545,8 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     keys = [r[0] for r in await cur.fetchall()]
     out = {"chat_attachments": len(keys)}
     out["chat_messages"] = len(msg_ids)
-    await _delete_in(conn, "DELETE FROM chat_fts WHERE rowid IN ({ids})", msg_ids)
+    if not _postgres(conn):
+        await _delete_in(conn, "DELETE FROM chat_fts WHERE rowid IN ({ids})", msg_ids)
     out["chat_acks"] = await _delete_in(
         conn, "DELETE FROM chat_acks WHERE message_id IN ({ids})", msg_ids)
     out["chat_reports"] = await _delete_in(
@@ -491,8 +555,9 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     # The stream: every event before the cutoff whose message (if any) is gone goes too; a
     # client resuming from before the highest of them is told to reload (purged_seq).
     await conn.execute(
-        "UPDATE chat_conversations SET purged_seq = MAX(purged_seq, (SELECT MAX(e.seq) FROM"
-        " chat_events e WHERE e.conversation_id = chat_conversations.id AND e.at < ?))"
+        "UPDATE chat_conversations SET purged_seq = (SELECT CASE WHEN MAX(e.seq) >"
+        " chat_conversations.purged_seq THEN MAX(e.seq) ELSE chat_conversations.purged_seq END"
+        " FROM chat_events e WHERE e.conversation_id = chat_conversations.id AND e.at < ?)"
         " WHERE id IN (SELECT conversation_id FROM chat_events WHERE at < ?)", (cutoff, cutoff))
     await _delete_in(conn, "DELETE FROM chat_messages WHERE id IN ({ids})", msg_ids)
     await conn.execute("DELETE FROM chat_read_marks WHERE at < ?", (cutoff,))
@@ -508,7 +573,9 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
         (cutoff,))
     out["chat_conversations"] = max(cur.rowcount, 0)
     # Search rows of messages removed along with something else (a board's session chat).
-    await conn.execute("DELETE FROM chat_fts WHERE rowid NOT IN (SELECT id FROM chat_messages)")
+    if not _postgres(conn):
+        await conn.execute(
+            "DELETE FROM chat_fts WHERE rowid NOT IN (SELECT id FROM chat_messages)")
     return out, keys
 
 
@@ -518,7 +585,7 @@ async def direct_between(db: Database, a: int, b: int, school_id: int) -> int | 
         "SELECT c.id FROM chat_conversations c"
         " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
         " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
-        " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 LIMIT 1",
+        " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 ORDER BY c.id LIMIT 1",
         (a, b, school_id))
     return int(row["id"]) if row else None
 
@@ -527,8 +594,9 @@ async def open_live(conn: aiosqlite.Connection, school_id: int, title: str, owne
                     board_id: int, now: float) -> None:
     """The chat of a board session (nothing if it exists already)."""
     await conn.execute(
-        "INSERT OR IGNORE INTO chat_conversations (school_id, kind, title, creator_id,"
-        " board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?, ?, ?)",
+        "INSERT INTO chat_conversations (school_id, kind, title, creator_id,"
+        " board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (school_id, title, owner_id, board_id, now, now))
 
 
