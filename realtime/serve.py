@@ -8,7 +8,7 @@ import os
 
 from aiohttp import web
 
-from realtime import keys
+from realtime import keys, node_guard
 from realtime.app import create_app
 from realtime.logs import AccessLogger, configure
 from realtime.placement import Handovers, Placement, serve_placed
@@ -42,6 +42,7 @@ def run(settings: Settings, reuse_port: bool = False,
     """
     configure(settings.log_level, settings.log_json)
     app = create_app(settings)
+    node_guard.install(app)  # PostgreSQL: all nodes with Redis, or one alone without
 
     async def announce(_app: web.Application) -> None:
         url = f"http://{settings.host}:{settings.port}/"
