@@ -195,6 +195,87 @@ def users_reset_code(settings: Settings, login: str, code: str | None) -> None:
 
 
 @cli.group()
+def db() -> None:
+    """Base de données : passer d'un fichier SQLite à PostgreSQL (docs/deployment.md)."""
+
+
+def _db_copy_args(source: str, target: str | None, settings: Settings) -> tuple[Path, str]:
+    from realtime.db import is_postgres_url
+    from realtime.dbcopy import CopyError, parse_source
+
+    target = target or settings.database_url
+    if not target or not is_postgres_url(target):
+        _fail("--to : une URL postgresql://… (ou DATABASE_URL) est attendue.")
+        raise AssertionError  # unreachable: _fail exits
+    try:
+        return parse_source(source), target
+    except CopyError as err:
+        _fail(str(err))
+        raise
+
+
+def _print_report(report: Any) -> None:
+    for line in report.lines():
+        click.echo(line)
+
+
+@db.command("copy")
+@click.option("--from", "source", required=True, metavar="sqlite:CHEMIN",
+              help="Le fichier SQLite à copier (ouvert en lecture seule).")
+@click.option("--to", "target", default=None, metavar="URL",
+              help="La base PostgreSQL (défaut : $DATABASE_URL), migrée par la commande.")
+@click.option("--force", is_flag=True,
+              help="Vide les tables de la base cible si elles ont des lignes.")
+@click.pass_obj
+def db_copy(settings: Settings, source: str, target: str | None, force: bool) -> None:
+    """Copie un fichier SQLite de l'ENT dans une base PostgreSQL vide, table par table,
+    puis vérifie chaque table (lignes et sommes de contrôle) ; tout ou rien. Code de sortie
+    1 si la vérification échoue (rien n'est alors gardé), 2 si la copie est refusée."""
+    from realtime.dbcopy import CopyError, copy_database, migrate_target, redact
+
+    path, url = _db_copy_args(source, target, settings)
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        applied = migrate_target(url)
+        if applied:
+            progress(f"Migrations appliquées à la base cible : {applied}")
+        report = copy_database(path, url, force=force, progress=progress)
+    except CopyError as err:
+        _fail(str(err))
+        return
+    _print_report(report)
+    if not report.copied:
+        click.echo(f"Rien n'a été copié dans {redact(url)} (transaction annulée).", err=True)
+        sys.exit(1)
+    click.echo(f"Copie de {path} vers {redact(url)} terminée et vérifiée.")
+
+
+@db.command("verify")
+@click.option("--from", "source", required=True, metavar="sqlite:CHEMIN",
+              help="Le fichier SQLite d'origine (ouvert en lecture seule).")
+@click.option("--to", "target", default=None, metavar="URL",
+              help="La base PostgreSQL (défaut : $DATABASE_URL).")
+@click.pass_obj
+def db_verify(settings: Settings, source: str, target: str | None) -> None:
+    """Compare un fichier SQLite et une base PostgreSQL (lignes et sommes de contrôle par
+    table), sans rien écrire ; code de sortie 1 à la moindre différence."""
+    from realtime.dbcopy import CopyError, verify_database
+
+    path, url = _db_copy_args(source, target, settings)
+    try:
+        report = verify_database(path, url, progress=lambda line: click.echo(line, err=True))
+    except CopyError as err:
+        _fail(str(err))
+        return
+    _print_report(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.group()
 def retention() -> None:
     """Conservation des données (docs/retention.md)."""
 
