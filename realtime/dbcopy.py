@@ -54,6 +54,10 @@ from psycopg import sql
 from realtime.db import migration_files
 
 BATCH_ROWS = 1000
+# Rows of a table with a binary column (board and course images, up to a few MiB each) are
+# read fewer at a time: memory stays bounded by a batch, whatever the table's size.
+BATCH_ROWS_WITH_BLOBS = 16
+PROGRESS_ROWS = 10_000  # a progress line every so many rows of a table
 # SQLite's FTS5 index of the chat has no PostgreSQL table: a GIN index on chat_messages.body.
 FTS_SHADOWS = ("_data", "_idx", "_content", "_docsize", "_config")
 TEXT_TYPES = {"text", "varchar", "bpchar", "name"}
@@ -261,6 +265,11 @@ class TargetTable:
     identity: list[str]
     has_triggers: bool
 
+    @property
+    def batch(self) -> int:
+        blobs = any(typname == "bytea" for _, typname in self.columns.values())
+        return BATCH_ROWS_WITH_BLOBS if blobs else BATCH_ROWS
+
 
 def _target_tables(conn: psycopg.Connection[Any]) -> dict[str, TargetTable]:
     out: dict[str, TargetTable] = {}
@@ -397,11 +406,11 @@ def _compare(check: TableCheck, columns: list[str], key: list[str],
     check.source_sum, check.target_sum = hs.hexdigest(), ht.hexdigest()
 
 
-def _source_rows(src: sqlite3.Connection, table: str, columns: list[str],
-                 key: list[str]) -> Iterator[tuple[Any, ...]]:
-    order = ", ".join(f"{_q(k)} COLLATE BINARY" for k in key)
-    cur = src.execute(f"SELECT {', '.join(map(_q, columns))} FROM {_q(table)} ORDER BY {order}")
-    while batch := cur.fetchmany(BATCH_ROWS):
+def _source_rows(src: sqlite3.Connection, t: TargetTable, columns: list[str]
+                 ) -> Iterator[tuple[Any, ...]]:
+    order = ", ".join(f"{_q(k)} COLLATE BINARY" for k in t.key)
+    cur = src.execute(f"SELECT {', '.join(map(_q, columns))} FROM {_q(t.name)} ORDER BY {order}")
+    while batch := cur.fetchmany(t.batch):
         yield from batch
 
 
@@ -413,7 +422,7 @@ def _target_rows(conn: psycopg.Connection[Any], t: TargetTable, columns: list[st
     query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
         sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(t.name), order)
     with conn.cursor(name=f"verify_{t.oid}", row_factory=psycopg.rows.tuple_row) as cur:
-        cur.itersize = BATCH_ROWS
+        cur.itersize = t.batch
         cur.execute(query)
         yield from cur
 
@@ -450,7 +459,7 @@ def _verify(conn: psycopg.Connection[Any], src: sqlite3.Connection, order: list[
         t = target[name]
         columns = source[name].columns
         check = TableCheck(name)
-        _compare(check, columns, t.key, _source_rows(src, name, columns, t.key),
+        _compare(check, columns, t.key, _source_rows(src, t, columns),
                  _target_rows(conn, t, columns))
         _check_sequences(conn, t, check, autoincrement)
         progress(f"vérifiée : {name} ({check.target_rows} lignes)"
@@ -499,7 +508,7 @@ def _copy_table(conn: psycopg.Connection[Any], src: sqlite3.Connection, s: Sourc
     done = 0
     with conn.cursor() as pg, pg.copy(copy_sql) as copy:
         copy.set_types([t.columns[c][0] for c in cols])
-        while batch := cur.fetchmany(BATCH_ROWS):
+        while batch := cur.fetchmany(t.batch):
             for row in batch:
                 try:
                     copy.write_row(row)
@@ -507,9 +516,9 @@ def _copy_table(conn: psycopg.Connection[Any], src: sqlite3.Connection, s: Sourc
                     raise CopyError(
                         f"{s.name}, ligne {_key_text(cols, t.key, row)} : une valeur ne "
                         f"tient pas dans le type PostgreSQL de sa colonne ({exc})") from exc
+            if (done + len(batch)) // PROGRESS_ROWS > done // PROGRESS_ROWS:
+                progress(f"{s.name} : {done + len(batch)} / {s.rows}")
             done += len(batch)
-            if s.rows > BATCH_ROWS:
-                progress(f"{s.name} : {done} / {s.rows}")
     if t.has_triggers:
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(
             sql.Identifier(t.name)))
