@@ -65,6 +65,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     engines.end_run()
 
 
+@pytest.fixture(autouse=True)
+def _test_schemas() -> Any:
+    """PostgreSQL mode: the schemas a test used go back to the pool once everything else of
+    the test has been torn down (first set up, so last torn down)."""
+    yield
+    engines.release_test_schemas()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database engine: {engines.ENGINE}"
 
@@ -83,6 +91,9 @@ def demo_accounts(demo_plan: DemoPlan) -> list[dict[str, Any]]:
 def demo_db_template(tmp_path_factory: pytest.TempPathFactory, demo_plan: DemoPlan) -> Path:
     """The demo seeded once per test session; each test gets its own copy."""
     path = tmp_path_factory.mktemp("demo") / "template.sqlite3"
+
+    if engines.POSTGRES:
+        engines.schema_for(path, kept=True)  # the template outlives every test
 
     async def build() -> None:
         db = await open_test_db(path)

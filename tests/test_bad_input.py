@@ -3,19 +3,19 @@ JSON error body, and nothing changes (no session is created)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests import engines
 from tests.conftest import account
 
 
 def _rows(db_path: Path) -> tuple[int, int]:
     """(sessions, users): what a login could change."""
-    with sqlite3.connect(db_path) as conn:
+    with engines.connect(db_path) as conn:
         return (conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0],
                 conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
 

@@ -24,7 +24,6 @@ from realtime import db as db_module
 from realtime import keys
 from realtime.app import create_app
 from realtime.coursedocs import store as docs_store
-from realtime.db import Database
 from realtime.metrics import PROMISED
 from realtime.streams.sqlite import SqliteStreamStore
 from tests.boards.conftest import BoardClient, stroke
@@ -32,6 +31,7 @@ from tests.boards.test_socket import Cast, create_board
 from tests.conftest import login, make_settings, token_for
 from tests.coursedocs.conftest import YClient, new_doc
 from tests.coursedocs.test_store import Writer
+from tests.engines import open_test_db
 from tests.presence.conftest import Tab
 from tests.scale.conftest import OwnRedis
 from tests.silence import eventually
@@ -167,7 +167,7 @@ async def unrelayed_course_update(server: Server) -> None:
     [held] = await with_doc(server)
     try:
         room_doc = server.app[keys.DOCS].rooms.values()[0].doc_id
-        other = await Database.open(server.app[keys.SETTINGS].db_path)
+        other = await open_test_db(server.app[keys.SETTINGS].db_path)
         try:
             await docs_store.append(other, room_doc, [Writer().write("Leçon")], now=2.0)
         finally:

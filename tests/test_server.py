@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 import socketio
 
+from tests import engines
 from tests.conftest import ROOT, TEST_KDF, account, login, make_settings
 from tests.coursedocs.conftest import new_doc, teacher_token
 
@@ -110,9 +111,8 @@ async def test_sigterm_closes_clients_with_a_reason(
             proc.kill()
             proc.wait()
     # Nothing left half-written: the file opens and passes SQLite's own check.
-    import sqlite3
 
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

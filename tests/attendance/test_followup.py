@@ -17,6 +17,7 @@ from tests.attendance.conftest import PARIS, Cast, absent_and_validate, recent_s
 from tests.attendance.test_dashboard import at
 from tests.attendance.test_socket import student_id
 from tests.attendance.test_webpush import Browser, push_service
+from tests.engines import open_test_db
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # the first bytes are what the server checks
 
@@ -289,10 +290,9 @@ async def test_advance_declaration_shows_on_the_roll_and_becomes_a_proposal(
 
 async def test_counts_csv_neutralised_and_monthly_flags(
         att_app: Any, att_client: Any, cast: Cast, demo_db_path: Any) -> None:
-    from realtime.db import Database
     from realtime.demo.attendance import seed_history
 
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         await seed_history(db, dt.date(2026, 12, 4), PARIS)
     finally:

@@ -4,11 +4,11 @@ the real REST API and /attendance namespace, checked against the SQLite file."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from realtime import keys
+from tests import engines
 from tests.attendance.conftest import (
     Cast,
     absent_and_validate,
@@ -147,7 +147,7 @@ async def test_history_export_and_the_access_log(
             assert r.status == 400
     teacher_id = (await ids(demo_server, cast.teacher))["id"]
     cpe_id = (await ids(demo_server, cast.cpe))["id"]
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         log = conn.execute("SELECT actor_id, actor_role, what FROM attendance_access_log"
                            " WHERE student_id = ? ORDER BY id", (sid,)).fetchall()
     assert (teacher_id, "teacher", f"class:{class_id}") in log
@@ -198,7 +198,7 @@ async def test_retention_purges_old_details(att_app: Any, att_client: Any, cast:
         rolls.append(opened["roll"]["id"])
     removed = await app[keys.ATTENDANCE].purge()
     assert removed["marks"] > 0 and removed["absence_events"] == 1 and removed["rolls"] == 1
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         def n(sql: str, roll: int) -> int:
             return conn.execute(sql, (roll,)).fetchone()[0]
         old, new = rolls
@@ -232,7 +232,7 @@ async def test_outbox_publishes_what_a_crash_left_behind(
                "date": "2026-11-27", "start": "08:00", "end": "09:00", "subject": "",
                "state": "absent", "minutes": None, "event_id": None, "title": "Absence",
                "body": "…", "can_justify": False}
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         conn.execute("INSERT INTO notifications (guardian_id, student_id, date, payload,"
                      " created_at) VALUES (?, ?, ?, ?, ?)",
                      (me, student, "2026-11-27", json.dumps(payload), 1.0))
@@ -241,7 +241,7 @@ async def test_outbox_publishes_what_a_crash_left_behind(
     await hub.tick()
     await guardian.wait_for(lambda: guardian.events["notice"])
     assert [n["seq"] for n in guardian.events["notice"]] == [1]
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         assert conn.execute("SELECT stream_seq FROM notifications").fetchall() == [(1,)]
 
 
@@ -261,7 +261,7 @@ async def test_bad_rest_input(demo_server: str, cast: Cast, demo_db_path: Path) 
             async with s.request(method, f"{demo_server}{path}", json=body) as r:
                 assert r.status == status, (path, body, await r.text())
                 assert (await r.json())["error"]["message"]
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM notifications WHERE read_at IS NOT NULL"
                             ).fetchone()[0] == 0
 

@@ -3,12 +3,12 @@ guardians' pushes, catching up, corrections, duplicates, refusals and bad input.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import engines
 from tests.attendance.conftest import Cast, absence_of, absent_and_validate, ids, recent_slot
 from tests.silence import nothing_arrived
 
@@ -25,7 +25,7 @@ def student_id(opened: dict[str, Any], acct: dict[str, Any]) -> int:
 
 
 def counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
+    with engines.connect(db) as conn:
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in (
             "rolls", "marks", "absence_events", "notifications", "roll_corrections")}
 

@@ -6,7 +6,6 @@ truth fetched fresh and compared."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from realtime.attendance.calendar import SchoolCalendar
 from realtime.errors import AppError
 from realtime.identity import store as identity_store
 from realtime.identity.model import Principal
+from tests import engines
 from tests.attendance.conftest import CHARLEMAGNE, PARIS, Cast, ids, session_for
 
 
@@ -31,7 +31,7 @@ def past_day(back: int = 7) -> str:
 
 
 def stored(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
+    with engines.connect(db) as conn:
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("study_halls", "rolls", "marks")}
 
@@ -73,7 +73,7 @@ async def test_service_creates_the_hall_and_adds_present_pupils(
     assert {s["id"]: s["mark"]["state"] for s in stored_roll["students"]} == {
         student: "present", classmate: "present"}
     assert "Salle d'étude 2" in stored_roll["roll"]["subject"]
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         halls = conn.execute("SELECT room, weekday, supervisor_id FROM study_halls WHERE"
                              " room = ?", ("Salle d'étude 2",)).fetchall()
     assert halls == [("Salle d'étude 2", dt.date.fromisoformat(day).isoweekday(), cpe.id)]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from py_vapid import Vapid02
 
 from realtime import keys
 from realtime.attendance.webpush import load_vapid
+from tests import engines
 from tests.attendance.conftest import Cast, absent_and_validate, recent_slot, session_for
 from tests.attendance.test_socket import student_id
 from tests.conftest import make_settings
@@ -105,7 +105,7 @@ async def test_gone_subscriptions_are_forgotten(att_app: Any, att_client: Any,
     await absent_and_validate(teacher, opened, [student_id(opened, cast.student)])
     await app[keys.ATTENDANCE].push.drain()
     assert len(received) == 1
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM push_subscriptions").fetchone()[0] == 0
 
 
@@ -125,7 +125,7 @@ async def test_subscriptions_are_checked(demo_server: str, cast: Cast,
             async with s.post(f"{demo_server}/api/push/subscriptions", json=body) as r:
                 assert r.status == 400, body
                 assert (await r.json())["error"]["message"]
-        with sqlite3.connect(demo_db_path) as conn:
+        with engines.connect(demo_db_path) as conn:
             assert conn.execute("SELECT COUNT(*) FROM push_subscriptions").fetchone()[0] == 0
         async with s.post(f"{demo_server}/api/push/subscriptions", json=good) as r:
             assert r.status == 201

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from tests import engines
 from tests.boards.conftest import BoardClient, stroke
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import ROOT, TEST_KDF, login
@@ -103,14 +103,14 @@ async def test_compaction_and_restart_change_nothing(demo_db_path: Path,
         await teacher.call("op", {"board_id": board, "op": {"type": "clear", "page_id": "p1"}})
         live = (await teacher.call("join", {"board_id": board}))["snapshot"]
         await teacher.close()
-        with sqlite3.connect(demo_db_path) as conn:
+        with engines.connect(demo_db_path) as conn:
             snap_seq = conn.execute("SELECT snapshot_seq FROM boards WHERE id = ?",
                                     (board,)).fetchone()[0]
         assert snap_seq >= 200  # compacted while live
         proc.send_signal(signal.SIGTERM)  # graceful: a final snapshot
         assert proc.wait(timeout=15) == 0
 
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         snap_seq = conn.execute("SELECT snapshot_seq FROM boards WHERE id = ?",
                                 (board,)).fetchone()[0]
     assert snap_seq == 232

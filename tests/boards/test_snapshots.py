@@ -11,14 +11,14 @@ import redis.asyncio as aioredis
 
 from realtime.boards import rooms as board_rooms
 from realtime.boards import store
-from realtime.db import Database
 from tests.boards.conftest import stroke
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import ConcurrencyWatch, two_nodes
+from tests.engines import open_test_db
 
 
 async def test_snapshot_writes_only_move_forward(demo_db_path: Path) -> None:
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         row = await db.fetchone("SELECT c.id AS class_id, c.school_id, u.id AS owner"
                                 " FROM classes c JOIN users u ON u.role = 'teacher'"
@@ -90,7 +90,7 @@ async def test_two_processes_snapshot_a_board_one_at_a_time(
 
 
 async def store_snapshot(db_path: Path, board: int) -> store.Snapshot:
-    db = await Database.open(db_path)
+    db = await open_test_db(db_path)
     try:
         return await store.snapshot(db, board)
     finally:

@@ -10,7 +10,6 @@ one real server with the demo data, shared by the whole module (the CI machine i
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from tests.browser.test_home_page import (
 )
 from tests.chat.conftest import Clock, paris
 from tests.conftest import login, make_settings
+from tests.engines import clone_db
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -65,7 +65,7 @@ async def site(tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path,
                demo_accounts: list[dict[str, Any]]) -> AsyncIterator[Site]:
     tmp = tmp_path_factory.mktemp("a11y")
     db = tmp / "ent.sqlite3"
-    shutil.copyfile(demo_db_template, db)
+    clone_db(demo_db_template, db)
     app = create_app(make_settings(tmp, db_path=db))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from realtime import keys
-from realtime.db import Database
 from realtime.demo.chat import seed_chat
 from realtime.demo.plan import DemoPlan
 from realtime.identity.store import user_by_id
 from tests.chat.conftest import ChatServer
+from tests.engines import open_test_db
 
 
 async def test_demo_conversations_are_written_once(demo_db_path: Path,
                                                    demo_plan: DemoPlan) -> None:
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         rows = await db.fetchall("SELECT kind, last_seq FROM chat_conversations ORDER BY id")
         assert [r["kind"] for r in rows] == ["direct", "information", "group"] * 2

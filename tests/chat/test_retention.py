@@ -17,6 +17,7 @@ import aiohttp
 
 from realtime import keys, retention
 from realtime.attendance.absences import retention_cutoff
+from tests import engines
 from tests.chat.conftest import Cast, ChatServer, Connect, paris
 from tests.conftest import ROOT, token_for, user_id
 
@@ -264,13 +265,12 @@ async def test_the_server_runs_the_job_in_the_background(
         aiohttp_server: Any, tmp_path: Path, demo_db_path: Path, monkeypatch: Any) -> None:
     """Started with the server (here without its minute of delay): an old board goes."""
     import asyncio
-    import sqlite3
     import time
 
     from realtime.app import create_app
     from tests.conftest import make_settings
 
-    with sqlite3.connect(demo_db_path) as conn:
+    with engines.connect(demo_db_path) as conn:
         school, klass, owner = conn.execute(
             "SELECT c.school_id, c.id, t.teacher_id FROM classes c JOIN teachings t"
             " ON t.class_id = c.id LIMIT 1").fetchone()

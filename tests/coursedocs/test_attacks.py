@@ -22,11 +22,11 @@ from realtime import keys
 from realtime.app import create_app
 from realtime.coursedocs import protocol as wire
 from realtime.coursedocs import store
-from realtime.db import Database
 from tests.conftest import login, make_settings
 from tests.coursedocs.conftest import YClient, new_doc, teacher_token, until
 from tests.coursedocs.rawws import NonReader
 from tests.coursedocs.test_socket import _class_id, paragraph
+from tests.engines import open_test_db
 from tests.silence import nothing_arrived
 
 STEP1_EMPTY = wire.sync_step1(b"\x00")  # "send me the whole document"
@@ -303,7 +303,7 @@ async def test_every_rendering_of_a_deep_document_answers(
     for _ in range(3000):
         node = node.children.append(XmlElement("blockquote"))
     node.children.append(XmlText("tout au fond"))
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         await store.append(db, doc["id"], [deep.get_update()], 1.0)
     finally:
@@ -406,7 +406,7 @@ async def test_a_teacher_shares_only_with_classes_they_teach(
              and a["school"] == "Collège Charlemagne")
     token = await login(http, demo_server, t)
     doc = await new_doc(http, demo_server, token)
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         rows = await db.fetchall(
             "SELECT c.id, c.name FROM classes c JOIN schools s ON s.id = c.school_id"

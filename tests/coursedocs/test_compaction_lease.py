@@ -18,13 +18,14 @@ from realtime.coursedocs.service import DocService
 from realtime.db import Database
 from tests.conftest import REDIS_URL, ConcurrencyWatch, make_settings
 from tests.coursedocs.test_store import Writer, _doc, _text
+from tests.engines import open_test_db
 
 
 @contextlib.asynccontextmanager
 async def two_services(db_path: Path, tmp_path: Path, redis_prefix: str, **overrides: Any
                        ) -> AsyncIterator[tuple[list[Database], DocService, DocService]]:
     """Two processes' worth of document services on one SQLite file and the real Redis."""
-    dbs = [await Database.open(db_path) for _ in range(2)]
+    dbs = [await open_test_db(db_path) for _ in range(2)]
     redises = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]
     settings = make_settings(tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix,
                              **overrides)
@@ -75,7 +76,7 @@ async def test_two_processes_never_compact_a_document_at_once(
 
 async def test_without_redis_the_lease_is_per_process(demo_db_path: Path, tmp_path: Path
                                                       ) -> None:
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     service = DocService(db, make_settings(tmp_path))
     try:
         doc_id = await _doc(db)

@@ -13,9 +13,9 @@ from realtime import keys
 from realtime.app import create_app
 from realtime.coursedocs import protocol as wire
 from realtime.coursedocs import store
-from realtime.db import Database
 from tests.conftest import make_settings
 from tests.coursedocs.conftest import new_doc, teacher_token, until
+from tests.engines import open_test_db
 from tests.silence import nothing_arrived
 
 
@@ -26,7 +26,7 @@ def paragraph(client: Any, text: str) -> None:
 
 async def stored_text(db_path: Any, doc_id: int) -> str:
     from realtime.coursedocs import content
-    db = await Database.open(db_path)
+    db = await open_test_db(db_path)
     try:
         stored = await store.load(db, doc_id)
     finally:
@@ -130,7 +130,7 @@ async def test_read_only_student_is_refused_and_changes_nothing(
 
 
 async def _class_id(db_path: Any, name: str) -> int:
-    db = await Database.open(db_path)
+    db = await open_test_db(db_path)
     try:
         row = await db.fetchone(
             "SELECT c.id FROM classes c JOIN schools s ON s.id = c.school_id"
@@ -174,7 +174,7 @@ async def test_malformed_frames_close_the_connection_and_change_nothing(
     await c.send(frame)
     await until(lambda: c.close_code is not None)
     assert c.close_code == 1007
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         assert await store.pending_count(db, doc["id"]) == 0
     finally:

@@ -12,6 +12,7 @@ from realtime.coursedocs import content, store
 from realtime.coursedocs.service import DocService
 from realtime.db import Database
 from tests.conftest import make_settings
+from tests.engines import open_test_db
 
 
 class Writer:
@@ -33,7 +34,7 @@ class Writer:
 
 @pytest.fixture
 async def db(demo_db_path: Path):
-    database = await Database.open(demo_db_path)
+    database = await open_test_db(demo_db_path)
     yield database
     await database.close()
 

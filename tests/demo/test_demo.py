@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,11 @@ from typing import Any
 from click.testing import CliRunner
 
 from realtime.cli import cli
-from realtime.db import Database
 from realtime.demo.plan import DemoPlan, build_plan
 from realtime.demo.seed import seed
+from tests import engines
 from tests.conftest import TEST_KDF
+from tests.engines import clone_db, open_test_db
 
 
 def test_plan_is_deterministic(demo_plan: DemoPlan) -> None:
@@ -54,7 +54,7 @@ def test_plan_shape(demo_plan: DemoPlan) -> None:
 
 async def test_seed_is_idempotent(tmp_path: Path, demo_plan: DemoPlan) -> None:
     path = tmp_path / "demo.sqlite3"
-    db = await Database.open(path)
+    db = await open_test_db(path)
     try:
         first = await seed(db, demo_plan, TEST_KDF)
         snapshot = _dump(path)
@@ -68,7 +68,7 @@ async def test_seed_is_idempotent(tmp_path: Path, demo_plan: DemoPlan) -> None:
 
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(path) as conn:
+    with engines.connect(path) as conn:
         return {
             t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
             for t in ("schools", "classes", "users", "enrollments", "guardianships",
@@ -98,7 +98,7 @@ def test_demo_command_writes_accounts(tmp_path: Path, monkeypatch: Any) -> None:
 
 
 def _hash_of(path: Path, login: str) -> str:
-    with sqlite3.connect(path) as conn:
+    with engines.connect(path) as conn:
         return conn.execute("SELECT code_hash FROM users WHERE login = ?", (login,)).fetchone()[0]
 
 
@@ -111,7 +111,7 @@ async def test_demo_hashes_are_cheap_then_upgraded_at_first_login(
     from tests.conftest import account, login, make_settings
 
     path = tmp_path / "demo.sqlite3"
-    db = await Database.open(path)
+    db = await open_test_db(path)
     try:
         await seed(db, demo_plan)  # the demo's own cheap parameters
     finally:
@@ -129,7 +129,7 @@ async def test_demo_hashes_are_cheap_then_upgraded_at_first_login(
     assert "m=8192,t=2,p=1" in upgraded
 
     # Seeding again keeps the upgraded hash (it verifies the demo code) and the login works.
-    db = await Database.open(path)
+    db = await open_test_db(path)
     try:
         await seed(db, demo_plan)
     finally:
@@ -143,7 +143,6 @@ async def test_attendance_history_is_deterministic_idempotent_and_fast(
     accepted, some proposed, some without reason, two pupils per collège over the monthly
     threshold), skipping holidays; again changes nothing; another copy gets the same."""
     import datetime as dt
-    import shutil
     import time
     from zoneinfo import ZoneInfo
 
@@ -154,8 +153,8 @@ async def test_attendance_history_is_deterministic_idempotent_and_fast(
     paris = ZoneInfo("Europe/Paris")
     today = dt.date(2026, 12, 4)  # a Friday: three weeks back reach 11 November (Armistice)
     copy = tmp_path / "copy.sqlite3"
-    shutil.copy(demo_db_path, copy)
-    db = await Database.open(demo_db_path)
+    clone_db(demo_db_path, copy)
+    db = await open_test_db(demo_db_path)
     try:
         started = time.perf_counter()
         first = await seed_history(db, today, paris)
@@ -181,7 +180,7 @@ async def test_attendance_history_is_deterministic_idempotent_and_fast(
     reasons = {r.code: r for r in DEFAULT_REASONS}
     assert sum(1 for evs in by_pupil.values()
                if months_over_threshold(evs, reasons, 4)) >= 2
-    db2 = await Database.open(copy)
+    db2 = await open_test_db(copy)
     try:
         assert await seed_history(db2, today, paris) == first  # deterministic
     finally:

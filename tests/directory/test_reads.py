@@ -3,19 +3,19 @@ truth read directly, whole or in chunks, inside a transaction or not."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from realtime.db import Database
 from realtime.directory import reads
 from realtime.directory.store import relations_of
 from realtime.identity.model import Role
+from tests import engines
+from tests.engines import open_test_db
 
 
 def _pairs(path: Path, sql: str) -> set[tuple[int, int]]:
-    with sqlite3.connect(path) as conn:
+    with engines.connect(path) as conn:
         return {(a, b) for a, b in conn.execute(sql)}
 
 
@@ -29,7 +29,7 @@ async def test_batch_reads_agree_with_the_tables(demo_db_path: Path,
     pupils = sorted({s for s, _ in enrolled})
     guardians = sorted({g for _, g in family})
     assert len(teachers) > 20 and len(pupils) > 500 and len(guardians) > 500
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         whole = (await reads.classes_of_teachers(db, teachers),
                  await reads.guardians_of(db, pupils), await reads.placements(db, pupils),
@@ -58,7 +58,7 @@ async def test_batch_reads_agree_with_the_tables(demo_db_path: Path,
 
 
 async def test_staff_and_pupils_of_a_school(demo_db_path: Path) -> None:
-    db = await Database.open(demo_db_path)
+    db = await open_test_db(demo_db_path)
     try:
         school = (await reads.classes_of_schools(db, None))[0].school_id
         team = await reads.staff_of_schools(db, [school])

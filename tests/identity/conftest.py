@@ -3,8 +3,6 @@ database with a few accounts carrying the ENT's external id."""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests import engines
 from tests.conftest import StartServer, account, make_settings
+from tests.engines import clone_db
 from tests.identity.peers import CasServer, HostileNetwork, run_cas_server, run_oidc_provider
 
 OIDC_CLIENT_ID = "ent-temps-reel"
@@ -51,8 +51,8 @@ def sso_people(demo_accounts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 def sso_db_path(tmp_path: Path, demo_db_template: Path,
                 sso_people: dict[str, dict[str, Any]]) -> Path:
     target = tmp_path / "ent.sqlite3"
-    shutil.copyfile(demo_db_template, target)
-    with sqlite3.connect(target) as conn:
+    clone_db(demo_db_template, target)
+    with engines.connect(target) as conn:
         for external_id, acct in sso_people.items():
             conn.execute("UPDATE users SET external_id = ? WHERE login = ?",
                          (external_id, acct["login"]))

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from tests import engines
 from tests.identity.peers import CAS_USERS, CasServer, submit_form
 
 
@@ -235,10 +236,9 @@ async def test_sso_is_absent_until_configured(demo_server: str) -> None:
 async def test_match_on_the_cas_user_as_login(sso_server: Any, sso_db_path: Any,
                                               demo_accounts: list[dict[str, Any]]) -> None:
     """REALTIME_CAS_ID=user with REALTIME_SSO_MATCH=login: the CAS login is our login."""
-    import sqlite3
 
     parent = next(a for a in demo_accounts if a["role"] == "parent")
-    with sqlite3.connect(sso_db_path) as conn:
+    with engines.connect(sso_db_path) as conn:
         conn.execute("UPDATE users SET login = 'eleve.inconnu' WHERE login = ?",
                      (parent["login"],))
     base = await sso_server(cas_id="user", sso_match="login")
@@ -254,10 +254,9 @@ async def test_open_ent_ng_external_id_service_with_academy_prefix(
         sso_server: Any, sso_db_path: Any, demo_accounts: list[dict[str, Any]]) -> None:
     """Open ENT NG's ExternalId registered service sends the AAF id without the academy
     prefix in <cas:user>; the AAF import stored it with the prefix (AIX-2397809)."""
-    import sqlite3
 
     parent = next(a for a in demo_accounts if a["role"] == "parent")
-    with sqlite3.connect(sso_db_path) as conn:
+    with engines.connect(sso_db_path) as conn:
         conn.execute("UPDATE users SET external_id = 'AIX-2397809' WHERE login = ?",
                      (parent["login"],))
     base = await sso_server(cas_id="user", sso_id_prefix="AIX-")
@@ -292,7 +291,6 @@ async def test_a_disabled_account_gets_no_session_by_any_path(
         sso_server: Any, sso_db_path: Any, sso_people: dict[str, Any]) -> None:
     """Disabled (by the AAF import or an administrator): not by CAS, not by its personal
     code, and a session opened before is no longer honoured."""
-    import sqlite3
 
     base = await sso_server()
     teacher = sso_people["ACA-1001"]
@@ -301,7 +299,7 @@ async def test_a_disabled_account_gets_no_session_by_any_path(
         async with http.get(back, allow_redirects=False) as r:
             assert r.status == 302
         assert (await me(http, base))[0] == 200
-        with sqlite3.connect(sso_db_path) as conn:
+        with engines.connect(sso_db_path) as conn:
             conn.execute("UPDATE users SET disabled = 1 WHERE external_id = 'ACA-1001'")
         assert (await me(http, base))[0] == 401
         # Still signed in at the ENT: the CAS hands a ticket at once, and it opens nothing.

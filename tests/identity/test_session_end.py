@@ -15,6 +15,7 @@ import socketio
 from click.testing import CliRunner
 
 from realtime.cli import cli
+from tests import engines
 from tests.conftest import (
     StartServer,
     account,
@@ -238,7 +239,6 @@ async def test_deleted_account_is_cut(start_server: StartServer, tmp_path: Path,
                                       demo_accounts: list[dict[str, Any]]) -> None:
     """An account deleted from the database by another tool (its sessions go with it, ON
     DELETE CASCADE): the periodic recheck finds the session gone."""
-    import sqlite3
 
     base = await start_server(make_settings(tmp_path, db_path=demo_db_path,
                                             session_recheck_s=0.5))
@@ -251,7 +251,7 @@ async def test_deleted_account_is_cut(start_server: StartServer, tmp_path: Path,
             await _still_open(e)
 
             def delete() -> None:
-                with sqlite3.connect(demo_db_path, timeout=10) as conn:
+                with engines.connect(demo_db_path, timeout=10) as conn:
                     conn.execute("PRAGMA foreign_keys=ON")
                     conn.execute("DELETE FROM users WHERE login = ?", (teacher["login"],))
 

@@ -31,6 +31,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from tests.conftest import REDIS_URL, ROOT, TEST_KDF
+from tests.engines import clone_db
 
 SECRET = "scale-secret-" + "x" * 32
 HEARTBEAT_S = 0.5
@@ -167,7 +168,7 @@ class Cluster:
 async def cluster(tmp_path: Path, demo_db_template: Path, redis_prefix: str,
                   redis_cleanup: aioredis.Redis) -> AsyncIterator[Cluster]:
     db = tmp_path / "ent.sqlite3"
-    shutil.copyfile(demo_db_template, db)
+    clone_db(demo_db_template, db)
     c = Cluster(tmp_path, db, redis_prefix)
     try:
         yield c

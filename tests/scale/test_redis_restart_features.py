@@ -7,11 +7,11 @@ Own redis-server (tests/scale/conftest.py `own_redis`): the shared one is never 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import Any
 
 import aiohttp
 
+from tests import engines
 from tests.chat.conftest import Cast as ChatCast
 from tests.chat.conftest import ChatClient
 from tests.conftest import token_for, user_id
@@ -63,7 +63,7 @@ async def test_chat_carries_on_after_redis_restart(
             assert [e["message"]["body"] for e in mine] == bodies
         synced = await alice.ok("sync", {"conversation_id": conv, "since": 0})
         assert [e["message"]["body"] for e in synced["events"]] == bodies
-        with sqlite3.connect(cluster.db) as db:
+        with engines.connect(cluster.db) as db:
             stored = db.execute("SELECT COUNT(*) FROM chat_messages WHERE conversation_id = ?",
                                 (conv,)).fetchone()[0]
         assert stored == len(bodies)

@@ -181,11 +181,11 @@ async def imported(settings: Any, folder: Path, logins: tuple[str, ...]) -> dict
     (as the administration would: the import leaves none usable). Returns login → code."""
     import datetime as dt
 
-    from realtime.db import Database
+    from realtime.db import open_database
     from realtime.directory.aaf.apply import import_aaf
     from realtime.identity.accounts import reset_code
 
-    db = await Database.open(settings.db_path)
+    db = await open_database(settings)
     try:
         await import_aaf(db, snapshot(folder), now=dt.datetime.now(dt.UTC))
         return {login: await reset_code(db, settings, login, None) for login in logins}

@@ -21,6 +21,7 @@ from realtime.policy import Action, BoardRef, ConversationRef, may
 from realtime.ratelimit import MemoryRateLimiter
 from tests.conftest import TEST_KDF
 from tests.directory.aaf.files import JEAN_MOULIN, TILLEULS, snapshot
+from tests.engines import open_test_db
 
 NOW = dt.datetime(2026, 12, 4, 22, 0, tzinfo=dt.UTC)
 TABLES = ("schools", "classes", "users", "enrollments", "guardianships", "teachings",
@@ -30,7 +31,7 @@ TABLES = ("schools", "classes", "users", "enrollments", "guardianships", "teachi
 
 @pytest.fixture
 async def db(tmp_path: Path) -> Any:
-    database = await Database.open(tmp_path / "ent.sqlite3")
+    database = await open_test_db(tmp_path / "ent.sqlite3")
     yield database
     await database.close()
 
