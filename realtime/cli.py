@@ -24,6 +24,15 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(coro_fn())  # type: ignore[arg-type]
 
 
+def _where(settings: Settings) -> str:
+    """The database the command works on, for messages (a URL without its password)."""
+    if settings.database_url:
+        from realtime.settings import redact_url
+
+        return redact_url(settings.database_url)
+    return str(settings.db_path)
+
+
 def _fail(message: str) -> None:
     click.echo(f"Erreur : {message}", err=True)
     sys.exit(2)
@@ -31,7 +40,9 @@ def _fail(message: str) -> None:
 
 @click.group()
 @click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
-              help="Fichier SQLite (défaut : $REALTIME_DB ou ./data/ent.sqlite3).")
+              help="Fichier SQLite (défaut : $REALTIME_DB ou ./data/ent.sqlite3) ; avec "
+                   "DATABASE_URL, la base est PostgreSQL et ce chemin ne situe que le dossier "
+                   "des fichiers du serveur (clés, pièces jointes).")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None) -> None:
     """Serveur temps réel de l'ENT des collèges."""
@@ -80,7 +91,8 @@ def migrate(settings: Settings) -> None:
             await db.close()
 
     applied, version = _run(go)
-    click.echo(f"Migrations appliquées : {applied or 'aucune'} ; schéma en version {version}.")
+    click.echo(f"Migrations appliquées : {applied or 'aucune'} ; schéma en version {version}"
+               f" ({_where(settings)}).")
 
 
 @cli.command()
@@ -120,7 +132,7 @@ def demo(settings: Settings, out: Path) -> None:
     counts = _run(go)
     write_accounts(plan, out)
     click.echo(
-        f"Données de démonstration prêtes dans {settings.db_path} : "
+        f"Données de démonstration prêtes dans {_where(settings)} : "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
     )
     click.echo(f"Comptes (identifiants et codes personnels) : {out}")

@@ -46,12 +46,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
 from realtime.db import migration_files
+from realtime.settings import redact_url as redact
 
 BATCH_ROWS = 1000
 # Rows of a table with a binary column (board and course images, up to a few MiB each) are
@@ -136,16 +137,6 @@ def _state(t: TableCheck) -> str:
         why.append(f"première différence : {t.first_difference}")
     why += t.problems
     return "DIFFÉRENT (" + " ; ".join(why) + ")"
-
-
-def redact(url: str) -> str:
-    """A PostgreSQL URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = quote(parts.username or "", safe="")
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
 
 
 def parse_source(value: str) -> Path:
