@@ -69,7 +69,8 @@ class Counted(Protocol):
 
 
 # What the page promises: (the owner's app key, the name of its counter, the metric that
-# counter feeds). The owner must name that counter in `counters()`: a test checks every
+# counter feeds). The owner must name that counter in `counters()` (an owner with two
+# implementations, the database, names those of its kind): a test checks every
 # entry, and that each moves when its feature acts.
 PROMISED: tuple[tuple[web.AppKey[Any], str, Callable[[Metrics], Any]], ...] = (
     (keys.BOARDS, "frames_sent", lambda m: m.board_frames),
@@ -83,7 +84,8 @@ PROMISED: tuple[tuple[web.AppKey[Any], str, Callable[[Metrics], Any]], ...] = (
     (keys.DOCS, "gaps_caught_up", lambda m: m.yjs_gaps),
     (keys.STREAMS, "reconnects", lambda m: m.redis_reconnects.labels("streams")),
     (keys.STREAMS, "gaps", lambda m: m.stream_gaps),
-    (keys.DB, "wal_restarts", lambda m: m.wal_restarts),
+    (keys.DB, "wal_restarts", lambda m: m.wal_restarts),  # SQLite's
+    (keys.DB, "unavailable", lambda m: m.db_unavailable),  # PostgreSQL's
     (keys.PRESENCE, "store_errors", lambda m: m.presence_errors),
 )
 
@@ -199,6 +201,9 @@ class Metrics:
         self.wal_restarts = Counter(
             "realtime_sqlite_wal_restarts", "Points de contrôle RESTART : le WAL a atteint "
             "sa taille limite et repart du début.", registry=r)
+        self.db_unavailable = Counter(
+            "realtime_db_unavailable", "Requêtes refusées (« unavailable ») parce que "
+            "PostgreSQL ne répondait pas (redémarrage, bascule).", registry=r)
         self.presence_entries = Gauge(
             "realtime_presence_entries", "Présences (appareil × portée) tenues et renouvelées "
             "par ce serveur.", registry=r, multiprocess_mode="livesum")
@@ -252,8 +257,11 @@ class Metrics:
             self.connected.labels(namespace).set(len(rooms.get(None, ())))
         for key, name, seen, counter in self._promised:
             owner: Counted | None = app.get(key)
-            if owner is not None:
-                self._delta(seen, owner.counters()[name], counter)
+            # An owner keeps the counters of its kind only (the database: SQLite's WAL
+            # restarts, or PostgreSQL's refusals).
+            value = owner.counters().get(name) if owner is not None else None
+            if value is not None:
+                self._delta(seen, value, counter)
         docs = app.get(keys.DOCS)
         if docs is not None:
             self.connected.labels("/yjs").set(docs.connections())

@@ -202,7 +202,7 @@ class PostgresDatabase(Database):
         return db
 
     def counters(self) -> dict[str, int]:
-        return {"db_unavailable": self.unavailable}
+        return {"unavailable": self.unavailable}
 
     def _lost(self, exc: BaseException) -> Unavailable:
         """A connection failure: counted, the pool asked to drop every broken connection at

@@ -26,6 +26,7 @@ from realtime.app import create_app
 from realtime.coursedocs import store as docs_store
 from realtime.metrics import PROMISED
 from realtime.streams.sqlite import SqliteStreamStore
+from tests import engines
 from tests.boards.conftest import BoardClient, stroke
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import login, make_settings, token_for
@@ -55,6 +56,7 @@ PAGE: dict[tuple[Any, str], tuple[str, dict[str, str]]] = {
                                    {"component": "streams"}),
     (keys.STREAMS, "gaps"): ("realtime_stream_gaps_total", {}),
     (keys.DB, "wal_restarts"): ("realtime_sqlite_wal_restarts_total", {}),
+    (keys.DB, "unavailable"): ("realtime_db_unavailable_total", {}),
     (keys.PRESENCE, "store_errors"): ("realtime_presence_store_errors_total", {}),
 }
 
@@ -192,6 +194,26 @@ async def sustained_writes(server: Server) -> None:
             return
 
 
+async def postgres_connections_cut(server: Server) -> None:
+    """Every pooled connection of the server ended by PostgreSQL (as a restart does): the
+    next request that reads the database answers `unavailable`."""
+    url = server.app[keys.SETTINGS].database_url
+    assert url is not None
+    token = await token_for(server.base, server.cast.alice)
+    schema = engines.schema_for(server.app[keys.SETTINGS].db_path)
+    with engines.connect(server.app[keys.SETTINGS].db_path) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                     " WHERE application_name = ? AND pid <> pg_backend_pid()", (schema,))
+    async with aiohttp.ClientSession() as s:
+        for _ in range(20):
+            async with s.get(f"{server.base}/api/me",
+                             headers={"Authorization": f"Bearer {token}"}) as r:
+                if r.status == 503:
+                    assert (await r.json())["error"]["code"] == "unavailable"
+                    return
+    raise AssertionError("no request met a cut connection")
+
+
 async def presence_while_redis_is_away(server: Server) -> None:
     assert server.redis is not None
     token = await token_for(server.base, server.cast.alice)
@@ -247,6 +269,7 @@ ACTS: dict[tuple[Any, str], tuple[bool, Act]] = {  # (needs its own Redis, the a
     (keys.STREAMS, "reconnects"): (True, lambda s: restart_redis(s, lambda: with_board(s))),
     (keys.STREAMS, "gaps"): (False, unannounced_stream_message),
     (keys.DB, "wal_restarts"): (False, sustained_writes),
+    (keys.DB, "unavailable"): (False, postgres_connections_cut),
     (keys.PRESENCE, "store_errors"): (True, presence_while_redis_is_away),
 }
 
@@ -274,8 +297,13 @@ async def serve(aiohttp_server: Any, tmp_path: Path, demo_db_path: Path,
         r.stop()
 
 
-@pytest.mark.parametrize("promised", [(k, n) for k, n, _ in PROMISED],
-                         ids=[n if k is not keys.SIO else f"sio_{n}" for k, n, _ in PROMISED])
+# The database's counters are those of the engine under test.
+OF_THE_OTHER_ENGINE = (keys.DB, "wal_restarts" if engines.POSTGRES else "unavailable")
+APPLICABLE = [(k, n) for k, n, _ in PROMISED if (k, n) != OF_THE_OTHER_ENGINE]
+
+
+@pytest.mark.parametrize("promised", APPLICABLE,
+                         ids=[n if k is not keys.SIO else f"sio_{n}" for k, n in APPLICABLE])
 async def test_each_promised_counter_moves_when_its_feature_acts(
     serve: Any, promised: tuple[Any, str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

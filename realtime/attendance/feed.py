@@ -118,6 +118,8 @@ async def read_state(db: Database, ids: list[int]) -> dict[int, bool]:
 async def mark_read(db: Database, guardian_id: int, ids: list[int] | None, now: float
                     ) -> list[int]:
     """Mark some (or, with None, all) of the guardian's notices read; returns those changed."""
+    if ids is not None and not ids:  # none: `IN ()` is SQLite's alone
+        return []
     async with db.transaction() as conn:
         if ids is None:
             cur = await conn.execute(

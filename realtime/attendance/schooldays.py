@@ -58,8 +58,8 @@ async def load_calendar(db: Database | aiosqlite.Connection, school_id: int
     subdivision = row["subdivision"] if row and row["subdivision"] else (
         dep if dep in ALSACE_MOSELLE else None)
     closures = await _rows(
-        db, "SELECT id, start, end, label FROM school_closures WHERE school_id = ?"
-            " ORDER BY start", (school_id,))
+        db, 'SELECT id, start, "end", label FROM school_closures WHERE school_id = ?'
+            " ORDER BY start, id", (school_id,))
     return SchoolCalendar(zone=zone, subdivision=subdivision, closures=tuple(
         Closure(r["start"], r["end"], r["label"], r["id"]) for r in closures))
 
@@ -72,8 +72,8 @@ async def save_closures(db: Database, school_id: int, items: list[Closure], by: 
         if replace:
             await conn.execute("DELETE FROM school_closures WHERE school_id = ?", (school_id,))
         cur = await conn.executemany(
-            "INSERT OR IGNORE INTO school_closures (school_id, start, end, label, created_by,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            'INSERT INTO school_closures (school_id, start, "end", label, created_by,'
+            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [(school_id, c.start, c.end, c.label, by, now) for c in merged(items)])
         return max(cur.rowcount, 0)
 

@@ -83,7 +83,7 @@ async def roll_id_for(conn: Conn, *, slot_id: int | None = None,
 async def insert_roll(conn: Conn, roll: Roll, subject: str) -> int:
     cur = await conn.execute(
         "INSERT INTO rolls (school_id, kind, class_id, slot_id, study_hall_id, date, start,"
-        " end, subject, teacher_id, replacement_id, state, roster, version)"
+        ' "end", subject, teacher_id, replacement_id, state, roster, version)'
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (roll.school_id, roll.kind.value, roll.class_id, roll.slot_id, roll.study_hall_id,
          roll.date, roll.start, roll.end, subject, roll.teacher_id, roll.replacement_id,
@@ -201,8 +201,8 @@ async def claim_alert(conn: Conn, target: str, date: str, kind: str, school_id: 
                       now: float) -> bool:
     """True for the one process that gets to send this reminder (the row is the lock)."""
     cur = await conn.execute(
-        "INSERT OR IGNORE INTO roll_alerts (target, date, kind, school_id, sent_at)"
-        " VALUES (?, ?, ?, ?, ?)", (target, date, kind, school_id, now))
+        "INSERT INTO roll_alerts (target, date, kind, school_id, sent_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (target, date, kind, school_id, now))
     return cur.rowcount > 0
 
 
@@ -264,12 +264,12 @@ async def upsert_event(conn: Conn, e: AbsenceEvent) -> AbsenceEvent:
     if e.id:
         await conn.execute(
             "UPDATE absence_events SET school_id = ?, student_id = ?, roll_id = ?, date = ?,"
-            " start = ?, end = ?, kind = ?, minutes = ?, cancelled = ?, justification = ?,"
+            ' start = ?, "end" = ?, kind = ?, minutes = ?, cancelled = ?, justification = ?,'
             " reason_code = ?, reason_comment = ?, given_by = ?, given_at = ?,"
             " decided_by = ?, decided_at = ? WHERE id = ?", (*values, e.id))
         return e
     cur = await conn.execute(
-        "INSERT INTO absence_events (school_id, student_id, roll_id, date, start, end, kind,"
+        'INSERT INTO absence_events (school_id, student_id, roll_id, date, start, "end", kind,'
         " minutes, cancelled, justification, reason_code, reason_comment, given_by, given_at,"
         " decided_by, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " RETURNING id", values)
@@ -282,7 +282,7 @@ async def events_of_student(db: Database, student_id: int, date_from: str, date_
                             ) -> list[AbsenceEvent]:
     rows = await db.fetchall(
         "SELECT * FROM absence_events WHERE student_id = ? AND date BETWEEN ? AND ?"
-        " ORDER BY date, start", (student_id, date_from, date_to))
+        " ORDER BY date, start, id", (student_id, date_from, date_to))
     return [_event(r) for r in rows]
 
 
@@ -293,7 +293,8 @@ async def events_of_school(db: Database, school_id: int, *, pending_only: bool,
                if pending_only else "")
     rows = await db.fetchall(
         f"SELECT * FROM absence_events WHERE school_id = ?{pending} AND date BETWEEN ? AND ?"
-        " ORDER BY date DESC, start DESC LIMIT ?", (school_id, date_from, date_to, limit))
+        " ORDER BY date DESC, start DESC, id DESC LIMIT ?",
+        (school_id, date_from, date_to, limit))
     return [_event(r) for r in rows]
 
 
@@ -302,7 +303,7 @@ async def events_of_school_between(db: Database, school_id: int, date_from: str,
     """Every event of a school over a period (bounded by the period's length), for counts."""
     rows = await db.fetchall(
         "SELECT * FROM absence_events WHERE school_id = ? AND date BETWEEN ? AND ?"
-        " AND cancelled = 0 ORDER BY date, start", (school_id, date_from, date_to))
+        " AND cancelled = 0 ORDER BY date, start, id", (school_id, date_from, date_to))
     return [_event(r) for r in rows]
 
 
@@ -364,7 +365,7 @@ async def study_halls_of(db: Database, school_id: int, weekday: int) -> list[Stu
 
 
 async def study_halls_of_weekday(db: Database, weekday: int) -> list[StudyHall]:
-    rows = await db.fetchall("SELECT * FROM study_halls WHERE weekday = ? ORDER BY start",
+    rows = await db.fetchall("SELECT * FROM study_halls WHERE weekday = ? ORDER BY start, id",
                              (weekday,))
     return [_hall(r) for r in rows]
 
@@ -372,7 +373,7 @@ async def study_halls_of_weekday(db: Database, weekday: int) -> list[StudyHall]:
 async def study_halls_supervised_by(db: Database, user_id: int, weekday: int
                                     ) -> list[StudyHall]:
     rows = await db.fetchall(
-        "SELECT * FROM study_halls WHERE supervisor_id = ? AND weekday = ? ORDER BY start",
+        "SELECT * FROM study_halls WHERE supervisor_id = ? AND weekday = ? ORDER BY start, id",
         (user_id, weekday))
     return [_hall(r) for r in rows]
 
@@ -386,7 +387,7 @@ async def add_study_hall(conn: Conn, hall: StudyHall) -> StudyHall:
     if r is not None:
         return _hall(r)
     cur = await conn.execute(
-        "INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, end)"
+        'INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, "end")'
         " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (hall.school_id, hall.supervisor_id, hall.room, hall.weekday, hall.start, hall.end))
     row = await cur.fetchone()
@@ -399,9 +400,9 @@ async def upsert_study_hall(conn: aiosqlite.Connection, school_id: int, supervis
     """The weekly study hall of a room at a weekday and start, with this supervisor and end
     (the demo's timetable: written again on every seed)."""
     await conn.execute(
-        "INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, end)"
+        'INSERT INTO study_halls (school_id, supervisor_id, room, weekday, start, "end")'
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (school_id, room, weekday, start) DO UPDATE"
-        " SET supervisor_id = excluded.supervisor_id, end = excluded.end",
+        ' SET supervisor_id = excluded.supervisor_id, "end" = excluded."end"',
         (school_id, supervisor_id, room, weekday, start, end))
 
 
@@ -411,7 +412,7 @@ async def missed_marks(db: Database, school_id: int, date_from: str, date_to: st
     times, class and subject and the absence's justification (the CSV export; the names
     come from the directory)."""
     rows = await db.fetchall(
-        "SELECT r.date, r.start, r.end, r.class_id, r.subject, m.student_id, m.state,"
+        'SELECT r.date, r.start, r."end", r.class_id, r.subject, m.student_id, m.state,'
         " m.minutes, m.comment, e.justification, e.reason_code"
         " FROM marks m JOIN rolls r ON r.id = m.roll_id"
         " LEFT JOIN absence_events e ON e.roll_id = r.id AND e.student_id = m.student_id"

@@ -121,8 +121,9 @@ async def save_snapshot(
         cur = await conn.execute(
             "UPDATE boards SET snapshot = ?, snapshot_epoch = ?, snapshot_seq = ?,"
             " updated_at = ?, page_count = COALESCE(?, page_count)"
-            " WHERE id = ? AND ((snapshot_epoch IS ? AND snapshot_seq < ?)"
-            " OR (snapshot_epoch IS NOT ? AND snapshot_epoch IS ? AND snapshot_seq <= ?))",
+            " WHERE id = ? AND ((snapshot_epoch IS NOT DISTINCT FROM ? AND snapshot_seq < ?)"
+            " OR (snapshot_epoch IS DISTINCT FROM ? AND snapshot_epoch IS NOT DISTINCT FROM ?"
+            " AND snapshot_seq <= ?))",
             (data, epoch, seq, now, page_count, board_id, epoch, seq, epoch, base_epoch,
              base_seq),
         )
@@ -133,8 +134,8 @@ async def put_image(
     db: Database, board_id: int, sha256: str, mime: str, data: bytes, now: float
 ) -> None:
     await db.execute(
-        "INSERT OR IGNORE INTO board_images (board_id, sha256, mime, data, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO board_images (board_id, sha256, mime, data, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (board_id, sha256, mime, data, now),
     )
 

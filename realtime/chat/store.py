@@ -60,8 +60,9 @@ async def set_rules(db: Database, school_id: int, rules: ChatRules) -> None:
     values = [int(getattr(rules, c)) for c in _RULE_COLS]
     async with db.transaction() as conn:
         await conn.execute(
-            f"INSERT OR REPLACE INTO chat_school_settings (school_id, {', '.join(_RULE_COLS)})"
-            f" VALUES (?, {_marks(len(_RULE_COLS))})", [school_id, *values])
+            f"INSERT INTO chat_school_settings (school_id, {', '.join(_RULE_COLS)})"
+            f" VALUES (?, {_marks(len(_RULE_COLS))}) ON CONFLICT (school_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _RULE_COLS), [school_id, *values])
 
 
 # --- conversations --------------------------------------------------------------------------
@@ -82,8 +83,8 @@ async def create(conn: aiosqlite.Connection, *, school_id: int, kind: str, title
 async def add_members(conn: aiosqlite.Connection, conv_id: int, members: Iterable[int],
                       now: float) -> None:
     await conn.executemany(
-        "INSERT OR IGNORE INTO chat_participants (conversation_id, user_id, added_at)"
-        " VALUES (?, ?, ?)", [(conv_id, uid, now) for uid in members])
+        "INSERT INTO chat_participants (conversation_id, user_id, added_at)"
+        " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(conv_id, uid, now) for uid in members])
 
 
 async def get(db: Database, conv_id: int) -> Conversation | None:
@@ -92,12 +93,15 @@ async def get(db: Database, conv_id: int) -> Conversation | None:
 
 
 async def get_with_members(db: Database, conv_id: int) -> tuple[Conversation, list[int]] | None:
-    """A conversation and its participants (in order of arrival) in one query."""
-    r = await db.fetchone(
-        "SELECT c.*, (SELECT json_group_array(user_id) FROM (SELECT user_id FROM"
-        " chat_participants WHERE conversation_id = c.id ORDER BY added_at, user_id)) AS members"
-        " FROM chat_conversations c WHERE c.id = ?", (conv_id,))
-    return (_conv(r), json.loads(r["members"])) if r else None
+    """A conversation and its participants (in order of arrival) in one query: one row per
+    participant (a conversation without any gives one row, its member NULL)."""
+    rows = await db.fetchall(
+        "SELECT c.*, p.user_id AS member FROM chat_conversations c"
+        " LEFT JOIN chat_participants p ON p.conversation_id = c.id"
+        " WHERE c.id = ? ORDER BY p.added_at, p.user_id", (conv_id,))
+    if not rows:
+        return None
+    return _conv(rows[0]), [r["member"] for r in rows if r["member"] is not None]
 
 
 async def of_board(db: Database, board_id: int) -> Conversation | None:
@@ -160,13 +164,15 @@ async def mark_read(conn: aiosqlite.Connection, conv_id: int, user_id: int, seq:
     """Raise the read mark to `seq` (never lower); returns the mark now. A raise is also
     written down with its time, so each message can say when each reader first reached it."""
     cur = await conn.execute(
-        "UPDATE chat_participants SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ?"
-        " AND user_id = ? RETURNING read_seq", (seq, conv_id, user_id))
+        "UPDATE chat_participants SET read_seq = CASE WHEN read_seq < ? THEN ? ELSE read_seq"
+        " END WHERE conversation_id = ? AND user_id = ? RETURNING read_seq",
+        (seq, seq, conv_id, user_id))
     row = await cur.fetchone()
     mark = int(row[0]) if row else 0
     if row and mark == seq:
-        await conn.execute("INSERT OR IGNORE INTO chat_read_marks (conversation_id, user_id,"
-                           " seq, at) VALUES (?, ?, ?, ?)", (conv_id, user_id, seq, now))
+        await conn.execute("INSERT INTO chat_read_marks (conversation_id, user_id, seq, at)"
+                           " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           (conv_id, user_id, seq, now))
     return mark
 
 
@@ -307,8 +313,8 @@ async def search(db: Database, user_id: int, match: str, limit: int) -> list[Mes
 # --- acknowledgements and reports -----------------------------------------------------------
 
 async def ack(conn: aiosqlite.Connection, msg_id: int, user_id: int, now: float) -> bool:
-    cur = await conn.execute("INSERT OR IGNORE INTO chat_acks (message_id, user_id, at)"
-                             " VALUES (?, ?, ?)", (msg_id, user_id, now))
+    cur = await conn.execute("INSERT INTO chat_acks (message_id, user_id, at)"
+                             " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (msg_id, user_id, now))
     return cur.rowcount == 1
 
 
@@ -327,8 +333,8 @@ async def acks_of(db: Database, msg_ids: list[int]) -> dict[int, dict[int, float
 async def report(conn: aiosqlite.Connection, msg_id: int, reporter_id: int, school_id: int,
                  reason: str, now: float) -> int | None:
     cur = await conn.execute(
-        "INSERT OR IGNORE INTO chat_reports (message_id, reporter_id, school_id, reason,"
-        " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO chat_reports (message_id, reporter_id, school_id, reason,"
+        " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
         (msg_id, reporter_id, school_id, reason, now))
     row = await cur.fetchone()
     return int(row[0]) if row else None
@@ -347,7 +353,8 @@ async def reports_of_school(db: Database, school_id: int, limit: int = 100
     """Open reports first, then handled ones; newest first within each."""
     rows = await db.fetchall(
         f"{_REPORT_SELECT} WHERE r.school_id = ?"
-        " ORDER BY r.handled_at IS NOT NULL, r.created_at DESC LIMIT ?", (school_id, limit))
+        " ORDER BY r.handled_at IS NOT NULL, r.created_at DESC, r.id DESC LIMIT ?",
+        (school_id, limit))
     return [dict(r) for r in rows]
 
 
@@ -361,11 +368,12 @@ async def set_handled(conn: aiosqlite.Connection, msg_id: int, school_id: int,
     """Mark the open reports of this message in this school (or, with `at` None, reopen the
     handled ones). Only rows whose state changes are touched: a report handled earlier keeps
     who handled it and the note; returns the ids changed."""
+    open_ = "IS NULL" if at is not None else "IS NOT NULL"  # a state that changes
     cur = await conn.execute(
         "UPDATE chat_reports SET handled_at = ?, handled_by = ?, note = ?,"
         " reporter_told_at = NULL WHERE message_id = ? AND school_id = ?"
-        " AND (handled_at IS NULL) = ? RETURNING id",
-        (at, by, note, msg_id, school_id, at is not None))
+        f" AND handled_at {open_} RETURNING id",
+        (at, by, note, msg_id, school_id))
     return sorted(int(r[0]) for r in await cur.fetchall())
 
 
@@ -381,14 +389,16 @@ async def untold_outcomes(db: Database, reporter_id: int, limit: int = 50
     """Reports of this person handled by the vie scolaire that they have not seen yet."""
     rows = await db.fetchall(
         f"{_REPORT_SELECT} WHERE r.reporter_id = ? AND r.handled_at IS NOT NULL"
-        " AND r.reporter_told_at IS NULL ORDER BY r.handled_at LIMIT ?", (reporter_id, limit))
+        " AND r.reporter_told_at IS NULL ORDER BY r.handled_at, r.id LIMIT ?",
+        (reporter_id, limit))
     return [dict(r) for r in rows]
 
 
 async def reports_of_reporter(db: Database, reporter_id: int, limit: int = 100
                               ) -> list[dict[str, Any]]:
     rows = await db.fetchall(f"{_REPORT_SELECT} WHERE r.reporter_id = ?"
-                             " ORDER BY r.created_at DESC LIMIT ?", (reporter_id, limit))
+                             " ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
+                             (reporter_id, limit))
     return [dict(r) for r in rows]
 
 
@@ -491,8 +501,9 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     # The stream: every event before the cutoff whose message (if any) is gone goes too; a
     # client resuming from before the highest of them is told to reload (purged_seq).
     await conn.execute(
-        "UPDATE chat_conversations SET purged_seq = MAX(purged_seq, (SELECT MAX(e.seq) FROM"
-        " chat_events e WHERE e.conversation_id = chat_conversations.id AND e.at < ?))"
+        "UPDATE chat_conversations SET purged_seq = (SELECT CASE WHEN MAX(e.seq) >"
+        " chat_conversations.purged_seq THEN MAX(e.seq) ELSE chat_conversations.purged_seq END"
+        " FROM chat_events e WHERE e.conversation_id = chat_conversations.id AND e.at < ?)"
         " WHERE id IN (SELECT conversation_id FROM chat_events WHERE at < ?)", (cutoff, cutoff))
     await _delete_in(conn, "DELETE FROM chat_messages WHERE id IN ({ids})", msg_ids)
     await conn.execute("DELETE FROM chat_read_marks WHERE at < ?", (cutoff,))
@@ -518,7 +529,7 @@ async def direct_between(db: Database, a: int, b: int, school_id: int) -> int | 
         "SELECT c.id FROM chat_conversations c"
         " JOIN chat_participants x ON x.conversation_id = c.id AND x.user_id = ?"
         " JOIN chat_participants y ON y.conversation_id = c.id AND y.user_id = ?"
-        " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 LIMIT 1",
+        " WHERE c.kind = 'direct' AND c.school_id = ? AND c.open = 1 ORDER BY c.id LIMIT 1",
         (a, b, school_id))
     return int(row["id"]) if row else None
 
@@ -527,8 +538,9 @@ async def open_live(conn: aiosqlite.Connection, school_id: int, title: str, owne
                     board_id: int, now: float) -> None:
     """The chat of a board session (nothing if it exists already)."""
     await conn.execute(
-        "INSERT OR IGNORE INTO chat_conversations (school_id, kind, title, creator_id,"
-        " board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?, ?, ?)",
+        "INSERT INTO chat_conversations (school_id, kind, title, creator_id,"
+        " board_id, created_at, last_at) VALUES (?, 'live', ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (school_id, title, owner_id, board_id, now, now))
 
 

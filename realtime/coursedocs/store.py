@@ -109,19 +109,26 @@ async def delete(conn: aiosqlite.Connection, doc_id: int) -> None:
 
 # --- content ---------------------------------------------------------------------------------
 
+APPEND_ROWS = 1000  # updates per INSERT statement (3 parameters each)
+
+
 async def append(db: Database, doc_id: int, updates: list[bytes], now: float) -> int:
     """Append updates durably, in one transaction (each statement is a hop to aiosqlite's
-    thread, on the relay's critical path: keep them few); return the last one's id."""
+    thread, on the relay's critical path: keep them few: one multi-row INSERT per
+    `APPEND_ROWS`); return the last one's id (0 when the document is gone)."""
+    last = 0
     async with db.transaction() as conn:
-        await conn.executemany(
-            "INSERT INTO course_doc_updates (doc_id, data, created_at) VALUES (?, ?, ?)",
-            [(doc_id, u, now) for u in updates],
-        )
+        for i in range(0, len(updates), APPEND_ROWS):
+            part = updates[i:i + APPEND_ROWS]
+            cur = await conn.execute(
+                "INSERT INTO course_doc_updates (doc_id, data, created_at) VALUES "
+                + ", ".join(["(?, ?, ?)"] * len(part)) + " RETURNING id",
+                [v for u in part for v in (doc_id, u, now)])
+            last = max([last, *(int(r[0]) for r in await cur.fetchall())])
         cur = await conn.execute(
-            "UPDATE course_docs SET updated_at = ? WHERE id = ? RETURNING last_insert_rowid()",
-            (now, doc_id))
+            "UPDATE course_docs SET updated_at = ? WHERE id = ? RETURNING id", (now, doc_id))
         row = await cur.fetchone()
-    return int(row[0]) if row is not None else 0
+    return last if row is not None else 0
 
 
 async def updates_after(db: Database, doc_id: int, after: int) -> Stored:
@@ -232,6 +239,8 @@ async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str,
     cur = await conn.execute(f"SELECT id FROM course_docs WHERE owner_id IN ({marks})"
                              " ORDER BY id", departed)
     docs = [int(r[0]) for r in await cur.fetchall()]
+    if not docs:  # `IN ()` is SQLite's alone
+        return {"course_docs": 0, "course_docs_transferred": 0}
     cur = await conn.execute(
         f"SELECT doc_id, teacher_id FROM course_doc_editors WHERE doc_id IN"
         f" ({','.join('?' * len(docs))}) ORDER BY teacher_id", docs)
@@ -254,8 +263,9 @@ async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str,
 async def put_image(db: Database, doc_id: int, sha256: str, mime: str, data: bytes,
                     user_id: int, now: float) -> None:
     await db.execute(
-        "INSERT OR IGNORE INTO course_doc_images (doc_id, sha256, mime, data, created_by,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?)", (doc_id, sha256, mime, data, user_id, now))
+        "INSERT INTO course_doc_images (doc_id, sha256, mime, data, created_by,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (doc_id, sha256, mime, data, user_id, now))
 
 
 async def images_bytes(db: Database, doc_id: int) -> int:

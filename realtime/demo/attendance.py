@@ -70,10 +70,10 @@ async def seed_history(db: Database, today: dt.date, tz: ZoneInfo,
                 roster = by_class.get(sl["class_id"], [])
                 validated_at = _ts(day, sl["start"], tz, 6)
                 cur = await conn.execute(
-                    "INSERT OR IGNORE INTO rolls (school_id, kind, class_id, slot_id, date,"
-                    " start, end, subject, teacher_id, state, roster, opened_by, opened_at,"
+                    "INSERT INTO rolls (school_id, kind, class_id, slot_id, date,"
+                    ' start, "end", subject, teacher_id, state, roster, opened_by, opened_at,'
                     " validated_by, validated_at, version) VALUES (?, 'course', ?, ?, ?, ?,"
-                    " ?, ?, ?, 'done', ?, ?, ?, ?, ?, 3) RETURNING id",
+                    " ?, ?, ?, 'done', ?, ?, ?, ?, ?, 3) ON CONFLICT DO NOTHING RETURNING id",
                     (sl["school_id"], sl["class_id"], sl["id"], day.isoformat(), sl["start"],
                      sl["end"], sl["subject"], sl["teacher_id"], json.dumps(roster),
                      sl["teacher_id"], validated_at - 240, sl["teacher_id"], validated_at))
@@ -131,7 +131,7 @@ async def _event(conn: aiosqlite.Connection, roll_id: int, sl: aiosqlite.Row, da
             justification, code, given_by, decided_by = "refused", "convenance", guardians[0], \
                 cpe_id
     cur = await conn.execute(
-        "INSERT INTO absence_events (school_id, student_id, roll_id, date, start, end, kind,"
+        'INSERT INTO absence_events (school_id, student_id, roll_id, date, start, "end", kind,'
         " minutes, justification, reason_code, given_by, given_at, decided_by, decided_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (s["school_id"], pupil, roll_id, day.isoformat(), s["start"], s["end"],

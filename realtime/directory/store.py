@@ -44,7 +44,7 @@ def _student(r: aiosqlite.Row) -> Student:
 # --- reads -------------------------------------------------------------------------------
 
 async def schools(db: Database) -> list[School]:
-    return [_school(r) for r in await db.fetchall("SELECT * FROM schools ORDER BY name")]
+    return [_school(r) for r in await db.fetchall("SELECT * FROM schools ORDER BY name, id")]
 
 
 async def school(db: Database, school_id: int) -> School | None:
@@ -98,7 +98,7 @@ _STUDENT_SQL = (
 
 async def students_of_class(db: Database, class_id: int) -> list[Student]:
     rows = await db.fetchall(
-        f"{_STUDENT_SQL} WHERE e.class_id = ? ORDER BY u.name", (class_id,)
+        f"{_STUDENT_SQL} WHERE e.class_id = ? ORDER BY u.name, u.id", (class_id,)
     )
     return [_student(r) for r in rows]
 
@@ -111,7 +111,7 @@ async def student(db: Database, student_id: int) -> Student | None:
 async def children_of(db: Database, guardian_id: int) -> list[Student]:
     rows = await db.fetchall(
         f"{_STUDENT_SQL} JOIN guardianships g ON g.student_id = u.id"
-        " WHERE g.guardian_id = ? ORDER BY u.name",
+        " WHERE g.guardian_id = ? ORDER BY u.name, u.id",
         (guardian_id,),
     )
     return [_student(r) for r in rows]
@@ -217,7 +217,8 @@ async def enroll(conn: aiosqlite.Connection, student_id: int, class_id: int) -> 
 
 async def link_guardian(conn: aiosqlite.Connection, guardian_id: int, student_id: int) -> None:
     await conn.execute(
-        "INSERT OR IGNORE INTO guardianships (guardian_id, student_id) VALUES (?, ?)",
+        "INSERT INTO guardianships (guardian_id, student_id) VALUES (?, ?)"
+        " ON CONFLICT DO NOTHING",
         (guardian_id, student_id),
     )
 
@@ -226,7 +227,8 @@ async def add_teaching(
     conn: aiosqlite.Connection, teacher_id: int, class_id: int, subject: str
 ) -> None:
     await conn.execute(
-        "INSERT OR IGNORE INTO teachings (teacher_id, class_id, subject) VALUES (?, ?, ?)",
+        "INSERT INTO teachings (teacher_id, class_id, subject) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (teacher_id, class_id, subject),
     )
 
@@ -241,10 +243,10 @@ async def sync_school_timetable(
     for s in slots_:
         cur = await conn.execute(
             "INSERT INTO course_slots (school_id, class_id, teacher_id, subject, room, weekday,"
-            " start, end) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ' start, "end") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
             " ON CONFLICT (class_id, weekday, start) DO UPDATE SET"
             " teacher_id = excluded.teacher_id,"
-            " subject = excluded.subject, room = excluded.room, end = excluded.end"
+            ' subject = excluded.subject, room = excluded.room, "end" = excluded."end"'
             " RETURNING id",
             (school_id, s.class_id, s.teacher_id, s.subject, s.room, s.weekday, s.start, s.end),
         )
@@ -287,10 +289,12 @@ async def school_by_uai_in(conn: aiosqlite.Connection, uai: str) -> School | Non
 async def insert_school(conn: aiosqlite.Connection, uai: str, name: str, town: str,
                         external_id: str) -> int:
     cur = await conn.execute(
-        "INSERT INTO schools (uai, name, town, external_id) VALUES (?, ?, ?, ?)",
+        "INSERT INTO schools (uai, name, town, external_id) VALUES (?, ?, ?, ?) RETURNING id",
         (uai, name, town, external_id),
     )
-    return int(cur.lastrowid or 0)
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 async def update_school(conn: aiosqlite.Connection, school_id: int, uai: str, name: str,
@@ -345,8 +349,8 @@ async def change_relation(conn: aiosqlite.Connection, table: str,
         await conn.executemany(f"DELETE FROM {table} WHERE {cond}", removed)
     if added:
         await conn.executemany(
-            f"INSERT OR IGNORE INTO {table} ({', '.join(names)})"
-            f" VALUES ({', '.join('?' * len(names))})", added)
+            f"INSERT INTO {table} ({', '.join(names)})"
+            f" VALUES ({', '.join('?' * len(names))}) ON CONFLICT DO NOTHING", added)
 
 
 async def enroll_many(conn: aiosqlite.Connection, pairs: list[tuple[int, int]]) -> None:
@@ -375,9 +379,11 @@ async def upsert_group(conn: aiosqlite.Connection, school_id: int, code: str, na
             return int(rows[0][0]), True
         return int(rows[0][0]), False
     cur = await conn.execute(
-        "INSERT INTO class_groups (school_id, code, name) VALUES (?, ?, ?)",
+        "INSERT INTO class_groups (school_id, code, name) VALUES (?, ?, ?) RETURNING id",
         (school_id, code, name))
-    return int(cur.lastrowid or 0), True
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), True
 
 
 async def guardian_contacts(db: Database, guardian_ids: list[int]) -> dict[int, GuardianContact]:

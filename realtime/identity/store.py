@@ -49,7 +49,7 @@ async def users_by_ids(db: Database, ids: list[int]) -> list[User]:
         return []
     marks = ",".join("?" * len(ids))
     rows = await db.fetchall(
-        f"SELECT {_USER_COLS} FROM users WHERE id IN ({marks}) ORDER BY name", ids
+        f"SELECT {_USER_COLS} FROM users WHERE id IN ({marks}) ORDER BY name, id", ids
     )
     return [_user(r) for r in rows]
 
@@ -83,10 +83,12 @@ async def insert_user(
 ) -> User:
     cur = await conn.execute(
         "INSERT INTO users (login, role, name, school_id, code_hash, external_id, source)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (login, role.value, name, school_id, code_hash, external_id, source),
     )
-    return User(id=cur.lastrowid or 0, login=login, role=role, name=name, school_id=school_id,
+    row = await cur.fetchone()
+    assert row is not None
+    return User(id=int(row[0]), login=login, role=role, name=name, school_id=school_id,
                 external_id=external_id)
 
 
@@ -285,10 +287,10 @@ async def insert_saml_request(conn: aiosqlite.Connection, request_id: str, next_
 async def take_saml_request(conn: aiosqlite.Connection, request_id: str, now: float,
                             max_age_s: float) -> str | None:
     """The `next` of a pending request, consumed: a second answer to it finds nothing."""
+    # One statement: of two nodes answering the same request at once, one gets the row.
     cur = await conn.execute(
-        "SELECT next_path, created_at FROM saml_requests WHERE id = ?", (request_id,))
+        "DELETE FROM saml_requests WHERE id = ? RETURNING next_path, created_at", (request_id,))
     row = await cur.fetchone()
     if row is None:
         return None
-    await conn.execute("DELETE FROM saml_requests WHERE id = ?", (request_id,))
     return row[0] if row[1] >= now - max_age_s else None

@@ -5,8 +5,9 @@ snapshot twice changes nothing and the summary says so. A school whose writes fa
 back whole and reported; its people are then protected from being disabled as absent.
 A dry run applies the snapshot to a copy of the database and throws it away (`import_aaf`):
 the summary is the one a real run would print, nothing is written, no writer waits. (An
-in-memory database has no copy: there the run goes inside one transaction, a savepoint per
-school, rolled back at the end.)
+in-memory database has no copy, and PostgreSQL needs none: there the run goes inside one
+transaction, a savepoint per school, rolled back at the end; on PostgreSQL it blocks no
+writer, except one changing a row the run changed, until the rollback.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import aiosqlite
 import msgspec
+import psycopg
 
 from realtime.db import Database
 from realtime.directory import store
@@ -216,7 +218,7 @@ class Importer:
             try:
                 async with unit() as conn:
                     await self._school(conn, rec, pupils_of[rec.key], staff_of[rec.key])
-            except (sqlite3.Error, ValueError) as exc:
+            except (sqlite3.Error, psycopg.Error, ValueError) as exc:
                 # Rolled back whole: the mirrors are read again from the stored truth.
                 self.summary.counts, self.summary.moved, self.seen = counts, moved, seen
                 del self.summary.skipped[skipped:]
@@ -503,10 +505,12 @@ async def import_aaf(db: Database, folder: Path, *, prefix: str = "", dry_run: b
 
     A dry run applies it to a copy of the database (SQLite's online backup, a read that
     blocks no writer) and throws the copy away: a running server's writes never wait for
-    it, where one transaction held for the whole run would make them time out."""
+    it, where one transaction held for the whole run would make them time out. PostgreSQL's
+    readers and writers do not wait for one another: there the dry run is one transaction,
+    rolled back."""
     snap = await asyncio.to_thread(read_snapshot, folder, prefix, progress)
     when = now or dt.datetime.now(dt.UTC)
-    if not dry_run or str(db.path) == ":memory:":
+    if not dry_run or db.engine == "postgres" or str(db.path) == ":memory:":
         return await Importer(db, snap, now=when, delete_after_days=delete_after_days,
                               dry_run=dry_run, progress=progress).run()
     with tempfile.TemporaryDirectory(prefix="aaf-dry-run-") as tmp:
