@@ -59,6 +59,7 @@ BATCH_ROWS = 1000
 # read fewer at a time: memory stays bounded by a batch, whatever the table's size.
 BATCH_ROWS_WITH_BLOBS = 16
 PROGRESS_ROWS = 10_000  # a progress line every so many rows of a table
+LOCK_WAIT = "10s"  # a table the copy must lock (TRUNCATE, DISABLE TRIGGER) held by someone else
 # SQLite's FTS5 index of the chat has no PostgreSQL table: a GIN index on chat_messages.body.
 FTS_SHADOWS = ("_data", "_idx", "_content", "_docsize", "_config")
 TEXT_TYPES = {"text", "varchar", "bpchar", "name"}
@@ -497,19 +498,25 @@ def _copy_table(conn: psycopg.Connection[Any], src: sqlite3.Connection, s: Sourc
             sql.Identifier(t.name)))
     cur = src.execute(f"SELECT {', '.join(map(_q, cols))} FROM {_q(s.name)}")
     done = 0
-    with conn.cursor() as pg, pg.copy(copy_sql) as copy:
-        copy.set_types([t.columns[c][0] for c in cols])
-        while batch := cur.fetchmany(t.batch):
-            for row in batch:
-                try:
-                    copy.write_row(row)
-                except (TypeError, ValueError, OverflowError, psycopg.DataError) as exc:
-                    raise CopyError(
-                        f"{s.name}, ligne {_key_text(cols, t.key, row)} : une valeur ne "
-                        f"tient pas dans le type PostgreSQL de sa colonne ({exc})") from exc
-            if (done + len(batch)) // PROGRESS_ROWS > done // PROGRESS_ROWS:
-                progress(f"{s.name} : {done + len(batch)} / {s.rows}")
-            done += len(batch)
+    try:
+        with conn.cursor() as pg, pg.copy(copy_sql) as copy:
+            copy.set_types([t.columns[c][0] for c in cols])
+            while batch := cur.fetchmany(t.batch):
+                for row in batch:
+                    try:
+                        copy.write_row(row)
+                    except (TypeError, ValueError, OverflowError, psycopg.DataError) as exc:
+                        raise CopyError(
+                            f"{s.name}, ligne {_key_text(cols, t.key, row)} : une valeur ne "
+                            f"tient pas dans le type PostgreSQL de sa colonne ({exc})") from exc
+                if (done + len(batch)) // PROGRESS_ROWS > done // PROGRESS_ROWS:
+                    progress(f"{s.name} : {done + len(batch)} / {s.rows}")
+                done += len(batch)
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        # A constraint of the target refused a row (the server names it, and the COPY line).
+        where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
+        raise CopyError(f"{s.name} : PostgreSQL refuse une ligne : "
+                        f"{exc.diag.message_primary or exc}{where}") from exc
     if t.has_triggers:
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(
             sql.Identifier(t.name)))
@@ -552,9 +559,22 @@ def copy_database(source: Path, target_url: str, *, force: bool = False,
                   progress: Progress = lambda _line: None) -> Report:
     """Copy the SQLite file into the (migrated) PostgreSQL database and verify it: committed
     only if every table matches (otherwise rolled back, the report says where)."""
+    try:
+        return _copy_database(source, target_url, force, progress)
+    except psycopg.errors.LockNotAvailable as exc:
+        raise CopyError("la base PostgreSQL est en cours d'utilisation (une table n'a pas pu "
+                        f"être verrouillée en {LOCK_WAIT}) : arrêtez les nœuds qui s'en "
+                        "servent ; rien n'a été copié") from exc
+    except psycopg.OperationalError as exc:
+        raise CopyError(f"la connexion à PostgreSQL a échoué pendant la copie ({exc}) : rien "
+                        "n'a été gardé, relancez la copie") from exc
+
+
+def _copy_database(source: Path, target_url: str, force: bool, progress: Progress) -> Report:
     with snapshot(source) as src, _connect(target_url) as conn:
         conn.execute("SET statement_timeout = 0")
         conn.execute("SET idle_in_transaction_session_timeout = 0")
+        conn.execute(f"SET lock_timeout = '{LOCK_WAIT}'")
         got = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('realtime db copy'))"
                            ).fetchone()
         if not got or not got[0]:

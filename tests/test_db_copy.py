@@ -246,3 +246,29 @@ for i in itertools.count():
     if i == 50:
         print("writing", flush=True)
 """
+
+
+def test_a_row_the_target_refuses_stops_the_copy_with_its_table(source: Path,
+                                                                target: str) -> None:
+    assert realtime("migrate", DATABASE_URL=target).returncode == 0
+    with psycopg.connect(target) as p:
+        p.execute("ALTER TABLE users ADD CONSTRAINT short_names CHECK (length(name) < 12)")
+    done = copy(source, target)
+    assert done.returncode == 2
+    assert "users : PostgreSQL refuse une ligne" in done.stderr and "short_names" in (
+        done.stderr)
+    _left, right = counts(source, target)
+    assert set(right.values()) == {0}
+
+
+def test_a_target_in_use_is_refused_rather_than_waited_for(source: Path, target: str) -> None:
+    """A node still writing (here: a transaction holding what an INSERT holds on a table the
+    copy must alter) makes the copy give up after its lock wait, with a message."""
+    assert realtime("migrate", DATABASE_URL=target).returncode == 0
+    with psycopg.connect(target) as node:
+        node.execute("LOCK TABLE chat_messages IN ROW EXCLUSIVE MODE")
+        done = copy(source, target)
+    assert done.returncode == 2
+    assert "en cours d'utilisation" in done.stderr and "arrêtez les nœuds" in done.stderr
+    _left, right = counts(source, target)
+    assert set(right.values()) == {0}
