@@ -139,6 +139,9 @@ class _PgTransaction:
     """A pooled connection inside its transaction, as a `Transaction`."""
 
     __slots__ = ("_callbacks", "_conn")
+    # Like `Database.engine`, for a store function handed only the transaction (chat's
+    # search rows exist on SQLite only); SQLite's transaction has none: "sqlite" by default.
+    engine = "postgres"
 
     def __init__(self, conn: psycopg.AsyncConnection[Any],
                  callbacks: list[Callable[[], Any]]) -> None:

@@ -24,7 +24,7 @@ DIRECTORY = "realtime/directory/"
 PEOPLE = (IDENTITY, DIRECTORY)
 
 OWNERS: dict[str, tuple[str, ...]] = {
-    "schema_migrations": ("realtime/db.py",),
+    "schema_migrations": ("realtime/db.py", "realtime/pg.py"),  # the two engines' migrators
     "users": PEOPLE,
     "sessions": (IDENTITY,),
     "sso_logins": (IDENTITY,),

@@ -1,12 +1,19 @@
-"""Chat storage in SQLite: conversations, their event stream, messages, files' metadata.
+"""Chat storage (SQLite or PostgreSQL): conversations, their event stream, messages, files'
+metadata.
 
 A conversation's `last_seq` is its stream head: every change takes the next seq in the same
 transaction as the change itself, so no seq exists without its change, and none is skipped.
+
+Search is where the engines differ. SQLite keeps the FTS5 table `chat_fts`, written here and
+by the trigger `chat_message_stream`; PostgreSQL has no such table: a GIN index over the
+messages' bodies (migrations/postgres/0005_chat.sql) follows every write by itself, so the
+statements on `chat_fts` run on SQLite only, and `search` has one query per engine.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +30,12 @@ _RULE_COLS = ("parents_to_teachers", "parents_to_cpe", "parents_to_staff",
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _postgres(db_or_conn: object) -> bool:
+    """Whether this database (or a transaction's connection) is PostgreSQL: `Database.engine`
+    and the transaction's `engine` say "sqlite" or "postgres" (SQLite when absent)."""
+    return getattr(db_or_conn, "engine", "sqlite") == "postgres"
 
 
 def _conv(r: aiosqlite.Row) -> Conversation:
@@ -227,7 +240,9 @@ async def events_after(db: Database, conv_id: int, after: int, limit: int
 async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: int, body: str,
                          now: float, attachment_ids: list[int]) -> tuple[int, int]:
     """(message id, seq). The trigger `chat_message_stream` moves the conversation's head to
-    this seq and writes the stream event and the search row in the same statement."""
+    this seq and writes the stream event (and on SQLite the search row) in the same statement.
+    On PostgreSQL the trigger takes the seq itself under the conversation's row lock, so two
+    nodes writing at once get consecutive seqs: RETURNING gives the seq stored."""
     cur = await conn.execute(
         "INSERT INTO chat_messages (conversation_id, seq, author_id, body, created_at)"
         " VALUES (?, (SELECT last_seq + 1 FROM chat_conversations WHERE id = ?), ?, ?, ?)"
@@ -246,8 +261,9 @@ async def insert_message(conn: aiosqlite.Connection, conv_id: int, author_id: in
 async def edit_message(conn: aiosqlite.Connection, msg: Message, body: str, now: float) -> int:
     await conn.execute("UPDATE chat_messages SET body = ?, edited_at = ? WHERE id = ?",
                        (body, now, msg.id))
-    await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
-    await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg.id, body))
+    if not _postgres(conn):
+        await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
+        await conn.execute("INSERT INTO chat_fts (rowid, body) VALUES (?, ?)", (msg.id, body))
     return await append_event(conn, msg.conversation_id, "edited", now, message_id=msg.id)
 
 
@@ -259,7 +275,8 @@ async def remove_message(conn: aiosqlite.Connection, msg: Message, by: int, now:
     await conn.execute(
         f"UPDATE chat_messages SET body = '', {column} = ?, deleted_by = ? WHERE id = ?",
         (now, by, msg.id))
-    await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
+    if not _postgres(conn):
+        await conn.execute("DELETE FROM chat_fts WHERE rowid = ?", (msg.id,))
     await conn.execute("DELETE FROM chat_acks WHERE message_id = ?", (msg.id,))
     cur = await conn.execute(
         "DELETE FROM chat_attachments WHERE message_id = ? RETURNING storage_key", (msg.id,))
@@ -301,12 +318,48 @@ async def history(db: Database, conv_id: int, before: int | None, limit: int) ->
     return await _with_files(db, list(reversed(rows)))
 
 
+# The document a message is searched as on PostgreSQL: the very expression of the index
+# chat_messages_search (migrations/postgres/0005_chat.sql), or the index is not used.
+PG_SEARCH_DOCUMENT = ("(to_tsvector('fr_unaccent'::regconfig, m.body)"
+                      " || to_tsvector('simple_unaccent'::regconfig, m.body))")
+# One search word: its French stem or itself (unaccented), as a prefix.
+_PG_SEARCH_WORD = "(to_tsquery('fr_unaccent', ?) || to_tsquery('simple_unaccent', ?))"
+_FTS_TERM = re.compile(r'"((?:[^"]|"")*)"\*')
+
+
+def pg_search_query(user_id: int, match: str, limit: int) -> tuple[str, list[Any]]:
+    """The PostgreSQL search: `match` is `model.fts_query`'s FTS5 expression (each word a
+    quoted prefix term, all required); each word becomes a tsquery prefix term `'word':*`,
+    its French stem or the word itself, and the words are joined with `&&`. No operator of
+    the user's reaches to_tsquery: every word is a quoted lexeme."""
+    words = [w.replace('""', '"') for w in _FTS_TERM.findall(match)]
+    terms: list[str] = []
+    for w in words:
+        lexeme = "'" + w.replace("\\", "\\\\").replace("'", "''") + "':*"
+        terms += [lexeme, lexeme]
+    sql = ("SELECT m.* FROM chat_messages m"
+           " JOIN chat_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ?"
+           f" WHERE {PG_SEARCH_DOCUMENT} @@ ({' && '.join([_PG_SEARCH_WORD] * len(words))})"
+           " AND m.deleted_at IS NULL AND m.recalled_at IS NULL"
+           " ORDER BY m.created_at DESC, m.id DESC LIMIT ?")
+    return sql, [user_id, *terms, limit]
+
+
 async def search(db: Database, user_id: int, match: str, limit: int) -> list[Message]:
-    rows = await db.fetchall(
-        "SELECT m.* FROM chat_fts f JOIN chat_messages m ON m.id = f.rowid"
-        " JOIN chat_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ?"
-        " WHERE chat_fts MATCH ? AND m.deleted_at IS NULL AND m.recalled_at IS NULL"
-        " ORDER BY m.created_at DESC LIMIT ?", (user_id, match, limit))
+    """The `limit` most recent messages of `user_id`'s conversations that match `match`
+    (`model.fts_query`), on either engine."""
+    if _postgres(db):
+        if not _FTS_TERM.search(match):
+            return []
+        sql, params = pg_search_query(user_id, match, limit)
+        rows = await db.fetchall(sql, params)
+    else:
+        rows = await db.fetchall(
+            "SELECT m.* FROM chat_fts f JOIN chat_messages m ON m.id = f.rowid"
+            " JOIN chat_participants p ON p.conversation_id = m.conversation_id"
+            " AND p.user_id = ? WHERE chat_fts MATCH ? AND m.deleted_at IS NULL"
+            " AND m.recalled_at IS NULL ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+            (user_id, match, limit))
     return await _with_files(db, rows)
 
 
@@ -492,7 +545,8 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
     keys = [r[0] for r in await cur.fetchall()]
     out = {"chat_attachments": len(keys)}
     out["chat_messages"] = len(msg_ids)
-    await _delete_in(conn, "DELETE FROM chat_fts WHERE rowid IN ({ids})", msg_ids)
+    if not _postgres(conn):
+        await _delete_in(conn, "DELETE FROM chat_fts WHERE rowid IN ({ids})", msg_ids)
     out["chat_acks"] = await _delete_in(
         conn, "DELETE FROM chat_acks WHERE message_id IN ({ids})", msg_ids)
     out["chat_reports"] = await _delete_in(
@@ -519,7 +573,9 @@ async def purge_before(conn: aiosqlite.Connection, cutoff: float
         (cutoff,))
     out["chat_conversations"] = max(cur.rowcount, 0)
     # Search rows of messages removed along with something else (a board's session chat).
-    await conn.execute("DELETE FROM chat_fts WHERE rowid NOT IN (SELECT id FROM chat_messages)")
+    if not _postgres(conn):
+        await conn.execute(
+            "DELETE FROM chat_fts WHERE rowid NOT IN (SELECT id FROM chat_messages)")
     return out, keys
 
 
