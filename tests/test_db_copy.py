@@ -130,7 +130,7 @@ async def test_a_pilot_moves_to_postgresql_and_a_node_serves_it(
     assert "ok" in report_line(done.stdout, "marks").split()
 
     # A node on PostgreSQL serves the moved ENT: the same login, the board as it was, the
-    # image's bytes, new ids past the old ones.
+    # image's bytes, new ids past the old ones, the chat's search.
     pg_node = await aiohttp_server(create_app(
         make_settings(tmp_path / "node-pg", database_url=target)))
     base = str(pg_node.make_url("")).rstrip("/")
@@ -151,6 +151,19 @@ async def test_a_pilot_moves_to_postgresql_and_a_node_serves_it(
             assert (await r.json())["id"] > docs[1]
         second = await create_board(base, cast, title="Après le déménagement")
         assert second > board
+    # The chat's search: PostgreSQL's own index over the copied messages.
+    with psycopg.connect(target) as p:
+        author = p.execute(
+            "SELECT u.login FROM chat_messages m JOIN users u ON u.id = m.author_id"
+            " WHERE m.body LIKE %s ORDER BY m.id LIMIT 1", ("%fractions%",)).fetchone()
+    assert author is not None
+    writer = next(a for a in demo_accounts if a["login"] == author[0])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        await login(s, base, writer)
+        async with s.get(f"{base}/api/chat/search", params={"q": "fraction"}) as r:
+            assert r.status == 200, await r.text()
+            found = (await r.json())["messages"]
+    assert found and all("fractions" in m["body"] for m in found)
     await pg_node.close()
 
 
