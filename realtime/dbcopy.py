@@ -68,7 +68,8 @@ Progress = Callable[[str], None]
 
 
 class CopyError(Exception):
-    """The copy or the verification cannot start: a message for the operator (French)."""
+    """The copy or the verification was refused or could not finish (nothing kept): a message
+    for the operator, in French."""
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Report:
         if self.skipped:
             out.append("Non copiées : " + ", ".join(self.skipped) + " (l'index plein texte de "
                        "SQLite ; PostgreSQL indexe chat_messages.body lui-même).")
-        bad = [t.name for t in self.tables if not t.ok]
+        bad = sorted(t.name for t in self.tables if not t.ok)
         total = sum(t.source_rows for t in self.tables)
         if bad:
             out.append(f"VÉRIFICATION ÉCHOUÉE : {len(bad)} table(s) diffèrent : "
