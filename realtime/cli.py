@@ -42,7 +42,7 @@ def _fail(message: str) -> None:
 @click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
               help="Fichier SQLite (défaut : $REALTIME_DB ou ./data/ent.sqlite3) ; avec "
                    "DATABASE_URL, la base est PostgreSQL et ce chemin ne situe que le dossier "
-                   "des fichiers du serveur (clés, pièces jointes).")
+                   "des métriques de la machine.")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None) -> None:
     """Serveur temps réel de l'ENT des collèges."""
@@ -238,10 +238,15 @@ def _print_report(report: Any) -> None:
               help="La base PostgreSQL (défaut : $DATABASE_URL), migrée par la commande.")
 @click.option("--force", is_flag=True,
               help="Vide les tables de la base cible si elles ont des lignes.")
+@click.option("--data-dir", "data", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Le dossier des fichiers du pilote (pièces jointes, "
+              "secret.key, vapid_private.pem ; défaut : celui du fichier SQLite).")
 @click.pass_obj
-def db_copy(settings: Settings, source: str, target: str | None, force: bool) -> None:
-    """Copie un fichier SQLite de l'ENT dans une base PostgreSQL vide, table par table,
-    puis vérifie chaque table (lignes et sommes de contrôle) ; tout ou rien. Code de sortie
+def db_copy(settings: Settings, source: str, target: str | None, force: bool,
+            data: Path | None) -> None:
+    """Copie un fichier SQLite de l'ENT et les fichiers de son dossier (pièces jointes,
+    secrets) dans une base PostgreSQL vide, table par table, puis vérifie chaque table
+    (lignes et sommes de contrôle) ; tout ou rien. Code de sortie
     1 si la vérification échoue (rien n'est alors gardé), 2 si la copie est refusée."""
     from realtime.dbcopy import CopyError, copy_database, migrate_target, redact
 
@@ -254,7 +259,7 @@ def db_copy(settings: Settings, source: str, target: str | None, force: bool) ->
         applied = migrate_target(url)
         if applied:
             progress(f"Migrations appliquées à la base cible : {applied}")
-        report = copy_database(path, url, force=force, progress=progress)
+        report = copy_database(path, url, force=force, data=data, progress=progress)
     except CopyError as err:
         _fail(str(err))
         return
@@ -270,15 +275,19 @@ def db_copy(settings: Settings, source: str, target: str | None, force: bool) ->
               help="Le fichier SQLite d'origine (ouvert en lecture seule).")
 @click.option("--to", "target", default=None, metavar="URL",
               help="La base PostgreSQL (défaut : $DATABASE_URL).")
+@click.option("--data-dir", "data", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Le dossier des fichiers du pilote (pièces jointes, "
+              "secret.key, vapid_private.pem ; défaut : celui du fichier SQLite).")
 @click.pass_obj
-def db_verify(settings: Settings, source: str, target: str | None) -> None:
+def db_verify(settings: Settings, source: str, target: str | None, data: Path | None) -> None:
     """Compare un fichier SQLite et une base PostgreSQL (lignes et sommes de contrôle par
     table), sans rien écrire ; code de sortie 1 à la moindre différence."""
     from realtime.dbcopy import CopyError, verify_database
 
     path, url = _db_copy_args(source, target, settings)
     try:
-        report = verify_database(path, url, progress=lambda line: click.echo(line, err=True))
+        report = verify_database(path, url, data=data,
+                                 progress=lambda line: click.echo(line, err=True))
     except CopyError as err:
         _fail(str(err))
         return

@@ -36,7 +36,9 @@ What an operator moving an ENT from one machine to several needs to trust the mo
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import heapq
 import itertools
 import shutil
 import sqlite3
@@ -94,6 +96,8 @@ class TableCheck:
 class Report:
     tables: list[TableCheck]
     skipped: list[str]
+    data: Path | None = None  # the SQLite node's data directory
+    files: dict[str, int] = field(default_factory=dict)  # its files' rows, per table
     copied: bool = False
 
     @property
@@ -116,6 +120,11 @@ class Report:
         if self.skipped:
             out.append("Non copiées : " + ", ".join(self.skipped) + " (l'index plein texte de "
                        "SQLite ; PostgreSQL indexe chat_messages.body lui-même).")
+        if self.data is not None:
+            out.append(f"Fichiers du dossier {self.data} : "
+                       f"{self.files.get('stored_files', 0)} pièce(s) jointe(s) (stored_files),"
+                       f" {self.files.get('shared_secrets', 0)} secret(s) (shared_secrets), "
+                       "comptés avec les lignes SQLite.")
         bad = sorted(t.name for t in self.tables if not t.ok)
         total = sum(t.source_rows for t in self.tables)
         if bad:
@@ -189,7 +198,49 @@ def _q(name: str) -> str:
 class SourceTable:
     name: str
     columns: list[str]
-    rows: int
+    rows: int  # in the SQLite file
+    # Rows PostgreSQL keeps for what a SQLite node keeps beside its database (below), each
+    # read when copied or compared: (its key, a function returning the row in `columns`
+    # order), in key order.
+    local: list[tuple[str, Callable[[], tuple[Any, ...]]]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.rows + len(self.local)
+
+
+def _local_state(tables: dict[str, SourceTable], data: Path) -> dict[str, int]:
+    """Attach to `tables` what a SQLite node kept in its data directory `data` and a
+    PostgreSQL node keeps in the database (migration 0016): chat attachments' bytes as rows of
+    `stored_files`, the generated secrets (`secret.key`, `vapid_private.pem`) as rows of
+    `shared_secrets`, so that the pilot's attachments, sessions and push subscriptions move
+    with it, copied and verified with the rest. How many of each."""
+    from realtime.chat.files import DIR
+    from realtime.files import disk_files, stored_row
+    from realtime.shared import secret_rows
+
+    found: dict[str, list[tuple[str, Callable[[], dict[str, Any]]]]] = {
+        "stored_files": [(p.name, functools.partial(stored_row, p))
+                         for p in disk_files(data / DIR)],
+        "shared_secrets": [(r["name"], functools.partial(dict, r)) for r in secret_rows(data)],
+    }
+    for name, rows in found.items():
+        table = tables.get(name)
+        if table is None:
+            if rows:
+                raise CopyError(f"le fichier SQLite n'a pas de table {name} pour les fichiers "
+                                f"de {data}")
+            continue
+        table.local = [(key, functools.partial(_in_order, load, table)) for key, load in rows]
+    return {name: len(rows) for name, rows in found.items()}
+
+
+def _in_order(load: Callable[[], dict[str, Any]], table: SourceTable) -> tuple[Any, ...]:
+    row = load()
+    if set(row) != set(table.columns):
+        raise CopyError(f"{table.name} : colonnes {sorted(table.columns)}, les fichiers "
+                        f"donnent {sorted(row)}")
+    return tuple(row[c] for c in table.columns)
 
 
 def _check_source(src: sqlite3.Connection) -> None:
@@ -399,12 +450,23 @@ def _compare(check: TableCheck, columns: list[str], key: list[str],
     check.source_sum, check.target_sum = hs.hexdigest(), ht.hexdigest()
 
 
-def _source_rows(src: sqlite3.Connection, t: TargetTable, columns: list[str]
+def _source_rows(src: sqlite3.Connection, t: TargetTable, s: SourceTable
                  ) -> Iterator[tuple[Any, ...]]:
+    columns = s.columns
     order = ", ".join(f"{_q(k)} COLLATE BINARY" for k in t.key)
     cur = src.execute(f"SELECT {', '.join(map(_q, columns))} FROM {_q(t.name)} ORDER BY {order}")
-    while batch := cur.fetchmany(t.batch):
-        yield from batch
+
+    def table() -> Iterator[tuple[Any, ...]]:
+        while batch := cur.fetchmany(t.batch):
+            yield from batch
+
+    if not s.local:
+        yield from table()
+        return
+    # The files' rows, in key order too (str order is UTF-8 byte order, PostgreSQL's "C").
+    at = [columns.index(k) for k in t.key]
+    yield from heapq.merge(table(), (load() for _, load in s.local),
+                           key=lambda row: tuple(row[i] for i in at))
 
 
 def _target_rows(conn: psycopg.Connection[Any], t: TargetTable, columns: list[str]
@@ -444,15 +506,14 @@ def _qualified(conn: psycopg.Connection[Any], table: str) -> str:
     return f"{_q(schema[0] if schema else 'public')}.{_q(table)}"
 
 
-def _verify(conn: psycopg.Connection[Any], src: sqlite3.Connection, order: list[str],
-            source: dict[str, SourceTable], target: dict[str, TargetTable],
+def _verify(conn: psycopg.Connection[Any], src: sqlite3.Connection, plan: Plan,
             autoincrement: dict[str, int], progress: Progress) -> list[TableCheck]:
     checks = []
-    for name in order:
-        t = target[name]
-        columns = source[name].columns
+    for name in plan.order:
+        t = plan.target[name]
+        columns = plan.source[name].columns
         check = TableCheck(name)
-        _compare(check, columns, t.key, _source_rows(src, t, columns),
+        _compare(check, columns, t.key, _source_rows(src, t, plan.source[name]),
                  _target_rows(conn, t, columns))
         _check_sequences(conn, t, check, autoincrement)
         progress(f"vérifiée : {name} ({check.target_rows} lignes)"
@@ -511,8 +572,10 @@ def _copy_table(conn: psycopg.Connection[Any], src: sqlite3.Connection, s: Sourc
                             f"{s.name}, ligne {_key_text(cols, t.key, row)} : une valeur ne "
                             f"tient pas dans le type PostgreSQL de sa colonne ({exc})") from exc
                 if (done + len(batch)) // PROGRESS_ROWS > done // PROGRESS_ROWS:
-                    progress(f"{s.name} : {done + len(batch)} / {s.rows}")
+                    progress(f"{s.name} : {done + len(batch)} / {s.total}")
                 done += len(batch)
+            for _key, load in s.local:  # the node's files, one in memory at a time
+                copy.write_row(load())
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
         # A constraint of the target refused a row (the server names it, and the COPY line).
         where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
@@ -521,7 +584,7 @@ def _copy_table(conn: psycopg.Connection[Any], src: sqlite3.Connection, s: Sourc
     if t.has_triggers:
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(
             sql.Identifier(t.name)))
-    progress(f"copiée : {s.name} ({s.rows} lignes)")
+    progress(f"copiée : {s.name} ({s.total} lignes)")
 
 
 def _move_sequences(conn: psycopg.Connection[Any], t: TargetTable,
@@ -545,23 +608,33 @@ def _target_counts(conn: psycopg.Connection[Any], names: Iterable[str]) -> dict[
     return out
 
 
-def _plan(conn: psycopg.Connection[Any], src: sqlite3.Connection
-          ) -> tuple[list[str], dict[str, SourceTable], dict[str, TargetTable], list[str]]:
+@dataclass
+class Plan:
+    order: list[str]  # foreign-key order
+    source: dict[str, SourceTable]
+    target: dict[str, TargetTable]
+    skipped: list[str]
+    files: dict[str, int]  # rows from the node's data directory, per table
+
+
+def _plan(conn: psycopg.Connection[Any], src: sqlite3.Connection, data: Path) -> Plan:
     _check_source(src)
     _check_target_schema(conn)
     source_list, skipped = _source_tables(src)
     target = _target_tables(conn)
     _match(source_list, target)
-    order = _fk_order(conn, target)
-    return order, {s.name: s for s in source_list}, target, skipped
+    source = {s.name: s for s in source_list}
+    files = _local_state(source, data)
+    return Plan(_fk_order(conn, target), source, target, skipped, files)
 
 
 def copy_database(source: Path, target_url: str, *, force: bool = False,
-                  progress: Progress = lambda _line: None) -> Report:
-    """Copy the SQLite file into the (migrated) PostgreSQL database and verify it: committed
-    only if every table matches (otherwise rolled back, the report says where)."""
+                  data: Path | None = None, progress: Progress = lambda _line: None) -> Report:
+    """Copy the SQLite file, and the files its node kept in `data` (default: the file's
+    directory), into the (migrated) PostgreSQL database and verify it: committed only if every
+    table matches (otherwise rolled back, the report says where)."""
     try:
-        return _copy_database(source, target_url, force, progress)
+        return _copy_database(source, target_url, force, data or source.parent, progress)
     except psycopg.errors.LockNotAvailable as exc:
         raise CopyError("la base PostgreSQL est en cours d'utilisation (une table n'a pas pu "
                         f"être verrouillée en {LOCK_WAIT}) : arrêtez les nœuds qui s'en "
@@ -571,7 +644,8 @@ def copy_database(source: Path, target_url: str, *, force: bool = False,
                         "n'a été gardé, relancez la copie") from exc
 
 
-def _copy_database(source: Path, target_url: str, force: bool, progress: Progress) -> Report:
+def _copy_database(source: Path, target_url: str, force: bool, data: Path,
+                   progress: Progress) -> Report:
     with snapshot(source) as src, _connect(target_url) as conn:
         conn.execute("SET statement_timeout = 0")
         conn.execute("SET idle_in_transaction_session_timeout = 0")
@@ -580,7 +654,8 @@ def _copy_database(source: Path, target_url: str, force: bool, progress: Progres
                            ).fetchone()
         if not got or not got[0]:
             raise CopyError("une autre copie vers cette base est en cours")
-        order, source_tables, target, skipped = _plan(conn, src)
+        plan = _plan(conn, src, data)
+        order = plan.order
         busy = _target_counts(conn, order)
         if busy and not force:
             listed = ", ".join(f"{n} ({c})" for n, c in sorted(busy.items()))
@@ -592,11 +667,11 @@ def _copy_database(source: Path, target_url: str, force: bool, progress: Progres
                 sql.SQL(", ").join(sql.Identifier(n) for n in order)))
         autoincrement = _autoincrement(src)
         for name in order:
-            _copy_table(conn, src, source_tables[name], target[name], progress)
+            _copy_table(conn, src, plan.source[name], plan.target[name], progress)
         for name in order:
-            _move_sequences(conn, target[name], autoincrement)
-        checks = _verify(conn, src, order, source_tables, target, autoincrement, progress)
-        report = Report(checks, skipped)
+            _move_sequences(conn, plan.target[name], autoincrement)
+        checks = _verify(conn, src, plan, autoincrement, progress)
+        report = Report(checks, plan.skipped, data, plan.files)
         if not report.ok:
             conn.rollback()
             return report
@@ -608,15 +683,17 @@ def _copy_database(source: Path, target_url: str, force: bool, progress: Progres
         return report
 
 
-def verify_database(source: Path, target_url: str,
+def verify_database(source: Path, target_url: str, *, data: Path | None = None,
                     progress: Progress = lambda _line: None) -> Report:
-    """Compare the SQLite file with the PostgreSQL database, read-only on both sides."""
+    """Compare the SQLite file and its node's files (in `data`, default: the file's
+    directory) with the PostgreSQL database, read-only on both sides."""
+    data = data or source.parent
     with snapshot(source) as src, _connect(target_url) as conn:
         # One snapshot of the target for every table, as the source's.
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         conn.execute("SET statement_timeout = 0")
-        order, source_tables, target, skipped = _plan(conn, src)
-        checks = _verify(conn, src, order, source_tables, target, _autoincrement(src), progress)
+        plan = _plan(conn, src, data)
+        checks = _verify(conn, src, plan, _autoincrement(src), progress)
         conn.rollback()
-        return Report(checks, skipped)
+        return Report(checks, plan.skipped, data, plan.files)

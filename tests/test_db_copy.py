@@ -72,10 +72,14 @@ def tables(path: Path) -> list[str]:
 
 
 def counts(source: Path, target: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Every table's rows on each side, counted here, not by the tool."""
+    """Every table's rows on each side, counted here, not by the tool: on the SQLite side,
+    with the files its node kept beside it (attachments and secrets, rows on PostgreSQL)."""
     names = tables(source)
     with sqlite3.connect(source) as s:
         left = {n: s.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names}
+    left["stored_files"] += len(list(source.parent.glob("chat-files/*/*")))
+    left["shared_secrets"] += sum((source.parent / f).is_file()
+                                  for f in ("secret.key", "vapid_private.pem"))
     with psycopg.connect(target) as p:
         right = {n: p.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0]  # type: ignore[index]
                  for n in names}
@@ -95,10 +99,13 @@ async def test_a_pilot_moves_to_postgresql_and_a_node_serves_it(
         demo_accounts: list[dict[str, Any]]) -> None:
     cast = Cast(demo_accounts)
     # The pilot at work on SQLite: a board with strokes and an image, two course documents
-    # (the second deleted: SQLite's AUTOINCREMENT never gives its id again).
-    sqlite_node = await aiohttp_server(create_app(
-        make_settings(tmp_path / "node-sqlite", db_path=source).with_(database_url=None)))
+    # (the second deleted: SQLite's AUTOINCREMENT never gives its id again), a chat
+    # attachment, its generated secrets (no REALTIME_SECRET): files beside its database.
+    sqlite_node = await aiohttp_server(create_app(make_settings(
+        tmp_path / "node-sqlite", db_path=source).with_(database_url=None, secret=None)))
     base = str(sqlite_node.make_url("")).rstrip("/")
+    session = await token_for(base, cast.teacher)  # still open after the move
+    bearer = {"Authorization": f"Bearer {session}"}
     board = await create_board(base, cast, title="Avant le déménagement")
     teacher = await BoardClient(base, await token_for(base, cast.teacher)).connect()
     assert (await teacher.call("join", {"board_id": board}))["ok"]
@@ -117,6 +124,14 @@ async def test_a_pilot_moves_to_postgresql_and_a_node_serves_it(
                 docs.append((await r.json())["id"])
         async with s.delete(f"{base}/api/docs/{docs[1]}") as r:
             assert r.status == 204
+        async with s.post(f"{base}/api/chat/attachments", params={"name": "schéma.png"},
+                          data=PNG) as r:
+            assert r.status == 201, await r.text()
+            attachment = (await r.json())["url"]
+        async with s.get(f"{base}/api/push/key") as r:
+            push_key = (await r.json())["public_key"]
+    assert {p.name for p in source.parent.iterdir()} >= {
+        "secret.key", "vapid_private.pem", "chat-files"}
     await teacher.close()
     await sqlite_node.close()  # its boards snapshotted, as before a real move
     before = file_digest(source)
@@ -127,13 +142,25 @@ async def test_a_pilot_moves_to_postgresql_and_a_node_serves_it(
     assert file_digest(source) == before  # read-only: not one byte of the pilot changed
     left, right = counts(source, target)
     assert left == right and left["marks"] > 10_000 and left["board_images"] == 1
+    assert right["stored_files"] == 1 and right["shared_secrets"] == 2
     assert "ok" in report_line(done.stdout, "marks").split()
+    assert "ok" in report_line(done.stdout, "stored_files").split()
+    assert "1 pièce(s) jointe(s) (stored_files), 2 secret(s)" in done.stdout
 
-    # A node on PostgreSQL serves the moved ENT: the same login, the board as it was, the
-    # image's bytes, new ids past the old ones, the chat's search.
+    # A node on PostgreSQL serves the moved ENT: the pilot's session still open, the board as
+    # it was, the image's and the attachment's bytes, the same push key, new ids past the old
+    # ones, the chat's search.
     pg_node = await aiohttp_server(create_app(
-        make_settings(tmp_path / "node-pg", database_url=target)))
+        make_settings(tmp_path / "node-pg", database_url=target, secret=None)))
     base = str(pg_node.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{base}/api/me", headers=bearer) as r:
+            assert r.status == 200 and (await r.json())["user"]["login"] == cast.teacher[
+                "login"]
+        async with s.get(f"{base}{attachment}", headers=bearer) as r:
+            assert r.status == 200 and await r.read() == PNG
+        async with s.get(f"{base}/api/push/key", headers=bearer) as r:
+            assert (await r.json())["public_key"] == push_key
     teacher = await BoardClient(base, await token_for(base, cast.teacher)).connect()
     try:
         joined = await teacher.call("join", {"board_id": board})
@@ -218,13 +245,14 @@ def test_a_target_with_rows_is_refused_unless_forced(source: Path, target: str) 
 
 def test_a_source_at_another_schema_version_is_refused(source: Path, target: str) -> None:
     with sqlite3.connect(source) as conn:
-        conn.execute("DELETE FROM schema_migrations WHERE version = "
-                     "(SELECT MAX(version) FROM schema_migrations)")
+        latest = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+        conn.execute("DELETE FROM schema_migrations WHERE version = ?", (latest,))
     older = copy(source, target)
     assert older.returncode == 2 and "migrez-le d'abord" in older.stderr
+    assert f"n'a pas les migrations [{latest}]" in older.stderr
     with sqlite3.connect(source) as conn:
-        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (15, 'x'), "
-                     "(9999, 'demain')")
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, 'x'), "
+                     "(9999, 'demain')", (latest,))
     newer = copy(source, target)
     assert newer.returncode == 2 and "9999" in newer.stderr
     _left, right = counts(source, target)
