@@ -15,6 +15,11 @@ What an operator moving an ENT from one machine to several needs to trust the mo
   (`chat_fts` and its shadow tables: PostgreSQL indexes `chat_messages.body` itself) and
   columns PostgreSQL generates. The snapshot must pass `PRAGMA quick_check` and
   `foreign_key_check`.
+- **The node's files move with it.** What a SQLite node keeps beside its database and a
+  PostgreSQL node keeps in it (migration 0016) comes from the file's directory (or
+  `--data-dir`): chat attachments as rows of `stored_files`, the generated secrets as rows of
+  `shared_secrets` (realtime/files.py, realtime/shared.py), copied in the same transaction
+  and compared with those tables' rows, read one file at a time.
 - **An empty target, or `--force`.** A target holding rows is refused with the tables'
   counts; `--force` empties those tables (TRUNCATE, in the copy's own transaction).
 - **All or nothing.** One PostgreSQL transaction: tables in foreign-key order, each with one

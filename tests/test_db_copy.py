@@ -146,6 +146,8 @@ async def test_a_pilot_moves_to_postgresql_and_a_node_serves_it(
     assert "ok" in report_line(done.stdout, "marks").split()
     assert "ok" in report_line(done.stdout, "stored_files").split()
     assert "1 pièce(s) jointe(s) (stored_files), 2 secret(s)" in done.stdout
+    again = realtime("db", "verify", "--from", f"sqlite:{source}", "--to", target)
+    assert again.returncode == 0 and "Vérification réussie" in again.stdout
 
     # A node on PostgreSQL serves the moved ENT: the pilot's session still open, the board as
     # it was, the image's and the attachment's bytes, the same push key, new ids past the old
