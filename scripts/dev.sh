@@ -112,7 +112,8 @@ ensure_postgres() {
   # password for postgres). `DROP ROLE ent_test` undoes it.
   if [ -n "${REALTIME_TEST_PG:-}" ]; then
     pg_connects "$REALTIME_TEST_PG" && return 0
-    echo "PostgreSQL does not accept REALTIME_TEST_PG (${REALTIME_TEST_PG%%@*}@…)" >&2; return 1
+    echo "PostgreSQL does not accept the REALTIME_TEST_PG given (its host: ${REALTIME_TEST_PG##*@})" >&2
+    return 1
   fi
   local default="postgresql://postgres@127.0.0.1:5432/postgres" saved="$VENV/.ent-test-pg"
   pg_connects "$default" && return 0
