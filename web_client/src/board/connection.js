@@ -9,6 +9,7 @@
 import { io } from 'socket.io-client';
 
 import { ackCall } from '../ack.js';
+import { retryIfUnavailable } from '../retry.js';
 
 const RESET = { ok: false, error: { code: 'reset', message: '' } };
 
@@ -60,6 +61,9 @@ export class BoardConnection {
     this.socket = io('/boards', {
       transports: ['websocket'],
       forceNew: true, // our own connection: the page's status socket may come and go
+      // With several server processes, the board's connections gather on one of them
+      // (realtime/placement.py): fewer processes hear each op.
+      query: { board: String(boardId) },
       reconnectionDelay: 500,
       reconnectionDelayMax: 4000,
     });
@@ -86,7 +90,10 @@ export class BoardConnection {
     });
     s.io.on('reconnect_attempt', () => this.on.status('reconnecting'));
     s.on('connect_error', (err) => {
-      if (s.active) { this.on.status('reconnecting'); return; }
+      if (s.active || retryIfUnavailable(s, err, () => !this.closed && navigator.onLine)) {
+        this.on.status('reconnecting');
+        return;
+      }
       this.on.status('offline', err?.data?.message ?? err?.message);
       this.on.refused?.(err?.data ?? err);
     });
