@@ -169,6 +169,8 @@ async def test_a_pilot_moves_to_postgresql_and_a_node_serves_it(
         assert joined["ok"], joined
         assert [i["id"] for i in joined["snapshot"]["items"] if i["kind"] == "stroke"] == [
             "s0", "s1", "s2"]
+        drawn = await teacher.call("op", {"board_id": board, "op": stroke("s3")})
+        assert drawn["ok"] and drawn["seq"] > 3, drawn  # the copied stream goes on
     finally:
         await teacher.close()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
