@@ -24,6 +24,15 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(coro_fn())  # type: ignore[arg-type]
 
 
+def _where(settings: Settings) -> str:
+    """The database the command works on, for messages (a URL without its password)."""
+    if settings.database_url:
+        from realtime.settings import redact_url
+
+        return redact_url(settings.database_url)
+    return str(settings.db_path)
+
+
 def _fail(message: str) -> None:
     click.echo(f"Erreur : {message}", err=True)
     sys.exit(2)
@@ -31,7 +40,9 @@ def _fail(message: str) -> None:
 
 @click.group()
 @click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
-              help="Fichier SQLite (défaut : $REALTIME_DB ou ./data/ent.sqlite3).")
+              help="Fichier SQLite (défaut : $REALTIME_DB ou ./data/ent.sqlite3) ; avec "
+                   "DATABASE_URL, la base est PostgreSQL et ce chemin ne situe que le dossier "
+                   "des métriques de la machine.")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None) -> None:
     """Serveur temps réel de l'ENT des collèges."""
@@ -84,7 +95,8 @@ def migrate(settings: Settings) -> None:
             await db.close()
 
     applied, version = _run(go)
-    click.echo(f"Migrations appliquées : {applied or 'aucune'} ; schéma en version {version}.")
+    click.echo(f"Migrations appliquées : {applied or 'aucune'} ; schéma en version {version}"
+               f" ({_where(settings)}).")
 
 
 @cli.command()
@@ -124,7 +136,7 @@ def demo(settings: Settings, out: Path) -> None:
     counts = _run(go)
     write_accounts(plan, out)
     click.echo(
-        f"Données de démonstration prêtes dans {settings.db_path} : "
+        f"Données de démonstration prêtes dans {_where(settings)} : "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
     )
     click.echo(f"Comptes (identifiants et codes personnels) : {out}")
@@ -196,6 +208,96 @@ def users_reset_code(settings: Settings, login: str, code: str | None) -> None:
 
     new_code = _with_db(settings, go)
     click.echo(f"{login}\t{new_code}")
+
+
+@cli.group()
+def db() -> None:
+    """Base de données : passer d'un fichier SQLite à PostgreSQL (docs/deployment.md)."""
+
+
+def _db_copy_args(source: str, target: str | None, settings: Settings) -> tuple[Path, str]:
+    from realtime.db import is_postgres_url
+    from realtime.dbcopy import CopyError, parse_source
+
+    target = target or settings.database_url
+    if not target or not is_postgres_url(target):
+        _fail("--to : une URL postgresql://… (ou DATABASE_URL) est attendue.")
+        raise AssertionError  # unreachable: _fail exits
+    try:
+        return parse_source(source), target
+    except CopyError as err:
+        _fail(str(err))
+        raise
+
+
+def _print_report(report: Any) -> None:
+    for line in report.lines():
+        click.echo(line)
+
+
+@db.command("copy")
+@click.option("--from", "source", required=True, metavar="sqlite:CHEMIN",
+              help="Le fichier SQLite à copier (ouvert en lecture seule).")
+@click.option("--to", "target", default=None, metavar="URL",
+              help="La base PostgreSQL (défaut : $DATABASE_URL), migrée par la commande.")
+@click.option("--force", is_flag=True,
+              help="Vide les tables de la base cible si elles ont des lignes.")
+@click.option("--data-dir", "data", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Le dossier des fichiers du pilote (pièces jointes, "
+              "secret.key, vapid_private.pem ; défaut : celui du fichier SQLite).")
+@click.pass_obj
+def db_copy(settings: Settings, source: str, target: str | None, force: bool,
+            data: Path | None) -> None:
+    """Copie un fichier SQLite de l'ENT et les fichiers de son dossier (pièces jointes,
+    secrets) dans une base PostgreSQL vide, table par table, puis vérifie chaque table
+    (lignes et sommes de contrôle) ; tout ou rien. Code de sortie
+    1 si la vérification échoue (rien n'est alors gardé), 2 si la copie est refusée."""
+    from realtime.dbcopy import CopyError, copy_database, migrate_target, redact
+
+    path, url = _db_copy_args(source, target, settings)
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        applied = migrate_target(url)
+        if applied:
+            progress(f"Migrations appliquées à la base cible : {applied}")
+        report = copy_database(path, url, force=force, data=data, progress=progress)
+    except CopyError as err:
+        _fail(str(err))
+        return
+    _print_report(report)
+    if not report.copied:
+        click.echo(f"Rien n'a été copié dans {redact(url)} (transaction annulée).", err=True)
+        sys.exit(1)
+    click.echo(f"Copie de {path} vers {redact(url)} terminée et vérifiée.")
+
+
+@db.command("verify")
+@click.option("--from", "source", required=True, metavar="sqlite:CHEMIN",
+              help="Le fichier SQLite d'origine (ouvert en lecture seule).")
+@click.option("--to", "target", default=None, metavar="URL",
+              help="La base PostgreSQL (défaut : $DATABASE_URL).")
+@click.option("--data-dir", "data", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Le dossier des fichiers du pilote (pièces jointes, "
+              "secret.key, vapid_private.pem ; défaut : celui du fichier SQLite).")
+@click.pass_obj
+def db_verify(settings: Settings, source: str, target: str | None, data: Path | None) -> None:
+    """Compare un fichier SQLite et une base PostgreSQL (lignes et sommes de contrôle par
+    table), sans rien écrire ; code de sortie 1 à la moindre différence."""
+    from realtime.dbcopy import CopyError, verify_database
+
+    path, url = _db_copy_args(source, target, settings)
+    try:
+        report = verify_database(path, url, data=data,
+                                 progress=lambda line: click.echo(line, err=True))
+    except CopyError as err:
+        _fail(str(err))
+        return
+    _print_report(report)
+    if not report.ok:
+        sys.exit(1)
 
 
 @cli.group()

@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from realtime.db import Database
 from realtime.private import write_private
@@ -178,20 +178,29 @@ class DatabaseFiles:
         database, keeping their keys, so the rows naming them still find them once the node
         moves to PostgreSQL (`db copy`). Files already there are left as they are."""
         count = 0
-        for path in await asyncio.to_thread(_disk_files, root):
-            data = await asyncio.to_thread(path.read_bytes)
+        for path in await asyncio.to_thread(disk_files, root):
+            row = await asyncio.to_thread(stored_row, path)
             async with self.db.transaction() as conn:
                 cur = await conn.execute(
                     "INSERT INTO stored_files (key, data, size, created_at) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (key) DO NOTHING",
-                    (path.name, data, len(data), path.stat().st_mtime))
+                    (row["key"], row["data"], row["size"], row["created_at"]))
                 count += max(cur.rowcount, 0)
         return count
 
 
-def _disk_files(root: Path) -> list[Path]:
+def disk_files(root: Path) -> list[Path]:
+    """The files a SQLite node keeps under `root` (DiskFiles' layout), in key order."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.glob("*/*")
-                  if p.is_file() and p.name.isalnum() and p.name.isascii()
-                  and p.parent.name == p.name[:2])
+    return sorted((p for p in root.glob("*/*")
+                   if p.is_file() and p.name.isalnum() and p.name.isascii()
+                   and p.parent.name == p.name[:2]), key=lambda p: p.name)
+
+
+def stored_row(path: Path) -> dict[str, Any]:
+    """The `stored_files` row a SQLite node's file becomes on PostgreSQL (`adopt`, and
+    `db copy`, which also verifies it): its key, bytes, size, and its time (the file's)."""
+    data = path.read_bytes()
+    return {"key": path.name, "data": data, "size": len(data),
+            "created_at": path.stat().st_mtime}

@@ -10,7 +10,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,17 @@ def _database_url(value: str | None) -> str | None:
     if not value.startswith(("postgresql://", "postgres://")):
         raise ValueError("DATABASE_URL: expected postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME")
     return value
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    query = "&".join("password=***" if q.startswith("password=") else q
+                     for q in parts.query.split("&")) if parts.query else ""
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:

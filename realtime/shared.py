@@ -25,6 +25,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from realtime.db import Database
 from realtime.files import DatabaseFiles
@@ -106,22 +107,30 @@ async def session_secret(settings: Settings, db: Database) -> str:
                                lambda: secrets.token_urlsafe(48))
 
 
+def secret_rows(data: Path) -> list[dict[str, Any]]:
+    """The `shared_secrets` rows a SQLite node's secret files in `data` become on PostgreSQL
+    (`adopt_local_state`, and `db copy`, which also verifies them), in name order; the time
+    is the file's."""
+    rows = []
+    for name, filename in sorted(FILES.items()):
+        path = data / filename
+        if path.is_file():
+            rows.append({"name": name, "value": path.read_text().strip(),
+                         "created_at": path.stat().st_mtime})
+    return rows
+
+
 async def adopt_local_state(db: Database, data: Path) -> dict[str, int]:
     """Copy what a SQLite node kept in `data` (beside its database file) into the
     PostgreSQL database `db`: the generated secrets, unless the database already has its own,
     and the chat attachments' bytes under their keys. What `db copy` runs after the tables,
     so tokens, push subscriptions and attachments survive the move. Counts of what came."""
-    now = time.time()
     adopted = 0
-    for name, filename in FILES.items():
-        path = data / filename
-        if not path.is_file():
-            continue
-        value = (await asyncio.to_thread(path.read_text)).strip()
+    for row in await asyncio.to_thread(secret_rows, data):
         async with db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO shared_secrets (name, value, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (name) DO NOTHING", (name, value, now))
+                " ON CONFLICT (name) DO NOTHING", (row["name"], row["value"], row["created_at"]))
             adopted += max(cur.rowcount, 0)
     from realtime.chat.files import DIR as CHAT_FILES  # the one feature with files
 

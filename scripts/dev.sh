@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's two commands on a fresh Debian machine:
 #   scripts/dev.sh demo [--reset]   install, seed the demo data on SQLite, start the server
-#   scripts/dev.sh test [pytest args]   install everything (Python, npm, Chromium), run the suite
+#   scripts/dev.sh test [pytest args]   install everything (Python, npm, Chromium, Redis,
+#                                    PostgreSQL), run the suite on SQLite, then on PostgreSQL
+#                                    (REALTIME_TEST_ENGINES="sqlite" or "postgres" runs one)
 # Each install step is skipped when what it installs is up to date (a stamp records the hash of
 # its inputs), so a second run starts in seconds. PYTHON=python3.12 picks the interpreter.
 set -euo pipefail
@@ -80,6 +82,80 @@ ensure_redis() {
   echo "Redis did not start" >&2; return 1
 }
 
+port_open() {  # port_open PORT: something listens on 127.0.0.1:PORT
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+as_postgres() {  # a command as the cluster's owner (Debian: peer authentication on the socket)
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else (cd / && sudo -u postgres "$@"); fi
+}
+
+pg_connects() {  # pg_connects URL: a connection opens (psycopg, from the venv)
+  "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import sys
+
+import psycopg
+
+psycopg.connect(sys.argv[1], connect_timeout=5).close()
+PY
+}
+
+ensure_postgres() {
+  # The tests' PostgreSQL: REALTIME_TEST_PG (an admin URL: a role that may create databases
+  # and set session_replication_role), by default postgres on 127.0.0.1:5432 without a
+  # password (tests/engines.py). When nothing answers there, Debian's PostgreSQL is installed
+  # and its cluster started; when it answers but wants a password (Debian's default for TCP:
+  # scram-sha-256), the tests get a role of their own, `ent_test`, with a random password kept
+  # in $VENV/.ent-test-pg: nothing else in the cluster is changed (no pg_hba.conf edit, no
+  # password for postgres). `DROP ROLE ent_test` undoes it.
+  if [ -n "${REALTIME_TEST_PG:-}" ]; then
+    pg_connects "$REALTIME_TEST_PG" && return 0
+    echo "PostgreSQL does not accept the REALTIME_TEST_PG given (its host: ${REALTIME_TEST_PG##*@})" >&2
+    return 1
+  fi
+  local default="postgresql://postgres@127.0.0.1:5432/postgres" saved="$VENV/.ent-test-pg"
+  pg_connects "$default" && return 0
+  if [ -f "$saved" ] && pg_connects "$(cat "$saved")"; then
+    REALTIME_TEST_PG="$(cat "$saved")"; export REALTIME_TEST_PG; return 0
+  fi
+  if ! port_open 5432; then
+    need_apt postgresql
+    if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+      local version; version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+      echo "==> PostgreSQL $version: creating the cluster main on port 5432"
+      as_root pg_createcluster "$version" main --port 5432 >/dev/null
+    fi
+    local ver name port status
+    while read -r ver name port status _; do
+      if [ "$port" = 5432 ] && [ "$status" != online ]; then
+        echo "==> starting PostgreSQL $ver/$name on 127.0.0.1:5432"
+        as_root pg_ctlcluster "$ver" "$name" start
+      fi
+    done < <(pg_lsclusters -h)
+    for _ in $(seq 100); do port_open 5432 && break; sleep 0.1; done
+    port_open 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; return 1; }
+    pg_connects "$default" && return 0
+  fi
+  if ! pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 && $4 == "online" {found=1} END {exit !found}'; then
+    echo "PostgreSQL on 127.0.0.1:5432 refuses $default and is not a local cluster:" \
+      "set REALTIME_TEST_PG=postgresql://USER:PASSWORD@HOST:PORT/postgres" >&2
+    return 1
+  fi
+  echo "==> PostgreSQL: a role ent_test for the tests (password in $saved)"
+  local password url
+  password="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')"
+  as_postgres psql -p 5432 -v ON_ERROR_STOP=1 -qc "DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ent_test') THEN
+        CREATE ROLE ent_test LOGIN SUPERUSER;
+      END IF; END \$\$" -c "ALTER ROLE ent_test PASSWORD '$password'" >/dev/null
+  url="postgresql://ent_test:$password@127.0.0.1:5432/postgres"
+  (umask 077 && echo "$url" > "$saved")
+  pg_connects "$url" || { echo "PostgreSQL refuses the role ent_test on 127.0.0.1" >&2; return 1; }
+  REALTIME_TEST_PG="$url"; export REALTIME_TEST_PG
+}
+
 case "${1:-}" in
   demo)
     if [ "${2:-}" = "--reset" ]; then
@@ -109,10 +185,31 @@ PY
     python_deps "[test]"
     web_client
     ensure_redis
+    engines="${REALTIME_TEST_ENGINES:-sqlite postgres}"
+    for engine in $engines; do
+      case "$engine" in sqlite | postgres) ;;
+        *) echo "REALTIME_TEST_ENGINES: sqlite and/or postgres, not $engine" >&2; exit 64 ;;
+      esac
+    done
+    # Both runs need PostgreSQL: `db copy`'s tests copy SQLite files into it in either.
+    ensure_postgres
     echo "==> ruff"
     "$VENV/bin/ruff" check realtime tests $(ls -d bench 2>/dev/null)
-    echo "==> pytest"
-    exec "$VENV/bin/pytest" "${@:2}"
+    status=0 failed=""
+    for engine in $engines; do
+      echo "==> pytest on $engine (REALTIME_TEST_DB=$engine)"
+      code=0
+      REALTIME_TEST_DB="$engine" "$VENV/bin/pytest" "${@:2}" || code=$?
+      if [ "$code" -ne 0 ]; then
+        failed="$failed $engine"
+        [ "$status" -ne 0 ] || status=$code
+      fi
+    done
+    if [ -n "$failed" ]; then
+      echo "==> the suite failed on:$failed" >&2
+      exit "$status"
+    fi
+    echo "==> the suite passed on: $engines"
     ;;
   *)
     echo "usage: scripts/dev.sh demo [--reset] | test [pytest args]" >&2

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -75,6 +77,26 @@ def end_run() -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{_run_db}" WITH (FORCE)')
     _run_db = None
+
+
+@contextmanager
+def fresh_database(label: str) -> Iterator[str]:
+    """A PostgreSQL database of its own, empty (its `public` schema only), dropped after:
+    for what needs a whole database rather than a schema (the `db copy` target), in either
+    engine's run."""
+    import psycopg
+
+    name = f"ent_{label}_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+    except psycopg.OperationalError as exc:  # CI must fail, not skip
+        raise RuntimeError(f"PostgreSQL is not answering on {ADMIN_URL}: {exc}") from exc
+    try:
+        yield _server_url(name)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _new_schema() -> str:

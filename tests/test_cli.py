@@ -1,8 +1,10 @@
-"""`python -m realtime users …` and `migrate`, run as an operator would."""
+"""`python -m realtime users …` and `migrate`, run as an operator would, on the test run's
+engine (with `REALTIME_TEST_DB=postgres` the commands find DATABASE_URL, as on a node)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from realtime.cli import cli
-from realtime.db import Database
+from realtime.db import migration_files
 from realtime.identity import store
 from realtime.identity.codes import CodeHasher
+from tests import engines
 from tests.conftest import TEST_KDF
+from tests.engines import db_env, open_test_db
 
 
 @pytest.fixture
@@ -23,6 +27,8 @@ def run(demo_db_path: Path, monkeypatch: Any) -> Any:
     for name, value in zip(("REALTIME_KDF_TIME_COST", "REALTIME_KDF_MEMORY_KIB",
                             "REALTIME_KDF_PARALLELISM"), TEST_KDF, strict=True):
         monkeypatch.setenv(name, str(value))
+    for name, value in db_env(demo_db_path).items():
+        monkeypatch.setenv(name, value)
 
     def invoke(*args: str, input: str | None = None) -> Any:
         return CliRunner().invoke(cli, ["--db", str(demo_db_path), *args], input=input)
@@ -32,7 +38,7 @@ def run(demo_db_path: Path, monkeypatch: Any) -> Any:
 
 def _verify(db_path: Path, login: str, code: str) -> bool:
     async def go() -> bool:
-        db = await Database.open(db_path)
+        db = await open_test_db(db_path)
         try:
             found = await store.user_by_login(db, login)
             return bool(found) and CodeHasher(*TEST_KDF).verify(found[1], code)
@@ -70,9 +76,7 @@ def test_users_add_refuses_bad_input(run: Any, args: list[str], demo_db_path: Pa
 
 
 def _count(db_path: Path) -> int:
-    import sqlite3
-
-    with sqlite3.connect(db_path) as conn:
+    with engines.connect(db_path) as conn:
         return conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
 
 
@@ -114,17 +118,20 @@ def test_reset_code(run: Any, demo_db_path: Path, demo_accounts: list[dict[str, 
 
 
 def test_migrate_command(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.run(
-        [sys.executable, "-m", "realtime", "--db", str(tmp_path / "m.sqlite3"), "migrate"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "realtime", "--db", str(path), "migrate"],
+        capture_output=True, text=True, timeout=60, check=False, env={**env, **db_env(path)},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "schéma en version" in proc.stdout
+    latest = migration_files(engines.ENGINE)[-1][0]
+    assert f"schéma en version {latest} (" in proc.stdout
 
 
 def _external_id(db_path: Path, login: str) -> str | None:
     async def go() -> str | None:
-        db = await Database.open(db_path)
+        db = await open_test_db(db_path)
         try:
             found = await store.user_by_login(db, login)
             return found[0].external_id if found else None

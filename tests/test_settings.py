@@ -39,3 +39,15 @@ def test_every_duration_is_read_the_same_way(name: str) -> None:
     assert getattr(Settings.from_env({name: "7.5"}), field) == 7.5
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: "sept"})
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://ent:s3cr%40t@db.lan:5432/ent", "postgresql://ent:***@db.lan:5432/ent"),
+    ("postgresql://ent@db.lan/ent?sslmode=require&password=x",
+     "postgresql://ent@db.lan/ent?sslmode=require&password=***"),
+    ("postgresql://postgres@127.0.0.1:5432/ent", "postgresql://postgres@127.0.0.1:5432/ent"),
+])
+def test_a_database_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    from realtime.settings import redact_url
+
+    assert redact_url(url) == shown

@@ -24,7 +24,8 @@ DIRECTORY = "realtime/directory/"
 PEOPLE = (IDENTITY, DIRECTORY)
 
 OWNERS: dict[str, tuple[str, ...]] = {
-    "schema_migrations": ("realtime/db.py", "realtime/pg.py"),  # the two engines' migrators
+    # The two engines' migrators, and `db copy`, which checks both sides' versions.
+    "schema_migrations": ("realtime/db.py", "realtime/pg.py", "realtime/dbcopy.py"),
     "users": PEOPLE,
     "sessions": (IDENTITY,),
     "sso_logins": (IDENTITY,),

@@ -80,13 +80,19 @@ def test_demo_command_writes_accounts(tmp_path: Path, monkeypatch: Any) -> None:
     for name, value in zip(("REALTIME_KDF_TIME_COST", "REALTIME_KDF_MEMORY_KIB",
                             "REALTIME_KDF_PARALLELISM"), TEST_KDF, strict=True):
         monkeypatch.setenv(name, str(value))
+    path = tmp_path / "d.sqlite3"
+    for name, value in engines.db_env(path).items():  # DATABASE_URL on PostgreSQL
+        monkeypatch.setenv(name, value)
     out = tmp_path / "demo-accounts.json"
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "d.sqlite3"), "demo", "--out",
-                                      str(out)])
+    result = CliRunner().invoke(cli, ["--db", str(path), "demo", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert str(out) in result.output
+    where = engines.db_url(path).split("?")[0] if engines.POSTGRES else str(path)
+    assert f"Données de démonstration prêtes dans {where}" in result.output
     accounts = json.loads(out.read_text(encoding="utf-8"))
     assert isinstance(accounts, list) and len(accounts) > 1000
+    with engines.connect(path) as conn:  # the accounts are in the engine under test
+        assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == len(accounts)
     for a in accounts:
         assert {"login", "code", "role", "name", "school", "classes", "children"} <= set(a)
     teacher = next(a for a in accounts if a["role"] == "teacher")
