@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from realtime.db import Database, _in_transaction
-from realtime.streams.sqlite import _write_batch
+from realtime.streams.sql import _write_batch
 
 ROWS = 10
 

@@ -1,6 +1,7 @@
-"""What a board op costs the stream layer, per process: SQLite against Redis, CPU per op.
+"""What a board op costs the stream layer, per process: SQLite, PostgreSQL and Redis.
 
-    .venv/bin/python -m bench.stream_ops [--ops 3000] [--rate 1500]
+    .venv/bin/python -m bench.stream_ops [--ops 3000] [--rate 1500] [--flight 64]
+                                         [--database-url postgresql://…]
 
 The end-to-end benches (bench/boards.py, bench/scale.py) measure a whole server on a machine
 the load generator shares; this one isolates the part that differs between the single SQLite
@@ -19,7 +20,15 @@ that a busy machine slows it without changing its answer much:
   (queue, gap check, apply) for comparison.
 
 Appends are paced at `--rate` per second (one op per loop pass, as ops arrive from many
-teachers), so the receiver pays one wake-up per message as a server does.
+teachers), so the receiver pays one wake-up per message as a server does; each append's
+latency (call to durable return) is timed too, so the stores are compared at equal load.
+
+With `--database-url` (or `DATABASE_URL`) naming a PostgreSQL database, the same database
+store runs on it as well (in a schema of its own, dropped afterwards): its rows add the CPU
+that PostgreSQL's backends spent (read from /proc, so only for a server on this machine).
+Then a **throughput** run: `--flight` appends kept in flight (unpaced, over 8 boards) for
+`--ops` appends per store, appends per second and latency; and the PostgreSQL / SQLite
+ratios of throughput, p99 at equal load and CPU per append.
 """
 
 from __future__ import annotations
@@ -37,6 +46,12 @@ from pathlib import Path
 from typing import Any
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+BOARDS = 8  # boards written to in the throughput run
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def events(n: int) -> list[dict[str, Any]]:
@@ -117,42 +132,144 @@ async def _receiver(conn: Connection, spec: dict[str, Any]) -> None:
 
 
 async def append_all(store: Any, stream_of: Any, payloads: list[dict[str, Any]],
-                     concurrency: int, rate: float) -> float:
-    """CPU seconds to append every payload, `concurrency` in flight, paced at `rate`/s."""
+                     concurrency: int, rate: float, latencies: list[float] | None = None
+                     ) -> float:
+    """CPU seconds to append every payload, `concurrency` in flight, paced at `rate`/s;
+    each append's wall time (ms) added to `latencies`."""
     period = concurrency / rate
+    lat = latencies if latencies is not None else []
+
+    async def timed(stream: str, payload: dict[str, Any]) -> None:
+        t = time.perf_counter()
+        await store.append(stream, payload)
+        lat.append((time.perf_counter() - t) * 1000)
+
     t0 = time.process_time()
     start = time.monotonic()
     for i in range(0, len(payloads), concurrency):
         chunk = payloads[i:i + concurrency]
-        await asyncio.gather(*(store.append(stream_of(i + j), p) for j, p in enumerate(chunk)))
+        await asyncio.gather(*(timed(stream_of(i + j), p) for j, p in enumerate(chunk)))
         delay = start + (i // concurrency + 1) * period - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
     return time.process_time() - t0
 
 
-async def run_sqlite(tmp: Path, payloads: list[dict[str, Any]], concurrency: int,
-                     rate: float) -> dict[str, float]:
-    from realtime.db import Database
-    from realtime.streams.sqlite import SqliteStreamStore
+async def flood(store: Any, payloads: list[dict[str, Any]], flight: int, tag: str
+                ) -> dict[str, float]:
+    """Unpaced: `flight` appenders, each appending its share back to back over `BOARDS`
+    boards: appends per second and latency."""
+    lat: list[float] = []
 
-    db = await Database.open(tmp / f"ops-{concurrency}.sqlite3")
-    store = SqliteStreamStore(db, 100_000, 3600)
+    async def appender(k: int) -> None:
+        for i in range(k, len(payloads), flight):
+            t = time.perf_counter()
+            await store.append(f"{tag}:board:{i % BOARDS}", payloads[i])
+            lat.append((time.perf_counter() - t) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(appender(k) for k in range(flight)))
+    elapsed = time.perf_counter() - start
+    return {"per_s": len(payloads) / elapsed, "p50": percentile(lat, .5),
+            "p99": percentile(lat, .99)}
+
+
+class Backends:
+    """CPU (user + system) of PostgreSQL's backends serving this bench's pool, from /proc
+    (a server on this machine; elsewhere, `None`)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    @classmethod
+    async def of(cls, db: Any, app: str) -> Backends:
+        rows = await db.fetchall(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = ?", (app,))
+        return cls([r[0] for r in rows])
+
+    def cpu_s(self) -> float | None:
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total if self.pids else None
+
+
+class Target:
+    """Where the database store runs: a SQLite file in `tmp`, or a fresh schema of the
+    PostgreSQL database at `url` (dropped by `drop`)."""
+
+    def __init__(self, tmp: Path, url: str | None) -> None:
+        self.tmp = tmp
+        self.url = url
+        self.schema = f"bench_ops_{secrets.token_hex(4)}"
+        self.app = f"bench-ops-{secrets.token_hex(4)}"
+        self.opened = 0
+
+    @property
+    def name(self) -> str:
+        return "PostgreSQL" if self.url else "SQLite"
+
+    def _pg_url(self) -> str:
+        from urllib.parse import quote
+
+        assert self.url is not None
+        sep = "&" if "?" in self.url else "?"
+        options = quote(f"-c search_path={self.schema},public", safe="")
+        return f"{self.url}{sep}options={options}&application_name={self.app}"
+
+    async def open(self) -> Any:
+        from realtime.db import Database
+
+        self.opened += 1
+        if self.url is None:
+            return await Database.open(self.tmp / f"ops-{self.opened}.sqlite3")
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")  # type: ignore[arg-type]
+        # A fixed pool: the same backends from start to end, whose CPU is read.
+        return await Database.open(self._pg_url(), pool_min=2, pool_max=2)
+
+    async def drop(self) -> None:
+        if self.url is None:
+            return
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")  # type: ignore[arg-type]
+
+
+async def run_db(target: Target, payloads: list[dict[str, Any]], concurrency: int,
+                 rate: float) -> dict[str, float]:
+    from realtime.streams.sql import SqlStreamStore
+
+    db = await target.open()
+    store = SqlStreamStore(db, 100_000, 3600)
+    backends = await Backends.of(db, target.app) if target.url else Backends([])
+    lat: list[float] = []
+    tag = f"c{concurrency}"
     try:
-        append_s = await append_all(store, lambda i: f"board:{i % concurrency}", payloads,
-                                    concurrency, rate)
+        backend_t0 = backends.cpu_s()
+        append_s = await append_all(store, lambda i: f"{tag}:board:{i % concurrency}",
+                                    payloads, concurrency, rate, lat)
+        backend_t1 = backends.cpu_s()
         # In-process delivery: what the store hands its local subscription after a commit,
         # through the queue and the gap check to the board's apply.
         from realtime.streams.base import StreamEvent
 
-        sub = await store.subscribe("board:y")
+        sub = await store.subscribe(f"{tag}:board:y")
         live, done = live_board(), asyncio.Event()
-        head = await store.head("board:y")
+        head = await store.head(f"{tag}:board:y")
         task = asyncio.create_task(follow_into(live, sub, len(payloads), done))
         await asyncio.sleep(0)
         t0 = time.process_time()
         for i, p in enumerate(payloads):
-            sub.push(StreamEvent(stream="board:y", epoch=head.epoch, seq=i + 1, ts=0.0,
+            sub.push(StreamEvent(stream=f"{tag}:board:y", epoch=head.epoch, seq=i + 1, ts=0.0,
                                  payload=p))
             if i % concurrency == concurrency - 1:
                 await asyncio.sleep(0)  # one loop pass per group, as commits come
@@ -164,7 +281,24 @@ async def run_sqlite(tmp: Path, payloads: list[dict[str, Any]], concurrency: int
         await store.close()
         await db.close()
     n = len(payloads)
-    return {"append": append_s / n * 1e6, "receive": receive_s / n * 1e6}
+    out = {"append": append_s / n * 1e6, "receive": receive_s / n * 1e6,
+           "p50": percentile(lat, .5), "p99": percentile(lat, .99)}
+    if backend_t0 is not None and backend_t1 is not None:
+        out["backend"] = (backend_t1 - backend_t0) / n * 1e6
+    return out
+
+
+async def flood_db(target: Target, payloads: list[dict[str, Any]], flight: int
+                   ) -> dict[str, float]:
+    from realtime.streams.sql import SqlStreamStore
+
+    db = await target.open()
+    store = SqlStreamStore(db, 100_000, 3600)
+    try:
+        return await flood(store, payloads, flight, "flood")
+    finally:
+        await store.close()
+        await db.close()
 
 
 async def run_redis(payloads: list[dict[str, Any]], concurrency: int, rate: float
@@ -175,6 +309,7 @@ async def run_redis(payloads: list[dict[str, Any]], concurrency: int, rate: floa
     prefix = f"bench-ops-{secrets.token_hex(4)}"
     client = connect(REDIS_URL)
     store = RedisStreamStore(client, prefix, 100_000, 3600)
+    lat: list[float] = []
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=receiver_main, args=(child, {
@@ -185,7 +320,7 @@ async def run_redis(payloads: list[dict[str, Any]], concurrency: int, rate: floa
         assert await asyncio.get_running_loop().run_in_executor(None, parent.recv) == "ready"
         parent.send("go")
         append_s = await append_all(store, lambda i: f"board:{i % concurrency}", payloads,
-                                    concurrency, rate)
+                                    concurrency, rate, lat)
         got = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
     finally:
         proc.join(10)
@@ -196,20 +331,77 @@ async def run_redis(payloads: list[dict[str, Any]], concurrency: int, rate: floa
         await client.aclose()
     n = len(payloads)
     return {"append": append_s / n * 1e6, "receive": got["cpu_s"] / n * 1e6,
-            "gaps": got["gaps"]}
+            "gaps": got["gaps"], "p50": percentile(lat, .5), "p99": percentile(lat, .99)}
 
 
-async def main_async(args: argparse.Namespace) -> list[tuple[str, int, dict[str, float]]]:
+async def flood_redis(payloads: list[dict[str, Any]], flight: int) -> dict[str, float]:
+    from realtime.redis_client import connect
+    from realtime.streams.redis import RedisStreamStore
+
+    prefix = f"bench-ops-{secrets.token_hex(4)}"
+    client = connect(REDIS_URL)
+    store = RedisStreamStore(client, prefix, 100_000, 3600)
+    try:
+        return await flood(store, payloads, flight, "flood")
+    finally:
+        await store.close()
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+Row = tuple[str, int, dict[str, float]]
+
+
+async def main_async(args: argparse.Namespace) -> tuple[list[Row], list[Row]]:
     payloads = events(args.ops)
-    rows = []
+    rows: list[Row] = []
+    floods: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-ops-") as name:
-        for concurrency in (1, 8):
-            print(f"concurrency {concurrency}…", file=sys.stderr, flush=True)
-            rows.append(("SQLite", concurrency,
-                         await run_sqlite(Path(name), payloads, concurrency, args.rate)))
-            rows.append(("Redis", concurrency,
-                         await run_redis(payloads, concurrency, args.rate)))
-    return rows
+        targets = [Target(Path(name), None)]
+        if args.database_url:
+            targets.append(Target(Path(name), args.database_url))
+        try:
+            for concurrency in (1, 8):
+                print(f"concurrency {concurrency}…", file=sys.stderr, flush=True)
+                for target in targets:
+                    rows.append((target.name, concurrency,
+                                 await run_db(target, payloads, concurrency, args.rate)))
+                rows.append(("Redis", concurrency,
+                             await run_redis(payloads, concurrency, args.rate)))
+            print(f"throughput, {args.flight} in flight…", file=sys.stderr, flush=True)
+            for target in targets:
+                floods.append((target.name, args.flight,
+                               await flood_db(target, payloads, args.flight)))
+            floods.append(("Redis", args.flight, await flood_redis(payloads, args.flight)))
+        finally:
+            for target in targets:
+                await target.drop()
+    return rows, floods
+
+
+def ratios(rows: list[Row], floods: list[Row]) -> list[str]:
+    """PostgreSQL / SQLite, measured in this run: throughput, then p99 and CPU per append
+    at equal load (the same paced rate, 8 in flight)."""
+    paced = {store: r for store, c, r in rows if c == 8}
+    flooded = {store: r for store, _c, r in floods}
+    if "PostgreSQL" not in paced:
+        return []
+    pg, lite = paced["PostgreSQL"], paced["SQLite"]
+    out = [
+        f"PostgreSQL / SQLite, append throughput ({floods[0][1]} in flight): "
+        f"{flooded['PostgreSQL']['per_s'] / flooded['SQLite']['per_s']:.2f}×",
+        f"PostgreSQL / SQLite, append p99 at equal load (8 in flight, paced): "
+        f"{pg['p99'] / lite['p99']:.2f}×",
+        f"PostgreSQL / SQLite, CPU per append at equal load, the appender's process: "
+        f"{pg['append'] / lite['append']:.2f}×",
+    ]
+    if "backend" in pg:
+        out.append("PostgreSQL / SQLite, CPU per append at equal load, the appender's "
+                   "process and PostgreSQL's backends: "
+                   f"{(pg['append'] + pg['backend']) / lite['append']:.2f}×")
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,10 +409,19 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ops", type=int, default=3000)
     p.add_argument("--rate", type=float, default=1500, help="appends per second (1500)")
+    p.add_argument("--flight", type=int, default=64,
+                   help="appends in flight in the throughput run (64)")
+    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
+                   help="a PostgreSQL database to run the database store on as well "
+                        "(default: $DATABASE_URL; a schema of its own, dropped after)")
     args = p.parse_args(argv)
+    from realtime.db import is_postgres_url
+
+    if args.database_url and not is_postgres_url(args.database_url):
+        p.error("--database-url: postgresql://USER@HOST:PORT/DBNAME")
     import uvloop
 
-    rows = uvloop.run(main_async(args))
+    rows, floods = uvloop.run(main_async(args))
     try:
         import hiredis  # noqa: F401
 
@@ -232,14 +433,29 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{args.ops} ops at {args.rate:g}/s, Redis replies parsed by {parser}, "
           f"{os.cpu_count()} CPUs, load average {load}")
     print("| store | appends in flight | µs CPU per append (author's process) "
-          "| µs CPU per op received and applied (another process) |")
-    print("|---|---|---|---|")
+          "| µs CPU per op received and applied (another process) "
+          "| append p50 ms | append p99 ms |")
+    print("|---|---|---|---|---|---|")
     for store, concurrency, r in rows:
-        receive = r["receive"]
-        cell = f"{receive:.1f}"
-        if store == "SQLite":
+        cell = f"{r['receive']:.1f}"
+        if store != "Redis":
             cell += " (in the appender's process: there is no other)"
-        print(f"| {store} | {concurrency} | {r['append']:.1f} | {cell} |")
+        append = f"{r['append']:.1f}"
+        if "backend" in r:
+            append += f" (+ {r['backend']:.1f} in PostgreSQL's backends)"
+        print(f"| {store} | {concurrency} | {append} | {cell} | {r['p50']:.2f} "
+              f"| {r['p99']:.2f} |")
+    print(f"\nThroughput: {args.ops} appends, {args.flight} in flight over {BOARDS} boards, "
+          "unpaced")
+    print("| store | appends per second | append p50 ms | append p99 ms |")
+    print("|---|---|---|---|")
+    for store, _flight, r in floods:
+        print(f"| {store} | {r['per_s']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} |")
+    lines = ratios(rows, floods)
+    if lines:
+        print()
+        for line in lines:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -59,9 +59,13 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     if why:
         _fail(why)
     if n == 1:
+        from realtime.node_guard import StartRefused
         from realtime.serve import run
 
-        run(settings)
+        try:
+            run(settings)
+        except StartRefused as err:
+            _fail(str(err))
         return
     sys.exit(run_workers(settings, n))
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from pathlib import Path
 
 import pytest
 
 from bench import stream_ops
 from bench.boards import Result
 from bench.scale import per_core, system_name, us_per_delivery, verdict
+from tests import engines
 
 
 def result(system: str, deliveries: float, cpu: float, boards: int = 16) -> Result:
@@ -47,18 +49,56 @@ def test_verdict_compares_a_checkout_run_in_the_same_rounds() -> None:
     assert "Redis, 1 worker, this code / base: 1.25×" in text
 
 
+def tables(out: str) -> list[list[list[str]]]:
+    """The markdown tables printed, as rows of cells (header and rule left out)."""
+    found: list[list[list[str]]] = []
+    current: list[list[str]] | None = None
+    for line in out.splitlines():
+        if line.startswith("|---"):
+            current = []
+            found.append(current)
+        elif line.startswith("|") and current is not None:
+            current.append([c.strip() for c in line.strip("|").split("|")])
+        else:
+            current = None
+    return found
+
+
+def check_stream_ops(out: str, stores: list[str]) -> None:
+    paced, flooded = tables(out)
+    assert [(r[0], r[1]) for r in paced] == [(s, c) for c in ("1", "8") for s in stores]
+    for row in paced:  # CPU per append, per op received, p50, p99: all measured
+        assert float(row[2].split()[0]) > 0 and float(row[3].split()[0]) > 0
+        assert 0 < float(row[4]) <= float(row[5])
+    assert [r[0] for r in flooded] == stores
+    for row in flooded:
+        assert float(row[1]) > 0 and 0 < float(row[2]) <= float(row[3])
+
+
 @pytest.mark.redis
 def test_stream_ops_runs_and_every_figure_is_measured(capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     """Small enough for the suite: every row printed, every figure a positive number, and
     the Redis receiver saw no gap (every op it was sent arrived by pub/sub, in order)."""
-    stream_ops.main(["--ops", "160", "--rate", "4000"])
+    stream_ops.main(["--ops", "160", "--rate", "4000", "--flight", "16"])
+    check_stream_ops(capsys.readouterr().out, ["SQLite", "Redis"])
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not engines.POSTGRES, reason="with REALTIME_TEST_DB=postgres")
+def test_stream_ops_on_postgresql_prints_the_ratios(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a PostgreSQL database the same store runs there too, its backends' CPU is
+    read, and the PostgreSQL / SQLite ratios come from the same run."""
+    url = engines.db_url(tmp_path / "bench.sqlite3").split("?")[0]  # the run's database
+    stream_ops.main(["--ops", "160", "--rate", "4000", "--flight", "16",
+                     "--database-url", url])
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith(("| SQLite", "| Redis"))]
-    assert len(rows) == 4
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert float(cells[2]) > 0 and float(cells[3].split()[0]) > 0
+    check_stream_ops(out, ["SQLite", "PostgreSQL", "Redis"])
+    assert "in PostgreSQL's backends" in out
+    ratios = [line for line in out.splitlines() if line.startswith("PostgreSQL / SQLite")]
+    assert len(ratios) == 4
+    assert all(float(line.rsplit(" ", 1)[1].rstrip("×")) > 0 for line in ratios)
 
 
 @pytest.mark.redis

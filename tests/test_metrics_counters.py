@@ -25,7 +25,7 @@ from realtime import keys
 from realtime.app import create_app
 from realtime.coursedocs import store as docs_store
 from realtime.metrics import PROMISED
-from realtime.streams.sqlite import SqliteStreamStore
+from realtime.streams.sql import SqlStreamStore
 from tests import engines
 from tests.boards.conftest import BoardClient, stroke
 from tests.boards.test_socket import Cast, create_board
@@ -148,8 +148,8 @@ async def with_doc(server: Server) -> list[Any]:
 
 async def unannounced_stream_message(server: Server) -> None:
     store = server.app[keys.STREAMS]
-    assert isinstance(store, SqliteStreamStore)
-    silent = SqliteStreamStore(store.db, 1000, 3600)  # another writer: never announced
+    assert isinstance(store, SqlStreamStore)
+    silent = SqlStreamStore(store.db, 1000, 3600)  # another writer: never announced
     got: list[Any] = []
     async with await store.subscribe("mesure") as sub:
         async def read() -> None:

@@ -1,4 +1,5 @@
-"""Both stream stores, behind one interface: SQLite on a real file, Redis on the real server."""
+"""Both stream stores, behind one interface: the database's (a real SQLite file, or with
+`REALTIME_TEST_DB=postgres` the real PostgreSQL) and Redis's (the real server)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,15 @@ from realtime.streams import (
     open_stream_store,
 )
 from realtime.streams.redis import RedisStreamStore
-from realtime.streams.sqlite import SqliteStreamStore
+from realtime.streams.sql import SqlStreamStore
 from tests.conftest import REDIS_URL
+from tests.engines import open_test_db
 from tests.silence import nothing_arrived
 
 MakeStore = Callable[..., Awaitable[StreamStore]]
 
 
-@pytest_asyncio.fixture(params=["sqlite", "redis"])
+@pytest_asyncio.fixture(params=["db", "redis"])
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path, redis_prefix: str
                      ) -> AsyncIterator[MakeStore]:
     """A factory: several stores on the same backing (as several workers would have)."""
@@ -41,11 +43,11 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path, redis_prefi
 
     async def make(max_len: int = 1000, max_age_s: int = 3600, publish: bool = True,
                    clock: Callable[[], float] = time.time) -> StreamStore:
-        if request.param == "sqlite":
+        if request.param == "db":
             path = tmp_path / "streams.sqlite3"
             if path not in dbs:
-                dbs[path] = await Database.open(path)
-            store: StreamStore = SqliteStreamStore(dbs[path], max_len, max_age_s, clock)
+                dbs[path] = await open_test_db(path)
+            store: StreamStore = SqlStreamStore(dbs[path], max_len, max_age_s, clock)
         else:
             client = connect(REDIS_URL)
             clients.append(client)
@@ -176,8 +178,8 @@ async def test_subscriber_fills_a_gap(make_store: MakeStore) -> None:
     """A message the subscriber never hears of (lost pub/sub, another worker) is recovered."""
     store = await make_store()
     silent = await make_store(publish=False)  # its appends are never announced
-    if make_store.kind == "sqlite":  # type: ignore[attr-defined]
-        silent = SqliteStreamStore(store.db, 1000, 3600)  # type: ignore[attr-defined]
+    if make_store.kind == "db":  # type: ignore[attr-defined]
+        silent = SqlStreamStore(store.db, 1000, 3600)  # type: ignore[attr-defined]
     async with await store.subscribe("s") as sub:
         a = await store.append("s", {"i": 1})
         lost = await silent.append("s", {"i": 2})
@@ -223,16 +225,16 @@ async def test_subscriber_gets_a_reset_when_history_is_lost(make_store: MakeStor
     assert isinstance(got[0], Reset) and got[0].epoch == after.epoch != first.epoch
 
 
-async def test_sqlite_history_survives_a_restart(tmp_path: Path) -> None:
+async def test_db_history_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "durable.sqlite3"
-    db = await Database.open(path)
-    store = SqliteStreamStore(db, 1000, 3600)
+    db = await open_test_db(path)
+    store = SqlStreamStore(db, 1000, 3600)
     events = [await store.append("feed:7", {"absence": i}) for i in range(3)]
     await db.close()
 
-    db = await Database.open(path)
+    db = await open_test_db(path)
     try:
-        store = SqliteStreamStore(db, 1000, 3600)
+        store = SqlStreamStore(db, 1000, 3600)
         replay = await store.resume("feed:7", events[0].epoch, 1)
         assert [e.payload for e in replay.events] == [{"absence": 1}, {"absence": 2}]
         nxt = await store.append("feed:7", {"absence": 3})
@@ -261,12 +263,12 @@ async def test_redis_keys_lost_means_new_epoch(redis_prefix: str, redis_cleanup:
 async def test_open_stream_store_picks_redis_only_when_given_one(tmp_path: Path,
                                                                  redis_prefix: str) -> None:
     settings = Settings(stream_max_len=7, stream_max_age_s=30, redis_prefix=redis_prefix)
-    db = await Database.open(tmp_path / "s.sqlite3")
+    db = await open_test_db(tmp_path / "s.sqlite3")
     client = connect(REDIS_URL)
     try:
         local = open_stream_store(settings, db, None)
         shared = open_stream_store(settings, db, client)
-        assert isinstance(local, SqliteStreamStore) and local.max_len == 7
+        assert isinstance(local, SqlStreamStore) and local.max_len == 7
         assert isinstance(shared, RedisStreamStore) and shared.prefix == redis_prefix
         assert shared.max_age_s == 30
     finally:
@@ -432,14 +434,27 @@ async def test_resume_after_a_sweep_and_size_trim(make_store: MakeStore) -> None
     assert isinstance(replay, Replay) and replay.events == fresh
 
 
-async def test_sqlite_group_commit(tmp_path: Path) -> None:
+def count_batches(db: Database) -> list[int]:
+    """The size of every grouped append the database commits from now on (its observer,
+    which feeds the metrics: one call per transaction)."""
+    sizes: list[int] = []
+
+    def observe(kind: str, _seconds: float, size: int) -> None:
+        if kind == "batch":
+            sizes.append(size)
+
+    db.observer = observe
+    return sizes
+
+
+async def test_db_group_commit(tmp_path: Path) -> None:
     """Appends made together share transactions, yet each gets its own gap-free seq, is
     durable when its caller returns, and reaches subscribers in order."""
     path = tmp_path / "group.sqlite3"
-    db = await Database.open(path)
-    store = SqliteStreamStore(db, 50, 3600)
+    db = await open_test_db(path)
+    store = SqlStreamStore(db, 50, 3600)
     sub = await store.subscribe("board:1")
-    before = db._writes
+    batches = count_batches(db)
     got: list[Any] = []
     reader = collect(sub, got)
     events = await asyncio.gather(*(store.append(f"board:{i % 3}", {"n": i})
@@ -448,37 +463,79 @@ async def test_sqlite_group_commit(tmp_path: Path) -> None:
         mine = [e for e in events if e.stream == f"board:{k}"]
         assert [e.seq for e in mine] == list(range(1, 101))
         assert [e.payload["n"] for e in mine] == list(range(k, 300, 3))
-    transactions = db._writes - before
-    assert 1 <= transactions <= 10, transactions  # 300 appends, a handful of commits
+    assert sum(batches) == 300
+    assert 1 <= len(batches) <= 10, batches  # 300 appends, a handful of commits
     await wait_for_len(got, 100)
     assert [e.seq for e in got] == list(range(1, 101))
     reader.cancel()
     await sub.close()
     await db.close()
-    db = await Database.open(path)  # what was acked is on disk, trimmed to the size bound
+    db = await open_test_db(path)  # what was acked is on disk, trimmed to the size bound
     try:
-        replay = await SqliteStreamStore(db, 50, 3600).resume("board:2", events[2].epoch, 50)
+        replay = await SqlStreamStore(db, 50, 3600).resume("board:2", events[2].epoch, 50)
         assert [e.payload["n"] for e in replay.events] == list(range(152, 300, 3))
     finally:
         await db.close()
 
 
-async def test_sqlite_group_commit_window(tmp_path: Path) -> None:
+async def test_db_appends_from_two_nodes_at_once(tmp_path: Path) -> None:
+    """Two nodes (two `Database`s on one database: on PostgreSQL two pools, as two machines
+    would have) with two stores each (two workers) append to the same streams at once, in
+    bursts that make groups race: each stream's seqs are 1..N, none missing, none twice;
+    each writer's appends keep the order it made them; every acked append is read back by a
+    fifth connection exactly as it was acked."""
+    path = tmp_path / "nodes.sqlite3"
+    nodes = [await open_test_db(path) for _ in range(2)]
+    stores = [SqlStreamStore(db, 10_000, 3600) for db in nodes for _ in range(2)]
+    reader_db = await open_test_db(path)
+    try:
+        async def write(w: int, store: SqlStreamStore) -> list[StreamEvent]:
+            acked: list[StreamEvent] = []
+            for burst in range(10):
+                acked += await asyncio.gather(*(
+                    store.append("shared" if i % 3 else f"own:{i % 2}",
+                                 {"w": w, "n": burst * 30 + i}) for i in range(30)))
+            return acked
+
+        per_writer = await asyncio.gather(*(write(w, s) for w, s in enumerate(stores)))
+        acked = [e for events in per_writer for e in events]
+        assert len(acked) == 4 * 300
+        reader = SqlStreamStore(reader_db, 10_000, 3600)
+        for stream in ("shared", "own:0", "own:1"):
+            mine = sorted((e for e in acked if e.stream == stream), key=lambda e: e.seq)
+            assert [e.seq for e in mine] == list(range(1, len(mine) + 1))
+            assert len({e.epoch for e in mine}) == 1
+            for w in range(4):
+                ns = [e.payload["n"] for e in mine if e.payload["w"] == w]
+                assert ns == sorted(ns) and ns
+            replay = await reader.resume(stream, mine[0].epoch, 0)
+            assert isinstance(replay, Replay) and replay.head == len(mine)
+            assert [(e.seq, e.payload) for e in replay.events] == [
+                (e.seq, e.payload) for e in mine]
+        assert len([e for e in acked if e.stream == "shared"]) == 4 * 200
+    finally:
+        for store in stores:
+            await store.close()
+        for db in (*nodes, reader_db):
+            await db.close()
+
+
+async def test_db_group_commit_window(tmp_path: Path) -> None:
     """Transactions begin at most every `group_s`: an append after a quiet spell is written
     at once, appends arriving one by one just after it wait and share the next one."""
-    db = await Database.open(tmp_path / "window.sqlite3")
-    store = SqliteStreamStore(db, 1000, 3600, group_s=0.2)
+    db = await open_test_db(tmp_path / "window.sqlite3")
+    store = SqlStreamStore(db, 1000, 3600, group_s=0.2)
     try:
-        start = db._writes
+        batches = count_batches(db)
         first = await store.append("board:1", {"n": 0})
-        assert db._writes - start == 1  # leading edge: no wait for a lone append
+        assert batches == [1]  # leading edge: no wait for a lone append
 
         async def later(n: int) -> StreamEvent:
             await asyncio.sleep(n * 0.002)  # one by one, each after the previous commit
             return await store.append(f"board:{n % 2}", {"n": n})
 
         events = await asyncio.gather(*(later(n) for n in range(1, 21)))
-        assert db._writes - start == 2, db._writes - start  # the 20 in one transaction
+        assert batches == [1, 20]  # the 20 in one transaction
         assert [e.seq for e in events if e.stream == "board:1"] == list(range(2, 12))
         assert [e.seq for e in events if e.stream == "board:0"] == list(range(1, 11))
         assert first.seq == 1
@@ -487,21 +544,21 @@ async def test_sqlite_group_commit_window(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_sqlite_trims_in_steps_of_one_percent(tmp_path: Path) -> None:
+async def test_db_trims_in_steps_of_one_percent(tmp_path: Path) -> None:
     """Past its bound a stream is trimmed by 1 % of it at once, not one row per append; a
     resume from before the cut is a reset, never a partial history."""
-    db = await Database.open(tmp_path / "trim.sqlite3")
-    store = SqliteStreamStore(db, 200, 3600, group_s=0)
+    db = await open_test_db(tmp_path / "trim.sqlite3")
+    store = SqlStreamStore(db, 200, 3600, group_s=0)
     try:
         events = [await store.append("board:1", {"n": n}) for n in range(1, 204)]
         # 203 appended, bound 200, step 2: the trim happens at 203, down to the last 200.
         row = await db.fetchone("SELECT trimmed_to FROM streams WHERE name = 'board:1'")
         assert row is not None and row[0] == 3
-        writes = db._writes
+        batches = count_batches(db)
         await store.append("board:1", {"n": 204})  # 204 - 200 = 4, not past 3 + 2: no trim
         row = await db.fetchone("SELECT trimmed_to, (SELECT COUNT(*) FROM stream_events)"
                                 " FROM streams WHERE name = 'board:1'")
-        assert row is not None and tuple(row) == (3, 201) and db._writes == writes + 1
+        assert row is not None and tuple(row) == (3, 201) and batches == [1]
         replay = await store.resume("board:1", events[0].epoch, 3)
         assert isinstance(replay, Replay)
         assert [e.payload["n"] for e in replay.events] == list(range(4, 205))

@@ -1,7 +1,16 @@
-"""Reliable streams in the SQLite file: durable, for one process.
+"""Reliable streams in the database (SQLite, or PostgreSQL without Redis): durable.
 
 The seq counter and the event are written in one transaction, so a seq is never handed out
-without its event, and a restart continues where the file left off.
+without its event, and a restart continues where the database left off. Everything but the
+append's transaction is one query text for both engines; the append differs because it is
+the hot path: on SQLite a plain `sqlite3` function run on the loop's thread
+(`Database.write_batch`), on PostgreSQL one statement per group (`_PG_APPEND`), one round
+trip.
+
+Live delivery is in-process: a subscriber hears of its own process's appends and finds
+another writer's by the gap they leave (filled from history). Several server processes or
+nodes therefore need Redis (`realtime/streams/redis.py`), which `serve` enforces
+(`realtime/workers.py`, `realtime/node_guard.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -27,6 +36,9 @@ from realtime.streams.base import (
 )
 from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
+
+if TYPE_CHECKING:
+    from realtime.pg import PostgresDatabase
 
 MAX_GROUP = 500  # appends written in one transaction at most
 # Transactions begin at most this often (leading edge: an append after a quiet spell is
@@ -74,7 +86,73 @@ def _write_batch(
     return heads
 
 
-class SqliteStreamStore(StreamStore):
+# PostgreSQL: a whole group in one statement, hence one transaction and one round trip.
+# `heads` takes `count` seqs per stream (inserting the stream with a new epoch if absent) and
+# moves `trimmed_to` by the same size rule as `_write_batch`, in one upsert whose row lock
+# serialises the writers of a stream on every node: a second writer waits for the first to
+# commit, then adds to the seq it committed (ON CONFLICT DO UPDATE reads the latest row
+# version under READ COMMITTED), so seqs stay gap-free across nodes. Rows are locked in
+# stream-name order, the same on every node, so two groups sharing streams cannot deadlock.
+# `added` inserts the events, numbered back from each stream's new head; `cut` removes the
+# history that the size bound dropped, only in the group that moved it. Sub-statements share
+# one snapshot: a row another node inserted below the cut meanwhile outlives this DELETE,
+# out of every reader's reach (reads start above `trimmed_to`) until the next cut.
+_PG_APPEND = """
+WITH heads AS (
+    INSERT INTO streams AS s (name, epoch, seq, trimmed_to)
+    SELECT h.name, h.epoch, h.count, 0
+    FROM unnest(?::text[], ?::text[], ?::bigint[]) AS h(name, epoch, count)
+    ORDER BY h.name
+    ON CONFLICT (name) DO UPDATE SET
+        seq = s.seq + excluded.seq,
+        trimmed_to = CASE WHEN s.seq + excluded.seq - ? > s.trimmed_to + ?
+                          THEN s.seq + excluded.seq - ? ELSE s.trimmed_to END
+    RETURNING s.name, s.epoch, s.seq, s.trimmed_to
+), added AS (
+    INSERT INTO stream_events (stream, seq, ts, payload)
+    SELECT e.stream, h.seq - e.back, ?, e.payload
+    FROM unnest(?::text[], ?::bigint[], ?::bytea[]) AS e(stream, back, payload)
+    JOIN heads h ON h.name = e.stream
+), cut AS (
+    DELETE FROM stream_events d USING heads h
+    WHERE d.stream = h.name AND h.trimmed_to > 0 AND h.trimmed_to = h.seq - ?
+      AND d.seq <= h.trimmed_to
+)
+SELECT name, epoch, seq FROM heads
+"""
+
+
+async def _pg_write_batch(
+    db: PostgresDatabase, plan: list[tuple[str, list[bytes]]], now: float, max_len: int,
+    size: int,
+) -> list[tuple[str, int]]:
+    """`_write_batch` on PostgreSQL: (epoch, first seq) per stream of `plan`, committed."""
+    names, epochs, counts = [], [], []
+    ev_streams: list[str] = []
+    ev_back: list[int] = []
+    ev_payloads: list[bytes] = []
+    for stream, payloads in plan:
+        count = len(payloads)
+        names.append(stream)
+        epochs.append(new_epoch())  # kept only if the stream is new
+        counts.append(count)
+        ev_streams.extend([stream] * count)
+        ev_back.extend(range(count - 1, -1, -1))
+        ev_payloads.extend(payloads)
+    # A new stream starts at trimmed_to 0: a first group longer than the bound is cut by
+    # the next group, as on SQLite.
+    rows = await db.write_statement(
+        _PG_APPEND,
+        (names, epochs, counts, max_len, max_len // 100, max_len, now,
+         ev_streams, ev_back, ev_payloads, max_len),
+        size=size,
+    )
+    heads = {r[0]: (r[1], r[2]) for r in rows}
+    return [(heads[stream][0], heads[stream][1] - len(payloads) + 1)
+            for stream, payloads in plan]
+
+
+class SqlStreamStore(StreamStore):
     def __init__(
         self,
         db: Database,
@@ -95,13 +173,14 @@ class SqliteStreamStore(StreamStore):
 
     async def append(self, stream: str, payload: Any) -> StreamEvent:
         """Group commit: appends that arrive while a transaction is being written, or within
-        `group_s` of the last one's start, wait for the next one, which writes them all (one
-        BEGIN … COMMIT, one statement per stream for the counter, one `executemany` for the
-        rows). A transaction is about 50 µs of CPU whether it holds one row or three, so
-        under load this pays it once per group instead of once per append, for at most
-        `group_s` of added wait; an append after a quiet spell is written at once. Each
-        caller still returns only after its own event is committed, so an acked event is as
-        durable as before."""
+        `group_s` of the last one's start, wait for the next one, which writes them all
+        (SQLite: one BEGIN … COMMIT, one statement per stream for the counter, one
+        `executemany` for the rows; PostgreSQL: one statement, `_PG_APPEND`). A transaction
+        costs about the same whether it holds one row or three (SQLite: 50 µs of CPU;
+        PostgreSQL: a round trip and a WAL flush), so under load this pays it once per group
+        instead of once per append, for at most `group_s` of added wait; an append after a
+        quiet spell is written at once. Each caller still returns only after its own event
+        is committed, so an acked event is as durable as before."""
         fut: asyncio.Future[StreamEvent] = asyncio.get_running_loop().create_future()
         self._queue.append((stream, msgspec.json.encode(payload), payload, fut))
         if self._writer is None or self._writer.done():
@@ -139,8 +218,12 @@ class SqliteStreamStore(StreamStore):
         for index, (stream, *_rest) in enumerate(batch):
             by_stream.setdefault(stream, []).append(index)
         plan = [(stream, [batch[i][1] for i in indexes]) for stream, indexes in by_stream.items()]
-        # One trip to the database thread for the whole batch, transaction included.
-        heads = await self.db.write_batch(_write_batch, plan, now, self.max_len, size=len(batch))
+        if self.db.engine == "postgres":  # one statement, one round trip
+            heads = await _pg_write_batch(cast("PostgresDatabase", self.db), plan, now,
+                                          self.max_len, len(batch))
+        else:  # one call for the whole batch, transaction included
+            heads = await self.db.write_batch(  # type: ignore[attr-defined]
+                _write_batch, plan, now, self.max_len, size=len(batch))
         events: list[StreamEvent | None] = [None] * len(batch)
         for (stream, indexes), (epoch, first) in zip(by_stream.items(), heads, strict=True):
             for offset, index in enumerate(indexes):
@@ -156,8 +239,8 @@ class SqliteStreamStore(StreamStore):
             # Give the empty stream its epoch now, so a client can hold a position in it.
             async with self.db.transaction() as conn:
                 await conn.execute(
-                    "INSERT OR IGNORE INTO streams (name, epoch, seq, trimmed_to)"
-                    " VALUES (?, ?, 0, 0)",
+                    "INSERT INTO streams (name, epoch, seq, trimmed_to)"
+                    " VALUES (?, ?, 0, 0) ON CONFLICT DO NOTHING",
                     (stream, new_epoch()),
                 )
             row = await self.db.fetchone(
@@ -207,22 +290,36 @@ class SqliteStreamStore(StreamStore):
         return await start_subscription(self, stream, after, register, unregister)
 
     async def trim(self, now: float | None = None) -> int:
+        """One transaction per stream, so that appends to the others never wait for the
+        sweep. Each locks its stream's row first (as an append does: the same lock order,
+        no deadlock) and only then reads where to cut: a stream dropped and refilled since
+        the list was read loses none of its young events."""
         cutoff = (self.clock() if now is None else now) - self.max_age_s
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "SELECT stream, MAX(seq) FROM stream_events WHERE ts < ? GROUP BY stream",
-                (cutoff,),
-            )
-            old = await cur.fetchall()
-            removed = 0
-            for stream, cut in old:
+        old = await self.db.fetchall(
+            "SELECT DISTINCT stream FROM stream_events WHERE ts < ? ORDER BY stream", (cutoff,)
+        )
+        removed = 0
+        for (stream,) in old:
+            async with self.db.transaction() as conn:
+                cur = await conn.execute(
+                    "SELECT seq FROM streams WHERE name = ? FOR UPDATE", (stream,))
+                if await cur.fetchone() is None:
+                    continue  # dropped meanwhile
+                cur = await conn.execute(
+                    "SELECT MAX(seq) FROM stream_events WHERE stream = ? AND ts < ?",
+                    (stream, cutoff))
+                row = await cur.fetchone()
+                cut = row[0] if row is not None else None
+                if cut is None:
+                    continue
                 cur = await conn.execute(
                     "DELETE FROM stream_events WHERE stream = ? AND seq <= ?", (stream, cut)
                 )
                 removed += cur.rowcount
                 await conn.execute(
-                    "UPDATE streams SET trimmed_to = MAX(trimmed_to, ?) WHERE name = ?",
-                    (cut, stream),
+                    "UPDATE streams SET trimmed_to = CASE WHEN trimmed_to < ? THEN ?"
+                    " ELSE trimmed_to END WHERE name = ?",
+                    (cut, cut, stream),
                 )
         return removed
 
