@@ -78,7 +78,7 @@ async def test_sigterm_closes_clients_with_a_reason(
     demo_db_path: Path, demo_accounts: list[dict[str, Any]]
 ) -> None:
     port = _free_port()
-    env = {**os.environ, "REALTIME_DB": str(demo_db_path), "REALTIME_SECRET": "s" * 40,
+    env = {**os.environ, **engines.db_env(demo_db_path), "REALTIME_SECRET": "s" * 40,
            "REALTIME_KDF_TIME_COST": str(TEST_KDF[0]),
            "REALTIME_KDF_MEMORY_KIB": str(TEST_KDF[1]), "REDIS_URL": ""}
     proc = subprocess.Popen(  # noqa: ASYNC220 - the server under test runs beside the loop
