@@ -282,18 +282,27 @@ async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str,
 # --- images ----------------------------------------------------------------------------------
 
 async def put_image(db: Database, doc_id: int, sha256: str, mime: str, data: bytes,
-                    user_id: int, now: float) -> None:
-    await db.execute(
-        "INSERT INTO course_doc_images (doc_id, sha256, mime, data, created_by,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (doc_id, sha256, mime, data, user_id, now))
-
-
-async def images_bytes(db: Database, doc_id: int) -> int:
-    row = await db.fetchone(
-        "SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM course_doc_images WHERE doc_id = ?",
-        (doc_id,))
-    return int(row["n"]) if row else 0
+                    user_id: int, now: float, *, cap: int) -> bool:
+    """Store an image of the course unless its images together would pass `cap` bytes
+    (False then; the same image twice is one, already there: True). The sum is read, then
+    written on, under the document's images lock: two nodes uploading at once cannot both
+    pass the check on PostgreSQL."""
+    async with db.transaction(lock=f"coursedoc-images:{doc_id}") as conn:
+        cur = await conn.execute(
+            "SELECT COALESCE(SUM(LENGTH(data)), 0) AS n,"
+            " COUNT(CASE WHEN sha256 = ? THEN 1 END) AS same"
+            " FROM course_doc_images WHERE doc_id = ?", (sha256, doc_id))
+        row = await cur.fetchone()
+        assert row is not None
+        if int(row["same"]):
+            return True
+        if int(row["n"]) + len(data) > cap:
+            return False
+        await conn.execute(
+            "INSERT INTO course_doc_images (doc_id, sha256, mime, data, created_by,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (doc_id, sha256, mime, data, user_id, now))
+    return True
 
 
 async def image(db: Database, doc_id: int, sha256: str) -> tuple[str, bytes] | None:

@@ -11,6 +11,7 @@ follows, or compacts, and then count."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,26 @@ async def test_compacting_while_two_nodes_write_loses_no_update(
             for k in range(BATCH):
                 assert f"{name} {i}.{k}" in text
     assert text.count(".") == 2 * APPENDS * BATCH
+
+
+async def test_two_nodes_uploading_images_at_once_stay_within_the_cap(
+        nodes: tuple[Database, Database]) -> None:
+    """The course's images are bounded together: the sum is read, then written on, under
+    the document's lock, so uploads racing on two nodes cannot both pass the check."""
+    a, b = nodes
+    doc_id = await _doc(a)
+    size, fits = 1000, 3
+    images = [bytes([i]) * size for i in range(12)]
+
+    async def upload(db: Database, data: bytes) -> bool:
+        return await store.put_image(db, doc_id, hashlib.sha256(data).hexdigest(),
+                                     "image/png", data, 1, 2.0, cap=fits * size)
+
+    stored = await asyncio.gather(*(upload((a, b)[i % 2], d) for i, d in enumerate(images)))
+    assert sum(stored) == fits
+    row = await a.fetchone("SELECT COUNT(*) AS n, SUM(LENGTH(data)) AS total"
+                           " FROM course_doc_images WHERE doc_id = ?", (doc_id,))
+    assert row is not None and (row["n"], row["total"]) == (fits, fits * size)
+    # The same image again is the one already there, even at the cap.
+    kept = next(d for d, ok in zip(images, stored, strict=True) if ok)
+    assert await upload(b, kept)
