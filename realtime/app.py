@@ -46,6 +46,7 @@ from realtime.ratelimit import (
     RedisThrottle,
 )
 from realtime.settings import Settings
+from realtime.shared import session_secret
 from realtime.streams import open_stream_store
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     app[keys.IDENTITY] = IdentityService(
         app[keys.DB],
         CodeHasher(s.kdf_time_cost, s.kdf_memory_kib, s.kdf_parallelism),
-        TokenSigner(s.resolved_secret(), s.token_ttl_s),
+        TokenSigner(await session_secret(s, app[keys.DB]), s.token_ttl_s),
         per_login=_limiter(app, "login", s.login_max_failures_per_login),
         per_address=_limiter(app, "login-addr", s.login_max_failures_per_ip),
         code_login_off=frozenset(Role(r) for r in s.code_login_off),

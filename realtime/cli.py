@@ -281,6 +281,7 @@ async def _identity_call(db: Any, settings: Settings, method: str, login: str) -
     from realtime.identity.tokens import TokenSigner
     from realtime.ratelimit import MemoryRateLimiter
     from realtime.redis_client import connect
+    from realtime.shared import session_secret
 
     redis = connect(settings.redis_url) if settings.redis_url else None
     try:
@@ -288,7 +289,7 @@ async def _identity_call(db: Any, settings: Settings, method: str, login: str) -
         service = IdentityService(
             db, CodeHasher(settings.kdf_time_cost, settings.kdf_memory_kib,
                            settings.kdf_parallelism),
-            TokenSigner(settings.resolved_secret(), settings.token_ttl_s),
+            TokenSigner(await session_secret(settings, db), settings.token_ttl_s),
             per_login=MemoryRateLimiter(1, 1), per_address=MemoryRateLimiter(1, 1),
             sessions=bus)
         return await getattr(service, method)(login)

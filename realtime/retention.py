@@ -2,7 +2,8 @@
 
 Each feature owns its purge (a function in its store that deletes inside a transaction it is
 given and says how many rows went); this module only decides the cutoffs from the settings and
-the clock, calls them one category at a time, and removes files from disk after the commit.
+the clock, calls them one category at a time, and removes attachments' bytes after the commit
+(files beside SQLite, rows of `stored_files` on PostgreSQL: realtime/files.py).
 A dry run executes the very same statements and rolls them back, so its report is exactly
 what a real run would remove at that instant, not an estimate that could drift from it.
 
@@ -19,7 +20,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -30,9 +30,10 @@ from realtime import keys
 from realtime.attendance import retention as attendance_retention
 from realtime.boards import store as boards_store
 from realtime.chat import store as chat_store
-from realtime.chat.files import FileStore
+from realtime.chat.files import chat_files
 from realtime.coursedocs import store as docs_store
 from realtime.db import Database
+from realtime.files import FileStore
 from realtime.lease import Leases
 from realtime.settings import Settings
 
@@ -98,7 +99,7 @@ class Report(msgspec.Struct):
             for table, n in c.rows.items():
                 lines.append(f"  {table:<28} {n:>8}")
             if c.category == "chat":
-                lines.append(f"  {'fichiers sur disque':<28} {c.files:>8}")
+                lines.append(f"  {'fichiers joints':<28} {c.files:>8}")
         return "\n".join(lines)
 
 
@@ -143,7 +144,7 @@ async def purge(db: Database, settings: Settings, now: float, *, dry_run: bool =
     """Run every category at `now` (the clock is the caller's: tests pass a fixed one)."""
     policy = Policy.from_settings(settings)
     tz = settings.tz
-    files = files or chat_files(settings)
+    files = files or chat_files(settings, db)
     today = dt.datetime.fromtimestamp(now, tz).date()
     out: list[CategoryReport] = []
     for category in CATEGORIES:
@@ -178,11 +179,6 @@ def _plan(category: str, policy: Policy, now: float, today: dt.date, tz: Any
     if category == "chat":
         return _iso(cutoff, tz), lambda c: chat_store.purge_before(c, cutoff)
     return _iso(cutoff, tz), _no_files(lambda c: docs_store.purge_departed(c, cutoff))
-
-
-def chat_files(settings: Settings) -> FileStore:
-    """Where the messagerie keeps attachment bytes (the same place its service uses)."""
-    return FileStore(Path(settings.db_path).parent / "chat-files")
 
 
 # --- in the server ------------------------------------------------------------------------------

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
-
-from realtime.private import private_dir
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,7 +141,7 @@ class Settings:
     db_pool_max: int = 10
     redis_url: str | None = None
     redis_prefix: str = "rt"
-    secret: str | None = None
+    secret: str | None = None  # unset: one generated, shared by every node (realtime/shared.py)
     host: str = "127.0.0.1"
     port: int = 8080
     token_ttl_s: int = 12 * 3600
@@ -195,7 +192,7 @@ class Settings:
     # Unjustified half-days in a calendar month that flag a pupil to the CPE (the DASEN's).
     attendance_alert_half_days: int = 4
     # Web Push: without a key, one is generated beside the database on first start.
-    vapid_private_key: str | None = None
+    vapid_private_key: str | None = None  # unset: generated once, shared (realtime/shared.py)
     vapid_subject: str = "mailto:vie-scolaire@ent.invalid"
     push_allowed_hosts: tuple[str, ...] = (
         "fcm.googleapis.com", "updates.push.services.mozilla.com", "push.services.mozilla.com",
@@ -397,25 +394,3 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
-
-    def resolved_secret(self) -> str:
-        """The signing secret: from the environment, else a file beside the database.
-
-        Keeping it in a file means a restart (or a second worker on the same machine) keeps
-        every issued token valid without an operator having to invent a secret.
-        """
-        if self.secret:
-            return self.secret
-        path = self.db_path.parent / "secret.key"
-        private_dir(path.parent)
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            value = secrets.token_urlsafe(48)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another worker won the race: use its secret
-                return path.read_text().strip()
-            with os.fdopen(fd, "w") as fh:
-                fh.write(value)
-            return value

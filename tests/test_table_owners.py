@@ -37,6 +37,10 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "stream_events": ("realtime/streams/",),
     "boards": ("realtime/boards/",),
     "board_images": ("realtime/boards/",),
+    # What every node must see alike on PostgreSQL (migration 0016): the bytes of stored
+    # files (chat attachments) and the secrets generated when the environment sets none.
+    "stored_files": ("realtime/files.py",),
+    "shared_secrets": ("realtime/shared.py",),
     **{t: ("realtime/attendance/",) for t in (
         "study_halls", "rolls", "marks", "roll_corrections", "absence_reasons",
         "absence_events", "notifications", "push_subscriptions", "roll_reminders",

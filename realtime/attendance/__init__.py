@@ -23,7 +23,8 @@ from realtime.ratelimit import MemoryRateLimiter, RedisRateLimiter
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     ctx = Context(settings, app[keys.DB], app[keys.STREAMS], app[keys.SIO])
-    hub = Attendance(ctx, webpush.PushSender(settings, app[keys.DB]))
+    vapid = await webpush.load_vapid(settings, app[keys.DB])
+    hub = Attendance(ctx, webpush.PushSender(settings, app[keys.DB], vapid))
     app[keys.ATTENDANCE] = hub
     redis = app[keys.REDIS]
     app[routes.WRITE_LIMITER] = (

@@ -1,8 +1,9 @@
 """Browser Web Push (RFC 8030 / 8291 / 8292) with pywebpush: VAPID keys, subscriptions, sends.
 
 The VAPID private key comes from REALTIME_VAPID_PRIVATE_KEY (PEM, or the raw key in
-base64url); without it one is generated on first start into `vapid_private.pem` beside the
-database (mode 0600) and reused afterwards, so browsers' subscriptions survive restarts.
+base64url); without it one is generated on first start and reused afterwards, so browsers'
+subscriptions survive restarts: into `vapid_private.pem` beside a SQLite database (mode 0600),
+into the database on PostgreSQL, so that every node pushes with the same key.
 Sends run in the background after the commit: a slow push service never delays a roll.
 """
 
@@ -13,7 +14,6 @@ import base64
 import contextlib
 import json
 import logging
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,8 +24,8 @@ from pywebpush import WebPushException, webpush_async
 
 from realtime.db import Database
 from realtime.errors import AppError
-from realtime.private import private_dir
 from realtime.settings import Settings
+from realtime.shared import VAPID_PRIVATE_KEY, data_dir, shared_secret
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +37,23 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def load_vapid(settings: Settings) -> Vapid:
+async def load_vapid(settings: Settings, db: Database) -> Vapid:
+    """REALTIME_VAPID_PRIVATE_KEY when set; else the key generated once and shared: in
+    `vapid_private.pem` beside SQLite, in the database on PostgreSQL, so every node pushes
+    with the key the browsers subscribed with (realtime/shared.py)."""
     if settings.vapid_private_key:
         raw = settings.vapid_private_key.strip()
         if raw.startswith("-----BEGIN"):
             return Vapid.from_pem(raw.encode())
         return Vapid.from_string(raw)
-    path = settings.db_path.parent / "vapid_private.pem"
-    private_dir(path.parent)
-    if not path.exists():
-        fresh = Vapid()
-        fresh.generate_keys()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker wrote it first: use theirs
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(fresh.private_pem())
-            log.info("VAPID key generated", extra={"path": str(path)})
-    return Vapid.from_pem(path.read_bytes())
+    pem = await shared_secret(db, data_dir(settings), VAPID_PRIVATE_KEY, _fresh_pem)
+    return Vapid.from_pem(pem.encode())
+
+
+def _fresh_pem() -> str:
+    fresh = Vapid()
+    fresh.generate_keys()
+    return fresh.private_pem().decode()
 
 
 def application_server_key(vapid: Vapid) -> str:
@@ -114,10 +111,10 @@ async def unsubscribe(db: Database, user_id: int, endpoint: str) -> bool:
 class PushSender:
     """Sends notices to every browser subscribed by the given people, in the background."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, vapid: Vapid) -> None:
         self.settings = settings
         self.db = db
-        self.vapid = load_vapid(settings)
+        self.vapid = vapid
         self.public_key = application_server_key(self.vapid)
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from realtime import keys
 from realtime.chat import routes
-from realtime.chat.files import FileStore
+from realtime.chat.files import chat_files
 from realtime.chat.model import Limits
 from realtime.chat.service import ChatService
 from realtime.chat.socket import ChatNamespace
@@ -50,7 +50,7 @@ def _limiter(app: web.Application, name: str, limit: int) -> RateLimiter:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     s = app[keys.SETTINGS]
-    files = FileStore(s.db_path.parent / "chat-files")
+    files = chat_files(s, app[keys.DB])  # on disk (SQLite) or in the database (PostgreSQL)
     presence = app[keys.PRESENCE]
     service = ChatService(app[keys.DB], app[keys.SIO], files, Limits(), s.tz,
                           presence=presence)

@@ -1,4 +1,4 @@
-"""Attachments: uploads checked by size and content, kept on disk until sent, served back
+"""Attachments: uploads checked by size and content, kept in the file store until sent, served back
 only to whoever may read the message they belong to."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from realtime.chat import model, store
-from realtime.chat.files import FileStore
 from realtime.chat.model import Attachment, Limits, Message
 from realtime.db import Database
 from realtime.errors import AppError, not_found
+from realtime.files import FileStore
 from realtime.identity.model import Principal
 
 

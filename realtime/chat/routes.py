@@ -128,22 +128,32 @@ async def upload(request: web.Request) -> web.Response:
     return json_response(att.public(), status=201)
 
 
-async def download(request: web.Request) -> web.Response:
+async def download(request: web.Request) -> web.StreamResponse:
     p = await current_principal(request)
     attachments = _service(request).attachments
     att = await attachments.attachment(p, path_int(request, "att_id"))
-    path = attachments.files.path(att.storage_key)
-    if not path.exists():
+    opened = await attachments.files.open(att.storage_key)
+    if opened is None:
         raise not_found("Pièce jointe introuvable.")
     inline = att.mime.startswith("image/") or att.mime == "application/pdf"
     disposition = "inline" if inline else "attachment"
-    return web.FileResponse(path, headers={
+    headers = {
         "Content-Type": att.mime,
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(att.name)}",
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-store",
         "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    }
+    if opened.path is not None:  # a file on this machine (SQLite): sendfile
+        return web.FileResponse(opened.path, headers=headers)
+    # In the database (PostgreSQL): one chunk in memory at a time, its size known up front.
+    response = web.StreamResponse(headers=headers)
+    response.content_length = opened.size
+    await response.prepare(request)
+    async for chunk in opened.chunks():
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def get_settings(request: web.Request) -> web.Response:

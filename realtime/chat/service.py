@@ -19,13 +19,13 @@ import socketio
 from realtime.boards.service import board_ref_of, visible_board
 from realtime.chat import model, people, store
 from realtime.chat.attachments import Attachments
-from realtime.chat.files import FileStore
 from realtime.chat.model import Attachment, Conversation, Limits, Message
 from realtime.chat.outreach import ClassList, Outreach, quiet_refusal
 from realtime.chat.rooms import ChatRooms, acks_for, describe
 from realtime.db import Database
 from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
+from realtime.files import FileStore
 from realtime.identity.model import Principal, Role
 from realtime.policy import (
     Action,

@@ -57,11 +57,11 @@ class SsoState:
     the per-address limiter for failed sign-ins, and the signer of the flow cookie."""
 
     def __init__(self, settings: Settings, http: aiohttp.ClientSession,
-                 limiter: RateLimiter) -> None:
+                 limiter: RateLimiter, secret: str) -> None:
         self.settings = settings
         self.http = http
         self.limiter = limiter
-        self.flow = URLSafeTimedSerializer(settings.resolved_secret(), salt="ent-sso-flow")
+        self.flow = URLSafeTimedSerializer(secret, salt="ent-sso-flow")
         self.oidc = (OidcClient(http, settings.oidc_issuer, settings.oidc_client_id,
                                 settings.oidc_client_secret, settings.oidc_scopes)
                      if oidc_enabled(settings) else None)
@@ -473,7 +473,9 @@ async def _sso_ctx(app: web.Application) -> AsyncIterator[None]:
         if redis is not None else MemoryRateLimiter(s.login_max_failures_per_ip,
                                                     s.login_window_s))
     http = client_session()
-    app[keys.SSO] = SsoState(s, http, limiter)
+    # The secret every node signs with (realtime/shared.py): a flow begun on one node may
+    # come back to another.
+    app[keys.SSO] = SsoState(s, http, limiter, app[keys.IDENTITY].signer.secret)
     yield
     await http.close()
 

@@ -137,13 +137,20 @@ async def test_subscriptions_are_checked(demo_server: str, cast: Cast,
         assert r.status == 401
 
 
-def test_vapid_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+async def test_vapid_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    first = load_vapid(settings)
-    path = tmp_path / "vapid_private.pem"
-    assert path.stat().st_mode & 0o777 == 0o600
-    again = load_vapid(settings)
-    assert first.private_pem() == again.private_pem()
-    pem = first.private_pem().decode()
-    from_env = load_vapid(settings.with_(vapid_private_key=pem))
-    assert from_env.private_pem() == first.private_pem()
+    db = await engines.open_test_db(settings.db_path)
+    try:
+        first = await load_vapid(settings, db)
+        path = tmp_path / "vapid_private.pem"
+        if engines.POSTGRES:  # in the database, where every node finds it (tests/test_shared)
+            assert not path.exists()
+        else:
+            assert path.stat().st_mode & 0o777 == 0o600
+        again = await load_vapid(settings, db)
+        assert first.private_pem() == again.private_pem()
+        pem = first.private_pem().decode()
+        from_env = await load_vapid(settings.with_(vapid_private_key=pem), db)
+        assert from_env.private_pem() == first.private_pem()
+    finally:
+        await db.close()

@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 
 from realtime import keys
+from realtime.files import read_all
 from tests.chat.conftest import Cast, ChatClient, ChatServer, Connect, hurtful_message
 from tests.conftest import token_for, user_id
 
@@ -149,16 +150,16 @@ async def test_attachments_limits_and_access(chat_server: ChatServer, chat_clien
     answer = await teacher.call("send", {"conversation_id": made["conversation_id"],
                                          "body": "photos", "attachments": many})
     assert answer["error"]["code"] == "too_large"
-    # Deleting the message removes the file from disk.
+    # Deleting the message removes the file (from disk or the database).
     msg = (await teacher.ok("history", {"conversation_id": made["conversation_id"]}))[
         "messages"][0]
     principal = await chat_server.app[keys.IDENTITY].authenticate(t_token)
     assert principal is not None
     stored = await chat_server.service.attachments.attachment(principal, body["id"])
-    key_path = chat_server.service.attachments.files.path(stored.storage_key)
-    assert key_path.exists()
+    files = chat_server.service.attachments.files
+    assert await read_all(files, stored.storage_key) == PDF
     await teacher.ok("delete", {"message_id": msg["id"]})
-    assert not key_path.exists()
+    assert await read_all(files, stored.storage_key) is None
     assert (await _download(chat_server, p_token, body["id"]))[0] == 404
 
 
@@ -189,10 +190,11 @@ async def test_files_never_sent_are_purged_after_a_day(chat_server: ChatServer,
     assert status == 201
     principal = await chat_server.app[keys.IDENTITY].authenticate(token)
     assert principal is not None
-    path = chat_server.service.attachments.files.path(
-        (await chat_server.service.attachments.attachment(principal, kept["id"])).storage_key)
-    assert await chat_server.service.attachments.purge_pending() == 0 and path.exists()
+    files = chat_server.service.attachments.files
+    key = (await chat_server.service.attachments.attachment(principal, kept["id"])).storage_key
+    assert await chat_server.service.attachments.purge_pending() == 0
+    assert await read_all(files, key) == PDF
     chat_server.clock.advance(25 * 3600)
     assert await chat_server.service.attachments.purge_pending() == 1
-    assert not path.exists()
+    assert await read_all(files, key) is None
     assert (await _download(chat_server, token, kept["id"]))[0] == 404
