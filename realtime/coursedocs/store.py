@@ -91,7 +91,11 @@ async def rename(conn: aiosqlite.Connection, doc_id: int, title: str, now: float
 
 async def share(conn: aiosqlite.Connection, doc_id: int, editors: Iterable[int],
                 classes: dict[int, ClassMode], now: float) -> None:
-    """Replace the access list (in the caller's transaction)."""
+    """Replace the access list (in the caller's transaction). The document's row is updated
+    first: on PostgreSQL its lock makes a second share wait for the first's commit, then
+    replace that list whole (without it both would delete the old list and insert theirs,
+    colliding on the primary keys or merging)."""
+    await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
     await conn.execute("DELETE FROM course_doc_editors WHERE doc_id = ?", (doc_id,))
     await conn.execute("DELETE FROM course_doc_classes WHERE doc_id = ?", (doc_id,))
     await conn.executemany(
@@ -102,7 +106,6 @@ async def share(conn: aiosqlite.Connection, doc_id: int, editors: Iterable[int],
         "INSERT INTO course_doc_classes (doc_id, class_id, mode) VALUES (?, ?, ?)",
         [(doc_id, c, m.value) for c, m in sorted(classes.items())],
     )
-    await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
 
 
 async def delete(conn: aiosqlite.Connection, doc_id: int) -> None:

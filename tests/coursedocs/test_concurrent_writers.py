@@ -117,3 +117,23 @@ async def test_two_nodes_uploading_images_at_once_stay_within_the_cap(
     # The same image again is the one already there, even at the cap.
     kept = next(d for d, ok in zip(images, stored, strict=True) if ok)
     assert await upload(b, kept)
+
+
+async def test_two_nodes_sharing_at_once_leave_one_whole_list(
+        nodes: tuple[Database, Database]) -> None:
+    """Two teachers change the course's co-editors at the same moment on two nodes: each
+    replaces the list whole, one after the other (no collision on the keys, no mix)."""
+    a, b = nodes
+    doc_id = await _doc(a)
+    teachers = [r["id"] for r in await a.fetchall(
+        "SELECT id FROM users WHERE role = 'teacher' ORDER BY id LIMIT 4")]
+    lists = ({teachers[0], teachers[1], teachers[2]}, {teachers[1], teachers[2], teachers[3]})
+
+    async def share(db: Database, editors: set[int]) -> None:
+        async with db.transaction() as conn:
+            await store.share(conn, doc_id, editors, {}, 3.0)
+
+    for _ in range(15):
+        await asyncio.gather(share(a, lists[0]), share(b, lists[1]))
+        meta = await store.get(a, doc_id)
+        assert meta is not None and meta.editors in lists
