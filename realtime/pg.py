@@ -20,7 +20,8 @@ What this module adds on top of psycopg, so that the stores run unchanged:
   SQLite's single writer serialised;
 - every connection failure raised as `realtime.db.Unavailable`: the request answers
   `unavailable` and may be tried again; the pool drops its broken connections and reconnects
-  once the server is back (a restart or a failover behind the same address).
+  once the server is back (a restart or a failover behind the same address), within a few
+  seconds however long it was away (`RECONNECT_S`).
 
 Transactions run at READ COMMITTED (PostgreSQL's default); stream sequences take row locks
 (`UPDATE … RETURNING`), and the few read-then-write sequences take a named lock or
@@ -42,7 +43,7 @@ import psycopg
 from psycopg.adapt import Dumper, Loader
 from psycopg.postgres import types as pg_types
 from psycopg.rows import RowMaker
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from realtime.db import Database, Transaction, Unavailable, migration_files
 
@@ -50,6 +51,16 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0  # a connection attempt
 POOL_WAIT_S = 5.0  # waiting for a free pooled connection before answering `unavailable`
+# The same wait while the server is known to be away (a connection failed, nothing succeeded
+# since): a request answers `unavailable` at once rather than after POOL_WAIT_S, and a live
+# connection's next events (handled one at a time) are not held up behind it.
+POOL_WAIT_DOWN_S = 0.5
+# How long one reconnection attempt of the pool goes on (retrying after 1, 2, 4 s) before it
+# gives up; the next request that finds no connection starts a fresh one at once. Not
+# infinite: psycopg_pool doubles the delay between retries without a ceiling, so a node whose
+# server was away 135 s first tried again 95 s after it was back (measured); with a bound,
+# while requests come the pool tries at least every few seconds.
+RECONNECT_S = 10.0
 
 
 @functools.lru_cache(maxsize=8192)
@@ -179,6 +190,7 @@ class PostgresDatabase(Database):
         self._closed = False
         self.unavailable = 0  # requests refused because the server could not be reached
         self._checking: asyncio.Task[None] | None = None
+        self._down = False  # a connection failed and no request has succeeded since
 
     @classmethod
     async def connect(cls, url: str, *, migrate: bool = True, pool_min: int = 2,
@@ -188,7 +200,7 @@ class PostgresDatabase(Database):
             url, min_size=pool_min, max_size=max(pool_min, pool_max), open=False,
             timeout=POOL_WAIT_S, configure=_configure, name="ent",
             kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_S)},
-            reconnect_timeout=float("inf"),  # keep trying while the server is away
+            reconnect_timeout=RECONNECT_S,
         )
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
@@ -211,10 +223,16 @@ class PostgresDatabase(Database):
         """A connection failure: counted, the pool asked to drop every broken connection at
         once (not one failed request per stale connection), and `Unavailable` to raise."""
         self.unavailable += 1
+        if not isinstance(exc, PoolTimeout):  # a broken connection, not a busy pool
+            self._down = True
         log.warning("PostgreSQL unreachable", extra={"error": repr(exc)})
         if self._checking is None or self._checking.done():
             self._checking = asyncio.create_task(self._check(), name="pg-pool-check")
         return Unavailable(str(exc) or type(exc).__name__)
+
+    def _wait(self) -> float:
+        """How long a request waits for a pooled connection."""
+        return POOL_WAIT_DOWN_S if self._down else POOL_WAIT_S
 
     async def _check(self) -> None:
         try:
@@ -266,7 +284,8 @@ class PostgresDatabase(Database):
         start = time.perf_counter()
         callbacks: list[Callable[[], Any]] = []
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._pool.connection(timeout=self._wait()) as conn, \
+                    conn.transaction():
                 if lock is not None:
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(lock),))
                 yield _PgTransaction(conn, callbacks)
@@ -274,6 +293,7 @@ class PostgresDatabase(Database):
             if _is_connection_error(exc):
                 raise self._lost(exc) from exc
             raise
+        self._down = False
         if self.observer is not None:
             self.observer("transaction", time.perf_counter() - start, 1)
         for fn in callbacks:
@@ -302,13 +322,15 @@ class PostgresDatabase(Database):
 
     async def _query(self, sql: str, params: Iterable[Any], one: bool) -> Any:
         try:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout=self._wait()) as conn:
                 cur = await conn.execute(pg_sql(sql), tuple(params))
-                return await cur.fetchone() if one else await cur.fetchall()
+                rows = await cur.fetchone() if one else await cur.fetchall()
         except psycopg.OperationalError as exc:
             if _is_connection_error(exc):
                 raise self._lost(exc) from exc
             raise
+        self._down = False
+        return rows
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         return await self._query(sql, params, True)  # type: ignore[no-any-return]

@@ -146,16 +146,25 @@ class AuthedNamespace(socketio.AsyncNamespace):
         return TokenBucket(rate, burst, clock=lambda: self.clock())
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        principal = await authenticate(self.app, environ, auth)
-        await self.save_session(sid, {"principal": principal})
-        # Registered before `joined`: a session that ends from now on closes this socket.
-        self._watches[sid] = self.app[keys.SESSIONS].watch(
-            principal.session_id, principal.id, functools.partial(self._session_ended, sid))
         try:
-            await self.joined(sid, principal)
-        except BaseException:  # refused: no disconnect event will come to forget it
-            self._watches.pop(sid).cancel()
-            raise
+            principal = await authenticate(self.app, environ, auth)
+            await self.save_session(sid, {"principal": principal})
+            # Registered before `joined`: a session that ends from now on closes this socket.
+            self._watches[sid] = self.app[keys.SESSIONS].watch(
+                principal.session_id, principal.id, functools.partial(self._session_ended, sid))
+            try:
+                await self.joined(sid, principal)
+            except BaseException:  # refused: no disconnect event will come to forget it
+                self._watches.pop(sid).cancel()
+                raise
+        except (RedisError, Unavailable) as exc:
+            # The database or Redis restarting: refused with the reason, which the client
+            # hears at once and may retry on (python-socketio answers nothing at all for any
+            # other exception, and the client waits for its own timeout).
+            log.warning("connection refused: store unreachable",
+                        extra={"namespace": self.namespace, "error": repr(exc)})
+            raise socketio.exceptions.ConnectionRefusedError(
+                UNAVAILABLE_MESSAGE, {"code": "unavailable"}) from exc
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Every event goes through here: nothing from a connection whose session ended is

@@ -1,6 +1,7 @@
 // The live connection (Socket.IO, websocket only) and its status indicator.
 import { io } from 'socket.io-client';
 import { h } from './dom.js';
+import { retryIfUnavailable } from './retry.js';
 
 const LABELS = {
   connecting: 'Connexion…',
@@ -53,7 +54,7 @@ export function connect(status, { onSession, onRefused } = {}) {
   });
   s.io.on('reconnect_attempt', () => status.set('reconnecting'));
   s.on('connect_error', (err) => {
-    if (s.active) {
+    if (s.active || retryIfUnavailable(s, err, () => socket === s)) {
       status.set('reconnecting');
     } else {
       status.set('offline', err?.data?.message ?? err?.message);

@@ -3,6 +3,7 @@
 import { io } from 'socket.io-client';
 
 import { ackCall, orThrow } from '../ack.js';
+import { retryIfUnavailable } from '../retry.js';
 
 // The HTTP helper is the app's one (src/api.js), named here too for the attendance pages.
 export { apiJson } from '../api.js';
@@ -14,7 +15,8 @@ export class AttendanceConnection {
     this.socket.on('connect', () => { status?.set('online'); this.onConnect?.(); });
     this.socket.on('disconnect', () => status?.set('reconnecting'));
     this.socket.on('connect_error', (err) => {
-      status?.set(this.socket.active ? 'reconnecting' : 'offline', err?.message);
+      const again = this.socket.active || retryIfUnavailable(this.socket, err);
+      status?.set(again ? 'reconnecting' : 'offline', err?.message);
     });
   }
 

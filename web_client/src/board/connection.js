@@ -9,6 +9,7 @@
 import { io } from 'socket.io-client';
 
 import { ackCall } from '../ack.js';
+import { retryIfUnavailable } from '../retry.js';
 
 const RESET = { ok: false, error: { code: 'reset', message: '' } };
 
@@ -86,7 +87,10 @@ export class BoardConnection {
     });
     s.io.on('reconnect_attempt', () => this.on.status('reconnecting'));
     s.on('connect_error', (err) => {
-      if (s.active) { this.on.status('reconnecting'); return; }
+      if (s.active || retryIfUnavailable(s, err, () => !this.closed && navigator.onLine)) {
+        this.on.status('reconnecting');
+        return;
+      }
       this.on.status('offline', err?.data?.message ?? err?.message);
       this.on.refused?.(err?.data ?? err);
     });

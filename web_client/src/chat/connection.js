@@ -8,6 +8,7 @@ import { io } from 'socket.io-client';
 
 import { ackCall } from '../ack.js';
 import { apiUpload } from '../api.js';
+import { retryIfUnavailable } from '../retry.js';
 
 export class ChatConnection {
   /**
@@ -26,7 +27,8 @@ export class ChatConnection {
     const s = this.socket;
     s.on('connect', () => this.on.status?.('online'));
     s.on('disconnect', () => this.on.status?.('reconnecting'));
-    s.on('connect_error', (err) => this.on.status?.(s.active ? 'reconnecting' : 'offline', err));
+    s.on('connect_error', (err) => this.on.status?.(
+      s.active || retryIfUnavailable(s, err) ? 'reconnecting' : 'offline', err));
     s.on('welcome', (data) => {
       this.on.welcome?.(data);
       for (const id of this.heads.keys()) this.sync(id);
