@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, cast
 
 import socketio
 from aiohttp import web
@@ -49,10 +48,6 @@ from realtime.settings import Settings
 from realtime.shared import session_secret
 from realtime.streams import open_stream_store
 
-if TYPE_CHECKING:
-    from realtime.node_guard import NodeGuard
-    from realtime.pg import PostgresDatabase
-
 log = logging.getLogger(__name__)
 
 MAINTENANCE_EVERY_S = 600.0
@@ -70,21 +65,6 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.DB] = db
     yield
     await db.close()  # waits for the transaction under way
-
-
-async def _node_guard(app: web.Application) -> AsyncIterator[None]:
-    """PostgreSQL: the servers on one database all have Redis, or one alone has none;
-    otherwise this one refuses to start (realtime/node_guard.py)."""
-    db, s = app[keys.DB], app[keys.SETTINGS]
-    guard: NodeGuard | None = None
-    if db.engine == "postgres":
-        from realtime.node_guard import NodeGuard
-
-        guard = NodeGuard(cast("PostgresDatabase", db).url, shared=bool(s.redis_url))
-        await guard.claim()
-    yield
-    if guard is not None:
-        await guard.close()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
@@ -180,7 +160,7 @@ def create_app(settings: Settings) -> web.Application:
     sio: socketio.AsyncServer = sio_mod.create_sio(settings)
     sio.attach(app)
     app[keys.SIO] = sio
-    for ctx in (_database, _node_guard, _redis, _streams, _sessions, _identity, _background):
+    for ctx in (_database, _redis, _streams, _sessions, _identity, _background):
         app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(_close_clients)
     for feature in FEATURES:

@@ -13,10 +13,14 @@ host holds it: a second node without Redis, or a node with Redis beside one with
 reverse). Nodes that all have Redis share the lock and start. (That they name the same
 Redis is the operator's part: docs/deployment.md.)
 
-The lock lives with its connection: if PostgreSQL restarts, it is gone, and the watch takes
-it again once the server is back. A conflicting node started in that gap is a
-misconfiguration this one can only report (an error in the log, every `WATCH_S`); it keeps
-serving its own clients.
+It is the server process's, not the application's: `realtime/serve.py` installs it (`install`)
+as the first of the app's cleanup contexts, so a refused node opens nothing and migrates
+nothing; several apps in one process (the tests, a bench) are no nodes and take none.
+
+The lock lives with its connection: if PostgreSQL restarts, it is gone, and the watch (which
+starts once the whole app has started) takes it again once the server is back. A conflicting
+node started in that gap is a misconfiguration this one can only report (an error in the
+log, every `WATCH_S`); it keeps serving its own clients.
 """
 
 from __future__ import annotations
@@ -26,10 +30,14 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
 
 import psycopg
+from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict
 
+from realtime import keys
+from realtime.db import is_postgres_url
 from realtime.pg import lock_key
 
 log = logging.getLogger(__name__)
@@ -76,14 +84,18 @@ class NodeGuard:
         self._watch: asyncio.Task[None] | None = None
 
     async def claim(self) -> None:
-        """Take the lock or raise `StartRefused`; then keep it until `close()`."""
+        """Take the lock or raise `StartRefused`; keep it until `close()`."""
         if not await self._take():
             exclusive, holders = await self._holders()
             await self._drop()
             # Held alone: by a node without Redis; shared: by nodes with it, this one without.
             template = TAKEN_WITHOUT_REDIS if exclusive else TAKEN_WITH_REDIS
             raise StartRefused(template.format(holder=holders))
-        self._watch = asyncio.create_task(self._watching(), name="node-guard")
+
+    def watch(self) -> None:
+        """Check the lock every `WATCH_S` from now on (`check`) until `close()`."""
+        if self._watch is None:
+            self._watch = asyncio.create_task(self._watching(), name="node-guard")
 
     async def _take(self) -> bool:
         conn = await psycopg.AsyncConnection.connect(
@@ -160,3 +172,24 @@ class NodeGuard:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         await self._drop()  # closing the connection releases the lock
+
+
+def install(app: web.Application) -> None:
+    """This server process's guard (`realtime/serve.py`), on PostgreSQL: claimed first of
+    the app's cleanup contexts, released last; watched once every other start-up step is
+    done (a start that fails later leaves no watch behind to take the lock again)."""
+    settings = app[keys.SETTINGS]
+    if not is_postgres_url(settings.db_target):
+        return
+    guard = NodeGuard(str(settings.db_target), shared=bool(settings.redis_url))
+
+    async def hold(_app: web.Application) -> AsyncIterator[None]:
+        await guard.claim()
+        yield
+        await guard.close()
+
+    async def watch(_app: web.Application) -> None:
+        guard.watch()
+
+    app.cleanup_ctx.insert(0, hold)
+    app.on_startup.append(watch)

@@ -8,6 +8,7 @@ import os
 
 from aiohttp import web
 
+from realtime import node_guard
 from realtime.app import create_app
 from realtime.logs import AccessLogger, configure
 from realtime.settings import Settings
@@ -37,6 +38,7 @@ def run(settings: Settings, reuse_port: bool = False) -> None:
     """One server process; `reuse_port` lets several bind the same port (serve --workers)."""
     configure(settings.log_level, settings.log_json)
     app = create_app(settings)
+    node_guard.install(app)  # PostgreSQL: all nodes with Redis, or one alone without
 
     async def announce(_app: web.Application) -> None:
         url = f"http://{settings.host}:{settings.port}/"

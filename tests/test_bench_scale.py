@@ -85,7 +85,7 @@ def test_stream_ops_runs_and_every_figure_is_measured(capsys: pytest.CaptureFixt
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not engines.POSTGRES, reason="with REALTIME_TEST_DB=postgres")
+@pytest.mark.postgres_only
 def test_stream_ops_on_postgresql_prints_the_ratios(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With a PostgreSQL database the same store runs there too, its backends' CPU is

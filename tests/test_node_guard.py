@@ -1,6 +1,7 @@
 """Servers on one PostgreSQL: all with Redis, or one alone without (realtime/node_guard.py).
 A second node without Redis, or a node with Redis beside one without, refuses to start and
-says who holds the database; nodes that all have Redis start together."""
+says who holds the database; nodes that all have Redis start together. A node here is the
+app as `serve` runs it: `create_app`, then `node_guard.install`."""
 
 from __future__ import annotations
 
@@ -14,60 +15,69 @@ from typing import Any
 
 import psycopg
 import pytest
+from aiohttp import web
 
+from realtime import node_guard
 from realtime.app import create_app
 from realtime.node_guard import NodeGuard, StartRefused
-from tests.conftest import REDIS_URL, ROOT, StartServer, make_settings
-from tests.engines import POSTGRES, db_env, db_url
+from realtime.settings import Settings
+from tests.conftest import REDIS_URL, ROOT, make_settings
+from tests.engines import db_env, db_url
 
-pytestmark = pytest.mark.skipif(
-    not POSTGRES, reason="PostgreSQL only: one SQLite file is one machine's")
+# PostgreSQL only (one SQLite file is one machine's): deselected in the SQLite pass.
+pytestmark = pytest.mark.postgres_only
+
+
+def node(settings: Settings) -> web.Application:
+    """The app as `realtime/serve.py` runs it."""
+    app = create_app(settings)
+    node_guard.install(app)
+    return app
 
 
 async def test_a_second_node_without_redis_is_refused(
-    start_server: StartServer, aiohttp_server: Any, tmp_path: Path, redis_prefix: str,
-    redis_cleanup: Any,
+    aiohttp_server: Any, tmp_path: Path, redis_prefix: str, redis_cleanup: Any,
 ) -> None:
     db = tmp_path / "shared.sqlite3"
-    await start_server(make_settings(tmp_path / "a", db_path=db))  # alone, no Redis
+    await aiohttp_server(node(make_settings(tmp_path / "a", db_path=db)))  # alone, no Redis
     me = NodeGuard(db_url(db), shared=False).name  # how the first one is named
     with pytest.raises(StartRefused) as refused:
-        await aiohttp_server(create_app(make_settings(tmp_path / "b", db_path=db)))
+        await aiohttp_server(node(make_settings(tmp_path / "b", db_path=db)))
     assert "sans Redis" in str(refused.value) and me in str(refused.value)
     with pytest.raises(StartRefused) as refused:  # Redis here does not mend the other
-        await aiohttp_server(create_app(make_settings(
+        await aiohttp_server(node(make_settings(
             tmp_path / "c", db_path=db, redis_url=REDIS_URL, redis_prefix=redis_prefix)))
     assert "REDIS_URL ici aussi" not in str(refused.value) and me in str(refused.value)
     # Another database is another ENT: a node without Redis starts there.
-    await start_server(make_settings(tmp_path / "d", db_path=tmp_path / "other.sqlite3"))
+    await aiohttp_server(node(make_settings(tmp_path / "d",
+                                             db_path=tmp_path / "other.sqlite3")))
 
 
 async def test_nodes_with_redis_start_together_and_one_without_is_refused(
-    start_server: StartServer, aiohttp_server: Any, tmp_path: Path, redis_prefix: str,
-    redis_cleanup: Any,
+    aiohttp_server: Any, tmp_path: Path, redis_prefix: str, redis_cleanup: Any,
 ) -> None:
     db = tmp_path / "shared.sqlite3"
     cfg = {"db_path": db, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
-    await start_server(make_settings(tmp_path / "a", **cfg))
-    await start_server(make_settings(tmp_path / "b", **cfg))
+    await aiohttp_server(node(make_settings(tmp_path / "a", **cfg)))
+    await aiohttp_server(node(make_settings(tmp_path / "b", **cfg)))
     with pytest.raises(StartRefused) as refused:
-        await aiohttp_server(create_app(make_settings(tmp_path / "c", db_path=db)))
+        await aiohttp_server(node(make_settings(tmp_path / "c", db_path=db)))
     assert "REDIS_URL ici aussi" in str(refused.value)
     assert "avec Redis" in str(refused.value) and "et 1 autre(s)" in str(refused.value)
 
 
 async def test_the_lock_goes_with_the_server(aiohttp_server: Any, tmp_path: Path) -> None:
     db = tmp_path / "shared.sqlite3"
-    first = await aiohttp_server(create_app(make_settings(tmp_path / "a", db_path=db)))
+    first = await aiohttp_server(node(make_settings(tmp_path / "a", db_path=db)))
     await first.close()  # a node stopped: the next one without Redis may start
-    await aiohttp_server(create_app(make_settings(tmp_path / "b", db_path=db)))
+    await aiohttp_server(node(make_settings(tmp_path / "b", db_path=db)))
 
 
-async def test_serve_says_why_and_exits(start_server: StartServer, tmp_path: Path) -> None:
+async def test_serve_says_why_and_exits(aiohttp_server: Any, tmp_path: Path) -> None:
     """The operator's view: `python -m realtime serve` on a database a node without Redis
     already serves stops at once with the reason, exit code 2, no traceback."""
     db = tmp_path / "shared.sqlite3"
-    await start_server(make_settings(tmp_path / "a", db_path=db))
+    await aiohttp_server(node(make_settings(tmp_path / "a", db_path=db)))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
