@@ -99,8 +99,10 @@ class LeanSocketIO(asyncio.Protocol):
     the constructor and `connection_made`/`data_received` are the protocol's (tests feed them
     bytes directly)."""
 
-    def __init__(self, ns: str, on_event: OnEvent, host: str = "localhost") -> None:
+    def __init__(self, ns: str, on_event: OnEvent, host: str = "localhost",
+                 query: str = "") -> None:
         self.ns = ns
+        self.path = f"{PATH}&{query}" if query else PATH
         self.on_event = on_event
         self.host = host
         sep = f"{ns}," if ns != "/" else ""
@@ -129,11 +131,12 @@ class LeanSocketIO(asyncio.Protocol):
 
     @classmethod
     async def connect(cls, url: str, ns: str, token: str | None, on_event: OnEvent,
-                      timeout_s: float = 30, auth: dict[str, Any] | None = None
-                      ) -> LeanSocketIO:
+                      timeout_s: float = 30, auth: dict[str, Any] | None = None,
+                      query: str = "") -> LeanSocketIO:
         """Open the websocket to `url` (http://host:port or ws://…), wait for Engine.IO's
         open packet, connect to `ns` with `{"token": token}` (or `auth`) and return once the
-        server accepted it. A refusal raises `ConnectionRefusedError`."""
+        server accepted it. A refusal raises `ConnectionRefusedError`. `query` (`board=12`)
+        is added to the handshake's URL, as the web client's board connection does."""
         parts = urlsplit(url)
         secure = parts.scheme in ("https", "wss")
         host = parts.hostname or "localhost"
@@ -142,7 +145,8 @@ class LeanSocketIO(asyncio.Protocol):
         netloc = host if parts.port is None else f"{host}:{port}"
         ctx = ssl.create_default_context() if secure else None
         _t, self = await asyncio.wait_for(
-            loop.create_connection(lambda: cls(ns, on_event, netloc), host, port, ssl=ctx),
+            loop.create_connection(lambda: cls(ns, on_event, netloc, query), host, port,
+                                   ssl=ctx),
             timeout_s)
         try:
             await asyncio.wait_for(asyncio.shield(self._opened), timeout_s)
@@ -159,7 +163,7 @@ class LeanSocketIO(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's: no subclass
         transport.write(
-            f"GET {PATH} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
             f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
 

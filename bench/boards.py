@@ -352,7 +352,8 @@ async def raw_follower(http: aiohttp.ClientSession, url: str, token: str, board_
 async def lean_client(url: str, token: str, board_id: int, on_op: Any) -> LeanSocketIO:
     """A follower or a teacher on the lean client (`bench/_leanws.py`): joins the board and
     hands each op it receives (a teacher's own echo included) to `on_op`."""
-    client = await LeanSocketIO.connect(url, NS, token, op_events(on_op), timeout_s=30)
+    client = await LeanSocketIO.connect(url, NS, token, op_events(on_op), timeout_s=30,
+                                        query=f"board={board_id}")
     try:
         answer = await client.call("join", {"board_id": board_id}, timeout_s=30)
         if not answer.get("ok"):

@@ -9,7 +9,10 @@ follower's receipt − teacher's send. In one run, at the same load, one after t
 - `SQLite, 1 process`: `python -m realtime serve`, no REDIS_URL (the baseline);
 - `Redis, W worker(s)`: `python -m realtime serve --workers W` with REDIS_URL (the shared
   local Redis, under a prefix of the run's own, deleted afterwards), one port,
-  SO_REUSEPORT: a board's followers land on every worker.
+  SO_REUSEPORT; each board's connections are gathered on its home worker
+  (realtime/placement.py; the clients name their board in the URL, as the web client does);
+- with `--spread`, also `Redis, W workers, spread` (`REALTIME_PLACE_BOARDS=false`): the
+  kernel's placement alone, a board's followers on every worker, as before issue 16.
 
 What the issue asks is capacity per core. On a machine with cores to spare for the clients,
 run a ladder of sizes (`--boards 20,40,60`) and read the capacity block (the most
@@ -58,28 +61,34 @@ REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 SQLITE = "SQLite, 1 process"
 
 
-def system_name(workers: int, label: str = "") -> str:
+def system_name(workers: int, label: str = "", spread: bool = False) -> str:
     name = SQLITE if workers == 0 else f"Redis, {workers} worker" + ("s" if workers > 1 else "")
+    if spread:
+        name += ", spread"
     return f"{name} ({label})" if label else name
 
 
 async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], workers: int,
-                     boards: int, args: argparse.Namespace, tree: Path | None = None
-                     ) -> Result:
-    """workers = 0: the single SQLite process; W ≥ 1: `serve --workers W` with Redis.
+                     boards: int, args: argparse.Namespace, tree: Path | None = None,
+                     spread: bool = False) -> Result:
+    """workers = 0: the single SQLite process; W ≥ 1: `serve --workers W` with Redis
+    (`spread`: without gathering a board's connections on its home worker).
     `tree`: run the server from that checkout (`--compare`), not this one."""
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
            "REALTIME_LOG_LEVEL": "WARNING"}
     prefix = f"bench-scale-{secrets.token_hex(4)}"
     if workers:
-        env.update(REDIS_URL=REDIS_URL, REALTIME_REDIS_PREFIX=prefix)
+        env.update(REDIS_URL=REDIS_URL, REALTIME_REDIS_PREFIX=prefix,
+                   REALTIME_PLACE_BOARDS="false" if spread else "true")
         cmd = ["-m", "realtime", "serve", "--workers", str(workers)]
     else:
         cmd = ["-m", "realtime", "serve"]
-    name = system_name(workers, args.compare_label if tree else "")
-    log = tmp / f"scale-{workers}-{boards}{'-compare' if tree else ''}.log"
-    server = (await start_server(name, cmd, env, log, parse_cpus(args.server_cpus), tree)
-              if tree else await start_server(name, cmd, env, log, parse_cpus(args.server_cpus)))
+    name = system_name(workers, args.compare_label if tree else "", spread)
+    log = tmp / (f"scale-{workers}-{boards}{'-spread' if spread else ''}"
+                 f"{'-compare' if tree else ''}.log")
+    cpus = server_cpus(args, workers)
+    server = (await start_server(name, cmd, env, log, cpus, tree)
+              if tree else await start_server(name, cmd, env, log, cpus))
     try:
         if workers > 1:
             await asyncio.sleep(2.0)  # every worker listening before the clients connect
@@ -97,6 +106,17 @@ async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], worker
             await client.aclose()
     result.server_problems = server.log_problems()
     return result
+
+
+def server_cpus(args: argparse.Namespace, workers: int) -> set[int] | None:
+    """Where a system's server runs: `--server-cpus` for every system, or with
+    `--worker-cpus` as many of those CPUs as the system has processes (the first W; the first
+    one for the SQLite process and for one worker): W workers on W cores, as the issue
+    measures capacity per core."""
+    if args.worker_cpus:
+        cpus = sorted(parse_cpus(args.worker_cpus) or ())
+        return set(cpus[:max(1, workers)])
+    return parse_cpus(args.server_cpus)
 
 
 def renice_tree(pid: int, nice: int) -> None:
@@ -158,7 +178,8 @@ def table(results: list[Result], rounds: int) -> str:
     return "\n".join(rows)
 
 
-def verdict(results: list[Result], worker_counts: list[int], labels: list[str]) -> str:
+def verdict(results: list[Result], worker_counts: list[int], labels: list[str],
+            spread: bool = False) -> str:
     """Per size, the medians over rounds of the per-round ratios of deliveries per core."""
     out = ["Per-core ratios (deliveries per core-second; median over rounds, range):"]
     for boards in dict.fromkeys(r.boards for r in results):
@@ -186,6 +207,13 @@ def verdict(results: list[Result], worker_counts: list[int], labels: list[str]) 
                 if w > 1 and one:
                     line(f"{system_name(w, label)} / 1 worker", mine, one,
                          f"≥ 0.90×: {w} workers carry ≥ 0.9 × {w} × one worker")
+                spreads = by_system.get(system_name(w, label, True), []) if spread else []
+                if w > 1 and one and spreads:
+                    line(f"{system_name(w, label, True)} / 1 worker", spreads, one,
+                         "the same without placement")
+                if w > 1 and mine and spreads:
+                    line(f"{system_name(w, label)} / {system_name(w, label, True)}", mine,
+                         spreads, "> 1: placement pays")
         if len(labels) > 1:
             for w in [0, *worker_counts]:
                 now, then = by_system.get(system_name(w), []), by_system.get(
@@ -193,14 +221,46 @@ def verdict(results: list[Result], worker_counts: list[int], labels: list[str]) 
                 if now and then:
                     line(f"{system_name(w)}, this code / {labels[1]}", now, then,
                          "> 1 is better")
+    out += per_process_load(results, worker_counts, labels)
     return "\n".join(out)
+
+
+def per_process_load(results: list[Result], worker_counts: list[int],
+                     labels: list[str]) -> list[str]:
+    """W workers at W × N boards against one worker at N boards (both sizes in the ladder):
+    the same load per process. CPU per delivery falls as a process's load rises (more
+    events per wake-up, more appends per script call), so at equal boards W workers each
+    carry 1/W of the load and look dearer than they are at capacity, where each is full;
+    this ratio compares them at equal load per process instead."""
+    out = []
+    sizes = list(dict.fromkeys(r.boards for r in results))
+    for label in labels:
+        for w in worker_counts:
+            for boards in sizes:
+                if w < 2 or boards % w or boards // w not in sizes:
+                    continue
+                mine = [r for r in results
+                        if r.boards == boards and r.system == system_name(w, label)]
+                one = [r for r in results
+                       if r.boards == boards // w and r.system == system_name(1, label)]
+                pairs = [per_core(a) / per_core(b) for a, b in zip(mine, one, strict=False)
+                         if math.isfinite(per_core(a)) and math.isfinite(per_core(b))]
+                if pairs:
+                    out.append(
+                        f"- equal load per process, {system_name(w, label)} at {boards} "
+                        f"boards / 1 worker at {boards // w}: {statistics.median(pairs):.2f}× "
+                        f"(rounds {', '.join(f'{p:.2f}' for p in pairs)}; goal ≥ 0.90×)")
+    return out
 
 
 async def main_async(args: argparse.Namespace) -> list[Result]:
     counts = ([0] if args.sqlite else []) + args.worker_counts
-    systems: list[tuple[int, Path | None]] = [(w, None) for w in counts]
+    plain: list[tuple[int, bool]] = [(w, False) for w in counts]
+    if args.spread:
+        plain += [(w, True) for w in args.worker_counts if w > 1]
+    systems: list[tuple[int, bool, Path | None]] = [(w, s, None) for w, s in plain]
     if args.compare:
-        systems += [(w, args.compare) for w in counts]
+        systems += [(w, s, args.compare) for w, s in plain]
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
         tmp = Path(name)
         print("Seeding the demo data…", file=sys.stderr, flush=True)
@@ -209,12 +269,12 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         for rnd in range(args.rounds):
             order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
             for boards in args.sizes:
-                for workers, tree in order:
+                for workers, spread, tree in order:
                     label = args.compare_label if tree else ""
-                    print(f"round {rnd + 1}: {system_name(workers, label)}, {boards} boards × "
-                          f"{args.followers} followers…", file=sys.stderr, flush=True)
+                    print(f"round {rnd + 1}: {system_name(workers, label, spread)}, {boards} "
+                          f"boards × {args.followers} followers…", file=sys.stderr, flush=True)
                     results.append(await run_system(tmp, db, accounts, workers, boards, args,
-                                                     tree))
+                                                     tree, spread))
         return results
 
 
@@ -226,6 +286,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", default="1,2", help="Redis-mode worker counts (1,2)")
     p.add_argument("--no-sqlite", dest="sqlite", action="store_false",
                    help="leave out the single SQLite process (the baseline)")
+    p.add_argument("--spread", action="store_true",
+                   help="also run every W > 1 without placement (REALTIME_PLACE_BOARDS=false)")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--compare", type=Path,
                    help="also run every system from this checkout (e.g. `git archive "
@@ -240,6 +302,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client", choices=("lean", "raw", "sio"), default="lean")
     p.add_argument("--p99-target", type=float, default=50)
     p.add_argument("--server-cpus", help="pin the servers to these CPUs (taskset -c syntax)")
+    p.add_argument("--worker-cpus",
+                   help="pin each system to the first W of these CPUs, W its processes "
+                        "(1 for the SQLite process): W workers on W cores")
     p.add_argument("--client-cpus", help="pin the client processes to these CPUs")
     p.add_argument("--client-nice", type=int, default=0,
                    help="the client processes' nice value (negative needs root)")
@@ -253,6 +318,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.worker_counts = [int(x) for x in args.workers.split(",") if x.strip()]
     if not args.sizes or min(args.sizes) < 1 or min(args.worker_counts, default=1) < 1:
         p.error("boards and workers must be positive")
+    if args.server_cpus and args.worker_cpus:
+        p.error("--server-cpus or --worker-cpus, not both")
+    if args.worker_cpus and len(parse_cpus(args.worker_cpus) or ()) < max(args.worker_counts):
+        p.error("--worker-cpus needs a CPU for each worker of the largest count")
     return args
 
 
@@ -272,12 +341,15 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.warmup:g} s warm-up, {args.procs} client processes ({args.client}), "
           f"{os.cpu_count()} CPUs, load average after the run {' '.join(load)}"
           + (f"; servers on CPUs {args.server_cpus}" if args.server_cpus else "")
+          + (f"; W workers on the first W of CPUs {args.worker_cpus}" if args.worker_cpus
+             else "")
+          + (f", clients on CPUs {args.client_cpus}" if args.client_cpus else "")
           + (f"; bench at nice {args.nice}" if args.nice else "")
           + (f", clients at nice {args.client_nice}" if args.client_nice else ""))
     print(table(results, args.rounds))
     print(notes(results))
     print(verdict(results, args.worker_counts,
-                  ["", args.compare_label] if args.compare else [""]))
+                  ["", args.compare_label] if args.compare else [""], args.spread))
     if len(args.sizes) > 1:
         print(capacity(results, args.p99_target))
 

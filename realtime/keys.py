@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from realtime.identity.sessions import SessionBus
     from realtime.identity.sso import SsoState
     from realtime.metrics import Metrics
+    from realtime.placement import Handovers
     from realtime.presence.service import PresenceService
     from realtime.ratelimit import RateLimiter
     from realtime.settings import Settings
@@ -44,4 +45,5 @@ ATTENDANCE: web.AppKey[Attendance] = web.AppKey("attendance")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 DOCS: web.AppKey[DocService] = web.AppKey("docs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+PLACEMENT: web.AppKey[Handovers] = web.AppKey("placement")  # serve --workers N only
 SSO: web.AppKey[SsoState] = web.AppKey("sso")  # only when CAS or OIDC is configured

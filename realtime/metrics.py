@@ -201,6 +201,11 @@ class Metrics:
         self.wal_restarts = Counter(
             "realtime_sqlite_wal_restarts", "Points de contrôle RESTART : le WAL a atteint "
             "sa taille limite et repart du début.", registry=r)
+        self.placed = Counter(
+            "realtime_board_connections_placed", "Connexions de tableau placées sur le "
+            "processus du tableau (serve --workers N) : handed_over (confiée à ce processus), "
+            "received (reçue d'un autre), home_unreachable (servie sur place, le processus du "
+            "tableau ne répondant pas).", ["outcome"], registry=r)
         self.db_unavailable = Counter(
             "realtime_db_unavailable", "Requêtes refusées (« unavailable ») parce que "
             "PostgreSQL ne répondait pas (redémarrage, bascule).", registry=r)
@@ -270,6 +275,10 @@ class Metrics:
         presence = app.get(keys.PRESENCE)
         if presence is not None:
             self.presence_entries.set(presence.held())
+        placement = app.get(keys.PLACEMENT)  # serve --workers N only (tests/scale)
+        if placement is not None:
+            for outcome, n in placement.counters().items():
+                self._delta(f"placed:{outcome}", n, self.placed.labels(outcome))
 
     async def run_sampler(self, app: web.Application) -> None:
         loop = asyncio.get_running_loop()

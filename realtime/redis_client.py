@@ -67,6 +67,10 @@ class ResilientPubSub:
     async def _after_pass(self) -> None:
         """Called after each pass of the listener (a message or a timeout)."""
 
+    def _new_pubsub(self) -> Any:
+        """A fresh pub/sub object (redis-py's, counting its own silent re-connections)."""
+        return counting_pubsub(self.redis, self)
+
     # --- for subclasses, holding self._lock ---------------------------------------------
 
     async def _subscribe_locked(self, channel: str) -> None:
@@ -74,7 +78,7 @@ class ResilientPubSub:
         broken (or breaks under us: Redis restarted)."""
         if not self._broken:
             if self._pubsub is None:
-                self._pubsub = counting_pubsub(self.redis, self)
+                self._pubsub = self._new_pubsub()
             try:
                 await self._pubsub.subscribe(channel)
             except (RedisError, OSError) as exc:
@@ -121,7 +125,7 @@ class ResilientPubSub:
     async def _reopen(self) -> None:
         """A fresh connection; its SUBSCRIBE confirmations tell subclasses to catch up."""
         async with self._lock:
-            old, self._pubsub = self._pubsub, counting_pubsub(self.redis, self)
+            old, self._pubsub = self._pubsub, self._new_pubsub()
             if old is not None:
                 with contextlib.suppress(Exception):
                     await old.aclose()

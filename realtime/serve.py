@@ -8,9 +8,10 @@ import os
 
 from aiohttp import web
 
-from realtime import node_guard
+from realtime import keys, node_guard
 from realtime.app import create_app
 from realtime.logs import AccessLogger, configure
+from realtime.placement import Handovers, Placement, serve_placed
 from realtime.settings import Settings
 
 log = logging.getLogger("realtime.serve")
@@ -34,8 +35,11 @@ async def settle_heap(_app: web.Application) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
-def run(settings: Settings, reuse_port: bool = False) -> None:
-    """One server process; `reuse_port` lets several bind the same port (serve --workers)."""
+def run(settings: Settings, reuse_port: bool = False,
+        placement: Placement | None = None) -> None:
+    """One server process; `reuse_port` lets several bind the same port (serve --workers),
+    and `placement` puts each board's connections on its home worker (realtime/placement.py).
+    """
     configure(settings.log_level, settings.log_json)
     app = create_app(settings)
     node_guard.install(app)  # PostgreSQL: all nodes with Redis, or one alone without
@@ -57,6 +61,14 @@ def run(settings: Settings, reuse_port: bool = False) -> None:
         import asyncio
 
         loop = asyncio.new_event_loop()
+    if placement is not None:  # the same runner as run_app's below, with a placing site
+        counts = Handovers()
+        app[keys.PLACEMENT] = counts
+        serve_placed(app, host=settings.host, port=settings.port, placement=placement,
+                     counts=counts, loop=loop, shutdown_timeout=settings.shutdown_timeout_s,
+                     access_log=logging.getLogger("realtime.access"),
+                     access_log_class=AccessLogger)
+        return
     # run_app turns SIGTERM/SIGINT into a graceful exit: stop listening, run on_shutdown
     # (clients told and disconnected), wait up to shutdown_timeout for handlers, then close
     # resources in reverse order (the database after its last write).

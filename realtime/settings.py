@@ -168,6 +168,8 @@ class Settings:
     presence_heartbeat_s: float = 10.0
     presence_timeout_s: float = 30.0
     workers: int = 1
+    # serve --workers N: a board's connections on its home worker (realtime/placement.py)
+    place_boards: bool = True
     sio_channels: str = "rooms"  # rooms: one Redis channel per room (realtime/fanout.py)
     # Attendance (docs/attendance.md): details are kept until the end of the school year
     # this many years after their own (2: the school year after next), then purged.
@@ -300,6 +302,7 @@ class Settings:
                                         d.presence_heartbeat_s),
             presence_timeout_s=_float(env, "REALTIME_PRESENCE_TIMEOUT", d.presence_timeout_s),
             workers=_int(env, "REALTIME_WORKERS", d.workers),
+            place_boards=_bool(env, "REALTIME_PLACE_BOARDS", d.place_boards),
             sio_channels=(env.get("REALTIME_SIO_CHANNELS") or d.sio_channels).lower(),
             attendance_retention_years=_int(env, "REALTIME_ATTENDANCE_RETENTION_YEARS",
                                             d.attendance_retention_years),

@@ -6,6 +6,9 @@ transport only, so a connection lives on one worker from start to end and no sti
 is needed; what workers must share goes through Redis (Socket.IO emits, reliable streams,
 presence, rate limits), which is why more than one worker needs REDIS_URL.
 
+A board's connections are gathered on one worker, the board's home (realtime/placement.py):
+each worker gets its index and a private directory where the workers' hand-over sockets live.
+
 The parent does no serving. SIGTERM or SIGINT: it passes SIGTERM to every worker (each one
 closes gracefully: clients told, boards snapshotted, database closed) and waits for them.
 A worker that dies on its own is started again, so its clients' reconnections find a
@@ -17,8 +20,10 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -27,6 +32,7 @@ from types import FrameType
 
 from realtime import metrics
 from realtime.logs import configure
+from realtime.placement import Placement
 from realtime.settings import Settings
 
 log = logging.getLogger("realtime.workers")
@@ -56,10 +62,10 @@ def refusal(settings: Settings, workers: int) -> str | None:
     return None
 
 
-def _worker_main(settings: Settings, index: int) -> None:
+def _worker_main(settings: Settings, placement: Placement | None) -> None:
     from realtime.serve import run
 
-    run(settings, reuse_port=True)
+    run(settings, reuse_port=True, placement=placement)
 
 
 class Supervisor:
@@ -71,9 +77,14 @@ class Supervisor:
         self.started: dict[int, float] = {}
         self.fast_exits = 0
         self.stopping = False
+        # The workers' hand-over sockets: a directory only this user can enter.
+        self.directory = (Path(tempfile.mkdtemp(prefix="realtime-workers-"))
+                          if settings.place_boards and workers > 1 else None)
 
     def _start(self, index: int) -> None:
-        proc = self.ctx.Process(target=_worker_main, args=(self.settings, index),
+        placement = (Placement(index, self.count, self.directory)
+                     if self.directory is not None else None)
+        proc = self.ctx.Process(target=_worker_main, args=(self.settings, placement),
                                 name=f"realtime-worker-{index}")
         proc.start()
         self.procs[index] = proc
@@ -124,6 +135,8 @@ class Supervisor:
                 log.error("worker did not stop in time, killed", extra={"pid": proc.pid})
                 proc.kill()
                 proc.join(5)
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
         log.info("all workers stopped")
         return 0
 

@@ -11,7 +11,14 @@ import pytest
 
 from bench import stream_ops
 from bench.boards import Result
-from bench.scale import per_core, system_name, us_per_delivery, verdict
+from bench.scale import (
+    parse_args,
+    per_core,
+    server_cpus,
+    system_name,
+    us_per_delivery,
+    verdict,
+)
 from tests import engines
 
 
@@ -41,6 +48,30 @@ def test_verdict_gives_the_issues_ratios_as_medians_of_rounds() -> None:
     assert "Redis, 1 worker / SQLite, 1 process: 0.95×" in text
     # two workers ÷ one: 64/36 = 1.78 and 60/40 = 1.50 → median 1.64
     assert "Redis, 2 workers / 1 worker: 1.64×" in text
+
+
+def test_verdict_compares_placement_and_equal_load_per_process() -> None:
+    one, two, spread = system_name(1), system_name(2), system_name(2, spread=True)
+    assert spread == "Redis, 2 workers, spread"
+    rows = [  # per core: 1 worker 30k at 6 boards, 40k at 12; 2 workers 36k, spread 24k
+        result(one, 15_000, 50, boards=6), result(one, 15_000, 37.5, boards=12),
+        result(two, 15_000, 41.667, boards=12), result(spread, 15_000, 62.5, boards=12),
+    ]
+    text = verdict(rows, [1, 2], [""], spread=True)
+    assert "12 boards, Redis, 2 workers / 1 worker: 0.90×" in text
+    assert "12 boards, Redis, 2 workers, spread / 1 worker: 0.60×" in text
+    assert "12 boards, Redis, 2 workers / Redis, 2 workers, spread: 1.50×" in text
+    # 2 workers at 12 boards (6 each) against 1 worker at 6: 36k / 30k
+    assert "equal load per process, Redis, 2 workers at 12 boards / 1 worker at 6: 1.20×" in text
+
+
+def test_worker_cpus_give_w_workers_w_cores() -> None:
+    args = parse_args(["--workers", "1,2,4", "--worker-cpus", "0-3", "--client-cpus", "4-15"])
+    assert [server_cpus(args, w) for w in (0, 1, 2, 4)] == [{0}, {0}, {0, 1}, {0, 1, 2, 3}]
+    assert server_cpus(parse_args(["--server-cpus", "2,3"]), 4) == {2, 3}
+    assert server_cpus(parse_args([]), 2) is None
+    with pytest.raises(SystemExit):
+        parse_args(["--workers", "1,4", "--worker-cpus", "0-1"])
 
 
 def test_verdict_compares_a_checkout_run_in_the_same_rounds() -> None:

@@ -35,6 +35,7 @@ from realtime.streams.base import (
     Subscription,
     fail_group,
 )
+from realtime.streams.redis_link import LeanPubSub, RedisLink, lean_supported
 from realtime.streams.rules import complete_replay, plan_resume
 from realtime.streams.subscription import QueueSubscription, start_subscription
 
@@ -144,7 +145,11 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
         # way for tests to show that gaps are detected and filled from the log.
         self.publish = publish
         self.check_every_s = check_every_s
-        self._append = redis.register_script(_APPEND)
+        self._append_script = redis.register_script(_APPEND)
+        # The hot path's own connections (redis_link.py): the append script on one, pub/sub
+        # on another; redis-py's pool for everything else (and for all of it over TLS).
+        self._lean = lean_supported(redis)
+        self._link = RedisLink(redis) if self._lean else None
         self._head = redis.register_script(_HEAD)
         self._trim = redis.register_script(_TRIM)
         self._subs: dict[str, set[QueueSubscription]] = {}
@@ -237,6 +242,12 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
                             ts=now, payload=payload)
                 for i, (stream, _data, payload) in enumerate(batch)]
 
+    async def _append(self, keys: list[str], args: list[Any]) -> Any:
+        """One call of the append script: on the store's own connection, or redis-py's."""
+        if self._link is not None:
+            return await self._link.script(self._append_script.sha, _APPEND, keys, args)
+        return await self._append_script(keys=keys, args=args)
+
     async def _meta(self, stream: str) -> tuple[str, int, int]:
         epoch, seq, trimmed_to = await self._head(
             keys=[self._meta_key(stream), self._log_key(stream)],
@@ -312,6 +323,8 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
             for sub in list(subs):
                 await sub.close()
         await self._close_pubsub()
+        if self._link is not None:
+            await self._link.aclose()
 
     # --- one pub/sub connection per store, shared by every local subscriber --------------
 
@@ -396,6 +409,13 @@ class RedisStreamStore(ResilientPubSub, StreamStore):
                     sub.check(head)
 
     # --- ResilientPubSub hooks ----------------------------------------------------------
+
+    def _new_pubsub(self) -> Any:
+        """Messages straight from the connection's parser to `_on_message` (redis_link.py)."""
+        if not self._lean:
+            return super()._new_pubsub()
+        # Looked up at each message, as the listener loop does (tests replace it).
+        return LeanPubSub(self.redis, lambda msg: self._on_message(msg))
 
     def _channels(self) -> list[str]:
         return [self._channel(stream) for stream in self._subs]

@@ -14,9 +14,12 @@ NS = "/boards"
 
 
 class Follower:
-    def __init__(self, token: str, board_id: int) -> None:
+    def __init__(self, token: str, board_id: int, placed: bool = False) -> None:
         self.token = token
         self.board_id = board_id
+        # placed: the board in the connection's URL, as the web client sends it, so that
+        # `serve --workers N` gathers the board's connections on its home worker.
+        self.placed = placed
         self.sio: socketio.AsyncClient | None = None
         self.epoch: str | None = None
         self.seq = 0
@@ -40,7 +43,8 @@ class Follower:
         sio.on("disconnect", self.disconnected.set, namespace=NS)
         for name in ("pointer", "view"):
             sio.on(name, self._recorder(name), namespace=NS)
-        await sio.connect(base, namespaces=[NS], transports=["websocket"],
+        url = f"{base}/?board={self.board_id}" if self.placed else base
+        await sio.connect(url, namespaces=[NS], transports=["websocket"],
                           auth={"token": self.token}, wait_timeout=10)
         self.sio = sio
         await self.join()

@@ -61,6 +61,9 @@ export class BoardConnection {
     this.socket = io('/boards', {
       transports: ['websocket'],
       forceNew: true, // our own connection: the page's status socket may come and go
+      // With several server processes, the board's connections gather on one of them
+      // (realtime/placement.py): fewer processes hear each op.
+      query: { board: String(boardId) },
       reconnectionDelay: 500,
       reconnectionDelayMax: 4000,
     });
