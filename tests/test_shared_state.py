@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 from py_vapid import Vapid
 
 from realtime.files import CHUNK, DatabaseFiles, DiskFiles, FileStore, file_store, read_all
@@ -30,7 +31,7 @@ from realtime.shared import (
     shared_secret,
 )
 from tests import engines
-from tests.conftest import StartServer, account, login, make_settings
+from tests.conftest import REDIS_URL, StartServer, account, login, make_settings
 
 LOCAL_FILES = ("secret.key", "vapid_private.pem", "chat-files")
 
@@ -51,9 +52,14 @@ def big_pdf(size: int) -> bytes:
 
 async def test_two_nodes_share_secrets_and_files(start_server: StartServer, tmp_path: Path,
                                                  demo_db_path: Path,
-                                                 demo_accounts: list[dict[str, Any]]) -> None:
-    settings_a = node(tmp_path, "a", demo_db_path)
-    settings_b = node(tmp_path, "b", demo_db_path)
+                                                 demo_accounts: list[dict[str, Any]],
+                                                 redis_prefix: str,
+                                                 redis_cleanup: aioredis.Redis) -> None:
+    # Nodes on one database have one Redis (realtime/node_guard.py refuses two without).
+    settings_a = node(tmp_path, "a", demo_db_path, redis_url=REDIS_URL,
+                      redis_prefix=redis_prefix)
+    settings_b = node(tmp_path, "b", demo_db_path, redis_url=REDIS_URL,
+                      redis_prefix=redis_prefix)
     assert settings_a.secret is None and settings_a.vapid_private_key is None
     a = await start_server(settings_a)
     b = await start_server(settings_b)

@@ -199,6 +199,9 @@ class Room:
         return not self._idle.is_set()
 
     async def _write_loop(self) -> None:
+        """Append what is queued, then apply and send it. No connection stays referenced
+        from here while the loop waits for the next batch (the connections are touched in
+        `_fan_out` and `_drop_everyone` only): one that left must be freed at once."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -215,24 +218,31 @@ class Room:
                 # Not durable, so not relayed: drop every client; they resync from SQLite.
                 log.exception("yjs append failed", extra={"doc_id": self.doc_id})
                 self.failed = True
-                for c in list(self.conns):
-                    c.close_soon(1011, "Enregistrement impossible, reconnectez-vous.")
+                batch = []
+                self._drop_everyone()
                 self._idle.set()
                 continue
             self.known_id = max(self.known_id, stored_id)
-            self._inflight = []
-            for origin, update in batch:
-                self.doc.apply_update(update)
-                frame = wire.sync_update(update)
-                for c in self.conns:
-                    if c is not origin:
-                        c.send(frame)
+            updates, self._inflight = self._inflight, []
+            self._fan_out(batch)
+            batch = []
             if self._publish is not None:
-                updates = [u for _, u in batch]
                 merged = updates[0] if len(updates) == 1 else pycrdt.merge_updates(*updates)
                 await self._publish(RELAY_UPDATE, merged)
             if not self._pending:
                 self._idle.set()
+
+    def _fan_out(self, batch: list[tuple[Connection | None, bytes]]) -> None:
+        for origin, update in batch:
+            self.doc.apply_update(update)
+            frame = wire.sync_update(update)
+            for c in self.conns:
+                if c is not origin:
+                    c.send(frame)
+
+    def _drop_everyone(self) -> None:
+        for c in list(self.conns):
+            c.close_soon(1011, "Enregistrement impossible, reconnectez-vous.")
 
     async def close(self) -> None:
         """Stop the writer and let go of it: its coroutine holds `self`, a cycle that would

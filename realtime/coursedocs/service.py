@@ -301,12 +301,12 @@ class DocService:
         """Store an image in the course (content-addressed: the same image twice is one)."""
         await self._budget(p)
         cap = self.settings.docs_images_total_bytes
-        if await store.images_bytes(self.db, meta.id) + len(data) > cap:
+        digest = hashlib.sha256(data).hexdigest()
+        if not await store.put_image(self.db, meta.id, digest, mime, data, p.id, self.clock(),
+                                     cap=cap):
             raise AppError("too_large", "Ce cours contient déjà trop d'images "
                            f"({cap // (1024 * 1024)} Mio au plus) : retirez-en ou créez un "
                            "autre cours.")
-        digest = hashlib.sha256(data).hexdigest()
-        await store.put_image(self.db, meta.id, digest, mime, data, p.id, self.clock())
         return f"/api/docs/{meta.id}/images/{digest}"
 
     async def image(self, p: Principal, doc_id: int, digest: str) -> tuple[str, bytes]:

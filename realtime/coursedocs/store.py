@@ -1,9 +1,11 @@
-"""Course documents in SQLite: metadata, access, the update log, compaction, versions.
+"""Course documents in the database: metadata, access, the update log, compaction, versions.
 
 The update log is append-only; compaction folds a prefix of it into `course_docs.snapshot` and
 deletes exactly that prefix (ids <= the last one it read) in the same transaction as it writes
 the snapshot, so an update appended while the merge was running is never lost — unlike a
-squash that rewrites "everything" after reading.
+squash that rewrites "everything" after reading. On PostgreSQL, where several nodes append
+at once, that holds because one document's appends commit in id order (`append`) and reads
+take the log before the snapshot's bound (`load`, `updates_after`).
 """
 
 from __future__ import annotations
@@ -89,7 +91,11 @@ async def rename(conn: aiosqlite.Connection, doc_id: int, title: str, now: float
 
 async def share(conn: aiosqlite.Connection, doc_id: int, editors: Iterable[int],
                 classes: dict[int, ClassMode], now: float) -> None:
-    """Replace the access list (in the caller's transaction)."""
+    """Replace the access list (in the caller's transaction). The document's row is updated
+    first: on PostgreSQL its lock makes a second share wait for the first's commit, then
+    replace that list whole (without it both would delete the old list and insert theirs,
+    colliding on the primary keys or merging)."""
+    await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
     await conn.execute("DELETE FROM course_doc_editors WHERE doc_id = ?", (doc_id,))
     await conn.execute("DELETE FROM course_doc_classes WHERE doc_id = ?", (doc_id,))
     await conn.executemany(
@@ -100,7 +106,6 @@ async def share(conn: aiosqlite.Connection, doc_id: int, editors: Iterable[int],
         "INSERT INTO course_doc_classes (doc_id, class_id, mode) VALUES (?, ?, ?)",
         [(doc_id, c, m.value) for c, m in sorted(classes.items())],
     )
-    await conn.execute("UPDATE course_docs SET updated_at = ? WHERE id = ?", (now, doc_id))
 
 
 async def delete(conn: aiosqlite.Connection, doc_id: int) -> None:
@@ -115,9 +120,20 @@ APPEND_ROWS = 1000  # updates per INSERT statement (3 parameters each)
 async def append(db: Database, doc_id: int, updates: list[bytes], now: float) -> int:
     """Append updates durably, in one transaction (each statement is a hop to aiosqlite's
     thread, on the relay's critical path: keep them few: one multi-row INSERT per
-    `APPEND_ROWS`); return the last one's id (0 when the document is gone)."""
+    `APPEND_ROWS`); return the last one's id (0 when the document is gone).
+
+    The document's row is updated first: on PostgreSQL that row lock, held to the commit,
+    makes one document's appends take their ids in the order they commit (an identity
+    sequence alone hands ids out at INSERT time, and two nodes may commit in the other
+    order). A reader that saw id N of a document has then seen every lower id of it, which
+    `updates_after` and the compaction's « delete ids <= N » rely on. SQLite's single
+    writer gave that already."""
     last = 0
     async with db.transaction() as conn:
+        cur = await conn.execute(
+            "UPDATE course_docs SET updated_at = ? WHERE id = ? RETURNING id", (now, doc_id))
+        if await cur.fetchone() is None:
+            return 0
         for i in range(0, len(updates), APPEND_ROWS):
             part = updates[i:i + APPEND_ROWS]
             cur = await conn.execute(
@@ -125,39 +141,47 @@ async def append(db: Database, doc_id: int, updates: list[bytes], now: float) ->
                 + ", ".join(["(?, ?, ?)"] * len(part)) + " RETURNING id",
                 [v for u in part for v in (doc_id, u, now)])
             last = max([last, *(int(r[0]) for r in await cur.fetchall())])
-        cur = await conn.execute(
-            "UPDATE course_docs SET updated_at = ? WHERE id = ? RETURNING id", (now, doc_id))
-        row = await cur.fetchone()
-    return last if row is not None else 0
+    return last
 
 
 async def updates_after(db: Database, doc_id: int, after: int) -> Stored:
     """The updates stored after id `after`, with the snapshot's bound (`upto`) but not the
-    snapshot itself: a caller whose `after` is below `upto` must load the whole document."""
+    snapshot itself: a caller whose `after` is below `upto` must load the whole document.
+
+    The updates are read before the bound: on PostgreSQL (READ COMMITTED) each statement
+    sees what was committed when it started, and a compaction committing in between must
+    show in `upto` (the caller then loads everything) rather than hide the updates it
+    folded, as it would if the bound were read first."""
     async with db.transaction() as conn:
-        cur = await conn.execute("SELECT snapshot_upto FROM course_docs WHERE id = ?", (doc_id,))
-        head = await cur.fetchone()
         cur = await conn.execute(
             "SELECT id, data FROM course_doc_updates WHERE doc_id = ? AND id > ? ORDER BY id",
             (doc_id, after))
         rows = await cur.fetchall()
+        cur = await conn.execute("SELECT snapshot_upto FROM course_docs WHERE id = ?", (doc_id,))
+        head = await cur.fetchone()
     return Stored(snapshot=None, upto=head["snapshot_upto"] if head else 0,
                   updates=[(r["id"], r["data"]) for r in rows])
 
 
 async def load(db: Database, doc_id: int) -> Stored:
-    """The snapshot and every update after it, read in one go (one lock hold)."""
+    """The snapshot and every update after it, read in one go (one lock hold).
+
+    The update log is read before the snapshot, as in `updates_after`: a compaction that
+    commits between the two statements (PostgreSQL) deleted only updates its snapshot holds,
+    so the log read first plus the snapshot read second still hold everything; the updates
+    the snapshot already covers are dropped here."""
     async with db.transaction() as conn:
-        cur = await conn.execute(
-            "SELECT snapshot, snapshot_upto FROM course_docs WHERE id = ?", (doc_id,))
-        head = await cur.fetchone()
         cur = await conn.execute(
             "SELECT id, data FROM course_doc_updates WHERE doc_id = ? ORDER BY id", (doc_id,))
         rows = await cur.fetchall()
+        cur = await conn.execute(
+            "SELECT snapshot, snapshot_upto FROM course_docs WHERE id = ?", (doc_id,))
+        head = await cur.fetchone()
     if head is None:
         return Stored(snapshot=None, upto=0, updates=[])
-    return Stored(snapshot=head["snapshot"], upto=head["snapshot_upto"],
-                  updates=[(r["id"], r["data"]) for r in rows])
+    upto = head["snapshot_upto"]
+    return Stored(snapshot=head["snapshot"], upto=upto,
+                  updates=[(r["id"], r["data"]) for r in rows if r["id"] > upto])
 
 
 async def pending_count(db: Database, doc_id: int) -> int:
@@ -261,18 +285,27 @@ async def purge_departed(conn: aiosqlite.Connection, cutoff: float) -> dict[str,
 # --- images ----------------------------------------------------------------------------------
 
 async def put_image(db: Database, doc_id: int, sha256: str, mime: str, data: bytes,
-                    user_id: int, now: float) -> None:
-    await db.execute(
-        "INSERT INTO course_doc_images (doc_id, sha256, mime, data, created_by,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (doc_id, sha256, mime, data, user_id, now))
-
-
-async def images_bytes(db: Database, doc_id: int) -> int:
-    row = await db.fetchone(
-        "SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM course_doc_images WHERE doc_id = ?",
-        (doc_id,))
-    return int(row["n"]) if row else 0
+                    user_id: int, now: float, *, cap: int) -> bool:
+    """Store an image of the course unless its images together would pass `cap` bytes
+    (False then; the same image twice is one, already there: True). The sum is read, then
+    written on, under the document's images lock: two nodes uploading at once cannot both
+    pass the check on PostgreSQL."""
+    async with db.transaction(lock=f"coursedoc-images:{doc_id}") as conn:
+        cur = await conn.execute(
+            "SELECT COALESCE(SUM(LENGTH(data)), 0) AS n,"
+            " COUNT(CASE WHEN sha256 = ? THEN 1 END) AS same"
+            " FROM course_doc_images WHERE doc_id = ?", (sha256, doc_id))
+        row = await cur.fetchone()
+        assert row is not None
+        if int(row["same"]):
+            return True
+        if int(row["n"]) + len(data) > cap:
+            return False
+        await conn.execute(
+            "INSERT INTO course_doc_images (doc_id, sha256, mime, data, created_by,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (doc_id, sha256, mime, data, user_id, now))
+    return True
 
 
 async def image(db: Database, doc_id: int, sha256: str) -> tuple[str, bytes] | None:

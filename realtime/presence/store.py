@@ -81,6 +81,7 @@ class _Room:
     devices: dict[str, float] = field(default_factory=dict)  # member → expires at
     users: dict[int, tuple[Who, float]] = field(default_factory=dict)  # user → (who, since)
     count: dict[int, int] = field(default_factory=dict)  # user → devices here
+    empty_since: float | None = None  # when a sweep first found it without devices
 
 
 class MemoryPresenceStore(PresenceStore):
@@ -90,6 +91,10 @@ class MemoryPresenceStore(PresenceStore):
         self.timeout_s = timeout_s
         self.clock = clock
         self._rooms: dict[str, _Room] = {}
+        # An empty room (a roster read with nobody in it, or everyone gone) keeps its epoch
+        # as long as Redis keeps a scope's keys (RedisPresenceStore.key_ttl): a watcher that
+        # subscribed to it then hears the first join in that epoch, not a new one.
+        self.keep_empty_s = max(10.0, timeout_s * 4)
 
     def _room(self, scope: str) -> _Room:
         room = self._rooms.get(scope)
@@ -107,6 +112,7 @@ class MemoryPresenceStore(PresenceStore):
         room, key = self._room(scope), member(who.id, device)
         new = key not in room.devices
         room.devices[key] = self.clock() + self.timeout_s
+        room.empty_since = None
         if not new:
             return None
         room.count[who.id] = room.count.get(who.id, 0) + 1
@@ -139,8 +145,12 @@ class MemoryPresenceStore(PresenceStore):
         changes = [self._drop(scope, room, key)
                    for key, expires in list(room.devices.items()) if expires <= now]
         if not room.devices:
-            # Forget an empty room, as the Redis keys expire; its next epoch is a new one.
-            self._rooms.pop(scope, None)
+            # Forget a room empty for a while, as the Redis keys expire; its next epoch is
+            # a new one.
+            if room.empty_since is None:
+                room.empty_since = now
+            elif now - room.empty_since >= self.keep_empty_s:
+                self._rooms.pop(scope, None)
         return [c for c in changes if c is not None]
 
     async def roster(self, scope: str) -> tuple[Roster, list[Change]]:

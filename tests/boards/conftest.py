@@ -46,6 +46,18 @@ async def board_client(demo_server: str) -> AsyncIterator[Any]:
         yield make
 
 
+@pytest_asyncio.fixture
+async def node_board_client() -> AsyncIterator[Any]:
+    """Factory: `await node_board_client(account, base=node)` → a connected BoardClient, for
+    tests that start their own nodes (`two_nodes`): no demo server beside them. (On
+    PostgreSQL a server without Redis beside nodes with Redis on one database is refused at
+    start-up: realtime/node_guard.py.)"""
+    async with live_clients(BoardClient, "") as make:
+        async def connect(acct: dict[str, Any], base: str, token: str | None = None) -> Any:
+            return await make(acct, base=base, token=token)
+        yield connect
+
+
 def stroke(item_id: str, page: str = "p1", n: int = 3, x: float = 0) -> dict[str, Any]:
     return {"type": "add", "item": {"id": item_id, "kind": "stroke", "page_id": page,
                                      "points": [[x + i, x + i] for i in range(n)],

@@ -23,7 +23,7 @@ from tests.test_server import _free_port, _wait_ready
 
 @contextmanager
 def server_process(db_path: Path, port: int) -> Iterator[subprocess.Popen]:
-    env = {**os.environ, "REALTIME_DB": str(db_path), "REALTIME_SECRET": "s" * 40,
+    env = {**os.environ, **engines.db_env(db_path), "REALTIME_SECRET": "s" * 40,
            "REALTIME_KDF_TIME_COST": str(TEST_KDF[0]),
            "REALTIME_KDF_MEMORY_KIB": str(TEST_KDF[1]), "REDIS_URL": "",
            "REALTIME_BOARD_SNAPSHOT_EVERY": "200",

@@ -60,7 +60,7 @@ async def test_snapshot_writes_only_move_forward(demo_db_path: Path) -> None:
 
 @pytest.mark.redis
 async def test_two_processes_snapshot_a_board_one_at_a_time(
-    start_server: Any, board_client: Any, tmp_path: Path, demo_db_path: Path,
+    start_server: Any, node_board_client: Any, tmp_path: Path, demo_db_path: Path,
     redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -71,8 +71,8 @@ async def test_two_processes_snapshot_a_board_one_at_a_time(
                            board_snapshot_every=every)
     cast = Cast(demo_accounts)
     board = await create_board(a, cast)
-    teacher = await board_client(cast.teacher, base=a)
-    alice = await board_client(cast.alice, base=b)
+    teacher = await node_board_client(cast.teacher, base=a)
+    alice = await node_board_client(cast.alice, base=b)
     for c in (teacher, alice):
         assert (await c.call("join", {"board_id": board}))["ok"]
     for i in range(ops):
@@ -84,7 +84,7 @@ async def test_two_processes_snapshot_a_board_one_at_a_time(
     assert 1 <= watch.calls <= ops // every + 1
     snap = await store_snapshot(demo_db_path, board)
     assert snap.epoch is not None and 0 < snap.seq <= ops
-    late = await board_client(cast.cpe, base=b)
+    late = await node_board_client(cast.cpe, base=b)
     joined = await late.call("join", {"board_id": board})
     assert len(joined["snapshot"]["items"]) == ops
 

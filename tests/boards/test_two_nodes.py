@@ -16,15 +16,15 @@ from tests.conftest import two_nodes
 
 
 async def test_ops_cross_nodes_through_redis(
-    start_server: Any, board_client: Any, tmp_path: Path, demo_db_path: Path,
+    start_server: Any, node_board_client: Any, tmp_path: Path, demo_db_path: Path,
     redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
 ) -> None:
     a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     cast = Cast(demo_accounts)
     board = await create_board(a, cast)
-    teacher = await board_client(cast.teacher, base=a)
-    alice = await board_client(cast.alice, base=b)
-    bob = await board_client(cast.bob, base=b)
+    teacher = await node_board_client(cast.teacher, base=a)
+    alice = await node_board_client(cast.alice, base=b)
+    bob = await node_board_client(cast.bob, base=b)
     for c in (teacher, alice, bob):
         assert (await c.call("join", {"board_id": board}))["ok"]
     seqs = [(await teacher.call("op", {"board_id": board, "op": stroke(f"s{i}")}))["seq"]
@@ -40,15 +40,15 @@ async def test_ops_cross_nodes_through_redis(
         await c.wait_seq(mine["seq"])
         assert [o["seq"] for o in c.ops] == list(range(1, mine["seq"] + 1))  # once each
     # Each node applied the same events: both give the same snapshot.
-    late_a = await board_client(cast.cpe, base=a)
-    late_b = await board_client(cast.cpe, base=b)
+    late_a = await node_board_client(cast.cpe, base=a)
+    late_b = await node_board_client(cast.cpe, base=b)
     snap_a = (await late_a.call("join", {"board_id": board}))["snapshot"]
     snap_b = (await late_b.call("join", {"board_id": board}))["snapshot"]
     assert snap_a == snap_b and len(snap_a["items"]) == 21
 
 
 async def test_imported_pages_and_instruments_reach_the_other_node(
-    start_server: Any, board_client: Any, tmp_path: Path, demo_db_path: Path,
+    start_server: Any, node_board_client: Any, tmp_path: Path, demo_db_path: Path,
     redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
 ) -> None:
     """A PDF imported through node A: a pupil on node B sees each page and the progress, and
@@ -56,8 +56,8 @@ async def test_imported_pages_and_instruments_reach_the_other_node(
     a, b = await two_nodes(start_server, tmp_path, demo_db_path, redis_prefix)
     cast = Cast(demo_accounts)
     board = await create_board(a, cast)
-    teacher = await board_client(cast.teacher, base=a)
-    alice = await board_client(cast.alice, base=b)
+    teacher = await node_board_client(cast.teacher, base=a)
+    alice = await node_board_client(cast.alice, base=b)
     for c in (teacher, alice):
         assert (await c.call("join", {"board_id": board}))["ok"]
     status, body = await upload(a, cast.teacher, board, worksheet_pdf(3))
@@ -76,7 +76,7 @@ async def test_imported_pages_and_instruments_reach_the_other_node(
     assert alice.events["instrument"][-1]["kind"] == "ruler"
 
 async def test_two_authors_on_two_nodes_at_once(
-    start_server: Any, board_client: Any, tmp_path: Path, demo_db_path: Path,
+    start_server: Any, node_board_client: Any, tmp_path: Path, demo_db_path: Path,
     redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
 ) -> None:
     """Authors on both nodes drawing at once: appends are grouped into script calls and each
@@ -89,10 +89,10 @@ async def test_two_authors_on_two_nodes_at_once(
                            board_admit_lag_ms=0)
     cast = Cast(demo_accounts)
     board = await create_board(a, cast)
-    teacher = await board_client(cast.teacher, base=a)
-    alice = await board_client(cast.alice, base=b)
-    bob = await board_client(cast.bob, base=a)
-    cpe = await board_client(cast.cpe, base=b)
+    teacher = await node_board_client(cast.teacher, base=a)
+    alice = await node_board_client(cast.alice, base=b)
+    bob = await node_board_client(cast.bob, base=a)
+    cpe = await node_board_client(cast.cpe, base=b)
     for c in (teacher, alice, bob, cpe):
         assert (await c.call("join", {"board_id": board}))["ok"]
     g = await teacher.call("grant", {"board_id": board, "pen": "everyone"})
@@ -115,8 +115,8 @@ async def test_two_authors_on_two_nodes_at_once(
             for c in (teacher, alice, bob, cpe)]
     assert [s for s, _, _ in seen[0]] == list(range(1, last + 1))  # once each, in order
     assert seen[1] == seen[0] and seen[2] == seen[0] and seen[3] == seen[0]
-    late_a = await board_client(cast.cpe, base=a)
-    late_b = await board_client(cast.cpe, base=b)
+    late_a = await node_board_client(cast.cpe, base=a)
+    late_b = await node_board_client(cast.cpe, base=b)
     snap_a = (await late_a.call("join", {"board_id": board}))["snapshot"]
     snap_b = (await late_b.call("join", {"board_id": board}))["snapshot"]
     assert snap_a == snap_b and len(snap_a["items"]) == 50

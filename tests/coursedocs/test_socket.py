@@ -220,7 +220,10 @@ async def test_document_leaves_memory_only_after_the_write(
     c = await yclient(base, doc["id"], token)
     assert doc["id"] in service.rooms
     db = app[keys.DB]
-    async with db.transaction():  # hold the writer: the append cannot commit yet
+    async with db.transaction() as conn:  # hold the writer: the append cannot commit yet
+        # (SQLite: the one writer is ours; PostgreSQL: the document's row, which an
+        # append locks first)
+        await conn.execute("SELECT id FROM course_docs WHERE id = ? FOR UPDATE", (doc["id"],))
         paragraph(c, "Dernier mot avant de partir")
         await until(lambda: service.rooms[doc["id"]].busy)
         await c.close()

@@ -72,6 +72,33 @@ async def test_a_device_nobody_renews_expires_once(store: PresenceStore) -> None
     assert [u.id for u in roster.users] == [2]
 
 
+async def test_an_empty_scope_keeps_its_epoch_for_its_first_join(store: PresenceStore
+                                                                    ) -> None:
+    """A watcher subscribes to a scope nobody is in; a sweep (a heartbeat) passes before the
+    first join: the join comes in the epoch the watcher holds, version 1 (no refetch)."""
+    roster, _ = await store.roster("conversation:9")
+    assert roster.users == [] and roster.version == 0
+    assert await store.sweep("conversation:9") == []
+    joined = await store.enter("conversation:9", "tab", ALICE)
+    assert joined is not None and (joined.epoch, joined.version) == (roster.epoch, 1)
+
+
+def test_memory_store_forgets_a_room_empty_for_a_while() -> None:
+    """As Redis lets a scope's keys expire: the next join starts a new epoch."""
+    clock = Clock()
+    store = MemoryPresenceStore(30, clock)
+
+    async def go() -> None:
+        roster, _ = await store.roster("class:1")
+        await store.sweep("class:1")
+        clock.now += store.keep_empty_s
+        await store.sweep("class:1")
+        joined = await store.enter("class:1", "a", ALICE)
+        assert joined is not None and joined.epoch != roster.epoch and joined.version == 1
+
+    asyncio.run(go())
+
+
 async def test_a_heartbeat_puts_back_what_the_store_lost(store: PresenceStore) -> None:
     """After Redis lost its keys (a restart), the next heartbeat re-enters: a new epoch."""
     before = await store.enter("school:1", "a", ALICE)

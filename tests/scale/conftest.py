@@ -30,6 +30,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from tests import engines
 from tests.conftest import REDIS_URL, ROOT, TEST_KDF
 from tests.engines import clone_db
 
@@ -119,7 +120,7 @@ class Cluster:
         self.nodes: list[Node] = []
 
     def env(self, redis_url: str | None, **extra: str) -> dict[str, str]:
-        env = {**os.environ, "REALTIME_DB": str(self.db), "REALTIME_SECRET": SECRET,
+        env = {**os.environ, **engines.db_env(self.db), "REALTIME_SECRET": SECRET,
                "REALTIME_KDF_TIME_COST": str(TEST_KDF[0]),
                "REALTIME_KDF_MEMORY_KIB": str(TEST_KDF[1]),
                "REALTIME_KDF_PARALLELISM": str(TEST_KDF[2]),
@@ -129,7 +130,11 @@ class Cluster:
                "REALTIME_SHUTDOWN_TIMEOUT": "3", "REALTIME_LOG_JSON": "false",
                # As in make_settings: rolls of recent school days found on the real calendar.
                "REALTIME_ATTENDANCE_TEACHER_PAST_DAYS": "150",
-               "REALTIME_ATTENDANCE_CORRECTION_DAYS": "150"}
+               "REALTIME_ATTENDANCE_CORRECTION_DAYS": "150",
+               # What crosses processes is tested here, not admission control
+               # (tests/boards/test_admission.py): on a loaded machine a node just started
+               # lags, and would refuse ops (rate_limited) and fail these tests for that.
+               "REALTIME_BOARD_ADMIT_LAG_MS": "0"}
         env.update(extra)
         return env
 

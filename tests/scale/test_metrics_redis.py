@@ -27,7 +27,8 @@ async def test_redis_restart_shows_as_reconnects(cluster: Cluster, own_redis: Ow
     board = await create_board(node.url, cast)
     teacher = await Follower(await token_for(node.url, cast.teacher), board).connect(node.url)
     try:  # a live board: the Socket.IO manager and the board's stream both listen on Redis
-        assert (await teacher.call("op", {"op": stroke("before")}))["ok"]
+        ack = await teacher.call("op", {"op": stroke("before")})
+        assert ack["ok"], ack
         before = await scrape(node.url)
         await asyncio.to_thread(own_redis.restart, 0.5)  # every key gone, connections cut
 

@@ -132,7 +132,9 @@ async def test_workers_that_cannot_start_are_not_restarted_forever(cluster: Clus
                                                                    tmp_path: Path) -> None:
     broken = tmp_path / "not-a-database"
     broken.mkdir()  # a directory where the SQLite file should be: every worker fails
-    node = cluster.spawn(REDIS_URL, workers=2, REALTIME_DB=str(broken))
+    # (The supervisor is what is tested, on either engine: the workers are given SQLite,
+    # which fails at once; a PostgreSQL that refuses them takes its connect timeout.)
+    node = cluster.spawn(REDIS_URL, workers=2, REALTIME_DB=str(broken), DATABASE_URL="")
     code = await asyncio.to_thread(node.proc.wait, 90)
     assert code == 1
     log = node.log_text()
