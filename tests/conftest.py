@@ -77,7 +77,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The SQLite pass leaves out what only PostgreSQL has (deselected: CI refuses skips)."""
     if engines.POSTGRES:
         return
-    kept = [i for i in items if i.get_closest_marker("postgres_only") is None]
+    # The multi-node tests run real nodes on PostgreSQL whichever the pass: once is enough.
+    kept = [i for i in items if i.get_closest_marker("postgres_only") is None
+            and i.get_closest_marker("multinode") is None]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
