@@ -29,6 +29,7 @@ from playwright.async_api import (
 
 from realtime import keys
 from realtime.app import create_app
+from tests import engines
 from tests.attendance.conftest import Cast, recent_slot
 from tests.browser.test_home_page import (
     AXE,
@@ -65,6 +66,8 @@ async def site(tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path,
                demo_accounts: list[dict[str, Any]]) -> AsyncIterator[Site]:
     tmp = tmp_path_factory.mktemp("a11y")
     db = tmp / "ent.sqlite3"
+    if engines.POSTGRES:  # this module's database outlives each test: not recycled
+        engines.schema_for(db, kept=True)
     clone_db(demo_db_template, db)
     app = create_app(make_settings(tmp, db_path=db))
     server = TestServer(app, host="127.0.0.1")
