@@ -120,7 +120,8 @@ async def seed(path: Path | str, schools: int, classes: int, students: int, seed
                 tid, tlogin = await user("teacher", s)
                 cur = await conn.execute(
                     "INSERT INTO course_slots (school_id, class_id, teacher_id, subject, room,"
-                    " weekday, start, end) VALUES (?, ?, ?, 'Français', ?, ?, '08:00', '09:00')"
+                    ' weekday, start, "end") VALUES (?, ?, ?, \'Français\', ?, ?, \'08:00\','
+                    " '09:00')"
                     " RETURNING id", (s, class_id, tid, f"Salle {c}", weekday))
                 slot_id = (await cur.fetchone())[0]
                 kids: list[int] = []
