@@ -29,6 +29,11 @@ guardians each), one teacher and one 08:00 course per class, and starts the real
 It prints marks/s, rolls/s, p50/p99 validation → guardian latency under load and their
 ratio to the idle baseline, the server's CPU, and the machine's load (it is shared).
 Everything is bounded in time and stops by itself; only loopback is used.
+
+`--database-url postgresql://…` (or `DATABASE_URL`) runs the same morning again on
+PostgreSQL after the SQLite one, on a fresh database of the bench's own (dropped after), and
+prints the PostgreSQL / SQLite ratio of the latencies and of the CPU (with PostgreSQL's
+backends serving the server).
 """
 
 from __future__ import annotations

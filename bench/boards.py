@@ -31,6 +31,11 @@ that the clients do not compete with the server for its cores: the ENT server se
 `python -m bench.bare_server --host 0.0.0.0 --port …`. Their CPU and memory are then not
 measured here. `--server-cpus` / `--client-cpus` split one machine's cores between the
 server and the clients instead (sched_setaffinity, as `taskset` does).
+
+`--database-url postgresql://…` (or `DATABASE_URL`) also runs the ENT server on PostgreSQL,
+at each size right after its SQLite run, on a fresh database of the bench's own (seeded with
+the demo, dropped after), and prints the PostgreSQL / SQLite ratio of p99 and CPU (the
+server's, and with the CPU of PostgreSQL's backends serving it) at that equal load.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ the text; every other member's device computes latency = receipt − send on the
 clock. Clients are raw Engine.IO/Socket.IO websockets spread over `--procs` processes, each
 process holding whole conversations. Helpers (server processes, CPU and memory readings)
 come from bench/boards.py.
+
+`--database-url postgresql://…` (or `DATABASE_URL`) also runs the ENT server on PostgreSQL
+after its SQLite run, on a fresh database of the bench's own seeded the same way (dropped
+after), and prints the PostgreSQL / SQLite ratio at that equal load.
 """
 
 from __future__ import annotations
