@@ -29,6 +29,11 @@ guardians each), one teacher and one 08:00 course per class, and starts the real
 It prints marks/s, rolls/s, p50/p99 validation → guardian latency under load and their
 ratio to the idle baseline, the server's CPU, and the machine's load (it is shared).
 Everything is bounded in time and stops by itself; only loopback is used.
+
+`--database-url postgresql://…` (or `DATABASE_URL`) runs the same morning again on
+PostgreSQL after the SQLite one, on a fresh database of the bench's own (dropped after), and
+prints the PostgreSQL / SQLite ratio of the latencies and of the CPU (with PostgreSQL's
+backends serving the server).
 """
 
 from __future__ import annotations
@@ -50,7 +55,16 @@ import aiohttp
 import socketio
 
 from bench.attendance_guardians import GuardianPool
-from bench.boards import CHEAP_KDF, machine_cpu, percentile, proc_cpu_s, start_server, stop_server
+from bench.boards import (
+    CHEAP_KDF,
+    PgBench,
+    backend_cpu_delta,
+    machine_cpu,
+    percentile,
+    proc_cpu_s,
+    start_server,
+    stop_server,
+)
 
 NS = "/attendance"
 CODE = "bench-code-123"
@@ -76,7 +90,7 @@ def bench_day() -> dt.date:
     return day
 
 
-async def seed(path: Path, schools: int, classes: int, students: int, seed_: int = 7
+async def seed(path: Path | str, schools: int, classes: int, students: int, seed_: int = 7
                ) -> list[ClassPlan]:
     from realtime.db import Database
     from realtime.identity.codes import CodeHasher
@@ -111,7 +125,8 @@ async def seed(path: Path, schools: int, classes: int, students: int, seed_: int
                 tid, tlogin = await user("teacher", s)
                 cur = await conn.execute(
                     "INSERT INTO course_slots (school_id, class_id, teacher_id, subject, room,"
-                    " weekday, start, end) VALUES (?, ?, ?, 'Français', ?, ?, '08:00', '09:00')"
+                    ' weekday, start, "end") VALUES (?, ?, ?, \'Français\', ?, ?, \'08:00\','
+                    " '09:00')"
                     " RETURNING id", (s, class_id, tid, f"Salle {c}", weekday))
                 slot_id = (await cur.fetchone())[0]
                 kids: list[int] = []
@@ -224,17 +239,20 @@ async def take_roll(url: str, token: str, plan: ClassPlan, day: str, recorder: R
         await client.disconnect()
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, pg: PgBench | None = None) -> dict[str, float]:
+    """One morning on a fresh SQLite file, or on the fresh PostgreSQL database `pg`; prints
+    its table and returns its figures (seconds and % of a core) for the engines' ratio."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-attendance-"))
     db = tmp / "ent.sqlite3"
     t0 = time.perf_counter()
-    plans = await seed(db, args.schools, args.classes, args.students)
+    plans = await seed(pg.url if pg else db, args.schools, args.classes, args.students)
     print(f"seeded {len(plans)} classes, {len(plans) * args.students} pupils in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
            "REALTIME_LOG_LEVEL": "WARNING", "REALTIME_LOGIN_MAX_FAILURES_IP": "1000000",
            # bench_day() may be the last weekday (a Friday, run on a Sunday).
-           "REALTIME_ATTENDANCE_TEACHER_PAST_DAYS": "7"}
+           "REALTIME_ATTENDANCE_TEACHER_PAST_DAYS": "7",
+           "DATABASE_URL": pg.url if pg else ""}
     if args.redis:  # streams and Socket.IO fan-out through Redis, as with several nodes
         env |= {"REDIS_URL": args.redis, "REALTIME_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}"}
     server = await start_server("ENT server", ["-m", "realtime", "serve"], env,
@@ -296,6 +314,7 @@ async def run(args: argparse.Namespace) -> None:
         rng = random.Random(11)
         starts = sorted(rng.uniform(0, window) for _ in morning)
         cpu0, (busy0, steal0) = proc_cpu_s(server.proc.pid), machine_cpu()
+        pg0 = await pg.backend_cpu() if pg else {}
         t_start = time.perf_counter()
         errors: list[str] = []
 
@@ -312,6 +331,7 @@ async def run(args: argparse.Namespace) -> None:
         elapsed = time.perf_counter() - t_start
         cpu = proc_cpu_s(server.proc.pid) - cpu0
         busy, steal = machine_cpu()
+        db_cpu = backend_cpu_delta(pg0, await pg.backend_cpu()) if pg else float("nan")
         with_timeout = asyncio.wait_for(recorder.done.wait(), 15)
         try:
             await with_timeout
@@ -340,7 +360,8 @@ async def run(args: argparse.Namespace) -> None:
     l50, l99 = percentile(loaded, 0.5), percentile(loaded, 0.99)
     print(f"\n{args.schools} collèges × {args.classes} classes × {args.students} élèves, "
           f"{args.minutes} min compressed {args.compress}× into {window:.0f} s, day {day}, "
-          f"{'Redis' if args.redis else 'SQLite, in-process fan-out'}")
+          f"{'PostgreSQL' if pg else 'SQLite'}, "
+          f"{'Redis' if args.redis else 'in-process fan-out'}")
     print(f"| measure | idle baseline | morning | ratio |\n|---|---|---|---|\n"
           f"| rolls | {len(base_plans)} (one at a time) | {stats['rolls']} in {elapsed:.1f} s"
           f" ({stats['rolls'] / elapsed:.1f}/s) | |\n"
@@ -355,6 +376,8 @@ async def run(args: argparse.Namespace) -> None:
           f"| validate → guardian p50 | {ms(b50)} | {ms(l50)} | {l50 / b50:.1f}× |\n"
           f"| validate → guardian p99 | {ms(b99)} | {ms(l99)} | {l99 / b99:.1f}× |\n"
           f"| server CPU | | {cpu / elapsed * 100:.0f} % of a core | |\n"
+          + (f"| PG backends CPU | | {db_cpu / elapsed * 100:.0f} % of a core | |\n"
+             if pg else "") +
           f"| machine busy (2 cores) | | {(busy - busy0) / elapsed * 50:.0f} %"
           f" (steal {(steal - steal0) / elapsed * 50:.0f} %) | |\n"
           f"| load average before/after | {load_before[0]:.2f} | {load_after[0]:.2f} | |")
@@ -362,6 +385,34 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{len(errors)} roll(s) failed, e.g. {errors[0]}")
     if problems:
         print(f"server log: {len(problems)} warning(s), e.g. {problems[0]}")
+    return {"rolls": stats["rolls"] / elapsed, "p50": l50, "p99": l99, "base_p50": b50,
+            "base_p99": b99, "cpu": cpu / elapsed * 100,
+            "db_cpu": db_cpu / elapsed * 100 if pg else 0.0, "errors": len(errors)}
+
+
+async def both(args: argparse.Namespace) -> None:
+    """SQLite, then (`--database-url`) PostgreSQL at the same load, and their ratio."""
+    lite = await run(args)
+    if not args.database_url:
+        return
+    pg = PgBench(args.database_url, "bench_attendance")
+    await pg.create()
+    try:
+        post = await run(args, pg)
+    finally:
+        await pg.drop()
+
+    def r(key: str, total: bool = False) -> str:
+        a = post[key] + (post["db_cpu"] if total else 0.0)
+        return f"{a / lite[key]:.2f}×" if lite[key] else "n/a"
+    print("\n| PostgreSQL / SQLite, same load | ratio |\n|---|---|\n"
+          f"| rolls/s | {r('rolls')} |\n"
+          f"| validate → guardian p50 (morning) | {r('p50')} |\n"
+          f"| validate → guardian p99 (morning) | {r('p99')} |\n"
+          f"| validate → guardian p99 (idle baseline) | {r('base_p99')} |\n"
+          f"| server CPU | {r('cpu')} |\n"
+          f"| server + PG backends CPU / SQLite server CPU | {r('cpu', total=True)} |\n"
+          "(PostgreSQL's background processes, WAL writer and checkpointer, not counted)")
 
 
 def main() -> None:
@@ -380,13 +431,21 @@ def main() -> None:
                         help="client processes holding the guardians' sockets")
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="run the server with REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
+                        help="after the SQLite run, the same morning on PostgreSQL: a fresh "
+                             "database of the bench's own on the server this postgresql:// "
+                             "URL names, dropped after; prints the PostgreSQL / SQLite ratio "
+                             "(default: $DATABASE_URL)")
     args = parser.parse_args()
+    if args.database_url and not args.database_url.startswith(("postgresql://",
+                                                               "postgres://")):
+        parser.error("--database-url: expected postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME")
     try:
         import uvloop
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(run(args))
+    asyncio.run(both(args))
 
 
 if __name__ == "__main__":

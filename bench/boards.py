@@ -31,6 +31,11 @@ that the clients do not compete with the server for its cores: the ENT server se
 `python -m bench.bare_server --host 0.0.0.0 --port …`. Their CPU and memory are then not
 measured here. `--server-cpus` / `--client-cpus` split one machine's cores between the
 server and the clients instead (sched_setaffinity, as `taskset` does).
+
+`--database-url postgresql://…` (or `DATABASE_URL`) also runs the ENT server on PostgreSQL,
+at each size right after its SQLite run, on a fresh database of the bench's own (seeded with
+the demo, dropped after), and prints the PostgreSQL / SQLite ratio of p99 and CPU (the
+server's, and with the CPU of PostgreSQL's backends serving it) at that equal load.
 """
 
 from __future__ import annotations
@@ -132,6 +137,7 @@ class Server:
     proc: subprocess.Popen[bytes] | None  # None: started elsewhere (`--url`)
     url: str
     log: Path | None
+    pg: PgBench | None = None  # the server runs on this PostgreSQL database
 
     def log_problems(self) -> list[str]:
         """Lines of the server's log at WARNING or above (JSON logs or plain text)."""
@@ -214,6 +220,77 @@ def stop_server(server: Server) -> None:
             server.proc.wait(5)
 
 
+# --- PostgreSQL under the server (`--database-url`) ---------------------------------------
+
+class PgBench:
+    """A fresh PostgreSQL database of the bench's own, on the server that `url` names
+    (created by `create`, dropped by `drop`), and the CPU its backends spend: the
+    server's pool connections, read from /proc/<pid>/stat (PostgreSQL on this machine;
+    elsewhere, nan). PostgreSQL's shared background processes (WAL writer, checkpointer)
+    are not counted."""
+
+    def __init__(self, url: str, prefix: str = "bench") -> None:
+        from urllib.parse import urlsplit, urlunsplit
+
+        self.admin_url = url
+        self.name = f"{prefix}_{secrets.token_hex(4)}"
+        parts = urlsplit(url)
+        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
+
+    async def create(self) -> None:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.admin_url, autocommit=True) as c:
+            await c.execute(f"CREATE DATABASE {self.name}")  # type: ignore[arg-type]
+
+    async def drop(self) -> None:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.admin_url, autocommit=True) as c:
+            await c.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")  # type: ignore[arg-type]
+
+    async def backend_cpu(self) -> dict[int, float]:
+        """CPU seconds (user + system) so far of each backend connected to this database."""
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.admin_url, autocommit=True) as c:
+            cur = await c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                  (self.name,))
+            pids = [r[0] for r in await cur.fetchall()]
+        return pids_cpu(pids)
+
+
+def pids_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each process, from /proc/<pid>/stat; {} when one is
+    not found (PostgreSQL runs elsewhere, or in a container: not measured)."""
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return {}
+        out[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def backend_cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the backends spent between two `backend_cpu` readings (a backend that
+    connected in between counts from zero; one that left in between is lost)."""
+    if not after:
+        return math.nan
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def seed_demo_pg(tmp: Path, pg: PgBench) -> list[dict[str, Any]]:
+    """`python -m realtime demo` into the fresh PostgreSQL database `pg`."""
+    out = tmp / "accounts-pg.json"
+    subprocess.run([sys.executable, "-m", "realtime", "demo", "--out", str(out)], cwd=ROOT,
+                   env={**os.environ, **CHEAP_KDF, "DATABASE_URL": pg.url}, check=True,
+                   stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
 # --- who draws, who follows ----------------------------------------------------------------
 
 @dataclass
@@ -226,8 +303,8 @@ class BoardPlan:
 def seed_demo(tmp: Path) -> tuple[Path, list[dict[str, Any]]]:
     db, out = tmp / "ent.sqlite3", tmp / "accounts.json"
     subprocess.run([sys.executable, "-m", "realtime", "--db", str(db), "demo", "--out",
-                    str(out)], cwd=ROOT, env={**os.environ, **CHEAP_KDF}, check=True,
-                   stdout=subprocess.DEVNULL)
+                    str(out)], cwd=ROOT, env={**os.environ, **CHEAP_KDF, "DATABASE_URL": ""},
+                   check=True, stdout=subprocess.DEVNULL)
     return db, json.loads(out.read_text())
 
 
@@ -552,6 +629,7 @@ class Result:
     ack_p99: float
     machine_busy: float  # % of one core, all processes of the machine
     steal: float  # % of one core taken by the hypervisor
+    db_cpu: float = math.nan  # % of one core: PostgreSQL's backends serving the server
     server_problems: list[str] = field(default_factory=list)
 
 
@@ -608,6 +686,7 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
         pid = server.proc.pid if server.proc is not None else None
         await asyncio.sleep(m0 - time.time())
         cpu0 = proc_cpu_s(pid) if pid else math.nan
+        pg0 = await server.pg.backend_cpu() if server.pg else {}
         rss = proc_rss_mib(pid) if pid else math.nan
         machine0 = machine_cpu()
         while time.time() < m1:
@@ -615,6 +694,7 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
             if pid:
                 rss = max(rss, proc_rss_mib(pid))
         cpu1, machine1 = (proc_cpu_s(pid) if pid else math.nan), machine_cpu()
+        pg1 = await server.pg.backend_cpu() if server.pg else {}
         reports = []
         for _p, conn in workers:
             kind, detail = await _recv(conn, DRAIN_MAX_S + 60)
@@ -661,16 +741,28 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
         late_sends=sum(r["late_sends"] for r in reports), ack_p99=percentile(acks, 0.99),
         machine_busy=100 * (machine1[0] - machine0[0]) / args.seconds,
         steal=100 * (machine1[1] - machine0[1]) / args.seconds,
+        db_cpu=100 * backend_cpu_delta(pg0, pg1) / args.seconds if server.pg else math.nan,
     )
 
 
+PG_SYSTEM = "ENT server on PostgreSQL"
+
+
 async def run_ent(tmp: Path, accounts: list[dict[str, Any]], db: Path, boards: int,
-                  args: argparse.Namespace) -> Result:
+                  args: argparse.Namespace, pg: PgBench | None = None) -> Result:
+    """The ENT server on the SQLite file `db`, or on the PostgreSQL database `pg`."""
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
            "REALTIME_LOG_LEVEL": "WARNING"}
-    server = (await remote_server("ENT server", args.url) if args.url else
-              await start_server("ENT server", ["-m", "realtime", "serve"], env,
-                                 tmp / f"ent-{boards}.log", parse_cpus(args.server_cpus)))
+    if pg is not None:
+        env["DATABASE_URL"] = pg.url
+    elif "DATABASE_URL" in os.environ:  # the SQLite baseline: not the caller's database
+        env["DATABASE_URL"] = ""
+    name = PG_SYSTEM if pg is not None else "ENT server"
+    server = (await remote_server(name, args.url) if args.url else
+              await start_server(name, ["-m", "realtime", "serve"], env,
+                                 tmp / f"ent-{boards}{'-pg' if pg else ''}.log",
+                                 parse_cpus(args.server_cpus)))
+    server.pg = pg
     try:
         plans = await plan_ent(server.url, accounts, boards, args.followers)
         result = await measure(server, plans, args)
@@ -695,7 +787,7 @@ async def run_bare(tmp: Path, boards: int, args: argparse.Namespace) -> Result:
 # --- output --------------------------------------------------------------------------------
 
 COLUMNS = ("system", "boards", "followers", "ops/s in", "deliveries/s out", "p50 ms",
-           "p99 ms", "server CPU %", "server RSS MiB")
+           "p99 ms", "server CPU %", "PG backends CPU %", "server RSS MiB")
 
 
 def num(value: float) -> str:
@@ -715,7 +807,8 @@ def ratio(a: float, b: float) -> str:
 def table(results: list[Result]) -> str:
     rows = [[r.system, str(r.boards), str(r.followers), f"{r.ops_in:,.0f}",
              f"{r.deliveries_out:,.0f}", ms(r.p50), ms(r.p99), num(r.server_cpu),
-             num(r.server_rss)] for r in results]
+             num(r.db_cpu) if r.system == PG_SYSTEM else "", num(r.server_rss)]
+            for r in results]
     by_size: dict[tuple[int, int], dict[str, Result]] = {}
     for r in results:
         by_size.setdefault((r.boards, r.followers), {})[r.system] = r
@@ -724,7 +817,16 @@ def table(results: list[Result]) -> str:
         if ent and bare:
             rows.append(["ratio ENT / bare", str(boards), str(followers), "",
                          ratio(ent.deliveries_out, bare.deliveries_out), "",
-                         ratio(ent.p99, bare.p99), "", ""])
+                         ratio(ent.p99, bare.p99), "", "", ""])
+        pg = pair.get(PG_SYSTEM)
+        if ent and pg:  # at equal load: the same boards, followers and rate
+            rows.append(["ratio PostgreSQL / SQLite", str(boards), str(followers),
+                         ratio(pg.ops_in, ent.ops_in), ratio(pg.deliveries_out,
+                                                             ent.deliveries_out),
+                         ratio(pg.p50, ent.p50), ratio(pg.p99, ent.p99),
+                         ratio(pg.server_cpu, ent.server_cpu),
+                         ratio(pg.server_cpu + pg.db_cpu, ent.server_cpu),
+                         ratio(pg.server_rss, ent.server_rss)])
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(COLUMNS)]
 
     def line(cells: list[str] | tuple[str, ...]) -> str:
@@ -761,7 +863,8 @@ def notes(results: list[Result]) -> str:
     for r in results:
         clients = ", ".join(f"{c:.0f}%" for c in r.client_cpu)
         remote = not math.isfinite(r.server_cpu)  # started elsewhere: not measured here
-        others = r.machine_busy - (0 if remote else r.server_cpu) - sum(r.client_cpu)
+        others = (r.machine_busy - (0 if remote else r.server_cpu) - sum(r.client_cpu)
+                  - (r.db_cpu if math.isfinite(r.db_cpu) else 0))
         out.append(f"- {r.system}, {r.boards} boards: client processes CPU {clients}; "
                    f"machine {r.machine_busy:.0f}% of {100 * (os.cpu_count() or 1)}% "
                    f"(other processes {max(0.0, others):.0f}%, steal {r.steal:.0f}%); "
@@ -804,6 +907,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--p99-target", type=float, default=50,
                    help="p99 bound of the capacity summary printed for several sizes (50)")
     p.add_argument("--system", choices=("both", "ent", "bare"), default="both")
+    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
+                   help="also run the ENT server on PostgreSQL, at each size right after "
+                        "its SQLite run: a fresh database of the bench's own on the server "
+                        "this postgresql:// URL names, seeded with the demo, dropped after "
+                        "(default: $DATABASE_URL)")
     p.add_argument("--url", help="drive an ENT server started elsewhere (seeded with "
                                  "`python -m realtime demo --out FILE`) instead of starting one")
     p.add_argument("--accounts", type=Path,
@@ -825,6 +933,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.url and args.system == "both" and not args.bare_url:
         p.error("--url with --system both needs --bare-url: the baseline must run where "
                 "the ENT server runs, or the ratio compares two machines")
+    if args.database_url and not args.database_url.startswith(("postgresql://",
+                                                                 "postgres://")):
+        p.error("--database-url: expected postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME")
+    if args.database_url and (args.url or args.system == "bare"):
+        p.error("--database-url runs the ENT server here: not with --url or --system bare")
     try:
         parse_cpus(args.server_cpus), parse_cpus(args.client_cpus)
     except ValueError:
@@ -843,16 +956,39 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         elif args.system in ("both", "ent"):
             print("Seeding the demo data…", file=sys.stderr, flush=True)
             db, accounts = seed_demo(tmp)
-        for boards in args.sizes:
-            if args.system in ("both", "ent"):
-                print(f"ENT server: {boards} boards × {args.followers} followers…",
-                      file=sys.stderr, flush=True)
-                results.append(await run_ent(tmp, accounts, db, boards, args))
-            if args.system in ("both", "bare"):
-                print(f"bare python-socketio: {boards} boards × {args.followers} followers…",
-                      file=sys.stderr, flush=True)
-                results.append(await run_bare(tmp, boards, args))
+        pg = PgBench(args.database_url, "bench_boards") if args.database_url else None
+        try:
+            if pg is not None:
+                print(f"Seeding the demo data into PostgreSQL ({pg.name})…", file=sys.stderr,
+                      flush=True)
+                await pg.create()
+                pg_accounts = seed_demo_pg(tmp, pg)
+            for boards in args.sizes:
+                await run_sizes(tmp, accounts, db, boards, args, results,
+                                (pg, pg_accounts) if pg is not None else None)
+        finally:
+            if pg is not None:
+                await pg.drop()
     return results
+
+
+async def run_sizes(tmp: Path, accounts: list[dict[str, Any]], db: Path, boards: int,
+                    args: argparse.Namespace, results: list[Result],
+                    pg: tuple[PgBench, list[dict[str, Any]]] | None) -> None:
+    """One size: the ENT server on SQLite, then on PostgreSQL (`--database-url`), then the
+    bare baseline, as `--system` asks."""
+    if args.system in ("both", "ent"):
+        print(f"ENT server: {boards} boards × {args.followers} followers…",
+              file=sys.stderr, flush=True)
+        results.append(await run_ent(tmp, accounts, db, boards, args))
+    if pg is not None:
+        print(f"ENT server on PostgreSQL: {boards} boards × {args.followers} "
+              "followers…", file=sys.stderr, flush=True)
+        results.append(await run_ent(tmp, pg[1], db, boards, args, pg[0]))
+    if args.system in ("both", "bare"):
+        print(f"bare python-socketio: {boards} boards × {args.followers} followers…",
+              file=sys.stderr, flush=True)
+        results.append(await run_bare(tmp, boards, args))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -865,6 +1001,11 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; server on CPUs {args.server_cpus}" if args.server_cpus else "")
           + (f", clients on CPUs {args.client_cpus}" if args.client_cpus else ""))
     print(table(results))
+    if any(r.system == PG_SYSTEM for r in results):
+        print("ratio PostgreSQL / SQLite at equal load (same boards, followers, rate): its "
+              "'PG backends CPU %' cell is (server + PG backends) / SQLite server, the whole "
+              "CPU cost of the database choice; PostgreSQL's background processes (WAL "
+              "writer, checkpointer) are not counted")
     print(notes(results))
     if len(args.sizes) > 1:
         print(capacity(results, args.p99_target))

@@ -17,6 +17,10 @@ the text; every other member's device computes latency = receipt − send on the
 clock. Clients are raw Engine.IO/Socket.IO websockets spread over `--procs` processes, each
 process holding whole conversations. Helpers (server processes, CPU and memory readings)
 come from bench/boards.py.
+
+`--database-url postgresql://…` (or `DATABASE_URL`) also runs the ENT server on PostgreSQL
+after its SQLite run, on a fresh database of the bench's own seeded the same way (dropped
+after), and prints the PostgreSQL / SQLite ratio at that equal load.
 """
 
 from __future__ import annotations
@@ -40,11 +44,14 @@ import aiohttp
 
 from bench.boards import (
     CHEAP_KDF,
+    PgBench,
+    backend_cpu_delta,
     machine_cpu,
     percentile,
     proc_cpu_s,
     proc_rss_mib,
     seed_demo,
+    seed_demo_pg,
     start_server,
     stop_server,
 )
@@ -55,7 +62,7 @@ GROUP = 25
 
 # --- the ENT server's data ------------------------------------------------------------------
 
-async def prepare_ent(db_path: Path, secret: str, users: int, conversations: int
+async def prepare_ent(db_path: Path | str, secret: str, users: int, conversations: int
                       ) -> tuple[list[str], dict[int, list[int]]]:
     """Bench accounts (teachers of the first school), their sessions and tokens, the groups."""
     from realtime.chat import store as chat_store
@@ -252,11 +259,13 @@ class Result:
     errors: int
     late_sends: int
     machine_busy: float
+    db_cpu: float = float("nan")  # % of one core: PostgreSQL's backends serving the server
     problems: list[str] = field(default_factory=list)
 
 
 async def measure(name: str, pid: int, url: str, tokens: dict[int, str],
-                  groups: dict[int, list[int]], args: argparse.Namespace) -> Result:
+                  groups: dict[int, list[int]], args: argparse.Namespace,
+                  pg: PgBench | None = None) -> Result:
     ctx = mp.get_context("spawn")
     conv_ids = sorted(groups)
     workers = []
@@ -279,8 +288,10 @@ async def measure(name: str, pid: int, url: str, tokens: dict[int, str],
         pipe.send((t0, args.warmup, args.seconds))
     await asyncio.sleep(max(0.0, t0 + args.warmup - time.time()))
     cpu0, busy0 = proc_cpu_s(pid), machine_cpu()[0]
+    pg0 = await pg.backend_cpu() if pg else {}
     await asyncio.sleep(args.seconds)
     cpu1, busy1, rss = proc_cpu_s(pid), machine_cpu()[0], proc_rss_mib(pid)
+    pg1 = await pg.backend_cpu() if pg else {}
     stats = []
     for proc, pipe in workers:
         stats.append(await loop.run_in_executor(
@@ -299,33 +310,48 @@ async def measure(name: str, pid: int, url: str, tokens: dict[int, str],
         server_cpu=100 * (cpu1 - cpu0) / args.seconds, server_rss=rss,
         missing=max(0, expected - delivered), errors=sum(s["errors"] for s in stats),
         late_sends=sum(s["late_sends"] for s in stats),
-        machine_busy=100 * (busy1 - busy0) / args.seconds)
+        machine_busy=100 * (busy1 - busy0) / args.seconds,
+        db_cpu=100 * backend_cpu_delta(pg0, pg1) / args.seconds if pg else float("nan"))
 
 
-async def run_ent(tmp: Path, args: argparse.Namespace) -> Result:
-    db, _accounts = seed_demo(tmp)
+PG_SYSTEM = "ENT server on PostgreSQL"
+
+
+async def run_ent(tmp: Path, args: argparse.Namespace, pg: PgBench | None = None) -> Result:
+    """The ENT server on a SQLite file of its own, or on the fresh PostgreSQL database `pg`."""
     secret = secrets.token_urlsafe(32)
-    tokens, groups = await prepare_ent(db, secret, args.users, args.conversations)
-    env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secret,
-           "REALTIME_LOG_LEVEL": "WARNING"}
-    server = await start_server("ENT server", ["-m", "realtime", "serve"], env, tmp / "ent.log")
+    env = {**CHEAP_KDF, "REALTIME_SECRET": secret, "REALTIME_LOG_LEVEL": "WARNING"}
+    target: Path | str
+    if pg is None:
+        target, _accounts = seed_demo(tmp)
+        env |= {"REALTIME_DB": str(target), "DATABASE_URL": ""}
+    else:
+        seed_demo_pg(tmp, pg)
+        target = pg.url
+        env |= {"REALTIME_DB": str(tmp / "unused.sqlite3"), "DATABASE_URL": pg.url}
+    tokens, groups = await prepare_ent(target, secret, args.users, args.conversations)
+    name = PG_SYSTEM if pg else "ENT server"
+    server = await start_server(name, ["-m", "realtime", "serve"], env,
+                                tmp / f"ent{'-pg' if pg else ''}.log")
     members = {u for m in groups.values() for u in m}
     ids = sorted(members)
-    by_id = dict(zip(await _ids(db, args.users), tokens, strict=True))
+    by_id = dict(zip(await _ids(target, args.users), tokens, strict=True))
     try:
-        result = await measure("ENT server", server.proc.pid, server.url,
-                               {u: by_id[u] for u in ids}, groups, args)
+        result = await measure(name, server.proc.pid, server.url,
+                               {u: by_id[u] for u in ids}, groups, args, pg)
     finally:
         stop_server(server)
     result.problems = server.log_problems()
     return result
 
 
-async def _ids(db_path: Path, n: int) -> list[int]:
+async def _ids(db_path: Path | str, n: int) -> list[int]:
     from realtime.db import Database
 
     db = await Database.open(db_path, migrate=False)
-    rows = await db.fetchall("SELECT id FROM users WHERE login LIKE 'bench.%' ORDER BY id")
+    # Not LIKE: PostgreSQL's login column has a nondeterministic (case-blind) collation.
+    rows = await db.fetchall("SELECT id FROM users WHERE substr(login, 1, 6) = ? ORDER BY id",
+                             ("bench.",))
     await db.close()
     assert len(rows) == n
     return [r["id"] for r in rows]
@@ -353,16 +379,28 @@ async def run_bare(tmp: Path, args: argparse.Namespace) -> Result:
 
 def table(results: list[Result]) -> str:
     cols = ("system", "users", "conversations", "messages/s in", "deliveries/s out",
-            "p50 ms", "p99 ms", "missing", "server CPU %", "server RSS MiB")
+            "p50 ms", "p99 ms", "missing", "server CPU %", "PG backends CPU %",
+            "server RSS MiB")
     rows = [[r.system, f"{r.users:,}", f"{r.conversations:,}", f"{r.messages_in:,.0f}",
              f"{r.deliveries_out:,.0f}", f"{r.p50:,.1f}", f"{r.p99:,.1f}", f"{r.missing:,}",
-             f"{r.server_cpu:.0f}", f"{r.server_rss:.0f}"] for r in results]
-    if len(results) == 2 and results[1].deliveries_out:
-        ent, bare = results
+             f"{r.server_cpu:.0f}", f"{r.db_cpu:.0f}" if r.system == PG_SYSTEM else "",
+             f"{r.server_rss:.0f}"] for r in results]
+    by = {r.system: r for r in results}
+    ent, bare, pg = by.get("ENT server"), by.get("bare python-socketio"), by.get(PG_SYSTEM)
+    if ent and bare and bare.deliveries_out:
         rows.append(["ratio ENT / bare", "", "", "",
                      f"{ent.deliveries_out / bare.deliveries_out:.2f}×",
                      f"{ent.p50 / bare.p50:.2f}×" if bare.p50 else "",
-                     f"{ent.p99 / bare.p99:.2f}×" if bare.p99 else "", "", "", ""])
+                     f"{ent.p99 / bare.p99:.2f}×" if bare.p99 else "", "", "", "", ""])
+    if ent and pg:  # at equal load: the same users, conversations and rate
+        def r(a: float, b: float) -> str:
+            return f"{a / b:.2f}×" if b and a == a else "n/a"
+
+        rows.append(["ratio PostgreSQL / SQLite", "", "", r(pg.messages_in, ent.messages_in),
+                     r(pg.deliveries_out, ent.deliveries_out), r(pg.p50, ent.p50),
+                     r(pg.p99, ent.p99), "", r(pg.server_cpu, ent.server_cpu),
+                     r(pg.server_cpu + pg.db_cpu, ent.server_cpu),
+                     r(pg.server_rss, ent.server_rss)])
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     line = "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
@@ -382,7 +420,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--drain", type=float, default=3.0)
     p.add_argument("--procs", type=int, default=2)
+    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
+                   help="also run the ENT server on PostgreSQL, right after its SQLite run: "
+                        "a fresh database of the bench's own on the server this "
+                        "postgresql:// URL names, seeded as the SQLite one, dropped after "
+                        "(default: $DATABASE_URL)")
     args = p.parse_args(argv)
+    if args.database_url and not args.database_url.startswith(("postgresql://",
+                                                               "postgres://")):
+        p.error("--database-url: expected postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME")
     if args.users < GROUP or args.conversations < 1 or args.rate <= 0:
         p.error("at least 25 users, one conversation and a positive rate")
     return args
@@ -390,9 +436,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def main_async(args: argparse.Namespace) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp:
-        ent = await run_ent(Path(tmp), args)
-        bare = await run_bare(Path(tmp), args)
-    return [ent, bare]
+        results = [await run_ent(Path(tmp), args)]
+        if args.database_url:
+            pg = PgBench(args.database_url, "bench_chat")
+            await pg.create()
+            try:
+                results.append(await run_ent(Path(tmp), args, pg))
+            finally:
+                await pg.drop()
+        results.append(await run_bare(Path(tmp), args))
+    return results
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -404,6 +457,10 @@ def main(argv: list[str] | None = None) -> None:
           f" {args.rate:g} messages/s each, {args.seconds:g} s measured after {args.warmup:g} s"
           f" warm-up, {args.procs} client processes, {os.cpu_count()} CPUs")
     print(table(results))
+    if any(r.system == PG_SYSTEM for r in results):
+        print("ratio PostgreSQL / SQLite at equal load: its 'PG backends CPU %' cell is "
+              "(server + PG backends) / SQLite server; PostgreSQL's background processes "
+              "(WAL writer, checkpointer) are not counted")
     for r in results:
         print(f"{r.system}: {r.errors} send errors, {r.late_sends} late sends, machine busy"
               f" {r.machine_busy:.0f} % of one core, {len(r.problems)} server log problems")
