@@ -227,8 +227,11 @@ class Importer:
                 # Rolled back whole: the mirrors are read again from the stored truth.
                 self.summary.counts, self.summary.moved, self.seen = counts, moved, seen
                 del self.summary.skipped[skipped:]
+                # PostgreSQL's message without its CONTEXT lines, as SQLite's reads.
+                why = (exc.diag.message_primary or str(exc)) if isinstance(
+                    exc, psycopg.Error) else str(exc)
                 self.summary.skipped.append(Skip(f"établissement {rec.uai}",
-                                                 f"rien n'a été appliqué ({exc})"))
+                                                 f"rien n'a été appliqué ({why})"))
                 await reload()
                 if rec.key in self.school_ids:
                     self.protected_schools.add(self.school_ids[rec.key])

@@ -251,13 +251,25 @@ async def test_a_pupil_who_moves_takes_boards_rolls_and_chat_with_them(
     assert "lea.martin" in [s.login for s in await directory.students_of_class(db, six_b.id)]
 
 
+async def failing_enrollments(db: Database, name: str, when: str) -> None:
+    """A trigger that fails an enrolment matching `when` with « panne simulée » (a school's
+    writes failing halfway), in each engine's own trigger language."""
+    if db.engine == "postgres":
+        await db.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$"
+                         f" BEGIN IF {when} THEN RAISE EXCEPTION 'panne simulée'; END IF;"
+                         " RETURN NEW; END $$")
+        await db.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON enrollments FOR EACH ROW"
+                         f" EXECUTE FUNCTION {name}()")
+    else:
+        await db.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON enrollments WHEN {when}"
+                         " BEGIN SELECT RAISE(ABORT, 'panne simulée'); END")
+
+
 async def test_a_school_that_fails_is_rolled_back_whole_and_its_people_kept(
         db: Database, snap1: Path, snap2: Path) -> None:
-    fail_tilleuls = ("CREATE TRIGGER fail_tilleuls BEFORE INSERT ON enrollments"
-                     " WHEN NEW.class_id IN (SELECT c.id FROM classes c JOIN schools s"
-                     " ON s.id = c.school_id WHERE s.uai = '0040002F')"
-                     " BEGIN SELECT RAISE(ABORT, 'panne simulée'); END")
-    await db.execute(fail_tilleuls)
+    await failing_enrollments(db, "fail_tilleuls",
+                              "NEW.class_id IN (SELECT c.id FROM classes c JOIN schools s"
+                              " ON s.id = c.school_id WHERE s.uai = '0040002F')")
     first = await import_aaf(db, snap1, now=NOW)
     assert ("établissement 0040002F", "rien n'a été appliqué (panne simulée)") in {
         (w, r) for w, r in first.as_dict()["skipped"]}
@@ -266,13 +278,13 @@ async def test_a_school_that_fails_is_rolled_back_whole_and_its_people_kept(
     assert await class_of(db, "5001") == "6A"  # the other school is there
     assert first.counts["pupils"]["created"] == 3 and first.counts["schools"]["created"] == 1
 
-    await db.execute("DROP TRIGGER fail_tilleuls")
+    await db.execute("DROP TRIGGER fail_tilleuls" + (" ON enrollments" if db.engine == "postgres"
+                                                      else ""))
     await import_aaf(db, snap1, now=NOW)
     # Tonight Les Tilleuls fails again: Nathan is not in the snapshot, but his school could not
     # be applied (re-enrolling the homonym fails), so he is not taken for gone.
-    await db.execute("CREATE TRIGGER fail_tilleuls2 BEFORE INSERT ON enrollments"
-                     " WHEN NEW.student_id IN (SELECT id FROM users WHERE external_id = '5006')"
-                     " BEGIN SELECT RAISE(ABORT, 'panne simulée'); END")
+    await failing_enrollments(db, "fail_tilleuls2", "NEW.student_id IN"
+                              " (SELECT id FROM users WHERE external_id = '5006')")
     await db.execute("DELETE FROM enrollments WHERE student_id IN"
                      " (SELECT id FROM users WHERE external_id = '5006')")
     second = await import_aaf(db, snap2, now=NOW)
@@ -281,6 +293,8 @@ async def test_a_school_that_fails_is_rolled_back_whole_and_its_people_kept(
     assert (await person(db, "5004"))["disabled"] == 0
     assert (await person(db, "6006"))["disabled"] == 0
     assert await class_of(db, "5001") == "6B"
+    await db.execute("DROP TRIGGER fail_tilleuls2" + (" ON enrollments"
+                                                       if db.engine == "postgres" else ""))
 
 
 async def test_two_structures_with_one_uai_keep_the_first(db: Database, tmp_path: Path) -> None:
