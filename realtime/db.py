@@ -215,6 +215,19 @@ class _SqliteTransaction:
         self._callbacks.append(fn)
 
 
+async def run_after_commit(callbacks: list[Callable[[], Any]]) -> None:
+    """A committed transaction's `on_commit` callbacks, in order, on either engine: each a
+    function, or one returning a coroutine to await; one that fails is logged and the next
+    still runs (the change is committed whatever a listener does)."""
+    for fn in callbacks:
+        try:
+            result = fn()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("after-commit callback failed")
+
+
 def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
@@ -465,13 +478,8 @@ class SQLiteDatabase(Database):
                 self._writes += 1
                 if self.observer is not None:
                     self.observer("transaction", time.perf_counter() - start, 1)
-        for fn in callbacks:  # outside the lock: a callback may start another transaction
-            try:
-                result = fn()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("after-commit callback failed")
+        # Outside the lock: a callback may start another transaction.
+        await run_after_commit(callbacks)
 
     def on_commit(self, fn: Callable[[], Any]) -> None:
         """Run `fn()` (a function, or one returning a coroutine to await) once the

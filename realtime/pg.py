@@ -35,8 +35,8 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
 
 import psycopg
@@ -45,7 +45,7 @@ from psycopg.postgres import types as pg_types
 from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from realtime.db import Database, Transaction, Unavailable, migration_files
+from realtime.db import Database, Transaction, Unavailable, migration_files, run_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +234,17 @@ class PostgresDatabase(Database):
         """How long a request waits for a pooled connection."""
         return POOL_WAIT_DOWN_S if self._down else POOL_WAIT_S
 
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Around every use of a pooled connection: a connection failure becomes
+        `Unavailable` (counted, the pool checked: `_lost`); any other error passes as is."""
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if _is_connection_error(exc):
+                raise self._lost(exc) from exc
+            raise
+
     async def _check(self) -> None:
         try:
             await self._pool.check()
@@ -283,26 +294,16 @@ class PostgresDatabase(Database):
             raise RuntimeError("database is closed")
         start = time.perf_counter()
         callbacks: list[Callable[[], Any]] = []
-        try:
+        with self._reachable():
             async with self._pool.connection(timeout=self._wait()) as conn, \
                     conn.transaction():
                 if lock is not None:
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(lock),))
                 yield _PgTransaction(conn, callbacks)
-        except psycopg.OperationalError as exc:
-            if _is_connection_error(exc):
-                raise self._lost(exc) from exc
-            raise
         self._down = False
         if self.observer is not None:
             self.observer("transaction", time.perf_counter() - start, 1)
-        for fn in callbacks:
-            try:
-                result = fn()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("after-commit callback failed")
+        await run_after_commit(callbacks)
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
@@ -312,7 +313,7 @@ class PostgresDatabase(Database):
         if self._closed:
             raise RuntimeError("database is closed")
         key = lock_key(name)
-        try:
+        with self._reachable():
             async with self._pool.connection() as conn:
                 cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (key,))
                 row = await cur.fetchone()
@@ -326,10 +327,6 @@ class PostgresDatabase(Database):
                         except BaseException:
                             await conn.close()  # the pool drops it, the lock goes with it
                             raise
-        except psycopg.OperationalError as exc:
-            if _is_connection_error(exc):
-                raise self._lost(exc) from exc
-            raise
 
     async def write_statement(self, sql: str, params: Iterable[Any] = (), *,
                               size: int = 1) -> list[Row]:
@@ -348,14 +345,10 @@ class PostgresDatabase(Database):
         return rows
 
     async def _query(self, sql: str, params: Iterable[Any], one: bool) -> Any:
-        try:
+        with self._reachable():
             async with self._pool.connection(timeout=self._wait()) as conn:
                 cur = await conn.execute(pg_sql(sql), tuple(params))
                 rows = await cur.fetchone() if one else await cur.fetchall()
-        except psycopg.OperationalError as exc:
-            if _is_connection_error(exc):
-                raise self._lost(exc) from exc
-            raise
         self._down = False
         return rows
 
