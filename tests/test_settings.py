@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from realtime.settings import Settings
@@ -51,3 +53,18 @@ def test_a_database_url_is_shown_without_its_password(url: str, shown: str) -> N
     from realtime.settings import redact_url
 
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("raw", ["mysql://root@127.0.0.1/ent", "127.0.0.1:5432/ent",
+                                 "sqlite:///data/ent.sqlite3"])
+def test_a_database_url_that_is_not_postgresql_is_refused_by_name(raw: str) -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL: expected postgresql://"):
+        Settings.from_env({"DATABASE_URL": raw})
+
+
+def test_database_url_selects_postgresql_and_its_absence_sqlite() -> None:
+    url = "postgresql://ent:secret@10.0.0.5:5432/ent"
+    assert Settings.from_env({"DATABASE_URL": url}).db_target == url
+    assert Settings.from_env({"DATABASE_URL": "postgres://h/ent"}).db_target == "postgres://h/ent"
+    plain = Settings.from_env({"REALTIME_DB": "/srv/ent.sqlite3"})
+    assert plain.database_url is None and plain.db_target == Path("/srv/ent.sqlite3")
