@@ -165,11 +165,12 @@ class Metrics:
         self.volatile_dropped = Counter(
             "realtime_volatile_dropped", "Messages volatils (pointeurs, vues) abandonnés "
             "sous la charge.", ["namespace"], registry=r)
-        self.sqlite_seconds = Histogram(
-            "realtime_sqlite_write_seconds", "Durée des transactions d'écriture SQLite.",
+        self.db_write_seconds = Histogram(
+            "realtime_db_write_seconds", "Durée des transactions d'écriture (SQLite ou "
+            "PostgreSQL).",
             ["kind"], buckets=LATENCY_BUCKETS, registry=r)
-        self.sqlite_batch = Histogram(
-            "realtime_sqlite_write_batch_size", "Événements écrits par transaction groupée.",
+        self.db_write_batch = Histogram(
+            "realtime_db_write_batch_size", "Événements écrits par transaction groupée.",
             buckets=BATCH_BUCKETS, registry=r)
         self.redis_reconnects = Counter(
             "realtime_redis_reconnects", "Reconnexions à Redis (pub/sub), par composant.",
@@ -240,10 +241,10 @@ class Metrics:
             self.errors.labels(namespace, event, code).inc()
 
     def wrote(self, kind: str, seconds: float, size: int) -> None:
-        """One SQLite write transaction (`Database.observer`)."""
-        self.sqlite_seconds.labels(kind).observe(seconds)
+        """One write transaction of the database, either engine (`Database.observer`)."""
+        self.db_write_seconds.labels(kind).observe(seconds)
         if kind == "batch":
-            self.sqlite_batch.observe(size)
+            self.db_write_batch.observe(size)
 
     # --- the sampler ----------------------------------------------------------------------
 

@@ -46,10 +46,11 @@ GIVING_UP = ("Erreur : les processus du serveur s'arrêtent dès leur démarrage
              "suite) ; arrêt. Voyez le journal ci-dessus (base de données, Redis, port…).")
 
 NEEDS_REDIS = (
-    "plusieurs processus (--workers {n}) exigent REDIS_URL : sans Redis, chaque processus "
-    "aurait ses propres flux (SQLite), ses propres salles et sa propre présence, et les "
-    "utilisateurs ne se verraient pas d'un processus à l'autre. Configurez REDIS_URL ou "
-    "lancez un seul processus."
+    "plusieurs processus (--workers {n}) exigent REDIS_URL : sans Redis, aucun processus "
+    "ne transmettrait aux autres les événements en direct (chacun aurait ses propres salles "
+    "et sa propre présence, et sur SQLite ses propres flux), et les utilisateurs ne se "
+    "verraient pas d'un processus à l'autre. Configurez REDIS_URL ou lancez un seul "
+    "processus."
 )
 
 

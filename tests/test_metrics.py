@@ -80,9 +80,9 @@ async def test_real_actions_move_the_counters(demo_server: str, board_client: An
     # Every frame reached both members (the teacher's own ops come back to it too).
     assert moved("realtime_board_fanout_deliveries_total") == \
         2 * moved("realtime_board_fanout_frames_total")
-    assert moved("realtime_sqlite_write_seconds_count", kind="transaction") >= 1
-    assert moved("realtime_sqlite_write_batch_size_count") >= 1
-    assert moved("realtime_sqlite_write_batch_size_sum") >= 3  # the three ops, at least
+    assert moved("realtime_db_write_seconds_count", kind="transaction") >= 1
+    assert moved("realtime_db_write_batch_size_count") >= 1
+    assert moved("realtime_db_write_batch_size_sum") >= 3  # the three ops, at least
     assert value(after, "realtime_presence_entries") >= 2  # the two board members
     # The acks of the calls above went straight to their websockets (their writers idle).
     assert moved("realtime_sio_direct_packets_total") >= 3 + 4
