@@ -3,14 +3,25 @@ Redis: the figures docs/performance.md records come from these."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from bench import stream_ops
-from bench.boards import Result
+from bench.boards import (
+    BoardPlan,
+    Result,
+    Server,
+    client_specs,
+    pids_cpu_s,
+    pids_rss_mib,
+    proc_rss_mib,
+    spread_urls,
+)
 from bench.scale import (
     parse_args,
     per_core,
@@ -78,6 +89,53 @@ def test_verdict_compares_a_checkout_run_in_the_same_rounds() -> None:
     rows = [result(system_name(1), 15_000, 40), result(system_name(1, "base"), 15_000, 50)]
     text = verdict(rows, [1], ["", "base"])
     assert "Redis, 1 worker, this code / base: 1.25×" in text
+
+
+NODE1, NODE2 = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
+
+
+def test_followers_are_spread_over_the_nodes_round_robin() -> None:
+    assert spread_urls([NODE1, NODE2], 5) == [NODE1, NODE2, NODE1, NODE2, NODE1]
+    assert spread_urls([NODE1], 3) == [NODE1] * 3
+    assert spread_urls([], 3) == []  # no nodes given: every client on the measured server
+
+
+def test_client_specs_send_each_client_to_its_node() -> None:
+    """The teacher on the first node, its followers on the nodes in turn, whichever client
+    process runs them; a plan without URLs (bench/boards.py's own) on the server's URL."""
+    args = argparse.Namespace(procs=2, rate=30, stroke_ops=30, warmup=4, client="lean")
+    spread = BoardPlan(7, "t", ["f0", "f1", "f2"], NODE1, spread_urls([NODE1, NODE2], 3))
+    plain = BoardPlan(8, "t2", ["g0", "g1"])
+    specs = client_specs("http://server", [spread, plain], args)
+    teachers = [t for s in specs for t in s["teachers"]]
+    followers = sorted(f for s in specs for f in s["followers"])
+    assert sorted(teachers) == [(0, 7, "t", NODE1), (1, 8, "t2", "http://server")]
+    assert followers == [(0, 7, "f0", NODE1), (0, 7, "f1", NODE2), (0, 7, "f2", NODE1),
+                         (1, 8, "g0", "http://server"), (1, 8, "g1", "http://server")]
+    assert [len(s["followers"]) for s in specs] == [3, 2]  # still spread over the processes
+
+
+def test_a_servers_other_nodes_are_measured_and_read_with_it(tmp_path: Path) -> None:
+    sleepers = [subprocess.Popen(["sleep", "30"]) for _ in range(2)]
+    try:
+        first = Server("PostgreSQL, 2 nodes", sleepers[0], "http://a", tmp_path / "a.log")
+        other = Server("node 2", sleepers[1], "http://b", tmp_path / "b.log")
+        first.log.write_text("ok\nWARNING slow\n")  # type: ignore[union-attr]
+        other.log.write_text("ERROR lost\n")  # type: ignore[union-attr]
+        first.nodes = [other]
+        assert first.pids() == [sleepers[0].pid, sleepers[1].pid]
+        rss = [proc_rss_mib(p.pid) for p in sleepers]
+        assert min(rss) > 0
+        assert pids_rss_mib(first.pids()) == pytest.approx(sum(rss))
+        assert pids_cpu_s(first.pids()) >= 0
+        assert first.log_problems() == ["WARNING slow", "node 2: ERROR lost"]
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+    elsewhere = Server("remote", None, "http://c", None)  # started elsewhere: not measured
+    assert elsewhere.pids() == []
+    assert math.isnan(pids_cpu_s([])) and math.isnan(pids_rss_mib([]))
 
 
 def tables(out: str) -> list[list[list[str]]]:
