@@ -138,17 +138,38 @@ class Server:
     url: str
     log: Path | None
     pg: PgBench | None = None  # the server runs on this PostgreSQL database
+    # The other nodes of the same ENT (bench/scale.py's PostgreSQL nodes): their processes
+    # are measured with this one's, their logs read with its log.
+    nodes: list[Server] = field(default_factory=list)
+
+    def pids(self) -> list[int]:
+        """The processes whose trees make this server's CPU and memory: its own and its
+        other nodes'; none when it was started elsewhere (`--url`)."""
+        return [s.proc.pid for s in (self, *self.nodes) if s.proc is not None]
 
     def log_problems(self) -> list[str]:
-        """Lines of the server's log at WARNING or above (JSON logs or plain text)."""
-        if self.log is None:
-            return []
+        """Lines of the server's log at WARNING or above (JSON logs or plain text), then
+        its other nodes' (each line prefixed with the node's name)."""
         out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            if any(w in line for w in ("WARNING", "ERROR", "CRITICAL", "Traceback",
-                                       '"warning"', '"error"')):
-                out.append(line[:300])
+        if self.log is not None:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if any(w in line for w in ("WARNING", "ERROR", "CRITICAL", "Traceback",
+                                           '"warning"', '"error"')):
+                    out.append(line[:300])
+        for node in self.nodes:
+            out += [f"{node.name}: {line}" for line in node.log_problems()]
         return out
+
+
+def pids_cpu_s(pids: list[int]) -> float:
+    """`proc_cpu_s` summed over several process trees (the nodes of one ENT); nan for none
+    (a server started elsewhere: not measured)."""
+    return sum(proc_cpu_s(p) for p in pids) if pids else math.nan
+
+
+def pids_rss_mib(pids: list[int]) -> float:
+    """`proc_rss_mib` summed over several process trees; nan for none."""
+    return sum(proc_rss_mib(p) for p in pids) if pids else math.nan
 
 
 def parse_cpus(text: str | None) -> set[int] | None:
@@ -221,6 +242,16 @@ def stop_server(server: Server) -> None:
 
 
 # --- PostgreSQL under the server (`--database-url`) ---------------------------------------
+
+PG_URL_FORMAT = "postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"
+
+
+def database_url_problem(url: str | None) -> str | None:
+    """What is wrong with a `--database-url` (None: none given, or a PostgreSQL URL)."""
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        return f"--database-url: expected {PG_URL_FORMAT}"
+    return None
+
 
 class PgBench:
     """A fresh PostgreSQL database of the bench's own, on the server that `url` names
@@ -298,6 +329,15 @@ class BoardPlan:
     board_id: int
     teacher: str  # token
     followers: list[str]  # tokens
+    # Where each connects (several nodes of one ENT); empty: the measured server's URL.
+    teacher_url: str = ""
+    follower_urls: list[str] = field(default_factory=list)  # one per follower
+
+
+def spread_urls(urls: list[str], count: int) -> list[str]:
+    """`count` connections spread over the nodes `urls` round-robin, as a load balancer
+    spreads users: the i-th on urls[i % len(urls)]."""
+    return [urls[i % len(urls)] for i in range(count)] if urls else []
 
 
 def seed_demo(tmp: Path) -> tuple[Path, list[dict[str, Any]]]:
@@ -318,8 +358,10 @@ async def login(http: aiohttp.ClientSession, url: str, acct: dict[str, Any]) -> 
 
 
 async def plan_ent(url: str, accounts: list[dict[str, Any]], boards: int,
-                   followers: int) -> list[BoardPlan]:
-    """Boards of real (teacher, class) pairs, followed by that class's pupils (reused to fill)."""
+                   followers: int, node_urls: list[str] | None = None) -> list[BoardPlan]:
+    """Boards of real (teacher, class) pairs, followed by that class's pupils (reused to fill),
+    made through `url`. `node_urls`: the nodes of one ENT (bench/scale.py); each teacher
+    connects to the first, its followers are spread over all of them (`spread_urls`)."""
     teachers = [a for a in accounts if a["role"] == "teacher" and a["classes"]]
     pairs = [(t, t["classes"][r]) for r in range(max(len(t["classes"]) for t in teachers))
              for t in teachers if r < len(t["classes"])]
@@ -357,7 +399,9 @@ async def plan_ent(url: str, accounts: list[dict[str, Any]], boards: int,
             class_pupils = pupils[(t["school"], cname)]
             plans.append(BoardPlan(board_id, tokens[t["login"]],
                                    [tokens[class_pupils[i % len(class_pupils)]["login"]]
-                                    for i in range(followers)]))
+                                    for i in range(followers)],
+                                   node_urls[0] if node_urls else "",
+                                   spread_urls(node_urls or [], followers)))
     return plans
 
 
@@ -466,15 +510,16 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
                     stats.latencies.append((now - sent) * 1000)
         return handle
 
-    async def connect(token: str, board: int, board_id: int, follower: bool) -> Any:
+    async def connect(token: str, board: int, board_id: int, follower: bool,
+                      url: str) -> Any:
         if spec["client"] == "lean":
             async with sem:
-                lean = await lean_client(spec["url"], token, board_id, on_op(board, follower))
+                lean = await lean_client(url, token, board_id, on_op(board, follower))
             clients.append(lean)
             return lean
         if follower and spec["client"] == "raw":
             async with sem:
-                raw = await raw_follower(http, spec["url"], token, board_id,
+                raw = await raw_follower(http, url, token, board_id,
                                          on_op(board, follower))
             clients.append(raw)
             return raw
@@ -489,7 +534,7 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
 
         client.on("ops", handle_batch, namespace=NS)
         async with sem:
-            await client.connect(spec["url"], namespaces=[NS], transports=["websocket"],
+            await client.connect(url, namespaces=[NS], transports=["websocket"],
                                  auth={"token": token}, wait_timeout=30)
             answer = await client.call("join", {"board_id": board_id}, namespace=NS,
                                        timeout=30)
@@ -499,8 +544,8 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
         return client
 
     try:
-        followers = [connect(tok, b, bid, True) for b, bid, tok in spec["followers"]]
-        teachers = [connect(tok, b, bid, False) for b, bid, tok in spec["teachers"]]
+        followers = [connect(tok, b, bid, True, url) for b, bid, tok, url in spec["followers"]]
+        teachers = [connect(tok, b, bid, False, url) for b, bid, tok, url in spec["teachers"]]
         connected = await asyncio.gather(*teachers, *followers)
         teacher_clients = connected[:len(teachers)]
         # The clients' own garbage collector must not pause them in the measured window
@@ -579,8 +624,8 @@ async def _worker(conn: Connection, spec: dict[str, Any]) -> None:
 
         await asyncio.gather(
             cpu_at("m0", m0), cpu_at("m1", m1),
-            *(draw(c, b, bid) for c, (b, bid, _tok) in zip(teacher_clients, spec["teachers"],
-                                                          strict=True)),
+            *(draw(c, b, bid) for c, (b, bid, _tok, _url) in zip(
+                teacher_clients, spec["teachers"], strict=True)),
         )
         while True:  # drain: what was sent in the window may still be on its way
             now = time.time()
@@ -639,18 +684,31 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespace) -> Result:
+def client_specs(url: str, plans: list[BoardPlan],
+                 args: argparse.Namespace) -> list[dict[str, Any]]:
+    """What each client process runs: teachers and followers spread over `args.procs`
+    processes, each as (board index, board id, token, URL it connects to: its plan's, or
+    the server's `url`)."""
     procs = max(1, args.procs)
-    specs = [{"url": server.url, "rate": args.rate, "stroke_ops": args.stroke_ops,
-              "boards": len(plans), "stagger": args.warmup / 2, "client": args.client,
-              "connect_concurrency": 32, "teachers": [], "followers": []}
-             for _ in range(procs)]
+    specs: list[dict[str, Any]] = [
+        {"rate": args.rate, "stroke_ops": args.stroke_ops, "boards": len(plans),
+         "stagger": args.warmup / 2, "client": args.client, "connect_concurrency": 32,
+         "teachers": [], "followers": []} for _ in range(procs)]
     g = 0
     for b, plan in enumerate(plans):
-        specs[b % procs]["teachers"].append((b, plan.board_id, plan.teacher))
-        for tok in plan.followers:
-            specs[g % procs]["followers"].append((b, plan.board_id, tok))
+        specs[b % procs]["teachers"].append((b, plan.board_id, plan.teacher,
+                                             plan.teacher_url or url))
+        urls = plan.follower_urls or [url] * len(plan.followers)
+        for tok, follower_url in zip(plan.followers, urls, strict=True):
+            specs[g % procs]["followers"].append((b, plan.board_id, tok, follower_url))
             g += 1
+    return specs
+
+
+async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespace) -> Result:
+    """One measured run of these boards against `server` (and its other nodes, if any:
+    their CPU and memory are summed with its own)."""
+    specs = client_specs(server.url, plans, args)
     ctx = mp.get_context("spawn")
     workers = []
     client_cpus = parse_cpus(args.client_cpus)
@@ -683,17 +741,17 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
         for _p, conn in workers:
             conn.send(("go", t0, start, m0, m1))
         # A server started elsewhere is not measured here (nan: shown as n/a).
-        pid = server.proc.pid if server.proc is not None else None
+        pids = server.pids()
         await asyncio.sleep(m0 - time.time())
-        cpu0 = proc_cpu_s(pid) if pid else math.nan
+        cpu0 = pids_cpu_s(pids)
         pg0 = await server.pg.backend_cpu() if server.pg else {}
-        rss = proc_rss_mib(pid) if pid else math.nan
+        rss = pids_rss_mib(pids)
         machine0 = machine_cpu()
         while time.time() < m1:
             await asyncio.sleep(min(1.0, max(0.0, m1 - time.time())))
-            if pid:
-                rss = max(rss, proc_rss_mib(pid))
-        cpu1, machine1 = (proc_cpu_s(pid) if pid else math.nan), machine_cpu()
+            if pids:
+                rss = max(rss, pids_rss_mib(pids))
+        cpu1, machine1 = pids_cpu_s(pids), machine_cpu()
         pg1 = await server.pg.backend_cpu() if server.pg else {}
         reports = []
         for _p, conn in workers:
@@ -933,9 +991,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.url and args.system == "both" and not args.bare_url:
         p.error("--url with --system both needs --bare-url: the baseline must run where "
                 "the ENT server runs, or the ratio compares two machines")
-    if args.database_url and not args.database_url.startswith(("postgresql://",
-                                                                 "postgres://")):
-        p.error("--database-url: expected postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME")
+    problem = database_url_problem(args.database_url)
+    if problem:
+        p.error(problem)
     if args.database_url and (args.url or args.system == "bare"):
         p.error("--database-url runs the ENT server here: not with --url or --system bare")
     try:

@@ -1,6 +1,7 @@
 """Live boards per core: the single SQLite process against `serve --workers W` with Redis.
 
     .venv/bin/python -m bench.scale [--boards 12] [--workers 1,2] [--rounds 2] [--seconds 10]
+    .venv/bin/python -m bench.scale --database-url postgresql://… [--nodes 1,2] [--boards 8]
 
 The clients, boards and measurements are bench/boards.py's (imported, not copied): N boards
 of real teachers and their classes, followers spread over client processes, latency =
@@ -12,7 +13,19 @@ follower's receipt − teacher's send. In one run, at the same load, one after t
   SO_REUSEPORT; each board's connections are gathered on its home worker
   (realtime/placement.py; the clients name their board in the URL, as the web client does);
 - with `--spread`, also `Redis, W workers, spread` (`REALTIME_PLACE_BOARDS=false`): the
-  kernel's placement alone, a board's followers on every worker, as before issue 16.
+  kernel's placement alone, a board's followers on every worker, as before issue 16;
+- with `--database-url postgresql://…` (or `DATABASE_URL`), for each N of `--nodes` (1,2):
+  `PostgreSQL, N node(s)`, several nodes acting as one ENT (issue 14): N separate
+  `python -m realtime serve --port P` processes (one process each: no `--workers`), each with
+  a data folder of its own, all with the same `DATABASE_URL` (a fresh database of the
+  bench's own on that server, created and seeded with the demo once per run, dropped at the
+  end, also on failure: bench/boards.py's `PgBench`), the same `REDIS_URL` (a prefix of the
+  run's own, deleted afterwards) and the same `REALTIME_SECRET`. A board's teacher connects
+  to the first node, its followers to every node in turn, as a load balancer spreads users:
+  with N ≥ 2 a board's ops cross nodes through its stream. The server CPU of such a system is
+  the sum of every node's process tree and of the PostgreSQL backends connected to the
+  bench's database (PostgreSQL's background processes not counted); its RSS is the nodes'
+  sum. With `--database-url` the Redis worker systems run only if `--workers` is given.
 
 What the issue asks is capacity per core. On a machine with cores to spare for the clients,
 run a ladder of sizes (`--boards 20,40,60`) and read the capacity block (the most
@@ -24,7 +37,10 @@ ratios answer the issue's two goals directly: Redis mode per core ÷ the single 
 (goal ≥ 0.9), and W workers per core ÷ one worker's (goal ≥ 0.9: W workers carry ≥ 0.9 × W ×
 one worker). `--rounds` repeats the whole sequence, order rotated each round, and the ratios
 are the medians of the per-round ratios, so that a neighbour's burst on a shared machine
-weighs on one round of one system, not on the verdict.
+weighs on one round of one system, not on the verdict. With `--database-url`, the same
+per-core ratios for issue 14: PostgreSQL 1 node ÷ the single SQLite process (what
+PostgreSQL and Redis cost per delivery), and N nodes ÷ 1 node (goal ≥ 0.9, as for workers).
+Redis's own CPU is counted for none of the systems (the shared local Redis).
 """
 
 from __future__ import annotations
@@ -38,6 +54,8 @@ import secrets
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +63,17 @@ import redis.asyncio as aioredis
 
 from bench.boards import (
     CHEAP_KDF,
+    PgBench,
     Result,
+    Server,
     capacity,
+    database_url_problem,
     measure,
     notes,
     parse_cpus,
     plan_ent,
     seed_demo,
+    seed_demo_pg,
     start_server,
     stop_server,
     tree_pids,
@@ -59,6 +81,7 @@ from bench.boards import (
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 SQLITE = "SQLite, 1 process"
+POSTGRESQL = "PostgreSQL"
 
 
 def system_name(workers: int, label: str = "", spread: bool = False) -> str:
@@ -68,14 +91,52 @@ def system_name(workers: int, label: str = "", spread: bool = False) -> str:
     return f"{name} ({label})" if label else name
 
 
+def nodes_name(nodes: int) -> str:
+    """`PostgreSQL, N node(s)`: N one-process nodes of one ENT on PostgreSQL and Redis."""
+    return f"{POSTGRESQL}, {nodes} node" + ("s" if nodes > 1 else "")
+
+
+def is_postgresql(r: Result) -> bool:
+    return r.system.startswith(f"{POSTGRESQL},")
+
+
+@dataclass(frozen=True)
+class System:
+    """One system of the run: the single SQLite process (workers 0, nodes 0), `serve
+    --workers W` with Redis (`spread`: without placement; `tree`: from another checkout), or
+    N nodes on PostgreSQL (nodes N ≥ 1)."""
+    workers: int = 0
+    spread: bool = False
+    tree: Path | None = None
+    nodes: int = 0
+
+    def name(self, label: str = "") -> str:
+        if self.nodes:
+            return nodes_name(self.nodes)
+        return system_name(self.workers, label if self.tree else "", self.spread)
+
+
+async def delete_prefix(prefix: str) -> None:
+    """The run's Redis keys, deleted."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], workers: int,
                      boards: int, args: argparse.Namespace, tree: Path | None = None,
                      spread: bool = False) -> Result:
     """workers = 0: the single SQLite process; W ≥ 1: `serve --workers W` with Redis
     (`spread`: without gathering a board's connections on its home worker).
     `tree`: run the server from that checkout (`--compare`), not this one."""
+    # SQLite, whatever the caller's environment says (DATABASE_URL may be --database-url's
+    # default); Redis only for the worker systems.
     env = {**CHEAP_KDF, "REALTIME_DB": str(db), "REALTIME_SECRET": secrets.token_urlsafe(32),
-           "REALTIME_LOG_LEVEL": "WARNING"}
+           "REALTIME_LOG_LEVEL": "WARNING", "DATABASE_URL": "", "REDIS_URL": ""}
     prefix = f"bench-scale-{secrets.token_hex(4)}"
     if workers:
         env.update(REDIS_URL=REDIS_URL, REALTIME_REDIS_PREFIX=prefix,
@@ -99,12 +160,47 @@ async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], worker
     finally:
         stop_server(server)
         if workers:
-            client = aioredis.Redis.from_url(REDIS_URL)
-            keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-            if keys:
-                await client.delete(*keys)
-            await client.aclose()
+            await delete_prefix(prefix)
     result.server_problems = server.log_problems()
+    return result
+
+
+async def run_nodes(tmp: Path, pg: PgBench, accounts: list[dict[str, Any]], nodes: int,
+                    boards: int, args: argparse.Namespace) -> Result:
+    """`nodes` one-process nodes of one ENT (`serve --port P` each, as the multi-node tests
+    start them: tests/multinode/harness.py) on the bench's PostgreSQL database `pg`, with the
+    same Redis (a prefix of this run's own, deleted after) and secret; each node has a data
+    folder of its own, as a machine its disk. A board's teacher connects to the first node,
+    its followers to every node in turn. Measured: every node's process tree (summed) and
+    `pg`'s backends."""
+    prefix = f"bench-scale-{secrets.token_hex(4)}"
+    env = {**CHEAP_KDF, "DATABASE_URL": pg.url, "REDIS_URL": REDIS_URL,
+           "REALTIME_REDIS_PREFIX": prefix, "REALTIME_SECRET": secrets.token_urlsafe(32),
+           "REALTIME_LOG_LEVEL": "WARNING", "REALTIME_WORKERS": "1"}
+    name = nodes_name(nodes)
+    servers: list[Server] = []
+    try:
+        for i in range(nodes):
+            data = tmp / f"node-{i + 1}"
+            data.mkdir(exist_ok=True)
+            servers.append(await start_server(
+                name if i == 0 else f"node {i + 1}", ["-m", "realtime", "serve"],
+                {**env, "REALTIME_DB": str(data / "ent.sqlite3")},
+                tmp / f"scale-pg-{nodes}-{boards}-node{i + 1}.log", node_cpus(args, i)))
+        server = servers[0]
+        server.nodes, server.pg = servers[1:], pg
+        plans = await plan_ent(server.url, accounts, boards, args.followers,
+                               [s.url for s in servers])
+        if args.nice:
+            for s in servers:
+                assert s.proc is not None
+                renice_tree(s.proc.pid, args.nice)
+        result = await measure(server, plans, args)
+    finally:
+        for s in servers:
+            stop_server(s)
+        await delete_prefix(prefix)
+    result.server_problems = servers[0].log_problems()  # every node's
     return result
 
 
@@ -116,6 +212,15 @@ def server_cpus(args: argparse.Namespace, workers: int) -> set[int] | None:
     if args.worker_cpus:
         cpus = sorted(parse_cpus(args.worker_cpus) or ())
         return set(cpus[:max(1, workers)])
+    return parse_cpus(args.server_cpus)
+
+
+def node_cpus(args: argparse.Namespace, index: int) -> set[int] | None:
+    """Where the node `index` (0: the first) of a PostgreSQL system runs: `--server-cpus` for
+    every node, or with `--worker-cpus` the index-th of those CPUs (N nodes on N cores)."""
+    if args.worker_cpus:
+        cpus = sorted(parse_cpus(args.worker_cpus) or ())
+        return {cpus[index % len(cpus)]}
     return parse_cpus(args.server_cpus)
 
 
@@ -147,11 +252,19 @@ def set_autogroup_nice(nice: int) -> int | None:
     return before
 
 
+def server_cpu(r: Result) -> float:
+    """The system's CPU, % of one core: its server processes' (every node's), plus on
+    PostgreSQL the backends serving them where they were measured (PostgreSQL on this
+    machine; otherwise the nodes' alone, and the output says so)."""
+    return r.server_cpu + (r.db_cpu if math.isfinite(r.db_cpu) else 0.0)
+
+
 def us_per_delivery(r: Result) -> float:
     """Server CPU (µs) per delivery made: the cost a core pays for each."""
-    if not r.deliveries_out or not math.isfinite(r.server_cpu):
+    cpu = server_cpu(r)
+    if not r.deliveries_out or not math.isfinite(cpu):
         return math.nan
-    return r.server_cpu / 100 * 1e6 / r.deliveries_out
+    return cpu / 100 * 1e6 / r.deliveries_out
 
 
 def per_core(r: Result) -> float:
@@ -165,22 +278,29 @@ def _f(value: float, fmt: str = ",.0f") -> str:
 
 
 def table(results: list[Result], rounds: int) -> str:
+    """One row per run. With PostgreSQL systems, a column gives the part of their server
+    CPU spent in PostgreSQL's backends (already counted in server CPU %)."""
+    pg = any(is_postgresql(r) for r in results)
     head = ("| round | system | boards × followers | ops/s in | deliveries/s out | p50 ms "
-            "| p99 ms | server CPU % | µs CPU / delivery | deliveries per core-s "
-            "| server RSS MiB |")
-    rows = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| p99 ms | server CPU % |" + (" of which PG backends % |" if pg else "")
+            + " µs CPU / delivery | deliveries per core-s | server RSS MiB |")
+    rows = [head, "|---" * (12 if pg else 11) + "|"]
     per_round = max(1, len(results) // max(1, rounds))
     for i, r in enumerate(results):
+        backends = (f" {_f(r.db_cpu)} |" if is_postgresql(r) else " |") if pg else ""
         rows.append(f"| {i // per_round + 1} | {r.system} | {r.boards} × {r.followers} | "
                     f"{r.ops_in:,.0f} | {r.deliveries_out:,.0f} | {_f(r.p50, '.1f')} | "
-                    f"{_f(r.p99, '.1f')} | {_f(r.server_cpu)} | {_f(us_per_delivery(r), '.1f')} "
-                    f"| {_f(per_core(r))} | {_f(r.server_rss)} |")
+                    f"{_f(r.p99, '.1f')} | {_f(server_cpu(r))} |{backends} "
+                    f"{_f(us_per_delivery(r), '.1f')} | {_f(per_core(r))} | "
+                    f"{_f(r.server_rss)} |")
     return "\n".join(rows)
 
 
 def verdict(results: list[Result], worker_counts: list[int], labels: list[str],
-            spread: bool = False) -> str:
-    """Per size, the medians over rounds of the per-round ratios of deliveries per core."""
+            spread: bool = False, node_counts: list[int] | None = None) -> str:
+    """Per size, the medians over rounds of the per-round ratios of deliveries per core:
+    Redis workers against the single process and one worker; PostgreSQL nodes
+    (`node_counts`) 1 against the single process, N against 1."""
     out = ["Per-core ratios (deliveries per core-second; median over rounds, range):"]
     for boards in dict.fromkeys(r.boards for r in results):
         rows = [r for r in results if r.boards == boards]
@@ -221,60 +341,99 @@ def verdict(results: list[Result], worker_counts: list[int], labels: list[str],
                 if now and then:
                     line(f"{system_name(w)}, this code / {labels[1]}", now, then,
                          "> 1 is better")
+        one_node = by_system.get(nodes_name(1), [])
+        for n in node_counts or []:
+            mine = by_system.get(nodes_name(n), [])
+            base = by_system.get(system_name(0), [])
+            if n == 1 and base:
+                line(f"{nodes_name(1)} / {SQLITE}", mine, base,
+                     "none set: what PostgreSQL and Redis cost per delivery")
+            if n > 1 and one_node:
+                line(f"{nodes_name(n)} / 1 node", mine, one_node,
+                     f"≥ 0.90×: {n} nodes carry ≥ 0.9 × {n} × one node")
     out += per_process_load(results, worker_counts, labels)
+    out += per_process_load(results, node_counts or [], [""], nodes_name)
     return "\n".join(out)
 
 
-def per_process_load(results: list[Result], worker_counts: list[int],
-                     labels: list[str]) -> list[str]:
+def per_process_load(results: list[Result], worker_counts: list[int], labels: list[str],
+                     name: Callable[[int], str] | None = None) -> list[str]:
     """W workers at W × N boards against one worker at N boards (both sizes in the ladder):
     the same load per process. CPU per delivery falls as a process's load rises (more
     events per wake-up, more appends per script call), so at equal boards W workers each
     carry 1/W of the load and look dearer than they are at capacity, where each is full;
-    this ratio compares them at equal load per process instead."""
+    this ratio compares them at equal load per process instead. `name`: how a count's
+    system is named (`nodes_name`: the same for N PostgreSQL nodes against one)."""
     out = []
     sizes = list(dict.fromkeys(r.boards for r in results))
     for label in labels:
+        def named(count: int, label: str = label) -> str:
+            return name(count) if name else system_name(count, label)
+
+        one_name = "1 node" if name else "1 worker"
         for w in worker_counts:
             for boards in sizes:
                 if w < 2 or boards % w or boards // w not in sizes:
                     continue
-                mine = [r for r in results
-                        if r.boards == boards and r.system == system_name(w, label)]
-                one = [r for r in results
-                       if r.boards == boards // w and r.system == system_name(1, label)]
+                mine = [r for r in results if r.boards == boards and r.system == named(w)]
+                one = [r for r in results if r.boards == boards // w and r.system == named(1)]
                 pairs = [per_core(a) / per_core(b) for a, b in zip(mine, one, strict=False)
                          if math.isfinite(per_core(a)) and math.isfinite(per_core(b))]
                 if pairs:
                     out.append(
-                        f"- equal load per process, {system_name(w, label)} at {boards} "
-                        f"boards / 1 worker at {boards // w}: {statistics.median(pairs):.2f}× "
+                        f"- equal load per process, {named(w)} at {boards} "
+                        f"boards / {one_name} at {boards // w}: {statistics.median(pairs):.2f}× "
                         f"(rounds {', '.join(f'{p:.2f}' for p in pairs)}; goal ≥ 0.90×)")
     return out
 
 
-async def main_async(args: argparse.Namespace) -> list[Result]:
+def systems_of(args: argparse.Namespace) -> list[System]:
+    """The systems of one round, in their first round's order."""
     counts = ([0] if args.sqlite else []) + args.worker_counts
-    plain: list[tuple[int, bool]] = [(w, False) for w in counts]
+    plain = [System(w) for w in counts]
     if args.spread:
-        plain += [(w, True) for w in args.worker_counts if w > 1]
-    systems: list[tuple[int, bool, Path | None]] = [(w, s, None) for w, s in plain]
+        plain += [System(w, spread=True) for w in args.worker_counts if w > 1]
+    systems = list(plain)
     if args.compare:
-        systems += [(w, s, args.compare) for w, s in plain]
+        systems += [System(s.workers, s.spread, args.compare) for s in plain]
+    return systems + [System(nodes=n) for n in args.node_counts]
+
+
+async def main_async(args: argparse.Namespace) -> list[Result]:
+    systems = systems_of(args)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
         tmp = Path(name)
-        print("Seeding the demo data…", file=sys.stderr, flush=True)
-        db, accounts = seed_demo(tmp)
-        results = []
-        for rnd in range(args.rounds):
-            order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
-            for boards in args.sizes:
-                for workers, spread, tree in order:
-                    label = args.compare_label if tree else ""
-                    print(f"round {rnd + 1}: {system_name(workers, label, spread)}, {boards} "
-                          f"boards × {args.followers} followers…", file=sys.stderr, flush=True)
-                    results.append(await run_system(tmp, db, accounts, workers, boards, args,
-                                                     tree, spread))
+        db, accounts = tmp / "ent.sqlite3", []
+        if any(not s.nodes for s in systems):
+            print("Seeding the demo data…", file=sys.stderr, flush=True)
+            db, accounts = seed_demo(tmp)
+        pg = PgBench(args.database_url, "bench_scale") if args.node_counts else None
+        try:
+            pg_accounts: list[dict[str, Any]] = []
+            if pg is not None:
+                print(f"Seeding the demo data into PostgreSQL ({pg.name})…", file=sys.stderr,
+                      flush=True)
+                await pg.create()
+                pg_accounts = seed_demo_pg(tmp, pg)
+            results = []
+            for rnd in range(args.rounds):
+                order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
+                for boards in args.sizes:
+                    for system in order:
+                        print(f"round {rnd + 1}: {system.name(args.compare_label)}, {boards} "
+                              f"boards × {args.followers} followers…", file=sys.stderr,
+                              flush=True)
+                        if system.nodes:
+                            assert pg is not None
+                            results.append(await run_nodes(tmp, pg, pg_accounts, system.nodes,
+                                                           boards, args))
+                        else:
+                            results.append(await run_system(
+                                tmp, db, accounts, system.workers, boards, args, system.tree,
+                                system.spread))
+        finally:
+            if pg is not None:
+                await pg.drop()
         return results
 
 
@@ -283,11 +442,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--boards", default="12", help="active boards; a comma list runs a ladder")
     p.add_argument("--followers", type=int, default=30)
-    p.add_argument("--workers", default="1,2", help="Redis-mode worker counts (1,2)")
+    p.add_argument("--workers",
+                   help="Redis-mode worker counts (1,2; with --database-url none unless given)")
     p.add_argument("--no-sqlite", dest="sqlite", action="store_false",
                    help="leave out the single SQLite process (the baseline)")
     p.add_argument("--spread", action="store_true",
                    help="also run every W > 1 without placement (REALTIME_PLACE_BOARDS=false)")
+    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
+                   help="also run N nodes on PostgreSQL for each N of --nodes: a fresh "
+                        "database of the bench's own on the server this postgresql:// URL "
+                        "names, seeded with the demo once, dropped at the end "
+                        "(default: $DATABASE_URL)")
+    p.add_argument("--nodes",
+                   help="with --database-url: node counts, each node one `serve` process "
+                        "(1,2)")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--compare", type=Path,
                    help="also run every system from this checkout (e.g. `git archive "
@@ -314,15 +482,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "on a shared machine, so that neighbours do not starve the server "
                         "into coalescing more ops per frame than it would")
     args = p.parse_args(argv)
-    args.sizes = [int(x) for x in args.boards.split(",") if x.strip()]
-    args.worker_counts = [int(x) for x in args.workers.split(",") if x.strip()]
-    if not args.sizes or min(args.sizes) < 1 or min(args.worker_counts, default=1) < 1:
-        p.error("boards and workers must be positive")
+    problem = database_url_problem(args.database_url)
+    if problem:
+        p.error(problem)
+    if args.nodes is not None and not args.database_url:
+        p.error("--nodes needs --database-url (or DATABASE_URL): the nodes share PostgreSQL")
+    if args.database_url and args.compare:
+        p.error("--compare runs the SQLite and Redis systems only: not with --database-url")
+    try:
+        args.sizes = counts(args.boards)
+        args.worker_counts = counts(args.workers if args.workers is not None
+                                    else "" if args.database_url else "1,2")
+        args.node_counts = counts(args.nodes if args.nodes is not None else "1,2"
+                                  ) if args.database_url else []
+    except ValueError:
+        p.error("--boards, --workers and --nodes: comma lists of whole numbers")
+    if (not args.sizes or min(args.sizes) < 1 or min(args.worker_counts, default=1) < 1
+            or min(args.node_counts, default=1) < 1):
+        p.error("boards, workers and nodes must be positive")
+    if args.database_url and not args.node_counts:
+        p.error("--nodes: at least one node count")
+    if not (args.sqlite or args.worker_counts or args.node_counts):
+        p.error("nothing to run: --no-sqlite without workers or nodes")
     if args.server_cpus and args.worker_cpus:
         p.error("--server-cpus or --worker-cpus, not both")
-    if args.worker_cpus and len(parse_cpus(args.worker_cpus) or ()) < max(args.worker_counts):
-        p.error("--worker-cpus needs a CPU for each worker of the largest count")
+    if args.worker_cpus and len(parse_cpus(args.worker_cpus) or ()) < max(
+            args.worker_counts + args.node_counts, default=1):
+        p.error("--worker-cpus needs a CPU for each worker (or node) of the largest count")
     return args
+
+
+def counts(text: str) -> list[int]:
+    """`1,2` → [1, 2] (blanks left out)."""
+    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -344,12 +536,18 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; W workers on the first W of CPUs {args.worker_cpus}" if args.worker_cpus
              else "")
           + (f", clients on CPUs {args.client_cpus}" if args.client_cpus else "")
+          + (f"; PostgreSQL nodes on {args.database_url.rsplit('@', 1)[-1]}"
+             if args.node_counts else "")
           + (f"; bench at nice {args.nice}" if args.nice else "")
           + (f", clients at nice {args.client_nice}" if args.client_nice else ""))
     print(table(results, args.rounds))
+    if any(is_postgresql(r) and not math.isfinite(r.db_cpu) for r in results):
+        print("PostgreSQL's backends could not be measured (not on this machine): the "
+              "PostgreSQL rows' server CPU is their nodes' alone")
     print(notes(results))
     print(verdict(results, args.worker_counts,
-                  ["", args.compare_label] if args.compare else [""], args.spread))
+                  ["", args.compare_label] if args.compare else [""], args.spread,
+                  args.node_counts))
     if len(args.sizes) > 1:
         print(capacity(results, args.p99_target))
 
