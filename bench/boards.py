@@ -141,6 +141,9 @@ class Server:
     # The other nodes of the same ENT (bench/scale.py's PostgreSQL nodes): their processes
     # are measured with this one's, their logs read with its log.
     nodes: list[Server] = field(default_factory=list)
+    # The local redis-server the system uses (Redis mode), measured beside it; None: no
+    # Redis, or not on this machine.
+    redis_pid: int | None = None
 
     def pids(self) -> list[int]:
         """The processes whose trees make this server's CPU and memory: its own and its
@@ -675,6 +678,7 @@ class Result:
     machine_busy: float  # % of one core, all processes of the machine
     steal: float  # % of one core taken by the hypervisor
     db_cpu: float = math.nan  # % of one core: PostgreSQL's backends serving the server
+    redis_cpu: float = math.nan  # % of one core: the local redis-server (`Server.redis_pid`)
     server_problems: list[str] = field(default_factory=list)
 
 
@@ -745,6 +749,7 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
         await asyncio.sleep(m0 - time.time())
         cpu0 = pids_cpu_s(pids)
         pg0 = await server.pg.backend_cpu() if server.pg else {}
+        redis0 = pids_cpu([server.redis_pid]) if server.redis_pid else {}
         rss = pids_rss_mib(pids)
         machine0 = machine_cpu()
         while time.time() < m1:
@@ -753,6 +758,7 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
                 rss = max(rss, pids_rss_mib(pids))
         cpu1, machine1 = pids_cpu_s(pids), machine_cpu()
         pg1 = await server.pg.backend_cpu() if server.pg else {}
+        redis1 = pids_cpu([server.redis_pid]) if server.redis_pid else {}
         reports = []
         for _p, conn in workers:
             kind, detail = await _recv(conn, DRAIN_MAX_S + 60)
@@ -800,6 +806,8 @@ async def measure(server: Server, plans: list[BoardPlan], args: argparse.Namespa
         machine_busy=100 * (machine1[0] - machine0[0]) / args.seconds,
         steal=100 * (machine1[1] - machine0[1]) / args.seconds,
         db_cpu=100 * backend_cpu_delta(pg0, pg1) / args.seconds if server.pg else math.nan,
+        redis_cpu=(100 * backend_cpu_delta(redis0, redis1) / args.seconds
+                   if server.redis_pid else math.nan),
     )
 
 

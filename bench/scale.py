@@ -40,7 +40,9 @@ are the medians of the per-round ratios, so that a neighbour's burst on a shared
 weighs on one round of one system, not on the verdict. With `--database-url`, the same
 per-core ratios for issue 14: PostgreSQL 1 node ÷ the single SQLite process (what
 PostgreSQL and Redis cost per delivery), and N nodes ÷ 1 node (goal ≥ 0.9, as for workers).
-Redis's own CPU is counted for none of the systems (the shared local Redis).
+Redis's own CPU is counted in none of the systems' server CPU (issue 16 gives Redis a core
+of its own); where the redis-server runs on this machine, its CPU in the same window is
+shown beside it (`+ Redis %`; the bench assumes nothing else uses that Redis meanwhile).
 """
 
 from __future__ import annotations
@@ -127,6 +129,28 @@ async def delete_prefix(prefix: str) -> None:
         await client.aclose()
 
 
+async def local_redis_pid() -> int | None:
+    """The pid of the redis-server at REDIS_URL when it runs on this machine (its CPU is
+    then measured with the system's: Redis mode's appends and fan-out happen there), else
+    None."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        pid = int((await client.info("server"))["process_id"])
+    except (aioredis.RedisError, KeyError, ValueError, OSError):
+        return None
+    finally:
+        await client.aclose()
+    return pid if is_redis_process(pid) else None
+
+
+def is_redis_process(pid: int) -> bool:
+    """Whether `pid` is a redis-server on this machine (/proc)."""
+    try:
+        return "redis" in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return False
+
+
 async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], workers: int,
                      boards: int, args: argparse.Namespace, tree: Path | None = None,
                      spread: bool = False) -> Result:
@@ -153,6 +177,8 @@ async def run_system(tmp: Path, db: Path, accounts: list[dict[str, Any]], worker
     try:
         if workers > 1:
             await asyncio.sleep(2.0)  # every worker listening before the clients connect
+        if workers:
+            server.redis_pid = await local_redis_pid()
         plans = await plan_ent(server.url, accounts, boards, args.followers)
         if args.nice and server.proc is not None:
             renice_tree(server.proc.pid, args.nice)
@@ -189,6 +215,7 @@ async def run_nodes(tmp: Path, pg: PgBench, accounts: list[dict[str, Any]], node
                 tmp / f"scale-pg-{nodes}-{boards}-node{i + 1}.log", node_cpus(args, i)))
         server = servers[0]
         server.nodes, server.pg = servers[1:], pg
+        server.redis_pid = await local_redis_pid()
         plans = await plan_ent(server.url, accounts, boards, args.followers,
                                [s.url for s in servers])
         if args.nice:
@@ -255,7 +282,9 @@ def set_autogroup_nice(nice: int) -> int | None:
 def server_cpu(r: Result) -> float:
     """The system's CPU, % of one core: its server processes' (every node's), plus on
     PostgreSQL the backends serving them where they were measured (PostgreSQL on this
-    machine; otherwise the nodes' alone, and the output says so)."""
+    machine; otherwise the nodes' alone, and the output says so). The redis-server is not
+    counted here, as issue 16 measures it (Redis on a core of its own); its CPU in the same
+    window is shown beside it (`of which` would be wrong: "Redis %" is in addition)."""
     return r.server_cpu + (r.db_cpu if math.isfinite(r.db_cpu) else 0.0)
 
 
@@ -281,13 +310,17 @@ def table(results: list[Result], rounds: int) -> str:
     """One row per run. With PostgreSQL systems, a column gives the part of their server
     CPU spent in PostgreSQL's backends (already counted in server CPU %)."""
     pg = any(is_postgresql(r) for r in results)
+    redis = any(math.isfinite(r.redis_cpu) for r in results)
     head = ("| round | system | boards × followers | ops/s in | deliveries/s out | p50 ms "
             "| p99 ms | server CPU % |" + (" of which PG backends % |" if pg else "")
+            + (" + Redis % |" if redis else "")
             + " µs CPU / delivery | deliveries per core-s | server RSS MiB |")
-    rows = [head, "|---" * (12 if pg else 11) + "|"]
+    rows = [head, "|---" * (11 + pg + redis) + "|"]
     per_round = max(1, len(results) // max(1, rounds))
     for i, r in enumerate(results):
         backends = (f" {_f(r.db_cpu)} |" if is_postgresql(r) else " |") if pg else ""
+        if redis:
+            backends += f" {_f(r.redis_cpu)} |" if math.isfinite(r.redis_cpu) else " |"
         rows.append(f"| {i // per_round + 1} | {r.system} | {r.boards} × {r.followers} | "
                     f"{r.ops_in:,.0f} | {r.deliveries_out:,.0f} | {_f(r.p50, '.1f')} | "
                     f"{_f(r.p99, '.1f')} | {_f(server_cpu(r))} |{backends} "

@@ -25,6 +25,8 @@ from bench.boards import (
 )
 from bench.scale import (
     System,
+    is_redis_process,
+    local_redis_pid,
     node_cpus,
     nodes_name,
     parse_args,
@@ -156,6 +158,27 @@ def test_postgresql_cpu_is_the_nodes_and_their_backends() -> None:
     assert out[2].split("|")[8:10] == [" 38 ", " "]  # SQLite: no backends
     assert out[3].split("|")[8:11] == [" 45 ", " 15 ", " 30.0 "]
     assert "PG backends" not in table([result(system_name(0), 15_000, 37.5)], 1)
+
+
+def test_redis_cpu_is_shown_beside_the_server_cpu_not_in_it() -> None:
+    one = result(system_name(1), 15_000, cpu=30)
+    one.redis_cpu = 12
+    assert server_cpu(one) == 30 and us_per_delivery(one) == pytest.approx(20.0)
+    out = table([result(system_name(0), 15_000, 37.5), one], 1).splitlines()
+    assert "| server CPU % | + Redis % | µs CPU / delivery |" in out[0]
+    assert out[2].split("|")[8:10] == [" 38 ", " "]  # SQLite: no Redis
+    assert out[3].split("|")[8:11] == [" 30 ", " 12 ", " 20.0 "]
+    assert "Redis %" not in table([result(system_name(0), 15_000, 37.5)], 1)
+
+
+def test_the_local_redis_server_is_found_for_its_cpu() -> None:
+    pid = asyncio.run(local_redis_pid())  # the real Redis the suite runs beside (127.0.0.1:6379)
+    local = [int(d.name) for d in Path("/proc").iterdir()
+             if d.name.isdigit() and is_redis_process(int(d.name))]
+    # Found when it runs on this machine; None (not measured) when it runs elsewhere, e.g.
+    # in a container whose pids are not this machine's.
+    assert pid in local if local else pid is None
+    assert not is_redis_process(2**22 + 7)
 
 
 def test_verdict_compares_one_node_to_sqlite_and_two_nodes_to_one() -> None:
