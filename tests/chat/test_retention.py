@@ -223,7 +223,7 @@ async def test_purged_history_resets_a_resuming_client(
 
 
 def test_cli_prints_a_report_per_category(tmp_path: Path, demo_db_path: Path) -> None:
-    env = {**os.environ, "REALTIME_DB": str(demo_db_path), "REALTIME_LOG_JSON": "false"}
+    env = {**os.environ, **engines.db_env(demo_db_path), "REALTIME_LOG_JSON": "false"}
     out = subprocess.run([sys.executable, "-m", "realtime", "retention", "purge", "--dry-run"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+from tests import engines
 from tests.directory.aaf.files import snapshot
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    db = tmp_path / "ent.sqlite3"  # on PostgreSQL, a schema of its own stands for it
     return subprocess.run(
-        [sys.executable, "-m", "realtime", "--db", str(tmp_path / "ent.sqlite3"), "directory",
-         "import-aaf", *args], capture_output=True, text=True, timeout=60, check=False)
+        [sys.executable, "-m", "realtime", "--db", str(db), "directory", "import-aaf", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **engines.db_env(db)})
 
 
 def test_dry_run_then_import_then_nothing_to_do(tmp_path: Path) -> None:
