@@ -356,18 +356,14 @@ class DocService:
         """A version on the timeline (kind `auto`), unless nothing changed since the last
         one; the oldest automatic ones beyond AUTO_VERSIONS_KEPT are dropped."""
         state = await self.state(doc_id)
-        latest = await store.versions(self.db, doc_id, limit=1)
-        if latest:
-            previous = await store.version_state(self.db, doc_id, latest[0].id)
-            if previous == state:
-                return None
         try:
-            v = await store.add_version(self.db, doc_id, label, state, None, self.clock(),
-                                        VersionKind.AUTO)
+            v = await store.add_version_if_changed(self.db, doc_id, label, state,
+                                                   self.clock())
         except Exception:  # the document was deleted meanwhile
             log.info("automatic version skipped", extra={"doc_id": doc_id})
             return None
-        await store.prune_auto_versions(self.db, doc_id, AUTO_VERSIONS_KEPT)
+        if v is not None:
+            await store.prune_auto_versions(self.db, doc_id, AUTO_VERSIONS_KEPT)
         return v
 
     def _edited(self, doc_id: int, now: float) -> None:

@@ -226,6 +226,30 @@ async def add_version(db: Database, doc_id: int, label: str, state: bytes,
                    kind=kind)
 
 
+async def add_version_if_changed(db: Database, doc_id: int, label: str, state: bytes,
+                                 now: float, kind: VersionKind = VersionKind.AUTO
+                                 ) -> Version | None:
+    """A version of `state` unless it is the newest version's state already (None then).
+    The check and the insert are one transaction under the document's version lock, so two
+    nodes (or workers) versioning the same document at once store it once."""
+    async with db.transaction(lock=f"coursedoc-versions:{doc_id}") as conn:
+        cur = await conn.execute(
+            "SELECT state FROM course_doc_versions WHERE doc_id = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1", (doc_id,))
+        latest = await cur.fetchone()
+        if latest is not None and bytes(latest["state"]) == state:
+            return None
+        cur = await conn.execute(
+            "INSERT INTO course_doc_versions (doc_id, label, state, created_by, created_at,"
+            " kind) VALUES (?, ?, ?, NULL, ?, ?) RETURNING id",
+            (doc_id, label, state, now, kind.value),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return Version(id=row["id"], doc_id=doc_id, label=label, created_by=None, created_at=now,
+                   kind=kind)
+
+
 async def versions(db: Database, doc_id: int, limit: int = 200) -> list[Version]:
     rows = await db.fetchall(
         "SELECT id, doc_id, label, created_by, created_at, kind FROM course_doc_versions"

@@ -137,3 +137,31 @@ async def test_two_nodes_sharing_at_once_leave_one_whole_list(
         await asyncio.gather(share(a, lists[0]), share(b, lists[1]))
         meta = await store.get(a, doc_id)
         assert meta is not None and meta.editors in lists
+
+
+async def test_two_nodes_versioning_one_document_at_once_store_it_once(
+        nodes: tuple[Database, Database]) -> None:
+    # A session ends on two nodes at once (each had co-editors of the document): each takes
+    # its automatic version of the same state; the timeline gets one.
+    a, b = nodes
+    doc_id = await _doc(a)
+    w = Writer()
+    await store.append(a, doc_id, [w.write("Séance du lundi")], now=2.0)
+    state = w.doc.get_update()
+    stored = 0
+    for _ in range(10):
+        got = await asyncio.gather(*(
+            store.add_version_if_changed(db, doc_id, "Fin de séance", state, 3.0)
+            for db in (a, b, a, b)))
+        stored += sum(v is not None for v in got)
+    assert stored == 1
+    assert [v.label for v in await store.versions(b, doc_id)] == ["Fin de séance"]
+    # A change is versioned again; the same state once more is not.
+    await store.append(b, doc_id, [w.write(" et du mardi")], now=4.0)
+    changed = w.doc.get_update()
+    first, again = await asyncio.gather(
+        store.add_version_if_changed(b, doc_id, "Version automatique", changed, 5.0),
+        store.add_version_if_changed(a, doc_id, "Version automatique", changed, 5.0))
+    assert (first is None) != (again is None)
+    assert await store.add_version_if_changed(a, doc_id, "x", changed, 6.0) is None
+    assert len(await store.versions(a, doc_id)) == 2
