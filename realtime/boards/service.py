@@ -8,6 +8,7 @@ calls in.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from realtime.boards.model import Actor, BoardState, Limits
 from realtime.boards.ops import ClientOp, Item, Page
 from realtime.boards.rooms import BATCH_MS, SNAPSHOT_EVERY, LiveBoards, Peek
 from realtime.boards.store import BoardMeta
-from realtime.db import Database
+from realtime.db import Database, Unavailable
 from realtime.directory import reads as directory
 from realtime.errors import AppError, not_found
 from realtime.identity.model import Principal
@@ -34,6 +35,8 @@ from realtime.text import clean_text
 
 if TYPE_CHECKING:
     from realtime.presence.service import PresenceService
+
+log = logging.getLogger(__name__)
 
 TITLE_MAX = 120
 BUSY_MESSAGE = ("Le serveur est très sollicité : l'opération n'a pas été enregistrée, "
@@ -323,11 +326,34 @@ class BoardService:
         async def publish() -> None:  # once the new controls are stored, never before
             published.append(await self.rooms.append(live, Event(
                 author=p.id, teacher=True, origin="control", control=control)))
+            await settle(control)
             updated = live.meta
             await self.rooms.announce(meta.id, "pen", {"board_id": meta.id,
                                                        "pen": pen_of(updated)})
             await self.rooms.announce(meta.id, "state", {"board_id": meta.id,
                                                          "state": updated.state})
+
+        async def settle(appended: dict[str, Any]) -> None:
+            """Another node may store its controls after our commit and append them before
+            our append: the stream would end on ours, the row on theirs. So, once ours is
+            appended, read what is stored and append that too if it differs: the last
+            append to the stream then always carries the last commit's controls (whoever
+            appends last read the row after every earlier commit)."""
+            try:
+                now = await store.get(self.db, meta.id)
+            except Unavailable:
+                log.warning("board controls not re-read after their append",
+                            extra={"board_id": meta.id})
+                return
+            if now is None:
+                return
+            latest: dict[str, Any] = {"state": now.state, "pen_all": now.pen_all,
+                                      "pen": sorted(now.pen)}
+            if "title" in appended:
+                latest["title"] = now.title
+            if latest != appended:
+                await self.rooms.append(live, Event(author=p.id, teacher=True,
+                                                    origin="control", control=latest))
 
         async with self.db.transaction() as conn:
             await store.set_controls(conn, meta.id, state=new_state, pen_all=pen_all,

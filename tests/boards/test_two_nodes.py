@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from realtime import keys
+from realtime.app import create_app
+from tests import engines
 from tests.boards.conftest import stroke
 from tests.boards.pdfs import worksheet_pdf
 from tests.boards.test_import import fetch, upload
 from tests.boards.test_socket import Cast, create_board
-from tests.conftest import two_nodes
+from tests.conftest import REDIS_URL, make_settings, two_nodes
 
 
 async def test_ops_cross_nodes_through_redis(
@@ -120,3 +124,60 @@ async def test_two_authors_on_two_nodes_at_once(
     snap_a = (await late_a.call("join", {"board_id": board}))["snapshot"]
     snap_b = (await late_b.call("join", {"board_id": board}))["snapshot"]
     assert snap_a == snap_b and len(snap_a["items"]) == 50
+
+
+async def test_controls_from_two_nodes_at_once_end_as_stored(
+    aiohttp_server: Any, node_board_client: Any, tmp_path: Path, demo_db_path: Path,
+    redis_prefix: str, redis_cleanup: aioredis.Redis, demo_accounts: list[dict[str, Any]],
+) -> None:
+    """The teacher's TBI on node A and laptop on node B hand out the pen at the same moment.
+    Each node stores its controls, then appends them to the board's stream after its commit,
+    so the two appends can come in the other order than the two commits (here forced: A's
+    append waits until B has stored and appended). The board must end as the database says,
+    on both nodes: the last control stored is the last the class applies."""
+    cfg = {"db_path": demo_db_path, "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
+    app_a = create_app(make_settings(tmp_path / "a", **cfg))
+    a = str((await aiohttp_server(app_a)).make_url("")).rstrip("/")
+    b = str((await aiohttp_server(create_app(make_settings(tmp_path / "b", **cfg))))
+            .make_url("")).rstrip("/")
+    cast = Cast(demo_accounts)
+    board = await create_board(a, cast)
+    tbi = await node_board_client(cast.teacher, base=a)
+    laptop = await node_board_client(cast.teacher, base=b)
+    for c in (tbi, laptop):
+        assert (await c.call("join", {"board_id": board}))["ok"]
+    with engines.connect(demo_db_path) as conn:
+        alice = conn.execute("SELECT id FROM users WHERE login = ?",
+                             (cast.alice["login"],)).fetchone()[0]
+
+    def stored() -> str | list[int]:
+        with engines.connect(demo_db_path) as conn:
+            row = conn.execute("SELECT pen_all, pen FROM boards WHERE id = ?",
+                               (board,)).fetchone()
+        return "everyone" if row[0] else sorted(json.loads(row[1])) or "none"
+
+    # Node A's first control append waits for node B's control to be stored and appended.
+    rooms = app_a[keys.BOARDS].rooms
+    append, a_holds, b_done = rooms.append, asyncio.Event(), asyncio.Event()
+
+    async def late_append(live: Any, event: Any) -> int:
+        if event.control is not None and not a_holds.is_set():
+            a_holds.set()
+            await b_done.wait()
+        return await append(live, event)
+
+    rooms.append = late_append  # type: ignore[method-assign]
+    on_a = asyncio.create_task(tbi.call("grant", {"board_id": board, "pen": "everyone"}))
+    await asyncio.wait_for(a_holds.wait(), 10)  # A stored « everyone », waits to append it
+    assert stored() == "everyone"
+    on_b = await laptop.call("grant", {"board_id": board, "pen": [alice]})
+    assert on_b["ok"] and stored() == [alice]  # B stored last: the board must end so
+    b_done.set()
+    assert (await on_a)["ok"]
+    await asyncio.sleep(0.3)  # what A appends after its own stale event
+    for base in (a, b):
+        late = await node_board_client(cast.cpe, base=base)
+        assert (await late.call("join", {"board_id": board}))["pen"] == [alice], base
+        await late.close()
+    for c in (tbi, laptop):  # the members saw it end there too
+        await c.wait_for(lambda c=c: c.events["pen"] and c.events["pen"][-1]["pen"] == [alice])
