@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TITLE_MAX = 120
+SETTLE_TRIES = 5  # re-reads of a board's stored controls after appending them (see control)
 BUSY_MESSAGE = ("Le serveur est très sollicité : l'opération n'a pas été enregistrée, "
                 "réessayez dans un instant.")
 
@@ -336,24 +337,28 @@ class BoardService:
         async def settle(appended: dict[str, Any]) -> None:
             """Another node may store its controls after our commit and append them before
             our append: the stream would end on ours, the row on theirs. So, once ours is
-            appended, read what is stored and append that too if it differs: the last
-            append to the stream then always carries the last commit's controls (whoever
-            appends last read the row after every earlier commit)."""
-            try:
-                now = await store.get(self.db, meta.id)
-            except Unavailable:
-                log.warning("board controls not re-read after their append",
-                            extra={"board_id": meta.id})
-                return
-            if now is None:
-                return
-            latest: dict[str, Any] = {"state": now.state, "pen_all": now.pen_all,
-                                      "pen": sorted(now.pen)}
-            if "title" in appended:
-                latest["title"] = now.title
-            if latest != appended:
+            appended, read what is stored and append it if it differs, until a read finds
+            what this node appended last. Every node's last step is then a read that
+            matched its last append; a commit after that read would be followed by its
+            node's append, later still: so the stream's last control is the row's."""
+            for _ in range(SETTLE_TRIES):
+                try:
+                    now = await store.get(self.db, meta.id)
+                except Unavailable:
+                    log.warning("board controls not re-read after their append",
+                                extra={"board_id": meta.id})
+                    return
+                if now is None:
+                    return
+                latest: dict[str, Any] = {"state": now.state, "pen_all": now.pen_all,
+                                          "pen": sorted(now.pen)}
+                if "title" in appended:
+                    latest["title"] = now.title
+                if latest == appended:
+                    return
                 await self.rooms.append(live, Event(author=p.id, teacher=True,
                                                     origin="control", control=latest))
+                appended = latest
 
         async with self.db.transaction() as conn:
             await store.set_controls(conn, meta.id, state=new_state, pen_all=pen_all,
