@@ -290,10 +290,12 @@ def check_stream_ops(out: str, stores: list[str]) -> None:
 
 
 @pytest.mark.redis
-def test_stream_ops_runs_and_every_figure_is_measured(capsys: pytest.CaptureFixture[str]
+def test_stream_ops_runs_and_every_figure_is_measured(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch
                                                       ) -> None:
     """Small enough for the suite: every row printed, every figure a positive number, and
     the Redis receiver saw no gap (every op it was sent arrived by pub/sub, in order)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # a developer's shell may export it
     stream_ops.main(["--ops", "160", "--rate", "4000", "--flight", "16"])
     check_stream_ops(capsys.readouterr().out, ["SQLite", "Redis"])
 
