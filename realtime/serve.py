@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -36,9 +37,10 @@ async def settle_heap(_app: web.Application) -> None:
 
 
 def run(settings: Settings, reuse_port: bool = False,
-        placement: Placement | None = None) -> None:
+        placement: Placement | None = None, ready: Callable[[], object] | None = None) -> None:
     """One server process; `reuse_port` lets several bind the same port (serve --workers),
     and `placement` puts each board's connections on its home worker (realtime/placement.py).
+    `ready()` is called once the app has started (the supervisor's sign of a live worker).
     """
     configure(settings.log_level, settings.log_json)
     app = create_app(settings)
@@ -50,6 +52,8 @@ def run(settings: Settings, reuse_port: bool = False,
                                         "redis": bool(settings.redis_url)})
         print(f"ENT temps réel prêt : ouvrez {url} pour vous connecter (processus "
               f"{os.getpid()}).", flush=True)
+        if ready is not None:
+            ready()
 
     app.on_startup.append(settle_heap)
     app.on_startup.append(announce)

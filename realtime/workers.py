@@ -29,6 +29,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from realtime import metrics
 from realtime.logs import configure
@@ -38,6 +39,7 @@ from realtime.settings import Settings
 log = logging.getLogger("realtime.workers")
 
 RESTART_DELAY_S = 1.0
+MAX_RESTART_DELAY_S = 30.0  # a worker failing at start-up beside live ones: retried this often
 POLL_S = 0.5
 FAST_EXIT_S = 15.0  # a worker that dies sooner than this after its start failed to start
 MAX_FAST_EXITS = 3  # in a row: give up rather than start it again forever
@@ -63,10 +65,10 @@ def refusal(settings: Settings, workers: int) -> str | None:
     return None
 
 
-def _worker_main(settings: Settings, placement: Placement | None) -> None:
+def _worker_main(settings: Settings, placement: Placement | None, ready: Any) -> None:
     from realtime.serve import run
 
-    run(settings, reuse_port=True, placement=placement)
+    run(settings, reuse_port=True, placement=placement, ready=ready.set)
 
 
 class Supervisor:
@@ -76,7 +78,10 @@ class Supervisor:
         self.ctx = mp.get_context("spawn")
         self.procs: dict[int, BaseProcess] = {}
         self.started: dict[int, float] = {}
+        self.ready: dict[int, Any] = {}  # each worker's multiprocessing Event: app started
         self.fast_exits = 0
+        self.restart_at: dict[int, float] = {}  # dead workers, when to start them again
+        self.delay: dict[int, float] = {}  # each one's next delay (doubles while it fails)
         self.stopping = False
         # The workers' hand-over sockets: a directory only this user can enter.
         self.directory = (Path(tempfile.mkdtemp(prefix="realtime-workers-"))
@@ -85,7 +90,9 @@ class Supervisor:
     def _start(self, index: int) -> None:
         placement = (Placement(index, self.count, self.directory)
                      if self.directory is not None else None)
-        proc = self.ctx.Process(target=_worker_main, args=(self.settings, placement),
+        self.ready[index] = self.ctx.Event()
+        proc = self.ctx.Process(target=_worker_main,
+                                args=(self.settings, placement, self.ready[index]),
                                 name=f"realtime-worker-{index}")
         proc.start()
         self.procs[index] = proc
@@ -104,25 +111,52 @@ class Supervisor:
               f"{self.settings.port}/ (pids {', '.join(str(p.pid) for p in self.procs.values())}).",
               flush=True)
         while not self.stopping:
-            wait([p.sentinel for p in self.procs.values()], timeout=POLL_S)
-            for index, proc in list(self.procs.items()):
-                if proc.exitcode is None or self.stopping:
-                    continue
-                quick = time.monotonic() - self.started[index] < FAST_EXIT_S
-                self.fast_exits = self.fast_exits + 1 if quick else 0
-                if self.fast_exits >= MAX_FAST_EXITS:
-                    log.error("workers keep dying at start-up, giving up",
-                              extra={"exits": self.fast_exits})
-                    print(GIVING_UP.format(n=self.fast_exits), file=sys.stderr, flush=True)
-                    self.stop()
-                    return 1
-                metrics.worker_gone(proc.pid or 0)  # its live gauges stop counting
-                log.error("worker died, starting it again",
-                          extra={"worker": index, "pid": proc.pid, "code": proc.exitcode})
-                time.sleep(RESTART_DELAY_S)
-                if not self.stopping:
+            watched = [p.sentinel for i, p in self.procs.items() if i not in self.restart_at]
+            if watched:
+                wait(watched, timeout=POLL_S)
+            else:
+                time.sleep(POLL_S)
+            if self._reap():
+                self.stop()
+                return 1
+            now = time.monotonic()
+            for index, due in list(self.restart_at.items()):
+                if now >= due and not self.stopping:
+                    del self.restart_at[index]
                     self._start(index)
         return self.stop()
+
+    def _reap(self) -> bool:
+        """Schedule the restart of every worker that died; True: give up.
+
+        A worker that dies soon after its start failed to start. When they keep doing so
+        (`MAX_FAST_EXITS` in a row) and no other worker is serving, the configuration is
+        wrong (port, database, Redis): give up rather than restart for ever. But while
+        another worker has started and is alive the node is serving, and a worker failing
+        at start-up meets a passing fault (PostgreSQL restarting, say): it is started again,
+        each time twice as late (up to `MAX_RESTART_DELAY_S`), until it starts."""
+        now = time.monotonic()
+        for index, proc in list(self.procs.items()):
+            if proc.exitcode is None or index in self.restart_at or self.stopping:
+                continue
+            quick = now - self.started[index] < FAST_EXIT_S
+            self.fast_exits = self.fast_exits + 1 if quick else 0
+            serving = any(p.exitcode is None and self.ready[i].is_set()
+                          for i, p in self.procs.items())
+            if self.fast_exits >= MAX_FAST_EXITS and not serving:
+                log.error("workers keep dying at start-up, giving up",
+                          extra={"exits": self.fast_exits})
+                print(GIVING_UP.format(n=self.fast_exits), file=sys.stderr, flush=True)
+                return True
+            delay = (min(MAX_RESTART_DELAY_S, 2 * self.delay.get(index, RESTART_DELAY_S / 2))
+                     if quick else RESTART_DELAY_S)
+            self.delay[index] = delay
+            metrics.worker_gone(proc.pid or 0)  # its live gauges stop counting
+            log.error("worker died, starting it again",
+                      extra={"worker": index, "pid": proc.pid, "code": proc.exitcode,
+                             "in_s": delay})
+            self.restart_at[index] = now + delay
+        return False
 
     def stop(self) -> int:
         """Every worker gets SIGTERM and time to close; one that hangs is killed."""

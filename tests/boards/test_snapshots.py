@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from realtime import keys
 from realtime.boards import rooms as board_rooms
 from realtime.boards import store
+from realtime.db import Unavailable
 from tests.boards.conftest import stroke
 from tests.boards.test_socket import Cast, create_board
 from tests.conftest import ConcurrencyWatch, two_nodes
@@ -95,3 +97,30 @@ async def store_snapshot(db_path: Path, board: int) -> store.Snapshot:
         return await store.snapshot(db, board)
     finally:
         await db.close()
+
+
+async def test_a_board_unloaded_while_the_database_is_unreachable_closes_cleanly(
+    demo_app: tuple[str, Any], node_board_client: Any, demo_accounts: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Shutdown during a database outage (PostgreSQL restarting): the boards' last snapshot
+    cannot be written. The close goes on (every other board, then the rest of the app)
+    instead of stopping at the first board with a traceback; the ops stay in the stream."""
+    base, app = demo_app
+    cast = Cast(demo_accounts)
+    boards = [await create_board(base, cast) for _ in range(2)]
+    teacher = await node_board_client(cast.teacher, base=base)
+    for board in boards:
+        assert (await teacher.call("join", {"board_id": board}))["ok"]
+        assert (await teacher.call("op", {"board_id": board, "op": stroke("s")}))["ok"]
+    tried: list[int] = []
+
+    async def unreachable(_db: Any, board_id: int, *args: Any, **kwargs: Any) -> bool:
+        tried.append(board_id)
+        raise Unavailable("PostgreSQL unreachable")
+
+    monkeypatch.setattr(store, "save_snapshot", unreachable)
+    rooms = app[keys.BOARDS].rooms
+    await rooms.close()
+    assert sorted(tried) == sorted(boards) and not rooms.live
+    assert caplog.text.count("board not snapshotted at unload") == 2

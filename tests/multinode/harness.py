@@ -39,6 +39,7 @@ SECRET = "multinode-secret-" + "y" * 32
 HEARTBEAT_S = 0.5
 PRESENCE_TIMEOUT_S = 3.0
 READY_S = 60.0  # two cores shared by the whole suite: a node may take a while to start
+READY_LINE = "ENT temps réel prêt"  # each server process prints it once started (serve.py)
 PG_BIN = Path(os.environ.get("REALTIME_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
@@ -158,13 +159,17 @@ class Node:
             return 0, {}
 
     def wait_ready(self, timeout_s: float = READY_S) -> Node:
-        """Until `/healthz` answers 200 (every worker of a `--workers` node listening)."""
+        """Until `/healthz` answers 200 and every worker of a `--workers` node has started
+        (each says so in the log, once per start): a test that then stops PostgreSQL or
+        kills a worker does not catch one in the middle of its start-up."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.running:
                 raise AssertionError(f"node {self.name} exited:\n{self.log_text()[-4000:]}")
             status, _ = self.health(1.0)
-            if status == 200 and len(self.worker_pids()) >= self.workers:
+            this_start = self.log_text().rsplit(f"--- start {self.starts} ---", 1)[-1]
+            if (status == 200 and len(self.worker_pids()) >= self.workers
+                    and this_start.count(READY_LINE) >= self.workers):
                 return self
             time.sleep(0.1)
         raise AssertionError(f"node {self.name} not ready:\n{self.log_text()[-4000:]}")

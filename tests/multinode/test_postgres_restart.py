@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -113,6 +113,22 @@ async def until_served(check: Any, what: str) -> None:
         await asyncio.sleep(0.25)
 
 
+def every_worker_healthy(node: Node) -> Callable[[], Awaitable[bool]]:
+    """A check for `until_served`: each call is one `/healthz` request (the answer names
+    its worker, `X-Realtime-Pid`); it holds once every worker of the node has answered 200."""
+    seen: set[int] = set()
+
+    async def check() -> bool:
+        timeout = aiohttp.ClientTimeout(total=CALL_S)
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(
+                f"{node.url}/healthz") as r:
+            if r.status == 200:
+                seen.add(int(r.headers["X-Realtime-Pid"]))
+        return seen >= node.worker_pids()
+
+    return check
+
+
 async def test_requests_answer_unavailable_while_postgres_is_down_then_nodes_recover(
     pair: tuple[Node, Node], private_pg: PrivatePostgres, demo_accounts: list[dict[str, Any]]
 ) -> None:
@@ -176,6 +192,10 @@ async def test_requests_answer_unavailable_while_postgres_is_down_then_nodes_rec
 
         for node in (a, b):
             await until_served(lambda node=node: me_on(node), f"/api/me on {node.name}")
+            # A node of several workers recovers worker by worker (each its own pool): the
+            # next requests may reach any of them.
+            await until_served(every_worker_healthy(node),
+                               f"/healthz on every worker of {node.name}")
         # The same processes: nobody restarted them.
         assert {n.name: n.worker_pids() for n in pair} == pids
         assert all(n.starts == 1 for n in pair)

@@ -141,6 +141,42 @@ async def test_workers_that_cannot_start_are_not_restarted_forever(cluster: Clus
     assert "s'arrêtent dès leur démarrage" in log and "worker died" in log
 
 
+async def test_a_worker_failing_at_start_beside_a_serving_one_is_retried(
+        cluster: Cluster) -> None:
+    """A worker that dies again and again right after its start while the other serves (a
+    PostgreSQL restarting, say, refuses its start-up): the node is not given up, the worker
+    is started again later and later, and it is back once it can start."""
+    node = await cluster.node(workers=2)
+    ready = "ENT temps réel prêt"
+
+    async def until(predicate: Any, what: str, wait_s: float = 30) -> Any:
+        for _ in range(int(wait_s / 0.02)):
+            found = predicate()
+            if found:
+                return found
+            assert node.proc.poll() is None, f"the node exited:\n{node.log_text()[-3000:]}"
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{what}:\n{node.log_text()[-3000:]}")
+
+    await until(lambda: node.log_text().count(ready) == 2, "both workers ready")
+    survivor, victim = sorted(node.worker_pids())
+    killed = {victim}
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(3):  # three deaths at start-up in a row: the old supervisor gave up here
+        new = await until(lambda: node.worker_pids() - {survivor} - killed, "a new worker")
+        pid = new.pop()
+        os.kill(pid, signal.SIGKILL)  # before it could start
+        killed.add(pid)
+    # The node goes on serving, and the worker comes back and starts.
+    await until(lambda: node.log_text().count(ready) == 3, "the worker started again")
+    pids = node.worker_pids()
+    assert survivor in pids and len(pids) == 2 and not pids & killed
+    log = node.log_text()
+    assert log.count("worker died, starting it again") == 4 and "giving up" not in log
+    async with aiohttp.ClientSession() as s, s.get(f"{node.url}/healthz") as r:
+        assert r.status == 200
+
+
 async def test_a_killed_worker_chat_devices_catch_up_exactly(
     cluster: Cluster, demo_accounts: list[dict[str, Any]]
 ) -> None:
