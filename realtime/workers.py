@@ -12,7 +12,9 @@ each worker gets its index and a private directory where the workers' hand-over 
 The parent does no serving. SIGTERM or SIGINT: it passes SIGTERM to every worker (each one
 closes gracefully: clients told, boards snapshotted, database closed) and waits for them.
 A worker that dies on its own is started again, so its clients' reconnections find a
-process on the port — the surviving workers take them meanwhile.
+process on the port — the surviving workers take them meanwhile. One that cannot start
+while another serves (the database restarting) is started again later and later; when
+none can start, the configuration is wrong and the supervisor gives up (`Supervisor._reap`).
 """
 
 from __future__ import annotations
