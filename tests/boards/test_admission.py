@@ -94,7 +94,12 @@ async def test_a_lagging_loop_refuses_new_ops_and_applies_none(classroom: Classr
     # was appended meanwhile), and followers get exactly the accepted ops.
     await until(lambda: not gauge.saturated)
     after = await teacher.call("op", {"board_id": board, "op": stroke("pendant")})
-    assert after["ok"] and after["seq"] == before["seq"] + 1
+    for _ in range(20):  # a machine busy with other work can keep the loop late a while:
+        if after.get("error", {}).get("code") != "rate_limited":  # sent again, as the
+            break  # web client does
+        await asyncio.sleep(0.25)
+        after = await teacher.call("op", {"board_id": board, "op": stroke("pendant")})
+    assert after["ok"] and after["seq"] == before["seq"] + 1, after
     await alice.wait_seq(after["seq"])
     assert [o["op"]["item"]["id"] for o in alice.ops] == ["avant", "pendant"]
     base = classroom.base

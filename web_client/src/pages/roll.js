@@ -121,6 +121,8 @@ export function renderRoll(root, { slotId, hallId, date }) {
       model.marks = new Map(data.students.filter((s) => s.mark).map((s) => [s.id, s.mark]));
       replace(error);
       draw();
+      // « Historique » opened before the roll had arrived (a slow network): fill it now.
+      if (!historyBox.hidden) toggleHistory(true);
     } catch (err) { fail(err); }
   }
   conn.onConnect = open; // again after a reconnection: the stored roll is the truth
