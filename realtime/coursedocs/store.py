@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import aiosqlite
 
 from realtime.coursedocs.model import ClassMode, DocMeta, Stored, Version, VersionKind
-from realtime.db import Database
+from realtime.db import Database, Transaction
 from realtime.directory import reads as directory
 
 _COLS = "id, school_id, owner_id, title, created_at, updated_at"
@@ -211,19 +211,24 @@ async def commit_compaction(db: Database, doc_id: int, read: Stored, snapshot: b
 
 # --- versions --------------------------------------------------------------------------------
 
+async def _insert_version(conn: Transaction, doc_id: int, label: str, state: bytes,
+                          user_id: int | None, now: float, kind: VersionKind) -> Version:
+    cur = await conn.execute(
+        "INSERT INTO course_doc_versions (doc_id, label, state, created_by, created_at,"
+        " kind) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (doc_id, label, state, user_id, now, kind.value),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return Version(id=row["id"], doc_id=doc_id, label=label, created_by=user_id, created_at=now,
+                   kind=kind)
+
+
 async def add_version(db: Database, doc_id: int, label: str, state: bytes,
                       user_id: int | None, now: float, kind: VersionKind = VersionKind.MANUAL
                       ) -> Version:
     async with db.transaction() as conn:
-        cur = await conn.execute(
-            "INSERT INTO course_doc_versions (doc_id, label, state, created_by, created_at,"
-            " kind) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (doc_id, label, state, user_id, now, kind.value),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return Version(id=row["id"], doc_id=doc_id, label=label, created_by=user_id, created_at=now,
-                   kind=kind)
+        return await _insert_version(conn, doc_id, label, state, user_id, now, kind)
 
 
 async def add_version_if_changed(db: Database, doc_id: int, label: str, state: bytes,
@@ -239,15 +244,7 @@ async def add_version_if_changed(db: Database, doc_id: int, label: str, state: b
         latest = await cur.fetchone()
         if latest is not None and bytes(latest["state"]) == state:
             return None
-        cur = await conn.execute(
-            "INSERT INTO course_doc_versions (doc_id, label, state, created_by, created_at,"
-            " kind) VALUES (?, ?, ?, NULL, ?, ?) RETURNING id",
-            (doc_id, label, state, now, kind.value),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return Version(id=row["id"], doc_id=doc_id, label=label, created_by=None, created_at=now,
-                   kind=kind)
+        return await _insert_version(conn, doc_id, label, state, None, now, kind)
 
 
 async def versions(db: Database, doc_id: int, limit: int = 200) -> list[Version]:
